@@ -1,0 +1,368 @@
+"""The Python API: convert / simplify / validate / inspect. Orchestration only.
+
+Data flows one way: SOURCE -> load -> convert -> simplify -> validate -> report. Each function
+returns a :class:`~onnxbridge.results.Report`; nothing here prints. ``progress`` callbacks get a
+short line per stage so a CLI can show it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .fsutil import check_output_path
+from .results import ParityReport, Report, SimplifyResult
+from .specs import TensorSpec, parse_input_specs
+
+__all__ = ["convert", "simplify", "validate", "inspect", "load_source"]
+
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def _specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
+    if not inputs:
+        return ()
+    if all(isinstance(i, TensorSpec) for i in inputs):
+        return tuple(inputs)  # type: ignore[arg-type]
+    return parse_input_specs([str(i) for i in inputs])
+
+
+def _plan(seed: int, sweep: bool = True):
+    from .validators.sweep import ParityPlan
+
+    return ParityPlan(seeds=(seed, seed + 1, seed + 2), sweep=sweep)
+
+
+def load_source(
+    source: str, *, inputs: Sequence[str | TensorSpec] | None = None, framework: str | None = None,
+    trust_model: bool = False,
+):
+    """SOURCE -> (converter, LoadedModel). Imports the framework the source needs, nothing else."""
+    from .converters.registry import default_registry
+    from .sources import detect_framework, load_python_object, parse_source
+
+    ref = parse_source(source, framework)
+    fw = ref.framework
+    obj = None
+    if fw == "onnx":
+        raise UsageError(f"{source} is already an ONNX model", "use onnxbridge simplify / validate / bench on it")
+    if fw is None and ref.is_python:
+        obj = load_python_object(ref)
+        fw = detect_framework(obj)
+        if fw is None:
+            from .sources import resolve_factory
+
+            model, example = resolve_factory(obj, source)
+            fw = detect_framework(model)
+            if fw is None:
+                raise UsageError(
+                    f"{source} gives a {type(model).__name__}; cannot tell its framework",
+                    "return a torch.nn.Module, keras.Model or tf.Module, or pass --framework",
+                )
+            obj = (lambda m=model, e=example: (m, e) if e is not None else m)
+    converter = default_registry().get(fw)()
+    loaded = converter.load(ref, _specs(inputs), trust=trust_model, obj=obj)
+    return converter, loaded
+
+
+def _structural_check(product) -> None:
+    """Valid ONNX that ONNX Runtime can load on CPU."""
+    import onnx
+
+    from .validators.runners import OrtRunner
+
+    onnx.checker.check_model(product.model)
+    OrtRunner(product.model, "cpu")
+
+
+def _quick_parity(reference, loaded, atol, rtol):
+    """A candidate passes when it matches the reference on the export-size example inputs."""
+    from .validators.runners import OrtRunner
+    from .validators.sweep import run_case
+
+    def check(product) -> str | None:
+        case = run_case("example", None, dict(loaded.example), reference, OrtRunner(product.model, "cpu"), None, atol, rtol)
+        if case.passed:
+            return None
+        if case.error:
+            return case.error
+        bad = next(o for o in case.outputs if not o.passed)
+        return f"output '{bad.name}' max_abs {bad.max_abs:.3g} exceeds atol {bad.atol:g}"
+
+    return check
+
+
+def _simplify_check(original, specs, axis_sizes, int_high, seed):
+    from .validators.runners import OrtRunner
+    from .validators.sweep import ParityPlan, check_parity
+
+    reference = OrtRunner(original, "cpu")
+    reference.name = "unsimplified model (onnxruntime cpu)"
+
+    def check(simplified) -> ParityReport:
+        return check_parity(
+            reference, OrtRunner(simplified, "cpu"), specs, axis_sizes,
+            plan=ParityPlan(seeds=(seed,), sweep=True), int_high=int_high,
+        )
+
+    return check
+
+
+def _preflight_provider(provider: str) -> None:
+    """Fail fast (before any export) when an explicitly named provider cannot start."""
+    if provider in ("cuda", "tensorrt"):
+        from .validators.providers import create_session
+
+        import onnx
+        from onnx import TensorProto, helper
+
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["x"], ["y"])], "probe",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        )
+        probe = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        probe.ir_version = min(probe.ir_version, 10)
+        onnx.checker.check_model(probe)
+        create_session(probe.SerializeToString(), provider)
+
+
+def _save_fixtures(save_inputs, save_outputs, specs, axis_sizes, plan, int_high, reference, feeds_override):
+    from .validators.fixtures import save_cases
+    from .validators.inputs import generate_inputs
+    from .validators.sweep import plan_cases
+
+    if feeds_override is not None:
+        cases = list(feeds_override)
+    else:
+        cases = [(pc.label, generate_inputs(specs, pc.sizes, pc.seed, int_high=int_high))
+                 for pc in plan_cases(axis_sizes, plan)]
+    if save_inputs:
+        save_cases(save_inputs, cases)
+    if save_outputs:
+        names = reference.output_names
+        save_cases(save_outputs, [(label, dict(zip(names, reference.run(f)))) for label, f in cases])
+
+
+def convert(
+    source: str,
+    output: str | Path,
+    *,
+    inputs: Sequence[str | TensorSpec] | None = None,
+    framework: str | None = None,
+    opset: int | None = None,
+    simplify: bool = True,
+    validate: bool = True,
+    provider: str = "auto",
+    atol: float | None = None,
+    rtol: float | None = None,
+    seed: int = 0,
+    inputs_file: str | Path | None = None,
+    save_inputs: str | Path | None = None,
+    save_outputs: str | Path | None = None,
+    trust_model: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Export SOURCE to ``output`` (atomically), simplify it, validate it against the source."""
+    from .converters.base import ExportRequest, run_routes
+    from .onnxio import save_onnx
+
+    say = progress or _noop
+    specs_in = _specs(inputs)
+    out = check_output_path(output, source)
+    for extra in (save_inputs, save_outputs):
+        if extra:
+            check_output_path(extra, source, output, what="fixture")
+    _preflight_provider(provider)
+    timings: dict[str, float] = {}
+
+    say(f"loading {source}")
+    t0 = time.perf_counter()
+    converter, loaded = load_source(source, inputs=specs_in, framework=framework, trust_model=trust_model)
+    timings["load_s"] = time.perf_counter() - t0
+    reference = converter.reference_runner(loaded)
+
+    say("exporting")
+    t0 = time.perf_counter()
+    product, conversion = run_routes(
+        converter.framework,
+        converter.routes(loaded),
+        loaded,
+        ExportRequest(opset=opset),
+        validate=_structural_check,
+        check_parity=_quick_parity(reference, loaded, atol, rtol) if validate else None,
+        failing_op=getattr(converter, "failing_op", lambda e: None),
+    )
+    timings["export_s"] = time.perf_counter() - t0
+    model = product.model
+
+    simp: SimplifyResult | None = None
+    if simplify:
+        say("simplifying")
+        model, simp = _simplify_step(model, loaded.specs, loaded.axis_sizes, loaded.int_high, seed)
+        timings["simplify_s"] = simp.seconds
+
+    say(f"writing {out}")
+    save_onnx(model, out)
+
+    report_v: ParityReport | None = None
+    if validate:
+        say("validating")
+        report_v = _validate_step(
+            reference, model, provider, loaded.specs, loaded.axis_sizes, loaded.int_high, seed, atol, rtol,
+            inputs_file, save_inputs, save_outputs,
+        )
+        timings["validate_s"] = report_v.seconds
+    elif save_inputs or save_outputs:
+        _save_fixtures(save_inputs, save_outputs, loaded.specs, loaded.axis_sizes, _plan(seed), loaded.int_high,
+                       reference, None)
+    return Report(
+        command="convert",
+        source=source,
+        framework=converter.framework,
+        output=str(out),
+        conversion=conversion,
+        simplify=simp,
+        validation=report_v,
+        timings=timings,
+    )
+
+
+def _simplify_step(model, specs, axis_sizes, int_high, seed):
+    from .simplify import simplify_model
+
+    return simplify_model(model, _simplify_check(model, specs, axis_sizes, int_high, seed))
+
+
+def _validate_step(reference, model, provider, specs, axis_sizes, int_high, seed, atol, rtol,
+                   inputs_file, save_inputs, save_outputs, path=None) -> ParityReport:
+    from .validators.fixtures import load_cases
+    from .validators.runners import OrtRunner
+    from .validators.sweep import check_parity
+
+    feeds = load_cases(inputs_file) if inputs_file else None
+    candidate = OrtRunner(model, provider, path=path)
+    report = check_parity(
+        reference, candidate, specs, axis_sizes, plan=_plan(seed), int_high=int_high, atol=atol, rtol=rtol,
+        feeds=feeds,
+    )
+    if save_inputs or save_outputs:
+        _save_fixtures(save_inputs, save_outputs, specs, axis_sizes, _plan(seed), int_high, reference, feeds)
+    return report
+
+
+def simplify(
+    model: str | Path,
+    output: str | Path,
+    *,
+    validate: bool = True,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Report:
+    """Simplify an ONNX file into ``output``, keeping the original if parity breaks."""
+    from .onnxio import input_specs, load_onnx, save_onnx
+    from .validators.inputs import default_axis_size
+
+    say = progress or _noop
+    out = check_output_path(output, model)
+    say(f"loading {model}")
+    original = load_onnx(model)
+    specs = input_specs(original)
+    axis_sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
+    say("simplifying")
+    from .simplify import simplify_model
+
+    check = _simplify_check(original, specs, axis_sizes, None, seed) if validate else None
+    result, simp = simplify_model(original, check)
+    save_onnx(result, out)
+    return Report(command="simplify", source=str(model), framework="onnx", output=str(out), simplify=simp,
+                  timings={"simplify_s": simp.seconds})
+
+
+def validate(
+    source: str,
+    model: str | Path | None = None,
+    *,
+    inputs: Sequence[str | TensorSpec] | None = None,
+    framework: str | None = None,
+    provider: str = "auto",
+    atol: float | None = None,
+    rtol: float | None = None,
+    seed: int = 0,
+    inputs_file: str | Path | None = None,
+    expected_file: str | Path | None = None,
+    save_inputs: str | Path | None = None,
+    save_outputs: str | Path | None = None,
+    trust_model: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Parity of an ONNX model against its SOURCE, another ONNX model, or golden fixtures.
+
+    - ``validate(SOURCE, MODEL.onnx)``: the source framework is the reference;
+    - ``validate(A.onnx, B.onnx)``: A on ONNX Runtime CPU is the reference for B;
+    - ``validate(MODEL.onnx, inputs_file=IN.npz, expected_file=OUT.npz)``: replay fixtures.
+    """
+    from .onnxio import input_specs, load_onnx
+    from .validators.inputs import default_axis_size
+    from .validators.runners import OrtRunner
+
+    say = progress or _noop
+    for extra in (save_inputs, save_outputs):
+        if extra:
+            check_output_path(extra, source, model, what="fixture")
+    _preflight_provider(provider)
+    is_onnx = str(source).lower().endswith(".onnx")
+    if model is None:
+        if not is_onnx:
+            raise UsageError("validate needs an ONNX model", "onnxbridge validate SOURCE MODEL.onnx")
+        if not expected_file:
+            raise UsageError(
+                f"validate {source} alone needs --inputs IN.npz --expected OUT.npz",
+                "or give a SOURCE (or a second ONNX model) to compare with",
+            )
+        model, source_onnx = source, None
+    else:
+        source_onnx = source if is_onnx else None
+    if expected_file and not inputs_file:
+        raise UsageError("--expected needs --inputs", "pass the --inputs file written by the same run")
+
+    say(f"loading {model}")
+    candidate_model = load_onnx(model)
+    specs = _specs(inputs) or input_specs(candidate_model)
+    axis_sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
+    int_high = None
+    fw = "onnx"
+    if expected_file:
+        from .validators.fixtures import FixtureRunner, load_cases
+
+        names = tuple(o.name for o in candidate_model.graph.output)
+        reference: Any = FixtureRunner(expected_file, load_cases(inputs_file), names)
+    elif source_onnx is not None:
+        reference = OrtRunner(source_onnx, "cpu")
+        reference.name = f"{Path(source_onnx).name} (onnxruntime cpu)"
+    else:
+        say(f"loading {source}")
+        converter, loaded = load_source(source, inputs=specs, framework=framework, trust_model=trust_model)
+        reference = converter.reference_runner(loaded)
+        specs, axis_sizes, int_high, fw = loaded.specs, loaded.axis_sizes, loaded.int_high, converter.framework
+    say("validating")
+    report_v = _validate_step(
+        reference, candidate_model, provider, specs, axis_sizes, int_high, seed, atol, rtol, inputs_file,
+        save_inputs, save_outputs, path=model,
+    )
+    return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report_v,
+                  timings={"validate_s": report_v.seconds})
+
+
+def inspect(model: str | Path):
+    """Opsets, inputs/outputs, op histogram, parameters and size of an ONNX file."""
+    from .onnxio import model_info
+
+    return model_info(model)

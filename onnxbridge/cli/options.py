@@ -1,0 +1,48 @@
+"""Options shared by several subcommands, so each is spelled once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+PROVIDER_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"], case_sensitive=False)
+
+
+def _stack(*decorators: Callable) -> Callable:
+    def apply(f: Callable) -> Callable:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
+
+
+source_options = _stack(
+    click.option("--input", "inputs", multiple=True, metavar="NAME:DIMS[:DTYPE]",
+                 help="Model input; a name in DIMS is a dynamic axis (repeatable)."),
+    click.option("--framework", type=click.Choice(["pytorch", "tensorflow", "keras"]), default=None,
+                 help="Override the framework detected from SOURCE."),
+    click.option("--trust-model", is_flag=True,
+                 help="Trust the model file: allow pickled objects (.pt2) and code (Keras Lambda layers)."),
+)
+
+validate_options = _stack(
+    click.option("--provider", type=PROVIDER_CHOICE, default="auto", show_default=True,
+                 help="Where the ONNX model runs; an explicit provider that does not start is an error."),
+    click.option("--atol", type=float, default=None, help="Absolute tolerance (default: by dtype)."),
+    click.option("--rtol", type=float, default=None, help="Relative tolerance (default: by dtype)."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
+    click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), default=None,
+                 help="Real input data (.npz) instead of generated inputs."),
+    click.option("--save-inputs", type=click.Path(dir_okay=False), default=None,
+                 help="Write the inputs used (.npz golden fixture)."),
+    click.option("--save-outputs", type=click.Path(dir_okay=False), default=None,
+                 help="Write the reference outputs (.npz golden fixture)."),
+)
+
+report_options = _stack(
+    click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
+                 help="Write a report: .json, .md or .html (repeatable)."),
+    click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of a summary."),
+)

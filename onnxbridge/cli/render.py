@@ -1,0 +1,86 @@
+"""Terminal rendering of reports (rich), plus writing report files and choosing the exit code."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import click
+
+from ..errors import EXIT_OK, EXIT_PARITY
+from ..results import Report
+
+__all__ = ["finish", "progress", "summary_table"]
+
+
+@contextmanager
+def progress(enabled: bool = True) -> Iterator:
+    """A rich status line on stderr; yields a callback taking one line of text."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda text: None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("starting") as status:
+        yield lambda text: status.update(f"[bold]{text}")
+
+
+def summary_table(report: Report):
+    """A rich table of one report: route, simplification, worst error per output, verdict."""
+    from rich.table import Table
+
+    d = report.to_dict()
+    t = Table(title=f"onnxbridge {report.command}: {report.source or ''}", show_lines=False)
+    t.add_column("step")
+    t.add_column("result")
+    if d.get("route"):
+        lost = [f"{a['route']} ({a.get('error') or 'failed'})" for a in d["routes_tried"] if not a["ok"]]
+        t.add_row("export", f"{d['route']} (opset {d['opset']})" + (f"; lost: {'; '.join(lost)}" if lost else ""))
+    s = report.simplify
+    if s is not None:
+        t.add_row("simplify", f"nodes {s.nodes_before} -> {s.nodes_after}, {s.seconds:.2f} s"
+                  + (f" ({s.reason})" if s.reason else ""))
+    v = report.validation
+    if v is not None:
+        worst: dict[str, float] = {}
+        for c in v.cases:
+            for o in c.outputs:
+                worst[o.name] = max(worst.get(o.name, 0.0), o.max_abs)
+        t.add_row("provider", f"{v.provider_used} (asked: {v.provider_requested})")
+        t.add_row("cases", f"{len(v.cases)} ({', '.join(c.label for c in v.cases)})")
+        for name, w in worst.items():
+            t.add_row(f"  {name}", f"worst max_abs {w:.3g}")
+        t.add_row("parity", ("[green]PASS[/green] " if v.passed else "[red]FAIL[/red] ") + v.summary())
+    if report.output:
+        t.add_row("output", report.output)
+    for n in d.get("notes") or []:
+        t.add_row("note", n)
+    return t
+
+
+def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
+    """Write report files, print the summary (or JSON), and return the exit code."""
+    for path in reports:
+        report.write(path)
+    if as_json:
+        from ..report import to_json
+
+        click.echo(to_json(report))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        console.print(summary_table(report))
+        if report.validation is not None and not report.validation.passed:
+            for case, out in report.validation.failures[:20]:
+                where = f"case {case.label}" + (f", output '{out.name}'" if out else "")
+                why = case.error if out is None else (
+                    out.error or f"max_abs {out.max_abs:.3g} > atol {out.atol:g} (+rtol {out.rtol:g}), "
+                    f"{out.mismatched} element(s) off, worst at {list(out.worst_index or ())}"
+                )
+                console.print(f"[red]✗[/red] {where}: {why}", markup=True, highlight=False)
+        for path in reports:
+            console.print(f"report written: {path}")
+    return EXIT_PARITY if report.passed is False else EXIT_OK

@@ -1,0 +1,1 @@
+"""Converters: one module per source framework, registered in :mod:`.registry`."""

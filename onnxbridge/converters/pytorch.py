@@ -1,0 +1,412 @@
+"""The PyTorch converter: ``file.py:NAME``, ``module:NAME`` and ``.pt2`` sources, two export routes.
+
+Routes, tried in order: the ``torch.export``-based exporter (``torch.export/dynamo``), then the
+TorchScript exporter (``torchscript``). torch is imported only when a method runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+from ..sources import SourceRef, load_python_object, resolve_factory
+from ..specs import TensorSpec
+from ..validators.inputs import default_axis_size, generate_inputs
+from .base import ExportedModel, ExportRequest, LoadedModel
+from .torch_utils import (
+    failing_op,
+    flatten_outputs,
+    load_exported_program,
+    output_names_for,
+    quiet_export,
+    rename_dim_params,
+)
+
+__all__ = ["TorchConverter", "DynamoRoute", "TorchScriptRoute"]
+
+TORCHSCRIPT_DEFAULT_OPSET = 17
+
+
+def _is_exported_program(obj: Any) -> bool:
+    import torch
+
+    return isinstance(obj, torch.export.ExportedProgram)
+
+
+def _forward_params(module: Any) -> list[inspect.Parameter]:
+    try:
+        sig = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return []
+    return list(sig.parameters.values())
+
+
+def _to_numpy(value: Any, where: str) -> np.ndarray:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu()
+        return t.float().numpy().astype("float32") if t.dtype == torch.bfloat16 else t.numpy()
+    if isinstance(value, np.ndarray):
+        return value
+    raise UsageError(
+        f"example input {where} is a {type(value).__name__}, not a tensor or array",
+        "example_inputs hold tensors or numpy arrays only; bake other arguments into the model",
+    )
+
+
+class TorchConverter:
+    """PyTorch models to ONNX."""
+
+    framework = "pytorch"
+
+    @staticmethod
+    def accepts(obj: Any) -> bool:
+        """True for ``torch.nn.Module`` and ``ExportedProgram`` objects."""
+        import torch
+
+        return isinstance(obj, (torch.nn.Module, torch.export.ExportedProgram))
+
+    # ---------------------------------------------------------------- loading
+    def load(
+        self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
+    ) -> LoadedModel:
+        """The model, its example inputs as numpy, its input specs and how ``forward`` is called."""
+        import torch
+
+        notes: list[str] = []
+        example: Any = None
+        if ref.is_python:
+            if obj is None:
+                obj = load_python_object(ref)
+            model, example = resolve_factory(obj, ref.text)
+        elif ref.path is not None and ref.path.suffix.lower() == ".pt2":
+            model = load_exported_program(Path(ref.path), trust=trust)
+            if model.example_inputs is not None:
+                example = model.example_inputs
+        else:
+            raise UsageError(f"the PyTorch converter cannot read {ref.text}", "give file.py:NAME, module:NAME or .pt2")
+        if not self.accepts(model):
+            raise UsageError(
+                f"{ref.text} gives a {type(model).__name__}, not a torch.nn.Module or ExportedProgram",
+                "NAME must be a model, or a zero-argument callable returning (model, example_inputs)",
+            )
+        if isinstance(model, torch.nn.Module) and model.training:
+            model.eval()
+            notes.append("the model was in training mode; onnxbridge put it in eval mode before export")
+        module = model.module() if _is_exported_program(model) else model
+        call, names, arrays = self._bind_example(module, example, ref.text)
+        specs, arrays, axis_sizes = self._fit_specs(module, specs, call, names, arrays, ref.text)
+        int_high = self._vocab_size(module)
+        if not arrays:
+            arrays = generate_inputs(specs, axis_sizes, seed=0, int_high=int_high)
+        call, arg_order = self._call_mode(module, specs, call, names)
+        loaded = LoadedModel(
+            framework=self.framework,
+            source=ref.text,
+            model=model,
+            specs=specs,
+            example=arrays,
+            axis_sizes=axis_sizes,
+            int_high=int_high,
+            notes=tuple(notes),
+            extra={"call": call, "arg_order": arg_order},
+        )
+        out = self._run_eager(loaded)
+        names_out = output_names_for(out)
+        if not names_out:
+            raise UsageError(f"{ref.text}: forward returned no tensors", "return a tensor, tuple, dict or ModelOutput")
+        return LoadedModel(**{**loaded.__dict__, "extra": {**loaded.extra, "output_names": names_out}})
+
+    def _bind_example(self, module: Any, example: Any, where: str):
+        """(call mode, names, arrays) from the example inputs a factory returned."""
+        import torch
+
+        if example is None:
+            return None, (), {}
+        if isinstance(example, torch.Tensor | np.ndarray):
+            example = (example,)
+        if isinstance(example, tuple) and len(example) == 2 and isinstance(example[1], dict) and isinstance(
+            example[0], tuple
+        ):  # ExportedProgram.example_inputs: (args, kwargs)
+            args, kwargs = example
+            if not kwargs:
+                example = args
+            elif not args:
+                example = kwargs
+            else:
+                raise UsageError(f"{where}: mixed positional and keyword example inputs are not supported")
+        if isinstance(example, dict):
+            arrays = {k: _to_numpy(v, repr(k)) for k, v in example.items() if v is not None}
+            return "kwargs", tuple(arrays), arrays
+        if isinstance(example, list | tuple):
+            params = [p for p in _forward_params(module) if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            names = tuple(params[i].name if i < len(params) else f"input_{i}" for i in range(len(example)))
+            arrays = {n: _to_numpy(v, n) for n, v in zip(names, example)}
+            return "args", names, arrays
+        raise UsageError(
+            f"{where}: example_inputs is a {type(example).__name__}",
+            "return example_inputs as a tuple (positional) or a dict (keyword) of tensors",
+        )
+
+    def _fit_specs(self, module, specs, call, names, arrays, where):
+        """Merge --input specs with example inputs; return (specs, arrays, axis sizes)."""
+        axis_sizes: dict[str, int] = {}
+        if not specs and not arrays:
+            params = [p.name for p in _forward_params(module) if p.kind not in (p.VAR_KEYWORD,)]
+            raise UsageError(
+                f"no inputs known for {where}",
+                f"pass --input NAME:DIMS[:DTYPE] (forward takes: {', '.join(params) or '?'}) "
+                "or return (model, example_inputs) from NAME",
+            )
+        if not specs:  # everything fixed, from the example
+            specs = tuple(
+                TensorSpec(n, tuple(int(d) for d in a.shape), a.dtype.name) for n, a in arrays.items()
+            )
+            return specs, arrays, axis_sizes
+        if arrays:
+            if call == "args" and [s.name for s in specs] != list(names) and len(specs) == len(names):
+                arrays = dict(zip((s.name for s in specs), arrays.values()))
+            missing = [s.name for s in specs if s.name not in arrays]
+            if missing:
+                raise UsageError(
+                    f"--input {', '.join(missing)} does not match the example inputs of {where} "
+                    f"({', '.join(arrays)})",
+                    "name --input after the example inputs",
+                )
+            fitted = []
+            for s in specs:
+                a = arrays[s.name]
+                if len(s.dims) != a.ndim:
+                    raise UsageError(
+                        f"--input {s} has rank {len(s.dims)} but the example input has shape {list(a.shape)}",
+                        "give one dim per axis of the example input",
+                    )
+                for d, real in zip(s.dims, a.shape):
+                    if isinstance(d, int) and d != real:
+                        raise UsageError(
+                            f"--input {s} does not fit the example input of shape {list(a.shape)}",
+                            "fixed dims must equal the example's sizes",
+                        )
+                    if isinstance(d, str):
+                        if axis_sizes.get(d, real) != real:
+                            raise UsageError(f"axis {d!r} has two sizes in the example inputs: {axis_sizes[d]} and {real}")
+                        axis_sizes[d] = int(real)
+                fitted.append(TensorSpec(s.name, s.dims, a.dtype.name if a.dtype.name != s.dtype else s.dtype))
+            extra = [n for n in arrays if n not in {s.name for s in specs}]
+            if extra:
+                raise UsageError(f"--input misses example inputs: {', '.join(extra)}", "give one --input per model input")
+            return tuple(fitted), {s.name: arrays[s.name] for s in specs}, axis_sizes
+        for s in specs:
+            for d in s.dims:
+                if isinstance(d, str):
+                    axis_sizes.setdefault(d, default_axis_size(d))
+        return specs, {}, axis_sizes
+
+    def _call_mode(self, module, specs, call, names) -> tuple[str, tuple[str, ...]]:
+        """Keyword when every input is a named parameter of forward; positional otherwise."""
+        spec_names = [s.name for s in specs]
+        params = _forward_params(module)
+        named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        order = {p.name: i for i, p in enumerate(params)}
+        if call is None:
+            call = "kwargs" if set(spec_names) <= named else "args"
+        if call == "kwargs":
+            unknown = [n for n in spec_names if n not in named] if not any(
+                p.kind == p.VAR_KEYWORD for p in params
+            ) else []
+            if unknown:
+                raise UsageError(
+                    f"forward() has no parameter {', '.join(unknown)}",
+                    f"forward takes: {', '.join(p.name for p in params)}",
+                )
+            return "kwargs", tuple(sorted(spec_names, key=lambda n: order.get(n, len(order))))
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if len(spec_names) > len(positional) and not any(p.kind == p.VAR_POSITIONAL for p in params):
+            raise UsageError(
+                f"{len(spec_names)} inputs given but forward takes {len(positional)} positional "
+                f"({', '.join(p.name for p in positional)})",
+                "name each --input after a forward parameter",
+            )
+        return "args", tuple(spec_names)
+
+    @staticmethod
+    def _vocab_size(module: Any) -> int | None:
+        import torch
+
+        sizes = [m.num_embeddings for m in module.modules() if isinstance(m, torch.nn.Embedding)]
+        return min(sizes) if sizes else None
+
+    def _run_eager(self, loaded: LoadedModel) -> Any:
+        import torch
+
+        from ..validators.torch_runner import to_torch
+
+        module = loaded.model.module() if _is_exported_program(loaded.model) else loaded.model
+        tensors = {k: to_torch(v) for k, v in loaded.example.items()}
+        try:
+            with torch.inference_mode():
+                if loaded.extra["call"] == "kwargs":
+                    return module(**tensors)
+                return module(*(tensors[n] for n in loaded.extra["arg_order"]))
+        except Exception as e:
+            shapes = ", ".join(f"{k}{list(v.shape)}:{v.dtype}" for k, v in loaded.example.items())
+            raise UsageError(
+                f"the inputs do not fit {loaded.source}: forward({shapes}) raised "
+                f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}",
+                "check --input names, shapes and dtypes against the model's forward",
+            ) from e
+
+    # ---------------------------------------------------------------- routes
+    def routes(self, loaded: LoadedModel) -> list:
+        """torch.export first; TorchScript only for nn.Module sources."""
+        if _is_exported_program(loaded.model):
+            return [DynamoRoute()]
+        return [DynamoRoute(), TorchScriptRoute()]
+
+    def reference_runner(self, loaded: LoadedModel):
+        """PyTorch eager, called as forward expects."""
+        from ..validators.torch_runner import TorchRunner
+
+        module = loaded.model.module() if _is_exported_program(loaded.model) else loaded.model
+        return TorchRunner(module, loaded.extra["call"], loaded.extra["arg_order"], loaded.extra["output_names"])
+
+    @staticmethod
+    def failing_op(e: BaseException) -> str | None:
+        return failing_op(e)
+
+
+def _call_values(loaded: LoadedModel):
+    from ..validators.torch_runner import to_torch
+
+    tensors = {n: to_torch(loaded.example[n]) for n in loaded.extra["arg_order"]}
+    if loaded.extra["call"] == "kwargs":
+        return (), tensors
+    return tuple(tensors.values()), {}
+
+
+def _dim_mapping(model, loaded: LoadedModel) -> dict[str, str]:
+    """Exporter symbol -> user axis name, read off the graph inputs."""
+    mapping: dict[str, str] = {}
+    by_name = {s.name: s for s in loaded.specs}
+    for inp in model.graph.input:
+        spec = by_name.get(inp.name)
+        if spec is None:
+            continue
+        for i, d in enumerate(inp.type.tensor_type.shape.dim):
+            if i < len(spec.dims) and isinstance(spec.dims[i], str) and d.dim_param:
+                mapping.setdefault(d.dim_param, spec.dims[i])
+    return mapping
+
+
+def _specialised(model, loaded: LoadedModel) -> list[str]:
+    out = []
+    by_name = {s.name: s for s in loaded.specs}
+    for inp in model.graph.input:
+        spec = by_name.get(inp.name)
+        if spec is None:
+            continue
+        for i, d in enumerate(inp.type.tensor_type.shape.dim):
+            if i < len(spec.dims) and isinstance(spec.dims[i], str) and d.HasField("dim_value"):
+                out.append(f"axis '{spec.dims[i]}' of input '{inp.name}' was fixed to {d.dim_value} by the exporter")
+    return out
+
+
+def _finish(model, loaded: LoadedModel, route: str) -> ExportedModel:
+    rename_dim_params(model, _dim_mapping(model, loaded))
+    names = loaded.extra["output_names"]
+    if len(model.graph.output) != len(names):
+        notes = (f"{route}: {len(model.graph.output)} graph outputs for {len(names)} model outputs; names kept",)
+        names = tuple(o.name for o in model.graph.output)
+    else:
+        notes = ()
+    return ExportedModel(model, names, notes + tuple(_specialised(model, loaded)))
+
+
+class DynamoRoute:
+    """``torch.export.export`` (non-strict), then ``torch.onnx.export(dynamo=True)``."""
+
+    name = "torch.export/dynamo"
+
+    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+        import torch
+
+        names = loaded.extra["output_names"]
+        with quiet_export():
+            if _is_exported_program(loaded.model):
+                ep = loaded.model
+            else:
+                args, kwargs = _call_values(loaded)
+                ep = torch.export.export(
+                    loaded.model, args, kwargs, dynamic_shapes=self._dynamic_shapes(loaded), strict=False
+                )
+            input_names = list(loaded.extra["arg_order"]) if loaded.extra["call"] == "args" else None
+            program = torch.onnx.export(
+                ep,
+                dynamo=True,
+                opset_version=request.opset,
+                input_names=input_names,
+                output_names=list(names),
+                verbose=False,
+            )
+        return _finish(program.model_proto, loaded, self.name)
+
+    @staticmethod
+    def _dynamic_shapes(loaded: LoadedModel):
+        import torch
+
+        if not loaded.axis_sizes:
+            return None
+        by_name = {s.name: s for s in loaded.specs}
+        per_input = {
+            n: ({i: torch.export.Dim.DYNAMIC for i in by_name[n].dynamic_axes} or None)
+            for n in loaded.extra["arg_order"]
+        }
+        if loaded.extra["call"] == "kwargs":
+            return per_input
+        return tuple(per_input.values())
+
+
+class TorchScriptRoute:
+    """The TorchScript exporter (``torch.onnx.export(dynamo=False)``); refuses traces that froze a branch."""
+
+    name = "torchscript"
+
+    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+        import onnx
+        import torch
+
+        args, kwargs = _call_values(loaded)
+        names = loaded.extra["output_names"]
+        order = loaded.extra["arg_order"]
+        by_name = {s.name: s for s in loaded.specs}
+        dynamic_axes = {n: by_name[n].dynamic_axes for n in order if by_name[n].dynamic_axes}
+        buf = io.BytesIO()
+        with warnings.catch_warnings(record=True) as caught, quiet_export():
+            warnings.simplefilter("always")
+            torch.onnx.export(
+                loaded.model,
+                args,
+                buf,
+                kwargs=kwargs or None,
+                dynamo=False,
+                input_names=list(order),
+                output_names=list(names),
+                dynamic_axes=dynamic_axes or None,
+                opset_version=request.opset or TORCHSCRIPT_DEFAULT_OPSET,
+                do_constant_folding=True,
+            )
+        for w in caught:
+            text = str(w.message)
+            if type(w.message).__name__ == "TracerWarning" and "Python boolean" in text:
+                where = f" at {Path(w.filename).name}:{w.lineno}" if w.filename else ""
+                raise RuntimeError(
+                    f"data-dependent control flow{where}: tracing froze one branch of an `if` on tensor values"
+                )
+        return _finish(onnx.load_from_string(buf.getvalue()), loaded, self.name)

@@ -1,0 +1,80 @@
+"""Safe file output: check the target first, write to a temp file, rename into place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import InputError, UsageError
+
+__all__ = ["check_output_path", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
+
+
+def check_output_path(out: str | Path, *inputs: str | Path | None, what: str = "output") -> Path:
+    """Validate an output path before any work starts.
+
+    Refuses an output equal to one of the inputs, a directory as output, and a parent
+    folder that is missing or not writable.
+    """
+    path = Path(out).expanduser()
+    for src in inputs:
+        if src is None:
+            continue
+        s = Path(str(src).split(":")[0] if ":" in str(src) and not Path(str(src)).exists() else src)
+        if _same_file(path, s):
+            raise UsageError(
+                f"{what} path {path} is the same file as the input {s}",
+                "choose another -o path; onnxbridge never overwrites its input",
+            )
+    if path.is_dir():
+        raise UsageError(f"{what} path {path} is a directory", "give a file path, e.g. -o model.onnx")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(
+            f"{what} directory {parent} does not exist", f"create it first (mkdir -p {parent}) or choose another path"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{what} directory {parent} is not writable", "choose a folder you can write to")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temp path beside ``target``; on success rename it over ``target``, else delete it."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix if suffix is not None else ".tmp", dir=target.parent or "."
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def atomic_write_text(target: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    return atomic_write_bytes(target, text.encode("utf-8"))

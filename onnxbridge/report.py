@@ -1,0 +1,105 @@
+"""Rendering reports: JSON for machines, Markdown (and HTML) for people."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import UsageError
+from .fsutil import atomic_write_text
+
+if TYPE_CHECKING:
+    from .results import Report
+
+__all__ = ["to_json", "to_markdown", "to_html", "write_report", "REPORT_SUFFIXES"]
+
+REPORT_SUFFIXES = (".json", ".md", ".html")
+
+
+def to_json(report: Report) -> str:
+    """The JSON report, indented."""
+    return json.dumps(report.to_dict(), indent=2, allow_nan=False, default=str)
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    return f"{x:.3g}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("✓ pass" if ok else "✗ FAIL")
+
+
+def to_markdown(report: Report) -> str:
+    """A Markdown summary: route, simplification, every case and output."""
+    d = report.to_dict()
+    lines = [f"# onnxbridge {d['command']}: {_verdict(report.passed) if report.passed is not None else 'done'}", ""]
+    rows = [
+        ("source", d.get("source")), ("framework", d.get("framework")), ("output", d.get("output")),
+        ("route", d.get("route")), ("opset", d.get("opset")),
+    ]
+    lines += ["| | |", "| --- | --- |"] + [f"| {k} | `{v}` |" for k, v in rows if v is not None]
+    if d["routes_tried"]:
+        lines += ["", "## Routes", "", "| route | outcome | seconds | why |", "| --- | --- | --- | --- |"]
+        for a in d["routes_tried"]:
+            why = (a.get("error") or "") + (f" (op: {a['failing_op']})" if a.get("failing_op") else "")
+            lines.append(f"| {a['route']} | {'won' if a['ok'] else 'failed'} | {a['seconds']:.2f} | {why} |")
+    s = d.get("simplify")
+    if s:
+        lines += ["", "## Simplify", "",
+                  f"nodes {s['nodes_before']} → {s['nodes_after']} in {s['seconds']:.2f} s"
+                  + (f" — {s['reason']}" if s.get("reason") else "")]
+    v = report.validation
+    if v is not None:
+        lines += ["", "## Validation", "",
+                  f"reference: {v.reference}; provider requested `{v.provider_requested}`, "
+                  f"used `{v.provider_used}`; {v.summary()}", "",
+                  "| case | output | shape | max_abs | max_rel | mean_abs | cosine | atol | rtol | result |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for c in v.cases:
+            if c.error:
+                lines.append(f"| {c.label} | - | - | - | - | - | - | - | - | ✗ {c.error} |")
+            for o in c.outputs:
+                extra = f" at {list(o.worst_index)}" if (not o.passed and o.worst_index is not None) else ""
+                lines.append(
+                    f"| {c.label} | {o.name} | {list(o.shape)} | {_fmt(o.max_abs)} | {_fmt(o.max_rel)} | "
+                    f"{_fmt(o.mean_abs)} | {_fmt(o.cosine)} | {o.atol:g} | {o.rtol:g} | "
+                    f"{_verdict(o.passed)}{extra}{' ' + o.error if o.error else ''} |"
+                )
+        for n in v.notes:
+            lines.append(f"\n> {n}")
+    notes = d.get("notes") or []
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    if d.get("timings"):
+        lines += ["", "## Timings", "", ", ".join(f"{k} {v:.2f}" for k, v in d["timings"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(report: Report) -> str:
+    """A self-contained HTML page (no network at view time) of the Markdown content."""
+    body = html.escape(to_markdown(report))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>onnxbridge report</title>"
+        "<style>body{font-family:sans-serif;margin:2em}pre{white-space:pre-wrap}</style></head>"
+        f"<body><pre>{body}</pre></body></html>\n"
+    )
+
+
+def write_report(report: Report, path: Path) -> Path:
+    """Write ``report`` in the format its suffix names, atomically."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = to_json(report) + "\n"
+    elif suffix == ".md":
+        text = to_markdown(report)
+    elif suffix in (".html", ".htm"):
+        text = to_html(report)
+    else:
+        raise UsageError(f"unknown report format {path.suffix!r}", "use --report FILE.json, FILE.md or FILE.html")
+    return atomic_write_text(path, text)

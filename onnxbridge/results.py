@@ -1,0 +1,206 @@
+"""Frozen result values that flow between the stages and into the report."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RouteAttempt",
+    "ConversionResult",
+    "SimplifyResult",
+    "OutputParity",
+    "ParityCase",
+    "ParityReport",
+    "Report",
+    "to_plain",
+]
+
+
+@dataclass(frozen=True)
+class RouteAttempt:
+    """One export route tried: did it export, was the ONNX valid, did it pass parity, and why not."""
+
+    route: str
+    ok: bool
+    seconds: float = 0.0
+    error: str | None = None
+    failing_op: str | None = None
+    exported: bool | None = None
+    valid_onnx: bool | None = None
+    parity: bool | None = None
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """What an exporter produced: the route that won, every route tried, the graph's names."""
+
+    framework: str
+    route: str
+    attempts: tuple[RouteAttempt, ...]
+    opset: int
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    seconds: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimplifyResult:
+    """What simplification did; ``applied`` is False when the unsimplified model was kept."""
+
+    applied: bool
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+    reason: str | None = None
+    parity_passed: bool | None = None
+    max_abs: float | None = None
+
+
+@dataclass(frozen=True)
+class OutputParity:
+    """Parity metrics of one output in one case."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    max_abs: float
+    max_rel: float
+    mean_abs: float
+    cosine: float | None
+    atol: float
+    rtol: float
+    passed: bool
+    mismatched: int = 0
+    worst_index: tuple[int, ...] | None = None
+    nan_or_inf: str | None = None
+    error: str | None = None
+    topk_agreement: float | None = None
+
+
+@dataclass(frozen=True)
+class ParityCase:
+    """One set of inputs run on both sides."""
+
+    label: str
+    seed: int | None
+    shapes: dict[str, tuple[int, ...]]
+    outputs: tuple[OutputParity, ...]
+    passed: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """Every case and every output, with the provider that really ran and the tolerances used."""
+
+    reference: str
+    provider_requested: str
+    provider_used: str
+    providers: tuple[str, ...]
+    passed: bool
+    cases: tuple[ParityCase, ...]
+    tolerances: dict[str, dict[str, float]]
+    dynamic_axes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def failures(self) -> list[tuple[ParityCase, OutputParity | None]]:
+        """Every failing (case, output) pair; output is None when the whole case errored."""
+        out: list[tuple[ParityCase, OutputParity | None]] = []
+        for case in self.cases:
+            if case.error:
+                out.append((case, None))
+            out.extend((case, o) for o in case.outputs if not o.passed)
+        return out
+
+    def summary(self) -> str:
+        """One line: passed, or the worst failing output with its case."""
+        if self.passed:
+            worst = max((o.max_abs for c in self.cases for o in c.outputs), default=0.0)
+            return f"parity passed on {self.provider_used}: {len(self.cases)} cases, worst max_abs {worst:.3g}"
+        fails = self.failures
+        case, out = fails[0]
+        if out is None:
+            return f"parity FAILED in case {case.label}: {case.error}"
+        return (
+            f"parity FAILED: {len(fails)} output(s) out of tolerance; first: '{out.name}' in case {case.label} "
+            f"max_abs {out.max_abs:.3g} (atol {out.atol:g}, rtol {out.rtol:g})"
+            + (f" at index {list(out.worst_index)}" if out.worst_index is not None else "")
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    """The whole run, as written to JSON / Markdown / HTML."""
+
+    command: str
+    source: str | None = None
+    framework: str | None = None
+    output: str | None = None
+    conversion: ConversionResult | None = None
+    simplify: SimplifyResult | None = None
+    validation: ParityReport | None = None
+    bench: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool | None:
+        """Parity verdict of the run, or None when nothing was validated."""
+        return None if self.validation is None else self.validation.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (schema in CONTRACT.md)."""
+        from ._version import __version__
+
+        conv = self.conversion
+        d: dict[str, Any] = {
+            "onnxbridge_version": __version__,
+            "command": self.command,
+            "source": self.source,
+            "framework": self.framework or (conv.framework if conv else None),
+            "route": conv.route if conv else None,
+            "routes_tried": [to_plain(a) for a in conv.attempts] if conv else [],
+            "output": self.output,
+            "opset": conv.opset if conv else self.extra.get("opset"),
+            "inputs": list(conv.input_names) if conv else self.extra.get("inputs"),
+            "outputs": list(conv.output_names) if conv else self.extra.get("outputs"),
+            "simplify": to_plain(self.simplify) if self.simplify else None,
+            "validation": to_plain(self.validation) if self.validation else None,
+            "bench": self.bench,
+            "timings": dict(self.timings),
+            "notes": list(self.notes) + (list(conv.notes) if conv else []),
+            "passed": self.passed,
+        }
+        for k, v in self.extra.items():
+            d.setdefault(k, to_plain(v))
+        return d
+
+    def write(self, path: str | Path) -> Path:
+        """Write the report; the format follows the suffix (.json, .md, .html)."""
+        from .report import write_report
+
+        return write_report(self, Path(path))
+
+
+def to_plain(value: Any) -> Any:
+    """Dataclasses, tuples and numpy scalars -> JSON-ready builtins."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return value.item()
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value

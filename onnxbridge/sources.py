@@ -1,0 +1,189 @@
+"""SOURCE strings: parse them, find the framework, import Python sources.
+
+``file.py:NAME`` and ``package.module:NAME`` run the user's own code (that is what they ask for);
+model *files* are never unpickled here: each converter loads its files safely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, UsageError
+
+__all__ = ["SourceRef", "parse_source", "load_python_object", "detect_framework", "FRAMEWORKS", "resolve_factory"]
+
+FRAMEWORKS = ("pytorch", "tensorflow", "keras", "onnx")
+
+_MODULE_SOURCE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w.]*$")
+
+_SUFFIX_FRAMEWORK = {
+    ".pt2": "pytorch",
+    ".keras": "keras",
+    ".h5": "keras",
+    ".hdf5": "keras",
+    ".tflite": "tensorflow",
+    ".onnx": "onnx",
+}
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A parsed SOURCE: a Python object to import, or a model file / folder."""
+
+    text: str
+    kind: str  # "python-file", "python-module", "file", "dir"
+    path: Path | None = None
+    module: str | None = None
+    attr: str | None = None
+    framework: str | None = None
+
+    @property
+    def is_python(self) -> bool:
+        return self.kind.startswith("python")
+
+
+def parse_source(text: str, framework: str | None = None) -> SourceRef:
+    """Parse SOURCE; raise ``InputError`` / ``UsageError`` for a missing path or unknown form."""
+    if framework is not None and framework not in FRAMEWORKS:
+        raise UsageError(f"unknown --framework {framework!r}", f"use one of {', '.join(FRAMEWORKS[:3])}")
+    hint_forms = "SOURCE is file.py:NAME, package.module:NAME, model.pt2, a SavedModel folder, .keras/.h5, .tflite"
+    file_part, sep, attr = text.rpartition(":")
+    if sep and file_part.endswith(".py") and attr and not Path(text).exists():
+        path = Path(file_part)
+        if not path.is_file():
+            raise InputError(f"Python source file {path} does not exist", "check the path before the ':'")
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", attr):
+            raise UsageError(f"{attr!r} in SOURCE {text!r} is not a Python name", hint_forms)
+        return SourceRef(text, "python-file", path=path, attr=attr, framework=framework)
+    path = Path(text)
+    if path.exists():
+        if path.is_dir():
+            fw = framework or ("tensorflow" if (path / "saved_model.pb").exists() else None)
+            if fw is None:
+                raise InputError(f"{path} is a folder without saved_model.pb", "a SavedModel folder holds saved_model.pb")
+            return SourceRef(text, "dir", path=path, framework=fw)
+        fw = framework or _SUFFIX_FRAMEWORK.get(path.suffix.lower())
+        if fw is None:
+            if path.suffix == ".py":
+                raise UsageError(f"SOURCE {text!r} names a Python file but no object", "write file.py:NAME")
+            raise UsageError(f"cannot tell the framework of {path} from its suffix {path.suffix!r}", hint_forms)
+        return SourceRef(text, "file", path=path, framework=fw)
+    if _MODULE_SOURCE.match(text) and not text.endswith(".py"):
+        module, _, attr = text.partition(":")
+        return SourceRef(text, "python-module", module=module, attr=attr, framework=framework)
+    if Path(text).suffix.lower() in _SUFFIX_FRAMEWORK or text.endswith(".py"):
+        raise InputError(f"SOURCE file {text} does not exist", "check the path")
+    raise InputError(f"SOURCE {text!r} is neither an existing file or folder nor a module:NAME reference", hint_forms)
+
+
+@contextlib.contextmanager
+def _on_sys_path(folder: Path):
+    folder_s = str(folder.resolve())
+    added = folder_s not in sys.path
+    if added:
+        sys.path.insert(0, folder_s)
+    try:
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder_s)
+
+
+def load_python_object(ref: SourceRef) -> Any:
+    """Import the file or module of ``ref`` and return its attribute (dotted names allowed)."""
+    try:
+        if ref.kind == "python-file":
+            assert ref.path is not None
+            name = f"_onnxbridge_src_{ref.path.stem}_{uuid.uuid4().hex[:8]}"
+            spec = importlib.util.spec_from_file_location(name, ref.path)
+            if spec is None or spec.loader is None:
+                raise InputError(f"cannot import {ref.path}", "is it a Python file?")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            with _on_sys_path(ref.path.parent):
+                spec.loader.exec_module(module)
+        else:
+            with _on_sys_path(Path.cwd()):
+                module = importlib.import_module(ref.module or "")
+    except (InputError, UsageError):
+        raise
+    except ModuleNotFoundError as e:
+        if ref.kind == "python-module" and e.name and ref.module and ref.module.startswith(e.name):
+            raise InputError(f"module {ref.module!r} not found", "check the SOURCE, or pip install the package") from e
+        raise InputError(
+            f"importing {ref.path or ref.module} failed: {type(e).__name__}: {e}",
+            f"install the missing module ({e.name}) in this environment",
+        ) from e
+    except SyntaxError as e:
+        raise InputError(
+            f"{ref.path or ref.module} has a syntax error at line {e.lineno}: {e.msg}", "fix the file"
+        ) from e
+    except Exception as e:
+        raise InputError(
+            f"importing {ref.path or ref.module} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+            "the module raised while being imported; run it with python to see the traceback",
+        ) from e
+    obj: Any = module
+    for part in (ref.attr or "").split("."):
+        if not hasattr(obj, part):
+            candidates = [n for n in dir(module) if not n.startswith("_")]
+            raise UsageError(
+                f"{ref.path or ref.module} has no name {ref.attr!r}",
+                f"names defined there: {', '.join(candidates[:20]) or 'none'}",
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def _mro_modules(obj: Any) -> list[str]:
+    cls = obj if inspect.isclass(obj) else type(obj)
+    return [getattr(k, "__module__", "") or "" for k in inspect.getmro(cls)]
+
+
+def detect_framework(obj: Any) -> str | None:
+    """pytorch / keras / tensorflow from the object's class hierarchy, without importing anything."""
+    mods = _mro_modules(obj)
+    if any(m.startswith("torch.") or m == "torch" for m in mods):
+        return "pytorch"
+    if any(m.startswith(("keras", "tf_keras", "tensorflow.python.keras")) for m in mods):
+        return "keras"
+    if any(m.startswith("tensorflow") for m in mods):
+        return "tensorflow"
+    return None
+
+
+def resolve_factory(obj: Any, where: str) -> tuple[Any, Any]:
+    """A model object as is; a zero-argument callable (function or class) is called.
+
+    Returns ``(model, example_inputs or None)``.
+    """
+    if detect_framework(obj) is not None and not inspect.isclass(obj):
+        return obj, None
+    if callable(obj) and (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj)
+                          or hasattr(obj, "func")):
+        try:
+            produced = obj()
+        except TypeError as e:
+            raise UsageError(
+                f"{where} could not be called without arguments: {e}",
+                "NAME must be a model, or a zero-argument callable returning a model or (model, example_inputs)",
+            ) from e
+        except Exception as e:
+            raise InputError(
+                f"calling {where}() raised {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                "run it in Python to see the traceback",
+            ) from e
+        if isinstance(produced, tuple) and len(produced) == 2:
+            return produced[0], produced[1]
+        return produced, None
+    return obj, None

@@ -1,0 +1,1 @@
+"""Validation: reference runners, ONNX Runtime sessions and providers, inputs, parity metrics."""

@@ -1,0 +1,151 @@
+"""ONNX Runtime sessions on the provider asked for, and the truth about which one runs.
+
+onnxruntime-gpu lists CUDAExecutionProvider as *available* even where CUDA cannot start, then
+silently runs on CPU. We read the providers back from the session and name the missing piece.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import os
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProviderError, UsageError
+
+__all__ = ["PROVIDERS", "ProviderChoice", "create_session", "diagnose_cuda", "short_provider"]
+
+PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
+
+_EP = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    """What was asked for, what really runs, and why anything else was not used."""
+
+    requested: str
+    used: str
+    session_providers: tuple[str, ...]
+    note: str | None = None
+
+
+def short_provider(ep: str) -> str:
+    """CUDAExecutionProvider -> cuda."""
+    for k, v in _EP.items():
+        if v == ep:
+            return k
+    return ep
+
+
+def create_session(model: bytes | str | Path, requested: str = "auto", *, options: Any = None):
+    """An ``InferenceSession`` on ``requested`` and the ``ProviderChoice`` read back from it.
+
+    ``model`` is serialized ONNX bytes (preferred: the file was already checked by ``onnx.load``)
+    or a path. An explicitly named provider that does not really run raises ``ProviderError``;
+    ``auto`` falls back to CPU and says why in ``note``.
+    """
+    import onnxruntime as ort
+
+    requested = (requested or "auto").lower()
+    if requested not in PROVIDERS:
+        raise UsageError(f"unknown provider {requested!r}", f"use one of {', '.join(PROVIDERS)}")
+    available = ort.get_available_providers()
+    if requested == "cpu":
+        wanted = ["CPUExecutionProvider"]
+    elif requested == "tensorrt":
+        wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    else:  # cuda, auto
+        wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    target = "CPUExecutionProvider" if requested in ("cpu",) else _EP.get(requested, "CUDAExecutionProvider")
+
+    if requested in ("cuda", "tensorrt") and target not in available:
+        raise ProviderError(
+            f"--provider {requested}: {target} is not in this onnxruntime build "
+            f"(available: {', '.join(available)})",
+            "install onnxruntime-gpu (not onnxruntime) in this environment, or use --provider cpu",
+        )
+    if requested == "auto" and "CUDAExecutionProvider" not in available:
+        wanted = ["CPUExecutionProvider"]
+
+    model_arg = model if isinstance(model, bytes) else str(model)
+    with _quiet_ort(ort):
+        session = ort.InferenceSession(
+            model_arg, sess_options=options, providers=[p for p in wanted if p in available]
+        )
+    running = tuple(session.get_providers())
+    used = running[0] if running else "CPUExecutionProvider"
+    if requested in ("cuda", "tensorrt") and target not in running:
+        raise ProviderError(
+            f"--provider {requested}: {target} is listed as available but did not start: {diagnose_cuda()}",
+            "install the NVIDIA driver and the CUDA / cuDNN libraries onnxruntime-gpu needs "
+            "(pip install 'onnxruntime-gpu[cuda,cudnn]'), or use --provider cpu",
+        )
+    note = None
+    if requested == "auto" and used == "CPUExecutionProvider" and "CUDAExecutionProvider" in wanted:
+        note = f"auto: CUDA did not start ({diagnose_cuda()}); ran on CPU"
+    return session, ProviderChoice(requested, used, running, note)
+
+
+@contextlib.contextmanager
+def _quiet_ort(ort):
+    """Keep onnxruntime's provider-bridge error spew off the user's terminal; we report it ourselves."""
+    ort.set_default_logger_severity(4)
+    try:
+        yield
+    finally:
+        ort.set_default_logger_severity(2)
+
+
+def _cuda_major() -> str:
+    try:
+        from onnxruntime.capi import build_and_package_info as info
+
+        return str(getattr(info, "cuda_version", "") or "").split(".")[0]
+    except Exception:
+        return ""
+
+
+def _try_load(name: str) -> bool:
+    try:
+        ctypes.CDLL(name)
+        return True
+    except OSError:
+        pass
+    # onnxruntime-gpu's optional pip extras put the libraries under site-packages/nvidia/*/lib
+    site = sysconfig.get_paths()["purelib"]
+    for path in glob.glob(os.path.join(site, "nvidia", "*", "lib", name)):
+        try:
+            ctypes.CDLL(path)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def diagnose_cuda() -> str:
+    """Name the first missing piece CUDA needs: the driver, then the CUDA, cuBLAS and cuDNN libraries."""
+    if os.name == "nt":  # pragma: no cover - Windows naming differs; keep the generic message
+        return "CUDA could not be initialised (check the NVIDIA driver, CUDA and cuDNN installs)"
+    if not _try_load("libcuda.so.1"):
+        return "the NVIDIA driver library libcuda.so.1 was not found (no GPU driver on this machine?)"
+    major = _cuda_major() or "12"
+    for lib in (f"libcudart.so.{major}", f"libcublasLt.so.{major}", f"libcublas.so.{major}", "libcudnn.so.9"):
+        if not _try_load(lib):
+            return f"{lib} (needed by onnxruntime-gpu built for CUDA {major}) was not found"
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value == 0:
+            return "the NVIDIA driver is installed but reports no usable GPU"
+    except Exception:  # pragma: no cover - defensive
+        pass
+    return "CUDA libraries were found but the CUDA provider still failed to start (version mismatch?)"
