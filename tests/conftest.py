@@ -1,0 +1,49 @@
+"""Shared fixtures: a CLI runner that returns (exit code, stdout, stderr), and small model files."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``onnxbridge ARGS`` in-process through the real entry point; returns CliResult."""
+    from onnxbridge.cli import main
+
+    def run(*args: str) -> CliResult:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def write_py(tmp_path):
+    """Write a Python source file into tmp_path and return its path."""
+
+    def write(name: str, body: str) -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(body))
+        return path
+
+    return write
+
+
+def files_in(folder: Path) -> set[str]:
+    """Every file name in a folder, hidden temp files included (to prove nothing partial is left)."""
+    return {p.name for p in folder.iterdir()}
