@@ -36,9 +36,21 @@ def check_output_path(out: str | Path, *inputs: str | Path | None, what: str = "
         raise InputError(
             f"{what} directory {parent} does not exist", f"create it first (mkdir -p {parent}) or choose another path"
         )
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _writable(parent):
         raise InputError(f"{what} directory {parent} is not writable", "choose a folder you can write to")
     return path
+
+
+def _writable(folder: Path) -> bool:
+    """Really try: os.access says yes to root on read-only or virtual file systems."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".onnxbridge-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return True
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -59,6 +71,7 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     )
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -66,6 +79,12 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> Path:

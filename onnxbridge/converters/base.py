@@ -72,6 +72,7 @@ class Converter(Protocol):
     """A framework plugin: loads its SOURCE forms, offers routes and a reference runner."""
 
     framework: str
+    route_names: tuple[str, ...]  # every route it may offer; a guard test wants a test for each
 
     def routes(self, loaded: LoadedModel) -> Sequence[Route]: ...
 

@@ -65,6 +65,7 @@ class TorchConverter:
     """PyTorch models to ONNX."""
 
     framework = "pytorch"
+    route_names = ("torch.export/dynamo", "torchscript")
 
     @staticmethod
     def accepts(obj: Any) -> bool:
@@ -268,7 +269,8 @@ class TorchConverter:
         """torch.export first; TorchScript only for nn.Module sources."""
         if _is_exported_program(loaded.model):
             return [DynamoRoute()]
-        return [DynamoRoute(), TorchScriptRoute()]
+        probe = DataDependenceProbe()
+        return [DynamoRoute(probe), TorchScriptRoute(probe)]
 
     def reference_runner(self, loaded: LoadedModel):
         """PyTorch eager, called as forward expects."""
@@ -329,23 +331,66 @@ def _finish(model, loaded: LoadedModel, route: str) -> ExportedModel:
     return ExportedModel(model, names, notes + tuple(_specialised(model, loaded)))
 
 
+class DataDependenceProbe:
+    """Does forward branch on tensor *values*? torch.export knows; tracing only warns.
+
+    Shared by the routes of one conversion: the dynamo route records what torch.export found,
+    and the TorchScript route asks (probing with torch.export itself when no answer is recorded).
+    """
+
+    def __init__(self) -> None:
+        self.verdict: bool | None = None
+
+    def record(self, error: BaseException | None) -> None:
+        if error is None:
+            self.verdict = False
+        elif (failing_op(error) or "").startswith("data-dependent"):
+            self.verdict = True
+        elif "Constraints violated" in str(error):  # export traced all of forward, then refused a dim
+            self.verdict = False
+
+    def value_dependent(self, loaded: LoadedModel) -> bool | None:
+        if self.verdict is None:
+            try:
+                _torch_export(loaded)
+                self.record(None)
+            except Exception as e:
+                self.record(e)
+        return self.verdict
+
+
+def _torch_export(loaded: LoadedModel) -> Any:
+    import torch
+
+    args, kwargs = _call_values(loaded)
+    with quiet_export():
+        return torch.export.export(
+            loaded.model, args, kwargs, dynamic_shapes=DynamoRoute._dynamic_shapes(loaded), strict=False
+        )
+
+
 class DynamoRoute:
     """``torch.export.export`` (non-strict), then ``torch.onnx.export(dynamo=True)``."""
 
     name = "torch.export/dynamo"
 
+    def __init__(self, probe: DataDependenceProbe | None = None) -> None:
+        self.probe = probe or DataDependenceProbe()
+
     def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
         import torch
 
         names = loaded.extra["output_names"]
+        if _is_exported_program(loaded.model):
+            ep = loaded.model
+        else:
+            try:
+                ep = _torch_export(loaded)
+            except Exception as e:
+                self.probe.record(e)
+                raise
+            self.probe.record(None)
         with quiet_export():
-            if _is_exported_program(loaded.model):
-                ep = loaded.model
-            else:
-                args, kwargs = _call_values(loaded)
-                ep = torch.export.export(
-                    loaded.model, args, kwargs, dynamic_shapes=self._dynamic_shapes(loaded), strict=False
-                )
             input_names = list(loaded.extra["arg_order"]) if loaded.extra["call"] == "args" else None
             program = torch.onnx.export(
                 ep,
@@ -378,6 +423,9 @@ class TorchScriptRoute:
 
     name = "torchscript"
 
+    def __init__(self, probe: DataDependenceProbe | None = None) -> None:
+        self.probe = probe or DataDependenceProbe()
+
     def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
         import onnx
         import torch
@@ -387,14 +435,19 @@ class TorchScriptRoute:
         order = loaded.extra["arg_order"]
         by_name = {s.name: s for s in loaded.specs}
         dynamic_axes = {n: by_name[n].dynamic_axes for n in order if by_name[n].dynamic_axes}
+        model = loaded.model
+        if kwargs:
+            # The TorchScript exporter binds keyword inputs positionally against forward's signature,
+            # which breaks wrapped forwards (transformers 5: "got multiple values for argument
+            # 'use_cache'"). An adapter takes the inputs positionally and calls forward by keyword.
+            model, args = _KeywordAdapter(model, tuple(kwargs)), tuple(kwargs.values())
         buf = io.BytesIO()
         with warnings.catch_warnings(record=True) as caught, quiet_export():
             warnings.simplefilter("always")
             torch.onnx.export(
-                loaded.model,
+                model,
                 args,
                 buf,
-                kwargs=kwargs or None,
                 dynamo=False,
                 input_names=list(order),
                 output_names=list(names),
@@ -402,11 +455,44 @@ class TorchScriptRoute:
                 opset_version=request.opset or TORCHSCRIPT_DEFAULT_OPSET,
                 do_constant_folding=True,
             )
-        for w in caught:
-            text = str(w.message)
-            if type(w.message).__name__ == "TracerWarning" and "Python boolean" in text:
-                where = f" at {Path(w.filename).name}:{w.lineno}" if w.filename else ""
-                raise RuntimeError(
-                    f"data-dependent control flow{where}: tracing froze one branch of an `if` on tensor values"
-                )
+        self._refuse_frozen_branches(caught, loaded)
         return _finish(onnx.load_from_string(buf.getvalue()), loaded, self.name)
+
+    def _refuse_frozen_branches(self, caught: list, loaded: LoadedModel) -> None:
+        """Tracing warns on every `if` over a traced tensor. Branches on shapes are caught by the
+        shape sweep; a branch on *values* would silently freeze, so it is refused outright."""
+        import torch
+
+        torch_dir = str(Path(torch.__file__).parent)
+        branches = [
+            w for w in caught
+            if type(w.message).__name__ == "TracerWarning" and "Python boolean" in str(w.message)
+            and not str(w.filename or "").startswith(torch_dir)  # torch's own input checks are shape-only
+        ]
+        if branches and self.probe.value_dependent(loaded) is not False:
+            w = branches[0]
+            raise RuntimeError(
+                f"data-dependent control flow at {Path(w.filename).name}:{w.lineno}: tracing froze one branch "
+                "of an `if` on tensor values"
+            )
+
+
+def _keyword_adapter_class():
+    import torch
+
+    class KeywordAdapter(torch.nn.Module):
+        """forward(*tensors) -> inner(**dict(zip(names, tensors)))."""
+
+        def __init__(self, inner: Any, names: tuple[str, ...]) -> None:
+            super().__init__()
+            self.inner = inner
+            self.names = names
+
+        def forward(self, *tensors: Any) -> Any:
+            return self.inner(**dict(zip(self.names, tensors)))
+
+    return KeywordAdapter
+
+
+def _KeywordAdapter(inner: Any, names: tuple[str, ...]) -> Any:  # noqa: N802 - a class factory
+    return _keyword_adapter_class()(inner, names)

@@ -109,10 +109,11 @@ def load_exported_program(path: Path, *, trust: bool = False) -> Any:
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path} is not a .pt2 archive (not a zip file)", "save it with torch.export.save")
     try:
-        if trust:
-            return torch.export.load(str(path))
-        with _weights_only_torch_load():
-            return torch.export.load(str(path))
+        with quiet_export():
+            if trust:
+                return torch.export.load(str(path))
+            with _weights_only_torch_load():
+                return torch.export.load(str(path))
     except pickle.UnpicklingError as e:
         raise UnsafeInputError(
             f"{path}: refused to unpickle: {str(e).splitlines()[0][:200]}",
@@ -161,6 +162,10 @@ def failing_op(e: BaseException) -> str | None:
         return "data-dependent control flow" + where
     if "Python boolean" in text:
         return "data-dependent control flow"
+    m = re.search(r"You marked L\['(\w+)'\]\.size\(\)\[(\d+)\] as dynamic but your code specialized it to be a "
+                  r"constant \((\d+)\)", text)
+    if m:
+        return f"input '{m.group(1)}' dim {m.group(2)} declared dynamic, but the model fixes it to {m.group(3)}"
     for pat in _OP_PATTERNS:
         m = pat.search(text)
         if m:
