@@ -22,6 +22,7 @@ COMMANDS = {
     "validate": ("onnxbridge.cli.validate", "validate", "Parity of an ONNX model against its source, another ONNX model or fixtures."),
     "inspect": ("onnxbridge.cli.inspect", "inspect_cmd", "Opsets, inputs/outputs, op histogram, parameters, size."),
     "demo": ("onnxbridge.cli.demo", "demo", "The whole pipeline on bundled example models (no downloads)."),
+    "check": ("onnxbridge.cli.check", "check", "The pre-commit / CI gate: every declared model still matches its source."),
 }
 
 

@@ -1,0 +1,206 @@
+"""``onnxbridge check``: plan from the cache, run what changed (in parallel processes), record passes.
+
+Planning reads the manifest, ``stat``s and (only where needed) hashes the files each model depends
+on, and compares the result with the model's last recorded pass. A model whose fingerprint is
+unchanged is skipped; when every model is, neither onnx, onnxruntime nor any framework is imported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import EXIT_INTERNAL, EXIT_USAGE, UsageError
+from .cache import Cache, FileHasher, Fingerprint, package_versions, replay_packages, source_packages
+from .deps import source_files
+from .manifest import Manifest, ModelEntry, load_manifest
+from .results import UPDATE_HINT, CheckReport, ModelResult
+from .runner import Task, run_task
+
+__all__ = ["check"]
+
+Progress = Callable[[str], None]
+
+_SUFFIX_FRAMEWORK = {".pt2": "pytorch", ".keras": "keras", ".h5": "keras", ".hdf5": "keras", ".tflite": "tensorflow"}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    entry: ModelEntry
+    task: Task | None = None
+    result: ModelResult | None = None  # decided without running anything (unchanged, missing files)
+    fingerprint: Fingerprint | None = None
+
+
+def check(
+    config: str | Path | None = None,
+    *,
+    models: Sequence[str] | None = None,
+    jobs: int = 1,
+    update: bool = False,
+    force: bool = False,
+    cwd: str | Path | None = None,
+    progress: Progress | None = None,
+) -> CheckReport:
+    """Check every declared model (or those named in ``models``) and return a :class:`CheckReport`.
+
+    ``config`` is the manifest (default: ``onnxbridge.toml`` or ``pyproject.toml`` found from ``cwd``
+    upwards). ``jobs`` > 1 checks models in that many worker processes (0: one per CPU). ``update``
+    re-exports every selected model and rewrites its ONNX file and fixtures; ``force`` ignores the
+    cache. A bad manifest raises ``ManifestError`` (exit 2); problems of one model are in its result.
+    """
+    t0 = time.perf_counter()
+    say = progress or (lambda _: None)
+    if jobs < 0:
+        raise UsageError(f"--jobs {jobs}: must be 0 (one per CPU) or more", "pass --jobs N with N >= 1")
+    manifest = load_manifest(config, cwd=cwd)
+    selected = manifest.select(list(models or ()))
+    cache = Cache.load(manifest.root)
+    hasher = FileHasher(manifest.root, cache.files)
+    runtime = package_versions(replay_packages())
+    plans = [_plan(e, manifest, cache, hasher, runtime, update=update, force=force) for e in selected]
+    todo = [p.task for p in plans if p.task is not None]
+    done = {r.name: r for r in _run(todo, jobs, say)}
+    notes: list[str] = [cache.note] if cache.note else []
+    results: list[ModelResult] = []
+    for plan in plans:
+        result = plan.result or done[plan.entry.name]
+        results.append(result)
+        if result.status in ("passed", "updated"):
+            _record(plan, result, manifest, cache, hasher, runtime)
+    note = cache.save(hasher.table, keep={m.name for m in manifest.models})
+    if note:
+        notes.append(note)
+    return CheckReport(
+        config=str(manifest.path), root=str(manifest.root), results=tuple(results),
+        seconds=time.perf_counter() - t0, jobs=jobs, update=update, notes=tuple(notes),
+    )
+
+
+def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHasher, runtime: dict[str, str], *,
+          update: bool, force: bool) -> _Plan:
+    where = manifest.where(entry)
+    source = manifest.source_for_load(entry)
+    if update:
+        return _Plan(entry, Task(entry, str(manifest.root), where, source, "update", ("--update",)))
+    onnx_sha = hasher.digest(entry.onnx)
+    if onnx_sha is None:
+        return _Plan(entry, result=_error(
+            entry, where, f"ONNX file {entry.onnx} of model '{entry.name}' does not exist",
+            f"restore it (git checkout -- {entry.onnx}), or {UPDATE_HINT} on purpose",
+        ))
+    fixtures_sha = hasher.digest(entry.fixtures)
+    if fixtures_sha is None:
+        return _Plan(entry, result=_error(
+            entry, where, f"fixtures file {entry.fixtures} of model '{entry.name}' does not exist",
+            f"{UPDATE_HINT} (the fixtures hold the golden inputs and outputs the ONNX file is replayed on)",
+        ))
+    last = cache.last_pass(entry.name)
+    framework = entry.framework or (last[1].get("framework") if last else None) or _guess_framework(entry)
+    sources, notes = _sources(entry, manifest.root, hasher, last)
+    fp = Fingerprint(entry.digest, onnx_sha, fixtures_sha, sources, runtime,
+                     package_versions(source_packages(framework)))
+    if force or last is None:
+        mode, reasons = "full", ["--force" if force else "no recorded pass"]
+    else:
+        old, rec = last
+        if fp.source_key != old.source_key:
+            mode, reasons = "full", fp.changes(old, source=True) or ["fingerprint changed"]
+            reasons += [r for r in fp.changes(old, source=False) if r not in reasons]
+        elif fp.replay_key != old.replay_key:
+            mode, reasons = "replay", fp.changes(old, source=False) or ["fingerprint changed"]
+        else:
+            result = ModelResult(
+                name=entry.name, status="unchanged", where=where, onnx=entry.onnx, source=entry.source,
+                message=f"unchanged since its pass at {rec.get('passed_at', '?')}: {rec.get('summary', '')}".rstrip(": "),
+                framework=rec.get("framework"), notes=notes, last_passed=rec.get("passed_at"),
+            )
+            return _Plan(entry, result=result, fingerprint=fp)
+    task = Task(entry, str(manifest.root), where, source, mode, tuple(reasons))
+    return _Plan(entry, task, fingerprint=fp)
+
+
+def _sources(entry: ModelEntry, root: Path, hasher: FileHasher, last) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Hashes of the model's source files; the recorded list is reused while none of them changed."""
+    if last is not None and not entry.watch:
+        old = last[0]
+        if old.entry == entry.digest and old.sources and all(
+            hasher.digest(rel) == sha for rel, sha in old.sources.items()
+        ):
+            return dict(old.sources), ()
+    found = source_files(entry, root)
+    hashes = {rel: hasher.digest(rel) for rel in found.files}
+    return {k: v for k, v in hashes.items() if v is not None}, found.notes
+
+
+def _guess_framework(entry: ModelEntry) -> str | None:
+    path = Path(entry.source)
+    if entry.source_file is None and path.suffix.lower() in _SUFFIX_FRAMEWORK:
+        return _SUFFIX_FRAMEWORK[path.suffix.lower()]
+    return None
+
+
+def _error(entry: ModelEntry, where: str, message: str, hint: str) -> ModelResult:
+    return ModelResult(name=entry.name, status="error", where=where, onnx=entry.onnx, source=entry.source,
+                       message=message, hint=hint, exit_code=EXIT_USAGE)
+
+
+def _run(tasks: list[Task], jobs: int, say: Progress) -> list[ModelResult]:
+    """Run the tasks here (one job) or in worker processes."""
+    if not tasks:
+        return []
+    import os
+
+    workers = min(jobs or os.cpu_count() or 1, len(tasks))
+    if workers <= 1:
+        out = []
+        for t in tasks:
+            say(f"checking {t.entry.name} ({t.mode}: {'; '.join(t.reasons)})")
+            out.append(run_task(t))
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    say(f"checking {len(tasks)} model(s) in {workers} processes")
+    results: list[ModelResult] = []
+    # spawn, not fork: workers import torch / tensorflow, which are not fork-safe
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_task, t): t for t in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                results.append(future.result())
+            except BrokenProcessPool as e:
+                results.append(ModelResult(
+                    name=task.entry.name, status="error", where=task.where, onnx=task.entry.onnx,
+                    source=task.entry.source, reasons=task.reasons, exit_code=EXIT_INTERNAL,
+                    message=f"the worker process checking it died ({e})",
+                    hint="rerun with --jobs 1; a crash in a framework or out of memory is likely",
+                ))
+            say(f"{len(results)}/{len(tasks)} done ({task.entry.name})")
+    return results
+
+
+def _record(plan: _Plan, result: ModelResult, manifest: Manifest, cache: Cache, hasher: FileHasher,
+            runtime: dict[str, str]) -> None:
+    """Remember a pass; after --update the fingerprint is taken again from the files just written."""
+    entry = plan.entry
+    framework = result.framework or (cache.models.get(entry.name) or {}).get("framework")
+    fp = plan.fingerprint
+    if fp is None:  # --update
+        for rel in (entry.onnx, entry.fixtures):
+            hasher.table.pop(rel, None)
+        onnx_sha, fixtures_sha = hasher.digest(entry.onnx), hasher.digest(entry.fixtures)
+        if onnx_sha is None or fixtures_sha is None:
+            return
+        sources, _ = _sources(entry, manifest.root, hasher, None)
+        fp = Fingerprint(entry.digest, onnx_sha, fixtures_sha, sources, runtime,
+                         package_versions(source_packages(framework)))
+    elif result.framework:  # the framework is known for sure once the source was loaded
+        fp = Fingerprint(fp.entry, fp.onnx, fp.fixtures, fp.sources, fp.runtime_versions,
+                         package_versions(source_packages(result.framework)))
+    cache.record_pass(entry.name, fp, [entry.onnx, entry.fixtures, *fp.sources], framework=framework,
+                      summary=result.message)

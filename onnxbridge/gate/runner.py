@@ -1,0 +1,262 @@
+"""The work on one model, in this process or a worker: replay, check against the source, re-export, update.
+
+- ``replay``: the golden fixtures on the committed ONNX file (ONNX Runtime only, no framework);
+- ``full``: replay, then the committed ONNX file against the source on the fixtures' inputs, then a
+  fresh export into a temporary folder, validated against the source (skipped with ``reexport = false``);
+- ``update``: export the source, validate it, and only when parity holds write the ONNX file and
+  the fixtures (the source's outputs on the validation inputs).
+
+Frameworks and ONNX Runtime are imported here, inside the functions, never by the planner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_PARITY, OnnxBridgeError
+from ..results import ParityReport
+from .manifest import ModelEntry
+from .results import UPDATE_HINT, ModelResult, worst_of
+
+__all__ = ["Task", "run_task", "MODES"]
+
+MODES = ("replay", "full", "update")
+
+_WHAT = {
+    "replay": "the committed ONNX file no longer reproduces its golden outputs",
+    "source": "the committed ONNX file no longer matches its source",
+    "export": "a fresh export no longer matches the source",
+    "update": "the fresh export does not match the source; nothing was written",
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model to check; everything a worker process needs, picklable."""
+
+    entry: ModelEntry
+    root: str
+    where: str
+    source: str  # the SOURCE with its file made absolute
+    mode: str
+    reasons: tuple[str, ...] = ()
+
+
+def run_task(task: Task) -> ModelResult:
+    """Check one model; never raises: errors become a result with their exit code."""
+    t0 = time.perf_counter()
+    try:
+        if task.mode == "update":
+            result = _update(task)
+        else:
+            result = _check(task)
+    except OnnxBridgeError as e:
+        result = _result(task, "error", e.message, hint=e.hint, exit_code=e.exit_code)
+    except Exception as e:  # a bug below us; keep checking the other models
+        result = _result(task, "error", f"internal error: {type(e).__name__}: {str(e).strip()[:300]}",
+                         hint="rerun with --debug --jobs 1 and report it if it looks like a bug",
+                         exit_code=EXIT_INTERNAL)
+    return _replace(result, seconds=time.perf_counter() - t0)
+
+
+def _replace(result: ModelResult, **changes) -> ModelResult:
+    import dataclasses
+
+    return dataclasses.replace(result, **changes)
+
+
+def _result(task: Task, status: str, message: str, **kw) -> ModelResult:
+    return ModelResult(name=task.entry.name, status=status, where=task.where, onnx=task.entry.onnx,
+                       source=task.entry.source, reasons=task.reasons, message=message, **kw)
+
+
+@contextlib.contextmanager
+def _project_imports(root: str) -> Iterator[None]:
+    """Import the project's modules afresh from ``root``, and forget them afterwards.
+
+    ``package.module:NAME`` sources import from the project root whatever the working directory.
+    A module of the project imported earlier in this process (an older version of a helper, or a
+    same-named module of another project) must not stand in for the file as it is now.
+    """
+    installed = {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+
+    def ours(name: str) -> bool:
+        if name.startswith("_onnxbridge_src_"):
+            return True
+        if name == "onnxbridge" or name.startswith("onnxbridge."):
+            return False
+        file = getattr(sys.modules.get(name), "__file__", None)
+        return (file is not None and _inside(file, root)
+                and not any(_inside(file, prefix) for prefix in installed))  # a venv inside the project
+
+    for name in [n for n in list(sys.modules) if ours(n)]:
+        sys.modules.pop(name, None)
+    before = set(sys.modules)
+    added = root not in sys.path
+    if added:
+        sys.path.insert(0, root)
+    try:
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(root)
+        for name in [n for n in set(sys.modules) - before if ours(n)]:
+            sys.modules.pop(name, None)
+
+
+def _inside(file: str, root: str) -> bool:
+    try:
+        return Path(file).resolve().is_relative_to(Path(root).resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def _check(task: Task) -> ModelResult:
+    from ..validators.runners import OrtRunner
+    from ..validators.sweep import check_parity
+    from .golden import GoldenRunner, read_golden
+
+    entry, root = task.entry, Path(task.root)
+    golden = read_golden(root / entry.fixtures, where=task.where)
+    onnx_path = root / entry.onnx
+    if not onnx_path.is_file():
+        raise _missing_onnx(entry, task.where)
+    committed = OrtRunner(onnx_path, entry.provider)
+    reports: dict[str, ParityReport] = {}
+    reports["replay"] = check_parity(
+        GoldenRunner(golden, committed.output_names), committed, (), {},
+        atol=entry.atol, rtol=entry.rtol, feeds=list(golden.inputs),
+    )
+    framework = None
+    route = None
+    notes: list[str] = []
+    if task.mode == "full" and reports["replay"].passed:
+        from ..api import load_source
+
+        with _project_imports(task.root):
+            converter, loaded = load_source(task.source, inputs=entry.inputs, framework=entry.framework,
+                                            trust_model=entry.trust_model)
+            framework = converter.framework
+            notes.extend(loaded.notes)
+            reports["source"] = check_parity(
+                converter.reference_runner(loaded), committed, loaded.specs, loaded.axis_sizes,
+                atol=entry.atol, rtol=entry.rtol, feeds=list(golden.inputs),
+            )
+            if reports["source"].passed and entry.reexport:
+                export = _export(task, Path(tempfile.mkdtemp(prefix="onnxbridge-check-")))
+                route = export.conversion.route if export.conversion else None
+                if export.validation is not None:
+                    reports["export"] = export.validation
+    return _verdict(task, reports, framework, route, tuple(notes))
+
+
+def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None, route: str | None,
+             notes: tuple[str, ...]) -> ModelResult:
+    checks = tuple(reports)
+    failed = next((name for name, r in reports.items() if not r.passed), None)
+    if failed is not None:
+        worst = worst_of(failed, reports[failed])
+        message = f"{_WHAT[failed]}: {worst.describe() if worst else reports[failed].summary()}"
+        hint = ("if the change is intended, run `onnxbridge check --update` and commit the new ONNX file and "
+                "fixtures" if failed in ("replay", "source") else
+                "the exporter changed or the source exports differently now; see the validation in --json")
+        return _result(task, "failed", message, hint=hint, exit_code=EXIT_PARITY, checks=checks, worst=worst,
+                       framework=framework, validations=reports, notes=notes)
+    replay = reports["replay"]
+    worst = max((w for w in (worst_of(n, r) for n, r in reports.items()) if w and w.max_abs is not None),
+                key=lambda w: w.max_abs, default=None)
+    parts = [f"replay {len(replay.cases)} case(s) on {replay.provider_used.replace('ExecutionProvider', '')}"]
+    if "source" in reports:
+        parts.append(f"source ({framework}) {len(reports['source'].cases)} case(s)")
+    if "export" in reports:
+        parts.append(f"re-export ({route}) {len(reports['export'].cases)} case(s)")
+    if worst is not None:
+        parts.append(f"worst max_abs {worst.max_abs:.3g}")
+    return _result(task, "passed", ", ".join(parts), exit_code=EXIT_OK, checks=checks, worst=worst,
+                   framework=framework, validations=reports, notes=notes)
+
+
+def _export(task: Task, folder: Path, *, save: bool = False):
+    """``api.convert`` of the entry into ``folder`` (removed by the caller), validated against the source."""
+    import shutil
+
+    from ..api import convert
+
+    entry = task.entry
+    try:
+        return convert(
+            task.source, folder / "model.onnx", inputs=entry.inputs, framework=entry.framework, opset=entry.opset,
+            simplify=entry.simplify, validate=True, provider=entry.provider, atol=entry.atol, rtol=entry.rtol,
+            seed=entry.seed, trust_model=entry.trust_model,
+            save_inputs=folder / "inputs.npz" if save else None,
+            save_outputs=folder / "outputs.npz" if save else None,
+        )
+    finally:
+        if not save:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _update(task: Task) -> ModelResult:
+    import shutil
+
+    from ..fsutil import atomic_write_bytes
+    from ..validators.fixtures import load_cases
+    from .golden import write_golden
+
+    entry, root = task.entry, Path(task.root)
+    folder = Path(tempfile.mkdtemp(prefix="onnxbridge-update-"))
+    try:
+        with _project_imports(task.root):
+            report = _export(task, folder, save=True)
+        validation = report.validation
+        assert validation is not None
+        route = report.conversion.route if report.conversion else None
+        if not validation.passed:
+            worst = worst_of("update", validation)
+            return _result(task, "failed", f"{_WHAT['update']}: {worst.describe() if worst else validation.summary()}",
+                           hint="fix the model or the export (see onnxbridge convert for details); the committed "
+                                "files were left as they were",
+                           exit_code=EXIT_PARITY, checks=("update",), worst=worst, framework=report.framework,
+                           validations={"update": validation})
+        if any(p.name.endswith(".data") for p in folder.iterdir()):
+            raise OnnxBridgeError(
+                f"{entry.name}: models over 2 GB (external data) are not supported by check --update yet",
+                "export it with onnxbridge convert and write the fixtures with --save-inputs/--save-outputs",
+            )
+        data = (folder / "model.onnx").read_bytes()
+        onnx_path, fixtures_path = root / entry.onnx, root / entry.fixtures
+        onnx_path.parent.mkdir(parents=True, exist_ok=True)
+        fixtures_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(onnx_path, data)
+        from .._version import __version__
+
+        write_golden(
+            fixtures_path, load_cases(folder / "inputs.npz"), load_cases(folder / "outputs.npz"),
+            meta={"onnx_sha256": hashlib.sha256(data).hexdigest(), "source": entry.source, "route": route,
+                  "framework": report.framework, "onnxbridge": __version__,
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    worst = worst_of("update", validation)
+    message = (f"wrote {entry.onnx} ({route}) and {entry.fixtures} ({len(validation.cases)} case(s))"
+               + (f", worst max_abs {worst.max_abs:.3g}" if worst and worst.max_abs is not None else ""))
+    return _result(task, "updated", message, exit_code=EXIT_OK, checks=("update",), worst=worst,
+                   framework=report.framework, validations={"update": validation}, notes=report.notes)
+
+
+def _missing_onnx(entry: ModelEntry, where: str) -> OnnxBridgeError:
+    from ..errors import InputError
+
+    return InputError(
+        f"ONNX file {entry.onnx} of model '{entry.name}' does not exist",
+        f"restore it (git checkout -- {entry.onnx}) or {UPDATE_HINT}",
+    )
