@@ -8,7 +8,7 @@ short line per stage so a CLI can show it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,14 @@ def _preflight_provider(provider: str) -> None:
         create_session(probe.SerializeToString(), provider)
 
 
+def _check_validation_options(tolerances, fallback) -> None:
+    """Refuse a malformed --tol or --fallback before any work starts."""
+    from .validators.placement import apply_fallback_policy
+
+    _tolerances(tolerances)
+    apply_fallback_policy(None, fallback)
+
+
 def _save_fixtures(save_inputs, save_outputs, specs, axis_sizes, plan, int_high, reference, feeds_override):
     from .validators.fixtures import save_cases
     from .validators.inputs import generate_inputs
@@ -163,6 +171,8 @@ def convert(
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
+    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    fallback: str = "warn",
     seed: int = 0,
     inputs_file: str | Path | None = None,
     save_inputs: str | Path | None = None,
@@ -181,6 +191,7 @@ def convert(
         if extra:
             check_output_path(extra, source, output, what="fixture")
     _preflight_provider(provider)
+    _check_validation_options(tolerances, fallback)
     timings: dict[str, float] = {}
 
     say(f"loading {source}")
@@ -217,12 +228,12 @@ def convert(
         say("validating")
         report_v = _validate_step(
             reference, model, provider, loaded.specs, loaded.axis_sizes, loaded.int_high, seed, atol, rtol,
-            inputs_file, save_inputs, save_outputs,
+            inputs_file, save_inputs, save_outputs, tolerances=tolerances, fallback=fallback,
         )
         timings["validate_s"] = report_v.seconds
     elif save_inputs or save_outputs:
-        _save_fixtures(save_inputs, save_outputs, loaded.specs, loaded.axis_sizes, _plan(seed), loaded.int_high,
-                       reference, None)
+        _save_fixtures(save_inputs, save_outputs, loaded.specs, loaded.axis_sizes, _plan(seed),
+                       _int_high(model, loaded.int_high), reference, None)
     return Report(
         command="convert",
         source=source,
@@ -241,18 +252,75 @@ def _simplify_step(model, specs, axis_sizes, int_high, seed):
     return simplify_model(model, _simplify_check(model, specs, axis_sizes, int_high, seed))
 
 
+def _tolerances(tolerances: Mapping[str, Any] | Sequence[str] | None) -> dict:
+    """``--tol`` strings, or a mapping name -> Tolerance / (atol, rtol) / atol, as Tolerances."""
+    from .validators.parity import Tolerance, parse_tolerances
+
+    if not tolerances:
+        return {}
+    if not isinstance(tolerances, Mapping):
+        return parse_tolerances([str(t) for t in tolerances])
+    out = {}
+    for name, t in tolerances.items():
+        if isinstance(t, Tolerance):
+            out[name] = t
+        elif isinstance(t, (int, float)):
+            out[name] = Tolerance(float(t), None)
+        else:
+            out.update(parse_tolerances([f"{name}={','.join(str(v) for v in t)}"]))
+    return out
+
+
+def _int_high(model, int_high):
+    """Per-input id ranges: the table each id input indexes in the ONNX graph, else the converter's guess."""
+    from .validators.inputs import vocab_sizes
+
+    found = vocab_sizes(model)
+    if not found:
+        return int_high
+    if isinstance(int_high, int):
+        return _DefaultMap(found, int_high)
+    return found
+
+
+class _DefaultMap(dict):
+    """A dict whose ``get`` falls back to one default (ids inputs the graph says nothing about)."""
+
+    def __init__(self, found: dict, default: int) -> None:
+        super().__init__(found)
+        self.default = default
+
+    def get(self, key, default=None):
+        return super().get(key, self.default)
+
+
 def _validate_step(reference, model, provider, specs, axis_sizes, int_high, seed, atol, rtol,
-                   inputs_file, save_inputs, save_outputs, path=None) -> ParityReport:
+                   inputs_file, save_inputs, save_outputs, path=None, *, tolerances=None, fallback="warn",
+                   reference_model=None) -> ParityReport:
+    import dataclasses
+
     from .validators.fixtures import load_cases
+    from .validators.parity import looser_dtype
+    from .validators.placement import apply_fallback_policy
     from .validators.runners import OrtRunner
-    from .validators.sweep import check_parity
+    from .validators.sweep import check_parity, compute_dtype
 
     feeds = load_cases(inputs_file) if inputs_file else None
-    candidate = OrtRunner(model, provider, path=path)
+    int_high = _int_high(model, int_high)
+    narrow = [d for d in (compute_dtype(model), reference_model is not None and compute_dtype(reference_model)) if d]
+    candidate = OrtRunner(model, provider, path=path, profile=True, fallback=fallback)
     report = check_parity(
         reference, candidate, specs, axis_sizes, plan=_plan(seed), int_high=int_high, atol=atol, rtol=rtol,
-        feeds=feeds,
+        feeds=feeds, tolerances=_tolerances(tolerances),
+        compute_dtype=looser_dtype(*narrow) if narrow else None,
     )
+    note = apply_fallback_policy(report.placement, fallback)
+    if narrow:
+        report = dataclasses.replace(report, notes=report.notes + (
+            f"a model computes in {looser_dtype(*narrow).name}: float outputs are judged at its default tolerances",
+        ))
+    if note:
+        report = dataclasses.replace(report, notes=report.notes + (note,))
     if save_inputs or save_outputs:
         _save_fixtures(save_inputs, save_outputs, specs, axis_sizes, _plan(seed), int_high, reference, feeds)
     return report
@@ -295,6 +363,8 @@ def validate(
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
+    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    fallback: str = "warn",
     seed: int = 0,
     inputs_file: str | Path | None = None,
     expected_file: str | Path | None = None,
@@ -318,6 +388,7 @@ def validate(
         if extra:
             check_output_path(extra, source, model, what="fixture")
     _preflight_provider(provider)
+    _check_validation_options(tolerances, fallback)
     is_onnx = str(source).lower().endswith(".onnx")
     if model is None:
         if not is_onnx:
@@ -355,7 +426,8 @@ def validate(
     say("validating")
     report_v = _validate_step(
         reference, candidate_model, provider, specs, axis_sizes, int_high, seed, atol, rtol, inputs_file,
-        save_inputs, save_outputs, path=model,
+        save_inputs, save_outputs, path=model, tolerances=tolerances, fallback=fallback,
+        reference_model=reference.model if source_onnx is not None and not expected_file else None,
     )
     return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report_v,
                   timings={"validate_s": report_v.seconds})

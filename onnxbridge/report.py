@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +34,12 @@ def _verdict(ok: bool | None) -> str:
     return "-" if ok is None else ("✓ pass" if ok else "✗ FAIL")
 
 
+def _cell(text: str) -> str:
+    """Text safe inside one Markdown table cell: no pipes, no line breaks, not endless."""
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def to_markdown(report: Report) -> str:
     """A Markdown summary: route, simplification, every case and output."""
     d = report.to_dict()
@@ -58,19 +63,31 @@ def to_markdown(report: Report) -> str:
     if v is not None:
         lines += ["", "## Validation", "",
                   f"reference: {v.reference}; provider requested `{v.provider_requested}`, "
-                  f"used `{v.provider_used}`; {v.summary()}", "",
-                  "| case | output | shape | max_abs | max_rel | mean_abs | cosine | atol | rtol | result |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  f"used `{v.provider_used}`; {v.summary()}", ""]
+        if v.tolerances:
+            lines += ["| output | dtype | atol | rtol | from |", "| --- | --- | --- | --- | --- |"]
+            lines += [f"| {n} | {t.get('dtype', '-')} | {_fmt(t.get('atol'))} | {_fmt(t.get('rtol'))} | "
+                      f"{t.get('from') or 'default'} |" for n, t in v.tolerances.items()]
+            lines.append("")
+        lines += ["| case | output | shape | max_abs | max_rel | mean_abs | cosine | top-1 | atol | rtol | result |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for c in v.cases:
             if c.error:
-                lines.append(f"| {c.label} | - | - | - | - | - | - | - | - | ✗ {c.error} |")
+                lines.append(f"| {c.label} | - | - | - | - | - | - | - | - | - | ✗ {_cell(c.error)} |")
             for o in c.outputs:
-                extra = f" at {list(o.worst_index)}" if (not o.passed and o.worst_index is not None) else ""
+                extra = (f" {o.mismatched} off, worst at {list(o.worst_index)}"
+                         if (not o.passed and o.worst_index is not None and not o.error) else "")
+                top1 = "-" if o.top1_agreement is None else f"{o.top1_agreement:.0%}"
                 lines.append(
                     f"| {c.label} | {o.name} | {list(o.shape)} | {_fmt(o.max_abs)} | {_fmt(o.max_rel)} | "
-                    f"{_fmt(o.mean_abs)} | {_fmt(o.cosine)} | {o.atol:g} | {o.rtol:g} | "
-                    f"{_verdict(o.passed)}{extra}{' ' + o.error if o.error else ''} |"
+                    f"{_fmt(o.mean_abs)} | {_fmt(o.cosine)} | {top1} | {o.atol:g} | {o.rtol:g} | "
+                    f"{_verdict(o.passed)}{extra}{' ' + _cell(o.error) if o.error else ''} |"
                 )
+        if v.placement is not None:
+            lines += ["", f"**placement**: {v.placement.summary()}"]
+            if v.placement.fallback:
+                lines += ["", "| node | op | ran on |", "| --- | --- | --- |"]
+                lines += [f"| {n.name} | {n.op_type} | {n.provider} |" for n in v.placement.fallback[:50]]
         for n in v.notes:
             lines.append(f"\n> {n}")
     notes = d.get("notes") or []
@@ -82,13 +99,10 @@ def to_markdown(report: Report) -> str:
 
 
 def to_html(report: Report) -> str:
-    """A self-contained HTML page (no network at view time) of the Markdown content."""
-    body = html.escape(to_markdown(report))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>onnxbridge report</title>"
-        "<style>body{font-family:sans-serif;margin:2em}pre{white-space:pre-wrap}</style></head>"
-        f"<body><pre>{body}</pre></body></html>\n"
-    )
+    """A self-contained HTML page (no network at view time): tables, error histograms, placement."""
+    from .report_html import to_html as render
+
+    return render(report)
 
 
 def write_report(report: Report, path: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ __all__ = [
     "OutputParity",
     "ParityCase",
     "ParityReport",
+    "PlacedNode",
+    "Placement",
     "Report",
     "to_plain",
 ]
@@ -79,6 +82,10 @@ class OutputParity:
     nan_or_inf: str | None = None
     error: str | None = None
     topk_agreement: float | None = None
+    top1_agreement: float | None = None
+    topk: int | None = None
+    error_histogram: tuple[int, ...] | None = None
+    tolerance_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,50 @@ class ParityCase:
     outputs: tuple[OutputParity, ...]
     passed: bool
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class PlacedNode:
+    """One node as ONNX Runtime really ran it."""
+
+    name: str
+    op_type: str
+    provider: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where each node of a session really ran, read from ONNX Runtime's profile.
+
+    ``fallback`` lists the compute nodes that ran on another provider than ``target``; shape
+    arithmetic that ONNX Runtime keeps on the CPU on purpose and memory copies are counted apart.
+    """
+
+    target: str
+    nodes: int
+    by_provider: dict[str, int]
+    by_op: dict[str, dict[str, int]]
+    fallback: tuple[PlacedNode, ...] = ()
+    memcpy: int = 0
+    shape_on_cpu: int = 0
+    policy: str = "warn"
+
+    @property
+    def ok(self) -> bool:
+        """True when every compute node ran on the target provider."""
+        return not self.fallback
+
+    def summary(self) -> str:
+        """One line: node counts per provider and the fallbacks."""
+        counts = ", ".join(f"{p.replace('ExecutionProvider', '')} {n}" for p, n in self.by_provider.items())
+        line = f"{self.nodes} node(s) ran: {counts or 'none'}"
+        if self.memcpy:
+            line += f"; {self.memcpy} memory copy node(s)"
+        if self.fallback:
+            ops = sorted({n.op_type for n in self.fallback})
+            line += (f"; {len(self.fallback)} node(s) fell back from {self.target} "
+                     f"(ops: {', '.join(ops[:8])}{'...' if len(ops) > 8 else ''})")
+        return line
 
 
 @dataclass(frozen=True)
@@ -107,6 +158,9 @@ class ParityReport:
     dynamic_axes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    placement: Placement | None = None
+    broken_axes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    histogram_edges: tuple[float, ...] = ()
 
     @property
     def failures(self) -> list[tuple[ParityCase, OutputParity | None]]:
@@ -125,6 +179,11 @@ class ParityReport:
             return f"parity passed on {self.provider_used}: {len(self.cases)} cases, worst max_abs {worst:.3g}"
         fails = self.failures
         case, out = fails[0]
+        if self.broken_axes:
+            axes = "; ".join(
+                f"dynamic axis '{a}' breaks at size(s) {list(s)}" for a, s in self.broken_axes.items()
+            )
+            return f"parity FAILED: {axes} ({len(fails)} failing case/output pair(s))"
         if out is None:
             return f"parity FAILED in case {case.label}: {case.error}"
         return (
@@ -200,7 +259,7 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return value.item()
-    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return to_plain(value.item())
+    if isinstance(value, float) and not math.isfinite(value):  # NaN and Inf are not JSON
         return None
     return value

@@ -19,7 +19,7 @@ from .util import check_report_paths
 @validate_options
 @report_options
 def convert(source: str, output: str, inputs, framework, trust_model, opset, no_simplify, no_validate, provider,
-            atol, rtol, seed, inputs_file, save_inputs, save_outputs, reports, as_json) -> int:
+            atol, rtol, tolerances, fallback, seed, inputs_file, save_inputs, save_outputs, reports, as_json) -> int:
     """Export SOURCE to ONNX, simplify it, and validate it against SOURCE.
 
     SOURCE is file.py:NAME, package.module:NAME or model.pt2 (TensorFlow and Keras forms
@@ -34,7 +34,8 @@ def convert(source: str, output: str, inputs, framework, trust_model, opset, no_
         report = api.convert(
             source, output, inputs=inputs, framework=framework, opset=opset, simplify=not no_simplify,
             validate=not no_validate, provider=provider.lower(), atol=atol, rtol=rtol, seed=seed,
-            inputs_file=inputs_file, save_inputs=save_inputs, save_outputs=save_outputs,
+            tolerances=tolerances, fallback=fallback.lower(), inputs_file=inputs_file, save_inputs=save_inputs,
+            save_outputs=save_outputs,
             trust_model=trust_model, progress=say,
         )
     return finish(report, reports, as_json)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import numpy as np
 
 from ..specs import TensorSpec, numpy_dtype
 
-__all__ = ["generate_inputs", "input_role", "default_axis_size"]
+__all__ = ["generate_inputs", "input_role", "default_axis_size", "vocab_sizes"]
 
 _MASK = re.compile(r"mask", re.I)
 _TOKEN_TYPE = re.compile(r"token_type|segment", re.I)
@@ -43,12 +44,14 @@ def generate_inputs(
     sizes: dict[str, int],
     seed: int,
     *,
-    int_high: int | None = None,
+    int_high: int | Mapping[str, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """One array per spec, shapes from ``sizes`` for the named axes, values seeded.
 
-    Floats are standard normal; token ids lie in ``[0, int_high)`` (the embedding's vocabulary
-    when known, else 100); masks are ones with some trailing zeros; bools are random.
+    Floats are standard normal (what normalised images and embeddings look like); token ids lie
+    in ``[0, int_high)`` (the embedding's vocabulary when known, else 100; a mapping gives it per
+    input name); token type ids are 0/1 (or below their own table size); masks are ones with a
+    random tail of zeros per row, never all zero; bools are random.
     """
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
@@ -66,15 +69,81 @@ def generate_inputs(
                 arr = (np.arange(shape[-1]) < keep[..., None]).astype(np.int64)
             arr = arr.astype(dtype)
         elif role == "token_type":
-            arr = rng.integers(0, 2, size=shape).astype(dtype)
+            arr = rng.integers(0, max(1, min(2, _high_for(spec.name, int_high) or 2)), size=shape).astype(dtype)
         elif role == "position":
             arr = np.broadcast_to(np.arange(shape[-1] if shape else 1), shape).astype(dtype).copy()
         elif role == "bool":
             arr = rng.integers(0, 2, size=shape).astype(bool)
         else:
-            high = int_high or 100
+            high = _high_for(spec.name, int_high) or 100
             if np.issubdtype(dtype, np.integer):
                 high = min(high, int(np.iinfo(dtype).max) + 1)
             arr = rng.integers(0, high, size=shape).astype(dtype)
         out[spec.name] = arr
+    return out
+
+
+def _high_for(name: str, int_high: int | Mapping[str, int] | None) -> int | None:
+    if isinstance(int_high, Mapping):
+        return int_high.get(name)
+    return int_high
+
+
+# Ops that carry token ids through unchanged on their way to the embedding's Gather.
+_ID_PASS_THROUGH = {"Cast", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Identity", "Expand"}
+
+
+def vocab_sizes(model) -> dict[str, int]:
+    """Integer graph input -> the size of the table it indexes, read off the ONNX graph.
+
+    An input that reaches ``Gather(table, ids)`` as its indices (directly or through Cast /
+    Reshape / Unsqueeze...) with a constant table gets that table's size along the gather axis;
+    with several tables, the smallest. Lets ONNX-only validation draw token ids inside the vocab.
+    """
+    import onnx
+
+    graph = model.graph
+    shapes: dict[str, tuple[int, ...]] = {i.name: tuple(i.dims) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for a in node.attribute:
+                if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+                    shapes[node.output[0]] = tuple(a.t.dims)
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for idx, name in enumerate(node.input):
+            consumers.setdefault(name, []).append((node, idx))
+
+    def table_shape(name: str, depth: int = 0) -> tuple[int, ...] | None:
+        if name in shapes:
+            return shapes[name]
+        prod = producers.get(name)
+        if prod is not None and prod.op_type in ("Cast", "Identity") and depth < 4:
+            return table_shape(prod.input[0], depth + 1)
+        return None
+
+    int_types = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.INT16,
+                 onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+    out: dict[str, int] = {}
+    for inp in graph.input:
+        if inp.name in shapes or inp.type.tensor_type.elem_type not in int_types:
+            continue
+        found: list[int] = []
+        frontier, seen = [inp.name], set()
+        while frontier:
+            name = frontier.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for node, idx in consumers.get(name, []):
+                if node.op_type == "Gather" and idx == 1:
+                    shape = table_shape(node.input[0])
+                    axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+                    if shape and -len(shape) <= axis < len(shape) and shape[axis] > 0:
+                        found.append(int(shape[axis]))
+                elif node.op_type in _ID_PASS_THROUGH and idx == 0:
+                    frontier.extend(node.output)
+        if found:
+            out[inp.name] = min(found)
     return out

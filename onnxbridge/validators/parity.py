@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
 from ..results import OutputParity
 
-__all__ = ["Tolerance", "DEFAULT_TOLERANCES", "default_tolerance", "compare_output", "compare_outputs"]
+__all__ = [
+    "Tolerance",
+    "DEFAULT_TOLERANCES",
+    "ERROR_BIN_EDGES",
+    "default_tolerance",
+    "compare_output",
+    "compare_outputs",
+    "parse_tolerances",
+    "looser_dtype",
+    "error_histogram",
+]
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Elementwise check: ``|got - ref| <= atol + rtol * |ref|``."""
+    """Elementwise check: ``|got - ref| <= atol + rtol * |ref|``.
+
+    ``rtol=None`` (from ``--tol NAME=ATOL``) keeps the output dtype's default rtol.
+    """
 
     atol: float
-    rtol: float
+    rtol: float | None
+
+
+# Edges of the per-output error histogram of |got - ref|: count 0 holds the exact matches, count i
+# (i >= 1) the errors in (EDGES[i-1], EDGES[i]]: up to 1e-9, one decade each up to 1e2, then
+# everything above 1e2 (Inf, and NaN on one side only, included). 14 counts for 14 edges.
+ERROR_BIN_EDGES: tuple[float, ...] = (0.0,) + tuple(10.0**e for e in range(-9, 3)) + (float("inf"),)
 
 
 # Defaults per reference dtype. Exporters reorder and fuse float arithmetic, so float32 gets
@@ -42,6 +63,47 @@ def _dtype_key(dtype: np.dtype) -> str:
     return "float32"
 
 
+# Float dtypes from loosest to tightest default tolerance.
+_LOOSENESS = ("bfloat16", "float16", "float32", "float64")
+
+
+def looser_dtype(*dtypes: np.dtype | str | None) -> np.dtype | None:
+    """The float dtype with the loosest default tolerance among ``dtypes`` (None if none is float)."""
+    names = [np.dtype(d).name for d in dtypes if d is not None]
+    floats = [n for n in names if n in _LOOSENESS]
+    if not floats:
+        return None
+    return np.dtype(min(floats, key=_LOOSENESS.index)) if "bfloat16" not in floats else _bfloat16()
+
+
+def _bfloat16() -> np.dtype:
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def parse_tolerances(texts: Sequence[str] | None) -> dict[str, Tolerance]:
+    """Parse ``--tol NAME=ATOL[,RTOL]`` values (repeatable) into per-output tolerances."""
+    hint = "write --tol NAME=ATOL[,RTOL], e.g. --tol logits=1e-3,1e-2 (NAME as `onnxbridge inspect` lists it)"
+    out: dict[str, Tolerance] = {}
+    for text in texts or ():
+        name, sep, values = str(text).rpartition("=")
+        parts = [v.strip() for v in values.split(",")]
+        if not sep or not name.strip() or len(parts) not in (1, 2):
+            raise UsageError(f"malformed --tol {text!r}: expected NAME=ATOL[,RTOL]", hint)
+        try:
+            nums = [float(v) for v in parts]
+        except ValueError:
+            raise UsageError(f"malformed --tol {text!r}: {values!r} is not ATOL[,RTOL] numbers", hint) from None
+        if any(not np.isfinite(v) or v < 0 for v in nums):
+            raise UsageError(f"malformed --tol {text!r}: tolerances must be finite and >= 0", hint)
+        name = name.strip()
+        if name in out:
+            raise UsageError(f"--tol {name} is given twice", "give one --tol per output")
+        out[name] = Tolerance(nums[0], nums[1] if len(nums) == 2 else None)
+    return out
+
+
 def default_tolerance(dtype: np.dtype, atol: float | None = None, rtol: float | None = None) -> Tolerance:
     """The dtype's default, with ``atol`` / ``rtol`` overriding it (exact dtypes stay exact)."""
     key = _dtype_key(np.dtype(dtype))
@@ -55,11 +117,19 @@ def compare_output(
     name: str, ref: np.ndarray, got: np.ndarray, tol: Tolerance | None = None, *, topk: int = 5
 ) -> OutputParity:
     """Metrics and verdict for one output. NaN/Inf on either side are reported; they pass only
-    where both sides have the same non-finite value at the same position."""
+    where both sides have the same non-finite value at the same position.
+
+    Without ``tol`` the default of the looser of the two dtypes applies (a float16 candidate
+    against a float32 reference is judged at float16 tolerances). A tolerance of 0/0 is exact.
+    Classifier-like outputs (``[..., C]``, C > 1, float) also get top-1 and top-k agreement.
+    """
     ref = np.asarray(ref)
     got = np.asarray(got)
-    tol = tol or default_tolerance(ref.dtype)
-    exact = _dtype_key(ref.dtype) in ("integer", "bool")
+    classes = _dtype_key(ref.dtype) not in ("integer", "bool")
+    base = default_tolerance((looser_dtype(ref.dtype, got.dtype) if classes else None) or ref.dtype)
+    tol = tol or base
+    if tol.rtol is None:
+        tol = Tolerance(tol.atol, base.rtol)
     if ref.shape != got.shape:
         return OutputParity(
             name, tuple(ref.shape), ref.dtype.name, float("inf"), float("inf"), float("inf"), None,
@@ -76,14 +146,11 @@ def compare_output(
     diff = np.abs(r - g)
     diff = np.where(both_same_nonfinite, 0.0, diff)
     diff = np.where(np.isnan(diff), np.inf, diff)  # NaN on one side only: infinitely wrong
-    if exact:
-        bad = diff > 0
-    else:
-        allowed = tol.atol + tol.rtol * np.abs(np.where(np.isfinite(r), r, 0.0))
-        bad = diff > allowed
+    allowed = tol.atol + tol.rtol * np.abs(np.where(np.isfinite(r), r, 0.0))
+    bad = diff > allowed
     mismatched = int(bad.sum())
     if mismatched:
-        excess = np.where(bad, diff - (0 if exact else allowed), -np.inf)
+        excess = np.where(bad, diff - allowed, -np.inf)
         worst = np.unravel_index(int(np.argmax(excess)), r.shape)
     else:
         worst = np.unravel_index(int(np.argmax(diff)), r.shape)
@@ -105,7 +172,10 @@ def compare_output(
         mismatched=mismatched,
         worst_index=tuple(int(i) for i in worst),
         nan_or_inf=nonfinite_note,
-        topk_agreement=_topk_agreement(r, g, topk) if not exact else None,
+        topk_agreement=_topk_agreement(r, g, topk) if classes else None,
+        top1_agreement=_topk_agreement(r, g, 1) if classes else None,
+        topk=_k(r, topk) if classes else None,
+        error_histogram=error_histogram(diff),
     )
 
 
@@ -117,13 +187,48 @@ def compare_outputs(
     *,
     atol: float | None = None,
     rtol: float | None = None,
+    compute_dtype: np.dtype | str | None = None,
 ) -> list[OutputParity]:
-    """Compare outputs pairwise, in order. ``tolerances`` overrides per output name."""
+    """Compare outputs pairwise, in order.
+
+    Tolerances, first match wins: ``tolerances[name]`` (``--tol``), then ``atol`` / ``rtol``
+    over the dtype default; the dtype is the loosest of the reference's, the candidate's and
+    ``compute_dtype`` (the precision the candidate computes in, e.g. float16 inside a model
+    with float32 inputs and outputs). Integer and bool outputs stay exact unless ``--tol`` names them.
+    """
     results = []
     for name, ref, got in zip(names, refs, gots, strict=True):
-        tol = (tolerances or {}).get(name) or default_tolerance(np.asarray(ref).dtype, atol, rtol)
-        results.append(compare_output(name, ref, got, tol))
+        ref, got = np.asarray(ref), np.asarray(got)
+        is_float = _dtype_key(ref.dtype) not in ("integer", "bool")
+        dtype = (looser_dtype(ref.dtype, got.dtype, compute_dtype) if is_float else None) or ref.dtype
+        override = (tolerances or {}).get(name)
+        if override is not None:
+            base = default_tolerance(dtype)
+            tol = Tolerance(override.atol, base.rtol if override.rtol is None else override.rtol)
+            source = "--tol"
+        else:
+            tol = default_tolerance(dtype, atol, rtol)
+            exact = _dtype_key(dtype) in ("integer", "bool")
+            if not exact and (atol is not None or rtol is not None):
+                source = "--atol/--rtol" + (f" over {dtype.name} default" if None in (atol, rtol) else "")
+            else:
+                source = f"{_dtype_key(dtype)} default" if exact else f"{dtype.name} default"
+        out = compare_output(name, ref, got, tol)
+        results.append(dataclasses.replace(out, tolerance_from=source))
     return results
+
+
+def error_histogram(diff: np.ndarray) -> tuple[int, ...]:
+    """Counts of ``|got - ref|`` per bin of :data:`ERROR_BIN_EDGES` (exact, decades, > 1e2)."""
+    d = np.asarray(diff, dtype=np.float64).ravel()
+    d = np.where(np.isnan(d), np.inf, d)
+    exact = int((d == 0).sum())
+    nonzero = d[d > 0]
+    edges = np.asarray(ERROR_BIN_EDGES[1:-1])
+    # bin i (1-based) holds values in (edges[i-2], edges[i-1]]; values <= 1e-9 go to bin 1
+    idx = np.searchsorted(edges, nonzero, side="left")
+    counts = np.bincount(idx, minlength=len(edges) + 1)
+    return (exact,) + tuple(int(c) for c in counts)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -146,10 +251,23 @@ def _nonfinite_note(r: np.ndarray, g: np.ndarray) -> str | None:
     return "; ".join(parts) or None
 
 
-def _topk_agreement(r: np.ndarray, g: np.ndarray, k: int) -> float | None:
-    """For classifier-like outputs ([..., C] with C > 1): the fraction of rows whose top-1 agrees."""
-    if r.ndim < 2 or r.shape[-1] < 2 or not (np.isfinite(r).all() and np.isfinite(g).all()):
+def _k(r: np.ndarray, k: int) -> int | None:
+    if r.ndim < 2 or r.shape[-1] < 2:
         return None
-    ra = r.reshape(-1, r.shape[-1]).argmax(-1)
-    ga = g.reshape(-1, g.shape[-1]).argmax(-1)
-    return float((ra == ga).mean())
+    return max(1, min(k, r.shape[-1] - 1))
+
+
+def _topk_agreement(r: np.ndarray, g: np.ndarray, k: int) -> float | None:
+    """For classifier-like outputs ([..., C] with C > 1): the mean overlap of the top-k classes
+    per row (k=1: the fraction of rows whose argmax agrees). Order within the top k is ignored."""
+    kk = _k(r, k)
+    if kk is None or not (np.isfinite(r).all() and np.isfinite(g).all()):
+        return None
+    rr = r.reshape(-1, r.shape[-1])
+    gg = g.reshape(-1, g.shape[-1])
+    if kk == 1:
+        return float((rr.argmax(-1) == gg.argmax(-1)).mean())
+    rt = np.argpartition(-rr, kk - 1, axis=-1)[:, :kk]
+    gt = np.argpartition(-gg, kk - 1, axis=-1)[:, :kk]
+    overlap = [len(set(a.tolist()) & set(b.tolist())) / kk for a, b in zip(rt, gt)]
+    return float(np.mean(overlap))

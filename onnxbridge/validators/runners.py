@@ -5,16 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import weakref
+
 import numpy as np
 
 from ..errors import InputError, UsageError
 from ..onnxio import TWO_GB, load_onnx, value_infos
+from ..results import Placement
+from .placement import ProfileCapture
 from .providers import ProviderChoice, create_session
 
 if TYPE_CHECKING:
     import onnx
 
 __all__ = ["Runner", "OrtRunner"]
+
+_ORT_DTYPES = {
+    "tensor(float)": np.dtype(np.float32),
+    "tensor(float16)": np.dtype(np.float16),
+    "tensor(double)": np.dtype(np.float64),
+    "tensor(int64)": np.dtype(np.int64),
+    "tensor(int32)": np.dtype(np.int32),
+}
 
 
 class Runner(Protocol):
@@ -38,7 +50,11 @@ class OrtRunner:
         *,
         options: Any = None,
         path: str | Path | None = None,
+        profile: bool = False,
+        fallback: str = "warn",
     ) -> None:
+        """``profile=True`` records where each node really runs during the first run
+        (:attr:`placement`); ``fallback`` is the policy stamped on it (see ``placement.py``)."""
         if isinstance(model, (str, Path)):
             path = Path(model)
             model = load_onnx(path)
@@ -49,11 +65,19 @@ class OrtRunner:
             payload = str(path)
         else:
             raise UsageError("a model over 2 GB must be validated from a file", "save it first, then validate")
+        self.placement: Placement | None = None
+        self._fallback = fallback
+        self._capture = ProfileCapture(options) if profile else None
+        if self._capture is not None:
+            weakref.finalize(self, self._capture.cleanup)
+            options = self._capture.options()
         try:
             self.session, self.provider = create_session(payload, provider, options=options)
         except Exception as e:
             from ..errors import OnnxBridgeError
 
+            if self._capture is not None:
+                self._capture.cleanup()
             if isinstance(e, OnnxBridgeError):
                 raise
             raise InputError(
@@ -62,6 +86,7 @@ class OrtRunner:
             ) from e
         self.name = f"onnxruntime[{self.provider.used}]"
         self.inputs = [i for i in self.session.get_inputs()]
+        self._input_dtypes = {i.name: _ORT_DTYPES[i.type] for i in self.inputs if i.type in _ORT_DTYPES}
         init = {i.name for i in model.graph.initializer}
         self.input_infos = value_infos([i for i in model.graph.input if i.name not in init])
 
@@ -82,4 +107,21 @@ class OrtRunner:
                 f"(given: {', '.join(sorted(feeds)) or 'none'})",
                 "name the inputs as the ONNX graph does (onnxbridge inspect MODEL.onnx)",
             )
-        return list(self.session.run(None, {k: v for k, v in feeds.items() if k in names}))
+        outs = list(self.session.run(None, {k: self._cast(k, v) for k, v in feeds.items() if k in names}))
+        if self._capture is not None:
+            capture, self._capture = self._capture, None
+            self.placement = capture.collect(self.session, self.provider.used, self._fallback)
+        return outs
+
+    def _cast(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Feeds of another float (or int) width are cast to the width the session declares, so two
+        models with float16 and float32 inputs can share one set of inputs; anything else is left for
+        ONNX Runtime to refuse."""
+        want = self._input_dtypes.get(name)
+        value = np.asarray(value)
+        if want is None or value.dtype == want:
+            return value
+        same_kind = (np.issubdtype(value.dtype, np.floating) and np.issubdtype(want, np.floating)) or (
+            np.issubdtype(value.dtype, np.integer) and np.issubdtype(want, np.integer)
+        )
+        return value.astype(want) if same_kind else value

@@ -1,0 +1,293 @@
+"""The HTML report: one self-contained page for people.
+
+Everything is inline (CSS, SVG plots drawn with matplotlib when it is installed); a
+Content-Security-Policy forbids the page from fetching anything, so it reads the same offline,
+from a CI artifact or an e-mail attachment. Sections: verdict and run facts, the tolerances used
+and where they came from, every case and output, one error histogram per output, where the nodes
+really ran, routes, simplification, notes.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .results import ParityReport, Placement, Report
+
+__all__ = ["to_html", "histogram_svg", "placement_svg"]
+
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:72em;color:#222;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.fail td{background:#fdecea}.pass{color:#1a7f37;font-weight:600}.fail-t{color:#c62828;font-weight:600}
+.badge{display:inline-block;padding:.15em .6em;border-radius:.3em;color:#fff;font-weight:600}
+.badge.ok{background:#1a7f37}.badge.bad{background:#c62828}.badge.none{background:#777}
+.notes li{margin:.3em 0}.plots{display:flex;flex-wrap:wrap;gap:1em}
+figure{margin:0;border:1px solid #eee;padding:.5em}figcaption{font-size:.85em;color:#555}
+code{background:#f4f4f4;padding:0 .2em}
+"""
+
+_BIN_LABELS = ("0",) + tuple(f"≤1e{e}" for e in range(-9, 3)) + (">1e2",)
+
+
+def _e(x: object) -> str:
+    return html.escape("" if x is None else str(x))
+
+
+def _num(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf"
+    return "0" if x == 0 else f"{x:.3g}"
+
+
+def _verdict(ok: bool | None) -> str:
+    if ok is None:
+        return "<span class='badge none'>not validated</span>"
+    return "<span class='badge ok'>PASS</span>" if ok else "<span class='badge bad'>FAIL</span>"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], row_classes: Sequence[str] = ()) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(headers) else ""
+    body = []
+    for i, row in enumerate(rows):
+        cls = f" class='{row_classes[i]}'" if i < len(row_classes) and row_classes[i] else ""
+        body.append(f"<tr{cls}>" + "".join(row) + "</tr>")
+    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
+
+
+def _td(x: object, num: bool = False) -> str:
+    return f"<td class='num'>{x}</td>" if num else f"<td>{x}</td>"
+
+
+# ------------------------------------------------------------------------------------ plots
+def _figure(width: float, height: float):
+    """A matplotlib Figure without pyplot (no global state), or None when matplotlib is absent."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _svg(fig, salt: str) -> str:
+    """The figure as inline SVG, text kept as text, ids salted so several plots share one page."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def histogram_svg(name: str, counts: Sequence[int], atol: float, salt: str) -> str | None:
+    """Bars of |got - ref| per decade, summed over cases; bins above ``atol`` in red. None without matplotlib."""
+    fig = _figure(5.2, 2.4)
+    if fig is None:
+        return None
+    ax = fig.add_subplot()
+    from .validators.parity import ERROR_BIN_EDGES
+
+    colors = ["#c62828" if i > 0 and ERROR_BIN_EDGES[i - 1] >= atol and atol >= 0 and counts[i] else "#2e7d32"
+              for i in range(len(counts))]
+    xs = range(len(counts))
+    ax.bar(xs, [c if c else 0 for c in counts], color=colors)
+    ax.set_xticks(list(xs), _BIN_LABELS[: len(counts)], rotation=60, fontsize=7)
+    if any(counts):
+        ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylabel("elements", fontsize=8)
+    ax.set_xlabel("|onnx − reference|", fontsize=8)
+    # the bin whose upper edge first reaches atol
+    cut = next((i for i in range(1, len(ERROR_BIN_EDGES)) if ERROR_BIN_EDGES[i] >= atol), len(counts) - 1)
+    ax.axvline(cut + 0.5, color="#555", linestyle="--", linewidth=1)
+    ax.text(cut + 0.55, ax.get_ylim()[1] * 0.5 if any(counts) else 0.5, f"atol {atol:g}", fontsize=7, color="#555")
+    ax.set_title(name, fontsize=9)
+    ax.tick_params(axis="y", labelsize=7)
+    return _svg(fig, salt)
+
+
+def placement_svg(placement: Placement, salt: str) -> str | None:
+    """Nodes per op type, one stacked bar per op, one colour per provider. None without matplotlib."""
+    if not placement.by_op:
+        return None
+    ops = sorted(placement.by_op, key=lambda o: -sum(placement.by_op[o].values()))[:25]
+    fig = _figure(6.0, 0.6 + 0.22 * len(ops))
+    if fig is None:
+        return None
+    ax = fig.add_subplot()
+    providers = list(placement.by_provider)
+    palette = {"CPUExecutionProvider": "#1565c0", "CUDAExecutionProvider": "#2e7d32",
+               "TensorrtExecutionProvider": "#6a1b9a"}
+    left = [0] * len(ops)
+    for p in providers:
+        vals = [placement.by_op[o].get(p, 0) for o in ops]
+        ax.barh(range(len(ops)), vals, left=left, label=p.replace("ExecutionProvider", ""),
+                color=palette.get(p, "#ef6c00"))
+        left = [a + b for a, b in zip(left, vals)]
+    ax.set_yticks(range(len(ops)), ops, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("nodes", fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=7, loc="lower right")
+    return _svg(fig, salt)
+
+
+# ---------------------------------------------------------------------------------- sections
+def _facts(report: Report, d: dict) -> str:
+    rows = [("command", d.get("command")), ("source", d.get("source")), ("framework", d.get("framework")),
+            ("output", d.get("output")), ("route", d.get("route")), ("opset", d.get("opset")),
+            ("onnxbridge", d.get("onnxbridge_version"))]
+    return _table(["", ""], [[_td(_e(k)), _td(f"<code>{_e(v)}</code>")] for k, v in rows if v is not None])
+
+
+def _tolerance_section(v: ParityReport) -> str:
+    rows = [[_td(_e(n)), _td(_e(t.get("dtype"))), _td(_num(t.get("atol")), True), _td(_num(t.get("rtol")), True),
+             _td(_e(t.get("from") or "default"))] for n, t in v.tolerances.items()]
+    return ("<h2>Tolerances</h2><p>An element passes when |onnx − reference| ≤ atol + rtol·|reference|.</p>"
+            + _table(["output", "dtype", "atol", "rtol", "from"], rows))
+
+
+def _cases_section(v: ParityReport) -> str:
+    rows, classes = [], []
+    for c in v.cases:
+        shapes = ", ".join(f"{k} {list(s)}" for k, s in c.shapes.items())
+        if c.error:
+            rows.append([_td(_e(c.label)), _td(_e(shapes)), _td("-"), f"<td colspan='9'>{_e(c.error)}</td>",
+                         _td("<span class='fail-t'>✗ FAIL</span>")])
+            classes.append("fail")
+        for o in c.outputs:
+            topk = "-"
+            if o.top1_agreement is not None:
+                topk = f"{o.top1_agreement:.0%}" + (f" / {o.topk_agreement:.0%}@{o.topk}" if o.topk else "")
+            worst = _e(list(o.worst_index)) if o.worst_index is not None else "-"
+            detail = " ".join(_e(x) for x in (o.error, o.nan_or_inf) if x)
+            rows.append([
+                _td(_e(c.label)), _td(_e(shapes)), _td(_e(o.name)), _td(_num(o.max_abs), True),
+                _td(_num(o.max_rel), True), _td(_num(o.mean_abs), True), _td(_num(o.cosine), True),
+                _td(f"{o.mismatched}", True), _td(worst), _td(topk), _td(f"{_num(o.atol)} / {_num(o.rtol)}"),
+                _td(detail or "-"),
+                _td("<span class='pass'>✓ pass</span>" if o.passed else "<span class='fail-t'>✗ FAIL</span>"),
+            ])
+            classes.append("" if o.passed else "fail")
+    headers = ["case", "inputs", "output", "max_abs", "max_rel", "mean_abs", "cosine", "off", "worst at",
+               "top-1 / top-k", "atol / rtol", "detail", "result"]
+    return "<h2>Every case and output</h2>" + _table(headers, rows, classes)
+
+
+def _histograms(v: ParityReport) -> str:
+    sums: dict[str, list[int]] = {}
+    atols: dict[str, float] = {}
+    for c in v.cases:
+        for o in c.outputs:
+            if o.error_histogram is None:
+                continue
+            acc = sums.setdefault(o.name, [0] * len(o.error_histogram))
+            for i, n in enumerate(o.error_histogram):
+                acc[i] += n
+            atols[o.name] = o.atol
+    if not sums:
+        return ""
+    parts, fallback_rows = [], []
+    for i, (name, counts) in enumerate(sums.items()):
+        svg = histogram_svg(name, counts, atols[name], salt=f"hist{i}")
+        if svg is None:
+            fallback_rows.append([_td(_e(name))] + [_td(str(n), True) for n in counts])
+        else:
+            parts.append(f"<figure>{svg}<figcaption>{_e(name)}: |onnx − reference| over every case; "
+                         f"red bins lie above atol {atols[name]:g}</figcaption></figure>")
+    out = "<h2>Error histograms</h2>"
+    if parts:
+        out += f"<div class='plots'>{''.join(parts)}</div>"
+    if fallback_rows:
+        out += ("<p>(install matplotlib, <code>pip install 'onnxbridge[report]'</code>, for plots)</p>"
+                + _table(["output"] + list(_BIN_LABELS), fallback_rows))
+    return out
+
+
+def _placement_section(v: ParityReport) -> str:
+    p = v.placement
+    head = (f"<h2>Provider placement</h2><p>Asked for <code>{_e(v.provider_requested)}</code>; the session ran on "
+            f"<code>{_e(v.provider_used)}</code> (session providers: {_e(', '.join(v.providers))}).</p>")
+    if p is None:
+        return head + "<p>Node placement was not recorded for this run.</p>"
+    head += (f"<p>{_e(p.summary())}. Nodes are counted after ONNX Runtime's graph optimisations; "
+             f"{p.shape_on_cpu} small shape computation(s) kept on CPU on purpose are not fallbacks.</p>")
+    rows = [[_td(_e(prov)), _td(str(n), True)] for prov, n in p.by_provider.items()]
+    out = head + _table(["provider", "nodes"], rows)
+    svg = placement_svg(p, salt="placement")
+    if svg:
+        out += f"<figure>{svg}<figcaption>nodes per op type and provider</figcaption></figure>"
+    else:
+        op_rows = [[_td(_e(op)), _td(_e(", ".join(f"{k.replace('ExecutionProvider', '')} {n}" for k, n in c.items())))]
+                   for op, c in p.by_op.items()]
+        out += _table(["op", "providers"], op_rows)
+    if p.fallback:
+        fb = [[_td(_e(n.name)), _td(_e(n.op_type)), _td(_e(n.provider))] for n in p.fallback]
+        out += (f"<h3>Nodes that fell back from {_e(p.target)} (policy: {_e(p.policy)})</h3>"
+                + _table(["node", "op", "ran on"], fb, ["fail"] * len(fb)))
+    return out
+
+
+def _routes_section(d: dict) -> str:
+    if not d.get("routes_tried"):
+        return ""
+    rows = [[_td(_e(a["route"])), _td("won" if a["ok"] else "failed"), _td(f"{a['seconds']:.2f}", True),
+             _td(_e((a.get("error") or "") + (f" (op: {a['failing_op']})" if a.get("failing_op") else "")))]
+            for a in d["routes_tried"]]
+    return "<h2>Export routes</h2>" + _table(["route", "outcome", "seconds", "why"], rows)
+
+
+def _simplify_section(d: dict) -> str:
+    s = d.get("simplify")
+    if not s:
+        return ""
+    return (f"<h2>Simplify</h2><p>nodes {s['nodes_before']} → {s['nodes_after']} in {s['seconds']:.2f} s"
+            + (f" — {_e(s['reason'])}" if s.get("reason") else "") + "</p>")
+
+
+def to_html(report: Report) -> str:
+    """The whole report as one HTML page that fetches nothing."""
+    d = report.to_dict()
+    v = report.validation
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<title>onnxbridge {_e(report.command)}: {_e(report.source or '')}</title><style>{_CSS}</style></head><body>",
+        f"<h1>onnxbridge {_e(report.command)} {_verdict(report.passed)}</h1>",
+        _facts(report, d),
+    ]
+    if v is not None:
+        parts += [
+            f"<p id='summary'><strong>{_e(v.summary())}</strong><br>reference: {_e(v.reference)}; "
+            f"{len(v.cases)} case(s) in {v.seconds:.2f} s</p>",
+        ]
+        if v.broken_axes:
+            items = "".join(f"<li>dynamic axis <code>{_e(a)}</code> breaks at size(s) {_e(list(s))}</li>"
+                            for a, s in v.broken_axes.items())
+            parts.append(f"<ul class='notes'>{items}</ul>")
+        parts += [_tolerance_section(v), _cases_section(v), _histograms(v), _placement_section(v)]
+    parts += [_routes_section(d), _simplify_section(d)]
+    notes = list(v.notes if v is not None else ()) + list(d.get("notes") or [])
+    if notes:
+        parts.append("<h2>Notes</h2><ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    if d.get("timings"):
+        parts.append("<h2>Timings</h2><p>" + ", ".join(f"{_e(k)} {v_:.2f} s" for k, v_ in d["timings"].items())
+                     + "</p>")
+    parts.append("</body></html>\n")
+    return "\n".join(p for p in parts if p)

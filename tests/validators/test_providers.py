@@ -1,0 +1,82 @@
+"""Provider truth: an explicit provider that cannot start is an error naming the missing piece."""
+
+from __future__ import annotations
+
+import pytest
+
+from onnxbridge.errors import ProviderError
+from onnxbridge.validators.providers import create_session, diagnose_cuda
+from onnxbridge.validators.runners import OrtRunner
+
+from . import onnx_models
+
+
+def _cuda_starts() -> bool:
+    try:
+        create_session(onnx_models.mlp().SerializeToString(), "cuda")
+        return True
+    except ProviderError:
+        return False
+
+
+CUDA = _cuda_starts()
+
+
+@pytest.mark.skipif(CUDA, reason="CUDA starts on this machine")
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+def test_explicit_gpu_provider_on_cpu_machine_exits_2_naming_the_cause(run_cli, onnx_file, provider):
+    a = onnx_file("a.onnx", onnx_models.mlp())
+    r = run_cli("validate", a, a, "--provider", provider)
+    assert r.code == 2, r.err
+    assert "Traceback" not in r.err
+    line = r.err.splitlines()[0]
+    assert line.startswith("error: --provider " + provider)
+    # names what is missing: the driver library on a machine without one, else the CUDA library
+    cause = diagnose_cuda()
+    assert cause in line
+    assert any(k in cause for k in ("libcuda.so.1", "driver", "libcudart", "libcublas", "libcudnn"))
+    assert "hint:" in r.err
+
+
+@pytest.mark.skipif(CUDA, reason="CUDA starts on this machine")
+def test_auto_falls_back_to_cpu_and_says_why(onnx_file):
+    from onnxbridge import api
+
+    a = onnx_file("a.onnx", onnx_models.mlp())
+    report = api.validate(str(a), a)
+    v = report.validation
+    assert v.passed
+    assert v.provider_requested == "auto"
+    assert v.provider_used == "CPUExecutionProvider"
+    assert any("CUDA did not start" in n and diagnose_cuda() in n for n in v.notes)
+
+
+def test_cpu_placement_is_read_from_the_session(onnx_file):
+    a = onnx_file("a.onnx", onnx_models.mlp())
+    runner = OrtRunner(a, "cpu", profile=True)
+    assert runner.placement is None  # nothing ran yet
+    import numpy as np
+
+    runner.run({"x": np.ones((3, 16), np.float32)})
+    p = runner.placement
+    assert p is not None and p.ok
+    assert p.target == "CPUExecutionProvider"
+    assert p.by_provider == {"CPUExecutionProvider": p.nodes}
+    # counted after ONNX Runtime's graph optimisations: MatMul+Add(+Relu) become (Fused)Gemm
+    assert 1 <= p.nodes <= 5
+    assert sum(sum(c.values()) for c in p.by_op.values()) == p.nodes
+    assert set(p.by_op) <= {"MatMul", "Add", "Relu", "Gemm", "FusedGemm", "FusedMatMul"}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="CUDA cannot start on this machine")
+def test_cuda_placement_lists_nodes_on_cuda(onnx_file):  # pragma: no cover - needs a GPU
+    import numpy as np
+
+    a = onnx_file("a.onnx", onnx_models.mlp())
+    runner = OrtRunner(a, "cuda", profile=True)
+    runner.run({"x": np.ones((3, 16), np.float32)})
+    p = runner.placement
+    assert runner.provider.used == "CUDAExecutionProvider"
+    assert p.target == "CUDAExecutionProvider"
+    assert p.by_provider.get("CUDAExecutionProvider", 0) >= 1

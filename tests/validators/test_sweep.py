@@ -1,0 +1,96 @@
+"""Shape sweep: an axis declared dynamic but specialised at export fails, naming the axis and sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from onnxbridge.validators.runners import OrtRunner
+from onnxbridge.validators.sweep import check_parity, plan_cases
+
+from . import onnx_models
+from .conftest import flat, read_json
+
+
+def test_plan_tries_one_and_a_larger_size_per_axis():
+    labels = [c.label for c in plan_cases({"batch": 2, "seq": 8})]
+    assert labels == ["seed=0", "seed=1", "seed=2", "batch=1", "batch=5", "seq=1", "seq=11", "all axes larger"]
+
+
+@pytest.mark.slow
+def test_pytorch_model_exported_with_a_fixed_batch_fails_the_sweep(run_cli, torch_nets, tmp_path):
+    out, rep = tmp_path / "baked.onnx", tmp_path / "baked.json"
+    r = run_cli("convert", f"{torch_nets}:baked", "-o", out, "--input", "x:batch,4", "--no-simplify",
+                "--report", rep)
+    assert r.code == 1, r.err
+    assert "dynamic axis 'batch' breaks at size(s) [1, 5]" in flat(r.out)
+    d = read_json(rep)
+    v = d["validation"]
+    assert v["broken_axes"] == {"batch": [1, 5]}
+    by_label = {c["label"]: c for c in v["cases"]}
+    assert all(by_label[f"seed={i}"]["passed"] for i in range(3))  # the export size itself is fine
+    assert not by_label["batch=1"]["passed"] and not by_label["batch=5"]["passed"]
+    assert "shape mismatch" in by_label["batch=1"]["outputs"][0]["error"]
+    assert any("dynamic axis 'batch' breaks at size(s) [1, 5] (exported at 2" in n for n in v["notes"])
+    # the exported graph still *declares* the axis dynamic: that is the trap
+    import onnx
+
+    dim0 = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim0.dim_param == "batch"
+
+
+def test_onnx_model_with_a_baked_reshape_fails_the_sweep(run_cli, onnx_file, tmp_path):
+    good = onnx_file("good.onnx", onnx_models.flatten_rows())
+    baked = onnx_file("baked.onnx", onnx_models.flatten_rows(fixed_batch=2))
+    rep = tmp_path / "r.json"
+    r = run_cli("validate", good, baked, "--report", rep)
+    assert r.code == 1
+    v = read_json(rep)["validation"]
+    assert v["broken_axes"] == {"batch": [1, 5]}
+    assert "parity FAILED: dynamic axis 'batch' breaks at size(s) [1, 5]" in flat(r.out)
+    # and the honest model passes the same sweep
+    assert run_cli("validate", good, good).code == 0
+
+
+class _FailsAtOne:
+    """A reference that cannot run batch 1 (like a model with BatchNorm in training mode)."""
+
+    name = "picky reference"
+
+    def __init__(self, model):
+        self._inner = OrtRunner(model, "cpu")
+
+    @property
+    def output_names(self):
+        return self._inner.output_names
+
+    def run(self, feeds):
+        if next(iter(feeds.values())).shape[0] == 1:
+            raise RuntimeError("batch of one not supported")
+        return self._inner.run(feeds)
+
+
+def test_a_size_the_reference_cannot_run_is_not_blamed_on_the_export():
+    from onnxbridge.specs import TensorSpec
+
+    model = onnx_models.flatten_rows()
+    report = check_parity(_FailsAtOne(model), OrtRunner(model, "cpu"),
+                          [TensorSpec("x", ("batch", 4, 2))], {"batch": 2})
+    assert not report.passed
+    assert report.broken_axes == {}
+    assert any("case batch=1: the reference itself fails" in n for n in report.notes)
+    assert "batch=1" in report.summary()
+
+
+def test_generated_ids_stay_inside_the_vocab_read_from_the_graph(run_cli, onnx_file, tmp_path):
+    from onnxbridge.validators.inputs import vocab_sizes
+
+    model = onnx_models.embedding(vocab=7)
+    assert vocab_sizes(model) == {"input_ids": 7}
+    e = onnx_file("emb.onnx", model)
+    saved = tmp_path / "in.npz"
+    r = run_cli("validate", e, e, "--save-inputs", saved)
+    assert r.code == 0, r.out + r.err  # ids of 7 or more would make Gather fail
+    with np.load(saved) as data:
+        ids = np.concatenate([data[k].ravel() for k in data.files])
+    assert ids.min() >= 0 and ids.max() == 6
