@@ -178,9 +178,16 @@ def convert(
     save_inputs: str | Path | None = None,
     save_outputs: str | Path | None = None,
     trust_model: bool = False,
+    optimize: str | None = None,
+    fuse_transformer: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
-    """Export SOURCE to ``output`` (atomically), simplify it, validate it against the source."""
+    """Export SOURCE to ``output`` (atomically), simplify it, validate it against the source.
+
+    ``optimize`` (``cpu`` / ``cuda``) saves ONNX Runtime's offline optimisations for that provider and
+    ``fuse_transformer`` (``auto`` / ``bert`` / ``gpt2`` / ``vit``) applies its transformer fusions; each
+    is parity-checked (see :mod:`onnxbridge.optimize`).
+    """
     from .converters.base import ExportRequest, run_routes
     from .onnxio import save_onnx
 
@@ -190,6 +197,11 @@ def convert(
     for extra in (save_inputs, save_outputs):
         if extra:
             check_output_path(extra, source, output, what="fixture")
+    if optimize or fuse_transformer:
+        from .optimize import check_options, validation_provider
+
+        check_options(optimize, fuse_transformer)
+        provider = validation_provider(optimize, provider)
     _preflight_provider(provider)
     _check_validation_options(tolerances, fallback)
     timings: dict[str, float] = {}
@@ -220,6 +232,15 @@ def convert(
         model, simp = _simplify_step(model, loaded.specs, loaded.axis_sizes, loaded.int_high, seed)
         timings["simplify_s"] = simp.seconds
 
+    opt = None
+    if optimize or fuse_transformer:
+        from .optimize import optimize_step, transformer_hints
+
+        say("optimising")
+        model, opt = optimize_step(model, optimize, fuse_transformer, loaded.specs, loaded.axis_sizes,
+                                   _int_high(model, loaded.int_high), seed, hints=transformer_hints(loaded.model))
+        timings["optimize_s"] = opt.seconds
+
     say(f"writing {out}")
     save_onnx(model, out)
 
@@ -243,7 +264,17 @@ def convert(
         simplify=simp,
         validation=report_v,
         timings=timings,
+        **_optimize_fields(opt),
     )
+
+
+def _optimize_fields(opt) -> dict[str, Any]:
+    """Report fields of the optimisation step: ``optimize`` in the JSON, a note when it was not kept."""
+    if opt is None:
+        return {}
+    from .optimize import optimize_notes
+
+    return {"extra": {"optimize": opt}, "notes": optimize_notes(opt)}
 
 
 def _simplify_step(model, specs, axis_sizes, int_high, seed):
@@ -332,14 +363,21 @@ def simplify(
     *,
     validate: bool = True,
     seed: int = 0,
+    optimize: str | None = None,
+    fuse_transformer: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
-    """Simplify an ONNX file into ``output``, keeping the original if parity breaks."""
+    """Simplify an ONNX file into ``output``, keeping the original if parity breaks; ``optimize`` /
+    ``fuse_transformer`` as for :func:`convert`."""
     from .onnxio import input_specs, load_onnx, save_onnx
     from .validators.inputs import default_axis_size
 
     say = progress or _noop
     out = check_output_path(output, model)
+    if optimize or fuse_transformer:
+        from .optimize import check_options
+
+        check_options(optimize, fuse_transformer)
     say(f"loading {model}")
     original = load_onnx(model)
     specs = input_specs(original)
@@ -349,9 +387,18 @@ def simplify(
 
     check = _simplify_check(original, specs, axis_sizes, None, seed) if validate else None
     result, simp = simplify_model(original, check)
+    timings = {"simplify_s": simp.seconds}
+    opt = None
+    if optimize or fuse_transformer:
+        from .optimize import optimize_step
+
+        say("optimising")
+        result, opt = optimize_step(result, optimize, fuse_transformer, specs, axis_sizes, _int_high(original, None),
+                                    seed)
+        timings["optimize_s"] = opt.seconds
     save_onnx(result, out)
     return Report(command="simplify", source=str(model), framework="onnx", output=str(out), simplify=simp,
-                  timings={"simplify_s": simp.seconds})
+                  timings=timings, **_optimize_fields(opt))
 
 
 def validate(

@@ -90,12 +90,31 @@ def to_markdown(report: Report) -> str:
                 lines += [f"| {n.name} | {n.op_type} | {n.provider} |" for n in v.placement.fallback[:50]]
         for n in v.notes:
             lines.append(f"\n> {n}")
+    lines += _bench_markdown(d.get("bench"))
     notes = d.get("notes") or []
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     if d.get("timings"):
         lines += ["", "## Timings", "", ", ".join(f"{k} {v:.2f}" for k, v in d["timings"].items())]
     return "\n".join(lines) + "\n"
+
+
+def _bench_markdown(b: dict | None) -> list[str]:
+    """The bench section: one row per measurement (see onnxbridge.bench_api)."""
+    if not b:
+        return []
+    lines = ["", "## Bench", "", f"speed-up basis: {b.get('speedup_basis', '-')}", "",
+             "| runtime | provider | batch | io binding | p50 ms | p90 ms | p99 ms | mean ms | stdev ms | per s | speed-up |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in list(b.get("results") or []) + list(b.get("reference_results") or []):
+        lat = r["latency_ms"]
+        speed = r.get("speedup_vs_reference")
+        lines.append(
+            f"| {r['runtime']} | {r['provider_used']} | {r['batch']} | {'yes' if r['io_binding'] else 'no'} | "
+            + " | ".join(_fmt(lat[k]) for k in ("p50", "p90", "p99", "mean", "stdev"))
+            + f" | {_fmt(r['throughput_per_s'])} | {'-' if speed is None else f'{speed:.2f}x'} |"
+        )
+    return lines
 
 
 def to_html(report: Report) -> str:

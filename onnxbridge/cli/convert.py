@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .options import report_options, source_options, validate_options
+from .options import optimize_options, report_options, source_options, validate_options
 from .render import finish, progress
 from .util import check_report_paths
 
@@ -16,9 +16,11 @@ from .util import check_report_paths
 @click.option("--opset", type=int, default=None, help="Target ONNX opset (default: the exporter's).")
 @click.option("--no-simplify", is_flag=True, help="Skip simplification.")
 @click.option("--no-validate", is_flag=True, help="Skip the parity check.")
+@optimize_options
 @validate_options
 @report_options
-def convert(source: str, output: str, inputs, framework, trust_model, opset, no_simplify, no_validate, provider,
+def convert(source: str, output: str, inputs, framework, trust_model, opset, no_simplify, no_validate, optimize,
+            fuse_transformer, provider,
             atol, rtol, tolerances, fallback, seed, inputs_file, save_inputs, save_outputs, reports, as_json) -> int:
     """Export SOURCE to ONNX, simplify it, and validate it against SOURCE.
 
@@ -36,6 +38,7 @@ def convert(source: str, output: str, inputs, framework, trust_model, opset, no_
             validate=not no_validate, provider=provider.lower(), atol=atol, rtol=rtol, seed=seed,
             tolerances=tolerances, fallback=fallback.lower(), inputs_file=inputs_file, save_inputs=save_inputs,
             save_outputs=save_outputs,
-            trust_model=trust_model, progress=say,
+            trust_model=trust_model, optimize=optimize and optimize.lower(),
+            fuse_transformer=fuse_transformer and fuse_transformer.lower(), progress=say,
         )
     return finish(report, reports, as_json)

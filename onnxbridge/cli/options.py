@@ -51,3 +51,11 @@ report_options = _stack(
                  help="Write a report: .json, .md or .html (repeatable)."),
     click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of a summary."),
 )
+
+optimize_options = _stack(
+    click.option("--optimize", "optimize", type=click.Choice(["cpu", "cuda"], case_sensitive=False), default=None,
+                 help="Save ONNX Runtime's offline graph optimisations for this provider (parity-checked)."),
+    click.option("--fuse-transformer", "fuse_transformer", type=click.Choice(["auto", "bert", "gpt2", "vit"],
+                 case_sensitive=False), default=None,
+                 help="Fuse attention / layer norm / GELU into ONNX Runtime ops (parity-checked)."),
+)

@@ -1,0 +1,279 @@
+"""Timing loops and latency statistics, measured the way onnxruntime_perf_test does it.
+
+Warm-up runs first, then a fixed number of runs or a time budget; each run is timed on its own
+with ``time.perf_counter`` and nothing else inside the timed region but the call (and, on a GPU,
+the device synchronisation that makes the call's time real). The loop is the same for ONNX
+Runtime and for the source framework, so their ratio compares like with like.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+
+__all__ = [
+    "OPT_LEVELS",
+    "TimingPlan",
+    "LatencyStats",
+    "BenchCase",
+    "summarize",
+    "time_callable",
+    "session_options",
+    "ort_callable",
+    "reference_callable",
+]
+
+OPT_LEVELS = ("disable", "basic", "extended", "layout", "all")
+
+Call = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    """Warm-up runs, then ``runs`` timed runs, or as many as fit in ``duration_s`` (at least ``min_runs``)."""
+
+    warmup: int = 10
+    runs: int = 100
+    duration_s: float | None = None
+    min_runs: int = 3
+
+    def check(self) -> TimingPlan:
+        """Refuse nonsense before any model is loaded."""
+        if self.warmup < 0:
+            raise UsageError(f"--warmup {self.warmup} is negative", "give 0 or more warm-up runs")
+        if self.duration_s is None and self.runs < 1:
+            raise UsageError(f"--runs {self.runs} must be at least 1", "give --runs 1 or more, or --duration SECONDS")
+        if self.duration_s is not None and not (self.duration_s > 0 and math.isfinite(self.duration_s)):
+            raise UsageError(f"--duration {self.duration_s} must be a positive number of seconds", "e.g. --duration 10")
+        return self
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-run latency in milliseconds, over ``runs`` timed runs."""
+
+    runs: int
+    total_s: float
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    stdev: float
+    min: float
+    max: float
+
+    def latency_ms(self) -> dict[str, float]:
+        """The ``latency_ms`` object of the JSON report."""
+        return {k: getattr(self, k) for k in ("p50", "p90", "p99", "mean", "stdev", "min", "max")}
+
+
+def summarize(times_s: Sequence[float]) -> LatencyStats:
+    """Percentiles (linear interpolation), mean and sample standard deviation of per-run times."""
+    if not len(times_s):
+        raise ValueError("no timed runs to summarise")
+    ms = np.asarray(times_s, dtype=np.float64) * 1000.0
+    p50, p90, p99 = (float(x) for x in np.percentile(ms, [50, 90, 99]))
+    return LatencyStats(
+        runs=int(ms.size),
+        total_s=float(ms.sum() / 1000.0),
+        p50=p50,
+        p90=p90,
+        p99=p99,
+        mean=float(ms.mean()),
+        stdev=float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
+        min=float(ms.min()),
+        max=float(ms.max()),
+    )
+
+
+def time_callable(fn: Call, plan: TimingPlan, sync: Call | None = None) -> LatencyStats:
+    """Warm ``fn`` up, then time each call; ``sync`` (a device synchronisation) is inside the timed region."""
+    for _ in range(plan.warmup):
+        fn()
+    if sync is not None:
+        sync()
+    clock = time.perf_counter
+    times: list[float] = []
+    append = times.append
+    if plan.duration_s is None:
+        if sync is None:
+            for _ in range(plan.runs):
+                t0 = clock()
+                fn()
+                append(clock() - t0)
+        else:
+            for _ in range(plan.runs):
+                t0 = clock()
+                fn()
+                sync()
+                append(clock() - t0)
+        return summarize(times)
+    end = clock() + plan.duration_s
+    while True:
+        t0 = clock()
+        fn()
+        if sync is not None:
+            sync()
+        t1 = clock()
+        append(t1 - t0)
+        if t1 >= end and len(times) >= plan.min_runs:
+            break
+    return summarize(times)
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One measurement: a runtime on a provider or device, at one set of input shapes."""
+
+    runtime: str
+    provider_requested: str | None
+    provider_used: str
+    batch: int
+    shapes: dict[str, tuple[int, ...]]
+    io_binding: bool
+    stats: LatencyStats
+    settings: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Samples per second: batch size over mean latency."""
+        return self.batch * 1000.0 / self.stats.mean if self.stats.mean > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "provider_requested": self.provider_requested,
+            "provider_used": self.provider_used,
+            "batch": self.batch,
+            "shapes": {k: list(v) for k, v in self.shapes.items()},
+            "io_binding": self.io_binding,
+            "runs": self.stats.runs,
+            "total_s": self.stats.total_s,
+            "latency_ms": self.stats.latency_ms(),
+            "throughput_per_s": self.throughput_per_s,
+            "settings": dict(self.settings),
+            "note": self.note,
+        }
+
+
+# ------------------------------------------------------------------ ONNX Runtime
+
+
+def session_options(threads: int | None = None, opt_level: str = "all") -> Any:
+    """``SessionOptions`` with intra-op threads (None: onnxruntime's default) and a graph optimisation level."""
+    import onnxruntime as ort
+
+    if opt_level not in OPT_LEVELS:
+        raise UsageError(f"unknown optimisation level {opt_level!r}", f"use one of {', '.join(OPT_LEVELS)}")
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads {threads} must be at least 1", "give a positive thread count, or leave it out")
+    level = {
+        "disable": "ORT_DISABLE_ALL",
+        "basic": "ORT_ENABLE_BASIC",
+        "extended": "ORT_ENABLE_EXTENDED",
+        "layout": "ORT_ENABLE_LAYOUT",
+        "all": "ORT_ENABLE_ALL",
+    }[opt_level]
+    so = ort.SessionOptions()
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    if threads is not None:
+        so.intra_op_num_threads = threads
+    so.log_severity_level = 3
+    return so
+
+
+_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
+def ort_callable(session: Any, feeds: Mapping[str, np.ndarray], *, io_binding: bool) -> tuple[Call, Call | None]:
+    """A zero-argument call running ``session`` on ``feeds``, and the synchronisation to time with it.
+
+    Without IO binding, ``session.run`` takes host arrays and returns host arrays (on a GPU the
+    copies are part of the time, and the copy back synchronises). With IO binding the inputs are
+    copied to the device once, outputs stay on the device, and ``synchronize_outputs`` waits for
+    the device so that nothing is timed short.
+    """
+    names = {i.name for i in session.get_inputs()}
+    feeds = {k: v for k, v in feeds.items() if k in names}
+    if not io_binding:
+        run = session.run
+        return (lambda: run(None, feeds)), None
+    import onnxruntime as ort
+
+    used = session.get_providers()[0]
+    device = "cuda" if used in _GPU_PROVIDERS else "cpu"
+    binding = session.io_binding()
+    keep = []  # device copies must outlive the binding
+    for name, arr in feeds.items():
+        value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(arr), device, 0)
+        keep.append(value)
+        binding.bind_ortvalue_input(name, value)
+    for out in session.get_outputs():
+        binding.bind_output(out.name, device, 0)
+    run_binding = session.run_with_iobinding
+
+    def call() -> None:
+        run_binding(binding)
+
+    call.keep = keep  # type: ignore[attr-defined]
+    call.binding = binding  # type: ignore[attr-defined]  # for reading the outputs back
+    return call, (binding.synchronize_outputs if device == "cuda" else None)
+
+
+# ------------------------------------------------------------------ source framework
+
+
+def reference_callable(runner: Any, feeds: Mapping[str, np.ndarray], device: str = "cpu") -> tuple[Call, Call | None, str]:
+    """(call, sync, description) running the source framework's eager model on ``feeds``.
+
+    A PyTorch reference (a runner with ``module``, ``call`` and ``arg_order``) is called directly on
+    tensors prepared once, under ``inference_mode``, on ``device``; any other runner through ``run``.
+    """
+    module = getattr(runner, "module", None)
+    if module is not None and hasattr(runner, "arg_order") and _is_torch_module(module):
+        return _torch_callable(runner, feeds, device)
+    if device != "cpu":
+        raise UsageError(f"the {runner.name} reference can only be benchmarked on cpu here", "use --reference-device cpu")
+    feeds = dict(feeds)
+    return (lambda: runner.run(feeds)), None, f"{runner.name} (eager, cpu)"
+
+
+def _is_torch_module(obj: Any) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def _torch_callable(runner: Any, feeds: Mapping[str, np.ndarray], device: str) -> tuple[Call, Call | None, str]:
+    import torch
+
+    from .torch_runner import to_torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            "--reference-device cuda: torch.cuda.is_available() is False",
+            "install a CUDA build of torch, or use --reference-device cpu",
+        )
+    module = runner.module.to(device)
+    tensors = {k: to_torch(v).to(device) for k, v in feeds.items()}
+    if runner.call == "kwargs":
+        args: tuple = ()
+        kwargs = {n: tensors[n] for n in runner.arg_order}
+    else:
+        args, kwargs = tuple(tensors[n] for n in runner.arg_order), {}
+
+    def call() -> Any:
+        with torch.inference_mode():
+            return module(*args, **kwargs)
+
+    sync = torch.cuda.synchronize if device == "cuda" else None
+    return call, sync, f"pytorch eager ({device}, {torch.get_num_threads()} threads)" if device == "cpu" else "pytorch eager (cuda)"
