@@ -58,7 +58,7 @@ def _error_json(e: OnnxBridgeError) -> dict:
 
     path, line = getattr(e, "path", None), getattr(e, "line", None)
     annotation = {"file": str(path) if path else None, "line": line or 1, "level": "error",
-                  "title": "onnxbridge check: manifest", "message": str(e)}
+                  "title": "onnxbridge check manifest", "message": str(e)}
     return {"onnxbridge_version": __version__, "command": "check", "passed": False, "exit_code": e.exit_code,
             "error": {"message": e.message, "hint": e.hint, "file": annotation["file"], "line": line},
             "models": [], "annotations": [annotation]}

@@ -139,7 +139,7 @@ class CheckReport:
                 continue
             out.append({
                 "file": r.file, "line": r.line, "level": "error",
-                "title": f"onnxbridge check: {r.name} {r.status}",
+                "title": f"onnxbridge check {r.name} {r.status}",
                 "message": r.message + (f" (hint: {r.hint})" if r.hint else ""),
             })
         return out
