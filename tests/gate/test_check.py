@@ -159,3 +159,30 @@ def test_public_api_and_help(run_cli):
     res = run_cli("check", "--help")
     assert res.code == 0 and "--update" in res.out and "--jobs" in res.out and "--json" in res.out
     assert "check" in run_cli("--help").out
+
+
+def test_pyproject_manifest_with_a_module_source_found_from_a_subfolder(tmp_path, run_cli, monkeypatch):
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "mypkg").mkdir()
+    (root / "mypkg" / "__init__.py").write_text("")
+    nets = root / "mypkg" / "nets.py"
+    nets.write_text("import torch\n\n\ndef small():\n    torch.manual_seed(3)\n"
+                    "    return torch.nn.Linear(2, 2), (torch.ones(1, 2),)\n")
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.onnxbridge]\nprovider = "cpu"\n\n[[tool.onnxbridge.models]]\n'
+        'name = "small"\nsource = "mypkg.nets:small"\nonnx = "onnx/small.onnx"\nreexport = false\n'
+    )
+    (root / "docs").mkdir()
+    monkeypatch.chdir(root / "docs")
+    res = run_cli("check", "--update")
+    assert res.code == 0 and "✓ small" in res.out and "updated" in res.out, res.out + res.err
+    assert (root / "onnx" / "small.onnx").is_file() and (root / "onnx" / "small.npz").is_file()
+    res = run_cli("check")
+    assert res.code == 0 and "· small" in res.out and "unchanged" in res.out
+
+    nets.write_text(nets.read_text().replace("manual_seed(3)", "manual_seed(4)"))  # new weights
+    res = run_cli("check")
+    assert res.code == 1, res.out
+    assert "source changed: mypkg/nets.py" in res.out and "no longer matches its source" in res.out
+    assert "pyproject.toml:7" in res.out
