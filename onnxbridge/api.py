@@ -107,10 +107,18 @@ def _simplify_check(original, specs, axis_sizes, int_high, seed):
     reference.name = "unsimplified model (onnxruntime cpu)"
 
     def check(simplified) -> ParityReport:
-        return check_parity(
+        import dataclasses
+
+        report = check_parity(
             reference, OrtRunner(simplified, "cpu"), specs, axis_sizes,
-            plan=ParityPlan(seeds=(seed,), sweep=True), int_high=int_high,
+            plan=ParityPlan(seeds=(seed,), sweep=True), int_high=_int_high(original, int_high),
         )
+        # a size the unsimplified model cannot run either says nothing about the simplification
+        skipped = [c.label for c in report.cases if c.error and c.error.startswith("reference ")]
+        if skipped and not report.passed and all(c.passed or c.label in skipped for c in report.cases):
+            note = f"sizes the unsimplified model cannot run were not compared: {', '.join(skipped)}"
+            report = dataclasses.replace(report, passed=True, notes=report.notes + (note,))
+        return report
 
     return check
 

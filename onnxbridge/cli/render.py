@@ -53,6 +53,10 @@ def summary_table(report: Report):
         for name, w in worst.items():
             t.add_row(f"  {name}", f"worst max_abs {w:.3g}")
         t.add_row("parity", ("[green]PASS[/green] " if v.passed else "[red]FAIL[/red] ") + v.summary())
+        if v.placement is not None:
+            t.add_row("placement", v.placement.summary())
+        for n in v.notes:
+            t.add_row("note", n)
     if report.output:
         t.add_row("output", report.output)
     for n in d.get("notes") or []:

@@ -71,5 +71,6 @@ def read_json(path: Path) -> dict:
 
 
 def flat(text: str) -> str:
-    """Terminal output with rich's line wrapping undone (any whitespace run -> one space)."""
-    return " ".join(text.split())
+    """Terminal output with rich's line wrapping undone: table borders dropped, any whitespace run
+    -> one space (a cell wrapped onto the next table row reads as one line again)."""
+    return " ".join(text.replace("│", " ").replace("┃", " ").split())

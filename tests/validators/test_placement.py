@@ -116,12 +116,13 @@ def test_capture_without_a_run_reports_nothing(tmp_path):
 
 
 def test_report_lists_placement_and_bad_fallback_flag_is_usage_error(run_cli, onnx_file, tmp_path):
-    from .conftest import read_json
+    from .conftest import flat, read_json
 
     a = onnx_file("a.onnx", onnx_models.mlp())
     out = tmp_path / "r.json"
     r = run_cli("validate", a, a, "--fallback", "fail", "--report", out)
     assert r.code == 0, r.err
+    assert "node(s) ran: CPU" in flat(r.out)  # the terminal summary has a placement row
     placement = read_json(out)["validation"]["placement"]
     assert placement["target"] == "CPUExecutionProvider"
     assert placement["fallback"] == [] and placement["policy"] == "fail"
