@@ -186,6 +186,7 @@ def convert(
     save_inputs: str | Path | None = None,
     save_outputs: str | Path | None = None,
     trust_model: bool = False,
+    routes: Sequence[str] | None = None,
     optimize: str | None = None,
     fuse_transformer: str | None = None,
     progress: Progress | None = None,
@@ -195,6 +196,8 @@ def convert(
     ``optimize`` (``cpu`` / ``cuda``) saves ONNX Runtime's offline optimisations for that provider and
     ``fuse_transformer`` (``auto`` / ``bert`` / ``gpt2`` / ``vit``) applies its transformer fusions; each
     is parity-checked (see :mod:`onnxbridge.optimize`).
+
+    ``routes`` names the export routes to try, in order (default: every route of the converter).
     """
     from .converters.base import ExportRequest, run_routes
     from .onnxio import save_onnx
@@ -224,7 +227,7 @@ def convert(
     t0 = time.perf_counter()
     product, conversion = run_routes(
         converter.framework,
-        converter.routes(loaded),
+        _pick_routes(converter.routes(loaded), routes),
         loaded,
         ExportRequest(opset=opset),
         validate=_structural_check,
@@ -283,6 +286,19 @@ def _optimize_fields(opt) -> dict[str, Any]:
     from .optimize import optimize_notes
 
     return {"extra": {"optimize": opt}, "notes": optimize_notes(opt)}
+
+
+def _pick_routes(available: Sequence, wanted: Sequence[str] | None) -> list:
+    """The routes named in ``wanted``, in that order; all of them when nothing is named."""
+    if not wanted:
+        return list(available)
+    by_name = {r.name: r for r in available}
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        raise UsageError(
+            f"unknown route(s) {', '.join(unknown)} for this source", f"routes: {', '.join(by_name)}"
+        )
+    return [by_name[w] for w in wanted]
 
 
 def _simplify_step(model, specs, axis_sizes, int_high, seed):

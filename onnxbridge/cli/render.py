@@ -36,7 +36,8 @@ def summary_table(report: Report):
     t.add_column("step")
     t.add_column("result")
     if d.get("route"):
-        lost = [f"{a['route']} ({a.get('error') or 'failed'})" for a in d["routes_tried"] if not a["ok"]]
+        lost = [f"{a['route']} ({a.get('failing_op') or a.get('error') or 'failed'})"
+                for a in d["routes_tried"] if not a["ok"]]
         t.add_row("export", f"{d['route']} (opset {d['opset']})" + (f"; lost: {'; '.join(lost)}" if lost else ""))
     s = report.simplify
     if s is not None:
