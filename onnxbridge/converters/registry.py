@@ -18,6 +18,8 @@ ENTRY_POINT_GROUP = "onnxbridge.converters"
 # framework name -> "module:Class", loaded lazily
 BUILTIN_CONVERTERS = {
     "pytorch": "onnxbridge.converters.pytorch:TorchConverter",
+    "tensorflow": "onnxbridge.converters.tensorflow:TfConverter",
+    "keras": "onnxbridge.converters.keras:KerasConverter",
 }
 
 

@@ -1,0 +1,351 @@
+"""The Keras converter: ``.keras`` and ``.h5`` files and Python sources returning a Keras model.
+
+Routes, tried in order, each candidate validated before it is accepted:
+
+- ``tf2onnx``: the model traced as a ``tf.function`` and converted by tf2onnx's op handlers and
+  optimizers, driven by onnxbridge (:mod:`.tf_graph`, several times faster than
+  ``tf2onnx.convert.from_keras``);
+- ``keras-torch/dynamo``: the model re-loaded in a child process with ``KERAS_BACKEND=torch``
+  and exported by ``torch.export`` and the dynamo ONNX exporter (:mod:`.keras_torch`). It
+  covers what tf2onnx gets wrong (MultiHeadAttention graphs ONNX Runtime refuses).
+
+Keras, TensorFlow and torch are imported only when a method runs.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, UnsafeInputError, UsageError
+from ..sources import SourceRef, load_python_object, resolve_factory
+from ..specs import TensorSpec
+from ..validators.inputs import default_axis_size, generate_inputs
+from .base import ExportedModel, ExportRequest, LoadedModel, first_line
+from .tf_graph import axis_name, concrete_to_onnx, name_dynamic_axes, quiet_tf, tf2onnx_failing_op
+
+__all__ = ["KerasConverter", "KerasTf2OnnxRoute"]
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _keras3():
+    """Keras 3 on the TensorFlow backend (the only backend this process can trace and run)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise UsageError(
+            f"Keras runs on the {backend} backend in this process; onnxbridge reads Keras models with TensorFlow",
+            "unset KERAS_BACKEND (onnxbridge runs the torch backend itself, in a child process, when it helps)",
+        )
+    return keras
+
+
+def load_keras_file(path: Path, *, trust: bool) -> tuple[Any, str]:
+    """A ``.keras`` (Keras 3) or ``.h5`` (tf_keras) file, loaded safely; returns (model, origin)."""
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        return _load_h5(path, trust=trust), "h5"
+    if not zipfile.is_zipfile(path):
+        raise InputError(
+            f"{path} is not a .keras archive (not a zip file)", "re-save the model with model.save('model.keras')"
+        )
+    keras = _keras3()
+    try:
+        with quiet_tf():
+            model = keras.saving.load_model(str(path), compile=False, safe_mode=not trust)
+    except Exception as e:
+        _raise_load_error(path, e)
+    return model, "keras-file"
+
+
+def _load_h5(path: Path, *, trust: bool) -> Any:
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if magic != _HDF5_MAGIC:
+        raise InputError(f"{path} is not an HDF5 file", "re-save the model with model.save('model.keras')")
+    try:
+        import tf_keras
+    except ImportError as e:
+        raise InputError(
+            f"{path} is a legacy HDF5 Keras model, which needs the tf_keras package",
+            "pip install tf_keras (the version matching your TensorFlow), or re-save the model as .keras",
+        ) from e
+    try:
+        with quiet_tf():
+            return tf_keras.models.load_model(str(path), compile=False, safe_mode=not trust)
+    except Exception as e:
+        _raise_load_error(path, e)
+
+
+def _raise_load_error(path: Path, e: Exception):
+    text = str(e)
+    if "safe_mode" in text or "unsafe_deserialization" in text:
+        what = "a Lambda layer" if "Lambda" in text else "Python code"
+        raise UnsafeInputError(
+            f"{path}: refused to load: the model holds {what}, which would run code when loaded",
+            "if you trust the file, pass --trust-model",
+        ) from e
+    raise InputError(
+        f"{path} is not a readable Keras model ({first_line(e, 200)})",
+        "re-save it with model.save('model.keras'); custom layers must be importable and registered",
+    ) from e
+
+
+def _walk_layers(layer: Any, seen: set[int] | None = None):
+    seen = set() if seen is None else seen
+    for sub in getattr(layer, "layers", None) or getattr(layer, "_layers", None) or ():
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        yield sub
+        yield from _walk_layers(sub, seen)
+
+
+def _vocab_size(model: Any) -> int | None:
+    sizes = [int(lyr.input_dim) for lyr in _walk_layers(model) if type(lyr).__name__ == "Embedding"
+             and hasattr(lyr, "input_dim")]
+    return min(sizes) if sizes else None
+
+
+def _clean(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name.split(":")[0]) or "input"
+    return name if re.match(r"[A-Za-z_]", name) else f"input_{name}"
+
+
+def _model_inputs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]] | None:
+    """(name, shape, dtype) per input of a functional / built Sequential model; None if unknown."""
+    try:
+        inputs = list(model.inputs or ())
+    except (AttributeError, ValueError):
+        return None
+    if not inputs:
+        return None
+    out = []
+    for t in inputs:
+        op = getattr(getattr(t, "_keras_history", None), "operation", None)
+        name = getattr(op, "name", None) or getattr(t, "name", None) or f"input_{len(out)}"
+        dtype = getattr(t.dtype, "name", None) or str(t.dtype)
+        out.append((_clean(name), tuple(None if d is None else int(d) for d in t.shape), dtype))
+    names = [n for n, _, _ in out]
+    if len(set(names)) != len(names):
+        out = [(f"{n}_{i}", s, d) for i, (n, s, d) in enumerate(out)]
+    return out
+
+
+def _output_names(model: Any, out: Any, flat_count: int) -> tuple[str, ...]:
+    if isinstance(out, dict):
+        names = [str(k) for k in sorted(out)]
+    else:
+        names = list(getattr(model, "output_names", None) or [])
+    if len(names) != flat_count:
+        names = ["output"] if flat_count == 1 else [f"output_{i}" for i in range(flat_count)]
+    cleaned, seen = [], set()
+    for n in names:
+        n = _clean(n)
+        while n in seen:
+            n = f"{n}_"
+        seen.add(n)
+        cleaned.append(n)
+    return tuple(cleaned)
+
+
+def _example_arrays(example: Any, where: str) -> list[np.ndarray] | None:
+    if example is None:
+        return None
+    if isinstance(example, dict):
+        example = list(example.values())
+    if not isinstance(example, (list, tuple)):
+        example = [example]
+    arrays = []
+    for v in example:
+        a = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+        if a.dtype == object:
+            raise UsageError(f"{where}: example inputs must be arrays or tensors", "return (model, (array, ...))")
+        arrays.append(a)
+    return arrays
+
+
+class KerasConverter:
+    """Keras models (Keras 3; tf_keras for legacy ``.h5``) to ONNX."""
+
+    framework = "keras"
+    route_names = ("tf2onnx", "keras-torch/dynamo")
+
+    # ---------------------------------------------------------------- loading
+    def load(
+        self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
+    ) -> LoadedModel:
+        """The model, built, with its input specs (from the model, or ``--input``) and outputs."""
+        example = None
+        if ref.is_python:
+            _keras3()
+            obj = load_python_object(ref) if obj is None else obj
+            model, example = resolve_factory(obj, ref.text)
+            origin = "python"
+        elif ref.path is not None and ref.path.is_file():
+            model, origin = load_keras_file(ref.path, trust=trust)
+        else:
+            raise UsageError(f"the Keras converter cannot read {ref.text}", "give a .keras or .h5 file, or file.py:NAME")
+        if not callable(model) or not hasattr(model, "weights"):
+            raise UsageError(
+                f"{ref.text} gives a {type(model).__name__}, not a Keras model",
+                "NAME must be a keras.Model, or a zero-argument callable returning one (or (model, example_inputs))",
+            )
+        arrays = _example_arrays(example, ref.text)
+        specs, axis_sizes = self._specs(model, specs, arrays, ref.text)
+        int_high = _vocab_size(model)
+        feeds = (
+            {s.name: a.astype(s.dtype, copy=False) for s, a in zip(specs, arrays)}
+            if arrays is not None else generate_inputs(specs, axis_sizes, seed=0, int_high=int_high)
+        )
+        from ..validators.tf_runner import keras_call, to_numpy_tree
+
+        call = keras_call(model, len(specs))
+        out = self._first_call(call, model, specs, feeds, ref.text)
+        flat = to_numpy_tree(out)
+        if not flat:
+            raise UsageError(f"{ref.text}: the model returned no tensors", "return a tensor, a list or a dict of them")
+        notes = ()
+        if origin == "python" and _model_inputs(model) is None:
+            notes = ("the model had no input signature; onnxbridge built it by calling it on the example inputs",)
+        return LoadedModel(
+            framework=self.framework,
+            source=ref.text,
+            model=model,
+            specs=specs,
+            example=feeds,
+            axis_sizes=axis_sizes,
+            int_high=int_high,
+            notes=notes,
+            extra={
+                "call": call,
+                "output_names": _output_names(model, out, len(flat)),
+                "origin": origin,
+                "path": str(ref.path.resolve()) if ref.path is not None else None,
+                "trust": trust,
+            },
+        )
+
+    def _specs(self, model, specs, arrays, where) -> tuple[tuple[TensorSpec, ...], dict[str, int]]:
+        declared = _model_inputs(model)
+        if specs:
+            if declared is not None and len(specs) != len(declared):
+                raise UsageError(
+                    f"{len(specs)} --input given but the model takes {len(declared)} input(s) "
+                    f"({', '.join(n for n, _, _ in declared)})",
+                    "give one --input per model input, in the model's order",
+                )
+            if declared is not None:
+                for s, (name, shape, _) in zip(specs, declared):
+                    _check_fits(s, shape, name)
+            if arrays is not None and len(arrays) != len(specs):
+                raise UsageError(f"{where}: {len(arrays)} example inputs for {len(specs)} --input")
+        elif declared is not None:
+            specs = tuple(
+                TensorSpec(name, tuple(axis_name(len(shape), i) if d is None else d for i, d in enumerate(shape)), dtype)
+                for name, shape, dtype in declared
+            )
+        elif arrays is not None:
+            specs = tuple(TensorSpec(f"input_{i}" if len(arrays) > 1 else "input", tuple(int(d) for d in a.shape),
+                                     a.dtype.name) for i, a in enumerate(arrays))
+        else:
+            raise UsageError(
+                f"no inputs known for {where}: the model has no input signature (a subclassed model?)",
+                "pass --input NAME:DIMS[:DTYPE], e.g. --input x:batch,16, or return (model, example_inputs)",
+            )
+        axis_sizes: dict[str, int] = {}
+        for i, s in enumerate(specs):
+            for j, d in enumerate(s.dims):
+                if not isinstance(d, str):
+                    continue
+                size = int(arrays[i].shape[j]) if arrays is not None else default_axis_size(d)
+                if axis_sizes.setdefault(d, size) != size:
+                    raise UsageError(f"axis {d!r} has two sizes in the example inputs: {axis_sizes[d]} and {size}")
+        return tuple(specs), axis_sizes
+
+    @staticmethod
+    def _first_call(call, model, specs, feeds, where) -> Any:
+        """Run the model once: it builds a subclassed model, and proves the inputs fit."""
+        import tensorflow as tf
+
+        try:
+            with quiet_tf():
+                return call(*(tf.constant(feeds[s.name]) for s in specs))
+        except Exception as e:
+            shapes = ", ".join(f"{k}{list(v.shape)}:{v.dtype}" for k, v in feeds.items())
+            raise UsageError(
+                f"the inputs do not fit {where}: calling it on {shapes} raised {first_line(e, 300)}",
+                "check --input names, shapes and dtypes against the model's inputs",
+            ) from e
+
+    # ---------------------------------------------------------------- routes
+    def routes(self, loaded: LoadedModel) -> list:
+        """tf2onnx first; Keras-on-torch for Keras 3 models (not tf_keras ``.h5`` ones)."""
+        from .keras_torch import KerasTorchRoute
+
+        if loaded.extra["origin"] == "h5" or type(loaded.model).__module__.startswith("tf_keras"):
+            return [KerasTf2OnnxRoute()]
+        return [KerasTf2OnnxRoute(), KerasTorchRoute()]
+
+    def reference_runner(self, loaded: LoadedModel):
+        """Keras eager (TensorFlow backend), inference mode."""
+        from ..validators.tf_runner import TfRunner
+
+        return TfRunner(
+            loaded.extra["call"], loaded.extra["output_names"], positional=[s.name for s in loaded.specs],
+            name="keras (tensorflow eager)",
+        )
+
+    @staticmethod
+    def failing_op(e: BaseException) -> str | None:
+        return getattr(e, "failing_op", None) or tf2onnx_failing_op(e)
+
+
+def _check_fits(spec: TensorSpec, shape: tuple[int | None, ...], name: str) -> None:
+    if len(spec.dims) != len(shape):
+        raise UsageError(
+            f"--input {spec} has rank {len(spec.dims)} but model input '{name}' has shape "
+            f"{['?' if d is None else d for d in shape]}",
+            "give one dim per axis",
+        )
+    for d, m in zip(spec.dims, shape):
+        if m is not None and d != m:
+            raise UsageError(
+                f"--input {spec} does not fit model input '{name}' of shape {['?' if x is None else x for x in shape]}",
+                "the model fixes that axis; use its size",
+            )
+
+
+def tf_signature(specs: tuple[TensorSpec, ...]) -> list[Any]:
+    """``tf.TensorSpec`` per input, dynamic axes as ``None``."""
+    import tensorflow as tf
+
+    return [
+        tf.TensorSpec([None if isinstance(d, str) else d for d in s.dims], tf.as_dtype(s.dtype), name=_clean(s.name))
+        for s in specs
+    ]
+
+
+class KerasTf2OnnxRoute:
+    """Trace ``model(x, training=False)`` as a ``tf.function``; convert with tf2onnx's handlers."""
+
+    name = "tf2onnx"
+
+    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+        import tensorflow as tf
+
+        fn = tf.function(loaded.extra["call"], input_signature=tf_signature(loaded.specs))
+        with quiet_tf():
+            cf = fn.get_concrete_function()
+        names = loaded.extra["output_names"]
+        model, notes = concrete_to_onnx(
+            cf, [s.name for s in loaded.specs], names, opset=request.opset,
+            name=getattr(loaded.model, "name", "keras model"),
+        )
+        return ExportedModel(model, names, notes + name_dynamic_axes(model, loaded.specs))
