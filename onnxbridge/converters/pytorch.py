@@ -104,8 +104,9 @@ class TorchConverter:
         module = model.module() if _is_exported_program(model) else model
         call, names, arrays = self._bind_example(module, example, ref.text)
         specs, arrays, axis_sizes = self._fit_specs(module, specs, call, names, arrays, ref.text)
-        int_high = self._vocab_size(module)
-        if not arrays:
+        int_high: int | dict[str, int] | None = self._vocab_size(module)
+        generated = not arrays
+        if generated:
             arrays = generate_inputs(specs, axis_sizes, seed=0, int_high=int_high)
         call, arg_order = self._call_mode(module, specs, call, names)
         loaded = LoadedModel(
@@ -119,7 +120,16 @@ class TorchConverter:
             notes=tuple(notes),
             extra={"call": call, "arg_order": arg_order},
         )
-        out = self._run_eager(loaded)
+        out, tables = self._run_eager(loaded, watch_embeddings=True)
+        if tables:
+            # ids drawn below the smallest table are always valid; now that we know which table
+            # each input indexes, draw them over that table's whole range
+            int_high = {s.name: tables.get(s.name, int_high) for s in specs if not s.dtype.startswith(("float", "bf"))}
+            loaded = LoadedModel(**{**loaded.__dict__, "int_high": int_high})
+            if generated:
+                arrays = generate_inputs(specs, axis_sizes, seed=0, int_high=int_high)
+                loaded = LoadedModel(**{**loaded.__dict__, "example": arrays})
+                out, _ = self._run_eager(loaded)
         names_out = output_names_for(out)
         if not names_out:
             raise UsageError(f"{ref.text}: forward returned no tensors", "return a tensor, tuple, dict or ModelOutput")
@@ -244,18 +254,35 @@ class TorchConverter:
         sizes = [m.num_embeddings for m in module.modules() if isinstance(m, torch.nn.Embedding)]
         return min(sizes) if sizes else None
 
-    def _run_eager(self, loaded: LoadedModel) -> Any:
+    def _run_eager(self, loaded: LoadedModel, watch_embeddings: bool = False) -> tuple[Any, dict[str, int]]:
+        """Run forward on the example; with ``watch_embeddings``, also learn which ``nn.Embedding``
+        each integer input feeds (input name -> table size)."""
         import torch
 
         from ..validators.torch_runner import to_torch
 
         module = loaded.model.module() if _is_exported_program(loaded.model) else loaded.model
         tensors = {k: to_torch(v) for k, v in loaded.example.items()}
+        tables: dict[str, int] = {}
+        hooks = []
+        if watch_embeddings and isinstance(module, torch.nn.Module):
+            storage = {
+                t.untyped_storage().data_ptr(): name for name, t in tensors.items()
+                if not t.is_floating_point() and t.numel()
+            }
+
+            def seen(mod, args):
+                if args and isinstance(args[0], torch.Tensor):
+                    name = storage.get(args[0].untyped_storage().data_ptr())
+                    if name is not None:
+                        tables[name] = min(tables.get(name, mod.num_embeddings), mod.num_embeddings)
+
+            hooks = [m.register_forward_pre_hook(seen) for m in module.modules() if isinstance(m, torch.nn.Embedding)]
         try:
             with torch.inference_mode():
                 if loaded.extra["call"] == "kwargs":
-                    return module(**tensors)
-                return module(*(tensors[n] for n in loaded.extra["arg_order"]))
+                    return module(**tensors), tables
+                return module(*(tensors[n] for n in loaded.extra["arg_order"])), tables
         except Exception as e:
             shapes = ", ".join(f"{k}{list(v.shape)}:{v.dtype}" for k, v in loaded.example.items())
             raise UsageError(
@@ -263,6 +290,9 @@ class TorchConverter:
                 f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}",
                 "check --input names, shapes and dtypes against the model's forward",
             ) from e
+        finally:
+            for h in hooks:
+                h.remove()
 
     # ---------------------------------------------------------------- routes
     def routes(self, loaded: LoadedModel) -> list:

@@ -94,6 +94,15 @@ def test_tiny_bert_keyword_inputs(tmp_path):
     assert all(c.error is None for c in report.validation.cases)
 
 
+def test_token_ids_use_the_table_each_input_feeds():
+    """BERT has a 2-row token-type table beside its 200-row word table: each input gets its own range."""
+    from onnxbridge.api import load_source
+
+    _, loaded = load_source(src("bert"), inputs=["input_ids:batch,seq:int64", "token_type_ids:batch,seq:int64"])
+    assert loaded.int_high["input_ids"] == 200 and loaded.int_high["token_type_ids"] == 2
+    assert loaded.example["input_ids"].max() >= 2  # not squeezed into the smallest table
+
+
 @pytest.mark.slow
 def test_tiny_gpt2(tmp_path):
     out = tmp_path / "gpt2.onnx"
