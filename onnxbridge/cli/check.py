@@ -17,7 +17,7 @@ _COLOR = {"passed": "green", "updated": "green", "unchanged": None, "failed": "r
               help="The manifest (default: onnxbridge.toml, or [tool.onnxbridge] in pyproject.toml, "
                    "in this folder or a parent).")
 @click.option("--model", "models", multiple=True, metavar="NAME", help="Check only this model (repeatable).")
-@click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
               help="Check models in N parallel processes (0: one per CPU).")
 @click.option("--update", is_flag=True,
               help="Re-export the models and rewrite their ONNX files and fixtures, on purpose.")

@@ -114,7 +114,7 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
         else:
             result = ModelResult(
                 name=entry.name, status="unchanged", where=where, onnx=entry.onnx, source=entry.source,
-                message=f"unchanged since its pass at {rec.get('passed_at', '?')}: {rec.get('summary', '')}".rstrip(": "),
+                message=f"since its pass at {rec.get('passed_at', '?')}: {rec.get('summary', '')}".rstrip(": "),
                 framework=rec.get("framework"), notes=notes, last_passed=rec.get("passed_at"),
             )
             return _Plan(entry, result=result, fingerprint=fp)
