@@ -163,8 +163,10 @@ class Fingerprint:
 class Cache:
     """``.onnxbridge/cache.json``: files' stat signatures and hashes, and each model's last pass."""
 
-    def __init__(self, path: Path, data: dict[str, Any] | None = None, note: str | None = None) -> None:
+    def __init__(self, path: Path, data: dict[str, Any] | None = None, note: str | None = None,
+                 text: str | None = None) -> None:
         self.path = path
+        self._text = text  # as read, so that an unchanged cache is not rewritten
         data = data or {}
         self.files: dict[str, Any] = data.get("files", {}) if isinstance(data.get("files"), dict) else {}
         models = data.get("models", {})
@@ -187,7 +189,7 @@ class Cache:
             return cls(path, note=f"cache {path} is corrupt; checking every model")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return cls(path, note=f"cache {path} has another format; checking every model")
-        return cls(path, data)
+        return cls(path, data, text=text)
 
     def last_pass(self, name: str) -> tuple[Fingerprint, dict[str, Any]] | None:
         """The fingerprint and record of a model's last recorded pass."""
@@ -213,13 +215,17 @@ class Cache:
         used = {p for rec in models.values() for p in _paths(rec)}
         merged = {**{k: v for k, v in self.files.items() if k in used}, **{k: v for k, v in files.items() if k in used}}
         data = {"format": FORMAT, "onnxbridge": __version__, "files": merged, "models": models}
+        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+        if text == self._text:
+            return None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             ignore = self.path.parent / ".gitignore"
             if not ignore.exists():
                 with contextlib.suppress(OSError):
                     ignore.write_text("# onnxbridge check's local cache; never commit it\n*\n")
-            atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+            atomic_write_text(self.path, text)
+            self._text = text
         except OSError as e:
             return f"cache not written ({self.path}: {e.strerror or e})"
         return None

@@ -108,3 +108,16 @@ def test_cache_roundtrip_and_bad_cache_files(tmp_path):
     (tmp_path / ".onnxbridge" / "cache.json").write_text('{"format": 99}')
     assert "another format" in Cache.load(tmp_path).note
     assert [p.name for p in (tmp_path / ".onnxbridge").iterdir() if p.name.startswith(".cache")] == []
+
+
+def test_an_unchanged_cache_is_not_rewritten(tmp_path):
+    cache = Cache.load(tmp_path)
+    cache.record_pass("m", Fingerprint("e", "o", "f"), ["m.onnx"], framework=None, summary="ok")
+    cache.save({"m.onnx": [1, 2, "a"]}, keep={"m"})
+    path = tmp_path / ".onnxbridge" / "cache.json"
+    os.utime(path, (1, 1))
+    again = Cache.load(tmp_path)
+    assert again.save({"m.onnx": [1, 2, "a"]}, keep={"m"}) is None
+    assert path.stat().st_mtime == 1  # same content: not written
+    again.save({"m.onnx": [1, 3, "a"]}, keep={"m"})
+    assert path.stat().st_mtime > 1
