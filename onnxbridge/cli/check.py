@@ -47,7 +47,7 @@ def check(config, models, jobs, update, force, as_json) -> int:
             click.echo(json.dumps(_error_json(e), indent=2))
         raise
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False, default=str))
+        click.echo(report.to_json())
     else:
         _print(report)
     return report.exit_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_CONVERSION, EXIT_INTERNAL, EXIT_OK, EXIT_PARITY, EXIT_USAGE
@@ -162,3 +163,19 @@ class CheckReport:
             "annotations": self.annotations(),
             "notes": list(self.notes),
         }
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str)
+
+    def write(self, path) -> Path:
+        """Write the JSON report atomically (``.json`` only: the check's report is for machines)."""
+        from ..errors import UsageError
+        from ..fsutil import atomic_write_text
+
+        path = Path(path)
+        if path.suffix.lower() != ".json":
+            raise UsageError(f"cannot write the check report as {path.suffix or 'a file without suffix'}",
+                             "write it as .json")
+        return atomic_write_text(path, self.to_json() + "\n")

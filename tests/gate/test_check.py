@@ -150,6 +150,10 @@ def test_a_corrupt_onnx_file_is_a_bad_input(project):
     (net,) = report.results
     assert net.status == "error" and report.exit_code == 2
     assert "artifacts/net.onnx" in net.message and "not a readable ONNX model" in net.message
+    written = json.loads(report.write(project / "check.json").read_text())
+    assert written["models"][0]["status"] == "error" and written["exit_code"] == 2
+    with pytest.raises(Exception, match="write it as .json"):
+        report.write(project / "check.md")
 
 
 def test_public_api_and_help(run_cli):
