@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["TensorSpec", "parse_input_spec", "parse_input_specs", "DTYPES", "numpy_dtype"]
 
@@ -29,6 +31,8 @@ _AXIS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def numpy_dtype(name: str) -> np.dtype:
     """The numpy dtype for a spec dtype name (bfloat16 through ml_dtypes when present)."""
+    import numpy as np
+
     if name == "bfloat16":
         try:
             import ml_dtypes
