@@ -14,7 +14,6 @@ Keras, TensorFlow and torch are imported only when a method runs.
 
 from __future__ import annotations
 
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,15 @@ from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
 from ..validators.inputs import default_axis_size, generate_inputs
 from .base import ExportedModel, ExportRequest, LoadedModel, first_line
-from .tf_graph import axis_name, concrete_to_onnx, name_dynamic_axes, quiet_tf, tf2onnx_failing_op
+from .tf_graph import (
+    axis_name,
+    clean_name,
+    concrete_to_onnx,
+    name_dynamic_axes,
+    quiet_tf,
+    tf2onnx_failing_op,
+    unique_names,
+)
 
 __all__ = ["KerasConverter", "KerasTf2OnnxRoute"]
 
@@ -113,11 +120,6 @@ def _vocab_size(model: Any) -> int | None:
     return min(sizes) if sizes else None
 
 
-def _clean(name: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name.split(":")[0]) or "input"
-    return name if re.match(r"[A-Za-z_]", name) else f"input_{name}"
-
-
 def _model_inputs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]] | None:
     """(name, shape, dtype) per input of a functional / built Sequential model; None if unknown."""
     try:
@@ -131,11 +133,8 @@ def _model_inputs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]] |
         op = getattr(getattr(t, "_keras_history", None), "operation", None)
         name = getattr(op, "name", None) or getattr(t, "name", None) or f"input_{len(out)}"
         dtype = getattr(t.dtype, "name", None) or str(t.dtype)
-        out.append((_clean(name), tuple(None if d is None else int(d) for d in t.shape), dtype))
-    names = [n for n, _, _ in out]
-    if len(set(names)) != len(names):
-        out = [(f"{n}_{i}", s, d) for i, (n, s, d) in enumerate(out)]
-    return out
+        out.append((clean_name(name), tuple(None if d is None else int(d) for d in t.shape), dtype))
+    return [(n, s, d) for n, (_, s, d) in zip(unique_names([n for n, _, _ in out]), out)]
 
 
 def _output_names(model: Any, out: Any, flat_count: int) -> tuple[str, ...]:
@@ -145,14 +144,7 @@ def _output_names(model: Any, out: Any, flat_count: int) -> tuple[str, ...]:
         names = list(getattr(model, "output_names", None) or [])
     if len(names) != flat_count:
         names = ["output"] if flat_count == 1 else [f"output_{i}" for i in range(flat_count)]
-    cleaned, seen = [], set()
-    for n in names:
-        n = _clean(n)
-        while n in seen:
-            n = f"{n}_"
-        seen.add(n)
-        cleaned.append(n)
-    return tuple(cleaned)
+    return tuple(unique_names([clean_name(n, "output") for n in names]))
 
 
 def _example_arrays(example: Any, where: str) -> list[np.ndarray] | None:
@@ -191,7 +183,9 @@ class KerasConverter:
         elif ref.path is not None and ref.path.is_file():
             model, origin = load_keras_file(ref.path, trust=trust)
         else:
-            raise UsageError(f"the Keras converter cannot read {ref.text}", "give a .keras or .h5 file, or file.py:NAME")
+            raise UsageError(
+                f"the Keras converter cannot read {ref.text}", "give a .keras or .h5 file, or file.py:NAME"
+            )
         if not callable(model) or not hasattr(model, "weights"):
             raise UsageError(
                 f"{ref.text} gives a {type(model).__name__}, not a Keras model",
@@ -248,7 +242,8 @@ class KerasConverter:
                 raise UsageError(f"{where}: {len(arrays)} example inputs for {len(specs)} --input")
         elif declared is not None:
             specs = tuple(
-                TensorSpec(name, tuple(axis_name(len(shape), i) if d is None else d for i, d in enumerate(shape)), dtype)
+                TensorSpec(name, tuple(axis_name(len(shape), i) if d is None else d for i, d in enumerate(shape)),
+                           dtype)
                 for name, shape, dtype in declared
             )
         elif arrays is not None:
@@ -327,7 +322,9 @@ def tf_signature(specs: tuple[TensorSpec, ...]) -> list[Any]:
     import tensorflow as tf
 
     return [
-        tf.TensorSpec([None if isinstance(d, str) else d for d in s.dims], tf.as_dtype(s.dtype), name=_clean(s.name))
+        tf.TensorSpec(
+            [None if isinstance(d, str) else d for d in s.dims], tf.as_dtype(s.dtype), name=clean_name(s.name)
+        )
         for s in specs
     ]
 

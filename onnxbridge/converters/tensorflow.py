@@ -23,33 +23,19 @@ from ..validators.inputs import default_axis_size, generate_inputs
 from .base import ExportedModel, ExportRequest, LoadedModel, first_line
 from .tf_graph import (
     axis_name,
+    clean_name,
     concrete_to_onnx,
     name_dynamic_axes,
     quiet_tf,
     rename_tensors,
     tf2onnx_failing_op,
+    unique_names,
     user_inputs,
 )
 
 __all__ = ["TfConverter", "TfFunctionRoute", "TfliteRoute"]
 
 SERVING = "serving_default"
-
-
-def _clean(name: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name.split(":")[0]) or "input"
-    return name if re.match(r"[A-Za-z_]", name) else f"t_{name}"
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for n in names:
-        while n in seen:
-            n = f"{n}_"
-        seen.add(n)
-        out.append(n)
-    return out
 
 
 def _spec_dims(shape: Any) -> tuple[int | str, ...]:
@@ -61,7 +47,7 @@ def _flat_output_names(structure: Any) -> list[str]:
     import tensorflow as tf
 
     if isinstance(structure, dict):
-        return _unique([_clean(str(k)) for k in sorted(structure)])
+        return unique_names([clean_name(str(k)) for k in sorted(structure)])
     n = len(tf.nest.flatten(structure))
     return ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
 
@@ -119,14 +105,16 @@ class TfConverter:
         flat_specs = tf.nest.flatten((args, kwargs))
         if kwargs and not args:
             keys = sorted(kwargs)  # tf.nest order
-            found_names = [_clean(k) for k in keys]
+            found_names = [clean_name(k) for k in keys]
         elif args and not kwargs:
             keys = None
-            found_names = [_clean(s.name or p.name) for s, p in zip(flat_specs, placeholders)]
+            found_names = [clean_name(s.name or p.name) for s, p in zip(flat_specs, placeholders)]
         else:
             raise UsageError(f"{ref.text}: a signature with nested or mixed arguments is not supported",
                              "wrap it in a tf.function taking flat tensors")
-        found = [TensorSpec(n, _spec_dims(s.shape), s.dtype.name) for n, s in zip(_unique(found_names), flat_specs)]
+        found = [
+            TensorSpec(n, _spec_dims(s.shape), s.dtype.name) for n, s in zip(unique_names(found_names), flat_specs)
+        ]
         specs = _merge_specs(found, specs, ref.text)
         axis_sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
         example = generate_inputs(specs, axis_sizes, seed=0)
@@ -265,15 +253,17 @@ def _read_tflite(path: Path):
                          "re-convert it with tf.lite.TFLiteConverter") from e
     by_index_in = {d["index"]: d for d in interp.get_input_details()}
     by_index_out = {d["index"]: d for d in interp.get_output_details()}
-    names_in = {i: _clean(re.sub(r"^serving_default_", "", d["name"])) for i, d in by_index_in.items()}
-    names_out = {i: _clean(d["name"]) for i, d in by_index_out.items()}
+    names_in = {i: clean_name(re.sub(r"^serving_default_", "", d["name"])) for i, d in by_index_in.items()}
+    names_out = {i: clean_name(d["name"]) for i, d in by_index_out.items()}
     signatures = interp.get_signature_list()
     if len(signatures) == 1:
         runner = interp.get_signature_runner(next(iter(signatures)))
-        names_in |= {d["index"]: _clean(k) for k, d in runner.get_input_details().items() if d["index"] in names_in}
-        names_out |= {d["index"]: _clean(k) for k, d in runner.get_output_details().items() if d["index"] in names_out}
-    ins = list(zip(_unique([names_in[i] for i in by_index_in]), by_index_in.values()))
-    outs = list(zip(_unique([names_out[i] for i in by_index_out]), by_index_out.values()))
+        for key, d in runner.get_input_details().items():
+            names_in[d["index"]] = clean_name(key)
+        for key, d in runner.get_output_details().items():
+            names_out[d["index"]] = clean_name(key)
+    ins = list(zip(unique_names([names_in[i] for i in by_index_in]), by_index_in.values()))
+    outs = list(zip(unique_names([names_out[i] for i in by_index_out]), by_index_out.values()))
     return interp, ins, outs
 
 
@@ -301,7 +291,8 @@ class TfliteRoute:
 
         from .tf_graph import DEFAULT_OPSET
 
-        with quiet_tf():
+        with quiet_tf(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tf2onnx reads the file with the deprecated tf.lite.Interpreter
             model, _ = tf2onnx.convert.from_tflite(str(loaded.model), opset=request.opset or DEFAULT_OPSET)
         rename_tensors(model, loaded.extra["tensor_names"])
         names = loaded.extra["output_names"]

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import re
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..specs import TensorSpec
@@ -36,6 +34,8 @@ __all__ = [
     "DEFAULT_OPSET",
     "MAX_OPSET",
     "quiet_tf",
+    "clean_name",
+    "unique_names",
     "concrete_to_onnx",
     "rename_tensors",
     "name_dynamic_axes",
@@ -50,23 +50,29 @@ DEFAULT_OPSET = 18
 _MAX_ITERATIONS = 20  # optimizer sweeps; tf2onnx loops until no optimizer changes anything
 
 
-@contextlib.contextmanager
-def quiet_tf() -> Iterator[io.StringIO]:
+def quiet_tf() -> contextlib.AbstractContextManager[io.StringIO]:
     """Keep TensorFlow's, tf2onnx's and Keras' logging and prints off stdout/stderr."""
-    buf = io.StringIO()
-    names = ("tensorflow", "tf2onnx", "absl", "keras", "h5py")
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    old_out, old_err = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = buf
-    try:
-        yield buf
-    finally:
-        sys.stdout, sys.stderr = old_out, old_err
-        for lg, lvl in zip(loggers, levels):
-            lg.setLevel(lvl)
+    from .torch_utils import quiet_export
+
+    return quiet_export(("tensorflow", "tf2onnx", "absl", "keras", "h5py"))
+
+
+def clean_name(name: str, prefix: str = "input") -> str:
+    """A tensor name usable in ONNX and as a TensorFlow op name: no ``:0``, no odd characters."""
+    name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name.split(":")[0]) or prefix
+    return name if re.match(r"[A-Za-z_]", name) else f"{prefix}_{name}"
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """``names`` with repeats suffixed by ``_`` until every name is unique."""
+    seen: set[str] = set()
+    out = []
+    for n in names:
+        while n in seen:
+            n = f"{n}_"
+        seen.add(n)
+        out.append(n)
+    return out
 
 
 def axis_name(rank: int, index: int) -> str:

@@ -129,10 +129,12 @@ def load_exported_program(path: Path, *, trust: bool = False) -> Any:
 
 
 @contextlib.contextmanager
-def quiet_export() -> Iterator[io.StringIO]:
+def quiet_export(
+    logger_names: tuple[str, ...] = ("torch", "torch.onnx", "torch.export", "torch._export", "onnxscript"),
+) -> Iterator[io.StringIO]:
     """Keep exporters' progress prints and logger chatter off stdout/stderr (``--json`` must stay clean)."""
     buf = io.StringIO()
-    loggers = [logging.getLogger(n) for n in ("torch", "torch.onnx", "torch.export", "torch._export", "onnxscript")]
+    loggers = [logging.getLogger(n) for n in logger_names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
