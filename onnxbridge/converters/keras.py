@@ -24,12 +24,12 @@ from ..errors import InputError, UnsafeInputError, UsageError
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
 from ..validators.inputs import default_axis_size, generate_inputs
+from .axes import name_dynamic_axes
 from .base import ExportedModel, ExportRequest, LoadedModel, first_line
 from .tf_graph import (
     axis_name,
     clean_name,
     concrete_to_onnx,
-    name_dynamic_axes,
     quiet_tf,
     tf2onnx_failing_op,
     unique_names,

@@ -50,7 +50,7 @@ class KerasTorchRoute:
         import numpy as np
         import onnx
 
-        from .tf_graph import name_dynamic_axes
+        from .axes import name_dynamic_axes
 
         with tempfile.TemporaryDirectory(prefix="onnxbridge-keras-torch-") as tmp:
             work = Path(tmp)

@@ -18,14 +18,13 @@ from ..errors import UsageError
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
 from ..validators.inputs import default_axis_size, generate_inputs
+from .axes import name_dynamic_axes
 from .base import ExportedModel, ExportRequest, LoadedModel
 from .torch_utils import (
     failing_op,
-    flatten_outputs,
     load_exported_program,
     output_names_for,
     quiet_export,
-    rename_dim_params,
 )
 
 __all__ = ["TorchConverter", "DynamoRoute", "TorchScriptRoute"]
@@ -323,42 +322,15 @@ def _call_values(loaded: LoadedModel):
     return tuple(tensors.values()), {}
 
 
-def _dim_mapping(model, loaded: LoadedModel) -> dict[str, str]:
-    """Exporter symbol -> user axis name, read off the graph inputs."""
-    mapping: dict[str, str] = {}
-    by_name = {s.name: s for s in loaded.specs}
-    for inp in model.graph.input:
-        spec = by_name.get(inp.name)
-        if spec is None:
-            continue
-        for i, d in enumerate(inp.type.tensor_type.shape.dim):
-            if i < len(spec.dims) and isinstance(spec.dims[i], str) and d.dim_param:
-                mapping.setdefault(d.dim_param, spec.dims[i])
-    return mapping
-
-
-def _specialised(model, loaded: LoadedModel) -> list[str]:
-    out = []
-    by_name = {s.name: s for s in loaded.specs}
-    for inp in model.graph.input:
-        spec = by_name.get(inp.name)
-        if spec is None:
-            continue
-        for i, d in enumerate(inp.type.tensor_type.shape.dim):
-            if i < len(spec.dims) and isinstance(spec.dims[i], str) and d.HasField("dim_value"):
-                out.append(f"axis '{spec.dims[i]}' of input '{inp.name}' was fixed to {d.dim_value} by the exporter")
-    return out
-
-
 def _finish(model, loaded: LoadedModel, route: str) -> ExportedModel:
-    rename_dim_params(model, _dim_mapping(model, loaded))
+    fixed = name_dynamic_axes(model, loaded.specs)
     names = loaded.extra["output_names"]
     if len(model.graph.output) != len(names):
         notes = (f"{route}: {len(model.graph.output)} graph outputs for {len(names)} model outputs; names kept",)
         names = tuple(o.name for o in model.graph.output)
     else:
         notes = ()
-    return ExportedModel(model, names, notes + tuple(_specialised(model, loaded)))
+    return ExportedModel(model, names, notes + fixed)
 
 
 class DataDependenceProbe:

@@ -25,7 +25,6 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..specs import TensorSpec
 
 if TYPE_CHECKING:
     import onnx
@@ -38,7 +37,6 @@ __all__ = [
     "unique_names",
     "concrete_to_onnx",
     "rename_tensors",
-    "name_dynamic_axes",
     "tf2onnx_failing_op",
     "axis_name",
     "user_inputs",
@@ -214,28 +212,6 @@ def rename_tensors(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
         for i, n in enumerate(node.output):
             if n in mapping:
                 node.output[i] = mapping[n]
-
-
-def name_dynamic_axes(model: onnx.ModelProto, specs: Sequence[TensorSpec]) -> tuple[str, ...]:
-    """Give the exporter's symbols (``unk__12``, ``s77``) the user's axis names; note fixed axes."""
-    from .torch_utils import rename_dim_params
-
-    mapping: dict[str, str] = {}
-    notes: list[str] = []
-    by_name = {s.name: s for s in specs}
-    for inp in model.graph.input:
-        spec = by_name.get(inp.name)
-        if spec is None:
-            continue
-        for i, d in enumerate(inp.type.tensor_type.shape.dim):
-            if i >= len(spec.dims) or not isinstance(spec.dims[i], str):
-                continue
-            if d.dim_param:
-                mapping.setdefault(d.dim_param, spec.dims[i])
-            elif d.HasField("dim_value"):
-                notes.append(f"axis '{spec.dims[i]}' of input '{inp.name}' was fixed to {d.dim_value} by the exporter")
-    rename_dim_params(model, mapping)
-    return tuple(notes)
 
 
 _TF_OP = (

@@ -10,12 +10,9 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InputError, UnsafeInputError
-
-if TYPE_CHECKING:
-    import onnx
 
 __all__ = [
     "flatten_outputs",
@@ -23,7 +20,6 @@ __all__ = [
     "load_exported_program",
     "quiet_export",
     "failing_op",
-    "rename_dim_params",
 ]
 
 
@@ -173,23 +169,3 @@ def failing_op(e: BaseException) -> str | None:
         if m:
             return m.group(1)
     return None
-
-
-def rename_dim_params(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
-    """Replace exporter symbols (``s77``) with the user's axis names (``batch``), expressions included."""
-    if not mapping:
-        return
-    pat = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")\b")
-
-    def fix(values) -> None:
-        for v in values:
-            if not v.type.HasField("tensor_type"):
-                continue
-            for d in v.type.tensor_type.shape.dim:
-                if d.dim_param:
-                    d.dim_param = pat.sub(lambda m: mapping[m.group(1)], d.dim_param)
-
-    g = model.graph
-    fix(g.input)
-    fix(g.output)
-    fix(g.value_info)
