@@ -16,6 +16,7 @@ The result is kept only when ``check`` (a parity check against the unoptimised m
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -117,6 +118,7 @@ def _fused_counts(model: onnx.ModelProto) -> Counter:
 
 def fuse_transformer(
     model: onnx.ModelProto, model_type: str, *, num_heads: int = 0, hidden_size: int = 0, use_gpu: bool = False,
+    use_ort_optimizer: bool = True,
 ) -> tuple[onnx.ModelProto, list[str]]:
     """Fuse attention, layer norm and GELU subgraphs into ONNX Runtime contrib ops; returns the steps that ran."""
     steps: list[str] = []
@@ -130,6 +132,8 @@ def fuse_transformer(
         optimize_for_ort(ir_model)
         model = ir.to_proto(ir_model)
         steps.append("onnxscript.ort_fusions")
+    if not use_ort_optimizer:
+        return model, steps
     from onnxruntime.transformers.optimizer import optimize_model as ort_optimize
 
     from .converters.torch_utils import quiet_export
@@ -185,11 +189,22 @@ def optimize_model(
 ) -> tuple[onnx.ModelProto, OptimizeResult]:
     """Fuse (``fuse``: a family or ``auto``) and / or optimise offline for ``target``; keep the result only
     if ``check(optimised, provider)`` passes. A provider that cannot start raises ``ProviderError``."""
+    check_options(target, fuse)
+    first = _optimize_once(model, target, fuse, hints, check, use_ort_optimizer=True)
+    if first[1].applied or fuse is None or not any(st.startswith("onnxruntime.transformers") for st in first[1].steps):
+        return first
+    # onnxruntime.transformers' patterns can misfire on graphs they were not written for: retry without them
+    second = _optimize_once(model, target, fuse, hints, check, use_ort_optimizer=False)
+    if second[1].applied:
+        return second[0], dataclasses.replace(second[1], reason=f"onnxruntime.transformers' fusions were dropped: {first[1].reason}")
+    return first
+
+
+def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool):
     from .converters.base import first_line
     from .errors import OnnxBridgeError
     from .onnxio import node_count
 
-    check_options(target, fuse)
     hints = dict(hints or {})
     before = node_count(model)
     t0 = time.perf_counter()
@@ -205,7 +220,7 @@ def optimize_model(
             else:
                 result, fsteps = fuse_transformer(
                     result, family, num_heads=int(hints.get("num_heads", 0)), hidden_size=int(hints.get("hidden_size", 0)),
-                    use_gpu=provider == "cuda",
+                    use_gpu=provider == "cuda", use_ort_optimizer=use_ort_optimizer,
                 )
                 steps += fsteps
         if target is not None:
@@ -280,6 +295,8 @@ def optimize_step(
 
 def optimize_notes(result: OptimizeResult | None) -> tuple[str, ...]:
     """A report note when optimisation was asked for and not kept."""
-    if result is None or result.applied:
+    if result is None or not result.reason:
         return ()
+    if result.applied:
+        return (f"optimisation: {result.reason}",)
     return (f"optimisation not applied: {result.reason}",)

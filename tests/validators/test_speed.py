@@ -207,3 +207,20 @@ def test_speed_modules_import_no_framework():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_optimize_retries_without_onnxruntime_transformers_when_its_fusions_break_parity():
+    from onnxbridge.optimize import optimize_model, optimize_notes
+
+    verdicts = iter([False, True])
+    seen = []
+
+    def check(m, provider):
+        seen.append(provider)
+        return _report(next(verdicts))
+
+    model, result = optimize_model(mlp_model(), fuse="bert", check=check)
+    assert seen == ["cpu", "cpu"]
+    assert result.applied and result.fusion == "bert"
+    assert result.steps == ("onnxscript.ort_fusions",)
+    assert "fusions were dropped" in result.reason and optimize_notes(result)
