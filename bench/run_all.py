@@ -218,7 +218,7 @@ MODEL_SPECS = {
 
 def models(names: list[str], batches: list[int], runs: int, work: Path, threads: int | None) -> dict:
     from onnxbridge import bench
-    from onnxbridge.api import convert, simplify  # onnxbridge.simplify is shadowed by the submodule once imported
+    from onnxbridge import convert, simplify
 
     out: dict = {}
     for name in names:

@@ -302,7 +302,7 @@ def _pick_routes(available: Sequence, wanted: Sequence[str] | None) -> list:
 
 
 def _simplify_step(model, specs, axis_sizes, int_high, seed):
-    from .simplify import simplify_model
+    from .simplifier import simplify_model
 
     return simplify_model(model, _simplify_check(model, specs, axis_sizes, int_high, seed))
 
@@ -407,7 +407,7 @@ def simplify(
     specs = input_specs(original)
     axis_sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
     say("simplifying")
-    from .simplify import simplify_model
+    from .simplifier import simplify_model
 
     check = _simplify_check(original, specs, axis_sizes, None, seed) if validate else None
     result, simp = simplify_model(original, check)

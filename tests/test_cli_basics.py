@@ -128,3 +128,17 @@ def test_validate_onnx_against_onnx(tmp_path, run_cli):
     data = json.loads(res.out)
     assert data["validation"]["passed"] is True
     assert {c["label"] for c in data["validation"]["cases"]} >= {"seed=0", "batch=1", "batch=5"}
+
+
+def test_api_verbs_stay_functions_after_every_submodule_is_imported():
+    """A submodule named like a verb would replace the verb on the package once imported."""
+    import importlib
+    import pkgutil
+
+    import onnxbridge
+
+    for mod in pkgutil.walk_packages(onnxbridge.__path__, "onnxbridge."):
+        if not mod.name.startswith(("onnxbridge.demo.models",)):
+            importlib.import_module(mod.name)
+    for verb in ("convert", "simplify", "validate", "inspect", "bench", "check"):
+        assert callable(getattr(onnxbridge, verb)), verb
