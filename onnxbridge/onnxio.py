@@ -20,7 +20,10 @@ from .fsutil import atomic_write_bytes
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["load_onnx", "save_onnx", "ModelInfo", "model_info", "TWO_GB", "node_count", "value_infos"]
+__all__ = [
+    "load_onnx", "save_onnx", "ModelInfo", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
+    "input_specs",
+]
 
 TWO_GB = 2**31 - 1
 
@@ -95,6 +98,12 @@ def node_count(model: onnx.ModelProto) -> int:
     return count(model.graph)
 
 
+def graph_inputs(model: onnx.ModelProto) -> list:
+    """The graph inputs a caller feeds: initializers listed as inputs (older exporters) left out."""
+    init = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in init]
+
+
 def value_infos(values) -> list[dict]:
     """name / dims (int, str or None) / dtype of graph inputs or outputs."""
     import onnx
@@ -134,7 +143,6 @@ def model_info(path: str | Path) -> ModelInfo:
     import onnx
 
     model = load_onnx(path)
-    init_names = {i.name for i in model.graph.initializer}
     params = 0
     nbytes = 0
     for init in model.graph.initializer:
@@ -150,7 +158,7 @@ def model_info(path: str | Path) -> ModelInfo:
         ir_version=model.ir_version,
         opsets={(o.domain or "ai.onnx"): o.version for o in model.opset_import},
         producer=f"{model.producer_name} {model.producer_version}".strip(),
-        inputs=value_infos([i for i in model.graph.input if i.name not in init_names]),
+        inputs=value_infos(graph_inputs(model)),
         outputs=value_infos(model.graph.output),
         op_histogram=dict(hist.most_common()),
         nodes=node_count(model),
@@ -169,7 +177,7 @@ def input_specs(model: onnx.ModelProto):
     from .specs import TensorSpec
 
     specs = []
-    for info in value_infos([i for i in model.graph.input if i.name not in {x.name for x in model.graph.initializer}]):
+    for info in value_infos(graph_inputs(model)):
         dims = tuple(
             d if isinstance(d, int) and d > 0 else (d if isinstance(d, str) else f"{info['name']}_dim{i}")
             for i, d in enumerate(info["dims"])

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import weakref
-
 import numpy as np
 
-from ..errors import InputError, UsageError
-from ..onnxio import TWO_GB, load_onnx, value_infos
+from ..converters.base import first_line
+from ..errors import InputError, OnnxBridgeError, UsageError
+from ..onnxio import TWO_GB, load_onnx
 from ..results import Placement
 from .placement import ProfileCapture
-from .providers import ProviderChoice, create_session
+from .providers import create_session
 
 if TYPE_CHECKING:
     import onnx
@@ -74,29 +74,21 @@ class OrtRunner:
         try:
             self.session, self.provider = create_session(payload, provider, options=options)
         except Exception as e:
-            from ..errors import OnnxBridgeError
-
             if self._capture is not None:
                 self._capture.cleanup()
             if isinstance(e, OnnxBridgeError):
                 raise
             raise InputError(
-                f"ONNX Runtime cannot load the model: {str(e).strip().splitlines()[0][:300]}",
+                f"ONNX Runtime cannot load the model: {first_line(e)}",
                 "the graph may use ops or types onnxruntime does not support; try another --opset",
             ) from e
         self.name = f"onnxruntime[{self.provider.used}]"
-        self.inputs = [i for i in self.session.get_inputs()]
+        self.inputs = self.session.get_inputs()
         self._input_dtypes = {i.name: _ORT_DTYPES[i.type] for i in self.inputs if i.type in _ORT_DTYPES}
-        init = {i.name for i in model.graph.initializer}
-        self.input_infos = value_infos([i for i in model.graph.input if i.name not in init])
 
     @property
     def output_names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.session.get_outputs())
-
-    @property
-    def provider_choice(self) -> ProviderChoice:
-        return self.provider
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         names = {i.name for i in self.inputs}

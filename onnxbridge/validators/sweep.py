@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..converters.base import first_line
 from ..errors import OnnxBridgeError, UsageError
 from ..results import ParityCase, ParityReport
 from ..specs import TensorSpec
@@ -76,13 +77,13 @@ def run_case(
     except OnnxBridgeError:
         raise
     except Exception as e:
-        return ParityCase(label, seed, shapes, (), False, f"reference {reference.name} failed: {_line(e)}")
+        return ParityCase(label, seed, shapes, (), False, f"reference {reference.name} failed: {first_line(e, 400)}")
     try:
         gots = candidate.run(feeds)
     except OnnxBridgeError:
         raise
     except Exception as e:
-        return ParityCase(label, seed, shapes, (), False, f"{candidate.name} failed: {_line(e)}")
+        return ParityCase(label, seed, shapes, (), False, f"{candidate.name} failed: {first_line(e, 400)}")
     names = candidate.output_names
     if len(refs) != len(gots):
         return ParityCase(
@@ -198,11 +199,6 @@ def _tolerances_used(cases: list[ParityCase]) -> dict[str, dict[str, float]]:
     if not used:
         used = {k: {"atol": v.atol, "rtol": v.rtol} for k, v in DEFAULT_TOLERANCES.items()}
     return used
-
-
-def _line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:400] if text else ''}"
 
 
 def compute_dtype(model) -> str | None:

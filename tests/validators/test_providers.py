@@ -80,3 +80,16 @@ def test_cuda_placement_lists_nodes_on_cuda(onnx_file):  # pragma: no cover - ne
     assert runner.provider.used == "CUDAExecutionProvider"
     assert p.target == "CUDAExecutionProvider"
     assert p.by_provider.get("CUDAExecutionProvider", 0) >= 1
+
+
+def test_session_error_without_a_message_is_an_input_error(monkeypatch):
+    """An onnxruntime exception with an empty message still becomes an InputError, not an IndexError."""
+    from onnxbridge.errors import InputError
+    from onnxbridge.validators import runners
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("")
+
+    monkeypatch.setattr(runners, "create_session", refuse)
+    with pytest.raises(InputError, match="ONNX Runtime cannot load the model: RuntimeError"):
+        OrtRunner(onnx_models.mlp(), "cpu")
