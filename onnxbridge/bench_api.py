@@ -254,10 +254,9 @@ def _time_ort(session, choice, feeds, batch, shapes, binding, plan, threads, opt
 
 
 def _time_reference(reference, feeds, batch, shapes, device, plan):
-    from .validators.speed import BenchCase, reference_callable, time_callable
+    from .validators.speed import BenchCase, time_reference
 
-    call, sync, name = reference_callable(reference, feeds, device)
-    stats = time_callable(call, plan, sync)
+    stats, name = time_reference(reference, feeds, device, plan)
     return BenchCase(runtime=reference.name, provider_requested=None, provider_used=name, batch=batch, shapes=shapes,
                      io_binding=False, stats=stats, settings={"device": device})
 

@@ -28,6 +28,7 @@ __all__ = [
     "session_options",
     "ort_callable",
     "reference_callable",
+    "time_reference",
 ]
 
 OPT_LEVELS = ("disable", "basic", "extended", "layout", "all")
@@ -246,10 +247,30 @@ def reference_callable(runner: Any, feeds: Mapping[str, np.ndarray], device: str
     return (lambda: runner.run(feeds)), None, f"{runner.name} (eager, cpu)"
 
 
-def _is_torch_module(obj: Any) -> bool:
+def time_reference(runner: Any, feeds: Mapping[str, np.ndarray], device: str, plan: TimingPlan) -> tuple[LatencyStats, str]:
+    """Time the source framework's eager model on ``device`` (see :func:`reference_callable`).
+
+    A PyTorch module timed on another device is put back on the CPU afterwards: the runner's own
+    ``run`` feeds it host tensors.
+    """
+    try:
+        call, sync, name = reference_callable(runner, feeds, device)
+        return time_callable(call, plan, sync), name
+    finally:
+        module = getattr(runner, "module", None)
+        if device != "cpu" and _is_torch_module(module):
+            module.to("cpu")
+
+
+def loaded_torch() -> Any | None:
+    """torch when something already imported it, else None (never imports it)."""
     import sys
 
-    torch = sys.modules.get("torch")
+    return sys.modules.get("torch")
+
+
+def _is_torch_module(obj: Any) -> bool:
+    torch = loaded_torch()
     return torch is not None and isinstance(obj, torch.nn.Module)
 
 

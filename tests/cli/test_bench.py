@@ -198,6 +198,18 @@ def test_bench_explicit_cuda_never_falls_back(run_cli, mlp_onnx):
     assert d["bench"]["provider"] == "CUDAExecutionProvider" and d["bench"]["results"][0]["io_binding"]
 
 
+@pytest.mark.gpu
+def test_bench_source_on_cuda_then_its_parity_check(run_cli, torch_pair):  # pragma: no cover - needs a GPU
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA here")
+    src, model = torch_pair
+    d = bench_json(run_cli, model, "--source", f"{src}:net", "--input", "x:batch,16", "--batch", "1,4", "--runs", "3",
+                   "--provider", "cpu", "--reference-device", "cuda")
+    assert d["bench"]["reference"] == "pytorch eager (cuda)"
+    assert [p["passed"] for p in d["bench"]["reference_parity"]] == [True, True]
+
+
 # ------------------------------------------------------------------ optimised exports
 
 

@@ -133,6 +133,33 @@ def test_reference_callable_calls_torch_directly():
     np.testing.assert_allclose(call().numpy(), runner.run({"x": x})[0], rtol=1e-6)
 
 
+def test_time_reference_puts_a_module_timed_elsewhere_back_on_the_cpu():
+    torch = pytest.importorskip("torch")
+
+    from onnxbridge.validators.speed import time_reference
+    from onnxbridge.validators.torch_runner import TorchRunner
+
+    class Doubler(torch.nn.Module):  # no parameters: runs on the meta device without a GPU
+        def __init__(self):
+            super().__init__()
+            self.moves = []
+
+        def to(self, device):
+            self.moves.append(str(device))
+            return super().to(device)
+
+        def forward(self, x):
+            return x * 2
+
+    module = Doubler()
+    runner = TorchRunner(module, "args", ("x",), ("y",))
+    x = np.ones((3, 4), np.float32)
+    stats, name = time_reference(runner, {"x": x}, "meta", TimingPlan(warmup=0, runs=2))
+    assert stats.runs == 2 and name.startswith("pytorch eager")
+    assert module.moves == ["meta", "cpu"]  # the runner's own run feeds host tensors again
+    np.testing.assert_allclose(runner.run({"x": x})[0], 2 * x)
+
+
 def _report(passed: bool) -> ParityReport:
     out = OutputParity("y", (2, 8), "float32", 0.5 if not passed else 0.0, 0.0, 0.0, 1.0, 1e-4, 1e-3, passed)
     return ParityReport("ref", "cpu", "CPUExecutionProvider", ("CPUExecutionProvider",), passed,
