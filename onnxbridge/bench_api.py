@@ -154,6 +154,11 @@ def bench(
             )
         sizes[axis] = size
     batch_name = batch_axis(specs)
+    if batch_name in (axis_sizes or {}):  # --axis batch=N: the batch to measure, as --batch N
+        if batches:
+            raise UsageError(f"--axis {batch_name}={sizes[batch_name]} and --batch both set the batch size",
+                             f"leave out --axis {batch_name}=...; --batch takes the batch sizes to sweep")
+        batches = [sizes[batch_name]]
     cases = _plan_inputs(specs, sizes, batch_name, batches, seed, int_high, inputs_file, model)
 
     say("starting sessions")

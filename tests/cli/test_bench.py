@@ -123,6 +123,13 @@ def test_bench_warns_when_the_model_does_not_match_its_source(run_cli, torch_pai
     assert any("differ from the source" in n for n in d["notes"])
 
 
+def test_bench_axis_names_the_batch_too(run_cli, mlp_onnx):
+    d = bench_json(run_cli, mlp_onnx, "--axis", "batch=3", "--runs", "2", "--provider", "cpu")
+    assert d["bench"]["batch"] == 3 and d["bench"]["shapes"] == {"x": [3, 16]}
+    res = run_cli("bench", mlp_onnx, "--axis", "batch=3", "--batch", "1,8", "--runs", "2", "--provider", "cpu")
+    assert res.code == 2 and "both set the batch size" in res.err
+
+
 def test_bench_human_summary(run_cli, mlp_onnx):
     res = run_cli("bench", mlp_onnx, "--runs", "3", "--warmup", "0", "--provider", "cpu", "--batch", "2")
     assert res.code == 0, res.err
