@@ -183,8 +183,11 @@ def session_options(threads: int | None = None, opt_level: str = "all") -> Any:
         "layout": "ORT_ENABLE_LAYOUT",
         "all": "ORT_ENABLE_ALL",
     }[opt_level]
+    if not hasattr(ort.GraphOptimizationLevel, level):  # ORT_ENABLE_LAYOUT is recent
+        raise UsageError(f"optimisation level {opt_level!r} needs a newer onnxruntime than {ort.__version__}",
+                         "use --opt-level extended or all, or upgrade onnxruntime")
     so = ort.SessionOptions()
-    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     if threads is not None:
         so.intra_op_num_threads = threads
     so.log_severity_level = 3

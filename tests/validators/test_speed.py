@@ -98,6 +98,19 @@ def test_session_options_levels_and_threads():
         session_options(0)
 
 
+def test_session_options_refuses_a_level_this_onnxruntime_lacks(monkeypatch):
+    import onnxruntime as ort
+
+    class Levels:  # an onnxruntime from before ORT_ENABLE_LAYOUT
+        ORT_DISABLE_ALL = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        ORT_ENABLE_ALL = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+    monkeypatch.setattr(ort, "GraphOptimizationLevel", Levels)
+    with pytest.raises(UsageError, match="'layout' needs a newer onnxruntime"):
+        session_options(None, "layout")
+    assert session_options(None, "all").graph_optimization_level == Levels.ORT_ENABLE_ALL
+
+
 @pytest.mark.parametrize("io_binding", [False, True])
 def test_ort_callable_runs_the_model(io_binding):
     import onnxruntime as ort
