@@ -7,6 +7,7 @@ short line per stage so a CLI can show it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,10 +35,10 @@ def _specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
     return parse_input_specs([str(i) for i in inputs])
 
 
-def _plan(seed: int, sweep: bool = True):
+def _plan(seed: int):
     from .validators.sweep import ParityPlan
 
-    return ParityPlan(seeds=(seed, seed + 1, seed + 2), sweep=sweep)
+    return ParityPlan(seeds=(seed, seed + 1, seed + 2))
 
 
 def load_source(
@@ -107,8 +108,6 @@ def _simplify_check(original, specs, axis_sizes, int_high, seed):
     reference.name = "unsimplified model (onnxruntime cpu)"
 
     def check(simplified) -> ParityReport:
-        import dataclasses
-
         report = check_parity(
             reference, OrtRunner(simplified, "cpu"), specs, axis_sizes,
             plan=ParityPlan(seeds=(seed,), sweep=True), int_high=_int_high(original, int_high),
@@ -140,6 +139,13 @@ def _preflight_provider(provider: str) -> None:
         probe.ir_version = min(probe.ir_version, 10)
         onnx.checker.check_model(probe)
         create_session(probe.SerializeToString(), provider)
+
+
+def _check_fixture_paths(save_inputs, save_outputs, *inputs) -> None:
+    """Refuse a --save-inputs / --save-outputs path that is an input or cannot be written."""
+    for extra in (save_inputs, save_outputs):
+        if extra:
+            check_output_path(extra, *inputs, what="fixture")
 
 
 def _check_validation_options(tolerances, fallback) -> None:
@@ -205,9 +211,7 @@ def convert(
     say = progress or _noop
     specs_in = _specs(inputs)
     out = check_output_path(output, source)
-    for extra in (save_inputs, save_outputs):
-        if extra:
-            check_output_path(extra, source, output, what="fixture")
+    _check_fixture_paths(save_inputs, save_outputs, source, output)
     if optimize or fuse_transformer:
         from .optimize import check_options, validation_provider
 
@@ -215,6 +219,7 @@ def convert(
         provider = validation_provider(optimize, provider)
     _preflight_provider(provider)
     _check_validation_options(tolerances, fallback)
+    feeds = _load_feeds(inputs_file) if validate else None
     timings: dict[str, float] = {}
 
     say(f"loading {source}")
@@ -260,7 +265,7 @@ def convert(
         say("validating")
         report_v = _validate_step(
             reference, model, provider, loaded.specs, loaded.axis_sizes, loaded.int_high, seed, atol, rtol,
-            inputs_file, save_inputs, save_outputs, tolerances=tolerances, fallback=fallback,
+            feeds, save_inputs, save_outputs, tolerances=tolerances, fallback=fallback,
         )
         timings["validate_s"] = report_v.seconds
     elif save_inputs or save_outputs:
@@ -335,6 +340,8 @@ def _int_high(model, int_high):
         return int_high
     if isinstance(int_high, int):
         return _DefaultMap(found, int_high)
+    if isinstance(int_high, Mapping):
+        return {**int_high, **found}
     return found
 
 
@@ -349,30 +356,33 @@ class _DefaultMap(dict):
         return super().get(key, self.default)
 
 
-def _validate_step(reference, model, provider, specs, axis_sizes, int_high, seed, atol, rtol,
-                   inputs_file, save_inputs, save_outputs, path=None, *, tolerances=None, fallback="warn",
-                   reference_model=None) -> ParityReport:
-    import dataclasses
-
+def _load_feeds(inputs_file):
+    """The cases of an ``--inputs`` file, or None without one."""
     from .validators.fixtures import load_cases
+
+    return load_cases(inputs_file) if inputs_file else None
+
+
+def _validate_step(reference, model, provider, specs, axis_sizes, int_high, seed, atol, rtol,
+                   feeds, save_inputs, save_outputs, path=None, *, tolerances=None, fallback="warn",
+                   reference_model=None) -> ParityReport:
     from .validators.parity import looser_dtype
     from .validators.placement import apply_fallback_policy
     from .validators.runners import OrtRunner
     from .validators.sweep import check_parity, compute_dtype
 
-    feeds = load_cases(inputs_file) if inputs_file else None
     int_high = _int_high(model, int_high)
     narrow = [d for d in (compute_dtype(model), reference_model is not None and compute_dtype(reference_model)) if d]
+    narrowest = looser_dtype(*narrow) if narrow else None
     candidate = OrtRunner(model, provider, path=path, profile=True, fallback=fallback)
     report = check_parity(
         reference, candidate, specs, axis_sizes, plan=_plan(seed), int_high=int_high, atol=atol, rtol=rtol,
-        feeds=feeds, tolerances=_tolerances(tolerances),
-        compute_dtype=looser_dtype(*narrow) if narrow else None,
+        feeds=feeds, tolerances=_tolerances(tolerances), compute_dtype=narrowest,
     )
     note = apply_fallback_policy(report.placement, fallback)
-    if narrow:
+    if narrowest is not None:
         report = dataclasses.replace(report, notes=report.notes + (
-            f"a model computes in {looser_dtype(*narrow).name}: float outputs are judged at its default tolerances",
+            f"a model computes in {narrowest.name}: float outputs are judged at its default tolerances",
         ))
     if note:
         report = dataclasses.replace(report, notes=report.notes + (note,))
@@ -455,9 +465,7 @@ def validate(
     from .validators.runners import OrtRunner
 
     say = progress or _noop
-    for extra in (save_inputs, save_outputs):
-        if extra:
-            check_output_path(extra, source, model, what="fixture")
+    _check_fixture_paths(save_inputs, save_outputs, source, model)
     _preflight_provider(provider)
     _check_validation_options(tolerances, fallback)
     is_onnx = str(source).lower().endswith(".onnx")
@@ -475,20 +483,23 @@ def validate(
     if expected_file and not inputs_file:
         raise UsageError("--expected needs --inputs", "pass the --inputs file written by the same run")
 
+    feeds = _load_feeds(inputs_file)
     say(f"loading {model}")
     candidate_model = load_onnx(model)
     specs = _specs(inputs) or input_specs(candidate_model)
     axis_sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
     int_high = None
     fw = "onnx"
+    reference_model = None
     if expected_file:
-        from .validators.fixtures import FixtureRunner, load_cases
+        from .validators.fixtures import FixtureRunner
 
         names = tuple(o.name for o in candidate_model.graph.output)
-        reference: Any = FixtureRunner(expected_file, load_cases(inputs_file), names)
+        reference: Any = FixtureRunner(expected_file, feeds, names)
     elif source_onnx is not None:
         reference = OrtRunner(source_onnx, "cpu")
         reference.name = f"{Path(source_onnx).name} (onnxruntime cpu)"
+        reference_model = reference.model
     else:
         say(f"loading {source}")
         converter, loaded = load_source(source, inputs=specs, framework=framework, trust_model=trust_model)
@@ -496,9 +507,9 @@ def validate(
         specs, axis_sizes, int_high, fw = loaded.specs, loaded.axis_sizes, loaded.int_high, converter.framework
     say("validating")
     report_v = _validate_step(
-        reference, candidate_model, provider, specs, axis_sizes, int_high, seed, atol, rtol, inputs_file,
+        reference, candidate_model, provider, specs, axis_sizes, int_high, seed, atol, rtol, feeds,
         save_inputs, save_outputs, path=model, tolerances=tolerances, fallback=fallback,
-        reference_model=reference.model if source_onnx is not None and not expected_file else None,
+        reference_model=reference_model,
     )
     return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report_v,
                   timings={"validate_s": report_v.seconds})

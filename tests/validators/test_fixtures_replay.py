@@ -99,3 +99,17 @@ def test_replay_refuses_mismatched_or_bad_files(run_cli, onnx_file, tmp_path):
         from onnxbridge import api
 
         api.validate(str(a))
+
+
+def test_replay_reads_each_fixture_file_once(onnx_file, tmp_path, monkeypatch):
+    from onnxbridge import api
+    from onnxbridge.validators import fixtures
+
+    a = onnx_file("a.onnx", onnx_models.mlp())
+    ins, outs = tmp_path / "in.npz", tmp_path / "out.npz"
+    api.validate(str(a), str(a), save_inputs=ins, save_outputs=outs)
+    read = []
+    real = fixtures.load_cases
+    monkeypatch.setattr(fixtures, "load_cases", lambda path: read.append(path) or real(path))
+    assert api.validate(str(a), inputs_file=ins, expected_file=outs).passed
+    assert sorted(map(str, read)) == sorted([str(ins), str(outs)])

@@ -94,3 +94,23 @@ def test_generated_ids_stay_inside_the_vocab_read_from_the_graph(run_cli, onnx_f
     with np.load(saved) as data:
         ids = np.concatenate([data[k].ravel() for k in data.files])
     assert ids.min() >= 0 and ids.max() == 6
+
+
+def test_vocab_read_from_the_graph_keeps_the_converters_ranges_for_other_inputs():
+    """An id input the graph walk cannot follow (here through Add) keeps the range the converter learned."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from onnxbridge.api import _int_high
+
+    tables = [numpy_helper.from_array(np.zeros((n, 2), np.float32), name) for name, n in (("ta", 50), ("tb", 7))]
+    one = numpy_helper.from_array(np.array(1, np.int64), "one")
+    ids = [helper.make_tensor_value_info(n, TensorProto.INT64, [3]) for n in ("a", "b")]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3, 2]) for n in ("ea", "eb")]
+    model = onnx_models._model(
+        [helper.make_node("Gather", ["ta", "a"], ["ea"]), helper.make_node("Add", ["b", "one"], ["b1"]),
+         helper.make_node("Gather", ["tb", "b1"], ["eb"])],
+        ids, outs, [*tables, one],
+    )
+    assert _int_high(model, {"a": 40, "b": 6}) == {"a": 50, "b": 6}
+    assert _int_high(model, 9).get("b") == 9
+    assert _int_high(model, None) == {"a": 50}
