@@ -6,8 +6,9 @@ asked for is measured, and the provider that really ran is read back from its se
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +29,23 @@ def _noop(_: str) -> None:
 
 def batch_axis(specs: Sequence[TensorSpec]) -> str | None:
     """The named dynamic axis that is the batch: a batch-like name, else the leading dynamic dim shared by all inputs."""
-    dynamic = [d for s in specs for d in s.dims if isinstance(d, str)]
-    for d in dynamic:
-        if d.lower() in {a.lower() for a in BATCH_AXES}:
+    names = {a.lower() for a in BATCH_AXES}
+    for d in (d for s in specs for d in s.dims if isinstance(d, str)):
+        if d.lower() in names:
             return d
-    leading = {s.dims[0] for s in specs if s.dims}
-    if len(leading) == 1:
-        (d,) = leading
-        if isinstance(d, str):
-            return d
-    return None
+    lead = _leading_dim(specs)
+    return lead if isinstance(lead, str) else None
 
 
 def _fixed_batch(specs: Sequence[TensorSpec]) -> int | None:
+    lead = _leading_dim(specs)
+    return lead if isinstance(lead, int) else None
+
+
+def _leading_dim(specs: Sequence[TensorSpec]) -> int | str | None:
+    """The first dim of the inputs, when every input has the same one."""
     leading = {s.dims[0] for s in specs if s.dims}
-    if len(leading) == 1:
-        (d,) = leading
-        if isinstance(d, int):
-            return d
-    return None
+    return next(iter(leading)) if len(leading) == 1 else None
 
 
 def _check_args(providers, batches, io_binding, reference_device, axis_sizes) -> tuple[str, ...]:
@@ -318,30 +317,24 @@ def _bench_dict(results, ref_results, parity, plan, threads, opt_level, io_bindi
 
 
 def _torch_cuda() -> bool:
-    import sys
+    from .validators.speed import loaded_torch
 
-    torch = sys.modules.get("torch")
+    torch = loaded_torch()
     return bool(torch is not None and torch.cuda.is_available())
 
 
-class _torch_threads:
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
     """Give torch the same intra-op thread count as ONNX Runtime for the run, then restore it."""
+    from .validators.speed import loaded_torch
 
-    def __init__(self, threads: int | None) -> None:
-        self.threads = threads
-        self.before: int | None = None
-
-    def __enter__(self) -> None:
-        import sys
-
-        torch = sys.modules.get("torch")
-        if self.threads is not None and torch is not None:
-            self.before = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-
-    def __exit__(self, *exc) -> None:
-        import sys
-
-        torch = sys.modules.get("torch")
-        if self.before is not None and torch is not None:
-            torch.set_num_threads(self.before)
+    torch = loaded_torch()
+    if threads is None or torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
