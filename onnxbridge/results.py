@@ -163,6 +163,11 @@ class ParityReport:
     histogram_edges: tuple[float, ...] = ()
 
     @property
+    def worst_abs(self) -> float:
+        """The largest ``max_abs`` over every case and output (0.0 when none was compared)."""
+        return max((o.max_abs for c in self.cases for o in c.outputs), default=0.0)
+
+    @property
     def failures(self) -> list[tuple[ParityCase, OutputParity | None]]:
         """Every failing (case, output) pair; output is None when the whole case errored."""
         out: list[tuple[ParityCase, OutputParity | None]] = []
@@ -175,8 +180,7 @@ class ParityReport:
     def summary(self) -> str:
         """One line: passed, or the worst failing output with its case."""
         if self.passed:
-            worst = max((o.max_abs for c in self.cases for o in c.outputs), default=0.0)
-            return f"parity passed on {self.provider_used}: {len(self.cases)} cases, worst max_abs {worst:.3g}"
+            return f"parity passed on {self.provider_used}: {len(self.cases)} cases, worst max_abs {self.worst_abs:.3g}"
         fails = self.failures
         case, out = fails[0]
         if self.broken_axes:

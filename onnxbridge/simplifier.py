@@ -63,10 +63,9 @@ def simplify_model(
         return model, SimplifyResult(
             False, before, before, time.perf_counter() - t0, f"simplified model did not run: {first_line(e)}"
         )
-    worst = max((o.max_abs for c in report.cases for o in c.outputs), default=0.0)
     if not report.passed:
         return model, SimplifyResult(
             False, before, before, time.perf_counter() - t0,
-            f"simplified model broke parity ({report.summary()}); kept the unsimplified model", False, worst,
+            f"simplified model broke parity ({report.summary()}); kept the unsimplified model", False, report.worst_abs,
         )
-    return simplified, SimplifyResult(True, before, after, time.perf_counter() - t0, None, True, worst)
+    return simplified, SimplifyResult(True, before, after, time.perf_counter() - t0, None, True, report.worst_abs)
