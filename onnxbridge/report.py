@@ -34,6 +34,12 @@ def _verdict(ok: bool | None) -> str:
     return "-" if ok is None else ("✓ pass" if ok else "✗ FAIL")
 
 
+def route_why(attempt: dict) -> str:
+    """Why a route of ``routes_tried`` lost: its error and the failing op, as one line ('' when it won)."""
+    op = attempt.get("failing_op")
+    return (attempt.get("error") or "") + (f" (op: {op})" if op else "")
+
+
 def _cell(text: str) -> str:
     """Text safe inside one Markdown table cell: no pipes, no line breaks, not endless."""
     text = " ".join(str(text).split()).replace("|", "\\|")
@@ -52,8 +58,7 @@ def to_markdown(report: Report) -> str:
     if d["routes_tried"]:
         lines += ["", "## Routes", "", "| route | outcome | seconds | why |", "| --- | --- | --- | --- |"]
         for a in d["routes_tried"]:
-            why = (a.get("error") or "") + (f" (op: {a['failing_op']})" if a.get("failing_op") else "")
-            lines.append(f"| {a['route']} | {'won' if a['ok'] else 'failed'} | {a['seconds']:.2f} | {why} |")
+            lines.append(f"| {a['route']} | {'won' if a['ok'] else 'failed'} | {a['seconds']:.2f} | {route_why(a)} |")
     s = d.get("simplify")
     if s:
         lines += ["", "## Simplify", "",

@@ -15,6 +15,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .report import route_why
+
 if TYPE_CHECKING:
     from .results import ParityReport, Placement, Report
 
@@ -103,7 +105,7 @@ def histogram_svg(name: str, counts: Sequence[int], atol: float, salt: str) -> s
     colors = ["#c62828" if i > 0 and ERROR_BIN_EDGES[i - 1] >= atol and atol >= 0 and counts[i] else "#2e7d32"
               for i in range(len(counts))]
     xs = range(len(counts))
-    ax.bar(xs, [c if c else 0 for c in counts], color=colors)
+    ax.bar(xs, counts, color=colors)
     ax.set_xticks(list(xs), _BIN_LABELS[: len(counts)], rotation=60, fontsize=7)
     if any(counts):
         ax.set_yscale("symlog", linthresh=1)
@@ -148,7 +150,7 @@ def placement_svg(placement: Placement, salt: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------- sections
-def _facts(report: Report, d: dict) -> str:
+def _facts(d: dict) -> str:
     rows = [("command", d.get("command")), ("source", d.get("source")), ("framework", d.get("framework")),
             ("output", d.get("output")), ("route", d.get("route")), ("opset", d.get("opset")),
             ("onnxbridge", d.get("onnxbridge_version"))]
@@ -247,8 +249,7 @@ def _routes_section(d: dict) -> str:
     if not d.get("routes_tried"):
         return ""
     rows = [[_td(_e(a["route"])), _td("won" if a["ok"] else "failed"), _td(f"{a['seconds']:.2f}", True),
-             _td(_e((a.get("error") or "") + (f" (op: {a['failing_op']})" if a.get("failing_op") else "")))]
-            for a in d["routes_tried"]]
+             _td(_e(route_why(a)))] for a in d["routes_tried"]]
     return "<h2>Export routes</h2>" + _table(["route", "outcome", "seconds", "why"], rows)
 
 
@@ -270,7 +271,7 @@ def to_html(report: Report) -> str:
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>onnxbridge {_e(report.command)}: {_e(report.source or '')}</title><style>{_CSS}</style></head><body>",
         f"<h1>onnxbridge {_e(report.command)} {_verdict(report.passed)}</h1>",
-        _facts(report, d),
+        _facts(d),
     ]
     if v is not None:
         parts += [
