@@ -69,7 +69,8 @@ _LOOSENESS = ("bfloat16", "float16", "float32", "float64")
 
 def looser_dtype(*dtypes: np.dtype | str | None) -> np.dtype | None:
     """The float dtype with the loosest default tolerance among ``dtypes`` (None if none is float)."""
-    names = [np.dtype(d).name for d in dtypes if d is not None]
+    # "bfloat16" is a numpy dtype name only once ml_dtypes is imported: take the name as it is
+    names = [d if isinstance(d, str) and d == "bfloat16" else np.dtype(d).name for d in dtypes if d is not None]
     floats = [n for n in names if n in _LOOSENESS]
     if not floats:
         return None

@@ -109,3 +109,15 @@ def test_float16_side_is_judged_at_float16_tolerance():
     assert o.passed and o.atol == 1e-2 and o.tolerance_from == "float16 default"
     [o] = compare_outputs(["y"], [ref], [got.astype(np.float32) + np.float32(0.05)])
     assert not o.passed and o.atol == 1e-4
+
+
+def test_bfloat16_compute_dtype_by_name_needs_no_prior_ml_dtypes_import():
+    """compute_dtype() names bfloat16 as a string; numpy only knows that name once ml_dtypes is imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from onnxbridge.validators.parity import looser_dtype; "
+            "assert 'ml_dtypes' not in sys.modules; print(looser_dtype('bfloat16', 'float32'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "bfloat16"
