@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import EXIT_INTERNAL, EXIT_USAGE, UsageError
+from ..errors import EXIT_INTERNAL, InputError, OnnxBridgeError, UsageError
 from .cache import Cache, FileHasher, Fingerprint, package_versions, replay_packages, source_packages
 from .deps import source_files
 from .manifest import Manifest, ModelEntry, load_manifest
 from .results import UPDATE_HINT, CheckReport, ModelResult
-from .runner import Task, run_task
+from .runner import Task, missing_onnx, run_task
 
 __all__ = ["check"]
 
@@ -87,16 +87,13 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
         return _Plan(entry, Task(entry, str(manifest.root), where, source, "update", ("--update",)))
     onnx_sha = hasher.digest(entry.onnx)
     if onnx_sha is None:
-        return _Plan(entry, result=_error(
-            entry, where, f"ONNX file {entry.onnx} of model '{entry.name}' does not exist",
-            f"restore it (git checkout -- {entry.onnx}), or {UPDATE_HINT} on purpose",
-        ))
+        return _Plan(entry, result=_error(entry, where, missing_onnx(entry)))
     fixtures_sha = hasher.digest(entry.fixtures)
     if fixtures_sha is None:
-        return _Plan(entry, result=_error(
-            entry, where, f"fixtures file {entry.fixtures} of model '{entry.name}' does not exist",
+        return _Plan(entry, result=_error(entry, where, InputError(
+            f"fixtures file {entry.fixtures} of model '{entry.name}' does not exist",
             f"{UPDATE_HINT} (the fixtures hold the golden inputs and outputs the ONNX file is replayed on)",
-        ))
+        )))
     last = cache.last_pass(entry.name)
     framework = entry.framework or (last[1].get("framework") if last else None) or _guess_framework(entry)
     sources, notes = _sources(entry, manifest.root, hasher, last)
@@ -142,9 +139,9 @@ def _guess_framework(entry: ModelEntry) -> str | None:
     return None
 
 
-def _error(entry: ModelEntry, where: str, message: str, hint: str) -> ModelResult:
+def _error(entry: ModelEntry, where: str, e: OnnxBridgeError) -> ModelResult:
     return ModelResult(name=entry.name, status="error", where=where, onnx=entry.onnx, source=entry.source,
-                       message=message, hint=hint, exit_code=EXIT_USAGE)
+                       message=e.message, hint=e.hint, exit_code=e.exit_code)
 
 
 def _run(tasks: list[Task], jobs: int, say: Progress) -> list[ModelResult]:
@@ -200,7 +197,6 @@ def _record(plan: _Plan, result: ModelResult, manifest: Manifest, cache: Cache, 
         fp = Fingerprint(entry.digest, onnx_sha, fixtures_sha, sources, runtime,
                          package_versions(source_packages(framework)))
     elif result.framework:  # the framework is known for sure once the source was loaded
-        fp = Fingerprint(fp.entry, fp.onnx, fp.fixtures, fp.sources, fp.runtime_versions,
-                         package_versions(source_packages(result.framework)))
+        fp = replace(fp, export_versions=package_versions(source_packages(result.framework)))
     cache.record_pass(entry.name, fp, [entry.onnx, entry.fixtures, *fp.sources], framework=framework,
                       summary=result.message)

@@ -12,6 +12,7 @@ Frameworks and ONNX Runtime are imported here, inside the functions, never by th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import sys
 import tempfile
@@ -20,12 +21,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_PARITY, OnnxBridgeError
+from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_PARITY, InputError, OnnxBridgeError
 from ..results import ParityReport
 from .manifest import ModelEntry
 from .results import UPDATE_HINT, ModelResult, worst_of
 
-__all__ = ["Task", "run_task", "MODES"]
+__all__ = ["Task", "run_task", "missing_onnx", "MODES"]
 
 MODES = ("replay", "full", "update")
 
@@ -63,13 +64,7 @@ def run_task(task: Task) -> ModelResult:
         result = _result(task, "error", f"internal error: {type(e).__name__}: {str(e).strip()[:300]}",
                          hint="rerun with --debug --jobs 1 and report it if it looks like a bug",
                          exit_code=EXIT_INTERNAL)
-    return _replace(result, seconds=time.perf_counter() - t0)
-
-
-def _replace(result: ModelResult, **changes) -> ModelResult:
-    import dataclasses
-
-    return dataclasses.replace(result, **changes)
+    return dataclasses.replace(result, seconds=time.perf_counter() - t0)
 
 
 def _result(task: Task, status: str, message: str, **kw) -> ModelResult:
@@ -128,7 +123,7 @@ def _check(task: Task) -> ModelResult:
     golden = read_golden(root / entry.fixtures, where=task.where)
     onnx_path = root / entry.onnx
     if not onnx_path.is_file():
-        raise _missing_onnx(entry, task.where)
+        raise missing_onnx(entry)
     committed = OrtRunner(onnx_path, entry.provider)
     reports: dict[str, ParityReport] = {}
     reports["replay"] = check_parity(
@@ -253,10 +248,9 @@ def _update(task: Task) -> ModelResult:
                    framework=report.framework, validations={"update": validation}, notes=report.notes)
 
 
-def _missing_onnx(entry: ModelEntry, where: str) -> OnnxBridgeError:
-    from ..errors import InputError
-
+def missing_onnx(entry: ModelEntry) -> InputError:
+    """The error of a model whose committed ONNX file is gone."""
     return InputError(
         f"ONNX file {entry.onnx} of model '{entry.name}' does not exist",
-        f"restore it (git checkout -- {entry.onnx}) or {UPDATE_HINT}",
+        f"restore it (git checkout -- {entry.onnx}), or {UPDATE_HINT} on purpose",
     )
