@@ -31,7 +31,7 @@ def check_output_path(out: str | Path, *inputs: str | Path | None, what: str = "
             )
     if path.is_dir():
         raise UsageError(f"{what} path {path} is a directory", "give a file path, e.g. -o model.onnx")
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent
     if not parent.is_dir():
         raise InputError(
             f"{what} directory {parent} does not exist", f"create it first (mkdir -p {parent}) or choose another path"
@@ -67,7 +67,7 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     """Yield a temp path beside ``target``; on success rename it over ``target``, else delete it."""
     target = Path(target)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else ".tmp", dir=target.parent or "."
+        prefix=f".{target.name}.", suffix=suffix if suffix is not None else ".tmp", dir=target.parent
     )
     os.close(fd)
     tmp_path = Path(tmp)

@@ -11,7 +11,6 @@ apart; every other node off the target provider is a *fallback* and is listed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import tempfile
@@ -147,8 +146,7 @@ class ProfileCapture:
 
     def cleanup(self) -> None:
         if self._dir is not None:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(self._dir, ignore_errors=True)
+            shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
 

@@ -65,7 +65,7 @@ def create_session(model: bytes | str | Path, requested: str = "auto", *, option
         wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     else:  # cuda, auto
         wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    target = "CPUExecutionProvider" if requested in ("cpu",) else _EP.get(requested, "CUDAExecutionProvider")
+    target = _EP.get(requested, _EP["cuda"])  # auto aims at CUDA
 
     if requested in ("cuda", "tensorrt") and target not in available:
         raise ProviderError(
