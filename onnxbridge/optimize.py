@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from .errors import OnnxBridgeError, UsageError
 
 if TYPE_CHECKING:
     import onnx
@@ -202,7 +202,6 @@ def optimize_model(
 
 def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool):
     from .converters.base import first_line
-    from .errors import OnnxBridgeError
     from .onnxio import node_count
 
     hints = dict(hints or {})
@@ -212,6 +211,12 @@ def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool
     steps: list[str] = []
     family: str | None = None
     result = model
+    fused: dict[str, int] = {}
+
+    def unoptimised(reason: str, parity: bool | None = None, worst: float | None = None):
+        return model, OptimizeResult(False, target, family, before, before, time.perf_counter() - t0, fused,
+                                     tuple(steps), reason, parity, worst)
+
     try:
         if fuse is not None:
             family = fuse if fuse != "auto" else detect_model_type(model, hints)
@@ -229,8 +234,7 @@ def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool
     except OnnxBridgeError:
         raise
     except Exception as e:
-        return model, OptimizeResult(False, target, family, before, before, time.perf_counter() - t0,
-                                     steps=tuple(steps), reason=f"optimisation failed: {first_line(e)}")
+        return unoptimised(f"optimisation failed: {first_line(e)}")
     fused = dict(_fused_counts(result))
     after = node_count(result)
     if check is None:
@@ -241,14 +245,11 @@ def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool
     except OnnxBridgeError:
         raise
     except Exception as e:
-        return model, OptimizeResult(False, target, family, before, before, time.perf_counter() - t0, fused,
-                                     tuple(steps), f"optimised model did not run: {first_line(e)}")
+        return unoptimised(f"optimised model did not run: {first_line(e)}")
     worst = max((o.max_abs for c in report.cases for o in c.outputs), default=0.0)
     if not report.passed:
-        return model, OptimizeResult(
-            False, target, family, before, before, time.perf_counter() - t0, fused, tuple(steps),
-            f"optimised model broke parity ({report.summary()}); kept the unoptimised model", False, worst,
-        )
+        return unoptimised(f"optimised model broke parity ({report.summary()}); kept the unoptimised model", False,
+                           worst)
     return result, OptimizeResult(True, target, family, before, after, time.perf_counter() - t0, fused, tuple(steps),
                                   None, True, worst)
 
