@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = ["to_json", "to_markdown", "to_html", "write_report", "REPORT_SUFFIXES"]
 
-REPORT_SUFFIXES = (".json", ".md", ".html")
+REPORT_SUFFIXES = (".json", ".md", ".html", ".htm")  # what write_report can write
 
 
 def to_json(report: Report) -> str:
