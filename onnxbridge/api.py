@@ -210,8 +210,8 @@ def convert(
 
     say = progress or _noop
     specs_in = _specs(inputs)
-    out = check_output_path(output, source)
-    _check_fixture_paths(save_inputs, save_outputs, source, output)
+    out = check_output_path(output, source, inputs_file)
+    _check_fixture_paths(save_inputs, save_outputs, source, output, inputs_file)
     if optimize or fuse_transformer:
         from .optimize import check_options, validation_provider
 
@@ -465,7 +465,7 @@ def validate(
     from .validators.runners import OrtRunner
 
     say = progress or _noop
-    _check_fixture_paths(save_inputs, save_outputs, source, model)
+    _check_fixture_paths(save_inputs, save_outputs, source, model, inputs_file, expected_file)
     _preflight_provider(provider)
     _check_validation_options(tolerances, fallback)
     is_onnx = str(source).lower().endswith(".onnx")

@@ -113,3 +113,21 @@ def test_replay_reads_each_fixture_file_once(onnx_file, tmp_path, monkeypatch):
     monkeypatch.setattr(fixtures, "load_cases", lambda path: read.append(path) or real(path))
     assert api.validate(str(a), inputs_file=ins, expected_file=outs).passed
     assert sorted(map(str, read)) == sorted([str(ins), str(outs)])
+
+
+def test_saved_fixtures_never_overwrite_the_fixtures_read(onnx_file, tmp_path):
+    from onnxbridge import api
+
+    a = onnx_file("a.onnx", onnx_models.mlp())
+    ins, outs = tmp_path / "in.npz", tmp_path / "out.npz"
+    api.validate(str(a), str(a), save_inputs=ins, save_outputs=outs)
+    before = ins.read_bytes(), outs.read_bytes()
+    with pytest.raises(UsageError, match="never overwrites its input"):
+        api.validate(str(a), str(a), inputs_file=ins, save_outputs=ins)
+    with pytest.raises(UsageError, match="never overwrites its input"):
+        api.validate(str(a), inputs_file=ins, expected_file=outs, save_outputs=outs)
+    with pytest.raises(UsageError, match="never overwrites its input"):  # refused before the source is read
+        api.convert("models.py:net", ins, inputs_file=ins)
+    with pytest.raises(UsageError, match="never overwrites its input"):
+        api.convert("models.py:net", tmp_path / "m.onnx", inputs_file=ins, save_outputs=ins)
+    assert (ins.read_bytes(), outs.read_bytes()) == before
