@@ -230,6 +230,7 @@ def _parse(path: Path, text: str, data: dict[str, Any]) -> Manifest:
             )
     entries: list[ModelEntry] = []
     seen: dict[str, int] = {}
+    written: dict[str, str] = {}  # the files --update writes -> whose they are
     root = path.resolve().parent
     total = len(text.splitlines()) + 1
     for i, raw in enumerate(models):
@@ -242,6 +243,15 @@ def _parse(path: Path, text: str, data: dict[str, Any]) -> Manifest:
                 "give every model a unique name", path=path, line=start,
             )
         seen[entry.name] = start
+        for key in ("onnx", "fixtures"):
+            rel = Path(getattr(entry, key)).as_posix()
+            if rel in written:
+                line = _key_line(text, key, start, end) or start
+                raise ManifestError(
+                    f"{shown}:{line}: model {entry.name!r}: {key} {rel} is also the {written[rel]}",
+                    "give every model its own ONNX file and fixtures", path=path, line=line,
+                )
+            written[rel] = f"{key} file of model {entry.name!r}"
         entries.append(entry)
     return Manifest(path=path, root=root, models=tuple(entries))
 

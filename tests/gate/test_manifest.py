@@ -99,6 +99,10 @@ def test_no_manifest_is_a_usage_error(tmp_path):
          "input 'x:batch,-4'"),
         ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n[[models]]\nname = "a"\n'
          'source = "models.py:net"\nonnx = "b.onnx"\n', 5, "declared twice"),
+        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "m/a.onnx"\n[[models]]\nname = "b"\n'
+         'source = "models.py:net"\nonnx = "./m/a.onnx"\n', 8, "onnx m/a.onnx is also the onnx file of model 'a'"),
+        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n[[models]]\nname = "b"\n'
+         'source = "models.py:net"\nonnx = "b.onnx"\nfixtures = "a.npz"\n', 9, "is also the fixtures file of model 'a'"),
         ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\natol = "small"\n', 5,
          "atol must be a number"),
         ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\nprovider = "gpu"\n', 5,
