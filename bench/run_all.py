@@ -217,8 +217,7 @@ MODEL_SPECS = {
 
 
 def models(names: list[str], batches: list[int], runs: int, work: Path, threads: int | None) -> dict:
-    from onnxbridge import bench
-    from onnxbridge import convert, simplify
+    from onnxbridge import bench, convert, simplify
 
     out: dict = {}
     for name in names:
@@ -239,7 +238,7 @@ def models(names: list[str], batches: list[int], runs: int, work: Path, threads:
         rows = []
         for label, path in (("plain", plain), ("optimised", opt)):
             r = bench(path, source=source, inputs=inputs, providers=["cpu"], batches=batches,
-                                 axis_sizes=axes or None, runs=runs, warmup=3, threads=threads)
+                      axis_sizes=axes or None, runs=runs, warmup=3, threads=threads)
             b = r.bench
             refs = {x["batch"]: x for x in b["reference_results"]}
             for row in b["results"]:

@@ -11,7 +11,7 @@ import sys
 import click
 
 from .._version import __version__
-from ..errors import EXIT_INTERNAL, EXIT_USAGE, OnnxBridgeError
+from ..errors import EXIT_INTERNAL, OnnxBridgeError
 
 __all__ = ["main", "cli"]
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.ClickException as e:
         e.show()
-        return EXIT_USAGE if e.exit_code == 2 else e.exit_code
+        return e.exit_code  # click's usage errors exit 2, as ours do
     except click.exceptions.Exit as e:
         return e.exit_code
     except KeyboardInterrupt:
