@@ -217,8 +217,9 @@ def _plan_inputs(specs, sizes, batch_name, batches, seed, int_high, inputs_file,
         if missing:
             raise UsageError(f"--inputs {inputs_file} has no array for {', '.join(missing)}",
                              "write it with --save-inputs from a run on the same model")
-        first = next(iter(feeds.values()))
-        return [(int(first.shape[0]) if first.ndim else 1, {s.name: feeds[s.name] for s in specs})]
+        feeds = {s.name: feeds[s.name] for s in specs}
+        first = next(iter(feeds.values()), None)
+        return [(int(first.shape[0]) if first is not None and first.ndim else 1, feeds)]
     if not batches:  # latency at batch 1 where the batch is dynamic, else the model's fixed batch
         if batch_name:
             return [(1, generate_inputs(specs, {**sizes, batch_name: 1}, seed, int_high=int_high))]

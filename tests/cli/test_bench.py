@@ -186,7 +186,8 @@ def test_bench_real_inputs_file(run_cli, tmp_path, mlp_onnx):
     from onnxbridge.validators.fixtures import save_cases
 
     npz = tmp_path / "in.npz"
-    save_cases(npz, [("real", {"x": np.ones((5, 16), np.float32)})])
+    # an array the model does not take comes first: the batch is read from the model's input
+    save_cases(npz, [("real", {"extra": np.ones((2, 3), np.float32), "x": np.ones((5, 16), np.float32)})])
     d = bench_json(run_cli, mlp_onnx, "--inputs", npz, "--runs", "2", "--provider", "cpu")
     assert d["bench"]["results"][0]["shapes"] == {"x": [5, 16]} and d["bench"]["batch"] == 5
 
