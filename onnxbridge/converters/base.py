@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import ConversionError, OnnxBridgeError
+from ..errors import ConversionError, OnnxBridgeError, UsageError
 from ..results import ConversionResult, RouteAttempt
 from ..specs import TensorSpec
 
@@ -22,6 +22,8 @@ __all__ = [
     "Converter",
     "run_routes",
     "first_line",
+    "merge_specs",
+    "axis_sizes",
 ]
 
 
@@ -87,6 +89,58 @@ def first_line(e: BaseException, limit: int = 300) -> str:
         if line and not line.startswith(("Traceback", "File ")):
             return f"{type(e).__name__}: {line[:limit]}"
     return type(e).__name__
+
+
+def merge_specs(found: Sequence[TensorSpec], given: Sequence[TensorSpec], where: str) -> tuple[TensorSpec, ...]:
+    """The inputs a model declares (``found``), renamed and fixed by ``--input`` (``given``), by position.
+
+    Each given spec must have the rank of its input and keep the sizes the model fixes.
+    """
+    if not given:
+        return tuple(found)
+    if len(given) != len(found):
+        raise UsageError(
+            f"{len(given)} --input given but {where} takes {len(found)} ({', '.join(s.name for s in found)})",
+            "give one --input per input, in the order the model takes them",
+        )
+    for g, f in zip(given, found):
+        if len(g.dims) != len(f.dims):
+            raise UsageError(f"--input {g} has rank {len(g.dims)} but input '{f.name}' is {f}", "one dim per axis")
+        for gd, fd in zip(g.dims, f.dims):
+            if isinstance(fd, int) and gd != fd:
+                raise UsageError(f"--input {g} does not fit input '{f.name}' ({f})", "the model fixes that axis")
+    return tuple(given)
+
+
+def axis_sizes(specs: Sequence[TensorSpec], example: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """The export size of every named axis: read from ``example`` (one array per spec, by name), else
+    the default sizes. Each example array must fit its spec: same rank, same fixed sizes, and one
+    size per axis name across all inputs.
+    """
+    from ..validators.inputs import default_axis_size
+
+    sizes: dict[str, int] = {}
+    for s in specs:
+        if example is None:
+            for d in s.dims:
+                if isinstance(d, str):
+                    sizes.setdefault(d, default_axis_size(d))
+            continue
+        shape = [int(n) for n in example[s.name].shape]
+        if len(s.dims) != len(shape):
+            raise UsageError(
+                f"--input {s} has rank {len(s.dims)} but the example input has shape {shape}",
+                "give one dim per axis of the example input",
+            )
+        for d, real in zip(s.dims, shape):
+            if isinstance(d, int) and d != real:
+                raise UsageError(
+                    f"--input {s} does not fit the example input of shape {shape}",
+                    "fixed dims must equal the example's sizes",
+                )
+            if isinstance(d, str) and sizes.setdefault(d, real) != real:
+                raise UsageError(f"axis {d!r} has two sizes in the example inputs: {sizes[d]} and {real}")
+    return sizes
 
 
 def run_routes(

@@ -23,9 +23,9 @@ import numpy as np
 from ..errors import InputError, UnsafeInputError, UsageError
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from ..validators.inputs import default_axis_size, generate_inputs
+from ..validators.inputs import generate_inputs
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, first_line
+from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, first_line, merge_specs
 from .tf_graph import (
     axis_name,
     clean_name,
@@ -192,11 +192,11 @@ class KerasConverter:
                 "NAME must be a keras.Model, or a zero-argument callable returning one (or (model, example_inputs))",
             )
         arrays = _example_arrays(example, ref.text)
-        specs, axis_sizes = self._specs(model, specs, arrays, ref.text)
+        specs, sizes = self._specs(model, specs, arrays, ref.text)
         int_high = _vocab_size(model)
         feeds = (
             {s.name: a.astype(s.dtype, copy=False) for s, a in zip(specs, arrays)}
-            if arrays is not None else generate_inputs(specs, axis_sizes, seed=0, int_high=int_high)
+            if arrays is not None else generate_inputs(specs, sizes, seed=0, int_high=int_high)
         )
         from ..validators.tf_runner import keras_call, to_numpy_tree
 
@@ -214,7 +214,7 @@ class KerasConverter:
             model=model,
             specs=specs,
             example=feeds,
-            axis_sizes=axis_sizes,
+            axis_sizes=sizes,
             int_high=int_high,
             notes=notes,
             extra={
@@ -228,41 +228,28 @@ class KerasConverter:
 
     def _specs(self, model, specs, arrays, where) -> tuple[tuple[TensorSpec, ...], dict[str, int]]:
         declared = _model_inputs(model)
-        if specs:
-            if declared is not None and len(specs) != len(declared):
-                raise UsageError(
-                    f"{len(specs)} --input given but the model takes {len(declared)} input(s) "
-                    f"({', '.join(n for n, _, _ in declared)})",
-                    "give one --input per model input, in the model's order",
-                )
-            if declared is not None:
-                for s, (name, shape, _) in zip(specs, declared):
-                    _check_fits(s, shape, name)
-            if arrays is not None and len(arrays) != len(specs):
-                raise UsageError(f"{where}: {len(arrays)} example inputs for {len(specs)} --input")
-        elif declared is not None:
-            specs = tuple(
-                TensorSpec(name, tuple(axis_name(len(shape), i) if d is None else d for i, d in enumerate(shape)),
-                           dtype)
+        if declared is not None:
+            found = [
+                TensorSpec(name, tuple(axis_name(len(shape), i) if d is None else d for i, d in enumerate(shape)), dtype)
                 for name, shape, dtype in declared
-            )
-        elif arrays is not None:
+            ]
+            specs = merge_specs(found, specs, where)
+        elif not specs and arrays is not None:
             specs = tuple(TensorSpec(f"input_{i}" if len(arrays) > 1 else "input", tuple(int(d) for d in a.shape),
                                      a.dtype.name) for i, a in enumerate(arrays))
-        else:
+        elif not specs:
             raise UsageError(
                 f"no inputs known for {where}: the model has no input signature (a subclassed model?)",
                 "pass --input NAME:DIMS[:DTYPE], e.g. --input x:batch,16, or return (model, example_inputs)",
             )
-        axis_sizes: dict[str, int] = {}
-        for i, s in enumerate(specs):
-            for j, d in enumerate(s.dims):
-                if not isinstance(d, str):
-                    continue
-                size = int(arrays[i].shape[j]) if arrays is not None else default_axis_size(d)
-                if axis_sizes.setdefault(d, size) != size:
-                    raise UsageError(f"axis {d!r} has two sizes in the example inputs: {axis_sizes[d]} and {size}")
-        return tuple(specs), axis_sizes
+        if arrays is None:
+            return tuple(specs), axis_sizes(specs)
+        if len(arrays) != len(specs):
+            raise UsageError(
+                f"{where}: {len(arrays)} example inputs for {len(specs)} inputs ({', '.join(s.name for s in specs)})",
+                "return one example input per model input",
+            )
+        return tuple(specs), axis_sizes(specs, {s.name: a for s, a in zip(specs, arrays)})
 
     @staticmethod
     def _first_call(call, model, specs, feeds, where) -> Any:
@@ -300,21 +287,6 @@ class KerasConverter:
     @staticmethod
     def failing_op(e: BaseException) -> str | None:
         return getattr(e, "failing_op", None) or tf2onnx_failing_op(e)
-
-
-def _check_fits(spec: TensorSpec, shape: tuple[int | None, ...], name: str) -> None:
-    if len(spec.dims) != len(shape):
-        raise UsageError(
-            f"--input {spec} has rank {len(spec.dims)} but model input '{name}' has shape "
-            f"{['?' if d is None else d for d in shape]}",
-            "give one dim per axis",
-        )
-    for d, m in zip(spec.dims, shape):
-        if m is not None and d != m:
-            raise UsageError(
-                f"--input {spec} does not fit model input '{name}' of shape {['?' if x is None else x for x in shape]}",
-                "the model fixes that axis; use its size",
-            )
 
 
 def tf_signature(specs: tuple[TensorSpec, ...]) -> list[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import io
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ import numpy as np
 from ..errors import UsageError
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from ..validators.inputs import default_axis_size, generate_inputs
+from ..validators.inputs import generate_inputs
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel
+from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes
 from .torch_utils import (
     failing_op,
     load_exported_program,
@@ -102,11 +103,11 @@ class TorchConverter:
             notes.append("the model was in training mode; onnxbridge put it in eval mode before export")
         module = model.module() if _is_exported_program(model) else model
         call, names, arrays = self._bind_example(module, example, ref.text)
-        specs, arrays, axis_sizes = self._fit_specs(module, specs, call, names, arrays, ref.text)
+        specs, arrays, sizes = self._fit_specs(module, specs, call, names, arrays, ref.text)
         int_high: int | dict[str, int] | None = self._vocab_size(module)
         generated = not arrays
         if generated:
-            arrays = generate_inputs(specs, axis_sizes, seed=0, int_high=int_high)
+            arrays = generate_inputs(specs, sizes, seed=0, int_high=int_high)
         call, arg_order = self._call_mode(module, specs, call, names)
         loaded = LoadedModel(
             framework=self.framework,
@@ -114,7 +115,7 @@ class TorchConverter:
             model=model,
             specs=specs,
             example=arrays,
-            axis_sizes=axis_sizes,
+            axis_sizes=sizes,
             int_high=int_high,
             notes=tuple(notes),
             extra={"call": call, "arg_order": arg_order},
@@ -124,15 +125,14 @@ class TorchConverter:
             # ids drawn below the smallest table are always valid; now that we know which table
             # each input indexes, draw them over that table's whole range
             int_high = {s.name: tables.get(s.name, int_high) for s in specs if not s.dtype.startswith(("float", "bf"))}
-            loaded = LoadedModel(**{**loaded.__dict__, "int_high": int_high})
+            loaded = replace(loaded, int_high=int_high)
             if generated:
-                arrays = generate_inputs(specs, axis_sizes, seed=0, int_high=int_high)
-                loaded = LoadedModel(**{**loaded.__dict__, "example": arrays})
+                loaded = replace(loaded, example=generate_inputs(specs, sizes, seed=0, int_high=int_high))
                 out, _ = self._run_eager(loaded)
         names_out = output_names_for(out)
         if not names_out:
             raise UsageError(f"{ref.text}: forward returned no tensors", "return a tensor, tuple, dict or ModelOutput")
-        return LoadedModel(**{**loaded.__dict__, "extra": {**loaded.extra, "output_names": names_out}})
+        return replace(loaded, extra={**loaded.extra, "output_names": names_out})
 
     def _bind_example(self, module: Any, example: Any, where: str):
         """(call mode, names, arrays) from the example inputs a factory returned."""
@@ -167,7 +167,6 @@ class TorchConverter:
 
     def _fit_specs(self, module, specs, call, names, arrays, where):
         """Merge --input specs with example inputs; return (specs, arrays, axis sizes)."""
-        axis_sizes: dict[str, int] = {}
         if not specs and not arrays:
             params = [p.name for p in _forward_params(module) if p.kind not in (p.VAR_KEYWORD,)]
             raise UsageError(
@@ -179,45 +178,25 @@ class TorchConverter:
             specs = tuple(
                 TensorSpec(n, tuple(int(d) for d in a.shape), a.dtype.name) for n, a in arrays.items()
             )
-            return specs, arrays, axis_sizes
-        if arrays:
-            if call == "args" and [s.name for s in specs] != list(names) and len(specs) == len(names):
-                arrays = dict(zip((s.name for s in specs), arrays.values()))
-            missing = [s.name for s in specs if s.name not in arrays]
-            if missing:
-                raise UsageError(
-                    f"--input {', '.join(missing)} does not match the example inputs of {where} "
-                    f"({', '.join(arrays)})",
-                    "name --input after the example inputs",
-                )
-            fitted = []
-            for s in specs:
-                a = arrays[s.name]
-                if len(s.dims) != a.ndim:
-                    raise UsageError(
-                        f"--input {s} has rank {len(s.dims)} but the example input has shape {list(a.shape)}",
-                        "give one dim per axis of the example input",
-                    )
-                for d, real in zip(s.dims, a.shape):
-                    if isinstance(d, int) and d != real:
-                        raise UsageError(
-                            f"--input {s} does not fit the example input of shape {list(a.shape)}",
-                            "fixed dims must equal the example's sizes",
-                        )
-                    if isinstance(d, str):
-                        if axis_sizes.get(d, real) != real:
-                            raise UsageError(f"axis {d!r} has two sizes in the example inputs: {axis_sizes[d]} and {real}")
-                        axis_sizes[d] = int(real)
-                fitted.append(TensorSpec(s.name, s.dims, a.dtype.name if a.dtype.name != s.dtype else s.dtype))
-            extra = [n for n in arrays if n not in {s.name for s in specs}]
-            if extra:
-                raise UsageError(f"--input misses example inputs: {', '.join(extra)}", "give one --input per model input")
-            return tuple(fitted), {s.name: arrays[s.name] for s in specs}, axis_sizes
-        for s in specs:
-            for d in s.dims:
-                if isinstance(d, str):
-                    axis_sizes.setdefault(d, default_axis_size(d))
-        return specs, {}, axis_sizes
+            return specs, arrays, {}
+        if not arrays:
+            return specs, {}, axis_sizes(specs)
+        if call == "args" and [s.name for s in specs] != list(names) and len(specs) == len(names):
+            arrays = dict(zip((s.name for s in specs), arrays.values()))
+        missing = [s.name for s in specs if s.name not in arrays]
+        if missing:
+            raise UsageError(
+                f"--input {', '.join(missing)} does not match the example inputs of {where} "
+                f"({', '.join(arrays)})",
+                "name --input after the example inputs",
+            )
+        sizes = axis_sizes(specs, arrays)
+        extra = [n for n in arrays if n not in {s.name for s in specs}]
+        if extra:
+            raise UsageError(f"--input misses example inputs: {', '.join(extra)}", "give one --input per model input")
+        # the example's dtypes win over --input's
+        fitted = tuple(TensorSpec(s.name, s.dims, arrays[s.name].dtype.name) for s in specs)
+        return fitted, {s.name: arrays[s.name] for s in specs}, sizes
 
     def _call_mode(self, module, specs, call, names) -> tuple[str, tuple[str, ...]]:
         """Keyword when every input is a named parameter of forward; positional otherwise."""

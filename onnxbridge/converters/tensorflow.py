@@ -19,9 +19,9 @@ from typing import Any
 from ..errors import InputError, UsageError
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from ..validators.inputs import default_axis_size, generate_inputs
+from ..validators.inputs import generate_inputs
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, first_line
+from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, first_line, merge_specs
 from .tf_graph import (
     axis_name,
     clean_name,
@@ -50,24 +50,6 @@ def _flat_output_names(structure: Any) -> list[str]:
         return unique_names([clean_name(str(k)) for k in sorted(structure)])
     n = len(tf.nest.flatten(structure))
     return ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
-
-
-def _merge_specs(found: list[TensorSpec], given: tuple[TensorSpec, ...], where: str) -> tuple[TensorSpec, ...]:
-    """``--input`` renames and fixes the signature's inputs, by position."""
-    if not given:
-        return tuple(found)
-    if len(given) != len(found):
-        raise UsageError(
-            f"{len(given)} --input given but {where} takes {len(found)} ({', '.join(s.name for s in found)})",
-            "give one --input per input, in the signature's order",
-        )
-    for g, f in zip(given, found):
-        if len(g.dims) != len(f.dims):
-            raise UsageError(f"--input {g} has rank {len(g.dims)} but input '{f.name}' is {f}", "one dim per axis")
-        for gd, fd in zip(g.dims, f.dims):
-            if isinstance(fd, int) and gd != fd:
-                raise UsageError(f"--input {g} does not fit input '{f.name}' ({f})", "the signature fixes that axis")
-    return given
 
 
 class TfConverter:
@@ -115,9 +97,9 @@ class TfConverter:
         found = [
             TensorSpec(n, _spec_dims(s.shape), s.dtype.name) for n, s in zip(unique_names(found_names), flat_specs)
         ]
-        specs = _merge_specs(found, specs, ref.text)
-        axis_sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
-        example = generate_inputs(specs, axis_sizes, seed=0)
+        specs = merge_specs(found, specs, ref.text)
+        sizes = axis_sizes(specs)
+        example = generate_inputs(specs, sizes, seed=0)
         if keys is None:
             def call(*xs):
                 return cf(*xs)
@@ -134,7 +116,7 @@ class TfConverter:
             ) from e
         return LoadedModel(
             framework=self.framework, source=ref.text, model=cf, specs=specs, example=example,
-            axis_sizes=axis_sizes,
+            axis_sizes=sizes,
             extra={"call": call, "output_names": tuple(_flat_output_names(out)), "kind": "function", "owner": owner},
         )
 
@@ -142,12 +124,12 @@ class TfConverter:
         path = Path(ref.path)
         interp, inputs, outputs = _read_tflite(path)
         found = [TensorSpec(name, _spec_dims(d["shape_signature"]), d["dtype"].__name__) for name, d in inputs]
-        specs = _merge_specs(found, specs, ref.text)
-        axis_sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
-        example = generate_inputs(specs, axis_sizes, seed=0)
+        specs = merge_specs(found, specs, ref.text)
+        sizes = axis_sizes(specs)
+        example = generate_inputs(specs, sizes, seed=0)
         return LoadedModel(
             framework=self.framework, source=ref.text, model=path, specs=specs, example=example,
-            axis_sizes=axis_sizes,
+            axis_sizes=sizes,
             extra={
                 "kind": "tflite",
                 "inputs": {s.name: d["index"] for s, (_, d) in zip(specs, inputs)},

@@ -229,3 +229,14 @@ def test_lambda_layer_is_refused_unless_trusted(tmp_path, run_cli):
 def test_wrong_input_rank_is_a_usage_error(tmp_path, run_cli):
     res = run_cli("convert", src("dense_small"), "-o", tmp_path / "d.onnx", "--input", "features:batch,6,2")
     assert res.code == 2 and "rank" in res.err and "Traceback" not in res.err
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"), [("x:batch,5,seq", "rank 3"), ("x:batch,7", "does not fit the example input")]
+)
+def test_input_that_contradicts_the_example_inputs_is_a_usage_error(tmp_path, run_cli, spec, expected):
+    """--input must fit the factory's example inputs, as for PyTorch (was: IndexError, or a bogus export)."""
+    res = run_cli("convert", src("with_example"), "-o", tmp_path / "ex.onnx", "--input", spec)
+    assert res.code == 2, res.err
+    assert expected in res.err and "Traceback" not in res.err
+    assert files_in(tmp_path) == set()
