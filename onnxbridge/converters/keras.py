@@ -30,8 +30,10 @@ from .tf_graph import (
     axis_name,
     clean_name,
     concrete_to_onnx,
+    flat_output_names,
     quiet_tf,
     tf2onnx_failing_op,
+    tf_signature,
     unique_names,
 )
 
@@ -137,16 +139,6 @@ def _model_inputs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]] |
     return [(n, s, d) for n, (_, s, d) in zip(unique_names([n for n, _, _ in out]), out)]
 
 
-def _output_names(model: Any, out: Any, flat_count: int) -> tuple[str, ...]:
-    if isinstance(out, dict):
-        names = [str(k) for k in sorted(out)]
-    else:
-        names = list(getattr(model, "output_names", None) or [])
-    if len(names) != flat_count:
-        names = ["output"] if flat_count == 1 else [f"output_{i}" for i in range(flat_count)]
-    return tuple(unique_names([clean_name(n, "output") for n in names]))
-
-
 def _example_arrays(example: Any, where: str) -> list[np.ndarray] | None:
     if example is None:
         return None
@@ -198,12 +190,12 @@ class KerasConverter:
             {s.name: a.astype(s.dtype, copy=False) for s, a in zip(specs, arrays)}
             if arrays is not None else generate_inputs(specs, sizes, seed=0, int_high=int_high)
         )
-        from ..validators.tf_runner import keras_call, to_numpy_tree
+        from ..validators.tf_runner import keras_call
 
         call = keras_call(model, len(specs))
         out = self._first_call(call, model, specs, feeds, ref.text)
-        flat = to_numpy_tree(out)
-        if not flat:
+        output_names = flat_output_names(out, getattr(model, "output_names", None) or ())
+        if not output_names:
             raise UsageError(f"{ref.text}: the model returned no tensors", "return a tensor, a list or a dict of them")
         notes = ()
         if origin == "python" and _model_inputs(model) is None:
@@ -219,7 +211,7 @@ class KerasConverter:
             notes=notes,
             extra={
                 "call": call,
-                "output_names": _output_names(model, out, len(flat)),
+                "output_names": output_names,
                 "origin": origin,
                 "path": str(ref.path.resolve()) if ref.path is not None else None,
                 "trust": trust,
@@ -287,18 +279,6 @@ class KerasConverter:
     @staticmethod
     def failing_op(e: BaseException) -> str | None:
         return getattr(e, "failing_op", None) or tf2onnx_failing_op(e)
-
-
-def tf_signature(specs: tuple[TensorSpec, ...]) -> list[Any]:
-    """``tf.TensorSpec`` per input, dynamic axes as ``None``."""
-    import tensorflow as tf
-
-    return [
-        tf.TensorSpec(
-            [None if isinstance(d, str) else d for d in s.dims], tf.as_dtype(s.dtype), name=clean_name(s.name)
-        )
-        for s in specs
-    ]
 
 
 class KerasTf2OnnxRoute:

@@ -26,9 +26,11 @@ from .tf_graph import (
     axis_name,
     clean_name,
     concrete_to_onnx,
+    flat_output_names,
     quiet_tf,
     rename_tensors,
     tf2onnx_failing_op,
+    tf_signature,
     unique_names,
     user_inputs,
 )
@@ -43,15 +45,6 @@ def _spec_dims(shape: Any) -> tuple[int | str, ...]:
     return tuple(axis_name(len(dims), i) if d is None else d for i, d in enumerate(dims))
 
 
-def _flat_output_names(structure: Any) -> list[str]:
-    import tensorflow as tf
-
-    if isinstance(structure, dict):
-        return unique_names([clean_name(str(k)) for k in sorted(structure)])
-    n = len(tf.nest.flatten(structure))
-    return ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
-
-
 class TfConverter:
     """TensorFlow SavedModels, TFLite files and ``tf.function`` sources to ONNX."""
 
@@ -64,7 +57,7 @@ class TfConverter:
     ) -> LoadedModel:
         """The function to convert, its input specs and outputs, and export-size inputs."""
         if ref.kind == "dir":
-            owner, fn = _saved_model_signature(Path(ref.path))
+            owner, fn = _saved_model_signature(ref.path)
         elif ref.path is not None and ref.path.suffix.lower() == ".tflite":
             return self._load_tflite(ref, specs)
         elif ref.is_python:
@@ -117,12 +110,12 @@ class TfConverter:
         return LoadedModel(
             framework=self.framework, source=ref.text, model=cf, specs=specs, example=example,
             axis_sizes=sizes,
-            extra={"call": call, "output_names": tuple(_flat_output_names(out)), "kind": "function", "owner": owner},
+            extra={"call": call, "output_names": flat_output_names(out), "kind": "function", "owner": owner},
         )
 
     def _load_tflite(self, ref: SourceRef, specs: tuple[TensorSpec, ...]) -> LoadedModel:
-        path = Path(ref.path)
-        interp, inputs, outputs = _read_tflite(path)
+        path = ref.path
+        inputs, outputs = _read_tflite(path)
         found = [TensorSpec(name, _spec_dims(d["shape_signature"]), d["dtype"].__name__) for name, d in inputs]
         specs = merge_specs(found, specs, ref.text)
         sizes = axis_sizes(specs)
@@ -206,10 +199,7 @@ def _function_of(obj: Any, specs: tuple[TensorSpec, ...], where: str) -> Any:
                     f"{where}: the tf.function has no input_signature, so its inputs are unknown",
                     "pass --input NAME:DIMS[:DTYPE] per argument, or give it input_signature=[tf.TensorSpec(...)]",
                 )
-            return fn.get_concrete_function(*[
-                tf.TensorSpec([None if isinstance(d, str) else d for d in s.dims], tf.as_dtype(s.dtype), name=s.name)
-                for s in specs
-            ])
+            return fn.get_concrete_function(*tf_signature(specs))
     except UsageError:
         raise
     except Exception as e:
@@ -218,7 +208,7 @@ def _function_of(obj: Any, specs: tuple[TensorSpec, ...], where: str) -> Any:
 
 
 def _read_tflite(path: Path):
-    """(interpreter, [(name, input detail)], [(name, output detail)]) with signature names when present."""
+    """([(name, input detail)], [(name, output detail)]) with signature names when present."""
     with open(path, "rb") as f:
         head = f.read(8)
     if len(head) < 8 or head[4:8] != b"TFL3":
@@ -246,7 +236,7 @@ def _read_tflite(path: Path):
             names_out[d["index"]] = clean_name(key)
     ins = list(zip(unique_names([names_in[i] for i in by_index_in]), by_index_in.values()))
     outs = list(zip(unique_names([names_out[i] for i in by_index_out]), by_index_out.values()))
-    return interp, ins, outs
+    return ins, outs
 
 
 # ------------------------------------------------------------------------------ routes

@@ -25,6 +25,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..specs import TensorSpec
 
 if TYPE_CHECKING:
     import onnx
@@ -40,6 +41,8 @@ __all__ = [
     "tf2onnx_failing_op",
     "axis_name",
     "user_inputs",
+    "tf_signature",
+    "flat_output_names",
 ]
 
 # tf2onnx 1.17 knows opsets up to 18; the newest every tool in the chain supports.
@@ -80,6 +83,30 @@ def axis_name(rank: int, index: int) -> str:
     if index == 1 and rank in (2, 3):
         return "seq"
     return f"dim{index}"
+
+
+def tf_signature(specs: Sequence[TensorSpec]) -> list[Any]:
+    """``tf.TensorSpec`` per input, dynamic axes as ``None``."""
+    import tensorflow as tf
+
+    return [
+        tf.TensorSpec(
+            [None if isinstance(d, str) else d for d in s.dims], tf.as_dtype(s.dtype), name=clean_name(s.name)
+        )
+        for s in specs
+    ]
+
+
+def flat_output_names(out: Any, declared: Sequence[str] = ()) -> tuple[str, ...]:
+    """A name per tensor of ``out`` in ``tf.nest`` order: a dict's sorted keys, else ``declared``
+    when it names every tensor, else ``output`` / ``output_0``, ``output_1``..."""
+    import tensorflow as tf
+
+    n = len(tf.nest.flatten(out))
+    names = [str(k) for k in sorted(out)] if isinstance(out, dict) else list(declared)
+    if len(names) != n:
+        names = ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
+    return tuple(unique_names([clean_name(name, "output") for name in names]))
 
 
 def user_inputs(cf: Any) -> list[Any]:

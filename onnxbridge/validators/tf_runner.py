@@ -31,8 +31,7 @@ def keras_call(model: Any, n_inputs: int) -> Callable[..., Any]:
 class TfRunner:
     """Calls a TensorFlow callable (a Keras model, a ``tf.function``, a signature) eagerly.
 
-    ``positional`` names the feeds passed positionally, in order; ``keyword`` maps keyword
-    argument names to feed names (SavedModel signatures take keywords only).
+    ``positional`` names the feeds passed positionally, in order.
     """
 
     def __init__(
@@ -41,12 +40,10 @@ class TfRunner:
         output_names: Sequence[str],
         *,
         positional: Sequence[str] = (),
-        keyword: dict[str, str] | None = None,
         name: str = "tensorflow",
     ) -> None:
         self.fn = fn
         self.positional = tuple(positional)
-        self.keyword = dict(keyword or {})
         self._output_names = tuple(output_names)
         self.name = name
 
@@ -57,9 +54,7 @@ class TfRunner:
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         import tensorflow as tf
 
-        args = [tf.constant(feeds[n]) for n in self.positional]
-        kwargs = {k: tf.constant(feeds[n]) for k, n in self.keyword.items()}
-        return to_numpy_tree(self.fn(*args, **kwargs))
+        return to_numpy_tree(self.fn(*(tf.constant(feeds[n]) for n in self.positional)))
 
 
 class TfliteRunner:
