@@ -43,21 +43,23 @@ class TinyTextClassifier(nn.Module):
 
 def small_cnn():
     """(model, example inputs) with random weights and non-trivial batch-norm statistics."""
-    torch.manual_seed(0)
-    model = SmallCNN()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 1.5)
-    return model.eval(), (torch.randn(2, 3, 32, 32),)
+    with torch.random.fork_rng():  # seeded, without touching the caller's global RNG
+        torch.manual_seed(0)
+        model = SmallCNN()
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.running_mean.uniform_(-0.5, 0.5)
+                    m.running_var.uniform_(0.5, 1.5)
+        return model.eval(), (torch.randn(2, 3, 32, 32),)
 
 
 def tiny_text_classifier():
     """(model, keyword example inputs)."""
-    torch.manual_seed(0)
-    model = TinyTextClassifier().eval()
-    ids = torch.randint(0, 1000, (2, 12))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = TinyTextClassifier().eval()
+        ids = torch.randint(0, 1000, (2, 12))
     mask = torch.ones(2, 12, dtype=torch.int64)
     mask[1, 9:] = 0
     return model, {"input_ids": ids, "attention_mask": mask}
