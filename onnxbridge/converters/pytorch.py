@@ -20,7 +20,7 @@ from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
 from ..validators.inputs import generate_inputs
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes
+from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, first_line
 from .torch_utils import (
     failing_op,
     load_exported_program,
@@ -50,9 +50,10 @@ def _forward_params(module: Any) -> list[inspect.Parameter]:
 def _to_numpy(value: Any, where: str) -> np.ndarray:
     import torch
 
+    from ..validators.torch_runner import to_numpy
+
     if isinstance(value, torch.Tensor):
-        t = value.detach().cpu()
-        return t.float().numpy().astype("float32") if t.dtype == torch.bfloat16 else t.numpy()
+        return to_numpy(value)
     if isinstance(value, np.ndarray):
         return value
     raise UsageError(
@@ -237,7 +238,7 @@ class TorchConverter:
         each integer input feeds (input name -> table size)."""
         import torch
 
-        from ..validators.torch_runner import to_torch
+        from ..validators.torch_runner import forward_args, to_torch
 
         module = loaded.model.module() if _is_exported_program(loaded.model) else loaded.model
         tensors = {k: to_torch(v) for k, v in loaded.example.items()}
@@ -256,16 +257,14 @@ class TorchConverter:
                         tables[name] = min(tables.get(name, mod.num_embeddings), mod.num_embeddings)
 
             hooks = [m.register_forward_pre_hook(seen) for m in module.modules() if isinstance(m, torch.nn.Embedding)]
+        args, kwargs = forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors)
         try:
             with torch.inference_mode():
-                if loaded.extra["call"] == "kwargs":
-                    return module(**tensors), tables
-                return module(*(tensors[n] for n in loaded.extra["arg_order"])), tables
+                return module(*args, **kwargs), tables
         except Exception as e:
             shapes = ", ".join(f"{k}{list(v.shape)}:{v.dtype}" for k, v in loaded.example.items())
             raise UsageError(
-                f"the inputs do not fit {loaded.source}: forward({shapes}) raised "
-                f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}",
+                f"the inputs do not fit {loaded.source}: forward({shapes}) raised {first_line(e, 300)}",
                 "check --input names, shapes and dtypes against the model's forward",
             ) from e
         finally:
@@ -293,12 +292,10 @@ class TorchConverter:
 
 
 def _call_values(loaded: LoadedModel):
-    from ..validators.torch_runner import to_torch
+    from ..validators.torch_runner import forward_args, to_torch
 
     tensors = {n: to_torch(loaded.example[n]) for n in loaded.extra["arg_order"]}
-    if loaded.extra["call"] == "kwargs":
-        return (), tensors
-    return tuple(tensors.values()), {}
+    return forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors)
 
 
 def _finish(model, loaded: LoadedModel, route: str) -> ExportedModel:
@@ -340,13 +337,29 @@ class DataDependenceProbe:
         return self.verdict
 
 
+def _dynamic_shapes(loaded: LoadedModel):
+    """torch.export's ``dynamic_shapes``: every named axis dynamic, per input as forward takes them."""
+    import torch
+
+    if not loaded.axis_sizes:
+        return None
+    by_name = {s.name: s for s in loaded.specs}
+    per_input = {
+        n: ({i: torch.export.Dim.DYNAMIC for i in by_name[n].dynamic_axes} or None)
+        for n in loaded.extra["arg_order"]
+    }
+    if loaded.extra["call"] == "kwargs":
+        return per_input
+    return tuple(per_input.values())
+
+
 def _torch_export(loaded: LoadedModel) -> Any:
     import torch
 
     args, kwargs = _call_values(loaded)
     with quiet_export():
         return torch.export.export(
-            loaded.model, args, kwargs, dynamic_shapes=DynamoRoute._dynamic_shapes(loaded), strict=False
+            loaded.model, args, kwargs, dynamic_shapes=_dynamic_shapes(loaded), strict=False
         )
 
 
@@ -383,21 +396,6 @@ class DynamoRoute:
             )
         return _finish(program.model_proto, loaded, self.name)
 
-    @staticmethod
-    def _dynamic_shapes(loaded: LoadedModel):
-        import torch
-
-        if not loaded.axis_sizes:
-            return None
-        by_name = {s.name: s for s in loaded.specs}
-        per_input = {
-            n: ({i: torch.export.Dim.DYNAMIC for i in by_name[n].dynamic_axes} or None)
-            for n in loaded.extra["arg_order"]
-        }
-        if loaded.extra["call"] == "kwargs":
-            return per_input
-        return tuple(per_input.values())
-
 
 class TorchScriptRoute:
     """The TorchScript exporter (``torch.onnx.export(dynamo=False)``); refuses traces that froze a branch."""
@@ -421,7 +419,7 @@ class TorchScriptRoute:
             # The TorchScript exporter binds keyword inputs positionally against forward's signature,
             # which breaks wrapped forwards (transformers 5: "got multiple values for argument
             # 'use_cache'"). An adapter takes the inputs positionally and calls forward by keyword.
-            model, args = _KeywordAdapter(model, tuple(kwargs)), tuple(kwargs.values())
+            model, args = _keyword_adapter(model, tuple(kwargs)), tuple(kwargs.values())
         buf = io.BytesIO()
         with warnings.catch_warnings(record=True) as caught, quiet_export():
             warnings.simplefilter("always")
@@ -458,22 +456,16 @@ class TorchScriptRoute:
             )
 
 
-def _keyword_adapter_class():
+def _keyword_adapter(inner: Any, names: tuple[str, ...]) -> Any:
+    """A module whose ``forward(*tensors)`` calls ``inner(**dict(zip(names, tensors)))``."""
     import torch
 
     class KeywordAdapter(torch.nn.Module):
-        """forward(*tensors) -> inner(**dict(zip(names, tensors)))."""
-
-        def __init__(self, inner: Any, names: tuple[str, ...]) -> None:
+        def __init__(self) -> None:
             super().__init__()
             self.inner = inner
-            self.names = names
 
         def forward(self, *tensors: Any) -> Any:
-            return self.inner(**dict(zip(self.names, tensors)))
+            return self.inner(**dict(zip(names, tensors)))
 
-    return KeywordAdapter
-
-
-def _KeywordAdapter(inner: Any, names: tuple[str, ...]) -> Any:  # noqa: N802 - a class factory
-    return _keyword_adapter_class()(inner, names)
+    return KeywordAdapter()

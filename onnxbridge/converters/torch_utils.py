@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UnsafeInputError
+from .base import first_line
 
 __all__ = [
     "flatten_outputs",
@@ -119,7 +120,7 @@ def load_exported_program(path: Path, *, trust: bool = False) -> Any:
         raise
     except Exception as e:
         raise InputError(
-            f"{path} is not a readable torch.export archive ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})",
+            f"{path} is not a readable torch.export archive ({first_line(e, 200)})",
             "re-create it with torch.export.save",
         ) from e
 

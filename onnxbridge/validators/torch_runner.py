@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TorchRunner", "to_torch"]
+__all__ = ["TorchRunner", "to_torch", "to_numpy", "forward_args"]
 
 
 def to_torch(arr: np.ndarray) -> Any:
@@ -18,13 +19,22 @@ def to_torch(arr: np.ndarray) -> Any:
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
-def _to_numpy(t: Any) -> np.ndarray:
+def to_numpy(t: Any) -> np.ndarray:
+    """torch tensor -> numpy (bfloat16 as float32)."""
     import torch
 
     t = t.detach().cpu()
     if t.dtype == torch.bfloat16:
         t = t.float()
     return t.numpy()
+
+
+def forward_args(call: str, arg_order: tuple[str, ...], tensors: Mapping[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    """(args, kwargs) for ``forward``: the inputs in ``arg_order``, by keyword when ``call`` is
+    ``"kwargs"``, else positionally."""
+    if call == "kwargs":
+        return (), {n: tensors[n] for n in arg_order}
+    return tuple(tensors[n] for n in arg_order), {}
 
 
 class TorchRunner:
@@ -47,10 +57,7 @@ class TorchRunner:
 
         from ..converters.torch_utils import flatten_outputs
 
-        tensors = {k: to_torch(v) for k, v in feeds.items()}
+        args, kwargs = forward_args(self.call, self.arg_order, {k: to_torch(v) for k, v in feeds.items()})
         with torch.inference_mode():
-            if self.call == "kwargs":
-                out = self.module(**tensors)
-            else:
-                out = self.module(*(tensors[n] for n in self.arg_order))
-        return [_to_numpy(t) for _, t in flatten_outputs(out)]
+            out = self.module(*args, **kwargs)
+        return [to_numpy(t) for _, t in flatten_outputs(out)]
