@@ -142,10 +142,15 @@ def _preflight_provider(provider: str) -> None:
 
 
 def _check_fixture_paths(save_inputs, save_outputs, *inputs) -> None:
-    """Refuse a --save-inputs / --save-outputs path that is an input or cannot be written."""
+    """Refuse a --save-inputs / --save-outputs path that is an input, cannot be written, or is both."""
     for extra in (save_inputs, save_outputs):
         if extra:
             check_output_path(extra, *inputs, what="fixture")
+    if save_inputs and save_outputs and Path(save_inputs).resolve() == Path(save_outputs).resolve():
+        raise UsageError(
+            f"--save-inputs and --save-outputs both name {save_inputs}",
+            "give two files, e.g. --save-inputs in.npz --save-outputs out.npz",
+        )
 
 
 def _check_validation_options(tolerances, fallback) -> None:

@@ -237,3 +237,10 @@ def test_click_usage_errors_exit_2(run_cli):
     assert run_cli("convert").code == 2
     assert run_cli("no-such-command").code == 2
     assert run_cli("convert", "x.py:y", "-o", "o.onnx", "--provider", "gpu").code == 2
+
+
+def test_save_inputs_and_outputs_to_one_file_is_refused(tmp_path, run_cli, tiny_onnx):
+    fx = tmp_path / "fx.npz"
+    res = run_cli("validate", tiny_onnx, tiny_onnx, "--save-inputs", fx, "--save-outputs", fx)
+    assert_clean_error(res, 2, "both name")
+    assert not fx.exists()
