@@ -14,6 +14,8 @@ from ..specs import TensorSpec
 if TYPE_CHECKING:
     import onnx
 
+    from ..sources import SourceRef
+
 __all__ = [
     "LoadedModel",
     "ExportRequest",
@@ -75,6 +77,10 @@ class Converter(Protocol):
 
     framework: str
     route_names: tuple[str, ...]  # every route it may offer; a guard test wants a test for each
+
+    def load(
+        self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
+    ) -> LoadedModel: ...
 
     def routes(self, loaded: LoadedModel) -> Sequence[Route]: ...
 

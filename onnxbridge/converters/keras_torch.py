@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .axes import name_dynamic_axes
 from .base import ExportedModel, ExportRequest, LoadedModel
 
 __all__ = ["KerasTorchRoute", "ChildRouteError", "CHILD_TIMEOUT_S"]
@@ -49,8 +50,6 @@ class KerasTorchRoute:
     def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
         import numpy as np
         import onnx
-
-        from .axes import name_dynamic_axes
 
         with tempfile.TemporaryDirectory(prefix="onnxbridge-keras-torch-") as tmp:
             work = Path(tmp)
@@ -112,9 +111,10 @@ def _load_model(source: dict[str, Any], example: list[Any]) -> Any:
     if source["kind"] == "keras-file":
         return keras.saving.load_model(source["path"], compile=False, safe_mode=not source["trust"])
     from ..sources import load_python_object, parse_source, resolve_factory
+    from ..validators.tf_runner import keras_call
 
     model, _ = resolve_factory(load_python_object(parse_source(source["ref"])), source["ref"])
-    model(example[0] if len(example) == 1 else list(example), training=False)  # build
+    keras_call(model, len(example))(*example)  # build
     model.load_weights(source["weights"])
     return model
 
@@ -125,6 +125,7 @@ def _child_export(work: Path) -> None:
     import onnx
     import torch
 
+    from ..validators.tf_runner import keras_call
     from .torch_utils import quiet_export
 
     if keras.backend.backend() != "torch":
@@ -134,16 +135,15 @@ def _child_export(work: Path) -> None:
     with np.load(work / "example.npz", allow_pickle=False) as data:
         example = [torch.from_numpy(np.ascontiguousarray(data[n])) for n in names]
     model = _load_model(req["source"], example)
-    n = len(example)
+    call = keras_call(model, len(example))
 
     class Flat(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
             super().__init__()
-            self.inner = inner
+            self.inner = inner  # registers the Keras layers' torch parameters
 
         def forward(self, *xs: Any) -> Any:
-            out = self.inner(xs[0] if n == 1 else list(xs), training=False)
-            return tuple(keras.tree.flatten(out))
+            return tuple(keras.tree.flatten(call(*xs)))
 
     wrapper = Flat(model).eval()
     dynamic = tuple(

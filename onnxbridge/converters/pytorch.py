@@ -47,7 +47,7 @@ def _forward_params(module: Any) -> list[inspect.Parameter]:
     return list(sig.parameters.values())
 
 
-def _to_numpy(value: Any, where: str) -> np.ndarray:
+def _example_array(value: Any, where: str) -> np.ndarray:
     import torch
 
     from ..validators.torch_runner import to_numpy
@@ -89,7 +89,7 @@ class TorchConverter:
                 obj = load_python_object(ref)
             model, example = resolve_factory(obj, ref.text)
         elif ref.path is not None and ref.path.suffix.lower() == ".pt2":
-            model = load_exported_program(Path(ref.path), trust=trust)
+            model = load_exported_program(ref.path, trust=trust)
             if model.example_inputs is not None:
                 example = model.example_inputs
         else:
@@ -154,12 +154,12 @@ class TorchConverter:
             else:
                 raise UsageError(f"{where}: mixed positional and keyword example inputs are not supported")
         if isinstance(example, dict):
-            arrays = {k: _to_numpy(v, repr(k)) for k, v in example.items() if v is not None}
+            arrays = {k: _example_array(v, repr(k)) for k, v in example.items() if v is not None}
             return "kwargs", tuple(arrays), arrays
         if isinstance(example, list | tuple):
             params = [p for p in _forward_params(module) if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
             names = tuple(params[i].name if i < len(params) else f"input_{i}" for i in range(len(example)))
-            arrays = {n: _to_numpy(v, n) for n, v in zip(names, example)}
+            arrays = {n: _example_array(v, n) for n, v in zip(names, example)}
             return "args", names, arrays
         raise UsageError(
             f"{where}: example_inputs is a {type(example).__name__}",
