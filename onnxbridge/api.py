@@ -409,7 +409,7 @@ def simplify(
     """Simplify an ONNX file into ``output``, keeping the original if parity breaks; ``optimize`` /
     ``fuse_transformer`` as for :func:`convert`."""
     from .onnxio import input_specs, load_onnx, save_onnx
-    from .validators.inputs import default_axis_size
+    from .converters.base import axis_sizes as default_sizes
 
     say = progress or _noop
     out = check_output_path(output, model)
@@ -420,7 +420,7 @@ def simplify(
     say(f"loading {model}")
     original = load_onnx(model)
     specs = input_specs(original)
-    axis_sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
+    axis_sizes = default_sizes(specs)
     say("simplifying")
     from .simplifier import simplify_model
 
@@ -466,7 +466,7 @@ def validate(
     - ``validate(MODEL.onnx, inputs_file=IN.npz, expected_file=OUT.npz)``: replay fixtures.
     """
     from .onnxio import input_specs, load_onnx
-    from .validators.inputs import default_axis_size
+    from .converters.base import axis_sizes as default_sizes
     from .validators.runners import OrtRunner
 
     say = progress or _noop
@@ -492,7 +492,7 @@ def validate(
     say(f"loading {model}")
     candidate_model = load_onnx(model)
     specs = _specs(inputs) or input_specs(candidate_model)
-    axis_sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
+    axis_sizes = default_sizes(specs)
     int_high = None
     fw = "onnx"
     reference_model = None

@@ -114,7 +114,7 @@ def bench(
     """
     from .api import _specs, load_source
     from .onnxio import input_specs, load_onnx
-    from .validators.inputs import default_axis_size
+    from .converters.base import axis_sizes as default_sizes
     from .validators.providers import create_session
     from .validators.speed import TimingPlan, session_options
 
@@ -143,7 +143,7 @@ def bench(
         reference = converter.reference_runner(loaded)
         framework_used, int_high = converter.framework, loaded.int_high
 
-    sizes = {d: default_axis_size(d) for s in specs for d in s.dims if isinstance(d, str)}
+    sizes = default_sizes(specs)
     for axis, size in (axis_sizes or {}).items():
         if axis not in sizes:
             raise UsageError(
