@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import InputError, UsageError
 
-__all__ = ["SourceRef", "parse_source", "load_python_object", "detect_framework", "FRAMEWORKS", "resolve_factory"]
+__all__ = ["SourceRef", "parse_source", "load_python_object", "detect_framework", "FRAMEWORKS", "resolve_factory", "on_sys_path"]
 
 FRAMEWORKS = ("pytorch", "tensorflow", "keras", "onnx")
 
@@ -86,7 +86,8 @@ def parse_source(text: str, framework: str | None = None) -> SourceRef:
 
 
 @contextlib.contextmanager
-def _on_sys_path(folder: Path):
+def on_sys_path(folder: Path):
+    """Put ``folder`` first on ``sys.path`` for the duration (unless it is there already)."""
     folder_s = str(folder.resolve())
     added = folder_s not in sys.path
     if added:
@@ -110,10 +111,10 @@ def load_python_object(ref: SourceRef) -> Any:
                 raise InputError(f"cannot import {ref.path}", "is it a Python file?")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
-            with _on_sys_path(ref.path.parent):
+            with on_sys_path(ref.path.parent):
                 spec.loader.exec_module(module)
         else:
-            with _on_sys_path(Path.cwd()):
+            with on_sys_path(Path.cwd()):
                 module = importlib.import_module(ref.module or "")
     except (InputError, UsageError):
         raise

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_PARITY, InputError, OnnxBridgeError
 from ..results import ParityReport
+from ..sources import on_sys_path
 from .manifest import ModelEntry
 from .results import UPDATE_HINT, ModelResult, worst_of
 
@@ -94,15 +95,10 @@ def _project_imports(root: str) -> Iterator[None]:
     for name in [n for n in list(sys.modules) if ours(n)]:
         sys.modules.pop(name, None)
     before = set(sys.modules)
-    added = root not in sys.path
-    if added:
-        sys.path.insert(0, root)
     try:
-        yield
+        with on_sys_path(Path(root)):
+            yield
     finally:
-        if added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(root)
         for name in [n for n in set(sys.modules) - before if ours(n)]:
             sys.modules.pop(name, None)
 

@@ -6,6 +6,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -27,8 +28,8 @@ def assert_clean_error(res, code: int, *needles: str) -> None:
 @pytest.fixture
 def tiny_onnx(tmp_path) -> Path:
     """y = x * w + 1, with a dynamic batch axis."""
-    w = numpy_helper.from_array(__import__("numpy").full((4,), 2.0, dtype="float32"), "w")
-    one = numpy_helper.from_array(__import__("numpy").ones((4,), dtype="float32"), "one")
+    w = numpy_helper.from_array(np.full((4,), 2.0, dtype="float32"), "w")
+    one = numpy_helper.from_array(np.ones((4,), dtype="float32"), "one")
     graph = helper.make_graph(
         [helper.make_node("Mul", ["x", "w"], ["t"]), helper.make_node("Add", ["t", "one"], ["y"])],
         "tiny",
@@ -194,8 +195,6 @@ def test_output_directory_not_writable(tmp_path, run_cli, tiny_onnx):
 
 
 def test_external_data_outside_the_model_folder_is_refused(tmp_path, run_cli):
-    import numpy as np
-
     secret = tmp_path / "secret.bin"
     secret.write_bytes(np.arange(4, dtype=np.float32).tobytes())
     folder = tmp_path / "models"
