@@ -88,7 +88,7 @@ def harness(model_path: Path, runs: int, rounds: int, batch: int = 1, extra: dic
 
     import onnxbridge
     from onnxbridge.onnxio import input_specs, load_onnx
-    from onnxbridge.validators.inputs import generate_inputs
+    from onnxbridge.parity.inputs import generate_inputs
 
     model = load_onnx(model_path)
     specs = input_specs(model)

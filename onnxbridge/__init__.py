@@ -50,7 +50,7 @@ _LAZY = {
     "simplify": "onnxbridge.api",
     "validate": "onnxbridge.api",
     "inspect": "onnxbridge.api",
-    "bench": "onnxbridge.bench_api",
+    "bench": "onnxbridge.api",
     "check": "onnxbridge.gate",
 }
 

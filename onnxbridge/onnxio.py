@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._util import first_line
 from .errors import InputError, UnsafeInputError
 from .fsutil import atomic_write_bytes
 
@@ -41,12 +42,12 @@ def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
         model = onnx.load(str(path))
     except onnx.checker.ValidationError as e:  # external data outside the folder, symlinks...
         raise UnsafeInputError(
-            f"{path}: refused external data: {_first_line(e)}",
+            f"{path}: refused external data: {first_line(e, with_type=False)}",
             "external data must be a regular file inside the model's folder",
         ) from e
     except Exception as e:  # DecodeError, truncated files, garbage
         raise InputError(
-            f"{path} is not a readable ONNX model ({type(e).__name__}: {_first_line(e)})",
+            f"{path} is not a readable ONNX model ({first_line(e)})",
             "the file may be truncated or not ONNX at all; re-export it",
         ) from e
     if check:
@@ -58,7 +59,7 @@ def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
             else:
                 onnx.checker.check_model(model)
         except Exception as e:
-            raise InputError(f"{path} is not a valid ONNX model: {_first_line(e)}", "re-export the model") from e
+            raise InputError(f"{path} is not a valid ONNX model: {first_line(e, with_type=False)}", "re-export the model") from e
     return model
 
 
@@ -166,10 +167,6 @@ def model_info(path: str | Path) -> ModelInfo:
         initializer_bytes=nbytes,
     )
 
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0][:300]
 
 
 def input_specs(model: onnx.ModelProto):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._util import first_line
 from .errors import InputError, UsageError
 
 __all__ = ["SourceRef", "parse_source", "load_python_object", "detect_framework", "FRAMEWORKS", "resolve_factory", "on_sys_path"]
@@ -131,7 +132,7 @@ def load_python_object(ref: SourceRef) -> Any:
         ) from e
     except Exception as e:
         raise InputError(
-            f"importing {ref.path or ref.module} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+            f"importing {ref.path or ref.module} failed: {first_line(e)}",
             "the module raised while being imported; run it with python to see the traceback",
         ) from e
     obj: Any = module
@@ -181,7 +182,7 @@ def resolve_factory(obj: Any, where: str) -> tuple[Any, Any]:
             ) from e
         except Exception as e:
             raise InputError(
-                f"calling {where}() raised {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                f"calling {where}() raised {first_line(e)}",
                 "run it in Python to see the traceback",
             ) from e
         if isinstance(produced, tuple) and len(produced) == 2:

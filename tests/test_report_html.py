@@ -11,7 +11,7 @@ import pytest
 
 from onnxbridge.report import to_html
 
-from .validators.report_cases import failing_report, passing_report_with_fallback
+from .parity.report_cases import failing_report, passing_report_with_fallback
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 

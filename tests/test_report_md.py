@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from onnxbridge.report import to_markdown
 
-from .validators.report_cases import failing_report, passing_report_with_fallback
+from .parity.report_cases import failing_report, passing_report_with_fallback
 
 
 def test_markdown_lists_every_case_and_output_with_the_failing_index(tmp_path):

@@ -76,7 +76,7 @@ def bench(model: str, source, inputs, framework, trust_model, providers, batch, 
       onnxbridge bench model.onnx --provider cpu --batch 1,8 --axis seq=128
       onnxbridge bench model.onnx --source models.py:net --runs 200 --report bench.json
     """
-    from ..bench_api import bench as run_bench
+    from ..api._bench import bench as run_bench
     from .render import progress
 
     check_report_paths(reports, model)
@@ -111,7 +111,7 @@ def bench(model: str, source, inputs, framework, trust_model, providers, batch, 
 def _label(r: dict) -> str:
     if r["runtime"] != "onnxruntime":
         return f"{r['runtime']} {r['settings'].get('device', '')}".strip()
-    from ..validators.providers import short_provider
+    from ..runtime.providers import short_provider
 
     return f"ort {short_provider(r['provider_used'])}" + (" iobind" if r["io_binding"] else "")
 

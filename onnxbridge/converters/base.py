@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._util import first_line
 from ..errors import ConversionError, OnnxBridgeError, UsageError
 from ..results import ConversionResult, RouteAttempt
 from ..specs import TensorSpec
@@ -23,7 +24,6 @@ __all__ = [
     "Route",
     "Converter",
     "run_routes",
-    "first_line",
     "merge_specs",
     "axis_sizes",
 ]
@@ -87,14 +87,6 @@ class Converter(Protocol):
     def reference_runner(self, loaded: LoadedModel): ...
 
 
-def first_line(e: BaseException, limit: int = 300) -> str:
-    """The first meaningful line of an exception message."""
-    text = str(e).strip()
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("Traceback", "File ")):
-            return f"{type(e).__name__}: {line[:limit]}"
-    return type(e).__name__
 
 
 def merge_specs(found: Sequence[TensorSpec], given: Sequence[TensorSpec], where: str) -> tuple[TensorSpec, ...]:
@@ -123,7 +115,7 @@ def axis_sizes(specs: Sequence[TensorSpec], example: Mapping[str, Any] | None = 
     the default sizes. Each example array must fit its spec: same rank, same fixed sizes, and one
     size per axis name across all inputs.
     """
-    from ..validators.inputs import default_axis_size
+    from ..parity.inputs import default_axis_size
 
     sizes: dict[str, int] = {}
     for s in specs:

@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from .._util import first_line
 from ..errors import InputError, UnsafeInputError, UsageError
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from ..validators.inputs import generate_inputs
+from ..parity.inputs import generate_inputs
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, first_line, merge_specs
+from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, merge_specs
 from .tf_graph import (
     axis_name,
     clean_name,
@@ -190,7 +191,7 @@ class KerasConverter:
             {s.name: a.astype(s.dtype, copy=False) for s, a in zip(specs, arrays)}
             if arrays is not None else generate_inputs(specs, sizes, seed=0, int_high=int_high)
         )
-        from ..validators.tf_runner import keras_call
+        from .tf_runner import keras_call
 
         call = keras_call(model, len(specs))
         out = self._first_call(call, model, specs, feeds, ref.text)
@@ -269,7 +270,7 @@ class KerasConverter:
 
     def reference_runner(self, loaded: LoadedModel):
         """Keras eager (TensorFlow backend), inference mode."""
-        from ..validators.tf_runner import TfRunner
+        from .tf_runner import TfRunner
 
         return TfRunner(
             loaded.extra["call"], loaded.extra["output_names"], positional=[s.name for s in loaded.specs],

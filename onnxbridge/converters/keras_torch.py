@@ -111,7 +111,7 @@ def _load_model(source: dict[str, Any], example: list[Any]) -> Any:
     if source["kind"] == "keras-file":
         return keras.saving.load_model(source["path"], compile=False, safe_mode=not source["trust"])
     from ..sources import load_python_object, parse_source, resolve_factory
-    from ..validators.tf_runner import keras_call
+    from .tf_runner import keras_call
 
     model, _ = resolve_factory(load_python_object(parse_source(source["ref"])), source["ref"])
     keras_call(model, len(example))(*example)  # build
@@ -125,8 +125,8 @@ def _child_export(work: Path) -> None:
     import onnx
     import torch
 
-    from ..validators.tf_runner import keras_call
-    from .torch_utils import quiet_export
+    from .tf_runner import keras_call
+    from .._util import quiet
 
     if keras.backend.backend() != "torch":
         raise RuntimeError(f"the child runs Keras on {keras.backend.backend()}, not torch")
@@ -150,7 +150,7 @@ def _child_export(work: Path) -> None:
         {j: torch.export.Dim.DYNAMIC for j, d in enumerate(i["dims"]) if isinstance(d, str)} or None
         for i in req["inputs"]
     )
-    with quiet_export(), torch.no_grad():
+    with quiet(), torch.no_grad():
         # forward(*xs): the varargs tuple is the one parameter dynamic_shapes describes
         ep = torch.export.export(wrapper, tuple(example), dynamic_shapes=(dynamic,) if any(dynamic) else None,
                                  strict=False)
@@ -163,7 +163,7 @@ def _child_export(work: Path) -> None:
 
 def _error_line(e: BaseException) -> str:
     """The first line of the error; for Keras' "Exception encountered when calling X" also the cause."""
-    from .base import first_line
+    from .._util import first_line
 
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # Keras and torch.onnx colour their messages
     lines = [line.strip() for line in text.splitlines() if line.strip()]

@@ -15,17 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from .._util import first_line, quiet
 from ..errors import UsageError
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from ..validators.inputs import generate_inputs
+from ..parity.inputs import generate_inputs
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, first_line
+from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes
 from .torch_utils import (
     failing_op,
     load_exported_program,
     output_names_for,
-    quiet_export,
 )
 
 __all__ = ["TorchConverter", "DynamoRoute", "TorchScriptRoute"]
@@ -50,7 +50,7 @@ def _forward_params(module: Any) -> list[inspect.Parameter]:
 def _example_array(value: Any, where: str) -> np.ndarray:
     import torch
 
-    from ..validators.torch_runner import to_numpy
+    from .torch_runner import to_numpy
 
     if isinstance(value, torch.Tensor):
         return to_numpy(value)
@@ -238,7 +238,7 @@ class TorchConverter:
         each integer input feeds (input name -> table size)."""
         import torch
 
-        from ..validators.torch_runner import forward_args, to_torch
+        from .torch_runner import forward_args, to_torch
 
         module = loaded.model.module() if _is_exported_program(loaded.model) else loaded.model
         tensors = {k: to_torch(v) for k, v in loaded.example.items()}
@@ -281,7 +281,7 @@ class TorchConverter:
 
     def reference_runner(self, loaded: LoadedModel):
         """PyTorch eager, called as forward expects."""
-        from ..validators.torch_runner import TorchRunner
+        from .torch_runner import TorchRunner
 
         module = loaded.model.module() if _is_exported_program(loaded.model) else loaded.model
         return TorchRunner(module, loaded.extra["call"], loaded.extra["arg_order"], loaded.extra["output_names"])
@@ -292,7 +292,7 @@ class TorchConverter:
 
 
 def _call_values(loaded: LoadedModel):
-    from ..validators.torch_runner import forward_args, to_torch
+    from .torch_runner import forward_args, to_torch
 
     tensors = {n: to_torch(loaded.example[n]) for n in loaded.extra["arg_order"]}
     return forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors)
@@ -357,7 +357,7 @@ def _torch_export(loaded: LoadedModel) -> Any:
     import torch
 
     args, kwargs = _call_values(loaded)
-    with quiet_export():
+    with quiet():
         return torch.export.export(
             loaded.model, args, kwargs, dynamic_shapes=_dynamic_shapes(loaded), strict=False
         )
@@ -384,7 +384,7 @@ class DynamoRoute:
                 self.probe.record(e)
                 raise
             self.probe.record(None)
-        with quiet_export():
+        with quiet():
             input_names = list(loaded.extra["arg_order"]) if loaded.extra["call"] == "args" else None
             program = torch.onnx.export(
                 ep,
@@ -421,7 +421,7 @@ class TorchScriptRoute:
             # 'use_cache'"). An adapter takes the inputs positionally and calls forward by keyword.
             model, args = _keyword_adapter(model, tuple(kwargs)), tuple(kwargs.values())
         buf = io.BytesIO()
-        with warnings.catch_warnings(record=True) as caught, quiet_export():
+        with warnings.catch_warnings(record=True) as caught, quiet():
             warnings.simplefilter("always")
             torch.onnx.export(
                 model,

@@ -16,12 +16,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .._util import first_line
 from ..errors import InputError, UsageError
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from ..validators.inputs import generate_inputs
+from ..parity.inputs import generate_inputs
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, first_line, merge_specs
+from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, merge_specs
 from .tf_graph import (
     axis_name,
     clean_name,
@@ -138,7 +139,7 @@ class TfConverter:
         return [TfliteRoute()] if loaded.extra["kind"] == "tflite" else [TfFunctionRoute()]
 
     def reference_runner(self, loaded: LoadedModel):
-        from ..validators.tf_runner import TfliteRunner, TfRunner
+        from .tf_runner import TfliteRunner, TfRunner
 
         if loaded.extra["kind"] == "tflite":
             return TfliteRunner(loaded.model, loaded.extra["inputs"], loaded.extra["outputs"])

@@ -53,9 +53,9 @@ _MAX_ITERATIONS = 20  # optimizer sweeps; tf2onnx loops until no optimizer chang
 
 def quiet_tf() -> contextlib.AbstractContextManager[io.StringIO]:
     """Keep TensorFlow's, tf2onnx's and Keras' logging and prints off stdout/stderr."""
-    from .torch_utils import quiet_export
+    from .._util import TF_LOGGERS, quiet
 
-    return quiet_export(("tensorflow", "tf2onnx", "absl", "keras", "h5py"))
+    return quiet(TF_LOGGERS)
 
 
 def clean_name(name: str, prefix: str = "input") -> str:

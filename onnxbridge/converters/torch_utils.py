@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UnsafeInputError
-from .base import first_line
+from .._util import first_line, quiet
 
 __all__ = [
     "flatten_outputs",
     "output_names_for",
     "load_exported_program",
-    "quiet_export",
     "failing_op",
 ]
 
@@ -106,14 +105,14 @@ def load_exported_program(path: Path, *, trust: bool = False) -> Any:
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path} is not a .pt2 archive (not a zip file)", "save it with torch.export.save")
     try:
-        with quiet_export():
+        with quiet():
             if trust:
                 return torch.export.load(str(path))
             with _weights_only_torch_load():
                 return torch.export.load(str(path))
     except pickle.UnpicklingError as e:
         raise UnsafeInputError(
-            f"{path}: refused to unpickle: {str(e).splitlines()[0][:200]}",
+            f"{path}: refused to unpickle: {first_line(e, 200, with_type=False)}",
             "loading it could run arbitrary code; if you trust the file, pass --trust-model",
         ) from e
     except (InputError, UnsafeInputError):
@@ -123,26 +122,6 @@ def load_exported_program(path: Path, *, trust: bool = False) -> Any:
             f"{path} is not a readable torch.export archive ({first_line(e, 200)})",
             "re-create it with torch.export.save",
         ) from e
-
-
-@contextlib.contextmanager
-def quiet_export(
-    logger_names: tuple[str, ...] = ("torch", "torch.onnx", "torch.export", "torch._export", "onnxscript"),
-) -> Iterator[io.StringIO]:
-    """Keep exporters' progress prints and logger chatter off stdout/stderr (``--json`` must stay clean)."""
-    buf = io.StringIO()
-    loggers = [logging.getLogger(n) for n in logger_names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    old_out, old_err = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = buf
-    try:
-        yield buf
-    finally:
-        sys.stdout, sys.stderr = old_out, old_err
-        for lg, lvl in zip(loggers, levels):
-            lg.setLevel(lvl)
 
 
 _OP_PATTERNS = (

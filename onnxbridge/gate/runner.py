@@ -111,8 +111,8 @@ def _inside(file: str, root: str) -> bool:
 
 
 def _check(task: Task) -> ModelResult:
-    from ..validators.runners import OrtRunner
-    from ..validators.sweep import check_parity
+    from ..runtime.sessions import OrtRunner
+    from ..parity.sweep import check_parity
     from .golden import GoldenRunner, read_golden
 
     entry, root = task.entry, Path(task.root)
@@ -199,7 +199,7 @@ def _update(task: Task) -> ModelResult:
     import shutil
 
     from ..fsutil import atomic_write_bytes
-    from ..validators.fixtures import load_cases
+    from ..parity.fixtures import load_cases
     from .golden import write_golden
 
     entry, root = task.entry, Path(task.root)

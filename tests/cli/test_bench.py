@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.validators.test_speed import mlp_model
+from tests.runtime.test_timing import mlp_model
 
 TORCH_MLP = """
 import torch
@@ -183,7 +183,7 @@ def test_bench_bad_files(run_cli, tmp_path, mlp_onnx):
 
 
 def test_bench_real_inputs_file(run_cli, tmp_path, mlp_onnx):
-    from onnxbridge.validators.fixtures import save_cases
+    from onnxbridge.parity.fixtures import save_cases
 
     npz = tmp_path / "in.npz"
     # an array the model does not take comes first: the batch is read from the model's input
@@ -194,7 +194,7 @@ def test_bench_real_inputs_file(run_cli, tmp_path, mlp_onnx):
 
 def test_bench_explicit_cuda_never_falls_back(run_cli, mlp_onnx):
     from onnxbridge.errors import ProviderError
-    from onnxbridge.validators.providers import create_session
+    from onnxbridge.runtime.providers import create_session
 
     try:
         create_session(mlp_model().SerializeToString(), "cuda")
@@ -267,7 +267,7 @@ def test_optimize_error_paths(run_cli, tmp_path, mlp_onnx):
     assert run_cli("simplify", mlp_onnx, "-o", out, "--fuse-transformer", "llama").code == 2
     assert run_cli("simplify", mlp_onnx, "-o", mlp_onnx, "--optimize", "cpu").code == 2  # never over its input
     from onnxbridge.errors import ProviderError
-    from onnxbridge.validators.providers import create_session
+    from onnxbridge.runtime.providers import create_session
 
     try:
         create_session(mlp_model().SerializeToString(), "cuda")

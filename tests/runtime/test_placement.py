@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from onnxbridge.errors import ProviderError, UsageError
-from onnxbridge.validators.placement import ProfileCapture, apply_fallback_policy, parse_profile
+from onnxbridge.runtime.placement import ProfileCapture, apply_fallback_policy, parse_profile
 
-from . import onnx_models
+from tests.parity import onnx_models
 
 
 def _real_cpu_profile() -> list[dict]:
@@ -92,7 +92,7 @@ def test_fallback_policy_fail_is_exit_2_naming_the_nodes_and_warn_is_a_note():
 
 
 def test_profile_capture_removes_its_folder_and_stops_profiling(onnx_file):
-    from onnxbridge.validators.runners import OrtRunner
+    from onnxbridge.runtime.sessions import OrtRunner
 
     runner = OrtRunner(onnx_file("a.onnx", onnx_models.mlp()), "cpu", profile=True)
     folder = runner._capture._dir
@@ -116,7 +116,7 @@ def test_capture_without_a_run_reports_nothing(tmp_path):
 
 
 def test_report_lists_placement_and_bad_fallback_flag_is_usage_error(run_cli, onnx_file, tmp_path):
-    from .conftest import flat, read_json
+    from tests.parity.conftest import flat, read_json
 
     a = onnx_file("a.onnx", onnx_models.mlp())
     out = tmp_path / "r.json"

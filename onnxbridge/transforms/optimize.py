@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import OnnxBridgeError, UsageError
+from ..errors import OnnxBridgeError, UsageError
 
 if TYPE_CHECKING:
     import onnx
 
-    from .results import ParityReport
+    from ..results import ParityReport
 
 __all__ = ["TARGETS", "FUSIONS", "OptimizeResult", "optimize_model", "fuse_transformer", "ort_offline",
            "detect_model_type", "transformer_hints", "check_options", "optimize_step", "validation_provider",
@@ -136,9 +136,9 @@ def fuse_transformer(
         return model, steps
     from onnxruntime.transformers.optimizer import optimize_model as ort_optimize
 
-    from .converters.torch_utils import quiet_export
+    from .._util import quiet
 
-    with quiet_export():
+    with quiet():
         optimizer = ort_optimize(
             model, model_type=model_type, num_heads=num_heads, hidden_size=hidden_size, opt_level=0, use_gpu=use_gpu,
         )
@@ -153,9 +153,9 @@ def ort_offline(model: onnx.ModelProto, target: str, *, threads: int | None = No
     """
     import onnx
 
-    from .onnxio import TWO_GB
-    from .validators.providers import create_session
-    from .validators.speed import session_options
+    from ..onnxio import TWO_GB
+    from ..runtime.providers import create_session
+    from ..runtime.timing import session_options
 
     tmpdir = Path(tempfile.mkdtemp(prefix="onnxbridge-optimize-"))
     try:
@@ -201,8 +201,8 @@ def optimize_model(
 
 
 def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool):
-    from .converters.base import first_line
-    from .onnxio import node_count
+    from .._util import first_line
+    from ..onnxio import node_count
 
     hints = dict(hints or {})
     before = node_count(model)
@@ -279,8 +279,8 @@ def optimize_step(
 ) -> tuple[onnx.ModelProto, OptimizeResult]:
     """``optimize_model`` with the pipeline's parity check: the unoptimised model on ONNX Runtime CPU is
     the reference, the optimised one runs on the target provider, over seeded cases and the axis sweep."""
-    from .validators.runners import OrtRunner
-    from .validators.sweep import ParityPlan, check_parity
+    from ..runtime.sessions import OrtRunner
+    from ..parity.sweep import ParityPlan, check_parity
 
     reference = OrtRunner(model, "cpu")
     reference.name = "unoptimised model (onnxruntime cpu)"

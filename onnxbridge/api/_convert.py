@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .fsutil import check_output_path
-from .results import ParityReport, Report, SimplifyResult
-from .specs import TensorSpec, parse_input_specs
+from ..errors import UsageError
+from ..fsutil import check_output_path
+from ..results import ParityReport, Report, SimplifyResult
+from ..specs import TensorSpec, parse_input_specs
 
 __all__ = ["convert", "simplify", "validate", "inspect", "load_source"]
 
@@ -36,7 +36,7 @@ def _specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
 
 
 def _plan(seed: int):
-    from .validators.sweep import ParityPlan
+    from ..parity.sweep import ParityPlan
 
     return ParityPlan(seeds=(seed, seed + 1, seed + 2))
 
@@ -46,8 +46,8 @@ def load_source(
     trust_model: bool = False,
 ):
     """SOURCE -> (converter, LoadedModel). Imports the framework the source needs, nothing else."""
-    from .converters.registry import default_registry
-    from .sources import detect_framework, load_python_object, parse_source
+    from ..converters.registry import default_registry
+    from ..sources import detect_framework, load_python_object, parse_source
 
     ref = parse_source(source, framework)
     fw = ref.framework
@@ -58,7 +58,7 @@ def load_source(
         obj = load_python_object(ref)
         fw = detect_framework(obj)
         if fw is None:
-            from .sources import resolve_factory
+            from ..sources import resolve_factory
 
             model, example = resolve_factory(obj, source)
             fw = detect_framework(model)
@@ -77,7 +77,7 @@ def _structural_check(product) -> None:
     """Valid ONNX that ONNX Runtime can load on CPU."""
     import onnx
 
-    from .validators.runners import OrtRunner
+    from ..runtime.sessions import OrtRunner
 
     onnx.checker.check_model(product.model)
     OrtRunner(product.model, "cpu")
@@ -85,8 +85,8 @@ def _structural_check(product) -> None:
 
 def _quick_parity(reference, loaded, atol, rtol):
     """A candidate passes when it matches the reference on the export-size example inputs."""
-    from .validators.runners import OrtRunner
-    from .validators.sweep import run_case
+    from ..runtime.sessions import OrtRunner
+    from ..parity.sweep import run_case
 
     def check(product) -> str | None:
         case = run_case("example", None, dict(loaded.example), reference, OrtRunner(product.model, "cpu"), None, atol, rtol)
@@ -101,8 +101,8 @@ def _quick_parity(reference, loaded, atol, rtol):
 
 
 def _simplify_check(original, specs, axis_sizes, int_high, seed):
-    from .validators.runners import OrtRunner
-    from .validators.sweep import ParityPlan, check_parity
+    from ..runtime.sessions import OrtRunner
+    from ..parity.sweep import ParityPlan, check_parity
 
     reference = OrtRunner(original, "cpu")
     reference.name = "unsimplified model (onnxruntime cpu)"
@@ -125,7 +125,7 @@ def _simplify_check(original, specs, axis_sizes, int_high, seed):
 def _preflight_provider(provider: str) -> None:
     """Fail fast (before any export) when an explicitly named provider cannot start."""
     if provider in ("cuda", "tensorrt"):
-        from .validators.providers import create_session
+        from ..runtime.providers import create_session
 
         import onnx
         from onnx import TensorProto, helper
@@ -155,16 +155,16 @@ def _check_fixture_paths(save_inputs, save_outputs, *inputs) -> None:
 
 def _check_validation_options(tolerances, fallback) -> None:
     """Refuse a malformed --tol or --fallback before any work starts."""
-    from .validators.placement import apply_fallback_policy
+    from ..runtime.placement import apply_fallback_policy
 
     _tolerances(tolerances)
     apply_fallback_policy(None, fallback)
 
 
 def _save_fixtures(save_inputs, save_outputs, specs, axis_sizes, plan, int_high, reference, feeds_override):
-    from .validators.fixtures import save_cases
-    from .validators.inputs import generate_inputs
-    from .validators.sweep import plan_cases
+    from ..parity.fixtures import save_cases
+    from ..parity.inputs import generate_inputs
+    from ..parity.sweep import plan_cases
 
     if feeds_override is not None:
         cases = list(feeds_override)
@@ -206,19 +206,19 @@ def convert(
 
     ``optimize`` (``cpu`` / ``cuda``) saves ONNX Runtime's offline optimisations for that provider and
     ``fuse_transformer`` (``auto`` / ``bert`` / ``gpt2`` / ``vit``) applies its transformer fusions; each
-    is parity-checked (see :mod:`onnxbridge.optimize`).
+    is parity-checked (see :mod:`onnxbridge.transforms.optimize`).
 
     ``routes`` names the export routes to try, in order (default: every route of the converter).
     """
-    from .converters.base import ExportRequest, run_routes
-    from .onnxio import save_onnx
+    from ..converters.base import ExportRequest, run_routes
+    from ..onnxio import save_onnx
 
     say = progress or _noop
     specs_in = _specs(inputs)
     out = check_output_path(output, source, inputs_file)
     _check_fixture_paths(save_inputs, save_outputs, source, output, inputs_file)
     if optimize or fuse_transformer:
-        from .optimize import check_options, validation_provider
+        from ..transforms.optimize import check_options, validation_provider
 
         check_options(optimize, fuse_transformer)
         provider = validation_provider(optimize, provider)
@@ -255,7 +255,7 @@ def convert(
 
     opt = None
     if optimize or fuse_transformer:
-        from .optimize import optimize_step, transformer_hints
+        from ..transforms.optimize import optimize_step, transformer_hints
 
         say("optimising")
         model, opt = optimize_step(model, optimize, fuse_transformer, loaded.specs, loaded.axis_sizes,
@@ -293,7 +293,7 @@ def _optimize_fields(opt) -> dict[str, Any]:
     """Report fields of the optimisation step: ``optimize`` in the JSON, a note when it was not kept."""
     if opt is None:
         return {}
-    from .optimize import optimize_notes
+    from ..transforms.optimize import optimize_notes
 
     return {"extra": {"optimize": opt}, "notes": optimize_notes(opt)}
 
@@ -312,14 +312,14 @@ def _pick_routes(available: Sequence, wanted: Sequence[str] | None) -> list:
 
 
 def _simplify_step(model, specs, axis_sizes, int_high, seed):
-    from .simplifier import simplify_model
+    from ..transforms.simplify import simplify_model
 
     return simplify_model(model, _simplify_check(model, specs, axis_sizes, int_high, seed))
 
 
 def _tolerances(tolerances: Mapping[str, Any] | Sequence[str] | None) -> dict:
     """``--tol`` strings, or a mapping name -> Tolerance / (atol, rtol) / atol, as Tolerances."""
-    from .validators.parity import Tolerance, parse_tolerances
+    from ..parity.metrics import Tolerance, parse_tolerances
 
     if not tolerances:
         return {}
@@ -338,7 +338,7 @@ def _tolerances(tolerances: Mapping[str, Any] | Sequence[str] | None) -> dict:
 
 def _int_high(model, int_high):
     """Per-input id ranges: the table each id input indexes in the ONNX graph, else the converter's guess."""
-    from .validators.inputs import vocab_sizes
+    from ..parity.inputs import vocab_sizes
 
     found = vocab_sizes(model)
     if not found:
@@ -363,7 +363,7 @@ class _DefaultMap(dict):
 
 def _load_feeds(inputs_file):
     """The cases of an ``--inputs`` file, or None without one."""
-    from .validators.fixtures import load_cases
+    from ..parity.fixtures import load_cases
 
     return load_cases(inputs_file) if inputs_file else None
 
@@ -371,10 +371,10 @@ def _load_feeds(inputs_file):
 def _validate_step(reference, model, provider, specs, axis_sizes, int_high, seed, atol, rtol,
                    feeds, save_inputs, save_outputs, path=None, *, tolerances=None, fallback="warn",
                    reference_model=None) -> ParityReport:
-    from .validators.parity import looser_dtype
-    from .validators.placement import apply_fallback_policy
-    from .validators.runners import OrtRunner
-    from .validators.sweep import check_parity, compute_dtype
+    from ..parity.metrics import looser_dtype
+    from ..runtime.placement import apply_fallback_policy
+    from ..runtime.sessions import OrtRunner
+    from ..parity.sweep import check_parity, compute_dtype
 
     int_high = _int_high(model, int_high)
     narrow = [d for d in (compute_dtype(model), reference_model is not None and compute_dtype(reference_model)) if d]
@@ -408,13 +408,13 @@ def simplify(
 ) -> Report:
     """Simplify an ONNX file into ``output``, keeping the original if parity breaks; ``optimize`` /
     ``fuse_transformer`` as for :func:`convert`."""
-    from .onnxio import input_specs, load_onnx, save_onnx
-    from .converters.base import axis_sizes as default_sizes
+    from ..onnxio import input_specs, load_onnx, save_onnx
+    from ..converters.base import axis_sizes as default_sizes
 
     say = progress or _noop
     out = check_output_path(output, model)
     if optimize or fuse_transformer:
-        from .optimize import check_options
+        from ..transforms.optimize import check_options
 
         check_options(optimize, fuse_transformer)
     say(f"loading {model}")
@@ -422,14 +422,14 @@ def simplify(
     specs = input_specs(original)
     axis_sizes = default_sizes(specs)
     say("simplifying")
-    from .simplifier import simplify_model
+    from ..transforms.simplify import simplify_model
 
     check = _simplify_check(original, specs, axis_sizes, None, seed) if validate else None
     result, simp = simplify_model(original, check)
     timings = {"simplify_s": simp.seconds}
     opt = None
     if optimize or fuse_transformer:
-        from .optimize import optimize_step
+        from ..transforms.optimize import optimize_step
 
         say("optimising")
         result, opt = optimize_step(result, optimize, fuse_transformer, specs, axis_sizes, _int_high(original, None),
@@ -465,9 +465,9 @@ def validate(
     - ``validate(A.onnx, B.onnx)``: A on ONNX Runtime CPU is the reference for B;
     - ``validate(MODEL.onnx, inputs_file=IN.npz, expected_file=OUT.npz)``: replay fixtures.
     """
-    from .onnxio import input_specs, load_onnx
-    from .converters.base import axis_sizes as default_sizes
-    from .validators.runners import OrtRunner
+    from ..onnxio import input_specs, load_onnx
+    from ..converters.base import axis_sizes as default_sizes
+    from ..runtime.sessions import OrtRunner
 
     say = progress or _noop
     _check_fixture_paths(save_inputs, save_outputs, source, model, inputs_file, expected_file)
@@ -497,7 +497,7 @@ def validate(
     fw = "onnx"
     reference_model = None
     if expected_file:
-        from .validators.fixtures import FixtureRunner
+        from ..parity.fixtures import FixtureRunner
 
         names = tuple(o.name for o in candidate_model.graph.output)
         reference: Any = FixtureRunner(expected_file, feeds, names)
@@ -522,6 +522,6 @@ def validate(
 
 def inspect(model: str | Path):
     """Opsets, inputs/outputs, op histogram, parameters and size of an ONNX file."""
-    from .onnxio import model_info
+    from ..onnxio import model_info
 
     return model_info(model)

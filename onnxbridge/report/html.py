@@ -15,10 +15,10 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .report import route_why
+from . import route_why
 
 if TYPE_CHECKING:
-    from .results import ParityReport, Placement, Report
+    from ..results import ParityReport, Placement, Report
 
 __all__ = ["to_html", "histogram_svg", "placement_svg"]
 
@@ -100,7 +100,7 @@ def histogram_svg(name: str, counts: Sequence[int], atol: float, salt: str) -> s
     if fig is None:
         return None
     ax = fig.add_subplot()
-    from .validators.parity import ERROR_BIN_EDGES
+    from ..parity.metrics import ERROR_BIN_EDGES
 
     colors = ["#c62828" if i > 0 and ERROR_BIN_EDGES[i - 1] >= atol and atol >= 0 and counts[i] else "#2e7d32"
               for i in range(len(counts))]

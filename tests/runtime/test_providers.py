@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from onnxbridge.errors import ProviderError
-from onnxbridge.validators.providers import create_session, diagnose_cuda
-from onnxbridge.validators.runners import OrtRunner
+from onnxbridge.runtime.providers import create_session, diagnose_cuda
+from onnxbridge.runtime.sessions import OrtRunner
 
-from . import onnx_models
+from tests.parity import onnx_models
 
 
 def _cuda_starts() -> bool:
@@ -85,7 +85,7 @@ def test_cuda_placement_lists_nodes_on_cuda(onnx_file):  # pragma: no cover - ne
 def test_session_error_without_a_message_is_an_input_error(monkeypatch):
     """An onnxruntime exception with an empty message still becomes an InputError, not an IndexError."""
     from onnxbridge.errors import InputError
-    from onnxbridge.validators import runners
+    from onnxbridge.runtime import sessions as runners
 
     def refuse(*_args, **_kwargs):
         raise RuntimeError("")

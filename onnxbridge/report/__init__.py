@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
-from .fsutil import atomic_write_text
+from ..errors import UsageError
+from ..fsutil import atomic_write_text
 
 if TYPE_CHECKING:
-    from .results import Report
+    from ..results import Report
 
 __all__ = ["to_json", "to_markdown", "to_html", "write_report", "REPORT_SUFFIXES"]
 
@@ -105,7 +105,7 @@ def to_markdown(report: Report) -> str:
 
 
 def _bench_markdown(b: dict | None) -> list[str]:
-    """The bench section: one row per measurement (see onnxbridge.bench_api)."""
+    """The bench section: one row per measurement (see onnxbridge.api._bench)."""
     if not b:
         return []
     lines = ["", "## Bench", "", f"speed-up basis: {b.get('speedup_basis', '-')}", "",
@@ -124,7 +124,7 @@ def _bench_markdown(b: dict | None) -> list[str]:
 
 def to_html(report: Report) -> str:
     """A self-contained HTML page (no network at view time): tables, error histograms, placement."""
-    from .report_html import to_html as render
+    from .html import to_html as render
 
     return render(report)
 

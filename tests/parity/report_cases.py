@@ -9,8 +9,8 @@ import numpy as np
 
 from onnxbridge import api
 from onnxbridge.results import Report
-from onnxbridge.validators.placement import parse_profile
-from tests.validators import onnx_models
+from onnxbridge.runtime.placement import parse_profile
+from tests.parity import onnx_models
 
 
 def failing_report(tmp_path: Path) -> Report:

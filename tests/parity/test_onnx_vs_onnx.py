@@ -46,7 +46,7 @@ def test_float32_vs_float16_passes_at_float16_tolerances_and_catches_a_broken_fp
 
 def test_float16_inputs_are_fed_to_a_float32_reference(onnx_file):
     """A model with float16 inputs against its float32 original: the inputs are cast per side."""
-    from onnxbridge.validators.runners import OrtRunner
+    from onnxbridge.runtime.sessions import OrtRunner
 
     a = OrtRunner(onnx_models.mlp(), "cpu")
     x16 = np.random.default_rng(0).standard_normal((2, 16)).astype(np.float16)

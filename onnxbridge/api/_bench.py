@@ -1,6 +1,6 @@
 """``onnxbridge.bench``: speed of an ONNX model on ONNX Runtime, optionally against its source.
 
-Orchestration only: the timing loops live in :mod:`onnxbridge.validators.speed`. Every provider
+Orchestration only: the timing loops live in :mod:`onnxbridge.runtime.timing`. Every provider
 asked for is measured, and the provider that really ran is read back from its session.
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .results import Report
-from .specs import TensorSpec
+from ..errors import UsageError
+from ..results import Report
+from ..specs import TensorSpec
 
 __all__ = ["bench", "batch_axis", "BATCH_AXES"]
 
@@ -49,7 +49,7 @@ def _leading_dim(specs: Sequence[TensorSpec]) -> int | str | None:
 
 
 def _check_args(providers, batches, io_binding, reference_device, axis_sizes) -> tuple[str, ...]:
-    from .validators.providers import PROVIDERS
+    from ..runtime.providers import PROVIDERS
 
     provs = tuple(p.strip().lower() for p in providers if p and p.strip())
     if not provs:
@@ -112,11 +112,11 @@ def bench(
     binds inputs and outputs on the device for CUDA / TensorRT only. Returns a :class:`Report`
     whose ``bench`` holds every measurement and the speed-up over the source framework.
     """
-    from .api import _specs, load_source
-    from .onnxio import input_specs, load_onnx
-    from .converters.base import axis_sizes as default_sizes
-    from .validators.providers import create_session
-    from .validators.speed import TimingPlan, session_options
+    from ._convert import _specs, load_source
+    from ..onnxio import input_specs, load_onnx
+    from ..converters.base import axis_sizes as default_sizes
+    from ..runtime.providers import create_session
+    from ..runtime.timing import TimingPlan, session_options
 
     say = progress or _noop
     plan = TimingPlan(warmup=warmup, runs=runs, duration_s=duration_s).check()
@@ -171,10 +171,12 @@ def bench(
 
     ref_device = reference_device
     if ref_device == "auto":
-        ref_device = "cuda" if sessions[0][2].used != "CPUExecutionProvider" and _torch_cuda() else "cpu"
+        accelerator = getattr(reference, "accelerator", lambda: None)()
+        ref_device = "cuda" if sessions[0][2].used != "CPUExecutionProvider" and accelerator == "cuda" else "cpu"
 
     results, ref_results, parity = [], [], []
-    with _torch_threads(threads if reference is not None else None):
+    threads_for = getattr(reference, "threads", None)
+    with threads_for(threads) if threads_for is not None else contextlib.nullcontext():
         for batch, feeds in cases:
             shapes = {k: tuple(int(x) for x in v.shape) for k, v in feeds.items()}
             for p, session, choice in sessions:
@@ -207,10 +209,10 @@ def bench(
 
 def _plan_inputs(specs, sizes, batch_name, batches, seed, int_high, inputs_file, model):
     """[(batch, feeds)] to measure: one per batch size asked for, or the --inputs data."""
-    from .validators.inputs import generate_inputs
+    from ..parity.inputs import generate_inputs
 
     if inputs_file:
-        from .validators.fixtures import load_cases
+        from ..parity.fixtures import load_cases
 
         label, feeds = load_cases(inputs_file)[0]
         missing = [s.name for s in specs if s.name not in feeds]
@@ -241,7 +243,7 @@ def _plan_inputs(specs, sizes, batch_name, batches, seed, int_high, inputs_file,
 
 
 def _time_ort(session, choice, feeds, batch, shapes, binding, plan, threads, opt_level):
-    from .validators.speed import BenchCase, ort_callable, time_callable
+    from ..runtime.timing import BenchCase, ort_callable, time_callable
 
     call, sync = ort_callable(session, feeds, io_binding=binding)
     stats = time_callable(call, plan, sync)
@@ -259,7 +261,7 @@ def _time_ort(session, choice, feeds, batch, shapes, binding, plan, threads, opt
 
 
 def _time_reference(reference, feeds, batch, shapes, device, plan):
-    from .validators.speed import BenchCase, time_reference
+    from ..runtime.timing import BenchCase, time_reference
 
     stats, name = time_reference(reference, feeds, device, plan)
     return BenchCase(runtime=reference.name, provider_requested=None, provider_used=name, batch=batch, shapes=shapes,
@@ -268,7 +270,7 @@ def _time_reference(reference, feeds, batch, shapes, device, plan):
 
 def _outputs_match(reference, session, feeds, batch) -> dict[str, Any]:
     """One run of each side on the bench inputs: a speed figure of a wrong model is worth nothing."""
-    from .validators.parity import compare_outputs
+    from ..parity.metrics import compare_outputs
 
     names = {i.name for i in session.get_inputs()}
     refs = reference.run(dict(feeds))
@@ -315,27 +317,3 @@ def _bench_dict(results, ref_results, parity, plan, threads, opt_level, io_bindi
         "reference_results": [r.to_dict() for r in ref_results],
         "reference_parity": parity,
     }
-
-
-def _torch_cuda() -> bool:
-    from .validators.speed import loaded_torch
-
-    torch = loaded_torch()
-    return bool(torch is not None and torch.cuda.is_available())
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Give torch the same intra-op thread count as ONNX Runtime for the run, then restore it."""
-    from .validators.speed import loaded_torch
-
-    torch = loaded_torch()
-    if threads is None or torch is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ..converters.base import first_line
+from .._util import first_line
 from ..errors import InputError, OnnxBridgeError, UsageError
 from ..onnxio import TWO_GB, load_onnx
 from ..results import Placement

@@ -13,7 +13,7 @@ import pytest
 from onnx import numpy_helper
 
 from onnxbridge.errors import InputError, UsageError
-from onnxbridge.validators.fixtures import load_cases
+from onnxbridge.parity.fixtures import load_cases
 
 from . import onnx_models
 from .conftest import flat
@@ -103,7 +103,7 @@ def test_replay_refuses_mismatched_or_bad_files(run_cli, onnx_file, tmp_path):
 
 def test_replay_reads_each_fixture_file_once(onnx_file, tmp_path, monkeypatch):
     from onnxbridge import api
-    from onnxbridge.validators import fixtures
+    from onnxbridge.parity import fixtures
 
     a = onnx_file("a.onnx", onnx_models.mlp())
     ins, outs = tmp_path / "in.npz", tmp_path / "out.npz"

@@ -238,12 +238,13 @@ def ort_callable(session: Any, feeds: Mapping[str, np.ndarray], *, io_binding: b
 def reference_callable(runner: Any, feeds: Mapping[str, np.ndarray], device: str = "cpu") -> tuple[Call, Call | None, str]:
     """(call, sync, description) running the source framework's eager model on ``feeds``.
 
-    A PyTorch reference (a runner with ``module``, ``call`` and ``arg_order``) is called directly on
-    tensors prepared once, under ``inference_mode``, on ``device``; any other runner through ``run``.
+    A runner that prepares its own timed call (``timed_call(feeds, device)``: inputs moved to the
+    device once, the framework called directly) is asked for it; any other runner is called through
+    ``run`` on the CPU.
     """
-    module = getattr(runner, "module", None)
-    if module is not None and hasattr(runner, "arg_order") and _is_torch_module(module):
-        return _torch_callable(runner, feeds, device)
+    prepare = getattr(runner, "timed_call", None)
+    if prepare is not None:
+        return prepare(feeds, device)
     if device != "cpu":
         raise UsageError(f"the {runner.name} reference can only be benchmarked on cpu here", "use --reference-device cpu")
     feeds = dict(feeds)
@@ -253,51 +254,13 @@ def reference_callable(runner: Any, feeds: Mapping[str, np.ndarray], device: str
 def time_reference(runner: Any, feeds: Mapping[str, np.ndarray], device: str, plan: TimingPlan) -> tuple[LatencyStats, str]:
     """Time the source framework's eager model on ``device`` (see :func:`reference_callable`).
 
-    A PyTorch module timed on another device is put back on the CPU afterwards: the runner's own
-    ``run`` feeds it host tensors.
+    Afterwards the runner undoes what its timed call changed (``release``): a PyTorch module timed on
+    another device goes back to the CPU, where the runner's own ``run`` feeds it.
     """
     try:
         call, sync, name = reference_callable(runner, feeds, device)
         return time_callable(call, plan, sync), name
     finally:
-        module = getattr(runner, "module", None)
-        if device != "cpu" and _is_torch_module(module):
-            module.to("cpu")
-
-
-def loaded_torch() -> Any | None:
-    """torch when something already imported it, else None (never imports it)."""
-    import sys
-
-    return sys.modules.get("torch")
-
-
-def _is_torch_module(obj: Any) -> bool:
-    torch = loaded_torch()
-    return torch is not None and isinstance(obj, torch.nn.Module)
-
-
-def _torch_callable(runner: Any, feeds: Mapping[str, np.ndarray], device: str) -> tuple[Call, Call | None, str]:
-    import torch
-
-    from .torch_runner import to_torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError(
-            "--reference-device cuda: torch.cuda.is_available() is False",
-            "install a CUDA build of torch, or use --reference-device cpu",
-        )
-    module = runner.module.to(device)
-    tensors = {k: to_torch(v).to(device) for k, v in feeds.items()}
-    if runner.call == "kwargs":
-        args: tuple = ()
-        kwargs = {n: tensors[n] for n in runner.arg_order}
-    else:
-        args, kwargs = tuple(tensors[n] for n in runner.arg_order), {}
-
-    def call() -> Any:
-        with torch.inference_mode():
-            return module(*args, **kwargs)
-
-    sync = torch.cuda.synchronize if device == "cuda" else None
-    return call, sync, f"pytorch eager ({device}, {torch.get_num_threads()} threads)" if device == "cpu" else "pytorch eager (cuda)"
+        release = getattr(runner, "release", None)
+        if release is not None:
+            release()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from onnxbridge.errors import UsageError
-from onnxbridge.validators.parity import (
+from onnxbridge.parity.metrics import (
     ERROR_BIN_EDGES,
     Tolerance,
     compare_output,
@@ -116,7 +116,7 @@ def test_bfloat16_compute_dtype_by_name_needs_no_prior_ml_dtypes_import():
     import subprocess
     import sys
 
-    code = ("import sys; from onnxbridge.validators.parity import looser_dtype; "
+    code = ("import sys; from onnxbridge.parity.metrics import looser_dtype; "
             "assert 'ml_dtypes' not in sys.modules; print(looser_dtype('bfloat16', 'float32'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

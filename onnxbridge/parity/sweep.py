@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..converters.base import first_line
+from .._util import first_line
 from ..errors import OnnxBridgeError, UsageError
 from ..results import ParityCase, ParityReport
 from ..specs import TensorSpec
 from .inputs import generate_inputs
-from .parity import DEFAULT_TOLERANCES, ERROR_BIN_EDGES, Tolerance, compare_outputs
-from .runners import OrtRunner, Runner
+from .metrics import DEFAULT_TOLERANCES, ERROR_BIN_EDGES, Tolerance, compare_outputs
+from ..runtime.sessions import OrtRunner, Runner
 
 __all__ = ["ParityPlan", "plan_cases", "check_parity", "run_case", "compute_dtype"]
 

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .converters.base import first_line
-from .onnxio import TWO_GB, node_count
-from .results import ParityReport, SimplifyResult
+from .._util import first_line
+from ..onnxio import TWO_GB, node_count
+from ..results import ParityReport, SimplifyResult
 
 if TYPE_CHECKING:
     import onnx
@@ -24,9 +24,9 @@ def run_onnxsim(model: onnx.ModelProto) -> onnx.ModelProto:
     import onnx
     import onnxsim
 
-    from .converters.torch_utils import quiet_export
+    from .._util import quiet
 
-    with quiet_export():
+    with quiet():
         simplified, ok = onnxsim.simplify(model, check_n=0)
     if not ok:  # pragma: no cover - check_n=0 never reports a failed check
         raise RuntimeError("onnxsim reported a failed check")

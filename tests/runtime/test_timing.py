@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 from onnxbridge.errors import UsageError
 from onnxbridge.results import OutputParity, ParityCase, ParityReport
-from onnxbridge.validators.speed import (
+from onnxbridge.runtime.timing import (
     TimingPlan,
     ort_callable,
     session_options,
@@ -135,8 +135,8 @@ def test_ort_callable_runs_the_model(io_binding):
 def test_reference_callable_calls_torch_directly():
     torch = pytest.importorskip("torch")
 
-    from onnxbridge.validators.speed import reference_callable
-    from onnxbridge.validators.torch_runner import TorchRunner
+    from onnxbridge.runtime.timing import reference_callable
+    from onnxbridge.converters.torch_runner import TorchRunner
 
     lin = torch.nn.Linear(4, 2).eval()
     runner = TorchRunner(lin, "args", ("x",), ("y",))
@@ -149,8 +149,8 @@ def test_reference_callable_calls_torch_directly():
 def test_time_reference_puts_a_module_timed_elsewhere_back_on_the_cpu():
     torch = pytest.importorskip("torch")
 
-    from onnxbridge.validators.speed import time_reference
-    from onnxbridge.validators.torch_runner import TorchRunner
+    from onnxbridge.runtime.timing import time_reference
+    from onnxbridge.converters.torch_runner import TorchRunner
 
     class Doubler(torch.nn.Module):  # no parameters: runs on the meta device without a GPU
         def __init__(self):
@@ -180,7 +180,7 @@ def _report(passed: bool) -> ParityReport:
 
 
 def test_optimize_keeps_the_original_when_parity_breaks():
-    from onnxbridge.optimize import optimize_model
+    from onnxbridge.transforms.optimize import optimize_model
 
     model = mlp_model()
     kept, result = optimize_model(model, target="cpu", check=lambda m, p: _report(False))
@@ -200,7 +200,7 @@ def test_optimize_keeps_the_original_when_parity_breaks():
 
 
 def test_optimize_options_and_model_type_detection():
-    from onnxbridge.optimize import check_options, detect_model_type, transformer_hints, validation_provider
+    from onnxbridge.transforms.optimize import check_options, detect_model_type, transformer_hints, validation_provider
 
     with pytest.raises(UsageError, match="--optimize"):
         check_options("tpu", None)
@@ -227,8 +227,8 @@ def test_optimize_options_and_model_type_detection():
 
 def test_optimize_cuda_without_a_gpu_is_a_provider_error():
     from onnxbridge.errors import ProviderError
-    from onnxbridge.optimize import optimize_model
-    from onnxbridge.validators.providers import create_session
+    from onnxbridge.transforms.optimize import optimize_model
+    from onnxbridge.runtime.providers import create_session
 
     try:
         create_session(mlp_model().SerializeToString(), "cuda")
@@ -242,7 +242,7 @@ def test_optimize_cuda_without_a_gpu_is_a_provider_error():
 
 def test_speed_modules_import_no_framework():
     code = (
-        "import sys, onnxbridge.validators.speed, onnxbridge.bench_api, onnxbridge.optimize, onnxbridge.cli.bench;"
+        "import sys, onnxbridge.runtime.timing, onnxbridge.api._bench, onnxbridge.transforms.optimize, onnxbridge.cli.bench;"
         "bad = [m for m in ('torch', 'tensorflow', 'onnxruntime') if m in sys.modules];"
         "assert not bad, bad"
     )
@@ -250,7 +250,7 @@ def test_speed_modules_import_no_framework():
 
 
 def test_optimize_retries_without_onnxruntime_transformers_when_its_fusions_break_parity():
-    from onnxbridge.optimize import optimize_model, optimize_notes
+    from onnxbridge.transforms.optimize import optimize_model, optimize_notes
 
     verdicts = iter([False, True])
     seen = []

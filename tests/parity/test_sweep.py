@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnxbridge.validators.runners import OrtRunner
-from onnxbridge.validators.sweep import check_parity, plan_cases
+from onnxbridge.runtime.sessions import OrtRunner
+from onnxbridge.parity.sweep import check_parity, plan_cases
 
 from . import onnx_models
 from .conftest import flat, read_json
@@ -83,7 +83,7 @@ def test_a_size_the_reference_cannot_run_is_not_blamed_on_the_export():
 
 
 def test_generated_ids_stay_inside_the_vocab_read_from_the_graph(run_cli, onnx_file, tmp_path):
-    from onnxbridge.validators.inputs import vocab_sizes
+    from onnxbridge.parity.inputs import vocab_sizes
 
     model = onnx_models.embedding(vocab=7)
     assert vocab_sizes(model) == {"input_ids": 7}
@@ -100,7 +100,7 @@ def test_vocab_read_from_the_graph_keeps_the_converters_ranges_for_other_inputs(
     """An id input the graph walk cannot follow (here through Add) keeps the range the converter learned."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from onnxbridge.api import _int_high
+    from onnxbridge.api._convert import _int_high
 
     tables = [numpy_helper.from_array(np.zeros((n, 2), np.float32), name) for name, n in (("ta", 50), ("tb", 7))]
     one = numpy_helper.from_array(np.array(1, np.int64), "one")

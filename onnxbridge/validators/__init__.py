@@ -1,1 +1,0 @@
-"""Validation: reference runners, ONNX Runtime sessions and providers, inputs, parity metrics."""
