@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ERROR_BIN_EDGES",
     "RouteAttempt",
     "ConversionResult",
     "SimplifyResult",
@@ -20,6 +21,12 @@ __all__ = [
     "Report",
     "to_plain",
 ]
+
+
+# Edges of the per-output error histogram of |got - ref|: count 0 holds the exact matches, count i
+# (i >= 1) the errors in (EDGES[i-1], EDGES[i]]: up to 1e-9, one decade each up to 1e2, then
+# everything above 1e2 (Inf, and NaN on one side only, included). 14 counts for 14 edges.
+ERROR_BIN_EDGES: tuple[float, ...] = (0.0,) + tuple(10.0**e for e in range(-9, 3)) + (float("inf"),)
 
 
 @dataclass(frozen=True)

@@ -78,14 +78,8 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
 
 
 def import_cycles(root: Path = ROOT) -> list[list[str]]:
-    """Strongly connected groups of more than one module (Tarjan), each sorted; none is the goal.
-
-    A package's ``__init__`` importing its own submodules, and a submodule importing its parent
-    package (which only re-exports), are not counted: Python resolves those without a loop.
-    """
+    """Strongly connected groups of more than one module (Tarjan), each sorted; none is the goal."""
     graph = import_graph(root)
-    for name in graph:
-        graph[name] = {t for t in graph[name] if not t.startswith(name + ".") and not name.startswith(t + ".")}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from ..results import OutputParity
+from ..results import ERROR_BIN_EDGES, OutputParity
 
 __all__ = [
     "Tolerance",
@@ -35,10 +35,6 @@ class Tolerance:
     rtol: float | None
 
 
-# Edges of the per-output error histogram of |got - ref|: count 0 holds the exact matches, count i
-# (i >= 1) the errors in (EDGES[i-1], EDGES[i]]: up to 1e-9, one decade each up to 1e2, then
-# everything above 1e2 (Inf, and NaN on one side only, included). 14 counts for 14 edges.
-ERROR_BIN_EDGES: tuple[float, ...] = (0.0,) + tuple(10.0**e for e in range(-9, 3)) + (float("inf"),)
 
 
 # Defaults per reference dtype. Exporters reorder and fuse float arithmetic, so float32 gets

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import route_why
+from .markdown import route_why
 
 if TYPE_CHECKING:
     from ..results import ParityReport, Placement, Report
@@ -94,15 +94,13 @@ def _svg(fig, salt: str) -> str:
     return text[text.index("<svg"):]
 
 
-def histogram_svg(name: str, counts: Sequence[int], atol: float, salt: str) -> str | None:
+def histogram_svg(name: str, counts: Sequence[int], edges: Sequence[float], atol: float, salt: str) -> str | None:
     """Bars of |got - ref| per decade, summed over cases; bins above ``atol`` in red. None without matplotlib."""
     fig = _figure(5.2, 2.4)
     if fig is None:
         return None
     ax = fig.add_subplot()
-    from ..parity.metrics import ERROR_BIN_EDGES
-
-    colors = ["#c62828" if i > 0 and ERROR_BIN_EDGES[i - 1] >= atol and atol >= 0 and counts[i] else "#2e7d32"
+    colors = ["#c62828" if i > 0 and edges[i - 1] >= atol and atol >= 0 and counts[i] else "#2e7d32"
               for i in range(len(counts))]
     xs = range(len(counts))
     ax.bar(xs, counts, color=colors)
@@ -112,7 +110,7 @@ def histogram_svg(name: str, counts: Sequence[int], atol: float, salt: str) -> s
     ax.set_ylabel("elements", fontsize=8)
     ax.set_xlabel("|onnx − reference|", fontsize=8)
     # the bin whose upper edge first reaches atol
-    cut = next((i for i in range(1, len(ERROR_BIN_EDGES)) if ERROR_BIN_EDGES[i] >= atol), len(counts) - 1)
+    cut = next((i for i in range(1, len(edges)) if edges[i] >= atol), len(counts) - 1)
     ax.axvline(cut + 0.5, color="#555", linestyle="--", linewidth=1)
     ax.text(cut + 0.55, ax.get_ylim()[1] * 0.5 if any(counts) else 0.5, f"atol {atol:g}", fontsize=7, color="#555")
     ax.set_title(name, fontsize=9)
@@ -206,7 +204,7 @@ def _histograms(v: ParityReport) -> str:
         return ""
     parts, fallback_rows = [], []
     for i, (name, counts) in enumerate(sums.items()):
-        svg = histogram_svg(name, counts, atols[name], salt=f"hist{i}")
+        svg = histogram_svg(name, counts, v.histogram_edges, atols[name], salt=f"hist{i}")
         if svg is None:
             fallback_rows.append([_td(_e(name))] + [_td(str(n), True) for n in counts])
         else:

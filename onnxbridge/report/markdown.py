@@ -1,0 +1,110 @@
+"""The Markdown report: for pull requests and terminals; every case and output in tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..results import Report
+
+__all__ = ["to_markdown", "route_why"]
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    return f"{x:.3g}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("✓ pass" if ok else "✗ FAIL")
+
+
+def route_why(attempt: dict) -> str:
+    """Why a route of ``routes_tried`` lost: its error and the failing op, as one line ('' when it won)."""
+    op = attempt.get("failing_op")
+    return (attempt.get("error") or "") + (f" (op: {op})" if op else "")
+
+
+def _cell(text: str) -> str:
+    """Text safe inside one Markdown table cell: no pipes, no line breaks, not endless."""
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def to_markdown(report: Report) -> str:
+    """A Markdown summary: route, simplification, every case and output."""
+    d = report.to_dict()
+    lines = [f"# onnxbridge {d['command']}: {_verdict(report.passed) if report.passed is not None else 'done'}", ""]
+    rows = [
+        ("source", d.get("source")), ("framework", d.get("framework")), ("output", d.get("output")),
+        ("route", d.get("route")), ("opset", d.get("opset")),
+    ]
+    lines += ["| | |", "| --- | --- |"] + [f"| {k} | `{v}` |" for k, v in rows if v is not None]
+    if d["routes_tried"]:
+        lines += ["", "## Routes", "", "| route | outcome | seconds | why |", "| --- | --- | --- | --- |"]
+        for a in d["routes_tried"]:
+            lines.append(f"| {a['route']} | {'won' if a['ok'] else 'failed'} | {a['seconds']:.2f} | {route_why(a)} |")
+    s = d.get("simplify")
+    if s:
+        lines += ["", "## Simplify", "",
+                  f"nodes {s['nodes_before']} → {s['nodes_after']} in {s['seconds']:.2f} s"
+                  + (f" — {s['reason']}" if s.get("reason") else "")]
+    v = report.validation
+    if v is not None:
+        lines += ["", "## Validation", "",
+                  f"reference: {v.reference}; provider requested `{v.provider_requested}`, "
+                  f"used `{v.provider_used}`; {v.summary()}", ""]
+        if v.tolerances:
+            lines += ["| output | dtype | atol | rtol | from |", "| --- | --- | --- | --- | --- |"]
+            lines += [f"| {n} | {t.get('dtype', '-')} | {_fmt(t.get('atol'))} | {_fmt(t.get('rtol'))} | "
+                      f"{t.get('from') or 'default'} |" for n, t in v.tolerances.items()]
+            lines.append("")
+        lines += ["| case | output | shape | max_abs | max_rel | mean_abs | cosine | top-1 | atol | rtol | result |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for c in v.cases:
+            if c.error:
+                lines.append(f"| {c.label} | - | - | - | - | - | - | - | - | - | ✗ {_cell(c.error)} |")
+            for o in c.outputs:
+                extra = (f" {o.mismatched} off, worst at {list(o.worst_index)}"
+                         if (not o.passed and o.worst_index is not None and not o.error) else "")
+                top1 = "-" if o.top1_agreement is None else f"{o.top1_agreement:.0%}"
+                lines.append(
+                    f"| {c.label} | {o.name} | {list(o.shape)} | {_fmt(o.max_abs)} | {_fmt(o.max_rel)} | "
+                    f"{_fmt(o.mean_abs)} | {_fmt(o.cosine)} | {top1} | {o.atol:g} | {o.rtol:g} | "
+                    f"{_verdict(o.passed)}{extra}{' ' + _cell(o.error) if o.error else ''} |"
+                )
+        if v.placement is not None:
+            lines += ["", f"**placement**: {v.placement.summary()}"]
+            if v.placement.fallback:
+                lines += ["", "| node | op | ran on |", "| --- | --- | --- |"]
+                lines += [f"| {n.name} | {n.op_type} | {n.provider} |" for n in v.placement.fallback[:50]]
+        for n in v.notes:
+            lines.append(f"\n> {n}")
+    lines += _bench_markdown(d.get("bench"))
+    notes = d.get("notes") or []
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    if d.get("timings"):
+        lines += ["", "## Timings", "", ", ".join(f"{k} {v:.2f}" for k, v in d["timings"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def _bench_markdown(b: dict | None) -> list[str]:
+    """The bench section: one row per measurement (see onnxbridge.api._bench)."""
+    if not b:
+        return []
+    lines = ["", "## Bench", "", f"speed-up basis: {b.get('speedup_basis', '-')}", "",
+             "| runtime | provider | batch | io binding | p50 ms | p90 ms | p99 ms | mean ms | stdev ms | per s | speed-up |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in list(b.get("results") or []) + list(b.get("reference_results") or []):
+        lat = r["latency_ms"]
+        speed = r.get("speedup_vs_reference")
+        lines.append(
+            f"| {r['runtime']} | {r['provider_used']} | {r['batch']} | {'yes' if r['io_binding'] else 'no'} | "
+            + " | ".join(_fmt(lat[k]) for k in ("p50", "p90", "p99", "mean", "stdev"))
+            + f" | {_fmt(r['throughput_per_s'])} | {'-' if speed is None else f'{speed:.2f}x'} |"
+        )
+    return lines
