@@ -10,7 +10,6 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +20,10 @@ from .fsutil import atomic_write_bytes
 if TYPE_CHECKING:
     import onnx
 
+    from .results import ModelInfo
+
 __all__ = [
-    "load_onnx", "save_onnx", "ModelInfo", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
+    "load_onnx", "save_onnx", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
     "input_specs",
 ]
 
@@ -121,27 +122,12 @@ def value_infos(values) -> list[dict]:
     return out
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What ``onnxbridge inspect`` shows."""
-
-    path: str
-    size_bytes: int
-    ir_version: int
-    opsets: dict[str, int]
-    producer: str
-    inputs: list[dict]
-    outputs: list[dict]
-    op_histogram: dict[str, int]
-    nodes: int
-    parameters: int
-    initializer_bytes: int
-
-
 def model_info(path: str | Path) -> ModelInfo:
     """Load ``path`` safely and describe it."""
     import numpy as np
     import onnx
+
+    from .results import ModelInfo
 
     model = load_onnx(path)
     params = 0

@@ -15,25 +15,30 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._util import first_line
 from .errors import InputError, UsageError
 
-__all__ = ["SourceRef", "parse_source", "load_python_object", "detect_framework", "FRAMEWORKS", "resolve_factory", "on_sys_path"]
+if TYPE_CHECKING:
+    from .converters.registry import ConverterRegistry
 
-FRAMEWORKS = ("pytorch", "tensorflow", "keras", "onnx")
+__all__ = ["SourceRef", "parse_source", "load_python_object", "detect_framework", "resolve_factory", "on_sys_path",
+           "ONNX"]
+
+ONNX = "onnx"  # not a framework to convert from: the form of an already exported model
 
 _MODULE_SOURCE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w.]*$")
 
-_SUFFIX_FRAMEWORK = {
-    ".pt2": "pytorch",
-    ".keras": "keras",
-    ".h5": "keras",
-    ".hdf5": "keras",
-    ".tflite": "tensorflow",
-    ".onnx": "onnx",
-}
+
+def _registry(registry: ConverterRegistry | None) -> ConverterRegistry:
+    from .converters.registry import default_registry
+
+    return registry or default_registry()
+
+
+def _framework_of_suffix(suffix: str, registry: ConverterRegistry) -> str | None:
+    return ONNX if suffix.lower() == ".onnx" else registry.for_suffix(suffix)
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,15 @@ class SourceRef:
         return self.kind.startswith("python")
 
 
-def parse_source(text: str, framework: str | None = None) -> SourceRef:
-    """Parse SOURCE; raise ``InputError`` / ``UsageError`` for a missing path or unknown form."""
-    if framework is not None and framework not in FRAMEWORKS:
-        raise UsageError(f"unknown --framework {framework!r}", f"use one of {', '.join(FRAMEWORKS[:3])}")
-    hint_forms = "SOURCE is file.py:NAME, package.module:NAME, model.pt2, a SavedModel folder, .keras/.h5, .tflite"
+def parse_source(text: str, framework: str | None = None, registry: ConverterRegistry | None = None) -> SourceRef:
+    """Parse SOURCE; raise ``InputError`` / ``UsageError`` for a missing path or unknown form.
+
+    File and folder forms, and ``--framework``'s names, come from the converter registry.
+    """
+    registry = _registry(registry)
+    if framework is not None and framework != ONNX:
+        registry.check_name(framework)
+    hint_forms = f"SOURCE is file.py:NAME, package.module:NAME, or a model file or folder ({registry.source_forms()})"
     file_part, sep, attr = text.rpartition(":")
     if sep and file_part.endswith(".py") and attr and not Path(text).exists():
         path = Path(file_part)
@@ -68,11 +77,11 @@ def parse_source(text: str, framework: str | None = None) -> SourceRef:
     path = Path(text)
     if path.exists():
         if path.is_dir():
-            fw = framework or ("tensorflow" if (path / "saved_model.pb").exists() else None)
+            fw = framework or registry.for_folder(path)
             if fw is None:
-                raise InputError(f"{path} is a folder without saved_model.pb", "a SavedModel folder holds saved_model.pb")
+                raise InputError(f"{path} is a folder no converter recognises", hint_forms)
             return SourceRef(text, "dir", path=path, framework=fw)
-        fw = framework or _SUFFIX_FRAMEWORK.get(path.suffix.lower())
+        fw = framework or _framework_of_suffix(path.suffix, registry)
         if fw is None:
             if path.suffix == ".py":
                 raise UsageError(f"SOURCE {text!r} names a Python file but no object", "write file.py:NAME")
@@ -81,7 +90,7 @@ def parse_source(text: str, framework: str | None = None) -> SourceRef:
     if _MODULE_SOURCE.match(text) and not text.endswith(".py"):
         module, _, attr = text.partition(":")
         return SourceRef(text, "python-module", module=module, attr=attr, framework=framework)
-    if Path(text).suffix.lower() in _SUFFIX_FRAMEWORK or text.endswith(".py"):
+    if _framework_of_suffix(Path(text).suffix, registry) or text.endswith(".py"):
         raise InputError(f"SOURCE file {text} does not exist", "check the path")
     raise InputError(f"SOURCE {text!r} is neither an existing file or folder nor a module:NAME reference", hint_forms)
 
@@ -147,29 +156,18 @@ def load_python_object(ref: SourceRef) -> Any:
     return obj
 
 
-def _mro_modules(obj: Any) -> list[str]:
-    cls = obj if inspect.isclass(obj) else type(obj)
-    return [getattr(k, "__module__", "") or "" for k in inspect.getmro(cls)]
+def detect_framework(obj: Any, registry: ConverterRegistry | None = None) -> str | None:
+    """The framework an object's class hierarchy comes from (``torch.nn.Module`` -> pytorch), without
+    importing anything; None when no registered converter claims it."""
+    return _registry(registry).for_object(obj)
 
 
-def detect_framework(obj: Any) -> str | None:
-    """pytorch / keras / tensorflow from the object's class hierarchy, without importing anything."""
-    mods = _mro_modules(obj)
-    if any(m.startswith("torch.") or m == "torch" for m in mods):
-        return "pytorch"
-    if any(m.startswith(("keras", "tf_keras", "tensorflow.python.keras")) for m in mods):
-        return "keras"
-    if any(m.startswith("tensorflow") for m in mods):
-        return "tensorflow"
-    return None
-
-
-def resolve_factory(obj: Any, where: str) -> tuple[Any, Any]:
+def resolve_factory(obj: Any, where: str, registry: ConverterRegistry | None = None) -> tuple[Any, Any]:
     """A model object as is; a zero-argument callable (function or class) is called.
 
     Returns ``(model, example_inputs or None)``.
     """
-    if detect_framework(obj) is not None and not inspect.isclass(obj):
+    if detect_framework(obj, registry) is not None and not inspect.isclass(obj):
         return obj, None
     if callable(obj) and (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj)
                           or hasattr(obj, "func")):

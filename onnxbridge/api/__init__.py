@@ -1,11 +1,25 @@
 """The Python API: the verbs ``convert``, ``simplify``, ``validate``, ``inspect`` and ``bench``.
 
-Orchestration only; each verb returns a :class:`~onnxbridge.results.Report`.
+Orchestration only; each verb returns a :class:`~onnxbridge.results.Report`. The keyword form
+(``convert(source, out, inputs=..., provider=...)``) builds the option objects of
+:mod:`onnxbridge.options` once; the ``*_with`` forms take them built.
 """
 
 from __future__ import annotations
 
-from ._bench import bench
-from ._convert import convert, inspect, load_source, simplify, validate
+from ._bench import bench, bench_with
+from ._convert import convert, convert_with
+from ._onnx import inspect, simplify
+from ._stages import load_source as _load_source
+from ._validate import validate, validate_with
 
-__all__ = ["convert", "simplify", "validate", "inspect", "bench", "load_source"]
+__all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "inspect", "bench", "bench_with",
+           "load_source"]
+
+
+def load_source(source: str, *, inputs=None, framework: str | None = None, trust_model: bool = False,
+                export=None):
+    """SOURCE -> (converter, LoadedModel): the source loaded the way ``convert`` loads it."""
+    from ..options import ExportOptions
+
+    return _load_source(source, export or ExportOptions(tuple(inputs or ()), framework, None, (), trust_model))

@@ -7,31 +7,103 @@ asked for is measured, and the provider that really ran is read back from its se
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+from .._util import Progress, no_progress
 from ..errors import UsageError
-from ..results import Report
+from ..options import BenchConfig, ExportOptions, TimingPlan, is_batch_axis
+from ..results import BenchCase, BenchReport, BenchSettings, ReferenceCheck, Report
 from ..specs import TensorSpec
 
-__all__ = ["bench", "batch_axis", "BATCH_AXES"]
-
-BATCH_AXES = ("batch", "batch_size", "n", "b", "bs", "N")
-IO_BINDING = ("auto", "on", "off")
-REFERENCE_DEVICES = ("auto", "cpu", "cuda")
+__all__ = ["bench", "bench_with", "batch_axis"]
 
 
-def _noop(_: str) -> None:
-    return None
+def bench(
+    model: str | Path,
+    *,
+    source: str | None = None,
+    inputs: Sequence[str | TensorSpec] | None = None,
+    framework: str | None = None,
+    trust_model: bool = False,
+    providers: Sequence[str] = ("auto",),
+    batches: Sequence[int] | None = None,
+    axis_sizes: Mapping[str, int] | None = None,
+    warmup: int = 10,
+    runs: int = 100,
+    duration_s: float | None = None,
+    threads: int | None = None,
+    opt_level: str = "all",
+    io_binding: str = "auto",
+    reference_device: str = "auto",
+    seed: int = 0,
+    inputs_file: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Time ``model`` on each provider in ``providers`` (and SOURCE eager, when given) at each batch size.
+
+    ``runs`` timed runs after ``warmup`` (or as many as fit in ``duration_s`` seconds); ``threads``
+    sets ONNX Runtime's intra-op threads (and the source framework's); ``io_binding`` ``auto``
+    binds inputs and outputs on the device for CUDA / TensorRT only. Returns a :class:`Report`
+    whose ``bench`` holds every measurement and the speed-up over the source framework.
+    """
+    config = BenchConfig(
+        providers=tuple(providers), batches=tuple(batches or ()), axis_sizes=tuple((axis_sizes or {}).items()),
+        timing=TimingPlan(warmup=warmup, runs=runs, duration_s=duration_s), threads=threads, opt_level=opt_level,
+        io_binding=io_binding, reference_device=reference_device, seed=seed, inputs_file=inputs_file,
+    )
+    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model)
+    return bench_with(model, config, source=source, export=export, progress=progress)
+
+
+def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = None,
+               export: ExportOptions = ExportOptions(), progress: Progress | None = None) -> Report:
+    """:func:`bench` with its options built already."""
+    from ..onnxio import input_specs, load_onnx
+    from ..runtime.timing import session_options
+
+    say = progress or no_progress
+    options = session_options(config.threads, config.opt_level)  # refuses a level this onnxruntime lacks
+    t_all = time.perf_counter()
+    timings: dict[str, float] = {}
+    say(f"loading {model}")
+    onnx_model = load_onnx(model)
+    specs = _fit_specs(export.inputs, input_specs(onnx_model), model)
+    reference, framework, int_high = None, "onnx", None
+    if source is not None:
+        from ._stages import load_source
+
+        say(f"loading {source}")
+        t0 = time.perf_counter()
+        converter, loaded = load_source(source, dataclasses.replace(export, inputs=specs))
+        timings["load_s"] = time.perf_counter() - t0
+        reference, framework, int_high = converter.reference_runner(loaded), converter.framework, loaded.int_high
+    sizes, batch_name, batches = _sizes(specs, config)
+    cases = _plan_inputs(specs, sizes, batch_name, batches, config, int_high, model)
+    say("starting sessions")
+    sessions, notes = _sessions(onnx_model, model, config, options)
+    measured = _measure(sessions, reference, cases, config, say)
+    timings["bench_s"] = time.perf_counter() - t_all
+    bench_report = BenchReport(
+        results=measured.results, reference_results=measured.reference, reference_parity=measured.checks,
+        settings=BenchSettings(config.timing.warmup, config.timing.runs if config.timing.duration_s is None else None,
+                               config.timing.duration_s, config.threads, config.opt_level, config.io_binding,
+                               config.seed),
+        batch_axis=batch_name, axis_sizes={k: v for k, v in sizes.items() if k != batch_name},
+    )
+    notes += [f"batch {c.batch}: the ONNX model's outputs differ from the source's on the bench inputs "
+              f"(worst max_abs {c.max_abs:.3g}); run onnxbridge validate before trusting these figures"
+              for c in measured.checks if not c.passed]
+    return Report(command="bench", source=source or str(model), framework=framework, output=str(model),
+                  bench=bench_report, timings=timings, notes=tuple(dict.fromkeys(notes)))
 
 
 def batch_axis(specs: Sequence[TensorSpec]) -> str | None:
     """The named dynamic axis that is the batch: a batch-like name, else the leading dynamic dim shared by all inputs."""
-    names = {a.lower() for a in BATCH_AXES}
     for d in (d for s in specs for d in s.dims if isinstance(d, str)):
-        if d.lower() in names:
+        if is_batch_axis(d):
             return d
     lead = _leading_dim(specs)
     return lead if isinstance(lead, str) else None
@@ -48,28 +120,6 @@ def _leading_dim(specs: Sequence[TensorSpec]) -> int | str | None:
     return next(iter(leading)) if len(leading) == 1 else None
 
 
-def _check_args(providers, batches, io_binding, reference_device, axis_sizes) -> tuple[str, ...]:
-    from ..runtime.providers import PROVIDERS
-
-    provs = tuple(p.strip().lower() for p in providers if p and p.strip())
-    if not provs:
-        raise UsageError("no provider to benchmark", "pass --provider cpu (or auto, cuda, tensorrt)")
-    for p in provs:
-        if p not in PROVIDERS:
-            raise UsageError(f"unknown provider {p!r}", f"use one of {', '.join(PROVIDERS)}")
-    for b in batches or ():
-        if not isinstance(b, int) or b < 1:
-            raise UsageError(f"batch size {b!r} must be a positive integer", "e.g. --batch 1,8")
-    if io_binding not in IO_BINDING:
-        raise UsageError(f"unknown --io-binding {io_binding!r}", f"use one of {', '.join(IO_BINDING)}")
-    if reference_device not in REFERENCE_DEVICES:
-        raise UsageError(f"unknown --reference-device {reference_device!r}", f"use one of {', '.join(REFERENCE_DEVICES)}")
-    for axis, size in (axis_sizes or {}).items():
-        if not isinstance(size, int) or size < 1:
-            raise UsageError(f"axis size {axis}={size!r} must be a positive integer", "e.g. --axis seq=128")
-    return tuple(dict.fromkeys(provs))
-
-
 def _fit_specs(given: tuple[TensorSpec, ...], graph: tuple[TensorSpec, ...], model_path) -> tuple[TensorSpec, ...]:
     if not given:
         return graph
@@ -84,67 +134,12 @@ def _fit_specs(given: tuple[TensorSpec, ...], graph: tuple[TensorSpec, ...], mod
     return tuple(by_name.get(s.name, s) for s in graph)
 
 
-def bench(
-    model: str | Path,
-    *,
-    source: str | None = None,
-    inputs: Sequence[str | TensorSpec] | None = None,
-    framework: str | None = None,
-    providers: Sequence[str] = ("auto",),
-    batches: Sequence[int] | None = None,
-    axis_sizes: Mapping[str, int] | None = None,
-    warmup: int = 10,
-    runs: int = 100,
-    duration_s: float | None = None,
-    threads: int | None = None,
-    opt_level: str = "all",
-    io_binding: str = "auto",
-    reference_device: str = "auto",
-    seed: int = 0,
-    inputs_file: str | Path | None = None,
-    trust_model: bool = False,
-    progress: Callable[[str], None] | None = None,
-) -> Report:
-    """Time ``model`` on each provider in ``providers`` (and SOURCE eager, when given) at each batch size.
-
-    ``runs`` timed runs after ``warmup`` (or as many as fit in ``duration_s`` seconds); ``threads``
-    sets ONNX Runtime's intra-op threads (and torch's, for the reference); ``io_binding`` ``auto``
-    binds inputs and outputs on the device for CUDA / TensorRT only. Returns a :class:`Report`
-    whose ``bench`` holds every measurement and the speed-up over the source framework.
-    """
-    from ._convert import _specs, load_source
-    from ..onnxio import input_specs, load_onnx
+def _sizes(specs: Sequence[TensorSpec], config: BenchConfig) -> tuple[dict[str, int], str | None, tuple[int, ...]]:
+    """(size of every dynamic axis, the batch axis, the batch sizes to measure) after ``--axis`` / ``--batch``."""
     from ..converters.base import axis_sizes as default_sizes
-    from ..runtime.providers import create_session
-    from ..runtime.timing import TimingPlan, session_options
-
-    say = progress or _noop
-    plan = TimingPlan(warmup=warmup, runs=runs, duration_s=duration_s).check()
-    provs = _check_args(providers, batches, io_binding, reference_device, axis_sizes)
-    options = session_options(threads, opt_level)  # validates threads and opt_level
-    if inputs_file and batches:
-        raise UsageError("--batch cannot sweep real inputs from --inputs", "leave out --batch, or leave out --inputs")
-    t_all = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    say(f"loading {model}")
-    onnx_model = load_onnx(model)
-    specs = _fit_specs(_specs(inputs), input_specs(onnx_model), model)
-    notes: list[str] = []
-
-    reference = None
-    framework_used = "onnx"
-    int_high = None
-    if source is not None:
-        say(f"loading {source}")
-        t0 = time.perf_counter()
-        converter, loaded = load_source(source, inputs=specs, framework=framework, trust_model=trust_model)
-        timings["load_s"] = time.perf_counter() - t0
-        reference = converter.reference_runner(loaded)
-        framework_used, int_high = converter.framework, loaded.int_high
 
     sizes = default_sizes(specs)
-    for axis, size in (axis_sizes or {}).items():
+    for axis, size in config.axis_sizes:
         if axis not in sizes:
             raise UsageError(
                 f"--axis {axis}={size}: the model has no dynamic axis {axis!r} "
@@ -153,71 +148,27 @@ def bench(
             )
         sizes[axis] = size
     batch_name = batch_axis(specs)
-    if batch_name in (axis_sizes or {}):  # --axis batch=N: the batch to measure, as --batch N
+    batches = config.batches
+    if batch_name in config.axes:  # --axis batch=N: the batch to measure, as --batch N
         if batches:
             raise UsageError(f"--axis {batch_name}={sizes[batch_name]} and --batch both set the batch size",
                              f"leave out --axis {batch_name}=...; --batch takes the batch sizes to sweep")
-        batches = [sizes[batch_name]]
-    cases = _plan_inputs(specs, sizes, batch_name, batches, seed, int_high, inputs_file, model)
-
-    say("starting sessions")
-    payload = onnx_model.SerializeToString() if onnx_model.ByteSize() < 2**31 - 1 else str(model)
-    sessions = []
-    for p in provs:
-        session, choice = create_session(payload, p, options=options)
-        if choice.note:
-            notes.append(choice.note)
-        sessions.append((p, session, choice))
-
-    ref_device = reference_device
-    if ref_device == "auto":
-        accelerator = getattr(reference, "accelerator", lambda: None)()
-        ref_device = "cuda" if sessions[0][2].used != "CPUExecutionProvider" and accelerator == "cuda" else "cpu"
-
-    results, ref_results, parity = [], [], []
-    threads_for = getattr(reference, "threads", None)
-    with threads_for(threads) if threads_for is not None else contextlib.nullcontext():
-        for batch, feeds in cases:
-            shapes = {k: tuple(int(x) for x in v.shape) for k, v in feeds.items()}
-            for p, session, choice in sessions:
-                binding = io_binding == "on" or (io_binding == "auto" and choice.used != "CPUExecutionProvider")
-                say(f"{choice.used} batch {batch}")
-                results.append(_time_ort(session, choice, feeds, batch, shapes, binding, plan, threads, opt_level))
-            if reference is not None:
-                say(f"{reference.name} batch {batch}")
-                ref_results.append(_time_reference(reference, feeds, batch, shapes, ref_device, plan))
-                parity.append(_outputs_match(reference, sessions[0][1], feeds, batch))
-    timings["bench_s"] = time.perf_counter() - t_all
-    for check in parity:
-        if not check["passed"]:
-            notes.append(
-                f"batch {check['batch']}: the ONNX model's outputs differ from the source's on the bench inputs "
-                f"(worst max_abs {check['max_abs']:.3g}); run onnxbridge validate before trusting these figures"
-            )
-    bench_dict = _bench_dict(results, ref_results, parity, plan, threads, opt_level, io_binding, seed, batch_name,
-                             sizes)
-    return Report(
-        command="bench",
-        source=source or str(model),
-        framework=framework_used,
-        output=str(model),
-        bench=bench_dict,
-        timings=timings,
-        notes=tuple(dict.fromkeys(notes)),
-    )
+        batches = (sizes[batch_name],)
+    return sizes, batch_name, batches
 
 
-def _plan_inputs(specs, sizes, batch_name, batches, seed, int_high, inputs_file, model):
+def _plan_inputs(specs, sizes, batch_name, batches, config: BenchConfig, int_high, model):
     """[(batch, feeds)] to measure: one per batch size asked for, or the --inputs data."""
     from ..parity.inputs import generate_inputs
 
-    if inputs_file:
+    seed = config.seed
+    if config.inputs_file:
         from ..parity.fixtures import load_cases
 
-        label, feeds = load_cases(inputs_file)[0]
+        label, feeds = load_cases(config.inputs_file)[0]
         missing = [s.name for s in specs if s.name not in feeds]
         if missing:
-            raise UsageError(f"--inputs {inputs_file} has no array for {', '.join(missing)}",
+            raise UsageError(f"--inputs {config.inputs_file} has no array for {', '.join(missing)}",
                              "write it with --save-inputs from a run on the same model")
         feeds = {s.name: feeds[s.name] for s in specs}
         first = next(iter(feeds.values()), None)
@@ -242,33 +193,76 @@ def _plan_inputs(specs, sizes, batch_name, batches, seed, int_high, inputs_file,
     return out
 
 
-def _time_ort(session, choice, feeds, batch, shapes, binding, plan, threads, opt_level):
-    from ..runtime.timing import BenchCase, ort_callable, time_callable
+def _sessions(onnx_model, path, config: BenchConfig, options) -> tuple[list, list[str]]:
+    """One session per provider asked for, with the provider that really runs read back."""
+    from ..onnxio import TWO_GB
+    from ..runtime.providers import create_session
+
+    payload = onnx_model.SerializeToString() if onnx_model.ByteSize() < TWO_GB else str(path)
+    sessions, notes = [], []
+    for p in config.providers:
+        session, choice = create_session(payload, p, options=options)
+        if choice.note:
+            notes.append(choice.note)
+        sessions.append((session, choice))
+    return sessions, notes
+
+
+@dataclasses.dataclass
+class _Measured:
+    results: tuple[BenchCase, ...] = ()
+    reference: tuple[BenchCase, ...] = ()
+    checks: tuple[ReferenceCheck, ...] = ()
+
+
+def _measure(sessions, reference, cases, config: BenchConfig, say: Progress) -> _Measured:
+    """Time every session (and the reference) at every batch; check the reference against the first session."""
+    device = config.reference_device
+    if device == "auto":
+        accelerator = getattr(reference, "accelerator", lambda: None)()
+        device = "cuda" if sessions[0][1].used != "CPUExecutionProvider" and accelerator == "cuda" else "cpu"
+    results, refs, checks = [], [], []
+    threads_for = getattr(reference, "threads", None)
+    with threads_for(config.threads) if threads_for is not None else contextlib.nullcontext():
+        for batch, feeds in cases:
+            shapes = {k: tuple(int(x) for x in v.shape) for k, v in feeds.items()}
+            ref = None
+            if reference is not None:
+                say(f"{reference.name} batch {batch}")
+                ref = _time_reference(reference, feeds, batch, shapes, device, config.timing)
+                refs.append(ref)
+                checks.append(_outputs_match(reference, sessions[0][0], feeds, batch))
+            for session, choice in sessions:
+                binding = config.io_binding == "on" or (config.io_binding == "auto"
+                                                        and choice.used != "CPUExecutionProvider")
+                say(f"{choice.used} batch {batch}")
+                row = _time_ort(session, choice, feeds, batch, shapes, binding, config)
+                if ref is not None and row.stats.p50 > 0:
+                    row = dataclasses.replace(row, speedup_vs_reference=ref.stats.p50 / row.stats.p50)
+                results.append(row)
+    return _Measured(tuple(results), tuple(refs), tuple(checks))
+
+
+def _time_ort(session, choice, feeds, batch, shapes, binding, config: BenchConfig) -> BenchCase:
+    from ..runtime.timing import ort_callable, time_callable
 
     call, sync = ort_callable(session, feeds, io_binding=binding)
-    stats = time_callable(call, plan, sync)
-    return BenchCase(
-        runtime="onnxruntime",
-        provider_requested=choice.requested,
-        provider_used=choice.used,
-        batch=batch,
-        shapes=shapes,
-        io_binding=binding,
-        stats=stats,
-        settings={"intra_op_threads": threads, "graph_optimization_level": opt_level},
-        note=choice.note,
-    )
+    stats = time_callable(call, config.timing, sync)
+    return BenchCase(runtime="onnxruntime", provider_requested=choice.requested, provider_used=choice.used,
+                     batch=batch, shapes=shapes, io_binding=binding, stats=stats,
+                     settings={"intra_op_threads": config.threads, "graph_optimization_level": config.opt_level},
+                     note=choice.note)
 
 
-def _time_reference(reference, feeds, batch, shapes, device, plan):
-    from ..runtime.timing import BenchCase, time_reference
+def _time_reference(reference, feeds, batch, shapes, device, plan) -> BenchCase:
+    from ..runtime.timing import time_reference
 
     stats, name = time_reference(reference, feeds, device, plan)
     return BenchCase(runtime=reference.name, provider_requested=None, provider_used=name, batch=batch, shapes=shapes,
                      io_binding=False, stats=stats, settings={"device": device})
 
 
-def _outputs_match(reference, session, feeds, batch) -> dict[str, Any]:
+def _outputs_match(reference, session, feeds, batch) -> ReferenceCheck:
     """One run of each side on the bench inputs: a speed figure of a wrong model is worth nothing."""
     from ..parity.metrics import compare_outputs
 
@@ -277,43 +271,6 @@ def _outputs_match(reference, session, feeds, batch) -> dict[str, Any]:
     gots = session.run(None, {k: v for k, v in feeds.items() if k in names})
     out_names = tuple(o.name for o in session.get_outputs())
     if len(refs) != len(gots):
-        return {"batch": batch, "passed": False, "max_abs": float("inf"),
-                "error": f"output count differs: {len(refs)} vs {len(gots)}"}
+        return ReferenceCheck(batch, False, float("inf"), f"output count differs: {len(refs)} vs {len(gots)}")
     outs = compare_outputs(out_names, refs, gots, None)
-    return {"batch": batch, "passed": all(o.passed for o in outs), "max_abs": max((o.max_abs for o in outs), default=0.0)}
-
-
-def _bench_dict(results, ref_results, parity, plan, threads, opt_level, io_binding, seed, batch_name, sizes):
-    """The report's ``bench`` object: the headline figures of the first measurement, then all of them."""
-    ref_by_batch = {r.batch: r for r in ref_results}
-    rows = []
-    for r in results:
-        row = r.to_dict()
-        ref = ref_by_batch.get(r.batch)
-        row["speedup_vs_reference"] = (ref.stats.p50 / r.stats.p50) if ref and r.stats.p50 > 0 else None
-        rows.append(row)
-    head = rows[0]
-    head_ref = ref_by_batch.get(results[0].batch)
-    return {
-        "provider": head["provider_used"],
-        "providers": list(dict.fromkeys(r.provider_used for r in results)),
-        "batch": head["batch"],
-        "shapes": head["shapes"],
-        "latency_ms": head["latency_ms"],
-        "throughput_per_s": head["throughput_per_s"],
-        "reference": head_ref.provider_used if head_ref else None,
-        "reference_latency_ms": head_ref.stats.latency_ms() if head_ref else None,
-        "reference_throughput_per_s": head_ref.throughput_per_s if head_ref else None,
-        "speedup_vs_reference": head["speedup_vs_reference"],
-        "speedup_basis": "reference p50 / onnxruntime p50",
-        "batch_axis": batch_name,
-        "axis_sizes": {k: v for k, v in sizes.items() if k != batch_name},
-        "settings": {
-            "warmup": plan.warmup, "runs": plan.runs if plan.duration_s is None else None,
-            "duration_s": plan.duration_s, "intra_op_threads": threads, "graph_optimization_level": opt_level,
-            "io_binding": io_binding, "seed": seed,
-        },
-        "results": rows,
-        "reference_results": [r.to_dict() for r in ref_results],
-        "reference_parity": parity,
-    }
+    return ReferenceCheck(batch, all(o.passed for o in outs), max((o.max_abs for o in outs), default=0.0))

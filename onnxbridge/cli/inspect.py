@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import click
@@ -21,7 +20,7 @@ def inspect_cmd(model: str, as_json: bool) -> int:
 
     info = api.inspect(model)
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(info), indent=2))
+        click.echo(json.dumps(info.to_dict(), indent=2, allow_nan=False))
         return 0
     from rich.console import Console
     from rich.table import Table

@@ -1,40 +1,115 @@
-"""Options shared by several subcommands, so each is spelled once."""
+"""Options shared by several subcommands, spelled once, and grouped into the option objects of
+:mod:`onnxbridge.options`: a command receives ``export``, ``parity``, ``optimize`` or ``bench``, each
+built (and checked) once from its flags, instead of a parameter per flag.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import click
 
-PROVIDER_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"], case_sensitive=False)
+from ..options import (
+    FALLBACK_POLICIES,
+    FUSIONS,
+    IO_BINDING_MODES,
+    OPT_LEVELS,
+    OPTIMIZE_TARGETS,
+    PROVIDERS,
+    REFERENCE_DEVICES,
+    BenchConfig,
+    ExportOptions,
+    OptimizeOptions,
+    ParityConfig,
+    TimingPlan,
+    Tolerances,
+)
+
+__all__ = ["PROVIDER_CHOICE", "export_options", "parity_options", "optimize_options", "bench_options",
+           "report_options"]
+
+PROVIDER_CHOICE = click.Choice(PROVIDERS, case_sensitive=False)
 
 
-def _stack(*decorators: Callable) -> Callable:
-    def apply(f: Callable) -> Callable:
-        for d in reversed(decorators):
-            f = d(f)
-        return f
+class FrameworkType(click.ParamType):
+    """A framework name checked against the converter registry (plugins included) when it is used,
+    so ``--help`` loads no registry."""
 
-    return apply
+    name = "framework"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "NAME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..converters.registry import default_registry
+
+        names = default_registry().names()
+        if value not in names:
+            self.fail(f"{value!r} is not a registered framework (known: {', '.join(names)})", param, ctx)
+        return value
 
 
-source_options = _stack(
+def group(name: str, build: Callable[..., Any], *options: Callable) -> Callable:
+    """Add ``options`` to a command and hand the command one ``name=build(**their values)`` instead."""
+
+    def decorate(f: Callable) -> Callable:
+        params: list[str] = []
+
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {p: kwargs.pop(p) for p in params}
+            return f(*args, **{name: build(**values)}, **kwargs)
+
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        # the parameters the options declared, read back from click's record of them
+        declared = getattr(wrapper, "__click_params__", [])
+        params.extend(p.name for p in declared[len(declared) - len(options):])
+        return wrapper
+
+    return decorate
+
+
+def _export(inputs=(), framework=None, trust_model=False, opset=None, routes=()) -> ExportOptions:
+    return ExportOptions(tuple(inputs), framework, opset, tuple(routes), trust_model)
+
+
+_SOURCE = (
     click.option("--input", "inputs", multiple=True, metavar="NAME:DIMS[:DTYPE]",
                  help="Model input; a name in DIMS is a dynamic axis (repeatable)."),
-    click.option("--framework", type=click.Choice(["pytorch", "tensorflow", "keras"]), default=None,
-                 help="Override the framework detected from SOURCE."),
+    click.option("--framework", type=FrameworkType(), default=None,
+                 help="Override the framework detected from SOURCE (a registered converter's name)."),
     click.option("--trust-model", is_flag=True,
                  help="Trust the model file: allow pickled objects (.pt2) and code (Keras Lambda layers)."),
 )
+_ROUTES = (
+    click.option("--opset", type=int, default=None, help="Target ONNX opset (default: the exporter's)."),
+    click.option("--route", "routes", multiple=True, metavar="NAME",
+                 help="Export route(s) to try, in order (e.g. torch.export/dynamo, torchscript). Default: all."),
+)
 
-validate_options = _stack(
+
+def export_options(*, routes: bool = False) -> Callable:
+    """``--input --framework --trust-model`` (and ``--opset --route`` for ``convert``) as ``export``."""
+    return group("export", _export, *_SOURCE, *(_ROUTES if routes else ()))
+
+
+def _parity(provider="auto", atol=None, rtol=None, tolerances=(), fallback="warn", seed=0, inputs_file=None,
+            save_inputs=None, save_outputs=None, expected_file=None) -> ParityConfig:
+    return ParityConfig(provider, Tolerances.build(atol, rtol, tolerances), fallback, seed, inputs_file,
+                        expected_file, save_inputs, save_outputs)
+
+
+_PARITY = (
     click.option("--provider", type=PROVIDER_CHOICE, default="auto", show_default=True,
                  help="Where the ONNX model runs; an explicit provider that does not start is an error."),
     click.option("--atol", type=float, default=None, help="Absolute tolerance (default: by dtype)."),
     click.option("--rtol", type=float, default=None, help="Relative tolerance (default: by dtype)."),
     click.option("--tol", "tolerances", multiple=True, metavar="NAME=ATOL[,RTOL]",
                  help="Tolerance for one output, over --atol/--rtol and the dtype default (repeatable)."),
-    click.option("--fallback", type=click.Choice(["warn", "fail"], case_sensitive=False), default="warn",
+    click.option("--fallback", type=click.Choice(FALLBACK_POLICIES, case_sensitive=False), default="warn",
                  show_default=True,
                  help="When nodes fall back from the CUDA / TensorRT provider to CPU: warn, or fail (exit 2)."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
@@ -45,17 +120,97 @@ validate_options = _stack(
     click.option("--save-outputs", type=click.Path(dir_okay=False), default=None,
                  help="Write the reference outputs (.npz golden fixture)."),
 )
-
-report_options = _stack(
-    click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
-                 help="Write a report: .json, .md or .html (repeatable)."),
-    click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of a summary."),
+_EXPECTED = click.option(
+    "--expected", "expected_file", type=click.Path(dir_okay=False), default=None,
+    help="Golden outputs (.npz) to replay against MODEL, with --inputs (alone when it holds the inputs too).",
 )
 
-optimize_options = _stack(
-    click.option("--optimize", "optimize", type=click.Choice(["cpu", "cuda"], case_sensitive=False), default=None,
+
+def parity_options(*, expected: bool = False) -> Callable:
+    """The validation flags as ``parity`` (with ``--expected`` for ``validate``)."""
+    return group("parity", _parity, *_PARITY, *((_EXPECTED,) if expected else ()))
+
+
+optimize_options = group(
+    "optimize", lambda optimize=None, fuse_transformer=None: OptimizeOptions(optimize, fuse_transformer),
+    click.option("--optimize", "optimize", type=click.Choice(OPTIMIZE_TARGETS, case_sensitive=False), default=None,
                  help="Save ONNX Runtime's offline graph optimisations for this provider (parity-checked)."),
-    click.option("--fuse-transformer", "fuse_transformer", type=click.Choice(["auto", "bert", "gpt2", "vit"],
-                 case_sensitive=False), default=None,
-                 help="Fuse attention / layer norm / GELU into ONNX Runtime ops (parity-checked)."),
+    click.option("--fuse-transformer", "fuse_transformer", type=click.Choice(FUSIONS, case_sensitive=False),
+                 default=None, help="Fuse attention / layer norm / GELU into ONNX Runtime ops (parity-checked)."),
 )
+
+
+def _int_list(text: str | None, flag: str) -> tuple[int, ...]:
+    from ..errors import UsageError
+
+    out = []
+    for part in (text or "").replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise UsageError(f"{flag} {text!r}: {part!r} is not an integer", f"e.g. {flag} 1,8") from None
+    return tuple(out)
+
+
+def _providers(values: tuple[str, ...]) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in values or ("auto",):
+        for p in v.split(","):
+            p = p.strip().lower()
+            if p:
+                PROVIDER_CHOICE.convert(p, None, None)  # raises click.BadParameter (exit 2) on unknown names
+                out.append(p)
+    return tuple(out)
+
+
+def _axes(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    from ..errors import UsageError
+
+    out: dict[str, int] = {}
+    for v in values:
+        name, sep, size = v.partition("=")
+        if not sep or not name.strip() or not size.strip().lstrip("-").isdigit():
+            raise UsageError(f"--axis {v!r} is not NAME=SIZE", "e.g. --axis seq=128")
+        out[name.strip()] = int(size)
+    return tuple(out.items())
+
+
+def _bench(providers=(), batch=None, axes=(), warmup=10, runs=100, duration=None, threads=None, opt_level="all",
+           io_binding="auto", reference_device="auto", seed=0, inputs_file=None) -> BenchConfig:
+    return BenchConfig(_providers(providers), _int_list(batch, "--batch"), _axes(axes),
+                       TimingPlan(warmup=warmup, runs=runs, duration_s=duration), threads, opt_level, io_binding,
+                       reference_device, seed, inputs_file)
+
+
+bench_options = group(
+    "config", _bench,
+    click.option("--provider", "providers", multiple=True, metavar="auto|cpu|cuda|tensorrt",
+                 help="Provider(s) to measure: repeat or comma-separate (default auto). One that does not start "
+                      "is an error."),
+    click.option("--batch", "batch", default=None, metavar="N[,N...]", help="Batch sizes to sweep, e.g. 1,8 "
+                                                                             "(default 1)."),
+    click.option("--axis", "axes", multiple=True, metavar="NAME=SIZE", help="Size of a dynamic axis, e.g. seq=128."),
+    click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs first."),
+    click.option("--runs", type=int, default=100, show_default=True, help="Timed runs (ignored with --duration)."),
+    click.option("--duration", type=float, default=None, metavar="SECONDS", help="Time budget instead of --runs."),
+    click.option("--threads", type=int, default=None,
+                 help="Intra-op threads (ONNX Runtime and the source framework)."),
+    click.option("--opt-level", type=click.Choice(OPT_LEVELS, case_sensitive=False), default="all",
+                 show_default=True, help="ONNX Runtime graph optimisation level of the session."),
+    click.option("--io-binding", type=click.Choice(IO_BINDING_MODES, case_sensitive=False), default="auto",
+                 show_default=True, help="Bind inputs/outputs on the device (auto: on for CUDA / TensorRT)."),
+    click.option("--reference-device", type=click.Choice(REFERENCE_DEVICES, case_sensitive=False), default="auto",
+                 show_default=True, help="Where --source runs (auto: CUDA when ONNX Runtime runs on a GPU)."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
+    click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), default=None,
+                 help="Real input data (.npz; its first case) instead of generated inputs."),
+)
+
+
+def report_options(f: Callable) -> Callable:
+    """``--report FILE`` (repeatable) and ``--json``."""
+    f = click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of a summary.")(f)
+    return click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
+                        help="Write a report: .json, .md or .html (repeatable).")(f)

@@ -16,15 +16,12 @@ from .util import check_report_paths
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs.")
 @optimize_options
 @report_options
-def simplify(model: str, output: str, no_validate: bool, seed: int, optimize, fuse_transformer, reports,
-             as_json: bool) -> int:
+def simplify(model: str, output: str, no_validate: bool, seed: int, optimize, reports, as_json: bool) -> int:
     """Simplify MODEL (onnxsim + shape inference) and keep the result only if parity holds."""
     from .. import api
 
     check_report_paths(reports, model, output)
     with progress(not as_json) as say:
-        report = api.simplify(
-            model, output, validate=not no_validate, seed=seed, optimize=optimize and optimize.lower(),
-            fuse_transformer=fuse_transformer and fuse_transformer.lower(), progress=say,
-        )
+        report = api.simplify(model, output, validate=not no_validate, seed=seed, optimize=optimize.target,
+                              fuse_transformer=optimize.fuse, progress=say)
     return finish(report, reports, as_json)

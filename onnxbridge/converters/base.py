@@ -24,6 +24,7 @@ __all__ = [
     "Route",
     "Converter",
     "run_routes",
+    "pick_routes",
     "merge_specs",
     "axis_sizes",
 ]
@@ -139,6 +140,19 @@ def axis_sizes(specs: Sequence[TensorSpec], example: Mapping[str, Any] | None = 
             if isinstance(d, str) and sizes.setdefault(d, real) != real:
                 raise UsageError(f"axis {d!r} has two sizes in the example inputs: {sizes[d]} and {real}")
     return sizes
+
+
+def pick_routes(available: Sequence[Route], wanted: Sequence[str] | None) -> list[Route]:
+    """The routes named in ``wanted`` (``--route``), in that order; all of them when nothing is named."""
+    if not wanted:
+        return list(available)
+    by_name = {r.name: r for r in available}
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        raise UsageError(
+            f"unknown route(s) {', '.join(unknown)} for this source", f"routes: {', '.join(by_name)}"
+        )
+    return [by_name[w] for w in wanted]
 
 
 def run_routes(

@@ -125,8 +125,8 @@ def _child_export(work: Path) -> None:
     import onnx
     import torch
 
-    from .tf_runner import keras_call
     from .._util import quiet
+    from .tf_runner import keras_call
 
     if keras.backend.backend() != "torch":
         raise RuntimeError(f"the child runs Keras on {keras.backend.backend()}, not torch")

@@ -17,9 +17,9 @@ import numpy as np
 
 from .._util import first_line, quiet
 from ..errors import UsageError
+from ..parity.inputs import generate_inputs
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from ..parity.inputs import generate_inputs
 from .axes import name_dynamic_axes
 from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes
 from .torch_utils import (

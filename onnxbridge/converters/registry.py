@@ -1,26 +1,70 @@
 """The converter registry: built-in converters plus the ``onnxbridge.converters`` entry-point group.
 
-Nothing heavy is imported here: a converter class is only loaded when its framework is asked for.
+Every list of frameworks (``--framework``'s choices, detection from a file suffix, a folder or a
+Python object, the manifest's ``framework`` key) derives from here, so a plugin is a first-class
+framework. Nothing heavy is imported: a converter class is loaded when its framework is asked
+for, or when a plugin's declared SOURCE forms are needed to recognise a source.
+
+A converter class declares what it recognises as class attributes (all optional):
+``suffixes`` (model files, e.g. ``(".pt2",)``), ``dir_markers`` (a folder holding one of these
+files, e.g. ``("saved_model.pb",)``) and ``type_modules`` (an object whose class hierarchy comes
+from these modules, e.g. ``("torch",)``) and ``packages`` (distributions whose versions change what
+an export gives: the gate re-checks a model when one of them changes).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["ConverterRegistry", "default_registry", "ENTRY_POINT_GROUP"]
+__all__ = ["ConverterRegistry", "FrameworkInfo", "default_registry", "ENTRY_POINT_GROUP", "BUILTIN_FRAMEWORKS"]
 
 ENTRY_POINT_GROUP = "onnxbridge.converters"
 
-# framework name -> "module:Class", loaded lazily
-BUILTIN_CONVERTERS = {
-    "pytorch": "onnxbridge.converters.pytorch:TorchConverter",
-    "tensorflow": "onnxbridge.converters.tensorflow:TfConverter",
-    "keras": "onnxbridge.converters.keras:KerasConverter",
-}
+
+@dataclass(frozen=True)
+class FrameworkInfo:
+    """A framework's name and the SOURCE forms it recognises."""
+
+    name: str
+    suffixes: tuple[str, ...] = ()
+    dir_markers: tuple[str, ...] = ()
+    type_modules: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()  # distributions whose versions change what an export gives
+
+    @classmethod
+    def of(cls, name: str, converter: type) -> FrameworkInfo:
+        """From a converter class's declared attributes."""
+        return cls(
+            name,
+            tuple(s.lower() for s in getattr(converter, "suffixes", ()) or ()),
+            tuple(getattr(converter, "dir_markers", ()) or ()),
+            tuple(getattr(converter, "type_modules", ()) or ()),
+            tuple(getattr(converter, "packages", ()) or ()),
+        )
+
+    def owns_module(self, module: str) -> bool:
+        return any(module == m or module.startswith(m + ".") for m in self.type_modules)
+
+
+_TF = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnxsim")
+
+# Built-ins, in detection order (Keras before TensorFlow: a Keras model is a TensorFlow object too).
+BUILTIN_FRAMEWORKS: tuple[tuple[FrameworkInfo, str], ...] = (
+    (FrameworkInfo("pytorch", (".pt2",), (), ("torch",), ("torch", "onnxscript", "onnxsim")),
+     "onnxbridge.converters.pytorch:TorchConverter"),
+    (FrameworkInfo("keras", (".keras", ".h5", ".hdf5"), (), ("keras", "tf_keras", "tensorflow.python.keras"), _TF),
+     "onnxbridge.converters.keras:KerasConverter"),
+    (FrameworkInfo("tensorflow", (".tflite",), ("saved_model.pb",), ("tensorflow",), _TF),
+     "onnxbridge.converters.tensorflow:TfConverter"),
+)
 
 
 class ConverterRegistry:
@@ -29,9 +73,11 @@ class ConverterRegistry:
     def __init__(self) -> None:
         self._targets: dict[str, str | Callable[[], type]] = {}
         self._loaded: dict[str, type] = {}
+        self._infos: dict[str, FrameworkInfo] = {}
 
-    def register(self, framework: str, target: str | type | None = None):
-        """Register ``target`` ("module:Class" or a class); usable as a class decorator."""
+    def register(self, framework: str, target: str | type | None = None, info: FrameworkInfo | None = None):
+        """Register ``target`` ("module:Class" or a class); usable as a class decorator. ``info`` declares
+        the SOURCE forms without loading the class (else they are read from the class when needed)."""
 
         def add(obj: str | type) -> str | type:
             if framework in self._targets or framework in self._loaded:
@@ -40,6 +86,8 @@ class ConverterRegistry:
                 self._targets[framework] = obj
             else:
                 self._loaded[framework] = obj
+            if info is not None:
+                self._infos[framework] = info
             return obj
 
         if target is None:
@@ -47,8 +95,12 @@ class ConverterRegistry:
         return add(target)
 
     def names(self) -> list[str]:
-        """Every registered framework name."""
+        """Every registered framework name, sorted."""
         return sorted(set(self._targets) | set(self._loaded))
+
+    def _order(self) -> list[str]:
+        """Framework names in registration order (the detection order)."""
+        return list(dict.fromkeys([*self._targets, *self._loaded]))
 
     def get(self, framework: str) -> type:
         """The converter class for ``framework``; raises ``UsageError`` for an unknown one."""
@@ -62,6 +114,60 @@ class ConverterRegistry:
         cls = _load_target(target) if isinstance(target, str) else target()
         self._loaded[framework] = cls
         return cls
+
+    def check_name(self, framework: str, flag: str = "--framework") -> str:
+        """``framework`` itself when it is registered; else a ``UsageError`` listing the names."""
+        if framework not in self._targets and framework not in self._loaded:
+            raise UsageError(f"unknown {flag} {framework!r}", f"use one of {', '.join(self.names())}")
+        return framework
+
+    def info(self, framework: str) -> FrameworkInfo:
+        """The SOURCE forms ``framework`` recognises (loads a plugin's class the first time)."""
+        if framework not in self._infos:
+            self._infos[framework] = FrameworkInfo.of(framework, self.get(framework))
+        return self._infos[framework]
+
+    def _infos_in_order(self) -> Iterable[FrameworkInfo]:
+        """Declared ones first (no import), then the others (their classes are loaded)."""
+        order = self._order()
+        yield from (self._infos[n] for n in order if n in self._infos)
+        for name in order:
+            if name not in self._infos:
+                try:
+                    yield self.info(name)
+                except Exception:  # a broken plugin cannot claim sources; it fails when asked for by name
+                    continue
+
+    def for_suffix(self, suffix: str) -> str | None:
+        """The framework that reads model files with this suffix."""
+        suffix = suffix.lower()
+        return next((i.name for i in self._infos_in_order() if suffix in i.suffixes), None)
+
+    def for_folder(self, folder: Path) -> str | None:
+        """The framework whose marker file the folder holds."""
+        return next((i.name for i in self._infos_in_order() if any((folder / m).exists() for m in i.dir_markers)),
+                    None)
+
+    def for_object(self, obj: Any) -> str | None:
+        """The framework an object's class hierarchy comes from, without importing anything."""
+        cls = obj if inspect.isclass(obj) else type(obj)
+        mods = [getattr(k, "__module__", "") or "" for k in inspect.getmro(cls)]
+        return next((i.name for i in self._infos_in_order() if any(i.owns_module(m) for m in mods)), None)
+
+    def export_packages(self, framework: str | None) -> tuple[str, ...]:
+        """The packages whose versions matter when ``framework`` exports (every framework's when unknown)."""
+        if framework is not None and framework in self.names():
+            try:
+                return self.info(framework).packages
+            except Exception:
+                pass
+        return tuple(dict.fromkeys(p for i in self._infos_in_order() for p in i.packages))
+
+    def source_forms(self) -> str:
+        """The file and folder forms every framework reads, for messages."""
+        forms = [s for i in self._infos_in_order() for s in i.suffixes]
+        forms += [f"a folder with {m}" for i in self._infos_in_order() for m in i.dir_markers]
+        return ", ".join(forms)
 
     def load_entry_points(self, eps: Iterable | None = None) -> None:
         """Add converters from the ``onnxbridge.converters`` entry-point group (built-ins win)."""
@@ -88,8 +194,8 @@ def default_registry() -> ConverterRegistry:
     global _DEFAULT
     if _DEFAULT is None:
         reg = ConverterRegistry()
-        for name, target in BUILTIN_CONVERTERS.items():
-            reg.register(name, target)
+        for info, target in BUILTIN_FRAMEWORKS:
+            reg.register(info.name, target, info)
         reg.load_entry_points()
         _DEFAULT = reg
     return _DEFAULT

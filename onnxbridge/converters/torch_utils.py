@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 import re
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, UnsafeInputError
 from .._util import first_line, quiet
+from ..errors import InputError, UnsafeInputError
 
 __all__ = [
     "flatten_outputs",

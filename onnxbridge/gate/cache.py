@@ -35,11 +35,6 @@ FORMAT = 1
 RACY_S = 2.0  # a file modified this recently may change again within the same mtime tick
 
 _RUNTIME = ("onnx", "onnxruntime", "onnxruntime-gpu")
-_EXPORT = {
-    "pytorch": ("torch", "onnxscript", "onnxsim"),
-    "tensorflow": ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnxsim"),
-    "keras": ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnxsim"),
-}
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,8 +61,9 @@ def replay_packages() -> tuple[str, ...]:
 
 def source_packages(framework: str | None) -> tuple[str, ...]:
     """Packages whose version matters when the model is exported from its source."""
-    every = tuple(dict.fromkeys(p for ps in _EXPORT.values() for p in ps))
-    return _RUNTIME + (_EXPORT.get(framework or "", every))
+    from ..converters.registry import default_registry
+
+    return _RUNTIME + default_registry().export_packages(framework)
 
 
 class FileHasher:

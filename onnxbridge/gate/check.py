@@ -16,14 +16,13 @@ from ..errors import EXIT_INTERNAL, InputError, OnnxBridgeError, UsageError
 from .cache import Cache, FileHasher, Fingerprint, package_versions, replay_packages, source_packages
 from .deps import source_files
 from .manifest import Manifest, ModelEntry, load_manifest
-from .results import UPDATE_HINT, CheckReport, ModelResult
+from .results import UPDATE_HINT, CheckReport, Location, ModelResult
 from .runner import Task, missing_onnx, run_task
 
 __all__ = ["check"]
 
 Progress = Callable[[str], None]
 
-_SUFFIX_FRAMEWORK = {".pt2": "pytorch", ".keras": "keras", ".h5": "keras", ".hdf5": "keras", ".tflite": "tensorflow"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ def check(
 
 def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHasher, runtime: dict[str, str], *,
           update: bool, force: bool) -> _Plan:
-    where = manifest.where(entry)
+    where = manifest.location(entry)
     source = manifest.source_for_load(entry)
     if update:
         return _Plan(entry, Task(entry, str(manifest.root), where, source, "update", ("--update",)))
@@ -110,7 +109,7 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
             mode, reasons = "replay", fp.changes(old, source=False) or ["fingerprint changed"]
         else:
             result = ModelResult(
-                name=entry.name, status="unchanged", where=where, onnx=entry.onnx, source=entry.source,
+                name=entry.name, status="unchanged", location=where, onnx=entry.onnx, source=entry.source,
                 message=f"since its pass at {rec.get('passed_at', '?')}: {rec.get('summary', '')}".rstrip(": "),
                 framework=rec.get("framework"), notes=notes, last_passed=rec.get("passed_at"),
             )
@@ -133,14 +132,16 @@ def _sources(entry: ModelEntry, root: Path, hasher: FileHasher, last) -> tuple[d
 
 
 def _guess_framework(entry: ModelEntry) -> str | None:
-    path = Path(entry.source)
-    if entry.source_file is None and path.suffix.lower() in _SUFFIX_FRAMEWORK:
-        return _SUFFIX_FRAMEWORK[path.suffix.lower()]
-    return None
+    """The framework a model file's suffix names (Python sources are known once loaded)."""
+    if entry.source_file is not None or not Path(entry.source).suffix:
+        return None
+    from ..converters.registry import default_registry
+
+    return default_registry().for_suffix(Path(entry.source).suffix)
 
 
-def _error(entry: ModelEntry, where: str, e: OnnxBridgeError) -> ModelResult:
-    return ModelResult(name=entry.name, status="error", where=where, onnx=entry.onnx, source=entry.source,
+def _error(entry: ModelEntry, where: Location, e: OnnxBridgeError) -> ModelResult:
+    return ModelResult(name=entry.name, status="error", location=where, onnx=entry.onnx, source=entry.source,
                        message=e.message, hint=e.hint, exit_code=e.exit_code)
 
 
@@ -172,7 +173,7 @@ def _run(tasks: list[Task], jobs: int, say: Progress) -> list[ModelResult]:
                 results.append(future.result())
             except BrokenProcessPool as e:
                 results.append(ModelResult(
-                    name=task.entry.name, status="error", where=task.where, onnx=task.entry.onnx,
+                    name=task.entry.name, status="error", location=task.location, onnx=task.entry.onnx,
                     source=task.entry.source, reasons=task.reasons, exit_code=EXIT_INTERNAL,
                     message=f"the worker process checking it died ({e})",
                     hint="rerun with --jobs 1; a crash in a framework or out of memory is likely",

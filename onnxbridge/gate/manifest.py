@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UsageError
+from ..options import PROVIDERS, ConvertOptions, ExportOptions, ParityConfig, Tolerances
+from .results import Location
 
 try:
     import tomllib
@@ -28,8 +30,6 @@ except ModuleNotFoundError:  # Python 3.10
 __all__ = ["ManifestError", "ModelEntry", "Manifest", "find_manifest", "load_manifest", "MANIFEST_NAME"]
 
 MANIFEST_NAME = "onnxbridge.toml"
-PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
-FRAMEWORKS = ("pytorch", "tensorflow", "keras")
 
 # key -> (accepted types, description used in messages). Required keys have no default.
 _REQUIRED = ("name", "source", "onnx")
@@ -42,7 +42,7 @@ _KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "atol": ((int, float), "a number"),
     "rtol": ((int, float), "a number"),
     "provider": ((str,), f"one of {', '.join(PROVIDERS)}"),
-    "framework": ((str,), f"one of {', '.join(FRAMEWORKS)}"),
+    "framework": ((str,), "the name of a registered converter (pytorch, keras, tensorflow or a plugin's)"),
     "opset": ((int,), "an integer"),
     "simplify": ((bool,), "true or false"),
     "reexport": ((bool,), "true or false"),
@@ -93,6 +93,18 @@ class ModelEntry:
         file_part, sep, attr = self.source.rpartition(":")
         return file_part if sep and file_part.endswith(".py") and attr else None
 
+    def export_options(self) -> ExportOptions:
+        """How the entry's source is loaded and exported."""
+        return ExportOptions(self.inputs, self.framework, self.opset, (), self.trust_model)
+
+    def parity_config(self, **files: Any) -> ParityConfig:
+        """How the entry is validated; ``files`` are fixture paths (``save_inputs=...``)."""
+        return ParityConfig(self.provider, Tolerances(self.atol, self.rtol), "warn", self.seed, **files)
+
+    def convert_options(self, **files: Any) -> ConvertOptions:
+        """A re-export of the entry, validated against its source."""
+        return ConvertOptions(self.export_options(), self.parity_config(**files), simplify=self.simplify)
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -104,7 +116,11 @@ class Manifest:
 
     def where(self, entry: ModelEntry) -> str:
         """``onnxbridge.toml:12``: the file and line of a model's entry."""
-        return f"{_display(self.path)}:{entry.line}"
+        return str(self.location(entry))
+
+    def location(self, entry: ModelEntry) -> Location:
+        """The file (as shown to the user) and line of a model's entry."""
+        return Location(_display(self.path), entry.line)
 
     def resolve(self, rel: str) -> Path:
         """A path of the manifest, relative to the root."""
@@ -302,8 +318,12 @@ def _entry(path: Path, text: str, root: Path, raw: dict[str, Any], start: int, e
     provider = str(raw.get("provider", "auto")).lower()
     if provider not in PROVIDERS:
         raise fail("provider", f"unknown provider {raw['provider']!r}", f"use one of {', '.join(PROVIDERS)}")
-    if "framework" in raw and raw["framework"] not in FRAMEWORKS:
-        raise fail("framework", f"unknown framework {raw['framework']!r}", f"use one of {', '.join(FRAMEWORKS)}")
+    if "framework" in raw:
+        from ..converters.registry import default_registry
+
+        names = default_registry().names()
+        if raw["framework"] not in names:
+            raise fail("framework", f"unknown framework {raw['framework']!r}", f"use one of {', '.join(names)}")
     _check_inputs(raw.get("inputs", []), fail)
     _check_source(raw["source"], root, fail)
     onnx = raw["onnx"]

@@ -25,7 +25,7 @@ from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_PARITY, InputError, OnnxBridge
 from ..results import ParityReport
 from ..sources import on_sys_path
 from .manifest import ModelEntry
-from .results import UPDATE_HINT, ModelResult, worst_of
+from .results import UPDATE_HINT, Location, ModelResult, worst_of
 
 __all__ = ["Task", "run_task", "missing_onnx", "MODES"]
 
@@ -45,7 +45,7 @@ class Task:
 
     entry: ModelEntry
     root: str
-    where: str
+    location: Location
     source: str  # the SOURCE with its file made absolute
     mode: str
     reasons: tuple[str, ...] = ()
@@ -69,7 +69,7 @@ def run_task(task: Task) -> ModelResult:
 
 
 def _result(task: Task, status: str, message: str, **kw) -> ModelResult:
-    return ModelResult(name=task.entry.name, status=status, where=task.where, onnx=task.entry.onnx,
+    return ModelResult(name=task.entry.name, status=status, location=task.location, onnx=task.entry.onnx,
                        source=task.entry.source, reasons=task.reasons, message=message, **kw)
 
 
@@ -111,36 +111,38 @@ def _inside(file: str, root: str) -> bool:
 
 
 def _check(task: Task) -> ModelResult:
-    from ..runtime.sessions import OrtRunner
+    from ..parity.cases import fixture_cases
+    from ..parity.fixtures import FixtureRunner, read_fixtures
     from ..parity.sweep import check_parity
-    from .golden import GoldenRunner, read_golden
+    from ..runtime.sessions import OrtRunner
 
     entry, root = task.entry, Path(task.root)
-    golden = read_golden(root / entry.fixtures, where=task.where)
+    golden = read_fixtures(root / entry.fixtures, hint=UPDATE_HINT, where=str(task.location))
+    if not golden.inputs or not golden.outputs or golden.legacy:
+        raise InputError(f"fixtures file {entry.fixtures} does not hold matching inputs and outputs ({task.location})",
+                         UPDATE_HINT)
     onnx_path = root / entry.onnx
     if not onnx_path.is_file():
         raise missing_onnx(entry)
     committed = OrtRunner(onnx_path, entry.provider)
+    cases = fixture_cases(golden.inputs)
+    tolerances = entry.parity_config().tolerances
     reports: dict[str, ParityReport] = {}
-    reports["replay"] = check_parity(
-        GoldenRunner(golden, committed.output_names), committed, (), {},
-        atol=entry.atol, rtol=entry.rtol, feeds=list(golden.inputs),
-    )
+    replay = FixtureRunner(golden, golden.inputs, committed.output_names,
+                           hint="the ONNX file's outputs were renamed; " + UPDATE_HINT)
+    reports["replay"] = check_parity(replay, committed, cases, tolerances=tolerances)
     framework = None
     route = None
     notes: list[str] = []
     if task.mode == "full" and reports["replay"].passed:
-        from ..api import load_source
+        from ..api._stages import load_source
 
         with _project_imports(task.root):
-            converter, loaded = load_source(task.source, inputs=entry.inputs, framework=entry.framework,
-                                            trust_model=entry.trust_model)
+            converter, loaded = load_source(task.source, entry.export_options())
             framework = converter.framework
             notes.extend(loaded.notes)
-            reports["source"] = check_parity(
-                converter.reference_runner(loaded), committed, loaded.specs, loaded.axis_sizes,
-                atol=entry.atol, rtol=entry.rtol, feeds=list(golden.inputs),
-            )
+            reports["source"] = check_parity(converter.reference_runner(loaded), committed, cases,
+                                             tolerances=tolerances)
             if reports["source"].passed and entry.reexport:
                 export = _export(task, Path(tempfile.mkdtemp(prefix="onnxbridge-check-")))
                 route = export.conversion.route if export.conversion else None
@@ -176,20 +178,14 @@ def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None
 
 
 def _export(task: Task, folder: Path, *, save: bool = False):
-    """``api.convert`` of the entry into ``folder`` (removed by the caller), validated against the source."""
+    """``convert`` of the entry into ``folder`` (removed by the caller), validated against the source."""
     import shutil
 
-    from ..api import convert
+    from ..api import convert_with
 
-    entry = task.entry
+    files = {"save_inputs": folder / "inputs.npz", "save_outputs": folder / "outputs.npz"} if save else {}
     try:
-        return convert(
-            task.source, folder / "model.onnx", inputs=entry.inputs, framework=entry.framework, opset=entry.opset,
-            simplify=entry.simplify, validate=True, provider=entry.provider, atol=entry.atol, rtol=entry.rtol,
-            seed=entry.seed, trust_model=entry.trust_model,
-            save_inputs=folder / "inputs.npz" if save else None,
-            save_outputs=folder / "outputs.npz" if save else None,
-        )
+        return convert_with(task.source, folder / "model.onnx", task.entry.convert_options(**files))
     finally:
         if not save:
             shutil.rmtree(folder, ignore_errors=True)
@@ -199,8 +195,7 @@ def _update(task: Task) -> ModelResult:
     import shutil
 
     from ..fsutil import atomic_write_bytes
-    from ..parity.fixtures import load_cases
-    from .golden import write_golden
+    from ..parity.fixtures import INPUTS, OUTPUTS, load_cases, write_fixtures
 
     entry, root = task.entry, Path(task.root)
     folder = Path(tempfile.mkdtemp(prefix="onnxbridge-update-"))
@@ -229,8 +224,9 @@ def _update(task: Task) -> ModelResult:
         atomic_write_bytes(onnx_path, data)
         from .._version import __version__
 
-        write_golden(
-            fixtures_path, load_cases(folder / "inputs.npz"), load_cases(folder / "outputs.npz"),
+        write_fixtures(
+            fixtures_path, inputs=load_cases(folder / "inputs.npz", INPUTS),
+            outputs=load_cases(folder / "outputs.npz", OUTPUTS),
             meta={"onnx_sha256": hashlib.sha256(data).hexdigest(), "source": entry.source, "route": route,
                   "framework": report.framework, "onnxbridge": __version__,
                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ..options import is_batch_axis
 from ..specs import TensorSpec, numpy_dtype
 
-__all__ = ["generate_inputs", "input_role", "default_axis_size", "vocab_sizes"]
+__all__ = ["IdRanges", "generate_inputs", "input_role", "default_axis_size", "vocab_sizes"]
 
 _MASK = re.compile(r"mask", re.I)
 _TOKEN_TYPE = re.compile(r"token_type|segment", re.I)
@@ -36,7 +39,37 @@ def default_axis_size(axis: str) -> int:
 
     Never 0 or 1: ``torch.export`` specialises on those.
     """
-    return 2 if axis.lower() in {"batch", "batch_size", "n", "b", "bs"} else 8
+    return 2 if is_batch_axis(axis) else 8
+
+
+@dataclass(frozen=True)
+class IdRanges:
+    """Exclusive upper bounds for generated integer ids: per input name, else ``default``."""
+
+    default: int | None = None
+    per_input: tuple[tuple[str, int], ...] = ()
+
+    @classmethod
+    def of(cls, value: IdRanges | int | Mapping[str, int] | None) -> IdRanges:
+        """From a converter's guess: one bound for every input, a bound per input, or none."""
+        if isinstance(value, IdRanges):
+            return value
+        if isinstance(value, Mapping):
+            return cls(None, tuple((str(k), int(v)) for k, v in value.items() if v is not None))
+        return cls(None if value is None else int(value))
+
+    def high(self, name: str) -> int | None:
+        return dict(self.per_input).get(name, self.default)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.per_input)
+
+    def with_graph(self, model: Any) -> IdRanges:
+        """The table each id input indexes in the ONNX graph wins over the converter's guess."""
+        found = vocab_sizes(model)
+        if not found:
+            return self
+        return IdRanges(self.default, tuple({**self.as_dict(), **found}.items()))
 
 
 def generate_inputs(
@@ -44,16 +77,16 @@ def generate_inputs(
     sizes: dict[str, int],
     seed: int,
     *,
-    int_high: int | Mapping[str, int] | None = None,
+    int_high: IdRanges | int | Mapping[str, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """One array per spec, shapes from ``sizes`` for the named axes, values seeded.
 
     Floats are standard normal (what normalised images and embeddings look like); token ids lie
-    in ``[0, int_high)`` (the embedding's vocabulary when known, else 100; a mapping gives it per
-    input name); token type ids are 0/1 (or below their own table size); masks are ones with a
+    in ``[0, high)`` (the embedding's vocabulary when known, else 100; see :class:`IdRanges`); token type ids are 0/1 (or below their own table size); masks are ones with a
     random tail of zeros per row, never all zero; bools are random.
     """
     rng = np.random.default_rng(seed)
+    ranges = IdRanges.of(int_high)
     out: dict[str, np.ndarray] = {}
     for spec in specs:
         shape = spec.shape(sizes)
@@ -69,24 +102,19 @@ def generate_inputs(
                 arr = (np.arange(shape[-1]) < keep[..., None]).astype(np.int64)
             arr = arr.astype(dtype)
         elif role == "token_type":
-            arr = rng.integers(0, max(1, min(2, _high_for(spec.name, int_high) or 2)), size=shape).astype(dtype)
+            arr = rng.integers(0, max(1, min(2, ranges.high(spec.name) or 2)), size=shape).astype(dtype)
         elif role == "position":
             arr = np.broadcast_to(np.arange(shape[-1] if shape else 1), shape).astype(dtype).copy()
         elif role == "bool":
             arr = rng.integers(0, 2, size=shape).astype(bool)
         else:
-            high = _high_for(spec.name, int_high) or 100
+            high = ranges.high(spec.name) or 100
             if np.issubdtype(dtype, np.integer):
                 high = min(high, int(np.iinfo(dtype).max) + 1)
             arr = rng.integers(0, high, size=shape).astype(dtype)
         out[spec.name] = arr
     return out
 
-
-def _high_for(name: str, int_high: int | Mapping[str, int] | None) -> int | None:
-    if isinstance(int_high, Mapping):
-        return int_high.get(name)
-    return int_high
 
 
 # Ops that carry token ids through unchanged on their way to the embedding's Gather.

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UsageError
+from ..options import Tolerance, Tolerances, parse_tolerances
 from ..results import ERROR_BIN_EDGES, OutputParity
 
 __all__ = [
     "Tolerance",
     "DEFAULT_TOLERANCES",
+    "Tolerances",
     "ERROR_BIN_EDGES",
     "default_tolerance",
     "compare_output",
@@ -22,19 +22,6 @@ __all__ = [
     "looser_dtype",
     "error_histogram",
 ]
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Elementwise check: ``|got - ref| <= atol + rtol * |ref|``.
-
-    ``rtol=None`` (from ``--tol NAME=ATOL``) keeps the output dtype's default rtol.
-    """
-
-    atol: float
-    rtol: float | None
-
-
 
 
 # Defaults per reference dtype. Exporters reorder and fuse float arithmetic, so float32 gets
@@ -77,28 +64,6 @@ def _bfloat16() -> np.dtype:
     import ml_dtypes
 
     return np.dtype(ml_dtypes.bfloat16)
-
-
-def parse_tolerances(texts: Sequence[str] | None) -> dict[str, Tolerance]:
-    """Parse ``--tol NAME=ATOL[,RTOL]`` values (repeatable) into per-output tolerances."""
-    hint = "write --tol NAME=ATOL[,RTOL], e.g. --tol logits=1e-3,1e-2 (NAME as `onnxbridge inspect` lists it)"
-    out: dict[str, Tolerance] = {}
-    for text in texts or ():
-        name, sep, values = str(text).rpartition("=")
-        parts = [v.strip() for v in values.split(",")]
-        if not sep or not name.strip() or len(parts) not in (1, 2):
-            raise UsageError(f"malformed --tol {text!r}: expected NAME=ATOL[,RTOL]", hint)
-        try:
-            nums = [float(v) for v in parts]
-        except ValueError:
-            raise UsageError(f"malformed --tol {text!r}: {values!r} is not ATOL[,RTOL] numbers", hint) from None
-        if any(not np.isfinite(v) or v < 0 for v in nums):
-            raise UsageError(f"malformed --tol {text!r}: tolerances must be finite and >= 0", hint)
-        name = name.strip()
-        if name in out:
-            raise UsageError(f"--tol {name} is given twice", "give one --tol per output")
-        out[name] = Tolerance(nums[0], nums[1] if len(nums) == 2 else None)
-    return out
 
 
 def default_tolerance(dtype: np.dtype, atol: float | None = None, rtol: float | None = None) -> Tolerance:
@@ -180,7 +145,7 @@ def compare_outputs(
     names: Sequence[str],
     refs: Sequence[np.ndarray],
     gots: Sequence[np.ndarray],
-    tolerances: Mapping[str, Tolerance] | None = None,
+    tolerances: Tolerances | Mapping[str, Tolerance] | None = None,
     *,
     atol: float | None = None,
     rtol: float | None = None,
@@ -193,12 +158,15 @@ def compare_outputs(
     ``compute_dtype`` (the precision the candidate computes in, e.g. float16 inside a model
     with float32 inputs and outputs). Integer and bool outputs stay exact unless ``--tol`` names them.
     """
+    if not isinstance(tolerances, Tolerances):
+        tolerances = Tolerances(atol, rtol, tuple((tolerances or {}).items()))
+    atol, rtol = tolerances.atol, tolerances.rtol
     results = []
     for name, ref, got in zip(names, refs, gots, strict=True):
         ref, got = np.asarray(ref), np.asarray(got)
         is_float = _dtype_key(ref.dtype) not in ("integer", "bool")
         dtype = (looser_dtype(ref.dtype, got.dtype, compute_dtype) if is_float else None) or ref.dtype
-        override = (tolerances or {}).get(name)
+        override = tolerances.for_output(name)
         if override is not None:
             base = default_tolerance(dtype)
             tol = Tolerance(override.atol, base.rtol if override.rtol is None else override.rtol)

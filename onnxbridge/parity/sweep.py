@@ -1,139 +1,88 @@
-"""The parity check: seeded cases at the export sizes, then a sweep over every dynamic axis."""
+"""The parity check: run each case on both sides, compare every output, and read the sweep.
+
+Cases come typed (:mod:`.cases`): seeded cases at the export sizes, one dynamic axis at another
+size, all axes larger, fixtures, or the converter's example. A failing case knows which side
+failed; nothing here parses a label or an error message.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from .._util import first_line
 from ..errors import OnnxBridgeError, UsageError
-from ..results import ParityCase, ParityReport
-from ..specs import TensorSpec
-from .inputs import generate_inputs
-from .metrics import DEFAULT_TOLERANCES, ERROR_BIN_EDGES, Tolerance, compare_outputs
+from ..options import ParityPlan, Tolerances
+from ..results import ERROR_BIN_EDGES, CaseKind, ParityCase, ParityReport, Side
 from ..runtime.sessions import OrtRunner, Runner
+from .cases import InputCase, PlannedCase, generated_cases, plan_cases
+from .metrics import DEFAULT_TOLERANCES, compare_outputs
 
-__all__ = ["ParityPlan", "plan_cases", "check_parity", "run_case", "compute_dtype"]
-
-
-@dataclass(frozen=True)
-class PlannedCase:
-    label: str
-    seed: int
-    sizes: dict[str, int]
-    axis: str | None = None
-
-
-@dataclass(frozen=True)
-class ParityPlan:
-    """Inputs to check: seeds at export sizes, plus sizes to sweep per dynamic axis."""
-
-    seeds: tuple[int, ...] = (0, 1, 2)
-    sweep: bool = True
-
-
-def _larger(size: int) -> int:
-    return size + 3
-
-
-def plan_cases(axis_sizes: Mapping[str, int], plan: ParityPlan = ParityPlan()) -> list[PlannedCase]:
-    """Every case to run: one per seed at the export sizes, then size 1 and a larger size per axis."""
-    cases = [PlannedCase(f"seed={s}", s, dict(axis_sizes)) for s in plan.seeds]
-    if not plan.sweep:
-        return cases
-    base_seed = (plan.seeds[-1] if plan.seeds else 0) + 100
-    for i, (axis, size) in enumerate(sorted(axis_sizes.items())):
-        for j, new in enumerate(sorted({1, _larger(size)} - {size})):
-            sizes = dict(axis_sizes)
-            sizes[axis] = new
-            cases.append(PlannedCase(f"{axis}={new}", base_seed + 10 * i + j, sizes, axis))
-    if len(axis_sizes) > 1:
-        cases.append(
-            PlannedCase(
-                "all axes larger", base_seed + 99, {a: _larger(s) for a, s in axis_sizes.items()}, "*"
-            )
-        )
-    return cases
+__all__ = ["ParityPlan", "plan_cases", "check_parity", "check_generated", "run_case", "compute_dtype"]
 
 
 def run_case(
-    label: str,
-    seed: int | None,
+    case: PlannedCase,
     feeds: dict[str, np.ndarray],
     reference: Runner,
     candidate: Runner,
-    tolerances: Mapping[str, Tolerance] | None,
-    atol: float | None,
-    rtol: float | None,
+    tolerances: Tolerances = Tolerances(),
     compute_dtype: str | None = None,
 ) -> ParityCase:
     """Run both sides on ``feeds`` and compare every output."""
     shapes = {k: tuple(int(d) for d in np.shape(v)) for k, v in feeds.items()}
+
+    def failed(side: Side, error: str) -> ParityCase:
+        return ParityCase(case.label, case.seed, shapes, (), False, error, case.kind, case.axis, case.size, side)
+
     try:
         refs = reference.run(feeds)
     except OnnxBridgeError:
         raise
     except Exception as e:
-        return ParityCase(label, seed, shapes, (), False, f"reference {reference.name} failed: {first_line(e, 400)}")
+        return failed(Side.REFERENCE, f"reference {reference.name} failed: {first_line(e, 400)}")
     try:
         gots = candidate.run(feeds)
     except OnnxBridgeError:
         raise
     except Exception as e:
-        return ParityCase(label, seed, shapes, (), False, f"{candidate.name} failed: {first_line(e, 400)}")
+        return failed(Side.CANDIDATE, f"{candidate.name} failed: {first_line(e, 400)}")
     names = candidate.output_names
     if len(refs) != len(gots):
-        return ParityCase(
-            label, seed, shapes, (), False,
-            f"output count differs: reference gives {len(refs)}, ONNX model gives {len(gots)} ({', '.join(names)})",
-        )
-    outputs = compare_outputs(names, refs, gots, tolerances, atol=atol, rtol=rtol, compute_dtype=compute_dtype)
-    return ParityCase(label, seed, shapes, tuple(outputs), all(o.passed for o in outputs))
+        return failed(Side.COMPARISON, f"output count differs: reference gives {len(refs)}, "
+                                       f"ONNX model gives {len(gots)} ({', '.join(names)})")
+    outputs = compare_outputs(names, refs, gots, tolerances, compute_dtype=compute_dtype)
+    return ParityCase(case.label, case.seed, shapes, tuple(outputs), all(o.passed for o in outputs),
+                      kind=case.kind, axis=case.axis, size=case.size)
 
 
 def check_parity(
     reference: Runner,
     candidate: OrtRunner,
-    specs: Sequence[TensorSpec],
-    axis_sizes: Mapping[str, int],
+    cases: Sequence[InputCase],
     *,
-    plan: ParityPlan = ParityPlan(),
-    int_high: int | Mapping[str, int] | None = None,
-    atol: float | None = None,
-    rtol: float | None = None,
-    tolerances: Mapping[str, Tolerance] | None = None,
-    feeds: Sequence[tuple[str, dict[str, np.ndarray]]] | None = None,
+    tolerances: Tolerances = Tolerances(),
     compute_dtype: str | None = None,
 ) -> ParityReport:
-    """Run every planned case (or the given ``feeds``) on both sides and collect a ``ParityReport``.
+    """Run every case on both sides and collect a ``ParityReport``.
 
     ``tolerances`` (``--tol``) must name outputs of the candidate. When the cases at the export
     sizes pass but a sweep case fails, ``broken_axes`` names each dynamic axis and the sizes that
     broke it. The candidate's node placement is attached when it was profiled.
     """
-    unknown = sorted(set(tolerances or {}) - set(candidate.output_names))
+    unknown = sorted(set(tolerances.names) - set(candidate.output_names))
     if unknown:
         raise UsageError(
             f"--tol names no output of the model: {', '.join(unknown)}",
             f"the outputs are: {', '.join(candidate.output_names)}",
         )
     t0 = time.perf_counter()
-    results: list[ParityCase] = []
-    args = (reference, candidate, tolerances, atol, rtol, compute_dtype)
-    if feeds is not None:
-        for label, f in feeds:
-            results.append(run_case(label, None, f, *args))
-    else:
-        for pc in plan_cases(axis_sizes, plan):
-            f = generate_inputs(specs, pc.sizes, pc.seed, int_high=int_high)
-            results.append(run_case(pc.label, pc.seed, f, *args))
-    broken, notes = _axis_breaks(results, axis_sizes) if feeds is None else ({}, [])
+    results = [run_case(c.case, c.feeds, reference, candidate, tolerances, compute_dtype) for c in cases]
+    broken, notes = _axis_breaks(results, _export_sizes(cases))
     if candidate.provider.note:
         notes.append(candidate.provider.note)
-    used_tols = _tolerances_used(results)
     return ParityReport(
         reference=reference.name,
         provider_requested=candidate.provider.requested,
@@ -141,8 +90,8 @@ def check_parity(
         providers=candidate.provider.session_providers,
         passed=bool(results) and all(c.passed for c in results),
         cases=tuple(results),
-        tolerances=used_tols,
-        dynamic_axes={a: tuple(sorted({s, 1, _larger(s)})) for a, s in axis_sizes.items()} if feeds is None else {},
+        tolerances=_tolerances_used(results),
+        dynamic_axes=_sizes_tried(cases),
         seconds=time.perf_counter() - t0,
         notes=tuple(notes),
         placement=getattr(candidate, "placement", None),
@@ -151,40 +100,58 @@ def check_parity(
     )
 
 
-def _axis_breaks(cases: list[ParityCase], axis_sizes: Mapping[str, int]) -> tuple[dict, list[str]]:
+def check_generated(reference: Runner, candidate: OrtRunner, specs, axis_sizes: Mapping[str, int],
+                    plan: ParityPlan = ParityPlan(), *, int_high=None, tolerances: Tolerances = Tolerances(),
+                    compute_dtype: str | None = None) -> ParityReport:
+    """:func:`check_parity` over generated inputs: the plan's seeds, then the sweep."""
+    cases = generated_cases(specs, axis_sizes, plan, int_high=int_high)
+    return check_parity(reference, candidate, cases, tolerances=tolerances, compute_dtype=compute_dtype)
+
+
+def _export_sizes(cases: Sequence[InputCase]) -> dict[str, int]:
+    """The size of each named axis in the cases at the export sizes."""
+    return next((dict(c.case.sizes) for c in cases if c.case.kind is CaseKind.SEED), {})
+
+
+def _sizes_tried(cases: Sequence[InputCase]) -> dict[str, tuple[int, ...]]:
+    """Every size each dynamic axis was run at (generated cases only)."""
+    tried: dict[str, set[int]] = {}
+    for c in cases:
+        for axis, size in c.case.sizes.items():
+            tried.setdefault(axis, set()).add(size)
+    return {a: tuple(sorted(s)) for a, s in tried.items()}
+
+
+def _axis_breaks(cases: list[ParityCase], export_sizes: Mapping[str, int]) -> tuple[dict, list[str]]:
     """Each dynamic axis whose sweep broke while the export sizes passed, with the sizes that broke it.
 
     A sweep case where the *reference* itself fails says nothing about the export: it gets a note
     of its own and does not count as a break.
     """
     notes: list[str] = []
-    export_ok = any(c.label.startswith("seed=") for c in cases) and all(
-        c.passed for c in cases if c.label.startswith("seed=")
-    )
+    seeded = [c for c in cases if c.kind is CaseKind.SEED]
+    export_ok = bool(seeded) and all(c.passed for c in seeded)
     broken: dict[str, list[int]] = {}
     for c in cases:
-        if c.passed or c.label.startswith("seed="):
+        if c.passed or c.kind not in (CaseKind.AXIS, CaseKind.ALL_AXES):
             continue
-        if c.error and c.error.startswith("reference "):
+        if c.failed_side is Side.REFERENCE:
             notes.append(f"case {c.label}: the reference itself fails ({c.error}); this size is not checked")
-            continue
-        if c.label == "all axes larger":
+        elif c.kind is CaseKind.ALL_AXES:
             if export_ok:
                 notes.append(
                     "every dynamic axis larger at once breaks, though each axis alone passes: "
                     "the exporter may have tied two axes together"
                 )
-            continue
-        axis, _, size = c.label.partition("=")
-        if axis in axis_sizes and size.isdigit():
-            broken.setdefault(axis, []).append(int(size))
+        elif c.axis is not None and c.size is not None:
+            broken.setdefault(c.axis, []).append(c.size)
     if not export_ok:
         return {}, notes
     for axis, sizes in broken.items():
         notes.append(
-            f"dynamic axis '{axis}' breaks at size(s) {sorted(sizes)} (exported at {axis_sizes[axis]}, passes there): "
-            "the exporter specialised it to the export size; look for code that turns a shape into a "
-            "Python int (int(x.shape[0]), x.size(0) in arithmetic) or for shapes baked into reshapes"
+            f"dynamic axis '{axis}' breaks at size(s) {sorted(sizes)} (exported at {export_sizes.get(axis, '?')}, "
+            "passes there): the exporter specialised it to the export size; look for code that turns a shape "
+            "into a Python int (int(x.shape[0]), x.size(0) in arithmetic) or for shapes baked into reshapes"
         )
     return {a: tuple(sorted(s)) for a, s in broken.items()}, notes
 

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..fsutil import atomic_write_text
+from ..options import REPORT_SUFFIXES
 
 if TYPE_CHECKING:
     from ..results import Report
 
 __all__ = ["to_json", "to_markdown", "to_html", "write_report", "REPORT_SUFFIXES"]
 
-REPORT_SUFFIXES = (".json", ".md", ".html", ".htm")  # what write_report can write
 
 
 def to_json(report: Report) -> str:

@@ -52,9 +52,11 @@ class OrtRunner:
         path: str | Path | None = None,
         profile: bool = False,
         fallback: str = "warn",
+        name: str | None = None,
     ) -> None:
         """``profile=True`` records where each node really runs during the first run
-        (:attr:`placement`); ``fallback`` is the policy stamped on it (see ``placement.py``)."""
+        (:attr:`placement`); ``fallback`` is the policy stamped on it (see ``placement.py``); ``name``
+        names the runner in reports (default ``onnxruntime[PROVIDER]``)."""
         if isinstance(model, (str, Path)):
             path = Path(model)
             model = load_onnx(path)
@@ -82,7 +84,7 @@ class OrtRunner:
                 f"ONNX Runtime cannot load the model: {first_line(e)}",
                 "the graph may use ops or types onnxruntime does not support; try another --opset",
             ) from e
-        self.name = f"onnxruntime[{self.provider.used}]"
+        self.name = name or f"onnxruntime[{self.provider.used}]"
         self.inputs = self.session.get_inputs()
         self._input_dtypes = {i.name: _ORT_DTYPES[i.type] for i in self.inputs if i.type in _ORT_DTYPES}
 

@@ -8,21 +8,20 @@ Runtime and for the source framework, so their ratio compares like with like.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import UsageError
+from ..options import OPT_LEVELS, TimingPlan
+from ..results import LatencyStats
 
 __all__ = [
     "OPT_LEVELS",
     "TimingPlan",
     "LatencyStats",
-    "BenchCase",
     "summarize",
     "time_callable",
     "session_options",
@@ -31,48 +30,8 @@ __all__ = [
     "time_reference",
 ]
 
-OPT_LEVELS = ("disable", "basic", "extended", "layout", "all")
 
 Call = Callable[[], Any]
-
-
-@dataclass(frozen=True)
-class TimingPlan:
-    """Warm-up runs, then ``runs`` timed runs, or as many as fit in ``duration_s`` (at least ``min_runs``)."""
-
-    warmup: int = 10
-    runs: int = 100
-    duration_s: float | None = None
-    min_runs: int = 3
-
-    def check(self) -> TimingPlan:
-        """Refuse nonsense before any model is loaded."""
-        if self.warmup < 0:
-            raise UsageError(f"--warmup {self.warmup} is negative", "give 0 or more warm-up runs")
-        if self.duration_s is None and self.runs < 1:
-            raise UsageError(f"--runs {self.runs} must be at least 1", "give --runs 1 or more, or --duration SECONDS")
-        if self.duration_s is not None and not (self.duration_s > 0 and math.isfinite(self.duration_s)):
-            raise UsageError(f"--duration {self.duration_s} must be a positive number of seconds", "e.g. --duration 10")
-        return self
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Per-run latency in milliseconds, over ``runs`` timed runs."""
-
-    runs: int
-    total_s: float
-    p50: float
-    p90: float
-    p99: float
-    mean: float
-    stdev: float
-    min: float
-    max: float
-
-    def latency_ms(self) -> dict[str, float]:
-        """The ``latency_ms`` object of the JSON report."""
-        return {k: getattr(self, k) for k in ("p50", "p90", "p99", "mean", "stdev", "min", "max")}
 
 
 def summarize(times_s: Sequence[float]) -> LatencyStats:
@@ -127,42 +86,6 @@ def time_callable(fn: Call, plan: TimingPlan, sync: Call | None = None) -> Laten
         if t1 >= end and len(times) >= plan.min_runs:
             break
     return summarize(times)
-
-
-@dataclass(frozen=True)
-class BenchCase:
-    """One measurement: a runtime on a provider or device, at one set of input shapes."""
-
-    runtime: str
-    provider_requested: str | None
-    provider_used: str
-    batch: int
-    shapes: dict[str, tuple[int, ...]]
-    io_binding: bool
-    stats: LatencyStats
-    settings: dict[str, Any] = field(default_factory=dict)
-    note: str | None = None
-
-    @property
-    def throughput_per_s(self) -> float:
-        """Samples per second: batch size over mean latency."""
-        return self.batch * 1000.0 / self.stats.mean if self.stats.mean > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "runtime": self.runtime,
-            "provider_requested": self.provider_requested,
-            "provider_used": self.provider_used,
-            "batch": self.batch,
-            "shapes": {k: list(v) for k, v in self.shapes.items()},
-            "io_binding": self.io_binding,
-            "runs": self.stats.runs,
-            "total_s": self.stats.total_s,
-            "latency_ms": self.stats.latency_ms(),
-            "throughput_per_s": self.throughput_per_s,
-            "settings": dict(self.settings),
-            "note": self.note,
-        }
 
 
 # ------------------------------------------------------------------ ONNX Runtime

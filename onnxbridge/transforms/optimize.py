@@ -22,23 +22,21 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import OnnxBridgeError, UsageError
+from ..errors import OnnxBridgeError
+from ..options import OptimizeOptions
+from ..results import OptimizeResult
 
 if TYPE_CHECKING:
     import onnx
 
     from ..results import ParityReport
 
-__all__ = ["TARGETS", "FUSIONS", "OptimizeResult", "optimize_model", "fuse_transformer", "ort_offline",
-           "detect_model_type", "transformer_hints", "check_options", "optimize_step", "validation_provider",
-           "optimize_notes"]
+__all__ = ["OptimizeResult", "optimize_model", "fuse_transformer", "ort_offline", "detect_model_type",
+           "transformer_hints", "optimize_step"]
 
-TARGETS = ("cpu", "cuda")
-FUSIONS = ("auto", "bert", "gpt2", "vit")
 # ONNX Runtime's fusion families; other Hugging Face model types map onto the nearest one.
 _FAMILY = {
     "bert": "bert", "roberta": "bert", "distilbert": "bert", "albert": "bert", "electra": "bert",
@@ -49,31 +47,6 @@ _FAMILY = {
 _FUSED_OPS = ("Attention", "MultiHeadAttention", "SkipLayerNormalization", "EmbedLayerNormalization",
               "LayerNormalization", "BiasGelu", "FastGelu", "Gelu", "GemmFastGelu", "SkipSimplifiedLayerNormalization",
               "SimplifiedLayerNormalization", "RotaryEmbedding", "GroupQueryAttention")
-
-
-@dataclass(frozen=True)
-class OptimizeResult:
-    """What optimisation did; ``applied`` is False when the unoptimised model was kept, with ``reason``."""
-
-    applied: bool
-    target: str | None
-    fusion: str | None
-    nodes_before: int
-    nodes_after: int
-    seconds: float
-    fused_ops: dict[str, int] = field(default_factory=dict)
-    steps: tuple[str, ...] = ()
-    reason: str | None = None
-    parity_passed: bool | None = None
-    max_abs: float | None = None
-
-
-def check_options(target: str | None, fuse: str | None) -> None:
-    """Refuse unknown targets and fusion families before any work starts."""
-    if target is not None and target not in TARGETS:
-        raise UsageError(f"unknown --optimize target {target!r}", f"use one of {', '.join(TARGETS)}")
-    if fuse is not None and fuse not in FUSIONS:
-        raise UsageError(f"unknown --fuse-transformer {fuse!r}", f"use one of {', '.join(FUSIONS)}")
 
 
 def transformer_hints(model: Any) -> dict[str, Any]:
@@ -189,7 +162,7 @@ def optimize_model(
 ) -> tuple[onnx.ModelProto, OptimizeResult]:
     """Fuse (``fuse``: a family or ``auto``) and / or optimise offline for ``target``; keep the result only
     if ``check(optimised, provider)`` passes. A provider that cannot start raises ``ProviderError``."""
-    check_options(target, fuse)
+    OptimizeOptions(target, fuse)  # refuses unknown targets and families
     first = _optimize_once(model, target, fuse, hints, check, use_ort_optimizer=True)
     if first[1].applied or fuse is None or not any(st.startswith("onnxruntime.transformers") for st in first[1].steps):
         return first
@@ -254,50 +227,26 @@ def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool
                                   None, True, worst)
 
 
-def validation_provider(target: str | None, provider: str) -> str:
-    """The provider to validate an export optimised for ``target`` on: a CUDA-optimised model runs on CUDA only."""
-    if target == "cuda":
-        if provider == "cpu":
-            raise UsageError(
-                "--optimize cuda writes CUDA-only fused ops, which --provider cpu cannot validate",
-                "use --provider cuda (or auto), or --optimize cpu",
-            )
-        return "cuda" if provider == "auto" else provider
-    return provider
-
-
 def optimize_step(
     model: onnx.ModelProto,
-    target: str | None,
-    fuse: str | None,
+    options: OptimizeOptions,
     specs,
     axis_sizes: Mapping[str, int],
-    int_high,
+    id_ranges,
     seed: int,
     *,
     hints: Mapping[str, Any] | None = None,
 ) -> tuple[onnx.ModelProto, OptimizeResult]:
     """``optimize_model`` with the pipeline's parity check: the unoptimised model on ONNX Runtime CPU is
     the reference, the optimised one runs on the target provider, over seeded cases and the axis sweep."""
+    from ..options import ParityPlan
+    from ..parity.sweep import check_generated
     from ..runtime.sessions import OrtRunner
-    from ..parity.sweep import ParityPlan, check_parity
 
-    reference = OrtRunner(model, "cpu")
-    reference.name = "unoptimised model (onnxruntime cpu)"
+    reference = OrtRunner(model, "cpu", name="unoptimised model (onnxruntime cpu)")
 
     def check(optimised: onnx.ModelProto, provider: str) -> ParityReport:
-        return check_parity(
-            reference, OrtRunner(optimised, provider), specs, axis_sizes,
-            plan=ParityPlan(seeds=(seed,), sweep=True), int_high=int_high,
-        )
+        return check_generated(reference, OrtRunner(optimised, provider), specs, axis_sizes,
+                               ParityPlan.from_seed(seed, 1), int_high=id_ranges)
 
-    return optimize_model(model, target=target, fuse=fuse, hints=hints, check=check)
-
-
-def optimize_notes(result: OptimizeResult | None) -> tuple[str, ...]:
-    """A report note when optimisation was asked for and not kept."""
-    if result is None or not result.reason:
-        return ()
-    if result.applied:
-        return (f"optimisation: {result.reason}",)
-    return (f"optimisation not applied: {result.reason}",)
+    return optimize_model(model, target=options.target, fuse=options.fuse, hints=hints, check=check)

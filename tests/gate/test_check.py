@@ -190,3 +190,35 @@ def test_pyproject_manifest_with_a_module_source_found_from_a_subfolder(tmp_path
     assert res.code == 1, res.out
     assert "source changed: mypkg/nets.py" in res.out and "no longer matches its source" in res.out
     assert "pyproject.toml:7" in res.out
+
+
+def test_check_json_matches_its_schema_and_names_typed_locations(project, run_cli):
+    from tests.test_report_schema import check as check_schema
+
+    res = run_cli("check", "--config", project / "onnxbridge.toml", "--force", "--json")
+    assert res.code == 0, res.err
+    data = check_schema("check.schema.json", json.loads(res.out))
+    net = data["models"][0]
+    assert net["line"] == 2 and net["file"].endswith("onnxbridge.toml") and net["where"] == f"{net['file']}:2"
+    assert set(net["validations"]) == {"replay", "source", "export"}
+    assert net["validations"]["replay"]["cases"][0]["kind"] == "fixture"
+
+
+def test_a_gate_models_fixtures_replay_with_validate(project, run_cli):
+    """One fixtures format: the gate's file (inputs and outputs together) replays with `validate --expected`."""
+    import onnx
+    from onnx import numpy_helper
+
+    onnx_path, golden = project / "artifacts" / "net.onnx", project / "artifacts" / "net.npz"
+    assert run_cli("validate", onnx_path, "--expected", golden).code == 0
+    assert run_cli("validate", onnx_path, "--inputs", golden, "--expected", golden).code == 0
+    m = onnx.load(str(onnx_path))
+    init = m.graph.initializer[0]
+    arr = numpy_helper.to_array(init).copy()
+    arr.flat[0] += 0.5
+    init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    onnx.save(m, str(onnx_path))
+    res = run_cli("validate", onnx_path, "--expected", golden)
+    assert res.code == 1 and "out of tolerance" in res.out
+    gate = check(project / "onnxbridge.toml", models=["net"])
+    assert gate.results[0].status == "failed" and gate.exit_code == 1

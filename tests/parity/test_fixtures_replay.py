@@ -109,8 +109,8 @@ def test_replay_reads_each_fixture_file_once(onnx_file, tmp_path, monkeypatch):
     ins, outs = tmp_path / "in.npz", tmp_path / "out.npz"
     api.validate(str(a), str(a), save_inputs=ins, save_outputs=outs)
     read = []
-    real = fixtures.load_cases
-    monkeypatch.setattr(fixtures, "load_cases", lambda path: read.append(path) or real(path))
+    real = fixtures.read_fixtures
+    monkeypatch.setattr(fixtures, "read_fixtures", lambda path, **kw: read.append(path) or real(path, **kw))
     assert api.validate(str(a), inputs_file=ins, expected_file=outs).passed
     assert sorted(map(str, read)) == sorted([str(ins), str(outs)])
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from onnxbridge.runtime.sessions import OrtRunner
-from onnxbridge.parity.sweep import check_parity, plan_cases
+from onnxbridge.parity.sweep import check_generated, plan_cases
 
 from . import onnx_models
 from .conftest import flat, read_json
@@ -74,8 +74,8 @@ def test_a_size_the_reference_cannot_run_is_not_blamed_on_the_export():
     from onnxbridge.specs import TensorSpec
 
     model = onnx_models.flatten_rows()
-    report = check_parity(_FailsAtOne(model), OrtRunner(model, "cpu"),
-                          [TensorSpec("x", ("batch", 4, 2))], {"batch": 2})
+    report = check_generated(_FailsAtOne(model), OrtRunner(model, "cpu"), [TensorSpec("x", ("batch", 4, 2))],
+                             {"batch": 2})
     assert not report.passed
     assert report.broken_axes == {}
     assert any("case batch=1: the reference itself fails" in n for n in report.notes)
@@ -100,7 +100,7 @@ def test_vocab_read_from_the_graph_keeps_the_converters_ranges_for_other_inputs(
     """An id input the graph walk cannot follow (here through Add) keeps the range the converter learned."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from onnxbridge.api._convert import _int_high
+    from onnxbridge.api._stages import id_ranges
 
     tables = [numpy_helper.from_array(np.zeros((n, 2), np.float32), name) for name, n in (("ta", 50), ("tb", 7))]
     one = numpy_helper.from_array(np.array(1, np.int64), "one")
@@ -111,6 +111,6 @@ def test_vocab_read_from_the_graph_keeps_the_converters_ranges_for_other_inputs(
          helper.make_node("Gather", ["tb", "b1"], ["eb"])],
         ids, outs, [*tables, one],
     )
-    assert _int_high(model, {"a": 40, "b": 6}) == {"a": 50, "b": 6}
-    assert _int_high(model, 9).get("b") == 9
-    assert _int_high(model, None) == {"a": 50}
+    assert id_ranges(model, {"a": 40, "b": 6}).as_dict() == {"a": 50, "b": 6}
+    assert id_ranges(model, 9).high("b") == 9
+    assert id_ranges(model, None).as_dict() == {"a": 50}

@@ -200,16 +200,17 @@ def test_optimize_keeps_the_original_when_parity_breaks():
 
 
 def test_optimize_options_and_model_type_detection():
-    from onnxbridge.transforms.optimize import check_options, detect_model_type, transformer_hints, validation_provider
+    from onnxbridge.options import OptimizeOptions
+    from onnxbridge.transforms.optimize import detect_model_type, transformer_hints
 
     with pytest.raises(UsageError, match="--optimize"):
-        check_options("tpu", None)
+        OptimizeOptions("tpu", None)
     with pytest.raises(UsageError, match="--fuse-transformer"):
-        check_options(None, "llama")
+        OptimizeOptions(None, "llama")
     with pytest.raises(UsageError, match="cuda"):
-        validation_provider("cuda", "cpu")
-    assert validation_provider("cuda", "auto") == "cuda"
-    assert validation_provider("cpu", "auto") == "auto"
+        OptimizeOptions("cuda").validation_provider("cpu")
+    assert OptimizeOptions("cuda").validation_provider("auto") == "cuda"
+    assert OptimizeOptions("cpu").validation_provider("auto") == "auto"
     assert detect_model_type(mlp_model()) is None  # no attention: not a transformer
     assert detect_model_type(mlp_model(), {"model_type": "gpt2"}) == "gpt2"
 
@@ -250,7 +251,7 @@ def test_speed_modules_import_no_framework():
 
 
 def test_optimize_retries_without_onnxruntime_transformers_when_its_fusions_break_parity():
-    from onnxbridge.transforms.optimize import optimize_model, optimize_notes
+    from onnxbridge.transforms.optimize import optimize_model
 
     verdicts = iter([False, True])
     seen = []
@@ -263,4 +264,4 @@ def test_optimize_retries_without_onnxruntime_transformers_when_its_fusions_brea
     assert seen == ["cpu", "cpu"]
     assert result.applied and result.fusion == "bert"
     assert result.steps == ("onnxscript.ort_fusions",)
-    assert "fusions were dropped" in result.reason and optimize_notes(result)
+    assert "fusions were dropped" in result.reason and result.notes

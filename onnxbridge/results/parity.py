@@ -1,73 +1,18 @@
-"""Frozen result values that flow between the stages and into the report."""
+"""Results of the parity check: per output, per case, the whole report, and where nodes ran."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
+import enum
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-__all__ = [
-    "ERROR_BIN_EDGES",
-    "RouteAttempt",
-    "ConversionResult",
-    "SimplifyResult",
-    "OutputParity",
-    "ParityCase",
-    "ParityReport",
-    "PlacedNode",
-    "Placement",
-    "Report",
-    "to_plain",
-]
+__all__ = ["ERROR_BIN_EDGES", "OutputParity", "CaseKind", "Side", "ParityCase", "ParityReport", "PlacedNode",
+           "Placement"]
 
 
 # Edges of the per-output error histogram of |got - ref|: count 0 holds the exact matches, count i
 # (i >= 1) the errors in (EDGES[i-1], EDGES[i]]: up to 1e-9, one decade each up to 1e2, then
 # everything above 1e2 (Inf, and NaN on one side only, included). 14 counts for 14 edges.
 ERROR_BIN_EDGES: tuple[float, ...] = (0.0,) + tuple(10.0**e for e in range(-9, 3)) + (float("inf"),)
-
-
-@dataclass(frozen=True)
-class RouteAttempt:
-    """One export route tried: did it export, was the ONNX valid, did it pass parity, and why not."""
-
-    route: str
-    ok: bool
-    seconds: float = 0.0
-    error: str | None = None
-    failing_op: str | None = None
-    exported: bool | None = None
-    valid_onnx: bool | None = None
-    parity: bool | None = None
-
-
-@dataclass(frozen=True)
-class ConversionResult:
-    """What an exporter produced: the route that won, every route tried, the graph's names."""
-
-    framework: str
-    route: str
-    attempts: tuple[RouteAttempt, ...]
-    opset: int
-    input_names: tuple[str, ...]
-    output_names: tuple[str, ...]
-    seconds: float
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SimplifyResult:
-    """What simplification did; ``applied`` is False when the unsimplified model was kept."""
-
-    applied: bool
-    nodes_before: int
-    nodes_after: int
-    seconds: float
-    reason: str | None = None
-    parity_passed: bool | None = None
-    max_abs: float | None = None
 
 
 @dataclass(frozen=True)
@@ -95,9 +40,31 @@ class OutputParity:
     tolerance_from: str | None = None
 
 
+class CaseKind(str, enum.Enum):
+    """What a parity case is."""
+
+    SEED = "seed"  # generated inputs at the export sizes
+    AXIS = "axis"  # generated, one dynamic axis at another size
+    ALL_AXES = "all_axes"  # generated, every dynamic axis larger at once
+    EXAMPLE = "example"  # the converter's example inputs (choosing an export route)
+    FIXTURE = "fixture"  # read from an --inputs / golden fixtures file
+
+
+class Side(str, enum.Enum):
+    """Which side of a comparison failed to produce outputs."""
+
+    REFERENCE = "reference"  # the reference (source framework, original model, fixtures) could not run it
+    CANDIDATE = "candidate"  # the model under test could not run it
+    COMPARISON = "comparison"  # both ran, but their outputs cannot be compared (count differs)
+
+
 @dataclass(frozen=True)
 class ParityCase:
-    """One set of inputs run on both sides."""
+    """One set of inputs run on both sides.
+
+    ``kind`` says what the case is (``axis`` and ``size`` name the swept axis); ``failed_side``
+    says which side could not run it, when ``error`` is set.
+    """
 
     label: str
     seed: int | None
@@ -105,6 +72,10 @@ class ParityCase:
     outputs: tuple[OutputParity, ...]
     passed: bool
     error: str | None = None
+    kind: CaseKind = CaseKind.FIXTURE
+    axis: str | None = None
+    size: int | None = None
+    failed_side: Side | None = None
 
 
 @dataclass(frozen=True)
@@ -202,75 +173,3 @@ class ParityReport:
             f"max_abs {out.max_abs:.3g} (atol {out.atol:g}, rtol {out.rtol:g})"
             + (f" at index {list(out.worst_index)}" if out.worst_index is not None else "")
         )
-
-
-@dataclass(frozen=True)
-class Report:
-    """The whole run, as written to JSON / Markdown / HTML."""
-
-    command: str
-    source: str | None = None
-    framework: str | None = None
-    output: str | None = None
-    conversion: ConversionResult | None = None
-    simplify: SimplifyResult | None = None
-    validation: ParityReport | None = None
-    bench: dict[str, Any] | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool | None:
-        """Parity verdict of the run, or None when nothing was validated."""
-        return None if self.validation is None else self.validation.passed
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON report (schema in CONTRACT.md)."""
-        from ._version import __version__
-
-        conv = self.conversion
-        d: dict[str, Any] = {
-            "onnxbridge_version": __version__,
-            "command": self.command,
-            "source": self.source,
-            "framework": self.framework or (conv.framework if conv else None),
-            "route": conv.route if conv else None,
-            "routes_tried": [to_plain(a) for a in conv.attempts] if conv else [],
-            "output": self.output,
-            "opset": conv.opset if conv else self.extra.get("opset"),
-            "inputs": list(conv.input_names) if conv else self.extra.get("inputs"),
-            "outputs": list(conv.output_names) if conv else self.extra.get("outputs"),
-            "simplify": to_plain(self.simplify) if self.simplify else None,
-            "validation": to_plain(self.validation) if self.validation else None,
-            "bench": self.bench,
-            "timings": dict(self.timings),
-            "notes": list(self.notes) + (list(conv.notes) if conv else []),
-            "passed": self.passed,
-        }
-        for k, v in self.extra.items():
-            d.setdefault(k, to_plain(v))
-        return d
-
-    def write(self, path: str | Path) -> Path:
-        """Write the report; the format follows the suffix (.json, .md, .html)."""
-        from .report import write_report
-
-        return write_report(self, Path(path))
-
-
-def to_plain(value: Any) -> Any:
-    """Dataclasses, tuples and numpy scalars -> JSON-ready builtins."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return to_plain(value.item())
-    if isinstance(value, float) and not math.isfinite(value):  # NaN and Inf are not JSON
-        return None
-    return value

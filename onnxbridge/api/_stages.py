@@ -1,0 +1,169 @@
+"""The stages the verbs share: load a SOURCE, check paths and providers up front, simplify, validate,
+and write fixtures. Each takes typed values (option objects, loaded models, cases) and returns one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError
+from ..fsutil import check_output_path
+from ..options import ExportOptions, ParityConfig, ParityPlan
+from ..results import ParityReport, Side
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..converters.base import LoadedModel
+    from ..parity.cases import InputCase
+    from ..parity.fixtures import Fixtures
+    from ..parity.inputs import IdRanges
+    from ..specs import TensorSpec
+
+__all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "validate_model", "save_fixtures",
+           "id_ranges"]
+
+
+def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[Any, LoadedModel]:
+    """SOURCE -> (converter, LoadedModel). Imports the framework the source needs, nothing else."""
+    from ..converters.registry import default_registry
+    from ..sources import detect_framework, load_python_object, parse_source, resolve_factory
+
+    registry = default_registry()
+    ref = parse_source(source, export.framework, registry)
+    fw = ref.framework
+    obj = None
+    if fw == "onnx":
+        raise UsageError(f"{source} is already an ONNX model", "use onnxbridge simplify / validate / bench on it")
+    if fw is None and ref.is_python:
+        obj = load_python_object(ref)
+        fw = detect_framework(obj, registry)
+        if fw is None:
+            model, example = resolve_factory(obj, source, registry)
+            fw = detect_framework(model, registry)
+            if fw is None:
+                raise UsageError(
+                    f"{source} gives a {type(model).__name__}; cannot tell its framework",
+                    f"return a model of a framework onnxbridge knows ({', '.join(registry.names())}), "
+                    "or pass --framework",
+                )
+            obj = (lambda m=model, e=example: (m, e) if e is not None else m)
+    converter = registry.get(fw)()
+    loaded = converter.load(ref, export.inputs, trust=export.trust_model, obj=obj)
+    return converter, loaded
+
+
+def preflight(parity: ParityConfig, *inputs: str | Path | None) -> None:
+    """Before any work: fixture outputs that would overwrite an input, and a named provider that cannot start."""
+    for target in parity.fixture_outputs:
+        check_output_path(target, *inputs, *parity.fixture_inputs, what="fixture")
+    _preflight_provider(parity.provider)
+
+
+def _preflight_provider(provider: str) -> None:
+    """Fail fast (before any export) when an explicitly named provider cannot start."""
+    if provider not in ("cuda", "tensorrt"):
+        return
+    import onnx
+    from onnx import TensorProto, helper
+
+    from ..runtime.providers import create_session
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    probe = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    probe.ir_version = min(probe.ir_version, 10)
+    onnx.checker.check_model(probe)
+    create_session(probe.SerializeToString(), provider)
+
+
+def read_input_cases(parity: ParityConfig) -> tuple[list[InputCase] | None, Fixtures | None]:
+    """The cases of ``--inputs`` (or of ``--expected`` alone, when it holds inputs too), and the
+    ``--expected`` fixtures; each file is read once."""
+    from ..parity.cases import fixture_cases
+    from ..parity.fixtures import INPUTS, load_cases, read_fixtures
+
+    expected = read_fixtures(parity.expected_file) if parity.expected_file else None
+    if parity.inputs_file:
+        same = expected is not None and parity.inputs_file.resolve() == expected.path.resolve()
+        cases = list(expected.side(INPUTS)) if same else load_cases(parity.inputs_file)
+        return fixture_cases(cases), expected
+    if expected is not None:
+        if expected.legacy or not expected.inputs:
+            raise UsageError("--expected needs --inputs", "pass the --inputs file written by the same run")
+        return fixture_cases(expected.inputs), expected
+    return None, None
+
+
+def id_ranges(model: onnx.ModelProto, guess: Any) -> IdRanges:
+    """Per-input id ranges: the table each id input indexes in the ONNX graph, else the converter's guess."""
+    from ..parity.inputs import IdRanges
+
+    return IdRanges.of(guess).with_graph(model)
+
+
+def simplify_check(original: onnx.ModelProto, specs: Sequence[TensorSpec], axis_sizes: dict[str, int],
+                   ranges: Any, seed: int):
+    """The check a simplified model must pass: the unsimplified one on ONNX Runtime CPU as reference."""
+    from ..parity.sweep import check_generated
+    from ..runtime.sessions import OrtRunner
+
+    reference = OrtRunner(original, "cpu", name="unsimplified model (onnxruntime cpu)")
+    ranges = id_ranges(original, ranges)
+
+    def check(simplified: onnx.ModelProto) -> ParityReport:
+        report = check_generated(reference, OrtRunner(simplified, "cpu"), specs, axis_sizes,
+                                 ParityPlan.from_seed(seed, 1), int_high=ranges)
+        # a size the unsimplified model cannot run either says nothing about the simplification
+        skipped = [c.label for c in report.cases if c.failed_side is Side.REFERENCE]
+        if skipped and not report.passed and all(c.passed or c.failed_side is Side.REFERENCE for c in report.cases):
+            note = f"sizes the unsimplified model cannot run were not compared: {', '.join(skipped)}"
+            report = dataclasses.replace(report, passed=True, notes=report.notes + (note,))
+        return report
+
+    return check
+
+
+def validate_model(reference: Any, model: onnx.ModelProto, parity: ParityConfig, loaded_specs: Sequence[TensorSpec],
+                   axis_sizes: dict[str, int], ranges: Any, cases: list[InputCase] | None, *,
+                   path: str | Path | None = None, reference_model: onnx.ModelProto | None = None) -> ParityReport:
+    """Parity of ``model`` (on the provider asked for, placement profiled) against ``reference``, over
+    ``cases`` or the generated plan; writes the fixtures asked for."""
+    from ..parity.cases import generated_cases
+    from ..parity.metrics import looser_dtype
+    from ..parity.sweep import check_parity, compute_dtype
+    from ..runtime.placement import apply_fallback_policy
+    from ..runtime.sessions import OrtRunner
+
+    narrow = [d for d in (compute_dtype(model), reference_model is not None and compute_dtype(reference_model)) if d]
+    narrowest = looser_dtype(*narrow) if narrow else None
+    candidate = OrtRunner(model, parity.provider, path=path, profile=True, fallback=parity.fallback)
+    if cases is None:
+        cases = generated_cases(loaded_specs, axis_sizes, parity.plan, int_high=id_ranges(model, ranges))
+    report = check_parity(reference, candidate, cases, tolerances=parity.tolerances, compute_dtype=narrowest)
+    notes = list(report.notes)
+    if narrowest is not None:
+        notes.append(f"a model computes in {narrowest.name}: float outputs are judged at its default tolerances")
+    fallback = apply_fallback_policy(report.placement, parity.fallback)
+    if fallback:
+        notes.append(fallback)
+    save_fixtures(parity, cases, reference)
+    return dataclasses.replace(report, notes=tuple(notes))
+
+
+def save_fixtures(parity: ParityConfig, cases: Sequence[InputCase], reference: Any) -> None:
+    """``--save-inputs``: the inputs of every case; ``--save-outputs``: the reference's outputs on them."""
+    from ..parity.fixtures import write_fixtures
+
+    if parity.save_inputs:
+        write_fixtures(parity.save_inputs, inputs=[(c.case.label, c.feeds) for c in cases])
+    if parity.save_outputs:
+        names = reference.output_names
+        write_fixtures(parity.save_outputs,
+                       outputs=[(c.case.label, dict(zip(names, reference.run(c.feeds)))) for c in cases])

@@ -1,0 +1,99 @@
+"""``validate``: parity of an ONNX model against its SOURCE, another ONNX model, or golden fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._util import Progress, no_progress
+from ..errors import UsageError
+from ..options import ExportOptions, ParityConfig, Tolerances
+from ..results import Report
+from ..specs import TensorSpec
+from ._stages import load_source, preflight, read_input_cases, validate_model
+
+__all__ = ["validate", "validate_with"]
+
+
+def validate(
+    source: str,
+    model: str | Path | None = None,
+    *,
+    inputs: Sequence[str | TensorSpec] | None = None,
+    framework: str | None = None,
+    trust_model: bool = False,
+    provider: str = "auto",
+    atol: float | None = None,
+    rtol: float | None = None,
+    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    fallback: str = "warn",
+    seed: int = 0,
+    inputs_file: str | Path | None = None,
+    expected_file: str | Path | None = None,
+    save_inputs: str | Path | None = None,
+    save_outputs: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Parity of an ONNX model against its SOURCE, another ONNX model, or golden fixtures.
+
+    - ``validate(SOURCE, MODEL.onnx)``: the source framework is the reference;
+    - ``validate(A.onnx, B.onnx)``: A on ONNX Runtime CPU is the reference for B;
+    - ``validate(MODEL.onnx, inputs_file=IN.npz, expected_file=OUT.npz)``: replay fixtures
+      (``expected_file`` alone when it holds the inputs too, as the gate's fixtures do).
+    """
+    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model)
+    parity = ParityConfig(provider, Tolerances.build(atol, rtol, tolerances), fallback, seed, inputs_file,
+                          expected_file, save_inputs, save_outputs)
+    return validate_with(source, model, export, parity, progress)
+
+
+def validate_with(source: str, model: str | Path | None, export: ExportOptions, parity: ParityConfig,
+                  progress: Progress | None = None) -> Report:
+    """:func:`validate` with its options built already."""
+    from ..converters.base import axis_sizes as default_sizes
+    from ..onnxio import input_specs, load_onnx
+
+    say = progress or no_progress
+    preflight(parity, source, model)
+    source_onnx, model = _roles(source, model, parity)
+    cases, expected = read_input_cases(parity)
+    say(f"loading {model}")
+    candidate_model = load_onnx(model)
+    specs = export.inputs or input_specs(candidate_model)
+    sizes, ranges, fw, reference_model = default_sizes(specs), None, "onnx", None
+    if expected is not None:
+        from ..parity.fixtures import FixtureRunner
+
+        reference: Any = FixtureRunner(expected, [(c.case.label, c.feeds) for c in cases or ()],
+                                       tuple(o.name for o in candidate_model.graph.output))
+    elif source_onnx is not None:
+        from ..runtime.sessions import OrtRunner
+
+        reference = OrtRunner(source_onnx, "cpu", name=f"{Path(source_onnx).name} (onnxruntime cpu)")
+        reference_model = reference.model
+    else:
+        say(f"loading {source}")
+        converter, loaded = load_source(source, export)
+        reference = converter.reference_runner(loaded)
+        specs, sizes, ranges, fw = loaded.specs, loaded.axis_sizes, loaded.int_high, converter.framework
+    say("validating")
+    report = validate_model(reference, candidate_model, parity, specs, sizes, ranges, cases, path=model,
+                            reference_model=reference_model)
+    return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report,
+                  timings={"validate_s": report.seconds})
+
+
+def _roles(source: str, model: str | Path | None, parity: ParityConfig) -> tuple[str | None, str | Path]:
+    """(the reference ONNX file or None, the ONNX file under test) from the two arguments."""
+    is_onnx = str(source).lower().endswith(".onnx")
+    if model is not None:
+        return (source if is_onnx else None), model
+    if not is_onnx:
+        raise UsageError("validate needs an ONNX model", "onnxbridge validate SOURCE MODEL.onnx")
+    if not parity.expected_file:
+        raise UsageError(
+            f"validate {source} alone needs --inputs IN.npz --expected OUT.npz",
+            "or give a SOURCE (or a second ONNX model) to compare with",
+        )
+    return None, source

@@ -1,0 +1,349 @@
+"""Frozen option objects and the constants they are checked against, in one place.
+
+Each object is built once, from CLI flags, a manifest entry or API keywords, checks itself on
+construction (a bad value is a ``UsageError``, exit 2, before any work starts), and is then passed
+down whole: stages take the object that owns their settings, not a list of loose arguments.
+Frameworks are not listed here: they come from the converter registry, which plugins extend.
+
+Nothing here imports numpy, onnx, onnxruntime or a framework.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .specs import TensorSpec, parse_input_specs
+
+__all__ = [
+    "PROVIDERS", "FALLBACK_POLICIES", "OPT_LEVELS", "IO_BINDING_MODES", "REFERENCE_DEVICES", "OPTIMIZE_TARGETS",
+    "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "is_batch_axis",
+    "Tolerance", "Tolerances", "parse_tolerances", "ParityPlan", "TimingPlan",
+    "ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "BenchConfig",
+]
+
+PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
+FALLBACK_POLICIES = ("warn", "fail")
+OPT_LEVELS = ("disable", "basic", "extended", "layout", "all")
+IO_BINDING_MODES = ("auto", "on", "off")
+REFERENCE_DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZE_TARGETS = ("cpu", "cuda")
+FUSIONS = ("auto", "bert", "gpt2", "vit")
+# Axis names that mean "the batch" (compared lower-cased).
+BATCH_AXES = ("batch", "batch_size", "n", "b", "bs")
+REPORT_SUFFIXES = (".json", ".md", ".html", ".htm")
+
+
+def is_batch_axis(name: str) -> bool:
+    """True for batch-like axis names (``batch``, ``N``, ``bs`` ...)."""
+    return name.lower() in BATCH_AXES
+
+
+def _choice(value: str | None, allowed: Sequence[str], flag: str) -> str:
+    text = (value or "").strip().lower()
+    if text not in allowed:
+        raise UsageError(f"unknown {flag} {value!r}", f"use one of {', '.join(allowed)}")
+    return text
+
+
+def _path(value: str | Path | None) -> Path | None:
+    return None if value is None or value == "" else Path(value)
+
+
+# ----------------------------------------------------------------------------------- tolerances
+@dataclass(frozen=True)
+class Tolerance:
+    """Elementwise check: ``|got - ref| <= atol + rtol * |ref|``.
+
+    ``rtol=None`` (from ``--tol NAME=ATOL``) keeps the output dtype's default rtol.
+    """
+
+    atol: float
+    rtol: float | None
+
+
+def parse_tolerances(texts: Sequence[str] | None) -> dict[str, Tolerance]:
+    """Parse ``--tol NAME=ATOL[,RTOL]`` values (repeatable) into per-output tolerances."""
+    hint = "write --tol NAME=ATOL[,RTOL], e.g. --tol logits=1e-3,1e-2 (NAME as `onnxbridge inspect` lists it)"
+    out: dict[str, Tolerance] = {}
+    for text in texts or ():
+        name, sep, values = str(text).rpartition("=")
+        parts = [v.strip() for v in values.split(",")]
+        if not sep or not name.strip() or len(parts) not in (1, 2):
+            raise UsageError(f"malformed --tol {text!r}: expected NAME=ATOL[,RTOL]", hint)
+        try:
+            nums = [float(v) for v in parts]
+        except ValueError:
+            raise UsageError(f"malformed --tol {text!r}: {values!r} is not ATOL[,RTOL] numbers", hint) from None
+        if any(not math.isfinite(v) or v < 0 for v in nums):
+            raise UsageError(f"malformed --tol {text!r}: tolerances must be finite and >= 0", hint)
+        name = name.strip()
+        if name in out:
+            raise UsageError(f"--tol {name} is given twice", "give one --tol per output")
+        out[name] = Tolerance(nums[0], nums[1] if len(nums) == 2 else None)
+    return out
+
+
+def _check_tolerance(value: float | None, flag: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise UsageError(f"{flag} {value!r} must be a finite number >= 0", f"e.g. {flag} 1e-4")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """The user's tolerances: ``--atol`` / ``--rtol`` over the dtype defaults, and ``--tol`` per output."""
+
+    atol: float | None = None
+    rtol: float | None = None
+    per_output: tuple[tuple[str, Tolerance], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "atol", _check_tolerance(self.atol, "--atol"))
+        object.__setattr__(self, "rtol", _check_tolerance(self.rtol, "--rtol"))
+
+    @classmethod
+    def build(cls, atol: float | None = None, rtol: float | None = None,
+              tolerances: Mapping[str, Any] | Sequence[str] | Tolerances | None = None) -> Tolerances:
+        """From API keywords: ``tolerances`` as ``--tol`` strings or a mapping name -> Tolerance /
+        (atol, rtol) / atol."""
+        if isinstance(tolerances, Tolerances):
+            return cls(atol, rtol, tolerances.per_output)
+        per: dict[str, Tolerance] = {}
+        if tolerances and not isinstance(tolerances, Mapping):
+            per = parse_tolerances([str(t) for t in tolerances])
+        elif tolerances:
+            for name, t in tolerances.items():
+                if isinstance(t, Tolerance):
+                    per[name] = t
+                elif isinstance(t, (int, float)):
+                    per.update(parse_tolerances([f"{name}={t}"]))
+                else:
+                    per.update(parse_tolerances([f"{name}={','.join(str(v) for v in t)}"]))
+        return cls(atol, rtol, tuple(per.items()))
+
+    def for_output(self, name: str) -> Tolerance | None:
+        """The ``--tol`` of one output, if the user gave one."""
+        return dict(self.per_output).get(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Outputs named by ``--tol``."""
+        return tuple(n for n, _ in self.per_output)
+
+
+# ----------------------------------------------------------------------------------- plans
+@dataclass(frozen=True)
+class ParityPlan:
+    """Inputs to check: seeds at the export sizes, plus a sweep over every dynamic axis."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    sweep: bool = True
+
+    @classmethod
+    def from_seed(cls, seed: int, count: int = 3, *, sweep: bool = True) -> ParityPlan:
+        """``count`` consecutive seeds from ``seed``."""
+        return cls(tuple(seed + i for i in range(count)), sweep)
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    """Warm-up runs, then ``runs`` timed runs, or as many as fit in ``duration_s`` (at least ``min_runs``)."""
+
+    warmup: int = 10
+    runs: int = 100
+    duration_s: float | None = None
+    min_runs: int = 3
+
+    def check(self) -> TimingPlan:
+        """Refuse nonsense (a ``UsageError``); the plan itself otherwise. :class:`BenchConfig` calls it."""
+        if self.warmup < 0:
+            raise UsageError(f"--warmup {self.warmup} is negative", "give 0 or more warm-up runs")
+        if self.duration_s is None and self.runs < 1:
+            raise UsageError(f"--runs {self.runs} must be at least 1", "give --runs 1 or more, or --duration SECONDS")
+        if self.duration_s is not None and not (self.duration_s > 0 and math.isfinite(self.duration_s)):
+            raise UsageError(f"--duration {self.duration_s} must be a positive number of seconds", "e.g. --duration 10")
+        return self
+
+
+# ----------------------------------------------------------------------------------- stages
+def _specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
+    if not inputs:
+        return ()
+    if all(isinstance(i, TensorSpec) for i in inputs):
+        return tuple(inputs)  # type: ignore[arg-type]
+    return parse_input_specs([str(i) for i in inputs])
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to load a SOURCE and export it: its inputs, framework, opset, routes, and trust."""
+
+    inputs: tuple[TensorSpec, ...] = ()
+    framework: str | None = None
+    opset: int | None = None
+    routes: tuple[str, ...] = ()
+    trust_model: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", _specs(self.inputs))
+        object.__setattr__(self, "routes", tuple(self.routes or ()))
+        if self.opset is not None and (not isinstance(self.opset, int) or self.opset < 1):
+            raise UsageError(f"--opset {self.opset!r} must be a positive integer", "e.g. --opset 18")
+
+
+@dataclass(frozen=True)
+class ParityConfig:
+    """How to check parity: where the ONNX model runs, tolerances, seeds, and fixture files in and out."""
+
+    provider: str = "auto"
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    fallback: str = "warn"
+    seed: int = 0
+    inputs_file: Path | None = None
+    expected_file: Path | None = None
+    save_inputs: Path | None = None
+    save_outputs: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "provider", _choice(self.provider or "auto", PROVIDERS, "provider"))
+        object.__setattr__(self, "fallback", _choice(self.fallback or "warn", FALLBACK_POLICIES, "--fallback"))
+        for name in ("inputs_file", "expected_file", "save_inputs", "save_outputs"):
+            object.__setattr__(self, name, _path(getattr(self, name)))
+        if self.save_inputs and self.save_outputs and self.save_inputs.resolve() == self.save_outputs.resolve():
+            raise UsageError(
+                f"--save-inputs and --save-outputs both name {self.save_inputs}",
+                "give two files, e.g. --save-inputs in.npz --save-outputs out.npz",
+            )
+
+    @classmethod
+    def build(cls, *, provider: str = "auto", atol: float | None = None, rtol: float | None = None,
+              tolerances: Mapping[str, Any] | Sequence[str] | None = None, **rest: Any) -> ParityConfig:
+        """From API keywords (``atol`` / ``rtol`` / ``tolerances`` become one :class:`Tolerances`)."""
+        return cls(provider=provider, tolerances=Tolerances.build(atol, rtol, tolerances), **rest)
+
+    @property
+    def plan(self) -> ParityPlan:
+        """Three seeds from ``seed``, and the sweep over every dynamic axis."""
+        return ParityPlan.from_seed(self.seed)
+
+    @property
+    def saves_fixtures(self) -> bool:
+        return bool(self.save_inputs or self.save_outputs)
+
+    @property
+    def fixture_outputs(self) -> tuple[Path, ...]:
+        """The fixture files this run writes."""
+        return tuple(p for p in (self.save_inputs, self.save_outputs) if p)
+
+    @property
+    def fixture_inputs(self) -> tuple[Path, ...]:
+        """The fixture files this run reads."""
+        return tuple(p for p in (self.inputs_file, self.expected_file) if p)
+
+
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """ONNX Runtime's offline optimisation for a provider (``target``) and transformer fusions (``fuse``)."""
+
+    target: str | None = None
+    fuse: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.target is not None:
+            object.__setattr__(self, "target", _choice(self.target, OPTIMIZE_TARGETS, "--optimize target"))
+        if self.fuse is not None:
+            object.__setattr__(self, "fuse", _choice(self.fuse, FUSIONS, "--fuse-transformer"))
+
+    @property
+    def requested(self) -> bool:
+        return self.target is not None or self.fuse is not None
+
+    def validation_provider(self, provider: str) -> str:
+        """The provider to validate on: a CUDA-optimised model runs on CUDA only."""
+        if self.target == "cuda":
+            if provider == "cpu":
+                raise UsageError(
+                    "--optimize cuda writes CUDA-only fused ops, which --provider cpu cannot validate",
+                    "use --provider cuda (or auto), or --optimize cpu",
+                )
+            return "cuda" if provider == "auto" else provider
+        return provider
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything ``convert`` needs besides SOURCE and the output path."""
+
+    export: ExportOptions = field(default_factory=ExportOptions)
+    parity: ParityConfig = field(default_factory=ParityConfig)
+    optimize: OptimizeOptions = field(default_factory=OptimizeOptions)
+    simplify: bool = True
+    validate: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimize.requested:  # a CUDA-optimised model is validated where it can run
+            provider = self.optimize.validation_provider(self.parity.provider)
+            if provider != self.parity.provider:
+                object.__setattr__(self, "parity", dataclasses.replace(self.parity, provider=provider))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What ``bench`` measures: providers, batch sizes, axis sizes, the timing plan and session settings."""
+
+    providers: tuple[str, ...] = ("auto",)
+    batches: tuple[int, ...] = ()
+    axis_sizes: tuple[tuple[str, int], ...] = ()
+    timing: TimingPlan = field(default_factory=TimingPlan)
+    threads: int | None = None
+    opt_level: str = "all"
+    io_binding: str = "auto"
+    reference_device: str = "auto"
+    seed: int = 0
+    inputs_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.timing.check()
+        provs = tuple(dict.fromkeys(p.strip().lower() for p in self.providers or () if p and p.strip()))
+        if not provs:
+            raise UsageError("no provider to benchmark", "pass --provider cpu (or auto, cuda, tensorrt)")
+        for p in provs:
+            _choice(p, PROVIDERS, "provider")
+        object.__setattr__(self, "providers", provs)
+        for b in self.batches or ():
+            if not isinstance(b, int) or isinstance(b, bool) or b < 1:
+                raise UsageError(f"batch size {b!r} must be a positive integer", "e.g. --batch 1,8")
+        object.__setattr__(self, "batches", tuple(self.batches or ()))
+        sizes = tuple(dict(self.axis_sizes).items()) if self.axis_sizes else ()
+        for axis, size in sizes:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise UsageError(f"axis size {axis}={size!r} must be a positive integer", "e.g. --axis seq=128")
+        object.__setattr__(self, "axis_sizes", sizes)
+        object.__setattr__(self, "opt_level", _choice(self.opt_level, OPT_LEVELS, "optimisation level"))
+        object.__setattr__(self, "io_binding", _choice(self.io_binding, IO_BINDING_MODES, "--io-binding"))
+        object.__setattr__(self, "reference_device",
+                           _choice(self.reference_device, REFERENCE_DEVICES, "--reference-device"))
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads {self.threads} must be at least 1",
+                             "give a positive thread count, or leave it out")
+        object.__setattr__(self, "inputs_file", _path(self.inputs_file))
+        if self.inputs_file and self.batches:
+            raise UsageError("--batch cannot sweep real inputs from --inputs", "leave out --batch, or leave out --inputs")
+
+    @property
+    def axes(self) -> dict[str, int]:
+        """``--axis`` sizes as a dict."""
+        return dict(self.axis_sizes)
+
+
+def option_names(cls: type) -> tuple[str, ...]:
+    """The field names of an option class (for building it from a flat set of keywords)."""
+    return tuple(f.name for f in fields(cls))

@@ -1,0 +1,91 @@
+"""Frozen result values that flow between the stages and into the report, and one serializer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .bench import BenchCase, BenchReport, BenchSettings, LatencyStats, ReferenceCheck
+from .export import ConversionResult, OptimizeResult, RouteAttempt, SimplifyResult
+from .model_info import ModelInfo
+from .parity import ERROR_BIN_EDGES, CaseKind, OutputParity, ParityCase, ParityReport, PlacedNode, Placement, Side
+from .serialize import to_plain
+
+__all__ = [
+    "ERROR_BIN_EDGES",
+    "RouteAttempt",
+    "ConversionResult",
+    "SimplifyResult",
+    "OptimizeResult",
+    "OutputParity",
+    "CaseKind",
+    "Side",
+    "ParityCase",
+    "ParityReport",
+    "PlacedNode",
+    "Placement",
+    "LatencyStats",
+    "BenchCase",
+    "BenchSettings",
+    "ReferenceCheck",
+    "BenchReport",
+    "ModelInfo",
+    "Report",
+    "to_plain",
+]
+
+
+@dataclass(frozen=True)
+class Report:
+    """The whole run, as written to JSON / Markdown / HTML."""
+
+    command: str
+    source: str | None = None
+    framework: str | None = None
+    output: str | None = None
+    conversion: ConversionResult | None = None
+    simplify: SimplifyResult | None = None
+    optimize: OptimizeResult | None = None
+    validation: ParityReport | None = None
+    bench: BenchReport | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool | None:
+        """Parity verdict of the run, or None when nothing was validated."""
+        return None if self.validation is None else self.validation.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (schema: docs/schema/report.schema.json)."""
+        from .._version import __version__
+
+        conv = self.conversion
+        d: dict[str, Any] = {
+            "onnxbridge_version": __version__,
+            "command": self.command,
+            "source": self.source,
+            "framework": self.framework or (conv.framework if conv else None),
+            "route": conv.route if conv else None,
+            "routes_tried": list(conv.attempts) if conv else [],
+            "output": self.output,
+            "opset": conv.opset if conv else None,
+            "inputs": list(conv.input_names) if conv else None,
+            "outputs": list(conv.output_names) if conv else None,
+            "simplify": self.simplify,
+            "validation": self.validation,
+            "bench": self.bench,
+            "timings": dict(self.timings),
+            "notes": list(self.notes) + (list(conv.notes) if conv else []),
+            "passed": self.passed,
+        }
+        if self.optimize is not None:
+            d["optimize"] = self.optimize
+        return to_plain(d)
+
+    def write(self, path: str | Path) -> Path:
+        """Write the report; the format follows the suffix (.json, .md, .html)."""
+        from ..report import write_report
+
+        return write_report(self, Path(path))

@@ -1,0 +1,72 @@
+"""Results of the export and graph-rewriting stages: routes tried, simplification, optimisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["RouteAttempt", "ConversionResult", "SimplifyResult", "OptimizeResult"]
+
+
+@dataclass(frozen=True)
+class RouteAttempt:
+    """One export route tried: did it export, was the ONNX valid, did it pass parity, and why not."""
+
+    route: str
+    ok: bool
+    seconds: float = 0.0
+    error: str | None = None
+    failing_op: str | None = None
+    exported: bool | None = None
+    valid_onnx: bool | None = None
+    parity: bool | None = None
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """What an exporter produced: the route that won, every route tried, the graph's names."""
+
+    framework: str
+    route: str
+    attempts: tuple[RouteAttempt, ...]
+    opset: int
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    seconds: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimplifyResult:
+    """What simplification did; ``applied`` is False when the unsimplified model was kept."""
+
+    applied: bool
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+    reason: str | None = None
+    parity_passed: bool | None = None
+    max_abs: float | None = None
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """What optimisation did; ``applied`` is False when the unoptimised model was kept, with ``reason``."""
+
+    applied: bool
+    target: str | None
+    fusion: str | None
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+    fused_ops: dict[str, int] = field(default_factory=dict)
+    steps: tuple[str, ...] = ()
+    reason: str | None = None
+    parity_passed: bool | None = None
+    max_abs: float | None = None
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """A report note when optimisation was not kept, or kept with a caveat."""
+        if not self.reason:
+            return ()
+        return (f"optimisation: {self.reason}",) if self.applied else (f"optimisation not applied: {self.reason}",)

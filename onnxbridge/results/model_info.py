@@ -1,0 +1,33 @@
+"""What ``inspect`` reports about an ONNX file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .serialize import to_plain
+
+__all__ = ["ModelInfo"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``onnxbridge inspect`` shows: opsets, inputs and outputs, op histogram, parameters, size."""
+
+    path: str
+    size_bytes: int
+    ir_version: int
+    opsets: dict[str, int]
+    producer: str
+    inputs: list[dict]
+    outputs: list[dict]
+    op_histogram: dict[str, int]
+    nodes: int
+    parameters: int
+    initializer_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``inspect --json`` (schema: docs/schema/inspect.schema.json)."""
+        from .._version import __version__
+
+        return {"onnxbridge_version": __version__, "command": "inspect", **to_plain(self, own=False)}
