@@ -50,8 +50,9 @@ def convert(
     """
     options = ConvertOptions(
         export=ExportOptions(tuple(inputs or ()), framework, opset, tuple(routes or ()), trust_model),
-        parity=ParityConfig(provider, Tolerances.build(atol, rtol, tolerances), fallback, seed, inputs_file,
-                            None, save_inputs, save_outputs),
+        parity=ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
+                                  seed=seed, inputs_file=inputs_file, save_inputs=save_inputs,
+                                  save_outputs=save_outputs),
         optimize=OptimizeOptions(optimize, fuse_transformer),
         simplify=simplify,
         validate=validate,

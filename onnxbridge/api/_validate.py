@@ -8,7 +8,7 @@ from typing import Any
 
 from .._util import Progress, no_progress
 from ..errors import UsageError
-from ..options import ExportOptions, ParityConfig, Tolerances
+from ..options import ExportOptions, ParityConfig
 from ..results import Report
 from ..specs import TensorSpec
 from ._stages import load_source, preflight, read_input_cases, validate_model
@@ -43,8 +43,9 @@ def validate(
       (``expected_file`` alone when it holds the inputs too, as the gate's fixtures do).
     """
     export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model)
-    parity = ParityConfig(provider, Tolerances.build(atol, rtol, tolerances), fallback, seed, inputs_file,
-                          expected_file, save_inputs, save_outputs)
+    parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
+                                seed=seed, inputs_file=inputs_file, expected_file=expected_file,
+                                save_inputs=save_inputs, save_outputs=save_outputs)
     return validate_with(source, model, export, parity, progress)
 
 

@@ -173,44 +173,12 @@ def run_routes(
     fallback: tuple[ExportedModel, int] | None = None
     t_all = time.perf_counter()
     for route in routes:
-        t0 = time.perf_counter()
-        try:
-            product = route.export(loaded, request)
-        except OnnxBridgeError:
-            raise
-        except Exception as e:  # the route failed: record why, try the next one
-            attempts.append(
-                RouteAttempt(route.name, False, time.perf_counter() - t0, first_line(e), failing_op(e), exported=False)
-            )
-            continue
-        try:
-            validate(product)
-        except Exception as e:
-            attempts.append(
-                RouteAttempt(
-                    route.name, False, time.perf_counter() - t0, f"invalid ONNX: {first_line(e)}",
-                    failing_op(e), exported=True, valid_onnx=False,
-                )
-            )
-            continue
-        reason = check_parity(product) if check_parity else None
-        if reason is not None:
-            attempts.append(
-                RouteAttempt(
-                    route.name, False, time.perf_counter() - t0, f"parity: {reason}", None,
-                    exported=True, valid_onnx=True, parity=False,
-                )
-            )
-            if fallback is None:
-                fallback = (product, len(attempts) - 1)
-            continue
-        attempts.append(
-            RouteAttempt(
-                route.name, True, time.perf_counter() - t0, exported=True, valid_onnx=True,
-                parity=None if check_parity is None else True,
-            )
-        )
-        return product, _result(framework, route.name, attempts, product, loaded, t_all)
+        attempt, product = _try_route(route, loaded, request, validate, check_parity, failing_op)
+        attempts.append(attempt)
+        if attempt.ok:
+            return product, _result(framework, route.name, attempts, product, loaded, t_all)
+        if attempt.parity is False and fallback is None:
+            fallback = (product, len(attempts) - 1)
     if fallback is not None:
         product, idx = fallback
         note = f"no route passed parity; keeping the product of {attempts[idx].route} so validation can show where"
@@ -224,6 +192,30 @@ def run_routes(
         "see the routes above; rewrite the failing construct, pass --opset, or run with --debug",
         attempts=tuple(attempts),
     )
+
+
+def _try_route(route: Route, loaded: LoadedModel, request: ExportRequest, validate, check_parity,
+               failing_op) -> tuple[RouteAttempt, ExportedModel | None]:
+    """Export through one route, check the product, and say how far it got (and why not further)."""
+    t0 = time.perf_counter()
+    try:
+        product = route.export(loaded, request)
+    except OnnxBridgeError:
+        raise
+    except Exception as e:  # the route failed: record why, the caller tries the next one
+        return RouteAttempt(route.name, False, time.perf_counter() - t0, first_line(e), failing_op(e),
+                            exported=False), None
+    try:
+        validate(product)
+    except Exception as e:
+        return RouteAttempt(route.name, False, time.perf_counter() - t0, f"invalid ONNX: {first_line(e)}",
+                            failing_op(e), exported=True, valid_onnx=False), None
+    reason = check_parity(product) if check_parity else None
+    if reason is not None:
+        return RouteAttempt(route.name, False, time.perf_counter() - t0, f"parity: {reason}", None,
+                            exported=True, valid_onnx=True, parity=False), product
+    return RouteAttempt(route.name, True, time.perf_counter() - t0, exported=True, valid_onnx=True,
+                        parity=None if check_parity is None else True), product
 
 
 def _result(framework, route, attempts, product: ExportedModel, loaded: LoadedModel, t0: float) -> ConversionResult:
