@@ -468,4 +468,4 @@ def _keyword_adapter(inner: Any, names: tuple[str, ...]) -> Any:
         def forward(self, *tensors: Any) -> Any:
             return self.inner(**dict(zip(names, tensors)))
 
-    return KeywordAdapter()
+    return KeywordAdapter().train(inner.training)  # export restores the wrapper's mode onto the inner model

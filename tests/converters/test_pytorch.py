@@ -131,6 +131,19 @@ def test_torchscript_route_takes_keyword_inputs_of_transformers_models(tmp_path)
     assert [i.name for i in onnx.load(str(out)).graph.input] == ["input_ids", "attention_mask"]
 
 
+@pytest.mark.route("torchscript")
+def test_torchscript_export_leaves_a_keyword_model_in_eval_mode():
+    """The keyword adapter is a new (training) Module: export restored *its* mode onto the user's model,
+    turning dropout on in every later reference run."""
+    from onnxbridge.api import load_source
+    from onnxbridge.converters.base import ExportRequest
+    from onnxbridge.converters.pytorch import TorchScriptRoute
+
+    _, loaded = load_source(src("bert"), inputs=["input_ids:batch,seq:int64", "attention_mask:batch,seq:int64"])
+    TorchScriptRoute().export(loaded, ExportRequest())
+    assert not any(m.training for m in loaded.model.modules())
+
+
 def test_keyword_inputs_and_nested_dict_outputs(tmp_path):
     out = tmp_path / "nested.onnx"
     report = onnxbridge.convert(src("nested_outputs"), out, inputs=["features:batch,6", "scale:batch,1"])
