@@ -29,6 +29,7 @@ __all__ = [
     "inspect",
     "bench",
     "check",
+    "frameworks",
     "Report",
     "ConversionResult",
     "SimplifyResult",
@@ -52,6 +53,7 @@ _LAZY = {
     "inspect": "onnxbridge.api",
     "bench": "onnxbridge.api",
     "check": "onnxbridge.gate",
+    "frameworks": "onnxbridge.api",
 }
 
 

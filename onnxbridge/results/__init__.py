@@ -8,6 +8,7 @@ from typing import Any
 
 from .bench import BenchCase, BenchReport, BenchSettings, LatencyStats, ReferenceCheck
 from .export import ConversionResult, OptimizeResult, RouteAttempt, SimplifyResult
+from .frameworks import FrameworkListing
 from .model_info import ModelInfo
 from .parity import ERROR_BIN_EDGES, CaseKind, OutputParity, ParityCase, ParityReport, PlacedNode, Placement, Side
 from .serialize import to_plain
@@ -31,6 +32,7 @@ __all__ = [
     "ReferenceCheck",
     "BenchReport",
     "ModelInfo",
+    "FrameworkListing",
     "Report",
     "to_plain",
 ]
