@@ -30,6 +30,7 @@ __all__ = [
     "bench",
     "check",
     "frameworks",
+    "upgrade",
     "Report",
     "ConversionResult",
     "SimplifyResult",
@@ -54,6 +55,7 @@ _LAZY = {
     "bench": "onnxbridge.api",
     "check": "onnxbridge.gate",
     "frameworks": "onnxbridge.api",
+    "upgrade": "onnxbridge.api",
 }
 
 

@@ -13,10 +13,11 @@ from ._convert import convert, convert_with
 from ._frameworks import frameworks
 from ._onnx import inspect, simplify
 from ._stages import load_source as _load_source
+from ._upgrade import upgrade, upgrade_with
 from ._validate import validate, validate_with
 
 __all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "inspect", "bench", "bench_with",
-           "load_source", "frameworks"]
+           "load_source", "frameworks", "upgrade", "upgrade_with"]
 
 
 def load_source(source: str, *, inputs=None, framework: str | None = None, trust_model: bool = False,

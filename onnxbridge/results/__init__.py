@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .bench import BenchCase, BenchReport, BenchSettings, LatencyStats, ReferenceCheck
-from .export import ConversionResult, OptimizeResult, RouteAttempt, SimplifyResult
+from .export import ConversionResult, OptimizeResult, RouteAttempt, SimplifyResult, UpgradeResult
 from .frameworks import FrameworkListing
 from .model_info import ModelInfo
 from .parity import ERROR_BIN_EDGES, CaseKind, OutputParity, ParityCase, ParityReport, PlacedNode, Placement, Side
@@ -19,6 +19,7 @@ __all__ = [
     "ConversionResult",
     "SimplifyResult",
     "OptimizeResult",
+    "UpgradeResult",
     "OutputParity",
     "CaseKind",
     "Side",
@@ -51,13 +52,17 @@ class Report:
     optimize: OptimizeResult | None = None
     validation: ParityReport | None = None
     bench: BenchReport | None = None
+    upgrade: UpgradeResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool | None:
-        """Parity verdict of the run, or None when nothing was validated."""
-        return None if self.validation is None else self.validation.passed
+        """Parity verdict of the run (expected outputs an upgraded model shipped with included), or None
+        when nothing was validated."""
+        golden = self.upgrade.golden if self.upgrade is not None else None
+        verdicts = [r.passed for r in (self.validation, golden) if r is not None]
+        return None if not verdicts else all(verdicts)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (schema: docs/schema/report.schema.json)."""
@@ -84,6 +89,8 @@ class Report:
         }
         if self.optimize is not None:
             d["optimize"] = self.optimize
+        if self.upgrade is not None:
+            d["upgrade"] = {**to_plain(self.upgrade), "replaced": self.upgrade.replaced}
         return to_plain(d)
 
     def write(self, path: str | Path) -> Path:
