@@ -184,13 +184,15 @@ def _specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to load a SOURCE and export it: its inputs, framework, opset, routes, and trust."""
+    """How to load a SOURCE and export it: its inputs, framework, opset, routes, trust, and the task
+    (for converters that build a model for one, e.g. Hugging Face folders)."""
 
     inputs: tuple[TensorSpec, ...] = ()
     framework: str | None = None
     opset: int | None = None
     routes: tuple[str, ...] = ()
     trust_model: bool = False
+    task: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", _specs(self.inputs))

@@ -64,6 +64,9 @@ BUILTIN_FRAMEWORKS: tuple[tuple[FrameworkInfo, str], ...] = (
      "onnxbridge.converters.keras:KerasConverter"),
     (FrameworkInfo("tensorflow", (".tflite",), ("saved_model.pb",), ("tensorflow",), _TF),
      "onnxbridge.converters.tensorflow:TfConverter"),
+    (FrameworkInfo("huggingface", (), ("config.json",), (), ("torch", "transformers", "safetensors", "onnxscript",
+                                                             "onnxsim")),
+     "onnxbridge.converters.huggingface:HfConverter"),
 )
 
 
