@@ -9,7 +9,7 @@ from typing import Any
 from .bench import BenchCase, BenchReport, BenchSettings, LatencyStats, ReferenceCheck
 from .export import ConversionResult, OptimizeResult, RouteAttempt, SimplifyResult, UpgradeResult
 from .frameworks import FrameworkListing
-from .model_info import ModelInfo
+from .model_info import ModelInfo, TargetCheck
 from .parity import ERROR_BIN_EDGES, CaseKind, OutputParity, ParityCase, ParityReport, PlacedNode, Placement, Side
 from .serialize import to_plain
 
@@ -33,6 +33,7 @@ __all__ = [
     "ReferenceCheck",
     "BenchReport",
     "ModelInfo",
+    "TargetCheck",
     "FrameworkListing",
     "Report",
     "to_plain",

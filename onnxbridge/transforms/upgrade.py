@@ -48,8 +48,8 @@ def _since(op: str, opset: int) -> int | None:
 
 
 def _ir_version(model: onnx.ModelProto, upgrading: bool) -> int:
-    """The IR version the converted model gets: at least what its opsets need; when going down, no
-    more than that (so older runtimes load it) unless the model uses a newer IR feature."""
+    """The IR version the converted model gets: at least what its opsets need; when going down or staying,
+    no more than that (so older runtimes load it), model-local functions keeping IR 8."""
     from onnx import helper
 
     needed = helper.find_min_ir_version_for(list(model.opset_import), ignore_unknown=True)
@@ -114,7 +114,7 @@ def convert_opset(model: onnx.ModelProto, opset: int, *, keep_initializer_inputs
             ) from e
     else:
         notes.append(f"the model is at opset {opset} already; only the repairs were applied")
-    work.ir_version = _ir_version(work, opset >= before)
+    work.ir_version = _ir_version(work, opset > before)
     work = _fill_shapes(work)
     shapes = len(_shapeless_outputs(model) - _shapeless_outputs(work))
     try:
