@@ -67,6 +67,8 @@ BUILTIN_FRAMEWORKS: tuple[tuple[FrameworkInfo, str], ...] = (
     (FrameworkInfo("huggingface", (), ("config.json",), (), ("torch", "transformers", "safetensors", "onnxscript",
                                                              "onnxsim")),
      "onnxbridge.converters.huggingface:HfConverter"),
+    (FrameworkInfo("jax", (), (), ("flax", "jaxlib", "jax", "equinox"), ("jax", "jaxlib", "flax", "jax2onnx")),
+     "onnxbridge.converters.jax:JaxConverter"),
 )
 
 
