@@ -69,6 +69,8 @@ BUILTIN_FRAMEWORKS: tuple[tuple[FrameworkInfo, str], ...] = (
      "onnxbridge.converters.huggingface:HfConverter"),
     (FrameworkInfo("jax", (), (), ("flax", "jaxlib", "jax", "equinox"), ("jax", "jaxlib", "flax", "jax2onnx")),
      "onnxbridge.converters.jax:JaxConverter"),
+    (FrameworkInfo("paddle", (".pdiparams", ".pdmodel"), (), ("paddle",), ("paddlepaddle", "paddle2onnx")),
+     "onnxbridge.converters.paddle:PaddleConverter"),
 )
 
 
