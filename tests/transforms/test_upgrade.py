@@ -117,7 +117,7 @@ def test_a_legacy_file_is_repaired_and_its_replaced_ops_reported(tmp_path):
 def test_cli_reports_what_changed_and_fails_on_wrong_expected_outputs(tmp_path, run_cli):
     model = zoo_folder("squeezenet", tmp_path / "sq")
     res = run_cli("upgrade", model, "-o", tmp_path / "new.onnx", "--opset", "17", "--json",
-                  "--report", tmp_path / "r.json")
+                  "--report", tmp_path / "r.json", "--report", tmp_path / "r.md", "--report", tmp_path / "r.html")
     assert res.code == 0, res.err
     data = json.loads(res.out)
     assert data["command"] == "upgrade" and data["passed"] is True
@@ -126,6 +126,9 @@ def test_cli_reports_what_changed_and_fails_on_wrong_expected_outputs(tmp_path, 
     assert up["golden"]["passed"] and up["golden_source"].endswith("sq")
     assert up["replaced"] == "nothing -> Constant x1, Flatten x1, Reshape x1, Shape x1"
     assert json.loads((tmp_path / "r.json").read_text())["upgrade"]["nodes_before"] == 105
+    for page in ("r.md", "r.html"):
+        text = (tmp_path / page).read_text()
+        assert "opset 9 → 17, IR 3 → 8, nodes 105 → 109" in text and "expected outputs" in text
 
     # expected outputs that the model does not give: parity fails (exit 1), not a silent pass
     pb = model.parent / "test_data_set_0" / "output_0.pb"
