@@ -60,8 +60,18 @@ def test_inference_model_converts_with_parity(saved, tmp_path):
 
 
 def test_a_layer_from_python_with_input_specs(saved, tmp_path):
+    import onnxruntime as ort
+    import paddle
+
+    from onnxbridge.sources import load_python_object, parse_source
+
     report = onnxbridge.convert(f"{saved / 'layers.py'}:net", tmp_path / "n.onnx", inputs=["x:batch,4"])
     assert report.framework == "paddle" and report.passed is True, report.validation.summary()
+    layer = load_python_object(parse_source(f"{saved / 'layers.py'}:net"))()
+    layer.eval()
+    x = np.random.default_rng(6).standard_normal((6, 4)).astype(np.float32)
+    got = ort.InferenceSession(str(tmp_path / "n.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, layer(paddle.to_tensor(x)).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_missing_parameters_are_bad_input(saved, tmp_path, run_cli):
