@@ -29,6 +29,8 @@ __all__ = [
     "inspect",
     "bench",
     "check",
+    "frameworks",
+    "upgrade",
     "Report",
     "ConversionResult",
     "SimplifyResult",
@@ -52,6 +54,8 @@ _LAZY = {
     "inspect": "onnxbridge.api",
     "bench": "onnxbridge.api",
     "check": "onnxbridge.gate",
+    "frameworks": "onnxbridge.api",
+    "upgrade": "onnxbridge.api",
 }
 
 

@@ -24,7 +24,7 @@ __all__ = [
     "PROVIDERS", "FALLBACK_POLICIES", "OPT_LEVELS", "IO_BINDING_MODES", "REFERENCE_DEVICES", "OPTIMIZE_TARGETS",
     "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "is_batch_axis",
     "Tolerance", "Tolerances", "parse_tolerances", "ParityPlan", "TimingPlan",
-    "ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "BenchConfig",
+    "ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "UpgradeOptions", "BenchConfig",
 ]
 
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
@@ -184,13 +184,15 @@ def _specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to load a SOURCE and export it: its inputs, framework, opset, routes, and trust."""
+    """How to load a SOURCE and export it: its inputs, framework, opset, routes, trust, and the task
+    (for converters that build a model for one, e.g. Hugging Face folders)."""
 
     inputs: tuple[TensorSpec, ...] = ()
     framework: str | None = None
     opset: int | None = None
     routes: tuple[str, ...] = ()
     trust_model: bool = False
+    task: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", _specs(self.inputs))
@@ -293,6 +295,23 @@ class ConvertOptions:
             provider = self.optimize.validation_provider(self.parity.provider)
             if provider != self.parity.provider:
                 object.__setattr__(self, "parity", dataclasses.replace(self.parity, provider=provider))
+
+
+@dataclass(frozen=True)
+class UpgradeOptions:
+    """``upgrade``: the target opset (up or down), the legacy repairs, simplification, and the expected
+    outputs to replay (a folder holding ``test_data_set_*``; by default the model's own folder)."""
+
+    opset: int
+    simplify: bool = True
+    validate: bool = True
+    test_data: Path | None = None
+    keep_initializer_inputs: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.opset, int) or isinstance(self.opset, bool) or self.opset < 1:
+            raise UsageError(f"--opset {self.opset!r} must be a positive integer", "e.g. --opset 17")
+        object.__setattr__(self, "test_data", _path(self.test_data))
 
 
 @dataclass(frozen=True)

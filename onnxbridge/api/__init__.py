@@ -1,4 +1,5 @@
-"""The Python API: the verbs ``convert``, ``simplify``, ``validate``, ``inspect`` and ``bench``.
+"""The Python API: the verbs ``convert``, ``simplify``, ``validate``, ``inspect``, ``bench``, and
+``frameworks`` (what the converter registry holds).
 
 Orchestration only; each verb returns a :class:`~onnxbridge.results.Report`. The keyword form
 (``convert(source, out, inputs=..., provider=...)``) builds the option objects of
@@ -9,17 +10,20 @@ from __future__ import annotations
 
 from ._bench import bench, bench_with
 from ._convert import convert, convert_with
+from ._frameworks import frameworks
 from ._onnx import inspect, simplify
 from ._stages import load_source as _load_source
+from ._upgrade import upgrade, upgrade_with
 from ._validate import validate, validate_with
 
 __all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "inspect", "bench", "bench_with",
-           "load_source"]
+           "load_source", "frameworks", "upgrade", "upgrade_with"]
 
 
 def load_source(source: str, *, inputs=None, framework: str | None = None, trust_model: bool = False,
-                export=None):
+                task: str | None = None, export=None):
     """SOURCE -> (converter, LoadedModel): the source loaded the way ``convert`` loads it."""
     from ..options import ExportOptions
 
-    return _load_source(source, export or ExportOptions(tuple(inputs or ()), framework, None, (), trust_model))
+    return _load_source(str(source), export or ExportOptions(tuple(inputs or ()), framework, None, (), trust_model,
+                                                         task))

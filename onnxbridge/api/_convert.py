@@ -18,7 +18,7 @@ __all__ = ["convert", "convert_with"]
 
 
 def convert(
-    source: str,
+    source: str | Path,
     output: str | Path,
     *,
     inputs: Sequence[str | TensorSpec] | None = None,
@@ -26,6 +26,7 @@ def convert(
     opset: int | None = None,
     routes: Sequence[str] | None = None,
     trust_model: bool = False,
+    task: str | None = None,
     simplify: bool = True,
     validate: bool = True,
     provider: str = "auto",
@@ -44,12 +45,12 @@ def convert(
     """Export SOURCE to ``output`` (atomically), simplify it, validate it against the source.
 
     The keywords build one :class:`~onnxbridge.options.ConvertOptions` (see :func:`convert_with`):
-    ``inputs`` / ``framework`` / ``opset`` / ``routes`` / ``trust_model`` the export, the validation
+    ``inputs`` / ``framework`` / ``opset`` / ``routes`` / ``trust_model`` / ``task`` the export, the validation
     keywords the parity check, ``optimize`` (``cpu`` / ``cuda``) and ``fuse_transformer`` (``auto`` /
     ``bert`` / ``gpt2`` / ``vit``) ONNX Runtime's optimisations, each parity-checked.
     """
     options = ConvertOptions(
-        export=ExportOptions(tuple(inputs or ()), framework, opset, tuple(routes or ()), trust_model),
+        export=ExportOptions(tuple(inputs or ()), framework, opset, tuple(routes or ()), trust_model, task),
         parity=ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
                                   seed=seed, inputs_file=inputs_file, save_inputs=save_inputs,
                                   save_outputs=save_outputs),
@@ -60,8 +61,10 @@ def convert(
     return convert_with(source, output, options, progress)
 
 
-def convert_with(source: str, output: str | Path, options: ConvertOptions, progress: Progress | None = None) -> Report:
+def convert_with(source: str | Path, output: str | Path, options: ConvertOptions,
+                 progress: Progress | None = None) -> Report:
     """:func:`convert` with its options built already (the CLI, the gate and pipelines call this)."""
+    source = str(source)
     say = progress or no_progress
     parity = options.parity
     out = check_output_path(output, source, parity.inputs_file)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from .._util import Progress, no_progress
 from ..fsutil import check_output_path
 from ..options import OptimizeOptions
 from ..results import Report
+from ..targets import parse_targets
 
 __all__ = ["simplify", "inspect"]
 
@@ -52,8 +54,72 @@ def simplify(
                   timings=timings, optimize=opt, notes=opt.notes if opt else ())
 
 
-def inspect(model: str | Path):
-    """Opsets, inputs/outputs, op histogram, parameters and size of an ONNX file."""
-    from ..onnxio import model_info
+def inspect(model: str | Path, targets: str | Sequence[str] = ()):
+    """Opsets, inputs/outputs, op histogram, parameters and size of an ONNX file; with ``targets``
+    (``"ort==1.17,ort-web,tensorrt10"``), whether each deployment target loads it, and the opset
+    conversion that fixes it where one does (tried here and parity-checked)."""
+    import dataclasses
 
-    return model_info(model)
+    from ..onnxio import load_onnx, model_info
+
+    wanted = parse_targets(targets) if targets else ()  # a bad name fails before any work
+    info = model_info(model)
+    if not wanted:
+        return info
+    onnx_model = load_onnx(model)
+    return dataclasses.replace(info, targets=tuple(_judge(onnx_model, t, Path(model)) for t in wanted))
+
+
+def _judge(model, target, path: Path):
+    """The static check, the installed ONNX Runtime's own word, then the conversion offer."""
+    import dataclasses
+
+    from .._util import first_line
+    from ..targets import check_target
+
+    verdict = check_target(model, target)
+    if verdict.ok and target.installed:
+        from ..runtime.sessions import OrtRunner
+
+        try:
+            OrtRunner(model, "cpu")
+        except Exception as e:
+            return dataclasses.replace(verdict, ok=False, problems=(f"ONNX Runtime refused it: {first_line(e, 200)}",))
+    if verdict.fix_opset is None:
+        return verdict
+    return _offer(model, verdict, target, path)
+
+
+def _offer(model, verdict, target, path: Path):
+    """Convert to the target's opset in memory; offer the command only when the result passes the target's
+    check and matches the original on ONNX Runtime."""
+    import dataclasses
+
+    from .._util import first_line
+    from ..converters.base import axis_sizes as default_sizes
+    from ..errors import OnnxBridgeError
+    from ..onnxio import input_specs
+    from ..options import ParityPlan
+    from ..parity.sweep import check_generated
+    from ..runtime.sessions import OrtRunner
+    from ..targets import check_target
+    from ..transforms.upgrade import convert_opset
+
+    n = verdict.fix_opset
+    try:
+        converted, _ = convert_opset(model, n)
+    except OnnxBridgeError as e:
+        return dataclasses.replace(verdict, fix_note=f"no conversion to opset {n}: {e.message}")
+    if not check_target(converted, target).ok:
+        return dataclasses.replace(verdict, fix_note=f"converted to opset {n}, it still does not fit {target.name}")
+    command = f"onnxbridge upgrade {path} -o {path.with_suffix('')}.opset{n}.onnx --opset {n}"
+    try:
+        specs = input_specs(model)
+        report = check_generated(OrtRunner(model, "cpu"), OrtRunner(converted, "cpu"), specs, default_sizes(specs),
+                                 ParityPlan.from_seed(0, 1))
+    except Exception as e:  # the original may be too new for the installed ONNX Runtime
+        return dataclasses.replace(verdict, fix_opset=n, fix_command=command,
+                                   fix_note=f"parity not checked here ({first_line(e, 150)}); upgrade checks it")
+    return dataclasses.replace(verdict, fix_opset=n, fix_command=command if report.passed else None,
+                               fix_parity=report.passed,
+                               fix_note=None if report.passed else f"opset {n} breaks parity ({report.summary()})")

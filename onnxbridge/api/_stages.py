@@ -5,6 +5,7 @@ and write fixtures. Each takes typed values (option objects, loaded models, case
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,12 @@ def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[A
                 )
             obj = (lambda m=model, e=example: (m, e) if e is not None else m)
     converter = registry.get(fw)()
-    loaded = converter.load(ref, export.inputs, trust=export.trust_model, obj=obj)
+    extra = {}
+    if export.task is not None:
+        if "task" not in inspect.signature(converter.load).parameters:
+            raise UsageError(f"--task does not apply to {fw} sources", "leave it out (it picks a Hugging Face head)")
+        extra["task"] = export.task
+    loaded = converter.load(ref, export.inputs, trust=export.trust_model, obj=obj, **extra)
     return converter, loaded
 
 

@@ -17,12 +17,13 @@ __all__ = ["validate", "validate_with"]
 
 
 def validate(
-    source: str,
+    source: str | Path,
     model: str | Path | None = None,
     *,
     inputs: Sequence[str | TensorSpec] | None = None,
     framework: str | None = None,
     trust_model: bool = False,
+    task: str | None = None,
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
@@ -42,16 +43,17 @@ def validate(
     - ``validate(MODEL.onnx, inputs_file=IN.npz, expected_file=OUT.npz)``: replay fixtures
       (``expected_file`` alone when it holds the inputs too, as the gate's fixtures do).
     """
-    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model)
+    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model, task)
     parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
                                 seed=seed, inputs_file=inputs_file, expected_file=expected_file,
                                 save_inputs=save_inputs, save_outputs=save_outputs)
     return validate_with(source, model, export, parity, progress)
 
 
-def validate_with(source: str, model: str | Path | None, export: ExportOptions, parity: ParityConfig,
+def validate_with(source: str | Path, model: str | Path | None, export: ExportOptions, parity: ParityConfig,
                   progress: Progress | None = None) -> Report:
     """:func:`validate` with its options built already."""
+    source = str(source)
     from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, load_onnx
 

@@ -24,6 +24,8 @@ COMMANDS = {
     "inspect": ("onnxbridge.cli.inspect", "inspect_cmd", "Opsets, inputs/outputs, op histogram, parameters, size."),
     "demo": ("onnxbridge.cli.demo", "demo", "The whole pipeline on bundled example models (no downloads)."),
     "check": ("onnxbridge.cli.check", "check", "The pre-commit / CI gate: every declared model still matches its source."),
+    "upgrade": ("onnxbridge.cli.upgrade", "upgrade", "Convert an ONNX file to another opset, repaired, simplified, parity-checked."),
+    "frameworks": ("onnxbridge.cli.frameworks", "frameworks", "The frameworks onnxbridge converts from (plugins included)."),
 }
 
 

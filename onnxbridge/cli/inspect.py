@@ -13,15 +13,21 @@ def _dims(dims) -> str:
 
 @click.command("inspect")
 @click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", "targets", multiple=True, metavar="ort[==X.Y],ort-web[==X.Y],tensorrt10,...",
+              help="Deployment targets to check MODEL against (comma-separated, repeatable): IR version, opset, ops; "
+                   "an opset conversion that fixes it is tried and parity-checked.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def inspect_cmd(model: str, as_json: bool) -> int:
-    """Opsets, inputs/outputs, op histogram, parameters and size of MODEL."""
+def inspect_cmd(model: str, targets: tuple[str, ...], as_json: bool) -> int:
+    """Opsets, inputs/outputs, op histogram, parameters and size of MODEL (and which runtimes load it).
+
+    Exit 0, or 1 when a --target cannot load MODEL as it is."""
     from .. import api
 
-    info = api.inspect(model)
+    info = api.inspect(model, targets)
+    code = 1 if any(not t.ok for t in info.targets) else 0
     if as_json:
         click.echo(json.dumps(info.to_dict(), indent=2, allow_nan=False))
-        return 0
+        return code
     from rich.console import Console
     from rich.table import Table
 
@@ -38,4 +44,18 @@ def inspect_cmd(model: str, as_json: bool) -> int:
     for op, n in info.op_histogram.items():
         ops.add_row(op, str(n))
     console.print(ops)
-    return 0
+    if info.targets:
+        console.print(_targets_table(info.targets))
+    return code
+
+
+def _targets_table(checks):
+    from rich.table import Table
+
+    table = Table("target", "loads it?", "why not", "fix", title="deployment targets")
+    for t in checks:
+        fix = t.fix_command or t.fix_note or ""
+        if t.fix_command and t.fix_parity:
+            fix += " (parity checked)"
+        table.add_row(t.target, "[green]yes[/green]" if t.ok else "[red]no[/red]", "; ".join(t.problems), fix)
+    return table

@@ -72,8 +72,8 @@ def group(name: str, build: Callable[..., Any], *options: Callable) -> Callable:
     return decorate
 
 
-def _export(inputs=(), framework=None, trust_model=False, opset=None, routes=()) -> ExportOptions:
-    return ExportOptions(tuple(inputs), framework, opset, tuple(routes), trust_model)
+def _export(inputs=(), framework=None, trust_model=False, task=None, opset=None, routes=()) -> ExportOptions:
+    return ExportOptions(tuple(inputs), framework, opset, tuple(routes), trust_model, task)
 
 
 _SOURCE = (
@@ -82,7 +82,10 @@ _SOURCE = (
     click.option("--framework", type=FrameworkType(), default=None,
                  help="Override the framework detected from SOURCE (a registered converter's name)."),
     click.option("--trust-model", is_flag=True,
-                 help="Trust the model file: allow pickled objects (.pt2) and code (Keras Lambda layers)."),
+                 help="Trust the model file: allow pickled objects (.pt2, pytorch_model.bin) and code (Keras Lambda "
+                      "layers)."),
+    click.option("--task", default=None, metavar="TASK",
+                 help="Hugging Face folders: the task, i.e. the model head (default: config.json's architectures)."),
 )
 _ROUTES = (
     click.option("--opset", type=int, default=None, help="Target ONNX opset (default: the exporter's)."),
@@ -92,7 +95,7 @@ _ROUTES = (
 
 
 def export_options(*, routes: bool = False) -> Callable:
-    """``--input --framework --trust-model`` (and ``--opset --route`` for ``convert``) as ``export``."""
+    """``--input --framework --trust-model --task`` (and ``--opset --route`` for ``convert``) as ``export``."""
     return group("export", _export, *_SOURCE, *(_ROUTES if routes else ()))
 
 

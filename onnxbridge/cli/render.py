@@ -39,6 +39,9 @@ def summary_table(report: Report):
         lost = [f"{a['route']} ({a.get('failing_op') or a.get('error') or 'failed'})"
                 for a in d["routes_tried"] if not a["ok"]]
         t.add_row("export", f"{d['route']} (opset {d['opset']})" + (f"; lost: {'; '.join(lost)}" if lost else ""))
+    u = report.upgrade
+    if u is not None:
+        _upgrade_rows(t, u)
     s = report.simplify
     if s is not None:
         t.add_row("simplify", f"nodes {s.nodes_before} -> {s.nodes_after}, {s.seconds:.2f} s"
@@ -65,6 +68,23 @@ def summary_table(report: Report):
     return t
 
 
+def _upgrade_rows(t, u) -> None:
+    """What ``upgrade`` changed, and the replay of the expected outputs the model shipped with."""
+    t.add_row("upgrade", f"opset {u.opset_before} -> {u.opset_after}, IR {u.ir_before} -> {u.ir_after}, "
+                         f"nodes {u.nodes_before} -> {u.nodes_after}")
+    t.add_row("  op types", u.replaced)
+    if u.op_versions:
+        t.add_row("  op versions", ", ".join(f"{op} {a}->{b}" for op, (a, b) in u.op_versions.items()))
+    if u.initializer_inputs_removed or u.shapes_added:
+        t.add_row("  repairs", f"{u.initializer_inputs_removed} weight input(s) made constants, "
+                               f"{u.shapes_added} output shape(s) inferred")
+    if u.golden is not None:
+        verdict = "[green]PASS[/green] " if u.golden.passed else "[red]FAIL[/red] "
+        t.add_row("expected outputs", verdict + f"{u.golden.summary()} ({u.golden_source})")
+    for n in u.notes:
+        t.add_row("note", n)
+
+
 def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
     """Write report files, print the summary (or JSON), and return the exit code."""
     for path in reports:
@@ -78,8 +98,9 @@ def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
 
         console = Console()
         console.print(summary_table(report))
-        if report.validation is not None and not report.validation.passed:
-            for case, out in report.validation.failures[:20]:
+        failed = [r for r in (report.validation, report.upgrade and report.upgrade.golden) if r and not r.passed]
+        for validation in failed:
+            for case, out in validation.failures[:20]:
                 where = f"case {case.label}" + (f", output '{out.name}'" if out else "")
                 why = case.error if out is None else (
                     out.error or f"max_abs {out.max_abs:.3g} > atol {out.atol:g} (+rtol {out.rtol:g}), "

@@ -80,9 +80,6 @@ class TorchConverter:
         self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
     ) -> LoadedModel:
         """The model, its example inputs as numpy, its input specs and how ``forward`` is called."""
-        import torch
-
-        notes: list[str] = []
         example: Any = None
         if ref.is_python:
             if obj is None:
@@ -94,17 +91,26 @@ class TorchConverter:
                 example = model.example_inputs
         else:
             raise UsageError(f"the PyTorch converter cannot read {ref.text}", "give file.py:NAME, module:NAME or .pt2")
+        return self.load_module(model, example, specs, ref.text)
+
+    def load_module(self, model: Any, example: Any, specs: tuple[TensorSpec, ...], where: str) -> LoadedModel:
+        """The hook other converters reuse (the Hugging Face folder converter): a model already in memory,
+        its example inputs (a tuple, a dict, or None) and ``--input`` specs -> a ``LoadedModel`` that
+        this converter's routes and reference runner take."""
+        import torch
+
+        notes: list[str] = []
         if not self.accepts(model):
             raise UsageError(
-                f"{ref.text} gives a {type(model).__name__}, not a torch.nn.Module or ExportedProgram",
+                f"{where} gives a {type(model).__name__}, not a torch.nn.Module or ExportedProgram",
                 "NAME must be a model, or a zero-argument callable returning (model, example_inputs)",
             )
         if isinstance(model, torch.nn.Module) and model.training:
             model.eval()
             notes.append("the model was in training mode; onnxbridge put it in eval mode before export")
         module = model.module() if _is_exported_program(model) else model
-        call, names, arrays = self._bind_example(module, example, ref.text)
-        specs, arrays, sizes = self._fit_specs(module, specs, call, names, arrays, ref.text)
+        call, names, arrays = self._bind_example(module, example, where)
+        specs, arrays, sizes = self._fit_specs(module, specs, call, names, arrays, where)
         int_high: int | dict[str, int] | None = self._vocab_size(module)
         generated = not arrays
         if generated:
@@ -112,7 +118,7 @@ class TorchConverter:
         call, arg_order = self._call_mode(module, specs, call, names)
         loaded = LoadedModel(
             framework=self.framework,
-            source=ref.text,
+            source=where,
             model=model,
             specs=specs,
             example=arrays,
@@ -132,7 +138,7 @@ class TorchConverter:
                 out, _ = self._run_eager(loaded)
         names_out = output_names_for(out)
         if not names_out:
-            raise UsageError(f"{ref.text}: forward returned no tensors", "return a tensor, tuple, dict or ModelOutput")
+            raise UsageError(f"{where}: forward returned no tensors", "return a tensor, tuple, dict or ModelOutput")
         return replace(loaded, extra={**loaded.extra, "output_names": names_out})
 
     def _bind_example(self, module: Any, example: Any, where: str):

@@ -64,6 +64,13 @@ BUILTIN_FRAMEWORKS: tuple[tuple[FrameworkInfo, str], ...] = (
      "onnxbridge.converters.keras:KerasConverter"),
     (FrameworkInfo("tensorflow", (".tflite",), ("saved_model.pb",), ("tensorflow",), _TF),
      "onnxbridge.converters.tensorflow:TfConverter"),
+    (FrameworkInfo("huggingface", (), ("config.json",), (), ("torch", "transformers", "safetensors", "onnxscript",
+                                                             "onnxsim")),
+     "onnxbridge.converters.huggingface:HfConverter"),
+    (FrameworkInfo("jax", (), (), ("flax", "jaxlib", "jax", "equinox"), ("jax", "jaxlib", "flax", "jax2onnx")),
+     "onnxbridge.converters.jax:JaxConverter"),
+    (FrameworkInfo("paddle", (".pdiparams", ".pdmodel"), (), ("paddle",), ("paddlepaddle", "paddle2onnx")),
+     "onnxbridge.converters.paddle:PaddleConverter"),
 )
 
 
@@ -74,10 +81,13 @@ class ConverterRegistry:
         self._targets: dict[str, str | Callable[[], type]] = {}
         self._loaded: dict[str, type] = {}
         self._infos: dict[str, FrameworkInfo] = {}
+        self._origins: dict[str, str] = {}  # framework -> "built-in" or the distribution that registered it
 
-    def register(self, framework: str, target: str | type | None = None, info: FrameworkInfo | None = None):
+    def register(self, framework: str, target: str | type | None = None, info: FrameworkInfo | None = None,
+                 origin: str = "registered at run time"):
         """Register ``target`` ("module:Class" or a class); usable as a class decorator. ``info`` declares
-        the SOURCE forms without loading the class (else they are read from the class when needed)."""
+        the SOURCE forms without loading the class (else they are read from the class when needed);
+        ``origin`` says where it comes from (``built-in``, a distribution) for listings."""
 
         def add(obj: str | type) -> str | type:
             if framework in self._targets or framework in self._loaded:
@@ -88,11 +98,16 @@ class ConverterRegistry:
                 self._loaded[framework] = obj
             if info is not None:
                 self._infos[framework] = info
+            self._origins[framework] = origin
             return obj
 
         if target is None:
             return add
         return add(target)
+
+    def origin(self, framework: str) -> str:
+        """``built-in``, or the distribution (``name version``) whose entry point registered ``framework``."""
+        return self._origins.get(framework, "unknown")
 
     def names(self) -> list[str]:
         """Every registered framework name, sorted."""
@@ -179,6 +194,8 @@ class ConverterRegistry:
                     f"entry point {ep.name!r} = {ep.value!r} clashes with an already registered converter"
                 )
             self._targets[ep.name] = ep.load
+            dist = getattr(ep, "dist", None)
+            self._origins[ep.name] = f"{dist.name} {dist.version}" if dist is not None else "entry point"
 
 
 def _load_target(target: str) -> type:
@@ -195,7 +212,7 @@ def default_registry() -> ConverterRegistry:
     if _DEFAULT is None:
         reg = ConverterRegistry()
         for info, target in BUILTIN_FRAMEWORKS:
-            reg.register(info.name, target, info)
+            reg.register(info.name, target, info, origin="built-in")
         reg.load_entry_points()
         _DEFAULT = reg
     return _DEFAULT

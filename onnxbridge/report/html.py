@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .markdown import route_why
+from .markdown import route_why, upgrade_facts
 
 if TYPE_CHECKING:
     from ..results import ParityReport, Placement, Report
@@ -281,6 +281,9 @@ def to_html(report: Report) -> str:
                             for a, s in v.broken_axes.items())
             parts.append(f"<ul class='notes'>{items}</ul>")
         parts += [_tolerance_section(v), _cases_section(v), _histograms(v), _placement_section(v)]
+    if d.get("upgrade"):
+        parts.append("<h2>Upgrade</h2><ul>" + "".join(f"<li>{_e(f)}</li>" for f in upgrade_facts(d["upgrade"]))
+                     + "</ul>")
     parts += [_routes_section(d), _simplify_section(d)]
     notes = list(v.notes if v is not None else ()) + list(d.get("notes") or [])
     if notes:

@@ -28,6 +28,22 @@ def route_why(attempt: dict) -> str:
     return (attempt.get("error") or "") + (f" (op: {op})" if op else "")
 
 
+def upgrade_facts(u: dict) -> list[str]:
+    """What ``upgrade`` changed, one fact a line (the JSON report's ``upgrade``), for both renderers."""
+    facts = [f"opset {u['opset_before']} → {u['opset_after']}, IR {u['ir_before']} → {u['ir_after']}, "
+             f"nodes {u['nodes_before']} → {u['nodes_after']}",
+             f"op types: {u['replaced']}"]
+    if u["op_versions"]:
+        facts.append("op versions: " + ", ".join(f"{op} {a}→{b}" for op, (a, b) in u["op_versions"].items()))
+    facts.append(f"repairs: {u['initializer_inputs_removed']} weight input(s) made constants, "
+                 f"{u['shapes_added']} output shape(s) inferred")
+    golden = u.get("golden")
+    if golden is not None:
+        facts.append(f"expected outputs ({u['golden_source']}): {_verdict(golden['passed'])}, "
+                     f"{len(golden['cases'])} case(s)")
+    return facts + list(u["notes"])
+
+
 def _cell(text: str) -> str:
     """Text safe inside one Markdown table cell: no pipes, no line breaks, not endless."""
     text = " ".join(str(text).split()).replace("|", "\\|")
@@ -47,6 +63,8 @@ def to_markdown(report: Report) -> str:
         lines += ["", "## Routes", "", "| route | outcome | seconds | why |", "| --- | --- | --- | --- |"]
         for a in d["routes_tried"]:
             lines.append(f"| {a['route']} | {'won' if a['ok'] else 'failed'} | {a['seconds']:.2f} | {route_why(a)} |")
+    if d.get("upgrade"):
+        lines += ["", "## Upgrade", ""] + [f"- {f}" for f in upgrade_facts(d["upgrade"])]
     s = d.get("simplify")
     if s:
         lines += ["", "## Simplify", "",

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from .bench import BenchCase, BenchReport, BenchSettings, LatencyStats, ReferenceCheck
-from .export import ConversionResult, OptimizeResult, RouteAttempt, SimplifyResult
-from .model_info import ModelInfo
+from .export import ConversionResult, OptimizeResult, RouteAttempt, SimplifyResult, UpgradeResult
+from .frameworks import FrameworkListing
+from .model_info import ModelInfo, TargetCheck
 from .parity import ERROR_BIN_EDGES, CaseKind, OutputParity, ParityCase, ParityReport, PlacedNode, Placement, Side
 from .serialize import to_plain
 
@@ -18,6 +19,7 @@ __all__ = [
     "ConversionResult",
     "SimplifyResult",
     "OptimizeResult",
+    "UpgradeResult",
     "OutputParity",
     "CaseKind",
     "Side",
@@ -31,6 +33,8 @@ __all__ = [
     "ReferenceCheck",
     "BenchReport",
     "ModelInfo",
+    "TargetCheck",
+    "FrameworkListing",
     "Report",
     "to_plain",
 ]
@@ -49,13 +53,17 @@ class Report:
     optimize: OptimizeResult | None = None
     validation: ParityReport | None = None
     bench: BenchReport | None = None
+    upgrade: UpgradeResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool | None:
-        """Parity verdict of the run, or None when nothing was validated."""
-        return None if self.validation is None else self.validation.passed
+        """Parity verdict of the run (expected outputs an upgraded model shipped with included), or None
+        when nothing was validated."""
+        golden = self.upgrade.golden if self.upgrade is not None else None
+        verdicts = [r.passed for r in (self.validation, golden) if r is not None]
+        return None if not verdicts else all(verdicts)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (schema: docs/schema/report.schema.json)."""
@@ -82,6 +90,8 @@ class Report:
         }
         if self.optimize is not None:
             d["optimize"] = self.optimize
+        if self.upgrade is not None:
+            d["upgrade"] = {**to_plain(self.upgrade), "replaced": self.upgrade.replaced}
         return to_plain(d)
 
     def write(self, path: str | Path) -> Path:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-__all__ = ["RouteAttempt", "ConversionResult", "SimplifyResult", "OptimizeResult"]
+if TYPE_CHECKING:
+    from .parity import ParityReport
+
+__all__ = ["RouteAttempt", "ConversionResult", "SimplifyResult", "OptimizeResult", "UpgradeResult"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,33 @@ class OptimizeResult:
         if not self.reason:
             return ()
         return (f"optimisation: {self.reason}",) if self.applied else (f"optimisation not applied: {self.reason}",)
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    """What ``onnxbridge upgrade`` changed: opset and IR version, node counts (the simplification that
+    follows has its own result), op types that came or went, ops whose definition changed version,
+    and the legacy repairs. ``golden`` is the replay of expected outputs shipped with the model."""
+
+    opset_before: int
+    opset_after: int
+    ir_before: int
+    ir_after: int
+    nodes_before: int
+    nodes_after: int
+    ops_removed: dict[str, int] = field(default_factory=dict)
+    ops_added: dict[str, int] = field(default_factory=dict)
+    op_versions: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    initializer_inputs_removed: int = 0
+    shapes_added: int = 0
+    seconds: float = 0.0
+    golden: ParityReport | None = None
+    golden_source: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def replaced(self) -> str:
+        """``Upsample x1 -> Resize x1``, or ``none``."""
+        gone = ", ".join(f"{op} x{n}" for op, n in self.ops_removed.items())
+        came = ", ".join(f"{op} x{n}" for op, n in self.ops_added.items())
+        return f"{gone or 'nothing'} -> {came or 'nothing'}" if gone or came else "none"

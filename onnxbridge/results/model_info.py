@@ -7,7 +7,22 @@ from typing import Any
 
 from .serialize import to_plain
 
-__all__ = ["ModelInfo"]
+__all__ = ["ModelInfo", "TargetCheck"]
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """One target's verdict on a model: the problems found, and a conversion that fixes them (when the
+    opset alone is in the way), with whether that conversion kept parity."""
+
+    target: str
+    ok: bool
+    problems: tuple[str, ...] = ()
+    fix_opset: int | None = None
+    fix_command: str | None = None
+    fix_parity: bool | None = None
+    fix_note: str | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,7 @@ class ModelInfo:
     nodes: int
     parameters: int
     initializer_bytes: int
+    targets: tuple[TargetCheck, ...] = ()  # inspect --target: can each deployment target load it?
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``inspect --json`` (schema: docs/schema/inspect.schema.json)."""

@@ -1,0 +1,195 @@
+"""A Hugging Face model folder, as ``save_pretrained`` writes it, read without network and without
+unpickling: the weights files (safetensors, sharded or not; a pickled ``pytorch_model.bin`` only with
+``--trust-model``), the task the config's ``architectures`` name (or ``--task``), and the inputs the
+config and the processor's preprocessing config describe, with dynamic batch and sequence axes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, UnsafeInputError, UsageError
+from ..specs import TensorSpec
+
+__all__ = ["TASKS", "HfFolder", "read_folder", "model_class", "input_specs", "offline"]
+
+CONFIG = "config.json"
+PREPROCESSOR = "preprocessor_config.json"
+SAFETENSORS, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.json"
+PICKLE, PICKLE_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
+_OTHER_WEIGHTS = ("tf_model.h5", "flax_model.msgpack")
+
+# --task -> the transformers Auto class that builds the model for it
+TASKS: dict[str, str] = {
+    "feature-extraction": "AutoModel",
+    "fill-mask": "AutoModelForMaskedLM",
+    "text-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "multiple-choice": "AutoModelForMultipleChoice",
+    "text-generation": "AutoModelForCausalLM",
+    "text2text-generation": "AutoModelForSeq2SeqLM",
+    "image-classification": "AutoModelForImageClassification",
+    "automatic-speech-recognition": "AutoModelForSpeechSeq2Seq",
+    "ctc": "AutoModelForCTC",
+    "audio-classification": "AutoModelForAudioClassification",
+}
+
+
+@dataclass(frozen=True)
+class HfFolder:
+    """What the folder holds: its config, the processor's preprocessing config, the weights files."""
+
+    path: Path
+    config: dict[str, Any]
+    preprocessor: dict[str, Any] = field(default_factory=dict)
+    weights: tuple[Path, ...] = ()
+    safetensors: bool = True
+
+
+def _json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"{path}: unreadable {what} ({type(e).__name__}: {e})",
+                         f"{path.name} must be the JSON file save_pretrained writes") from e
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: {what} is not a JSON object", f"{path.name} must be the file save_pretrained writes")
+    return data
+
+
+def _shards(folder: Path, index: str) -> tuple[Path, ...]:
+    """The shard files an index names; every one must be there."""
+    data = _json(folder / index, "weights index")
+    names = sorted(set((data.get("weight_map") or {}).values()))
+    if not names:
+        raise InputError(f"{folder / index} names no weights file", "re-save the model with save_pretrained")
+    missing = [n for n in names if not (folder / n).is_file() or Path(n).name != n]
+    if missing:
+        raise InputError(f"{folder}: weights shard {missing[0]} (named in {index}) is missing",
+                         "copy every shard save_pretrained wrote into the folder")
+    return tuple(folder / n for n in names)
+
+
+def _weights(folder: Path, trust: bool) -> tuple[tuple[Path, ...], bool]:
+    """(weights files, safetensors?); pickles only with ``trust``."""
+    if (folder / SAFETENSORS_INDEX).is_file():
+        return _shards(folder, SAFETENSORS_INDEX), True
+    if (folder / SAFETENSORS).is_file():
+        return (folder / SAFETENSORS,), True
+    pickled = next((n for n in (PICKLE_INDEX, PICKLE) if (folder / n).is_file()), None)
+    if pickled is not None:
+        if not trust:
+            raise UnsafeInputError(
+                f"{folder}: the weights are a pickle ({pickled}), which can run code when loaded",
+                "convert them to model.safetensors, or pass --trust-model if you trust the folder",
+            )
+        return (_shards(folder, PICKLE_INDEX) if pickled == PICKLE_INDEX else (folder / PICKLE,)), False
+    other = [n for n in _OTHER_WEIGHTS if (folder / n).is_file()]
+    if other:
+        raise InputError(f"{folder} holds {other[0]} only: TensorFlow / Flax weights",
+                         "save the PyTorch model (model.safetensors) with save_pretrained")
+    raise InputError(f"{folder}: no weights file ({SAFETENSORS}, {SAFETENSORS_INDEX} or {PICKLE})",
+                     "save the model with save_pretrained into this folder")
+
+
+def read_folder(path: Path, trust: bool = False) -> HfFolder:
+    """The folder's config, preprocessing config and weights files; every problem names the file."""
+    if not (path / CONFIG).is_file():
+        raise InputError(f"{path}: {CONFIG} is missing", "a Hugging Face model folder holds config.json")
+    config = _json(path / CONFIG, "model config")
+    if not isinstance(config.get("model_type"), str):
+        raise InputError(f"{path / CONFIG} has no model_type", "not a transformers config; re-save the model")
+    pre = _json(path / PREPROCESSOR, "preprocessing config") if (path / PREPROCESSOR).is_file() else {}
+    weights, safe = _weights(path, trust)
+    return HfFolder(path, config, pre, weights, safe)
+
+
+@contextlib.contextmanager
+def offline() -> Iterator[None]:
+    """No hub access while the folder is read: HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE for the duration
+    (the loaders are also called with ``local_files_only=True``)."""
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    before = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: "1" for k in keys})
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def model_class(folder: HfFolder, task: str | None) -> tuple[Any, str]:
+    """(the transformers class to load, a note saying which task and why)."""
+    import transformers
+
+    if task is not None:
+        if task not in TASKS:
+            raise UsageError(f"unknown --task {task!r}", f"tasks: {', '.join(TASKS)}")
+        return getattr(transformers, TASKS[task]), f"task {task} (--task)"
+    archs = folder.config.get("architectures") or []
+    arch = archs[0] if archs and isinstance(archs[0], str) else None
+    cls = getattr(transformers, arch, None) if arch else None
+    if cls is None:
+        why = f"architecture {arch} is not in transformers {transformers.__version__}" if arch else "no architectures"
+        return transformers.AutoModel, f"task feature-extraction ({why} in config.json; pass --task to choose)"
+    return cls, f"{arch} (from config.json's architectures)"
+
+
+def _image_size(folder: HfFolder) -> tuple[int, int]:
+    """(height, width) from the processor's crop or resize size, else the config's image_size."""
+    for key in ("crop_size", "size"):
+        size = folder.preprocessor.get(key)
+        if isinstance(size, int):
+            return size, size
+        if isinstance(size, dict) and "height" in size and "width" in size:
+            return int(size["height"]), int(size["width"])
+        if isinstance(size, dict) and "shortest_edge" in size:
+            return int(size["shortest_edge"]), int(size["shortest_edge"])
+    size = folder.config.get("image_size", 224)
+    return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
+
+
+def _forward_params(model: Any) -> set[str]:
+    try:
+        return set(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def input_specs(folder: HfFolder, model: Any) -> tuple[TensorSpec, ...]:
+    """The model's inputs, from its main input name, its config and the preprocessing config: dynamic
+    ``batch`` and sequence axes; image and mel-frame sizes fixed (the models fix them)."""
+    cfg, pre = model.config, folder.preprocessor
+    params = _forward_params(model)
+    main = getattr(model, "main_input_name", "input_ids")
+    specs: list[TensorSpec] = []
+    if main == "pixel_values":
+        h, w = _image_size(folder)
+        specs.append(TensorSpec(main, ("batch", int(getattr(cfg, "num_channels", 3)), h, w), "float32"))
+    elif main == "input_features":
+        mels = int(pre.get("feature_size") or getattr(cfg, "num_mel_bins", 80))
+        frames = pre.get("nb_max_frames") or 2 * int(getattr(cfg, "max_source_positions", 1500))
+        specs.append(TensorSpec(main, ("batch", mels, int(frames)), "float32"))
+    elif main == "input_values":  # raw audio: a tenth of a second at the processor's sampling rate
+        rate = int(pre.get("sampling_rate") or getattr(cfg, "sampling_rate", 16000))
+        specs.append(TensorSpec(main, ("batch", rate // 10), "float32"))
+    else:
+        specs.append(TensorSpec(main, ("batch", "sequence"), "int64"))
+        if "attention_mask" in params:
+            specs.append(TensorSpec("attention_mask", ("batch", "sequence"), "int64"))
+        if "token_type_ids" in params and int(getattr(cfg, "type_vocab_size", 0) or 0) > 1:
+            specs.append(TensorSpec("token_type_ids", ("batch", "sequence"), "int64"))
+    if getattr(cfg, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+        specs.append(TensorSpec("decoder_input_ids", ("batch", "decoder_sequence"), "int64"))
+    return tuple(specs)

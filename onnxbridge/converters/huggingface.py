@@ -1,0 +1,79 @@
+"""The Hugging Face folder converter: a folder ``save_pretrained`` wrote (``config.json`` + weights)
+becomes a transformers model, then goes through the PyTorch converter's routes and reference runner.
+
+The task comes from the config's ``architectures`` (``--task`` overrides it), the inputs from the
+config and the processor's preprocessing config (:mod:`.hf_folder`), the output names from the
+model's output class. Models that return caches are loaded with ``use_cache=False``. Nothing is
+downloaded: loaders run offline with ``local_files_only=True``, and weights are read from
+safetensors only unless ``--trust-model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from .._util import first_line, quiet
+from ..errors import InputError, UsageError
+from ..sources import SourceRef
+from ..specs import TensorSpec
+from .base import LoadedModel, merge_specs
+from .hf_folder import input_specs, model_class, offline, read_folder
+from .pytorch import TorchConverter
+
+__all__ = ["HfConverter"]
+
+
+class HfConverter:
+    """Hugging Face model folders to ONNX, through the PyTorch routes."""
+
+    framework = "huggingface"
+    route_names = TorchConverter.route_names
+    dir_markers = ("config.json",)
+    packages = ("torch", "transformers", "safetensors", "onnxscript", "onnxsim")
+
+    def __init__(self) -> None:
+        self._torch = TorchConverter()
+
+    def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None,
+             task: str | None = None) -> LoadedModel:
+        """The folder's model in eval mode, with inputs built from its configs (or ``--input``)."""
+        if ref.kind != "dir" or ref.path is None:
+            raise UsageError(f"the huggingface converter reads a model folder, not {ref.text}",
+                             "give the folder save_pretrained wrote (config.json + model.safetensors)")
+        folder = read_folder(ref.path, trust=trust)
+        model, note = self._model(folder, task, trust)
+        specs = merge_specs(input_specs(folder, model), specs, ref.text)
+        loaded = self._torch.load_module(model, None, specs, ref.text)
+        weights = ", ".join(p.name for p in folder.weights)
+        return replace(loaded, framework=self.framework, notes=(note, f"weights: {weights}", *loaded.notes))
+
+    @staticmethod
+    def _model(folder, task: str | None, trust: bool) -> tuple[Any, str]:
+        with offline():
+            import transformers
+
+            cls, note = model_class(folder, task)
+            try:
+                with quiet():
+                    config = transformers.AutoConfig.from_pretrained(folder.path, local_files_only=True)
+                    if hasattr(config, "use_cache"):
+                        config.use_cache = False  # caches are outputs ONNX graphs should not carry
+                    model = cls.from_pretrained(folder.path, config=config, local_files_only=True,
+                                                use_safetensors=folder.safetensors)
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+                raise InputError(f"{folder.path}: transformers could not load the model ({first_line(e, 300)})",
+                                 "check that config.json and the weights belong together; --task picks the head"
+                                 ) from e
+        model.eval()
+        return model, note
+
+    def routes(self, loaded: LoadedModel) -> list:
+        return self._torch.routes(loaded)
+
+    def reference_runner(self, loaded: LoadedModel):
+        return self._torch.reference_runner(loaded)
+
+    @staticmethod
+    def failing_op(e: BaseException) -> str | None:
+        return TorchConverter.failing_op(e)
