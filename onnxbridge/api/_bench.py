@@ -195,10 +195,10 @@ def _plan_inputs(specs, sizes, batch_name, batches, config: BenchConfig, int_hig
 
 def _sessions(onnx_model, path, config: BenchConfig, options) -> tuple[list, list[str]]:
     """One session per provider asked for, with the provider that really runs read back."""
-    from ..onnxio import TWO_GB
+    from ..onnxio import session_payload
     from ..runtime.providers import create_session
 
-    payload = onnx_model.SerializeToString() if onnx_model.ByteSize() < TWO_GB else str(path)
+    payload = session_payload(onnx_model, path)
     sessions, notes = [], []
     for p in config.providers:
         session, choice = create_session(payload, p, options=options)
