@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
     "input_specs", "uses_external_data", "external_files", "data_name", "session_payload", "check_versions",
-    "weight_bytes",
+    "weight_bytes", "copy_model",
 ]
 
 TWO_GB = 2**31 - 1
@@ -216,6 +216,17 @@ def publish_model(src: str | Path, out: str | Path) -> Path:
     data = out.parent / data_name(out)
     publish(files, remove=[data] if data not in files and data.exists() else [])
     return out
+
+
+def copy_model(src: str | Path, dst: str | Path) -> Path:
+    """Write the model at ``src`` to ``dst`` with its weights in ``data_name(dst)``, streamed from the
+    memory-mapped source (onnx-ir), never whole in memory."""
+    import onnx_ir as ir
+
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ir.save(ir.load(src), dst, external_data=data_name(dst))
+    return dst
 
 
 def node_count(model: onnx.ModelProto) -> int:

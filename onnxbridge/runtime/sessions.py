@@ -75,6 +75,9 @@ class OrtRunner:
                 self._capture.cleanup()
             if isinstance(e, OnnxBridgeError):
                 raise
+            from .support import check_runtime_support
+
+            check_runtime_support(model, path or "the ONNX model")  # a model from the future says so
             raise InputError(
                 f"ONNX Runtime cannot load the model: {first_line(e)}",
                 "the graph may use ops or types onnxruntime does not support; try another --opset",
