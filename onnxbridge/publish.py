@@ -168,8 +168,11 @@ def _read_journal(journal: Path) -> tuple[list[tuple[Path, Path]], list[Path]] |
     try:
         data = json.loads(journal.read_text(encoding="utf-8"))
         base = journal.parent
-        files = [(base / s, base / t) for s, t in data["files"]]
-        return files, [base / r for r in data.get("remove", [])]
+
+        def at(rel: str) -> Path:
+            return Path(os.path.normpath(base / rel)).absolute()
+
+        return [(at(s), at(t)) for s, t in data["files"]], [at(r) for r in data.get("remove", [])]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -219,7 +222,7 @@ def pending(path: str | Path) -> Path | None:
 def _journal_of(staging: Path) -> Path | None:
     pointer = staging / _POINTER
     try:
-        return (staging / pointer.read_text().strip()) if staging.is_dir() else None
+        return Path(os.path.normpath(staging / pointer.read_text().strip())) if staging.is_dir() else None
     except OSError:
         return None
 
