@@ -168,6 +168,8 @@ class Cache:
         self.files: dict[str, Any] = data.get("files", {}) if isinstance(data.get("files"), dict) else {}
         models = data.get("models", {})
         self.models: dict[str, dict[str, Any]] = models if isinstance(models, dict) else {}
+        imports = data.get("imports", {})
+        self.imports: dict[str, list] = imports if isinstance(imports, dict) else {}  # deps' per-file imports
         self.note = note
         self._recorded: set[str] = set()  # models whose pass this run recorded
 
@@ -227,8 +229,10 @@ class Cache:
         models = {k: v for k, v in models.items() if k in keep}
         used = {p for rec in models.values() for p in _paths(rec)}
         merged = {**self.files, **on_disk.files, **files}
+        imports = {**on_disk.imports, **self.imports}
         data = {"format": FORMAT, "onnxbridge": __version__,
-                "files": {k: v for k, v in merged.items() if k in used}, "models": models}
+                "files": {k: v for k, v in merged.items() if k in used}, "models": models,
+                "imports": {k: v for k, v in imports.items() if k in used}}
         text = json.dumps(data, indent=1, sort_keys=True) + "\n"
         if text == on_disk._text:
             return None

@@ -98,7 +98,7 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
         )))
     last = cache.last_pass(entry.name)
     framework = entry.framework or (last[1].get("framework") if last else None) or _guess_framework(entry)
-    sources, notes = _sources(entry, manifest.root, hasher, last)
+    sources, notes = _sources(entry, manifest.root, hasher, last, cache.imports)
     fp = Fingerprint(entry.digest, onnx_sha, fixtures_sha, sources, runtime,
                      package_versions(source_packages(framework)))
     if force or last is None:
@@ -139,15 +139,17 @@ def _onnx_digest(hasher: FileHasher, entry: ModelEntry) -> str | None:
     return hashlib.sha256(f"{onnx_sha}+{data_sha}".encode()).hexdigest()
 
 
-def _sources(entry: ModelEntry, root: Path, hasher: FileHasher, last) -> tuple[dict[str, str], tuple[str, ...]]:
-    """Hashes of the model's source files; the recorded list is reused while none of them changed."""
+def _sources(entry: ModelEntry, root: Path, hasher: FileHasher, last,
+             imports: dict[str, list]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Hashes of the model's source files; the recorded list is reused while none of them changed,
+    and a rescan parses only the files that did (``imports``)."""
     if last is not None and not entry.watch:
         old = last[0]
         if old.entry == entry.digest and old.sources and all(
             hasher.digest(rel) == sha for rel, sha in old.sources.items()
         ):
             return dict(old.sources), ()
-    found = source_files(entry, root)
+    found = source_files(entry, root, imports)
     hashes = {rel: hasher.digest(rel) for rel in found.files}
     return {k: v for k, v in hashes.items() if v is not None}, found.notes
 
@@ -215,7 +217,7 @@ def _record(plan: _Plan, result: ModelResult, manifest: Manifest, cache: Cache, 
         onnx_sha, fixtures_sha = _onnx_digest(hasher, entry), hasher.digest(entry.fixtures)
         if onnx_sha is None or fixtures_sha is None:
             return
-        sources, _ = _sources(entry, manifest.root, hasher, None)
+        sources, _ = _sources(entry, manifest.root, hasher, None, cache.imports)
         fp = Fingerprint(entry.digest, onnx_sha, fixtures_sha, sources, runtime,
                          package_versions(source_packages(framework)))
     else:
