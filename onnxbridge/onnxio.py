@@ -124,7 +124,7 @@ def _check_external(model: onnx.ModelProto, path: Path) -> None:
         loc = info.get("location", "")
         where = f"{path}: tensor {t.name!r}"
         target = folder / loc
-        if not loc or os.path.isabs(loc) or not _inside(target, folder):
+        if not loc or os.path.isabs(loc) or not _inside(target, folder, follow=not target.is_symlink()):
             raise UnsafeInputError(f"{where}: refused external data at {loc!r} (outside the model's folder)",
                                    "external data must be a regular file inside the model's folder")
         if loc not in sizes:
@@ -142,9 +142,11 @@ def _check_external(model: onnx.ModelProto, path: Path) -> None:
                              f"length {length}", "the data file is truncated or belongs to another model; re-export it")
 
 
-def _inside(target: Path, folder: Path) -> bool:
+def _inside(target: Path, folder: Path, *, follow: bool = True) -> bool:
+    """Inside ``folder`` as written (and, with ``follow``, once links in its folders are resolved)."""
     try:
-        return Path(os.path.normpath(target)).is_relative_to(folder) and target.resolve().is_relative_to(folder)
+        lexical = Path(os.path.normpath(target))
+        return lexical.is_relative_to(folder) and (not follow or target.resolve().is_relative_to(folder))
     except (OSError, ValueError):
         return False
 
