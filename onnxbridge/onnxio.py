@@ -124,15 +124,20 @@ def _check_external(model: onnx.ModelProto, path: Path) -> None:
         loc = info.get("location", "")
         where = f"{path}: tensor {t.name!r}"
         target = folder / loc
-        if not loc or os.path.isabs(loc) or not _inside(target, folder, follow=not target.is_symlink()):
-            raise UnsafeInputError(f"{where}: refused external data at {loc!r} (outside the model's folder)",
-                                   "external data must be a regular file inside the model's folder")
-        if loc not in sizes:
-            if target.is_symlink() or not target.is_file():
-                what = "a symbolic link" if target.is_symlink() else "missing or not a regular file"
-                raise UnsafeInputError(f"{where}: external data {loc!r} is {what}",
+        try:
+            link = target.is_symlink()
+            if not loc or "\0" in loc or os.path.isabs(loc) or not _inside(target, folder, follow=not link):
+                raise UnsafeInputError(f"{where}: refused external data at {loc!r} (outside the model's folder)",
                                        "external data must be a regular file inside the model's folder")
-            sizes[loc] = target.stat().st_size
+            if loc not in sizes:
+                if link or not target.is_file():
+                    what = "a symbolic link" if link else "missing or not a regular file"
+                    raise UnsafeInputError(f"{where}: external data {loc!r} is {what}",
+                                           "external data must be a regular file inside the model's folder")
+                sizes[loc] = target.stat().st_size
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte...
+            raise InputError(f"{where}: unusable external-data location {loc[:80]!r} ({first_line(e)})",
+                             "re-export the model") from e
         try:
             offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
         except ValueError as e:
@@ -175,9 +180,19 @@ def weight_bytes(model: onnx.ModelProto) -> int:
 
     total = 0
     for init in model.graph.initializer:
-        n = int(np.prod(init.dims)) if init.dims else 1
-        total += n * onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+        n = int(np.prod(init.dims, dtype=object)) if init.dims else 1
+        total += max(n, 0) * _itemsize(init.data_type)
     return total
+
+
+def _itemsize(data_type: int) -> int:
+    """Bytes per element; sub-byte and unknown types count as one."""
+    import onnx
+
+    try:
+        return max(onnx.helper.tensor_dtype_to_np_dtype(data_type).itemsize, 1)
+    except (KeyError, TypeError, ValueError):
+        return 1
 
 
 def save_onnx(model: onnx.ModelProto, path: str | Path, *, external_data: bool = False) -> Path:
@@ -266,9 +281,22 @@ def value_infos(values) -> list[dict]:
         if t.HasField("shape"):
             for d in t.shape.dim:
                 dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name if t.elem_type else "unknown"
+        dtype = _dtype_name(t.elem_type)
         out.append({"name": v.name, "dims": dims, "dtype": dtype})
     return out
+
+
+def _dtype_name(elem_type: int) -> str:
+    """numpy's name for an ONNX element type, else ONNX's own (``FLOAT4E2M1``), else ``unknown``."""
+    import onnx
+
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
+    except (KeyError, TypeError, ValueError):
+        try:
+            return onnx.TensorProto.DataType.Name(elem_type) if elem_type else "unknown"
+        except ValueError:
+            return "unknown"
 
 
 def model_info(path: str | Path) -> ModelInfo:
@@ -278,7 +306,7 @@ def model_info(path: str | Path) -> ModelInfo:
     from .results import ModelInfo
 
     model = load_onnx(path)
-    params = sum(int(np.prod(i.dims)) if i.dims else 1 for i in model.graph.initializer)
+    params = sum(max(int(np.prod(i.dims, dtype=object)), 0) if i.dims else 1 for i in model.graph.initializer)
     nbytes = weight_bytes(model)
     hist = Counter(
         (f"{n.domain}::{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type) for n in model.graph.node
