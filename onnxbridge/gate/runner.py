@@ -137,20 +137,26 @@ def _check(task: Task) -> ModelResult:
     route = None
     notes: list[str] = []
     if task.mode == "full" and reports["replay"].passed:
-        from ..api._stages import load_source
-
         with _project_imports(task.root):
-            converter, loaded = load_source(task.source, entry.export_options())
-            framework = converter.framework
-            notes.extend(loaded.notes)
-            reports["source"] = check_parity(converter.reference_runner(loaded), committed, cases,
-                                             tolerances=tolerances)
+            framework, notes, reports["source"] = _against_source(task, committed, cases, tolerances)
+            del committed  # the source model and both sessions are gone before the re-export loads them anew
             if reports["source"].passed and entry.reexport:
                 export = _export(task, scratch_dir(state_dir(root)))
                 route = export.conversion.route if export.conversion else None
                 if export.validation is not None:
                     reports["export"] = export.validation
     return _verdict(task, reports, framework, route, tuple(notes))
+
+
+def _against_source(task: Task, committed, cases, tolerances) -> tuple[str, list[str], ParityReport]:
+    """(framework, notes, parity of the committed ONNX file against the source); the source model
+    is released on return (a large model is never held twice)."""
+    from ..api._stages import load_source
+    from ..parity.sweep import check_parity
+
+    converter, loaded = load_source(task.source, task.entry.export_options())
+    report = check_parity(converter.reference_runner(loaded), committed, cases, tolerances=tolerances)
+    return converter.framework, list(loaded.notes), report
 
 
 def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None, route: str | None,
