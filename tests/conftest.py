@@ -55,3 +55,12 @@ def tiny_onnx():
     from tests.parity import onnx_models
 
     return onnx_models.mlp()
+
+
+@pytest.fixture(scope="session")
+def cli_server():
+    """onnxbridge commands as killable child processes that skip the imports (tests/forkserver.py)."""
+    pytest.importorskip("torch")
+    from tests.forkserver import CliServer
+
+    return CliServer()

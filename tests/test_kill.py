@@ -1,7 +1,7 @@
 """kill -9 at random moments of convert, simplify and check --update: nothing torn, nothing left.
 
-Each run is a child of a fork server that imported torch, onnx and onnxruntime once, so a run
-costs its own work only and two dozen kills fit in seconds. After each kill the outputs are read
+Each run is a child of a fork server that imported torch, onnx and onnxruntime once
+(tests/forkserver.py), so a run costs its own work only. After each kill the outputs are read
 the way a user's next command reads them: either a whole set loads and agrees with itself (the
 ONNX file with its external data computes one of the two models; the gate's fixtures replay on its
 ONNX file and name its sha256), or the reader refuses it as incomplete, and the next run's
@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import os
 import random
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +24,7 @@ from onnxbridge.publish import PREFIX, recover
 
 pytestmark = pytest.mark.slow
 
-KILLS = {"convert": 6, "simplify": 8, "update": 6}  # 20 kills
+KILLS = {"convert": 5, "simplify": 11, "update": 4}  # 20 kills
 
 NETS = '''
 import torch
@@ -55,50 +51,8 @@ source = "models.py:net"
 onnx = "artifacts/net.onnx"
 inputs = ["x:batch,16"]
 provider = "cpu"
+external_data = true
 '''
-
-PRELOAD = ["onnxbridge.cli", "onnxbridge.api", "onnxbridge.gate", "numpy", "onnx", "onnxruntime", "onnx_ir",
-           "onnxscript", "onnxsim", "torch", "torch.onnx", "torch.export"]
-
-
-def _run_cli(args: list[str], cwd: str) -> None:  # pragma: no cover - runs in the fork server's children
-    os.chdir(cwd)
-    sys.stdout = sys.stderr = open(os.devnull, "w")
-    from onnxbridge.cli import main
-
-    code = main(args)
-    os._exit(code)
-
-
-@pytest.fixture(scope="module")
-def server():
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-    _complete(ctx, ["--version"], Path.cwd())  # the server's imports are paid here, not by a measured run
-    return ctx
-
-
-def _start(ctx, args: list[str], cwd: Path):
-    proc = ctx.Process(target=_run_cli, args=([str(a) for a in args], str(cwd)))
-    proc.start()
-    return proc
-
-
-def _complete(ctx, args: list[str], cwd: Path) -> float:
-    t0 = time.perf_counter()
-    proc = _start(ctx, args, cwd)
-    proc.join(120)
-    assert proc.exitcode == 0, (args, proc.exitcode)
-    return time.perf_counter() - t0
-
-
-def _kill_during(ctx, args: list[str], cwd: Path, delay: float) -> None:
-    proc = _start(ctx, args, cwd)
-    proc.join(delay)
-    if proc.is_alive():
-        proc.kill()  # SIGKILL: no finally, no atexit
-    proc.join(30)
-
 
 def _outputs(model_path: Path, x: np.ndarray) -> np.ndarray:
     from onnxbridge.runtime.sessions import OrtRunner
@@ -132,7 +86,8 @@ def _torch_outputs(nets: Path, x: np.ndarray) -> list[np.ndarray]:
         return [module.net(s)(torch.from_numpy(x)).numpy() for s in (0, 1)]
 
 
-def test_kill9_at_random_points_leaves_old_or_new(server, tmp_path):
+def test_kill9_at_random_points_leaves_old_or_new(cli_server, tmp_path):
+    server = cli_server
     rng = random.Random(14)
     nets = tmp_path / "nets.py"
     nets.write_text(textwrap.dedent(NETS))
@@ -151,10 +106,12 @@ def test_kill9_at_random_points_leaves_old_or_new(server, tmp_path):
         got = _read_or_recover(path, read)
         assert any(np.allclose(got, e, atol=1e-5) for e in expected), f"{path}: a torn model"
 
+    # convert: an in-memory product saved with external data; check --update (external_data = true): the
+    # exporter's on-disk product published with its fixtures
     convert = [["convert", f"{nets}:net_{k}", "-o", out / "m.onnx", "--input", "x:batch,16", "--external-data",
-                "--no-validate"] for k in "ab"]
+                "--no-validate", "--route", "torchscript"] for k in "ab"]
     simplify = [["simplify", out / "m.onnx", "-o", out / "s.onnx", "--no-validate"]]
-    times = {"convert": _complete(server, convert[0], tmp_path), "simplify": _complete(server, simplify[0], tmp_path)}
+    times = {"convert": server.complete(convert[0], tmp_path), "simplify": server.complete(simplify[0], tmp_path)}
     assert (out / "m.onnx.data").exists(), "the stand-in must take the external-data path"
 
     project = tmp_path / "proj"
@@ -163,23 +120,22 @@ def test_kill9_at_random_points_leaves_old_or_new(server, tmp_path):
     models = [textwrap.dedent(NETS).replace("def net(seed=0)", f"def net(seed={s})") for s in (0, 1)]
     (project / "models.py").write_text(models[0])
     update = ["check", "--update"]
-    times["update"] = _complete(server, update, project)
+    times["update"] = server.complete(update, project)
 
     for i in range(max(KILLS.values())):
         if i < KILLS["convert"]:
-            _kill_during(server, convert[i % 2], tmp_path, rng.uniform(0, 1.1 * times["convert"]))
+            server.kill_during(convert[i % 2], tmp_path, rng.uniform(0, 1.1 * times["convert"]))
             one_of_the_models(out / "m.onnx")
         if i < KILLS["simplify"]:
-            _kill_during(server, simplify[0], tmp_path, rng.uniform(0, 1.1 * times["simplify"]))
+            server.kill_during(simplify[0], tmp_path, rng.uniform(0, 1.1 * times["simplify"]))
             one_of_the_models(out / "s.onnx")
         if i < KILLS["update"]:
             (project / "models.py").write_text(models[(i + 1) % 2])
-            _kill_during(server, update, project, rng.uniform(0, 1.1 * times["update"]))
+            server.kill_during(update, project, rng.uniform(0, 1.1 * times["update"]))
             _gate_pair_is_whole(project, expected, x)
 
-    _complete(server, convert[1], tmp_path)
-    _complete(server, simplify[0], tmp_path)
-    _complete(server, update, project)
+    server.complete(convert[1], tmp_path)  # the next runs: each clears what the killed ones left
+    server.complete(update, project)
     assert _ours(tmp_path) == []
     one_of_the_models(out / "s.onnx")
     _gate_pair_is_whole(project, expected, x)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -37,10 +35,17 @@ def test_cache_saves_from_two_processes_keep_every_pass(tmp_path):
             _save_many(tmp_path, name, rounds)
         pids.append(pid)
     path = tmp_path / CACHE_PATH
-    while any(os.waitpid(p, os.WNOHANG) == (0, 0) for p in pids):
+    running, codes = set(pids), []
+    while running:
+        for pid in list(running):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                running.discard(pid)
+                codes.append(os.waitstatus_to_exitcode(status))
         if path.exists():
             json.loads(path.read_text())  # atomic: never a half-written file
         time.sleep(0.001)
+    assert codes == [0, 0]
     data = json.loads(path.read_text())
     assert sorted(data["models"]) == sorted(f"{n}{i}" for n in "ab" for i in range(rounds))
 
@@ -56,20 +61,18 @@ def test_a_save_keeps_what_another_run_recorded_meanwhile(tmp_path):
 
 
 @pytest.mark.slow
-def test_check_and_check_update_at_once(project):
-    """A CI matrix: `check --force` and `check --update` start together on one repository. Both
-    finish, the cache is valid and the ONNX files still replay their fixtures afterwards."""
+def test_check_and_check_update_at_once(project, cli_server):
+    """A CI matrix: `check --force` and `check --update` start together on one repository (two real
+    processes). Both finish, the cache is valid and the ONNX file still replays its fixtures afterwards."""
     from onnxbridge.gate import check
 
     (project / CACHE_PATH).unlink()
-    cmd = [sys.executable, "-c", "from onnxbridge.cli import run; run()", "check", "--json"]
-    procs = [subprocess.Popen(cmd + extra, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for extra in (["--force", "--model", "net"], ["--update", "--model", "net"])]
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
-    statuses = [{m["name"]: m["status"] for m in json.loads(o[0])["models"]} for o in outs]
-    assert statuses == [{"net": "passed"}, {"net": "updated"}]
-    json.loads((project / CACHE_PATH).read_text())
-    report = check(project / "onnxbridge.toml")
+    procs = [cli_server.start(["check", "--model", "net", flag], project) for flag in ("--force", "--update")]
+    for proc in procs:
+        proc.join(300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    data = json.loads((project / CACHE_PATH).read_text())
+    assert "net" in data["models"]
+    report = check(project / "onnxbridge.toml", models=["net"])
     assert report.exit_code == 0, [r.message for r in report.results]
     assert not list(project.rglob(".onnxbridge-tmp-*"))
