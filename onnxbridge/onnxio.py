@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
     "input_specs", "uses_external_data", "external_files", "data_name", "session_payload", "check_versions",
-    "weight_bytes", "copy_model",
+    "weight_bytes", "copy_model", "load_weights",
 ]
 
 TWO_GB = 2**31 - 1
@@ -86,6 +86,16 @@ def check_versions(model: onnx.ModelProto, path: str | Path) -> None:
     if problems:
         raise InputError(f"{path} is newer than the installed onnx {onnx.__version__} supports: {'; '.join(problems)}",
                          _VERSION_HINT)
+
+
+def load_weights(model: onnx.ModelProto, path: str | Path) -> onnx.ModelProto:
+    """Read a model's external data into it (for tools that need the weights in memory: the opset
+    converter, onnxsim); its references were checked by :func:`load_onnx`."""
+    from onnx.external_data_helper import load_external_data_for_model
+
+    if uses_external_data(model):
+        load_external_data_for_model(model, str(Path(path).resolve().parent))
+    return model
 
 
 def uses_external_data(model: onnx.ModelProto) -> bool:

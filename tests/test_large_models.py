@@ -135,7 +135,9 @@ def test_folding_that_grows_the_weights_is_refused(tmp_path):
 
     model = _folding_bomb()
     kept, result = simplify_model(model, None)
-    assert kept is model and not result.applied and "grow the weights" in result.reason
+    # the 4 MB constant is never written: left to be computed at load time (or the result refused)
+    assert weight_bytes(kept) <= weight_bytes(model) * 1.05 + 2**20
+    assert "computed at load time" in result.reason or "grow the weights" in result.reason, result
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     src = save_onnx(model, tmp_path / "a" / "bomb.onnx", external_data=True)
