@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InputError, UsageError
+from .publish import PREFIX, fsync_file, recover, temp_name
 
 __all__ = ["check_output_path", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
 
@@ -38,13 +39,14 @@ def check_output_path(out: str | Path, *inputs: str | Path | None, what: str = "
         )
     if not _writable(parent):
         raise InputError(f"{what} directory {parent} is not writable", "choose a folder you can write to")
+    recover(parent)  # what a killed run left there: finished if committed, else removed
     return path
 
 
 def _writable(folder: Path) -> bool:
     """Really try: os.access says yes to root on read-only or virtual file systems."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".onnxbridge-probe-", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-probe-", dir=folder)
     except OSError:
         return False
     os.close(fd)
@@ -64,27 +66,22 @@ def _same_file(a: Path, b: Path) -> bool:
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temp path beside ``target``; on success rename it over ``target``, else delete it."""
+    """Yield a temp path beside ``target`` (named ``.onnxbridge-tmp-PID-...``, so a run killed
+    meanwhile leaves something :func:`~onnxbridge.publish.recover` knows to remove); on success
+    flush it to disk and rename it over ``target``, else delete it."""
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else ".tmp", dir=target.parent
-    )
+    tmp_path = target.parent / temp_name(target.name + (suffix if suffix is not None else ".tmp"))
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield tmp_path
+        if tmp_path.exists():
+            fsync_file(tmp_path)
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> Path:

@@ -1,21 +1,22 @@
 """ONNX files in and out, treating every file as hostile.
 
-Files are opened through ``onnx.load`` (which refuses external-data paths that leave the model's
-folder and symlinked data), checked, and only then handed to other tools as bytes.
+Files are opened through ``onnx.load`` and checked (versions this onnx knows, external-data
+references that stay regular files inside the model's folder and within their sizes) before any
+other tool sees them. Weights in external data stay on disk: ``load_onnx`` reads the graph only,
+and ONNX Runtime and the large-model simplifier read the weights by path (:func:`session_payload`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._util import first_line
 from .errors import InputError, UnsafeInputError
-from .fsutil import atomic_write_bytes
+from .publish import pending, publish, scratch_dir
 
 if TYPE_CHECKING:
     import onnx
@@ -23,15 +24,19 @@ if TYPE_CHECKING:
     from .results import ModelInfo
 
 __all__ = [
-    "load_onnx", "save_onnx", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
-    "input_specs",
+    "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
+    "input_specs", "uses_external_data", "external_files", "data_name", "session_payload", "check_versions",
+    "weight_bytes", "copy_model", "load_weights",
 ]
 
 TWO_GB = 2**31 - 1
+_EXTERNAL = 1  # TensorProto.EXTERNAL
+_VERSION_HINT = "upgrade onnx and onnxruntime (pip install -U onnx onnxruntime), or re-export with an older --opset"
 
 
 def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
-    """Load and check an ONNX file; every failure is an ``InputError`` naming the file."""
+    """Load and check an ONNX file (its graph; external weights stay on disk); every failure is an
+    ``InputError`` naming the file."""
     import onnx
 
     path = Path(path)
@@ -39,23 +44,24 @@ def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
         raise InputError(f"ONNX file {path} does not exist", "check the path")
     if path.is_dir():
         raise InputError(f"{path} is a directory, not an ONNX file", "give the path of a .onnx file")
+    journal = pending(path)
+    if journal is not None:
+        raise InputError(f"{path} is incomplete: a run that wrote it with its other files was interrupted ({journal})",
+                         "rerun the command that wrote it (onnxbridge convert / check --update); it finishes the write")
     try:
-        model = onnx.load(str(path))
-    except onnx.checker.ValidationError as e:  # external data outside the folder, symlinks...
-        raise UnsafeInputError(
-            f"{path}: refused external data: {first_line(e, with_type=False)}",
-            "external data must be a regular file inside the model's folder",
-        ) from e
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # DecodeError, truncated files, garbage
         raise InputError(
             f"{path} is not a readable ONNX model ({first_line(e)})",
             "the file may be truncated or not ONNX at all; re-export it",
         ) from e
+    check_versions(model, path)
+    _check_external(model, path)
     if check:
         if not model.graph.node and not model.graph.output:
             raise InputError(f"{path} holds no ONNX graph (empty or not a model)", "re-export the model")
         try:
-            if model.ByteSize() > TWO_GB:
+            if uses_external_data(model) or model.ByteSize() > TWO_GB:
                 onnx.checker.check_model(str(path))
             else:
                 onnx.checker.check_model(model)
@@ -64,22 +70,190 @@ def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
     return model
 
 
-def save_onnx(model: onnx.ModelProto, path: str | Path) -> Path:
-    """Write ``model`` atomically; models over 2 GB get one external-data file beside them."""
+def check_versions(model: onnx.ModelProto, path: str | Path) -> None:
+    """Refuse a model stamped with an IR version or opset newer than the installed onnx knows."""
+    import onnx
+
+    newest = {"": onnx.defs.onnx_opset_version(), "ai.onnx": onnx.defs.onnx_opset_version(),
+              "ai.onnx.ml": onnx.helper.VERSION_TABLE[-1][3], "ai.onnx.training": onnx.helper.VERSION_TABLE[-1][4]}
+    problems = []
+    if model.ir_version > onnx.IR_VERSION:
+        problems.append(f"IR version {model.ir_version} (this onnx reads up to {onnx.IR_VERSION})")
+    for o in model.opset_import:
+        top = newest.get(o.domain)
+        if top is not None and o.version > top:
+            problems.append(f"opset {o.version} of {o.domain or 'ai.onnx'} (this onnx knows up to {top})")
+    if problems:
+        raise InputError(f"{path} is newer than the installed onnx {onnx.__version__} supports: {'; '.join(problems)}",
+                         _VERSION_HINT)
+
+
+def load_weights(model: onnx.ModelProto, path: str | Path) -> onnx.ModelProto:
+    """Read a model's external data into it (for tools that need the weights in memory: the opset
+    converter, onnxsim); its references were checked by :func:`load_onnx`."""
+    from onnx.external_data_helper import load_external_data_for_model
+
+    if uses_external_data(model):
+        load_external_data_for_model(model, str(Path(path).resolve().parent))
+    return model
+
+
+def uses_external_data(model: onnx.ModelProto) -> bool:
+    """Does any initializer keep its data in an external file?"""
+    return any(t.data_location == _EXTERNAL for t in _tensors(model))
+
+
+def _tensors(model: onnx.ModelProto):
+    from onnx.external_data_helper import _get_all_tensors
+
+    return _get_all_tensors(model)
+
+
+def external_files(model: onnx.ModelProto) -> list[str]:
+    """The external-data locations a model refers to, in order of first use."""
+    out: dict[str, None] = {}
+    for t in _tensors(model):
+        if t.data_location == _EXTERNAL:
+            out.setdefault(_info(t).get("location", ""), None)
+    return list(out)
+
+
+def _info(t) -> dict[str, str]:
+    return {e.key: e.value for e in t.external_data}
+
+
+def _check_external(model: onnx.ModelProto, path: Path) -> None:
+    """Each external reference: a relative path to a regular file inside the model's folder (no
+    symlink), and offset + length within that file."""
+    folder = path.resolve().parent
+    sizes: dict[str, int] = {}
+    for t in _tensors(model):
+        if t.data_location != _EXTERNAL:
+            continue
+        info = _info(t)
+        loc = info.get("location", "")
+        where = f"{path}: tensor {t.name!r}"
+        target = folder / loc
+        try:
+            link = target.is_symlink()
+            if not loc or "\0" in loc or os.path.isabs(loc) or not _inside(target, folder, follow=not link):
+                raise UnsafeInputError(f"{where}: refused external data at {loc!r} (outside the model's folder)",
+                                       "external data must be a regular file inside the model's folder")
+            if loc not in sizes:
+                if link or not target.is_file():
+                    what = "a symbolic link" if link else "missing or not a regular file"
+                    raise UnsafeInputError(f"{where}: external data {loc!r} is {what}",
+                                           "external data must be a regular file inside the model's folder")
+                sizes[loc] = target.stat().st_size
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte...
+            raise InputError(f"{where}: unusable external-data location {loc[:80]!r} ({first_line(e)})",
+                             "re-export the model") from e
+        try:
+            offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
+        except ValueError as e:
+            raise InputError(f"{where}: malformed external-data offset/length", "re-export the model") from e
+        if offset < 0 or offset + max(length, 0) > sizes[loc]:
+            raise InputError(f"{where}: external data {loc!r} is {sizes[loc]} bytes, shorter than offset {offset} + "
+                             f"length {length}", "the data file is truncated or belongs to another model; re-export it")
+
+
+def _inside(target: Path, folder: Path, *, follow: bool = True) -> bool:
+    """Inside ``folder`` as written (and, with ``follow``, once links in its folders are resolved)."""
+    try:
+        lexical = Path(os.path.normpath(target))
+        return lexical.is_relative_to(folder) and (not follow or target.resolve().is_relative_to(folder))
+    except (OSError, ValueError):
+        return False
+
+
+def data_name(path: str | Path) -> str:
+    """The external-data file onnxbridge writes beside ``path``: ``NAME.onnx.data``."""
+    return Path(path).name + ".data"
+
+
+def session_payload(model: onnx.ModelProto, path: str | Path | None) -> bytes | str:
+    """What ONNX Runtime should load: the file's path for external data or over 2 GB, else bytes."""
+    from .errors import UsageError
+
+    if uses_external_data(model) or model.ByteSize() >= TWO_GB:
+        if path is None:
+            raise UsageError("a model with external data (or over 2 GB) must be loaded from its file",
+                             "save it first, then validate")
+        return str(path)
+    return model.SerializeToString()
+
+
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of the initializers (external data included), from their dims and types."""
+    import numpy as np
+    import onnx
+
+    total = 0
+    for init in model.graph.initializer:
+        n = int(np.prod(init.dims, dtype=object)) if init.dims else 1
+        total += max(n, 0) * _itemsize(init.data_type)
+    return total
+
+
+def _itemsize(data_type: int) -> int:
+    """Bytes per element; sub-byte and unknown types count as one."""
+    import onnx
+
+    try:
+        return max(onnx.helper.tensor_dtype_to_np_dtype(data_type).itemsize, 1)
+    except (KeyError, TypeError, ValueError):
+        return 1
+
+
+def save_onnx(model: onnx.ModelProto, path: str | Path, *, external_data: bool = False) -> Path:
+    """Write ``model`` (its weights in memory) crash-safely; with ``external_data`` or over 2 GB its
+    weights go to ``NAME.onnx.data`` beside it, published together with the graph."""
     import onnx
 
     path = Path(path)
-    if model.ByteSize() < TWO_GB:
-        return atomic_write_bytes(path, model.SerializeToString())
-    location = path.name + ".data"
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    scratch = scratch_dir(path.parent)
     try:
-        onnx.save_model(model, str(tmpdir / path.name), save_as_external_data=True, location=location)
-        os.replace(tmpdir / location, path.parent / location)
-        os.replace(tmpdir / path.name, path)
+        staged = scratch / path.name
+        data = path.parent / data_name(path)
+        if external_data or model.ByteSize() >= TWO_GB:
+            onnx.save_model(model, str(staged), save_as_external_data=True, location=data.name, size_threshold=1024)
+        else:
+            onnx.save_model(model, str(staged))
+        files = {path: staged}
+        if (scratch / data.name).exists():
+            files[data] = scratch / data.name
+        publish(files, remove=[data] if data not in files and data.exists() else [])
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return path
+
+
+def publish_model(src: str | Path, out: str | Path) -> Path:
+    """Move the ONNX file ``src`` and its external data (written as ``data_name(out)`` beside it)
+    into place at ``out``, together; an old ``OUT.onnx.data`` no longer used is removed."""
+    import onnx
+
+    src, out = Path(src), Path(out)
+    model = onnx.load(str(src), load_external_data=False)
+    files: dict[Path, Path] = {out: src}
+    for loc in external_files(model):
+        if loc != data_name(out):
+            raise ValueError(f"{src}: external data {loc!r} is not named after {out.name}")
+        files[out.parent / loc] = src.parent / loc
+    data = out.parent / data_name(out)
+    publish(files, remove=[data] if data not in files and data.exists() else [])
+    return out
+
+
+def copy_model(src: str | Path, dst: str | Path) -> Path:
+    """Write the model at ``src`` to ``dst`` with its weights in ``data_name(dst)``, streamed from the
+    memory-mapped source (onnx-ir), never whole in memory."""
+    import onnx_ir as ir
+
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ir.save(ir.load(src), dst, external_data=data_name(dst))
+    return dst
 
 
 def node_count(model: onnx.ModelProto) -> int:
@@ -117,25 +291,33 @@ def value_infos(values) -> list[dict]:
         if t.HasField("shape"):
             for d in t.shape.dim:
                 dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name if t.elem_type else "unknown"
+        dtype = _dtype_name(t.elem_type)
         out.append({"name": v.name, "dims": dims, "dtype": dtype})
     return out
+
+
+def _dtype_name(elem_type: int) -> str:
+    """numpy's name for an ONNX element type, else ONNX's own (``FLOAT4E2M1``), else ``unknown``."""
+    import onnx
+
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
+    except (KeyError, TypeError, ValueError):
+        try:
+            return onnx.TensorProto.DataType.Name(elem_type) if elem_type else "unknown"
+        except ValueError:
+            return "unknown"
 
 
 def model_info(path: str | Path) -> ModelInfo:
     """Load ``path`` safely and describe it."""
     import numpy as np
-    import onnx
 
     from .results import ModelInfo
 
     model = load_onnx(path)
-    params = 0
-    nbytes = 0
-    for init in model.graph.initializer:
-        n = int(np.prod(init.dims)) if init.dims else 1
-        params += n
-        nbytes += n * onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+    params = sum(max(int(np.prod(i.dims, dtype=object)), 0) if i.dims else 1 for i in model.graph.initializer)
+    nbytes = weight_bytes(model)
     hist = Counter(
         (f"{n.domain}::{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type) for n in model.graph.node
     )

@@ -289,6 +289,7 @@ class ConvertOptions:
     optimize: OptimizeOptions = field(default_factory=OptimizeOptions)
     simplify: bool = True
     validate: bool = True
+    external_data: bool = False  # weights in OUT.onnx.data beside the graph (automatic over 2 GB)
 
     def __post_init__(self) -> None:
         if self.optimize.requested:  # a CUDA-optimised model is validated where it can run

@@ -47,3 +47,20 @@ def write_py(tmp_path):
 def files_in(folder: Path) -> set[str]:
     """Every file name in a folder, hidden temp files included (to prove nothing partial is left)."""
     return {p.name for p in folder.iterdir()}
+
+
+@pytest.fixture
+def tiny_onnx():
+    """A small MLP as an ONNX ModelProto (weights over onnx's 1 KiB external-data threshold)."""
+    from tests.parity import onnx_models
+
+    return onnx_models.mlp()
+
+
+@pytest.fixture(scope="session")
+def cli_server():
+    """onnxbridge commands as killable child processes that skip the imports (tests/forkserver.py)."""
+    pytest.importorskip("torch")
+    from tests.forkserver import CliServer
+
+    return CliServer()

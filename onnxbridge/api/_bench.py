@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
 from ..options import BenchConfig, ExportOptions, TimingPlan, is_batch_axis
@@ -62,6 +63,7 @@ def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = N
                export: ExportOptions = ExportOptions(), progress: Progress | None = None) -> Report:
     """:func:`bench` with its options built already."""
     from ..onnxio import input_specs, load_onnx
+    from ..runtime.support import check_runtime_support
     from ..runtime.timing import session_options
 
     say = progress or no_progress
@@ -69,7 +71,10 @@ def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = N
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
     say(f"loading {model}")
-    onnx_model = load_onnx(model)
+    peaks = StagePeaks()
+    with peaks.stage("load"):
+        onnx_model = load_onnx(model)
+        check_runtime_support(onnx_model, model)
     specs = _fit_specs(export.inputs, input_specs(onnx_model), model)
     reference, framework, int_high = None, "onnx", None
     if source is not None:
@@ -83,8 +88,9 @@ def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = N
     sizes, batch_name, batches = _sizes(specs, config)
     cases = _plan_inputs(specs, sizes, batch_name, batches, config, int_high, model)
     say("starting sessions")
-    sessions, notes = _sessions(onnx_model, model, config, options)
-    measured = _measure(sessions, reference, cases, config, say)
+    with peaks.stage("bench"):
+        sessions, notes = _sessions(onnx_model, model, config, options)
+        measured = _measure(sessions, reference, cases, config, say)
     timings["bench_s"] = time.perf_counter() - t_all
     bench_report = BenchReport(
         results=measured.results, reference_results=measured.reference, reference_parity=measured.checks,
@@ -97,7 +103,7 @@ def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = N
               f"(worst max_abs {c.max_abs:.3g}); run onnxbridge validate before trusting these figures"
               for c in measured.checks if not c.passed]
     return Report(command="bench", source=source or str(model), framework=framework, output=str(model),
-                  bench=bench_report, timings=timings, notes=tuple(dict.fromkeys(notes)))
+                  bench=bench_report, timings=timings, notes=tuple(dict.fromkeys(notes)), peak_rss_bytes=peaks.bytes)
 
 
 def batch_axis(specs: Sequence[TensorSpec]) -> str | None:
@@ -195,10 +201,10 @@ def _plan_inputs(specs, sizes, batch_name, batches, config: BenchConfig, int_hig
 
 def _sessions(onnx_model, path, config: BenchConfig, options) -> tuple[list, list[str]]:
     """One session per provider asked for, with the provider that really runs read back."""
-    from ..onnxio import TWO_GB
+    from ..onnxio import session_payload
     from ..runtime.providers import create_session
 
-    payload = onnx_model.SerializeToString() if onnx_model.ByteSize() < TWO_GB else str(path)
+    payload = session_payload(onnx_model, path)
     sessions, notes = [], []
     for p in config.providers:
         session, choice = create_session(payload, p, options=options)

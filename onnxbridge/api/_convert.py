@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..fsutil import check_output_path
 from ..options import ConvertOptions, ExportOptions, OptimizeOptions, ParityConfig, Tolerances
@@ -40,6 +41,7 @@ def convert(
     save_outputs: str | Path | None = None,
     optimize: str | None = None,
     fuse_transformer: str | None = None,
+    external_data: bool = False,
     progress: Progress | None = None,
 ) -> Report:
     """Export SOURCE to ``output`` (atomically), simplify it, validate it against the source.
@@ -47,7 +49,9 @@ def convert(
     The keywords build one :class:`~onnxbridge.options.ConvertOptions` (see :func:`convert_with`):
     ``inputs`` / ``framework`` / ``opset`` / ``routes`` / ``trust_model`` / ``task`` the export, the validation
     keywords the parity check, ``optimize`` (``cpu`` / ``cuda``) and ``fuse_transformer`` (``auto`` /
-    ``bert`` / ``gpt2`` / ``vit``) ONNX Runtime's optimisations, each parity-checked.
+    ``bert`` / ``gpt2`` / ``vit``) ONNX Runtime's optimisations, each parity-checked; ``external_data``
+    writes the weights to ``OUTPUT.data`` beside the graph (always so over 2 GB) and takes the
+    large-model path (weights on disk, simplified memory-mapped, validated by path).
     """
     options = ConvertOptions(
         export=ExportOptions(tuple(inputs or ()), framework, opset, tuple(routes or ()), trust_model, task),
@@ -57,6 +61,7 @@ def convert(
         optimize=OptimizeOptions(optimize, fuse_transformer),
         simplify=simplify,
         validate=validate,
+        external_data=external_data,
     )
     return convert_with(source, output, options, progress)
 
@@ -64,6 +69,10 @@ def convert(
 def convert_with(source: str | Path, output: str | Path, options: ConvertOptions,
                  progress: Progress | None = None) -> Report:
     """:func:`convert` with its options built already (the CLI, the gate and pipelines call this)."""
+    import shutil
+
+    from ..publish import scratch_dir
+
     source = str(source)
     say = progress or no_progress
     parity = options.parity
@@ -71,27 +80,31 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
     preflight(parity, source, output)
     cases = read_input_cases(parity)[0] if options.validate else None
     timings: dict[str, float] = {}
+    peaks = StagePeaks()
 
     say(f"loading {source}")
     t0 = time.perf_counter()
-    converter, loaded = load_source(source, options.export)
+    with peaks.stage("load"):
+        converter, loaded = load_source(source, options.export)
+        reference = converter.reference_runner(loaded)
     timings["load_s"] = time.perf_counter() - t0
-    reference = converter.reference_runner(loaded)
 
-    say("exporting")
-    product, conversion = _export(converter, loaded, reference, options)
-    timings["export_s"] = conversion.seconds
-    model, simp, opt = _transform(product.model, loaded, options, say, timings)
-
-    say(f"writing {out}")
-    from ..onnxio import save_onnx
-
-    save_onnx(model, out)
+    scratch = scratch_dir(out.parent)  # a large product is written here, then moved into place
+    try:
+        say("exporting")
+        with peaks.stage("export"):
+            product, conversion = _export(converter, loaded, reference, options, scratch / out.name)
+        timings["export_s"] = conversion.seconds
+        say(f"writing {out}")
+        model, simp, opt = _transform_and_write(product, loaded, options, out, scratch, say, timings, peaks)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     validation = None
     if options.validate:
         say("validating")
-        validation = validate_model(reference, model, parity, loaded.specs, loaded.axis_sizes, loaded.int_high,
-                                    cases)
+        with peaks.stage("validate"):
+            validation = validate_model(reference, model, parity, loaded.specs, loaded.axis_sizes, loaded.int_high,
+                                        cases, path=out)
         timings["validate_s"] = validation.seconds
     elif parity.saves_fixtures:
         from ..parity.cases import generated_cases
@@ -101,10 +114,44 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
                                               int_high=id_ranges(model, loaded.int_high)), reference)
     return Report(command="convert", source=source, framework=converter.framework, output=str(out),
                   conversion=conversion, simplify=simp, validation=validation, timings=timings, optimize=opt,
-                  notes=opt.notes if opt else ())
+                  notes=(opt.notes if opt else ()) + _product_notes(product, options), peak_rss_bytes=peaks.bytes)
 
 
-def _export(converter: Any, loaded: Any, reference: Any, options: ConvertOptions):
+def _transform_and_write(product: Any, loaded: Any, options: ConvertOptions, out: Path, scratch: Path, say: Progress,
+                         timings: dict[str, float], peaks: StagePeaks):
+    """(the model written, as loaded back without weights, or in memory), the simplify and optimise
+    results. A product in a file is simplified file to file and moved into place; one in memory is
+    transformed in memory and saved."""
+    from ..onnxio import publish_model, save_onnx
+
+    if product.path is None:
+        model, simp, opt = _transform(product.model, loaded, options, say, timings, peaks)
+        save_onnx(model, out, external_data=options.external_data)
+        return model, simp, opt
+    kept, simp = product.path, None
+    if options.simplify:
+        from ..transforms.simplify import simplify_file
+
+        say("simplifying (weights memory-mapped)")
+        with peaks.stage("simplify"):
+            check = simplify_check(product.model, loaded.specs, loaded.axis_sizes, loaded.int_high,
+                                   options.parity.seed, path=product.path)
+            (scratch / "simplified").mkdir()
+            kept, simp = simplify_file(product.path, scratch / "simplified" / out.name, check)
+        timings["simplify_s"] = simp.seconds
+    publish_model(kept, out)
+    from ..onnxio import load_onnx
+
+    return load_onnx(out), simp, None
+
+
+def _product_notes(product: Any, options: ConvertOptions) -> tuple[str, ...]:
+    if product.path is not None and options.optimize.requested:
+        return ("--optimize / --fuse-transformer are not applied to a model whose weights are in external data",)
+    return ()
+
+
+def _export(converter: Any, loaded: Any, reference: Any, options: ConvertOptions, save_to: Path):
     """The route loop: each route of the converter (or those ``--route`` names), in order."""
     from ..converters.base import ExportRequest, pick_routes, run_routes
 
@@ -113,22 +160,24 @@ def _export(converter: Any, loaded: Any, reference: Any, options: ConvertOptions
         converter.framework,
         pick_routes(converter.routes(loaded), options.export.routes),
         loaded,
-        ExportRequest(opset=options.export.opset),
+        ExportRequest(opset=options.export.opset, save_to=save_to, external_data=options.external_data),
         validate=_structural_check,
         check_parity=_quick_parity(reference, loaded, parity.tolerances) if options.validate else None,
         failing_op=getattr(converter, "failing_op", lambda e: None),
     )
 
 
-def _transform(model: Any, loaded: Any, options: ConvertOptions, say: Progress, timings: dict[str, float]):
+def _transform(model: Any, loaded: Any, options: ConvertOptions, say: Progress, timings: dict[str, float],
+               peaks: StagePeaks):
     """Simplify, then optimise (each kept only where parity with its input holds)."""
     simp = opt = None
     if options.simplify:
         from ..transforms.simplify import simplify_model
 
         say("simplifying")
-        check = simplify_check(model, loaded.specs, loaded.axis_sizes, loaded.int_high, options.parity.seed)
-        model, simp = simplify_model(model, check)
+        with peaks.stage("simplify"):
+            check = simplify_check(model, loaded.specs, loaded.axis_sizes, loaded.int_high, options.parity.seed)
+            model, simp = simplify_model(model, check)
         timings["simplify_s"] = simp.seconds
     if options.optimize.requested:
         from ..transforms.optimize import optimize_step, transformer_hints
@@ -148,8 +197,8 @@ def _structural_check(product) -> None:
 
     from ..runtime.sessions import OrtRunner
 
-    onnx.checker.check_model(product.model)
-    OrtRunner(product.model, "cpu")
+    onnx.checker.check_model(str(product.path) if product.path is not None else product.model)
+    OrtRunner(product.model, "cpu", path=product.path)
 
 
 def _quick_parity(reference: Any, loaded: Any, tolerances: Tolerances):
@@ -162,7 +211,7 @@ def _quick_parity(reference: Any, loaded: Any, tolerances: Tolerances):
     example = example_case(loaded.example)
 
     def check(product) -> str | None:
-        candidate = OrtRunner(product.model, "cpu")
+        candidate = OrtRunner(product.model, "cpu", path=product.path)
         case = run_case(example.case, example.feeds, reference, candidate, tolerances, compute_dtype(product.model))
         if case.passed:
             return None

@@ -115,17 +115,22 @@ def id_ranges(model: onnx.ModelProto, guess: Any) -> IdRanges:
 
 
 def simplify_check(original: onnx.ModelProto, specs: Sequence[TensorSpec], axis_sizes: dict[str, int],
-                   ranges: Any, seed: int):
-    """The check a simplified model must pass: the unsimplified one on ONNX Runtime CPU as reference."""
-    from ..parity.sweep import check_generated
+                   ranges: Any, seed: int, *, path: str | Path | None = None):
+    """The check a simplified model must pass: the unsimplified one on ONNX Runtime CPU as reference.
+
+    The reference's outputs are recorded now and its session released, so the unsimplified and
+    the simplified model never hold their weights in memory at once. ``check(simplified, path=...)``
+    takes the simplified model (and its file, when its weights are external).
+    """
+    from ..parity.cases import generated_cases
+    from ..parity.sweep import check_parity
     from ..runtime.sessions import OrtRunner
 
-    reference = OrtRunner(original, "cpu", name="unsimplified model (onnxruntime cpu)")
-    ranges = id_ranges(original, ranges)
+    cases = generated_cases(specs, axis_sizes, ParityPlan.from_seed(seed, 1), int_high=id_ranges(original, ranges))
+    reference = Recorded(OrtRunner(original, "cpu", path=path, name="unsimplified model (onnxruntime cpu)"), cases)
 
-    def check(simplified: onnx.ModelProto) -> ParityReport:
-        report = check_generated(reference, OrtRunner(simplified, "cpu"), specs, axis_sizes,
-                                 ParityPlan.from_seed(seed, 1), int_high=ranges)
+    def check(simplified: onnx.ModelProto, path: str | Path | None = None) -> ParityReport:
+        report = check_parity(reference, OrtRunner(simplified, "cpu", path=path), cases)
         # a size the unsimplified model cannot run either says nothing about the simplification
         skipped = [c.label for c in report.cases if c.failed_side is Side.REFERENCE]
         if skipped and not report.passed and all(c.passed or c.failed_side is Side.REFERENCE for c in report.cases):
@@ -134,6 +139,32 @@ def simplify_check(original: onnx.ModelProto, specs: Sequence[TensorSpec], axis_
         return report
 
     return check
+
+
+class Recorded:
+    """A runner's outputs on known cases, recorded up front; the runner itself is not kept."""
+
+    def __init__(self, runner: Any, cases: Sequence[InputCase]) -> None:
+        self.name = runner.name
+        self._output_names = runner.output_names
+        self._outputs: list[tuple[dict, list | BaseException]] = []
+        for c in cases:
+            try:
+                self._outputs.append((c.feeds, runner.run(c.feeds)))
+            except Exception as e:  # replayed when the case is run
+                self._outputs.append((c.feeds, e))
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self._output_names
+
+    def run(self, feeds: dict) -> list:
+        for stored, outs in self._outputs:
+            if stored is feeds:
+                if isinstance(outs, BaseException):
+                    raise outs
+                return outs
+        raise UsageError("no recorded outputs for these inputs", "run the cases the reference was recorded on")
 
 
 def validate_model(reference: Any, model: onnx.ModelProto, parity: ParityConfig, loaded_specs: Sequence[TensorSpec],

@@ -89,9 +89,9 @@ def _load_legacy(path: str | Path):
     output without a shape), which the upgrade repairs; the upgraded model must pass it."""
     import onnx
 
-    from ..onnxio import load_onnx
+    from ..onnxio import load_onnx, load_weights
 
-    model = load_onnx(path, check=False)
+    model = load_weights(load_onnx(path, check=False), path)  # the opset converter needs the weights in memory
     if not model.graph.node and not model.graph.output:
         load_onnx(path)  # the usual "holds no ONNX graph" error
     try:

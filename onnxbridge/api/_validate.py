@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
 from ..options import ExportOptions, ParityConfig
@@ -56,13 +57,17 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
     source = str(source)
     from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, load_onnx
+    from ..runtime.support import check_runtime_support
 
     say = progress or no_progress
     preflight(parity, source, model)
     source_onnx, model = _roles(source, model, parity)
     cases, expected = read_input_cases(parity)
     say(f"loading {model}")
-    candidate_model = load_onnx(model)
+    peaks = StagePeaks()
+    with peaks.stage("load"):
+        candidate_model = load_onnx(model)
+        check_runtime_support(candidate_model, model)
     specs = export.inputs or input_specs(candidate_model)
     sizes, ranges, fw, reference_model = default_sizes(specs), None, "onnx", None
     if expected is not None:
@@ -81,10 +86,11 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
         reference = converter.reference_runner(loaded)
         specs, sizes, ranges, fw = loaded.specs, loaded.axis_sizes, loaded.int_high, converter.framework
     say("validating")
-    report = validate_model(reference, candidate_model, parity, specs, sizes, ranges, cases, path=model,
-                            reference_model=reference_model)
+    with peaks.stage("validate"):
+        report = validate_model(reference, candidate_model, parity, specs, sizes, ranges, cases, path=model,
+                                reference_model=reference_model)
     return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report,
-                  timings={"validate_s": report.seconds})
+                  timings={"validate_s": report.seconds}, peak_rss_bytes=peaks.bytes)
 
 
 def _roles(source: str, model: str | Path | None, parity: ParityConfig) -> tuple[str | None, str | Path]:

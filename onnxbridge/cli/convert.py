@@ -15,11 +15,13 @@ from .util import check_report_paths
 @export_options(routes=True)
 @click.option("--no-simplify", is_flag=True, help="Skip simplification.")
 @click.option("--no-validate", is_flag=True, help="Skip the parity check.")
+@click.option("--external-data", is_flag=True,
+              help="Write the weights to OUT.onnx.data beside the graph (automatic over 2 GB).")
 @optimize_options
 @parity_options()
 @report_options
-def convert(source: str, output: str, export, no_simplify: bool, no_validate: bool, optimize, parity, reports,
-            as_json: bool) -> int:
+def convert(source: str, output: str, export, no_simplify: bool, no_validate: bool, external_data: bool, optimize,
+            parity, reports, as_json: bool) -> int:
     """Export SOURCE to ONNX, simplify it, and validate it against SOURCE.
 
     SOURCE is file.py:NAME, package.module:NAME or a model file or folder of a registered converter
@@ -31,7 +33,8 @@ def convert(source: str, output: str, export, no_simplify: bool, no_validate: bo
     from ..options import ConvertOptions
 
     check_report_paths(reports, source, output)
-    options = ConvertOptions(export, parity, optimize, simplify=not no_simplify, validate=not no_validate)
+    options = ConvertOptions(export, parity, optimize, simplify=not no_simplify, validate=not no_validate,
+                             external_data=external_data)
     with progress(not as_json) as say:
         report = api.convert_with(source, output, options, progress=say)
     return finish(report, reports, as_json)

@@ -46,6 +46,8 @@ def inspect_cmd(model: str, targets: tuple[str, ...], as_json: bool) -> int:
     console.print(ops)
     if info.targets:
         console.print(_targets_table(info.targets))
+    for warning in info.warnings:
+        click.echo(f"warning: {warning}", err=True)
     return code
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._util import first_line
@@ -51,18 +53,27 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """Options of an export, independent of framework."""
+    """Options of an export, independent of framework.
+
+    ``save_to``: where a route may save its product as a file (a large model, or any model when
+    ``external_data`` is set), its weights in external data beside it (``NAME.onnx.data``), and
+    return it loaded without its weights (``ExportedModel.path`` set). Each route gets a folder
+    of its own.
+    """
 
     opset: int | None = None
+    save_to: Path | None = None
+    external_data: bool = False
 
 
 @dataclass(frozen=True)
 class ExportedModel:
-    """One route's product."""
+    """One route's product; ``path`` is set when it lives in a file (weights in external data)."""
 
     model: onnx.ModelProto
     output_names: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    path: Path | None = None
 
 
 class Route(Protocol):
@@ -172,8 +183,13 @@ def run_routes(
     attempts: list[RouteAttempt] = []
     fallback: tuple[ExportedModel, int] | None = None
     t_all = time.perf_counter()
-    for route in routes:
-        attempt, product = _try_route(route, loaded, request, validate, check_parity, failing_op)
+    for i, route in enumerate(routes):
+        own = request
+        if request.save_to is not None:  # a failed route's files never stand in for another's
+            folder = request.save_to.parent / f"route{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            own = dataclasses.replace(request, save_to=folder / request.save_to.name)
+        attempt, product = _try_route(route, loaded, own, validate, check_parity, failing_op)
         attempts.append(attempt)
         if attempt.ok:
             return product, _result(framework, route.name, attempts, product, loaded, t_all)
@@ -182,7 +198,7 @@ def run_routes(
     if fallback is not None:
         product, idx = fallback
         note = f"no route passed parity; keeping the product of {attempts[idx].route} so validation can show where"
-        product = ExportedModel(product.model, product.output_names, product.notes + (note,))
+        product = dataclasses.replace(product, notes=product.notes + (note,))
         return product, _result(framework, attempts[idx].route, attempts, product, loaded, t_all)
     lines = "; ".join(
         f"{a.route}: {a.error}" + (f" [op: {a.failing_op}]" if a.failing_op else "") for a in attempts

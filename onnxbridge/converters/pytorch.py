@@ -17,6 +17,7 @@ import numpy as np
 
 from .._util import first_line, quiet
 from ..errors import UsageError
+from ..onnxio import TWO_GB
 from ..parity.inputs import generate_inputs
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
@@ -31,6 +32,7 @@ from .torch_utils import (
 __all__ = ["TorchConverter", "DynamoRoute", "TorchScriptRoute"]
 
 TORCHSCRIPT_DEFAULT_OPSET = 17
+LARGE_MODEL = TWO_GB  # from here on the dynamo route saves its product to a file (request.save_to)
 
 
 def _is_exported_program(obj: Any) -> bool:
@@ -315,6 +317,23 @@ def _finish(model, loaded: LoadedModel, route: str) -> ExportedModel:
     return ExportedModel(model, names, notes + fixed)
 
 
+def _finish_file(path: Path, loaded: LoadedModel, route: str) -> ExportedModel:
+    """``_finish`` for a product saved to ``path``: the graph (its weights stay on disk) is re-saved
+    when naming its dynamic axes changed it."""
+    import dataclasses
+
+    import onnx
+
+    before = onnx.load(str(path), load_external_data=False)
+    product = _finish(before, loaded, route)
+    onnx.save_model(product.model, str(path))
+    return dataclasses.replace(product, path=path)
+
+
+def _ir_weight_bytes(model: Any) -> int:
+    return sum(v.const_value.nbytes for v in model.graph.initializers.values() if v.const_value is not None)
+
+
 class DataDependenceProbe:
     """Does forward branch on tensor *values*? torch.export knows; tracing only warns.
 
@@ -400,6 +419,9 @@ class DynamoRoute:
                 output_names=list(names),
                 verbose=False,
             )
+        if request.save_to is not None and (request.external_data or _ir_weight_bytes(program.model) >= LARGE_MODEL):
+            program.save(request.save_to, external_data=True)  # onnx-ir writes the tensors; no protobuf copy
+            return _finish_file(request.save_to, loaded, self.name)
         return _finish(program.model_proto, loaded, self.name)
 
 

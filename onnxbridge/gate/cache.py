@@ -26,8 +26,9 @@ from typing import Any
 
 from .._version import __version__
 from ..fsutil import atomic_write_text
+from ..publish import locked
 
-__all__ = ["CACHE_PATH", "FileHasher", "Fingerprint", "Cache", "package_versions", "replay_packages",
+__all__ = ["CACHE_PATH", "state_dir", "FileHasher", "Fingerprint", "Cache", "package_versions", "replay_packages",
            "source_packages"]
 
 CACHE_PATH = Path(".onnxbridge") / "cache.json"
@@ -167,7 +168,10 @@ class Cache:
         self.files: dict[str, Any] = data.get("files", {}) if isinstance(data.get("files"), dict) else {}
         models = data.get("models", {})
         self.models: dict[str, dict[str, Any]] = models if isinstance(models, dict) else {}
+        imports = data.get("imports", {})
+        self.imports: dict[str, list] = imports if isinstance(imports, dict) else {}  # deps' per-file imports
         self.note = note
+        self._recorded: set[str] = set()  # models whose pass this run recorded
 
     @classmethod
     def load(cls, root: Path) -> Cache:
@@ -197,6 +201,7 @@ class Cache:
     def record_pass(self, name: str, fp: Fingerprint, files: list[str], *, framework: str | None,
                     summary: str) -> None:
         """Remember that ``name`` passed with fingerprint ``fp``; ``files`` are the project files it hashed."""
+        self._recorded.add(name)
         self.models[name] = {
             "fingerprint": asdict(fp),
             "files": sorted(set(files)),
@@ -206,25 +211,45 @@ class Cache:
         }
 
     def save(self, files: dict[str, list], keep: set[str]) -> str | None:
-        """Write the cache atomically; returns a note instead of raising when it cannot be written."""
-        models = {k: v for k, v in self.models.items() if k in keep}
-        used = {p for rec in models.values() for p in _paths(rec)}
-        merged = {**{k: v for k, v in self.files.items() if k in used}, **{k: v for k, v in files.items() if k in used}}
-        data = {"format": FORMAT, "onnxbridge": __version__, "files": merged, "models": models}
-        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-        if text == self._text:
-            return None
+        """Merge this run's passes into the cache on disk and write it atomically, under a lock on
+        ``.onnxbridge/`` (two ``check`` runs at once each keep the other's passes); returns a note
+        instead of raising when it cannot be written."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            ignore = self.path.parent / ".gitignore"
-            if not ignore.exists():
-                with contextlib.suppress(OSError):
-                    ignore.write_text("# onnxbridge check's local cache; never commit it\n*\n")
-            atomic_write_text(self.path, text)
-            self._text = text
+            folder = state_dir(self.path.parent.parent)
+            with locked([folder]):
+                return self._merge_and_write(files, keep)
         except OSError as e:
             return f"cache not written ({self.path}: {e.strerror or e})"
+
+    def _merge_and_write(self, files: dict[str, list], keep: set[str]) -> str | None:
+        on_disk = Cache.load(self.path.parent.parent)
+        models = {**on_disk.models, **{k: self.models[k] for k in self._recorded if k in self.models}}
+        if on_disk._text is None and not on_disk.models:  # no cache (or an unreadable one): ours
+            models = {**self.models, **models}
+        models = {k: v for k, v in models.items() if k in keep}
+        used = {p for rec in models.values() for p in _paths(rec)}
+        merged = {**self.files, **on_disk.files, **files}
+        imports = {**on_disk.imports, **self.imports}
+        data = {"format": FORMAT, "onnxbridge": __version__,
+                "files": {k: v for k, v in merged.items() if k in used}, "models": models,
+                "imports": {k: v for k, v in imports.items() if k in used}}
+        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+        if text == on_disk._text:
+            return None
+        atomic_write_text(self.path, text)
+        self._text = text
         return None
+
+
+def state_dir(root: Path) -> Path:
+    """``.onnxbridge/`` under the project root, created with a ``.gitignore`` that keeps it out of git."""
+    folder = root / CACHE_PATH.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        with contextlib.suppress(OSError):
+            ignore.write_text("# onnxbridge check's local cache; never commit it\n*\n")
+    return folder
 
 
 def _paths(rec: dict[str, Any]) -> list[str]:

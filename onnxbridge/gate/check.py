@@ -7,6 +7,7 @@ unchanged is skipped; when every model is, neither onnx, onnxruntime nor any fra
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from ..errors import EXIT_INTERNAL, InputError, OnnxBridgeError, UsageError
 from .cache import Cache, FileHasher, Fingerprint, package_versions, replay_packages, source_packages
 from .deps import source_files
 from .manifest import Manifest, ModelEntry, load_manifest
+from .outputs import onnx_files
 from .results import UPDATE_HINT, CheckReport, Location, ModelResult
 from .runner import Task, missing_onnx, run_task
 
@@ -56,13 +58,14 @@ def check(
         raise UsageError(f"--jobs {jobs}: must be 0 (one per CPU) or more", "pass --jobs N with N >= 1")
     manifest = load_manifest(config, cwd=cwd)
     selected = manifest.select(list(models or ()))
+    recovered = _recover(manifest.root, selected)
     cache = Cache.load(manifest.root)
     hasher = FileHasher(manifest.root, cache.files)
     runtime = package_versions(replay_packages())
     plans = [_plan(e, manifest, cache, hasher, runtime, update=update, force=force) for e in selected]
     todo = [p.task for p in plans if p.task is not None]
     done = {r.name: r for r in _run(todo, jobs, say)}
-    notes: list[str] = [cache.note] if cache.note else []
+    notes: list[str] = ([cache.note] if cache.note else []) + recovered
     results: list[ModelResult] = []
     for plan in plans:
         result = plan.result or done[plan.entry.name]
@@ -84,7 +87,7 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
     source = manifest.source_for_load(entry)
     if update:
         return _Plan(entry, Task(entry, str(manifest.root), where, source, "update", ("--update",)))
-    onnx_sha = hasher.digest(entry.onnx)
+    onnx_sha = _onnx_digest(hasher, entry)
     if onnx_sha is None:
         return _Plan(entry, result=_error(entry, where, missing_onnx(entry)))
     fixtures_sha = hasher.digest(entry.fixtures)
@@ -95,7 +98,7 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
         )))
     last = cache.last_pass(entry.name)
     framework = entry.framework or (last[1].get("framework") if last else None) or _guess_framework(entry)
-    sources, notes = _sources(entry, manifest.root, hasher, last)
+    sources, notes = _sources(entry, manifest.root, hasher, last, cache.imports)
     fp = Fingerprint(entry.digest, onnx_sha, fixtures_sha, sources, runtime,
                      package_versions(source_packages(framework)))
     if force or last is None:
@@ -118,15 +121,35 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
     return _Plan(entry, task, fingerprint=fp)
 
 
-def _sources(entry: ModelEntry, root: Path, hasher: FileHasher, last) -> tuple[dict[str, str], tuple[str, ...]]:
-    """Hashes of the model's source files; the recorded list is reused while none of them changed."""
+def _recover(root: Path, entries: Sequence[ModelEntry]) -> list[str]:
+    """Finish (or clear away) what a killed run left beside the models' files and in ``.onnxbridge/``."""
+    from ..publish import recover
+
+    folders = {root / ".onnxbridge"} | {(root / p).parent for e in entries for p in (e.onnx, e.fixtures)}
+    return recover(*folders)
+
+
+def _onnx_digest(hasher: FileHasher, entry: ModelEntry) -> str | None:
+    """The ONNX file's sha256, combined with its external data's when it has some."""
+    onnx_rel, data_rel = onnx_files(entry)
+    onnx_sha = hasher.digest(onnx_rel)
+    data_sha = hasher.digest(data_rel) if onnx_sha is not None else None
+    if data_sha is None:
+        return onnx_sha
+    return hashlib.sha256(f"{onnx_sha}+{data_sha}".encode()).hexdigest()
+
+
+def _sources(entry: ModelEntry, root: Path, hasher: FileHasher, last,
+             imports: dict[str, list]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Hashes of the model's source files; the recorded list is reused while none of them changed,
+    and a rescan parses only the files that did (``imports``)."""
     if last is not None and not entry.watch:
         old = last[0]
         if old.entry == entry.digest and old.sources and all(
             hasher.digest(rel) == sha for rel, sha in old.sources.items()
         ):
             return dict(old.sources), ()
-    found = source_files(entry, root)
+    found = source_files(entry, root, imports)
     hashes = {rel: hasher.digest(rel) for rel in found.files}
     return {k: v for k, v in hashes.items() if v is not None}, found.notes
 
@@ -189,15 +212,20 @@ def _record(plan: _Plan, result: ModelResult, manifest: Manifest, cache: Cache, 
     framework = result.framework or (cache.models.get(entry.name) or {}).get("framework")
     fp = plan.fingerprint
     if fp is None:  # --update
-        for rel in (entry.onnx, entry.fixtures):
+        for rel in (*onnx_files(entry), entry.fixtures):
             hasher.table.pop(rel, None)
-        onnx_sha, fixtures_sha = hasher.digest(entry.onnx), hasher.digest(entry.fixtures)
+        onnx_sha, fixtures_sha = _onnx_digest(hasher, entry), hasher.digest(entry.fixtures)
         if onnx_sha is None or fixtures_sha is None:
             return
-        sources, _ = _sources(entry, manifest.root, hasher, None)
+        sources, _ = _sources(entry, manifest.root, hasher, None, cache.imports)
         fp = Fingerprint(entry.digest, onnx_sha, fixtures_sha, sources, runtime,
                          package_versions(source_packages(framework)))
-    elif result.framework:  # the framework is known for sure once the source was loaded
-        fp = replace(fp, export_versions=package_versions(source_packages(result.framework)))
-    cache.record_pass(entry.name, fp, [entry.onnx, entry.fixtures, *fp.sources], framework=framework,
+    else:
+        for rel in (*onnx_files(entry), entry.fixtures):  # changed while checked (a concurrent --update)?
+            hasher.table.pop(rel, None)
+        if (_onnx_digest(hasher, entry), hasher.digest(entry.fixtures)) != (fp.onnx, fp.fixtures):
+            return
+        if result.framework:  # the framework is known for sure once the source was loaded
+            fp = replace(fp, export_versions=package_versions(source_packages(result.framework)))
+    cache.record_pass(entry.name, fp, [*onnx_files(entry), entry.fixtures, *fp.sources], framework=framework,
                       summary=result.message)

@@ -49,10 +49,11 @@ _KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "seed": ((int,), "an integer"),
     "trust_model": ((bool,), "true or false"),
     "watch": ((list,), "a list of glob patterns, relative to the manifest"),
+    "external_data": ((bool,), "true or false (weights in ONNX.data beside the ONNX file; automatic over 2 GB)"),
 }
 # keys that may be given once, at the top, as defaults for every model
 _DEFAULTABLE = ("atol", "rtol", "provider", "framework", "opset", "simplify", "reexport", "seed", "trust_model",
-                "watch")
+                "watch", "external_data")
 
 
 class ManifestError(InputError):
@@ -84,6 +85,7 @@ class ModelEntry:
     seed: int = 0
     trust_model: bool = False
     watch: tuple[str, ...] = ()
+    external_data: bool = False
     line: int = 0
     digest: str = ""  # sha256 of the entry's settings (defaults merged), for the cache
 
@@ -103,7 +105,8 @@ class ModelEntry:
 
     def convert_options(self, **files: Any) -> ConvertOptions:
         """A re-export of the entry, validated against its source."""
-        return ConvertOptions(self.export_options(), self.parity_config(**files), simplify=self.simplify)
+        return ConvertOptions(self.export_options(), self.parity_config(**files), simplify=self.simplify,
+                              external_data=self.external_data)
 
 
 @dataclass(frozen=True)
@@ -354,6 +357,7 @@ def _entry(path: Path, text: str, root: Path, raw: dict[str, Any], start: int, e
         seed=raw.get("seed", 0),
         trust_model=raw.get("trust_model", False),
         watch=tuple(raw.get("watch", ())),
+        external_data=raw.get("external_data", False),
         line=start,
         digest=digest,
     )

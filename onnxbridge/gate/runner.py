@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,17 +112,21 @@ def _check(task: Task) -> ModelResult:
     from ..parity.cases import fixture_cases
     from ..parity.fixtures import FixtureRunner, read_fixtures
     from ..parity.sweep import check_parity
+    from ..publish import locked, scratch_dir
+    from .cache import state_dir
     from ..runtime.sessions import OrtRunner
 
     entry, root = task.entry, Path(task.root)
-    golden = read_fixtures(root / entry.fixtures, hint=UPDATE_HINT, where=str(task.location))
-    if not golden.inputs or not golden.outputs or golden.legacy:
-        raise InputError(f"fixtures file {entry.fixtures} does not hold matching inputs and outputs ({task.location})",
-                         UPDATE_HINT)
     onnx_path = root / entry.onnx
-    if not onnx_path.is_file():
-        raise missing_onnx(entry)
-    committed = OrtRunner(onnx_path, entry.provider)
+    # shared: a concurrent --update publishes the pair under the exclusive lock, never mid-read
+    with locked({onnx_path.parent, (root / entry.fixtures).parent}, shared=True):
+        golden = read_fixtures(root / entry.fixtures, hint=UPDATE_HINT, where=str(task.location))
+        if not golden.inputs or not golden.outputs or golden.legacy:
+            raise InputError(f"fixtures file {entry.fixtures} does not hold matching inputs and outputs "
+                             f"({task.location})", UPDATE_HINT)
+        if not onnx_path.is_file():
+            raise missing_onnx(entry)
+        committed = OrtRunner(onnx_path, entry.provider)
     cases = fixture_cases(golden.inputs)
     tolerances = entry.parity_config().tolerances
     reports: dict[str, ParityReport] = {}
@@ -135,20 +137,26 @@ def _check(task: Task) -> ModelResult:
     route = None
     notes: list[str] = []
     if task.mode == "full" and reports["replay"].passed:
-        from ..api._stages import load_source
-
         with _project_imports(task.root):
-            converter, loaded = load_source(task.source, entry.export_options())
-            framework = converter.framework
-            notes.extend(loaded.notes)
-            reports["source"] = check_parity(converter.reference_runner(loaded), committed, cases,
-                                             tolerances=tolerances)
+            framework, notes, reports["source"] = _against_source(task, committed, cases, tolerances)
+            del committed  # the source model and both sessions are gone before the re-export loads them anew
             if reports["source"].passed and entry.reexport:
-                export = _export(task, Path(tempfile.mkdtemp(prefix="onnxbridge-check-")))
+                export = _export(task, scratch_dir(state_dir(root)))
                 route = export.conversion.route if export.conversion else None
                 if export.validation is not None:
                     reports["export"] = export.validation
     return _verdict(task, reports, framework, route, tuple(notes))
+
+
+def _against_source(task: Task, committed, cases, tolerances) -> tuple[str, list[str], ParityReport]:
+    """(framework, notes, parity of the committed ONNX file against the source); the source model
+    is released on return (a large model is never held twice)."""
+    from ..api._stages import load_source
+    from ..parity.sweep import check_parity
+
+    converter, loaded = load_source(task.source, task.entry.export_options())
+    report = check_parity(converter.reference_runner(loaded), committed, cases, tolerances=tolerances)
+    return converter.framework, list(loaded.notes), report
 
 
 def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None, route: str | None,
@@ -178,14 +186,15 @@ def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None
 
 
 def _export(task: Task, folder: Path, *, save: bool = False):
-    """``convert`` of the entry into ``folder`` (removed by the caller), validated against the source."""
+    """``convert`` of the entry into ``folder`` (removed by the caller), validated against the source;
+    the ONNX file is named as the entry's, so its external data (if any) is named for its place."""
     import shutil
 
     from ..api import convert_with
 
     files = {"save_inputs": folder / "inputs.npz", "save_outputs": folder / "outputs.npz"} if save else {}
     try:
-        return convert_with(task.source, folder / "model.onnx", task.entry.convert_options(**files))
+        return convert_with(task.source, folder / Path(task.entry.onnx).name, task.entry.convert_options(**files))
     finally:
         if not save:
             shutil.rmtree(folder, ignore_errors=True)
@@ -194,11 +203,12 @@ def _export(task: Task, folder: Path, *, save: bool = False):
 def _update(task: Task) -> ModelResult:
     import shutil
 
-    from ..fsutil import atomic_write_bytes
-    from ..parity.fixtures import INPUTS, OUTPUTS, load_cases, write_fixtures
+    from ..publish import scratch_dir
+    from .cache import state_dir
+    from .outputs import publish_update
 
     entry, root = task.entry, Path(task.root)
-    folder = Path(tempfile.mkdtemp(prefix="onnxbridge-update-"))
+    folder = scratch_dir(state_dir(root))  # same file system as the outputs: publishing renames
     try:
         with _project_imports(task.root):
             report = _export(task, folder, save=True)
@@ -212,25 +222,7 @@ def _update(task: Task) -> ModelResult:
                                 "files were left as they were",
                            exit_code=EXIT_PARITY, checks=("update",), worst=worst, framework=report.framework,
                            validations={"update": validation})
-        if any(p.name.endswith(".data") for p in folder.iterdir()):
-            raise OnnxBridgeError(
-                f"{entry.name}: models over 2 GB (external data) are not supported by check --update yet",
-                "export it with onnxbridge convert and write the fixtures with --save-inputs/--save-outputs",
-            )
-        data = (folder / "model.onnx").read_bytes()
-        onnx_path, fixtures_path = root / entry.onnx, root / entry.fixtures
-        onnx_path.parent.mkdir(parents=True, exist_ok=True)
-        fixtures_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(onnx_path, data)
-        from .._version import __version__
-
-        write_fixtures(
-            fixtures_path, inputs=load_cases(folder / "inputs.npz", INPUTS),
-            outputs=load_cases(folder / "outputs.npz", OUTPUTS),
-            meta={"onnx_sha256": hashlib.sha256(data).hexdigest(), "source": entry.source, "route": route,
-                  "framework": report.framework, "onnxbridge": __version__,
-                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        )
+        publish_update(entry, root, folder, report, route)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     worst = worst_of("update", validation)

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ..fsutil import atomic_write_bytes
+from ..publish import pending
 
 __all__ = ["SEP", "INPUTS", "OUTPUTS", "Cases", "Fixtures", "write_fixtures", "read_fixtures", "save_cases",
            "load_cases", "FixtureRunner"]
@@ -72,6 +73,10 @@ def read_fixtures(path: str | Path, *, hint: str = _DEFAULT_HINT, where: str = "
     at = f" ({where})" if where else ""
     if not path.is_file():
         raise InputError(f"fixtures file {path} does not exist{at}", hint)
+    journal = pending(path)
+    if journal is not None:
+        raise InputError(f"fixtures file {path} is incomplete: a run that wrote it with its ONNX file was interrupted "
+                         f"({journal}){at}", "rerun the command that wrote it; it finishes the write")
     if not zipfile.is_zipfile(path):
         raise InputError(f"fixtures file {path} is not an .npz file{at}", hint)
     found: dict[str, dict[str, dict[str, np.ndarray]]] = {INPUTS: {}, OUTPUTS: {}, "": {}}

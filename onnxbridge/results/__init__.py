@@ -56,6 +56,7 @@ class Report:
     upgrade: UpgradeResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    peak_rss_bytes: dict[str, int] = field(default_factory=dict)  # per stage (load, export, simplify, ...)
 
     @property
     def passed(self) -> bool | None:
@@ -85,6 +86,7 @@ class Report:
             "validation": self.validation,
             "bench": self.bench,
             "timings": dict(self.timings),
+            "peak_rss_bytes": dict(self.peak_rss_bytes),
             "notes": list(self.notes) + (list(conv.notes) if conv else []),
             "passed": self.passed,
         }

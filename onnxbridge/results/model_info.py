@@ -41,6 +41,7 @@ class ModelInfo:
     parameters: int
     initializer_bytes: int
     targets: tuple[TargetCheck, ...] = ()  # inspect --target: can each deployment target load it?
+    warnings: tuple[str, ...] = ()  # e.g. versions newer than the installed onnxruntime supports
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``inspect --json`` (schema: docs/schema/inspect.schema.json)."""

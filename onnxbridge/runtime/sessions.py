@@ -10,7 +10,7 @@ import numpy as np
 
 from .._util import first_line
 from ..errors import InputError, OnnxBridgeError, UsageError
-from ..onnxio import TWO_GB, load_onnx
+from ..onnxio import load_onnx, session_payload
 from ..results import Placement
 from .placement import ProfileCapture
 from .providers import create_session
@@ -61,12 +61,7 @@ class OrtRunner:
             path = Path(model)
             model = load_onnx(path)
         self.model = model
-        if model.ByteSize() < TWO_GB:
-            payload: bytes | str = model.SerializeToString()
-        elif path is not None:  # already checked by load_onnx, data paths included
-            payload = str(path)
-        else:
-            raise UsageError("a model over 2 GB must be validated from a file", "save it first, then validate")
+        payload = session_payload(model, path)  # a path was checked by load_onnx, data paths included
         self.placement: Placement | None = None
         self._fallback = fallback
         self._capture = ProfileCapture(options) if profile else None
@@ -80,6 +75,9 @@ class OrtRunner:
                 self._capture.cleanup()
             if isinstance(e, OnnxBridgeError):
                 raise
+            from .support import check_runtime_support
+
+            check_runtime_support(model, path or "the ONNX model")  # a model from the future says so
             raise InputError(
                 f"ONNX Runtime cannot load the model: {first_line(e)}",
                 "the graph may use ops or types onnxruntime does not support; try another --opset",

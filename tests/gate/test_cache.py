@@ -121,3 +121,41 @@ def test_an_unchanged_cache_is_not_rewritten(tmp_path):
     assert path.stat().st_mtime == 1  # same content: not written
     again.save({"m.onnx": [1, 3, "a"]}, keep={"m"})
     assert path.stat().st_mtime > 1
+
+
+def test_source_files_has_no_cap_and_rescans_parse_only_what_changed(tmp_path, monkeypatch):
+    """v0.1 stopped silently at 2000 files: a change in the 2500th module went unseen."""
+    import ast
+
+    from onnxbridge.gate import deps
+
+    n = 2600
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for i in range(n):  # a chain: m0 imports m1 imports m2 ...
+        (pkg / f"m{i}.py").write_text(f"from . import m{i + 1}\n" if i + 1 < n else "LAST = 1\n")
+    (tmp_path / "models.py").write_text("import pkg.m0\n")
+    imports: dict = {}
+    parsed = []
+    real = ast.parse
+    monkeypatch.setattr(deps.ast, "parse", lambda *a, **k: parsed.append(1) or real(*a, **k))
+    found = source_files(entry("models.py:net"), tmp_path, imports)
+    assert len(found.files) == n + 2 and f"pkg/m{n - 1}.py" in found.files
+    assert len(parsed) == n + 2
+    parsed.clear()
+    last = pkg / f"m{n - 1}.py"
+    last.write_text("LAST = 2  # changed\n")
+    again = source_files(entry("models.py:net"), tmp_path, imports)
+    assert again.files == found.files and len(parsed) == 1  # only the changed file is parsed again
+
+
+def test_source_files_says_how_many_when_there_are_very_many(tmp_path, monkeypatch):
+    from onnxbridge.gate import deps
+
+    monkeypatch.setattr(deps, "MANY_FILES", 3)
+    for i in range(5):
+        (tmp_path / f"m{i}.py").write_text("")
+    (tmp_path / "models.py").write_text("import m0, m1, m2, m3, m4\n")
+    found = source_files(entry("models.py:net"), tmp_path)
+    assert len(found.files) == 6 and "depends on 6 project files" in found.notes[0]
