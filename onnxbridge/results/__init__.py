@@ -96,6 +96,7 @@ class Report:
             "opset": conv.opset if conv else None,
             "inputs": list(conv.input_names) if conv else None,
             "outputs": list(conv.output_names) if conv else None,
+            "axis_ranges": list(conv.axis_ranges) if conv else [],
             "simplify": self.simplify,
             "validation": self.validation,
             "bench": self.bench,
