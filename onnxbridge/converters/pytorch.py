@@ -479,6 +479,10 @@ class TorchScriptRoute:
         self.probe = probe or DataDependenceProbe()
 
     def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+        with keep_training_flags(loaded.model):
+            return self._export(loaded, request)
+
+    def _export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
         import onnx
         import torch
 
@@ -496,8 +500,7 @@ class TorchScriptRoute:
             tensors = {k: v for k, v in kwargs.items() if k not in fixed}
             model, args = _keyword_adapter(model, tuple(tensors), fixed), tuple(tensors.values())
         buf = io.BytesIO()
-        with keep_training_flags(loaded.model), warnings.catch_warnings(record=True) as caught, \
-                quiet(enabled=not request.debug):
+        with warnings.catch_warnings(record=True) as caught, quiet(enabled=not request.debug):
             warnings.simplefilter("always")
             try:
                 torch.onnx.export(
@@ -552,4 +555,8 @@ def _keyword_adapter(inner: Any, names: tuple[str, ...], fixed: dict[str, Any] |
         def forward(self, *tensors: Any) -> Any:
             return self.inner(**dict(zip(names, tensors)), **fixed)
 
-    return KeywordAdapter().train(inner.training)  # export restores the wrapper's mode onto the inner model
+    adapter = KeywordAdapter()
+    # export restores the wrapper's mode onto the inner model: give it the model's mode, without
+    # .train(), which would also flatten the mode of every submodule
+    adapter.training = inner.training
+    return adapter

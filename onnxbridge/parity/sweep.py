@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -71,19 +72,9 @@ def run_case(
                       kind=case.kind, axis=case.axis, size=case.size)
 
 
-def check_parity(
-    reference: Runner,
-    candidate: OrtRunner,
-    cases: Sequence[InputCase],
-    *,
-    tolerances: Tolerances = Tolerances(),
-    compute_dtype: str | Mapping[str, str | None] | None = None,
-    bounds: Mapping[str, AxisBounds] | None = None,
-    maker: CaseMaker | None = None,
-) -> ParityReport:
-    """Run every case on both sides and collect a ``ParityReport`` (see :func:`run_parity`)."""
-    return run_parity(reference, candidate, cases, tolerances=tolerances, compute_dtype=compute_dtype,
-                      bounds=bounds, maker=maker)[0]
+def check_parity(reference: Runner, candidate: OrtRunner, cases: Sequence[InputCase], **options: Any) -> ParityReport:
+    """Run every case on both sides and collect a ``ParityReport``; ``options`` as :func:`run_parity` takes."""
+    return run_parity(reference, candidate, cases, **options)[0]
 
 
 def run_parity(
