@@ -43,7 +43,7 @@ def _seq2seq(sizes, seed):
 def t5():
     import transformers as tf
 
-    cfg = tf.T5Config(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+    cfg = tf.T5Config(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1,
                       num_heads=4, decoder_start_token_id=0, pad_token_id=0)
     return _build(lambda: tf.T5ForConditionalGeneration(cfg)), _tensors(_seq2seq({"batch": 2, "seq": 8, "dec_seq": 5}, 0))
 
@@ -105,7 +105,8 @@ def clip():
 
     cfg = tf.CLIPConfig(
         text_config=dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=4, max_position_embeddings=32),
+                         num_attention_heads=4, max_position_embeddings=32, bos_token_id=1, eos_token_id=2,
+                         pad_token_id=0),
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
                            image_size=32, patch_size=8),
         projection_dim=16)
@@ -166,20 +167,20 @@ _IMAGE_BHW = ["pixel_values:batch,3,height,width"]
 
 # name -> (--input specs, sizes never in the validator's plan, input maker)
 FAMILIES = {
-    "t5": (_S2S, [{"batch": 3, "seq": 17, "dec_seq": 2}, {"batch": 1, "seq": 29, "dec_seq": 13}], _seq2seq),
-    "bart": (_S2S, [{"batch": 3, "seq": 17, "dec_seq": 2}, {"batch": 1, "seq": 29, "dec_seq": 13}], _seq2seq),
+    "t5": (_S2S, [{"batch": 3, "seq": 17, "dec_seq": 2}, {"batch": 4, "seq": 29, "dec_seq": 13}], _seq2seq),
+    "bart": (_S2S, [{"batch": 3, "seq": 17, "dec_seq": 2}, {"batch": 4, "seq": 29, "dec_seq": 13}], _seq2seq),
     "whisper": (["input_features:batch,8,32", "decoder_input_ids:batch,dec_seq:int64"],
                 [{"batch": 3, "dec_seq": 6}, {"batch": 2, "dec_seq": 17}], _whisper_inputs),
     "qwen2": (["input_ids:batch,seq:int64", "attention_mask:batch,seq:int64"],
-              [{"batch": 3, "seq": 21}, {"batch": 1, "seq": 50}], _lm),
+              [{"batch": 3, "seq": 21}, {"batch": 4, "seq": 50}], _lm),
     "clip": (["input_ids:text_batch,seq:int64", "attention_mask:text_batch,seq:int64",
               "pixel_values:image_batch,3,32,32"],
-             [{"text_batch": 4, "seq": 19, "image_batch": 2}, {"text_batch": 1, "seq": 3, "image_batch": 1}],
+             [{"text_batch": 4, "seq": 19, "image_batch": 2}, {"text_batch": 3, "seq": 3, "image_batch": 4}],
              _clip_inputs),
-    "wav2vec2": (["input_values:batch,samples"], [{"batch": 3, "samples": 1001}, {"batch": 1, "samples": 160}], _audio),
+    "wav2vec2": (["input_values:batch,samples"], [{"batch": 3, "samples": 1001}, {"batch": 4, "samples": 160}], _audio),
     "swin": (["pixel_values:batch,3,32,32"], [{"batch": 3}, {"batch": 7}], _image),
-    "convnext": (_IMAGE_BHW, [{"batch": 3, "height": 64, "width": 48}, {"batch": 1, "height": 17, "width": 23}],
+    "convnext": (_IMAGE_BHW, [{"batch": 3, "height": 64, "width": 48}, {"batch": 4, "height": 17, "width": 23}],
                  _image),
-    "segformer": (_IMAGE_BHW, [{"batch": 3, "height": 64, "width": 48}, {"batch": 1, "height": 40, "width": 24}],
+    "segformer": (_IMAGE_BHW, [{"batch": 3, "height": 64, "width": 48}, {"batch": 4, "height": 40, "width": 24}],
                   _image),
 }

@@ -193,3 +193,10 @@ class Ascending(nn.Module):
 
 def ascending():
     return Ascending(), (torch.randn(2, 6), torch.arange(6).repeat(2, 1))
+
+
+class Diff(nn.Module):
+    """torch.diff has no TorchScript-to-ONNX symbolic at opset 17 (transformers' masking code uses it)."""
+
+    def forward(self, x):
+        return torch.diff(x, dim=-1)
