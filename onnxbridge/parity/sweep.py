@@ -21,7 +21,7 @@ import numpy as np
 from .._util import first_line
 from ..errors import OnnxBridgeError, UsageError
 from ..options import ParityPlan, Tolerances
-from ..results import ERROR_BIN_EDGES, CaseKind, ParityCase, ParityReport, Side
+from ..results import ERROR_BIN_EDGES, AxisOutcome, CaseKind, ParityCase, ParityReport, Side
 from ..runtime.sessions import OrtRunner, Runner
 from .axes import axis_breaks, judge_axes, smallest_runnable_cases
 from .cases import AxisBounds, InputCase, PlannedCase, generated_case, generated_cases, plan_cases
@@ -106,34 +106,21 @@ def run_parity(
     t0 = time.perf_counter()
     compare = partial(run_case, reference=reference, candidate=candidate, tolerances=tolerances,
                       compute_dtype=compute_dtype)
-    results: list[ParityCase] = []
-    used: list[InputCase] = []
-    notes: list[str] = []
-    repeat: tuple[bool, str | None] | None = None
-    for c in cases:
-        case, inputs, refs, note = _settle(c, reference)
-        if note:
-            notes.append(note)
-        if repeat is None and refs is not None:
-            repeat = self_check(reference, inputs.feeds, refs)
-        results.append(case if case is not None else compare(case=inputs.case, feeds=inputs.feeds, refs=refs))
-        used.append(inputs)
+    results, used, notes, repeat = _run_cases(cases, reference, compare)
     export_sizes = _export_sizes(cases)
     if maker is not None:
-        extra = smallest_runnable_cases(results, export_sizes, maker, reference)
-        for inputs in extra:
+        for inputs in smallest_runnable_cases(results, export_sizes, maker, reference):
             results.append(compare(case=inputs.case, feeds=inputs.feeds))
             used.append(inputs)
     axes = judge_axes(results, export_sizes, bounds or {})
     broken, axis_notes = axis_breaks(results, export_sizes, axes)
-    notes[:0] = axis_notes
-    notes += [a.note for a in axes if a.note and a.outcome.value != "export_narrowed"]
+    notes = axis_notes + notes + [a.note for a in axes if a.note and a.outcome is not AxisOutcome.EXPORT_NARROWED]
     if candidate.provider.note:
         notes.append(candidate.provider.note)
     judged = [c for c in results if c.kind is not CaseKind.SOURCE_LIMIT]
-    repeats, nondeterminism = repeat if repeat is not None else (None, None)
+    repeats, nondeterminism = repeat
     passed = (bool(judged) and all(c.passed for c in judged) and repeats is not False
-              and not any(a.outcome.value == "export_narrowed" for a in axes))
+              and not any(a.outcome is AxisOutcome.EXPORT_NARROWED for a in axes))
     report = ParityReport(
         reference=reference.name,
         provider_requested=candidate.provider.requested,
@@ -153,6 +140,24 @@ def run_parity(
         nondeterminism=nondeterminism,
     )
     return report, used
+
+
+def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[..., ParityCase]):
+    """(results, inputs used, notes, (source repeats, why not)) over the planned cases; the self-check
+    runs on the first case the source runs."""
+    results: list[ParityCase] = []
+    used: list[InputCase] = []
+    notes: list[str] = []
+    repeat: tuple[bool | None, str | None] = (None, None)
+    for c in cases:
+        case, inputs, refs, note = _settle(c, reference)
+        if note:
+            notes.append(note)
+        if repeat[0] is None and refs is not None:
+            repeat = self_check(reference, inputs.feeds, refs)
+        results.append(case if case is not None else compare(case=inputs.case, feeds=inputs.feeds, refs=refs))
+        used.append(inputs)
+    return results, used, notes, repeat
 
 
 def _settle(c: InputCase, reference: Runner) -> tuple[ParityCase | None, InputCase, list[np.ndarray] | None,
