@@ -24,8 +24,9 @@ def larger_size(size: int) -> int:
 
 
 def far_size(size: int) -> int:
-    """A size well beyond the export size: a branch on ``x.shape[1] > 24`` exported at 8 shows there."""
-    return 4 * size + 3
+    """A size well beyond the export size: 4x + 3 (a branch on ``x.shape[1] > 24`` exported at 8 shows at
+    35), 2x + 3 from 32 on (a 224-pixel image is checked at 451, not 899)."""
+    return (4 if size < 32 else 2) * size + 3
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class AxisBounds:
 
 def axis_sizes_to_try(bounds: AxisBounds) -> tuple[int, ...]:
     """The sizes the sweep runs one axis at: the lower bound of the declared range (1 by default), the
-    export size + 3, a size well beyond the export size (4x + 3), the declared upper bound, and, where the
+    export size + 3, a size well beyond the export size (:func:`far_size`), the declared upper bound, and, where the
     exporter recorded a narrower range, its bounds and the first size past each (the export size itself
     is what the seeded cases run)."""
     declared = bounds.declared

@@ -113,7 +113,7 @@ def test_stft_sizes_the_source_cannot_run_are_listed_not_failed(tmp_path, run_cl
     (samples,) = [a for a in v["axes"] if a["axis"] == "samples"]
     assert samples["smallest_runnable"] == 33 and samples["exported"] == [33, None]
     assert samples["outcome"] == "source_limit"
-    assert {33, 403, 1603} <= compared_sizes({"validation": v}, "samples")
+    assert {33, 403, 803} <= compared_sizes({"validation": v}, "samples")  # 2 x 400 + 3: well beyond the export
     model, _ = models().stft()
     for n in (40, 777):
         wav = np.random.default_rng(n).standard_normal((3, n)).astype(np.float32)

@@ -123,3 +123,41 @@ def test_vocab_read_from_the_graph_keeps_the_converters_ranges_for_other_inputs(
     assert id_ranges(model, {"a": 40, "b": 6}).as_dict() == {"a": 50, "b": 6}
     assert id_ranges(model, 9).high("b") == 9
     assert id_ranges(model, None).as_dict() == {"a": 50}
+
+
+def test_sweep_sizes_reach_range_bounds_and_far_beyond_the_export_size():
+    from onnxbridge.parity.cases import AxisBounds, axis_sizes_to_try, smallest_runnable
+    from onnxbridge.specs import SizeRange
+
+    assert axis_sizes_to_try(AxisBounds("seq", 8)) == (1, 11, 35)
+    # torch.export recorded seq in [2, 24]: its bound and the first size past it are run too
+    assert axis_sizes_to_try(AxisBounds("seq", 8, exported=(2, 24))) == (1, 11, 24, 25, 35)
+    # declared 1..24: nothing past it
+    assert axis_sizes_to_try(AxisBounds("seq", 8, SizeRange(1, 24), (2, 24))) == (1, 11, 24)
+    # a lower bound above 2 is probed from below (wav2vec2: recorded samples >= 30)
+    assert axis_sizes_to_try(AxisBounds("samples", 400, exported=(30, None))) == (1, 29, 30, 403, 803)
+    assert smallest_runnable(lambda n: n >= 20, 1, 400) == 20
+
+
+def test_generated_values_keep_to_the_examples_range():
+    from onnxbridge.parity.inputs import IdRanges, ValueRange, generate_inputs
+    from onnxbridge.specs import TensorSpec
+
+    divisor = np.array([[1, 6, 2, 5, 3, 4], [2, 2, 6, 1, 5, 3]], np.int64)
+    signed = np.array([-3, -1, 2, 5, 1, -2], np.int64)
+    image = np.random.default_rng(0).uniform(0, 1, (2, 3, 4, 4)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], np.int64)
+    ranges = IdRanges().with_examples({"b": divisor, "s": signed, "img": image, "attention_mask": mask})
+    assert ranges.value_range("b").describe() == "int64 in [1, 6], never 0"
+    assert ValueRange.of(signed).nonzero
+    specs = [TensorSpec("b", ("n", 6), "int64"), TensorSpec("s", ("n",), "int64"),
+             TensorSpec("img", ("n", 3, 4, 4)), TensorSpec("attention_mask", ("n", 4), "int64")]
+    for seed in range(20):
+        feeds = generate_inputs(specs, {"n": 9}, seed, int_high=ranges)
+        assert feeds["b"].min() >= 1 and feeds["b"].max() <= 6
+        assert 0 not in feeds["s"] and feeds["s"].min() >= -3 and feeds["s"].max() <= 5
+        assert feeds["img"].min() >= 0 and feeds["img"].max() <= 1
+        assert set(np.unique(feeds["attention_mask"])) <= {0, 1} and feeds["attention_mask"][:, 0].all()
+    # the last redraw resamples the example's own values
+    last = generate_inputs(specs, {"n": 9}, 0, int_high=ranges, attempt=3)
+    assert set(np.unique(last["s"])) <= set(signed.tolist())
