@@ -258,16 +258,18 @@ class TorchConverter:
         return min(sizes) if sizes else None
 
     def _refused_generated(self, loaded: LoadedModel, e: UsageError) -> UsageError:
-        """The source raised on the inputs generated from ``--input`` alone: name the input to blame."""
+        """The source raised on the inputs generated from ``--input`` alone: name the input whose values
+        it refuses, when one is to blame (else the shapes do not fit: ``e`` says so)."""
         from ..parity.inputs import blame_inputs
 
         runner = self.reference_runner(replace(loaded, extra={**loaded.extra, "output_names": ()}))
         blamed = blame_inputs(runner.run, loaded.example)
-        what = (f"input {', '.join(repr(b) for b in blamed)}: with it set to ones the source runs" if blamed
-                else "with every input")
+        if not blamed:
+            return e
         cause = first_line(e.__cause__) if e.__cause__ is not None else e.message
         return UsageError(
-            f"{loaded.source} cannot run the inputs generated from --input ({what}): {cause}",
+            f"{loaded.source} cannot run the inputs generated from --input (input "
+            f"{', '.join(repr(b) for b in blamed)}: with it set to ones the source runs): {cause}",
             "return (model, example_inputs) from the factory: generated inputs keep the example's value ranges",
         )
 
