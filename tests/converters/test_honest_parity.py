@@ -200,10 +200,9 @@ def test_routes_leave_every_modules_mode_as_it_was():
     from onnxbridge.converters.base import ExportRequest
     from onnxbridge.converters.pytorch import DynamoRoute, TorchScriptRoute
 
-    _, loaded = load_source(src("transformer_encoder"), inputs=["src:batch,seq,16"])
-    layer = loaded.model.layers[0]
-    layer.dropout.train()  # one submodule deliberately in training mode
+    _, loaded = load_source(src("nested_outputs"), inputs=["features:batch,6", "scale:batch,1"])
+    loaded.model.lin.train()  # one submodule deliberately in training mode; keyword inputs: the adapter path
     for route in (TorchScriptRoute(), DynamoRoute()):
         route.export(loaded, ExportRequest())
         assert [m.training for m in loaded.model.modules()].count(True) == 1
-        assert layer.dropout.training
+        assert loaded.model.lin.training
