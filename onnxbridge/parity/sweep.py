@@ -160,6 +160,9 @@ def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[
     return results, used, notes, repeat
 
 
+_GENERATED = (CaseKind.SEED, CaseKind.AXIS, CaseKind.ALL_AXES)
+
+
 def _settle(c: InputCase, reference: Runner) -> tuple[ParityCase | None, InputCase, list[np.ndarray] | None,
                                                        str | None]:
     """Run the reference on a case, drawing its inputs again while the source raises on them.
@@ -184,12 +187,12 @@ def _settle(c: InputCase, reference: Runner) -> tuple[ParityCase | None, InputCa
         return None, inputs, refs, note
     shapes = {k: tuple(int(d) for d in np.shape(v)) for k, v in c.feeds.items()}
     pc = c.case
-    if c.redraw is None:  # the user's own inputs: a failure of the case, said as such
+    if pc.kind not in _GENERATED:  # the user's own inputs: a failure of the case, said as such
         return ParityCase(pc.label, pc.seed, shapes, (), False, f"reference {reference.name} failed: {errors[-1]}",
                           pc.kind, pc.axis, pc.size, Side.REFERENCE), c, None, None
     if pc.kind is CaseKind.SEED:
         raise _cannot_run(c, reference, errors[-1])
-    cannot = f"the source cannot run this input ({attempts} draws): {errors[-1]}"
+    cannot = f"the source cannot run this input ({attempts} draw{'s' if attempts > 1 else ''}): {errors[-1]}"
     return ParityCase(pc.label, pc.seed, shapes, (), False, cannot, CaseKind.SOURCE_LIMIT, pc.axis, pc.size,
                       Side.REFERENCE), c, None, None
 
@@ -213,7 +216,7 @@ def self_check(reference: Runner, feeds: Mapping[str, np.ndarray],
     output's default tolerance, else (False, a message naming the output and, where the runner can
     tell, the random ops)."""
     try:
-        second = reference.run(dict(feeds))
+        second = reference.run(feeds)  # the same object: a recorded reference answers by identity
     except Exception as e:  # a source that runs once and not twice does not repeat either
         return False, f"the source does not repeat: a second run on the same input raised {first_line(e)}"
     names = list(reference.output_names)
