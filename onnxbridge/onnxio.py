@@ -19,14 +19,17 @@ from .errors import InputError, UnsafeInputError
 from .publish import pending, publish, scratch_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     import onnx
 
-    from .results import ModelInfo
+    from .results import ExportedAxis, ModelInfo
+    from .specs import SizeRange
 
 __all__ = [
     "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
     "input_specs", "uses_external_data", "external_files", "data_name", "session_payload", "check_versions",
-    "weight_bytes", "copy_model", "load_weights",
+    "weight_bytes", "copy_model", "load_weights", "AXIS_RANGES_KEY", "write_axis_ranges", "read_axis_ranges",
 ]
 
 TWO_GB = 2**31 - 1
@@ -349,3 +352,51 @@ def input_specs(model: onnx.ModelProto):
         )
         specs.append(TensorSpec(info["name"], dims, info["dtype"]))
     return tuple(specs)
+
+
+# metadata_props key: {axis: {"declared": [lo, hi|null] | null, "exported": [lo, hi|null] | null, "guard": str|null}}
+AXIS_RANGES_KEY = "onnxbridge.axis_ranges"
+
+
+def write_axis_ranges(model: onnx.ModelProto, declared: Mapping[str, SizeRange],
+                      exported: Sequence[ExportedAxis]) -> None:
+    """Record in the model's metadata the range each dynamic axis was declared valid on (``seq=1..24``)
+    and the range the exporter recorded, so that a later ``validate`` or ``check`` judges the same range."""
+    import json
+
+    by_axis = {e.axis: e for e in exported}
+    entry = {}
+    for axis in sorted(set(declared) | set(by_axis)):
+        d, e = declared.get(axis), by_axis.get(axis)
+        entry[axis] = {"declared": [d.lo, d.hi] if d else None, "exported": [e.lo, e.hi] if e else None,
+                       "guard": e.guard if e else None}
+    for i in reversed(range(len(model.metadata_props))):
+        if model.metadata_props[i].key == AXIS_RANGES_KEY:
+            del model.metadata_props[i]
+    if entry:
+        model.metadata_props.add(key=AXIS_RANGES_KEY, value=json.dumps(entry, sort_keys=True))
+
+
+def read_axis_ranges(model: onnx.ModelProto) -> tuple[dict[str, SizeRange], tuple[ExportedAxis, ...]]:
+    """(declared ranges, exporter ranges) from the model's metadata; nothing when absent or malformed
+    (a file from elsewhere may hold anything under that key)."""
+    import json
+
+    from .results import ExportedAxis
+    from .specs import SizeRange
+
+    text = next((p.value for p in model.metadata_props if p.key == AXIS_RANGES_KEY), None)
+    declared: dict[str, SizeRange] = {}
+    exported: list[ExportedAxis] = []
+    try:
+        for axis, entry in (json.loads(text) if text else {}).items():
+            d, e = entry.get("declared"), entry.get("exported")
+            if d:
+                declared[str(axis)] = SizeRange(int(d[0]), None if d[1] is None else int(d[1]))
+            if e:
+                guard = entry.get("guard")
+                exported.append(ExportedAxis(str(axis), int(e[0]), None if e[1] is None else int(e[1]),
+                                             str(guard) if guard else None))
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+        return {}, ()
+    return declared, tuple(exported)

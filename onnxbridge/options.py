@@ -185,7 +185,8 @@ def _specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
 @dataclass(frozen=True)
 class ExportOptions:
     """How to load a SOURCE and export it: its inputs, framework, opset, routes, trust, and the task
-    (for converters that build a model for one, e.g. Hugging Face folders)."""
+    (for converters that build a model for one, e.g. Hugging Face folders); ``debug`` lets the exporters'
+    own output (IR dumps, warnings) through to the terminal."""
 
     inputs: tuple[TensorSpec, ...] = ()
     framework: str | None = None
@@ -193,6 +194,7 @@ class ExportOptions:
     routes: tuple[str, ...] = ()
     trust_model: bool = False
     task: str | None = None
+    debug: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", _specs(self.inputs))

@@ -84,9 +84,10 @@ def test_a_sweep_break_is_typed_in_the_json(run_cli, files):
     assert r.code == 1
     d = check("report.schema.json", json.loads(r.out))
     broken = [c for c in d["validation"]["cases"] if not c["passed"]]
-    assert [(c["kind"], c["axis"], c["size"]) for c in broken] == [("axis", "batch", 1), ("axis", "batch", 5)]
+    assert [(c["kind"], c["axis"], c["size"]) for c in broken] == [("axis", "batch", 1), ("axis", "batch", 5),
+                                                                         ("axis", "batch", 11)]
     assert {c["failed_side"] for c in broken} == {"candidate"}
-    assert d["validation"]["broken_axes"] == {"batch": [1, 5]}
+    assert d["validation"]["broken_axes"] == {"batch": [1, 5, 11]}
 
 
 def test_simplify_optimize_bench_and_inspect_reports_match_their_schemas(run_cli, files, tmp_path):

@@ -96,7 +96,8 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
             product, conversion = _export(converter, loaded, reference, options, scratch / out.name)
         timings["export_s"] = conversion.seconds
         say(f"writing {out}")
-        model, simp, opt = _transform_and_write(product, loaded, options, out, scratch, say, timings, peaks)
+        model, simp, opt = _transform_and_write(product, loaded, options, out, scratch, say, timings, peaks,
+                                                conversion.axis_ranges)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     validation = None
@@ -118,14 +119,17 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
 
 
 def _transform_and_write(product: Any, loaded: Any, options: ConvertOptions, out: Path, scratch: Path, say: Progress,
-                         timings: dict[str, float], peaks: StagePeaks):
+                         timings: dict[str, float], peaks: StagePeaks, axes: tuple = ()):
     """(the model written, as loaded back without weights, or in memory), the simplify and optimise
     results. A product in a file is simplified file to file and moved into place; one in memory is
-    transformed in memory and saved."""
+    transformed in memory and saved. Either way the file records each dynamic axis's declared and
+    exported range (``axes``) in its metadata."""
     from ..onnxio import publish_model, save_onnx
 
+    _record_axis_ranges(product.model, loaded, axes)  # the simplify check reads them
     if product.path is None:
         model, simp, opt = _transform(product.model, loaded, options, say, timings, peaks)
+        _record_axis_ranges(model, loaded, axes)
         save_onnx(model, out, external_data=options.external_data)
         return model, simp, opt
     kept, simp = product.path, None
@@ -139,10 +143,28 @@ def _transform_and_write(product: Any, loaded: Any, options: ConvertOptions, out
             (scratch / "simplified").mkdir()
             kept, simp = simplify_file(product.path, scratch / "simplified" / out.name, check)
         timings["simplify_s"] = simp.seconds
+    _record_axis_ranges_in_file(Path(kept), loaded, axes)
     publish_model(kept, out)
     from ..onnxio import load_onnx
 
     return load_onnx(out), simp, None
+
+
+def _record_axis_ranges(model: Any, loaded: Any, axes: tuple) -> None:
+    """The declared and exported range of every dynamic axis, in the model's metadata."""
+    from ..onnxio import write_axis_ranges
+    from ..specs import declared_ranges
+
+    write_axis_ranges(model, declared_ranges(loaded.specs), axes)
+
+
+def _record_axis_ranges_in_file(path: Path, loaded: Any, axes: tuple) -> None:
+    """As :func:`_record_axis_ranges`, in a (scratch) file whose weights stay in external data."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    _record_axis_ranges(model, loaded, axes)
+    onnx.save(model, str(path))
 
 
 def _product_notes(product: Any, options: ConvertOptions) -> tuple[str, ...]:
@@ -160,7 +182,8 @@ def _export(converter: Any, loaded: Any, reference: Any, options: ConvertOptions
         converter.framework,
         pick_routes(converter.routes(loaded), options.export.routes),
         loaded,
-        ExportRequest(opset=options.export.opset, save_to=save_to, external_data=options.external_data),
+        ExportRequest(opset=options.export.opset, save_to=save_to, external_data=options.external_data,
+                      debug=options.export.debug),
         validate=_structural_check,
         check_parity=_quick_parity(reference, loaded, parity.tolerances) if options.validate else None,
         failing_op=getattr(converter, "failing_op", lambda e: None),
@@ -205,14 +228,15 @@ def _quick_parity(reference: Any, loaded: Any, tolerances: Tolerances):
     """A candidate passes when it matches the reference on the export-size example inputs, judged
     by the tolerances the final validation uses."""
     from ..parity.cases import example_case
-    from ..parity.sweep import compute_dtype, run_case
+    from ..parity.sweep import output_compute_dtypes, run_case
     from ..runtime.sessions import OrtRunner
 
     example = example_case(loaded.example)
 
     def check(product) -> str | None:
         candidate = OrtRunner(product.model, "cpu", path=product.path)
-        case = run_case(example.case, example.feeds, reference, candidate, tolerances, compute_dtype(product.model))
+        case = run_case(example.case, example.feeds, reference, candidate, tolerances,
+                        output_compute_dtypes(product.model))
         if case.passed:
             return None
         if case.error:

@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UsageError
 from ..fsutil import check_output_path
 from ..options import ExportOptions, ParityConfig, ParityPlan
-from ..results import ParityReport, Side
+from ..results import ParityReport
 
 if TYPE_CHECKING:
     import onnx
 
     from ..converters.base import LoadedModel
-    from ..parity.cases import InputCase
+    from ..parity.cases import AxisBounds, InputCase
     from ..parity.fixtures import Fixtures
     from ..parity.inputs import IdRanges
     from ..specs import TensorSpec
 
 __all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "validate_model", "save_fixtures",
-           "id_ranges"]
+           "id_ranges", "axis_bounds"]
 
 
 def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[Any, LoadedModel]:
@@ -114,29 +114,51 @@ def id_ranges(model: onnx.ModelProto, guess: Any) -> IdRanges:
     return IdRanges.of(guess).with_graph(model)
 
 
+def axis_bounds(specs: Sequence[TensorSpec], axis_sizes: dict[str, int], model: onnx.ModelProto) -> dict[str, AxisBounds]:
+    """What is known of each dynamic axis before the sweep: the range declared in ``--input`` (else the one
+    the model's metadata records from its conversion) and the range its exporter recorded (metadata)."""
+    from ..onnxio import read_axis_ranges
+    from ..parity.cases import AxisBounds
+    from ..specs import SizeRange, declared_ranges
+
+    recorded, exported = read_axis_ranges(model)
+    declared = {**recorded, **declared_ranges(specs)}
+    by_axis = {e.axis: e for e in exported}
+    out = {}
+    for axis, size in axis_sizes.items():
+        e = by_axis.get(axis)
+        out[axis] = AxisBounds(axis, size, declared.get(axis, SizeRange()), (e.lo, e.hi) if e else None,
+                               e.guard if e else None)
+    return out
+
+
 def simplify_check(original: onnx.ModelProto, specs: Sequence[TensorSpec], axis_sizes: dict[str, int],
                    ranges: Any, seed: int, *, path: str | Path | None = None):
     """The check a simplified model must pass: the unsimplified one on ONNX Runtime CPU as reference.
 
     The reference's outputs are recorded now and its session released, so the unsimplified and
     the simplified model never hold their weights in memory at once. ``check(simplified, path=...)``
-    takes the simplified model (and its file, when its weights are external).
+    takes the simplified model (and its file, when its weights are external). Sizes the unsimplified
+    model cannot run are listed, not compared; when no case at all can be compared, the report says so
+    (it never passes).
     """
     from ..parity.cases import generated_cases
     from ..parity.sweep import check_parity
     from ..runtime.sessions import OrtRunner
 
-    cases = generated_cases(specs, axis_sizes, ParityPlan.from_seed(seed, 1), int_high=id_ranges(original, ranges))
+    bounds = axis_bounds(specs, axis_sizes, original)
+    # no redraws: the recorded reference answers only the inputs it was recorded on
+    cases = [dataclasses.replace(c, redraw=None) for c in generated_cases(
+        specs, axis_sizes, ParityPlan.from_seed(seed, 1), int_high=id_ranges(original, ranges), bounds=bounds)]
     reference = Recorded(OrtRunner(original, "cpu", path=path, name="unsimplified model (onnxruntime cpu)"), cases)
 
     def check(simplified: onnx.ModelProto, path: str | Path | None = None) -> ParityReport:
-        report = check_parity(reference, OrtRunner(simplified, "cpu", path=path), cases)
-        # a size the unsimplified model cannot run either says nothing about the simplification
-        skipped = [c.label for c in report.cases if c.failed_side is Side.REFERENCE]
-        if skipped and not report.passed and all(c.passed or c.failed_side is Side.REFERENCE for c in report.cases):
-            note = f"sizes the unsimplified model cannot run were not compared: {', '.join(skipped)}"
-            report = dataclasses.replace(report, passed=True, notes=report.notes + (note,))
-        return report
+        candidate = OrtRunner(simplified, "cpu", path=path)
+        try:
+            return check_parity(reference, candidate, cases, bounds=bounds)
+        except UsageError as e:  # the unsimplified model runs no generated input: nothing to compare
+            return ParityReport(reference.name, "cpu", candidate.provider.used, (), False, (), {},
+                                notes=(e.message.replace("the source", "the unsimplified model"),))
 
     return check
 
@@ -172,26 +194,46 @@ def validate_model(reference: Any, model: onnx.ModelProto, parity: ParityConfig,
                    path: str | Path | None = None, reference_model: onnx.ModelProto | None = None) -> ParityReport:
     """Parity of ``model`` (on the provider asked for, placement profiled) against ``reference``, over
     ``cases`` or the generated plan; writes the fixtures asked for."""
-    from ..parity.cases import generated_cases
-    from ..parity.metrics import looser_dtype
-    from ..parity.sweep import check_parity, compute_dtype
+    from functools import partial
+
+    from ..parity.cases import generated_case, generated_cases
+    from ..parity.sweep import run_parity
     from ..runtime.placement import apply_fallback_policy
     from ..runtime.sessions import OrtRunner
 
-    narrow = [d for d in (compute_dtype(model), reference_model is not None and compute_dtype(reference_model)) if d]
-    narrowest = looser_dtype(*narrow) if narrow else None
+    narrow = narrow_outputs(model, reference_model)
     candidate = OrtRunner(model, parity.provider, path=path, profile=True, fallback=parity.fallback)
+    bounds = axis_bounds(loaded_specs, axis_sizes, model)
+    maker = None
     if cases is None:
-        cases = generated_cases(loaded_specs, axis_sizes, parity.plan, int_high=id_ranges(model, ranges))
-    report = check_parity(reference, candidate, cases, tolerances=parity.tolerances, compute_dtype=narrowest)
+        int_high = id_ranges(model, ranges)
+        cases = generated_cases(loaded_specs, axis_sizes, parity.plan, int_high=int_high, bounds=bounds)
+        maker = partial(generated_case, specs=tuple(loaded_specs), int_high=int_high)
+    report, used = run_parity(reference, candidate, cases, tolerances=parity.tolerances, compute_dtype=narrow,
+                              bounds=bounds, maker=maker)
     notes = list(report.notes)
-    if narrowest is not None:
-        notes.append(f"a model computes in {narrowest.name}: float outputs are judged at its default tolerances")
+    loosened = sorted(n for n, d in narrow.items() if d)
+    if loosened:
+        kinds = "/".join(sorted({d for d in narrow.values() if d}))
+        notes.append(f"the model computes in {kinds}: outputs that depend on it are judged at its default "
+                     f"tolerances ({', '.join(loosened)})")
     fallback = apply_fallback_policy(report.placement, parity.fallback)
     if fallback:
         notes.append(fallback)
-    save_fixtures(parity, cases, reference)
+    save_fixtures(parity, used, reference)
     return dataclasses.replace(report, notes=tuple(notes))
+
+
+def narrow_outputs(model: onnx.ModelProto, reference_model: onnx.ModelProto | None = None) -> dict[str, str | None]:
+    """Output -> the float16 / bfloat16 type it is computed from in either model (None: full precision)."""
+    from ..parity.sweep import output_compute_dtypes
+
+    narrow = output_compute_dtypes(model)
+    if reference_model is not None:
+        for name, dtype in output_compute_dtypes(reference_model).items():
+            if name in narrow and dtype:
+                narrow[name] = "bfloat16" if "bfloat16" in (narrow[name], dtype) else "float16"
+    return narrow
 
 
 def save_fixtures(parity: ParityConfig, cases: Sequence[InputCase], reference: Any) -> None:

@@ -73,12 +73,15 @@ def group(name: str, build: Callable[..., Any], *options: Callable) -> Callable:
 
 
 def _export(inputs=(), framework=None, trust_model=False, task=None, opset=None, routes=()) -> ExportOptions:
-    return ExportOptions(tuple(inputs), framework, opset, tuple(routes), trust_model, task)
+    ctx = click.get_current_context(silent=True)
+    debug = bool(ctx is not None and isinstance(ctx.obj, dict) and ctx.obj.get("debug"))
+    return ExportOptions(tuple(inputs), framework, opset, tuple(routes), trust_model, task, debug)
 
 
 _SOURCE = (
     click.option("--input", "inputs", multiple=True, metavar="NAME:DIMS[:DTYPE]",
-                 help="Model input; a name in DIMS is a dynamic axis (repeatable)."),
+                 help="Model input; a name in DIMS is a dynamic axis, NAME=LO..HI one valid on that range "
+                      "(repeatable)."),
     click.option("--framework", type=FrameworkType(), default=None,
                  help="Override the framework detected from SOURCE (a registered converter's name)."),
     click.option("--trust-model", is_flag=True,

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._util import first_line
+from .._util import first_line, summarize_error
 from ..errors import ConversionError, OnnxBridgeError, UsageError
-from ..results import ConversionResult, RouteAttempt
+from ..results import ConversionResult, ExportedAxis, RouteAttempt
 from ..specs import TensorSpec
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class LoadedModel:
     specs: tuple[TensorSpec, ...]
     example: dict[str, Any]
     axis_sizes: dict[str, int] = field(default_factory=dict)
-    int_high: int | None = None
+    int_high: Any = None  # IdRanges, or a converter's guess (one bound, or one per input)
     notes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -58,22 +58,25 @@ class ExportRequest:
     ``save_to``: where a route may save its product as a file (a large model, or any model when
     ``external_data`` is set), its weights in external data beside it (``NAME.onnx.data``), and
     return it loaded without its weights (``ExportedModel.path`` set). Each route gets a folder
-    of its own.
+    of its own. ``debug``: let the exporters' own output through to the terminal.
     """
 
     opset: int | None = None
     save_to: Path | None = None
     external_data: bool = False
+    debug: bool = False
 
 
 @dataclass(frozen=True)
 class ExportedModel:
-    """One route's product; ``path`` is set when it lives in a file (weights in external data)."""
+    """One route's product; ``path`` is set when it lives in a file (weights in external data);
+    ``axis_ranges``: the range of sizes the exporter recorded per dynamic axis, when it says."""
 
     model: onnx.ModelProto
     output_names: tuple[str, ...]
     notes: tuple[str, ...] = ()
     path: Path | None = None
+    axis_ranges: tuple[ExportedAxis, ...] = ()
 
 
 class Route(Protocol):
@@ -128,13 +131,15 @@ def axis_sizes(specs: Sequence[TensorSpec], example: Mapping[str, Any] | None = 
     size per axis name across all inputs.
     """
     from ..parity.inputs import default_axis_size
+    from ..specs import declared_ranges
 
+    ranges = declared_ranges(specs)
     sizes: dict[str, int] = {}
     for s in specs:
         if example is None:
             for d in s.dims:
                 if isinstance(d, str):
-                    sizes.setdefault(d, default_axis_size(d))
+                    sizes.setdefault(d, ranges[d].clamp(default_axis_size(d)) if d in ranges else default_axis_size(d))
             continue
         shape = [int(n) for n in example[s.name].shape]
         if len(s.dims) != len(shape):
@@ -150,6 +155,11 @@ def axis_sizes(specs: Sequence[TensorSpec], example: Mapping[str, Any] | None = 
                 )
             if isinstance(d, str) and sizes.setdefault(d, real) != real:
                 raise UsageError(f"axis {d!r} has two sizes in the example inputs: {sizes[d]} and {real}")
+            if isinstance(d, str) and d in ranges and real not in ranges[d]:
+                raise UsageError(
+                    f"--input {s}: the example input has {d}={real}, outside the declared range {d}={ranges[d]}",
+                    "widen the range so that it holds the example's size, or change the example",
+                )
     return sizes
 
 
@@ -218,9 +228,9 @@ def _try_route(route: Route, loaded: LoadedModel, request: ExportRequest, valida
         product = route.export(loaded, request)
     except OnnxBridgeError:
         raise
-    except Exception as e:  # the route failed: record why, the caller tries the next one
-        return RouteAttempt(route.name, False, time.perf_counter() - t0, first_line(e), failing_op(e),
-                            exported=False), None
+    except Exception as e:  # the route failed: record why (what and where), the caller tries the next one
+        why = summarize_error(e, [s.name for s in loaded.specs]).text()
+        return RouteAttempt(route.name, False, time.perf_counter() - t0, why, failing_op(e), exported=False), None
     try:
         validate(product)
     except Exception as e:
@@ -246,4 +256,5 @@ def _result(framework, route, attempts, product: ExportedModel, loaded: LoadedMo
         output_names=tuple(o.name for o in product.model.graph.output),
         seconds=time.perf_counter() - t0,
         notes=loaded.notes + product.notes,
+        axis_ranges=product.axis_ranges,
     )

@@ -6,6 +6,7 @@ TorchScript exporter (``torchscript``). torch is imported only when a method run
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import warnings
@@ -18,15 +19,20 @@ import numpy as np
 from .._util import first_line, quiet
 from ..errors import UsageError
 from ..onnxio import TWO_GB
-from ..parity.inputs import generate_inputs
+from ..parity.inputs import IdRanges, generate_inputs
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
 from .axes import name_dynamic_axes
 from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes
 from .torch_utils import (
+    dim_specs,
     failing_op,
+    grow_small_axes,
+    keep_training_flags,
     load_exported_program,
+    math_attention,
     output_names_for,
+    without_cache,
 )
 
 __all__ = ["TorchConverter", "DynamoRoute", "TorchScriptRoute"]
@@ -111,13 +117,17 @@ class TorchConverter:
             model.eval()
             notes.append("the model was in training mode; onnxbridge put it in eval mode before export")
         module = model.module() if _is_exported_program(model) else model
+        fixed = without_cache(module) if isinstance(model, torch.nn.Module) else {}
+        if fixed:
+            notes.append("a Hugging Face model: exported and checked without its KV cache (use_cache=False)")
         call, names, arrays = self._bind_example(module, example, where)
         specs, arrays, sizes = self._fit_specs(module, specs, call, names, arrays, where)
         int_high: int | dict[str, int] | None = self._vocab_size(module)
         generated = not arrays
+        user_example = dict(arrays)
         if generated:
             arrays = generate_inputs(specs, sizes, seed=0, int_high=int_high)
-        call, arg_order = self._call_mode(module, specs, call, names)
+        call, arg_order, fixed = self._call_mode(module, specs, call, names, fixed)
         loaded = LoadedModel(
             framework=self.framework,
             source=where,
@@ -127,9 +137,12 @@ class TorchConverter:
             axis_sizes=sizes,
             int_high=int_high,
             notes=tuple(notes),
-            extra={"call": call, "arg_order": arg_order},
+            extra={"call": call, "arg_order": arg_order, "fixed_kwargs": fixed},
         )
-        out, tables = self._run_eager(loaded, watch_embeddings=True)
+        try:
+            out, tables = self._run_eager(loaded, watch_embeddings=True)
+        except UsageError as e:
+            raise (self._refused_generated(loaded, e) if generated else e) from e.__cause__
         if tables:
             # ids drawn below the smallest table are always valid; now that we know which table
             # each input indexes, draw them over that table's whole range
@@ -141,7 +154,9 @@ class TorchConverter:
         names_out = output_names_for(out)
         if not names_out:
             raise UsageError(f"{where}: forward returned no tensors", "return a tensor, tuple, dict or ModelOutput")
-        return replace(loaded, extra={**loaded.extra, "output_names": names_out})
+        # generated inputs keep to the ranges of the user's example (a divisor example in 1..6 never gets 0)
+        ranges = IdRanges.of(loaded.int_high).with_examples(user_example)
+        return replace(loaded, int_high=ranges, extra={**loaded.extra, "output_names": names_out})
 
     def _bind_example(self, module: Any, example: Any, where: str):
         """(call mode, names, arrays) from the example inputs a factory returned."""
@@ -204,16 +219,17 @@ class TorchConverter:
         if extra:
             raise UsageError(f"--input misses example inputs: {', '.join(extra)}", "give one --input per model input")
         # the example's dtypes win over --input's
-        fitted = tuple(TensorSpec(s.name, s.dims, arrays[s.name].dtype.name) for s in specs)
+        fitted = tuple(replace(s, dtype=arrays[s.name].dtype.name) for s in specs)
         return fitted, {s.name: arrays[s.name] for s in specs}, sizes
 
-    def _call_mode(self, module, specs, call, names) -> tuple[str, tuple[str, ...]]:
-        """Keyword when every input is a named parameter of forward; positional otherwise."""
+    def _call_mode(self, module, specs, call, names, fixed) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        """Keyword when every input is a named parameter of forward (or fixed keywords must be passed
+        beside them, as ``use_cache=False``); positional otherwise (without the fixed keywords)."""
         spec_names = [s.name for s in specs]
         params = _forward_params(module)
         named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         order = {p.name: i for i, p in enumerate(params)}
-        if call is None:
+        if call is None or (fixed and call == "args" and set(spec_names) <= named):
             call = "kwargs" if set(spec_names) <= named else "args"
         if call == "kwargs":
             unknown = [n for n in spec_names if n not in named] if not any(
@@ -224,7 +240,7 @@ class TorchConverter:
                     f"forward() has no parameter {', '.join(unknown)}",
                     f"forward takes: {', '.join(p.name for p in params)}",
                 )
-            return "kwargs", tuple(sorted(spec_names, key=lambda n: order.get(n, len(order))))
+            return "kwargs", tuple(sorted(spec_names, key=lambda n: order.get(n, len(order)))), fixed
         positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         if len(spec_names) > len(positional) and not any(p.kind == p.VAR_POSITIONAL for p in params):
             raise UsageError(
@@ -232,7 +248,7 @@ class TorchConverter:
                 f"({', '.join(p.name for p in positional)})",
                 "name each --input after a forward parameter",
             )
-        return "args", tuple(spec_names)
+        return "args", tuple(spec_names), {}
 
     @staticmethod
     def _vocab_size(module: Any) -> int | None:
@@ -240,6 +256,22 @@ class TorchConverter:
 
         sizes = [m.num_embeddings for m in module.modules() if isinstance(m, torch.nn.Embedding)]
         return min(sizes) if sizes else None
+
+    def _refused_generated(self, loaded: LoadedModel, e: UsageError) -> UsageError:
+        """The source raised on the inputs generated from ``--input`` alone: name the input whose values
+        it refuses, when one is to blame (else the shapes do not fit: ``e`` says so)."""
+        from ..parity.inputs import blame_inputs
+
+        runner = self.reference_runner(replace(loaded, extra={**loaded.extra, "output_names": ()}))
+        blamed = blame_inputs(runner.run, loaded.example)
+        if not blamed:
+            return e
+        cause = first_line(e.__cause__) if e.__cause__ is not None else e.message
+        return UsageError(
+            f"{loaded.source} cannot run the inputs generated from --input (input "
+            f"{', '.join(repr(b) for b in blamed)}: with it set to ones the source runs): {cause}",
+            "return (model, example_inputs) from the factory: generated inputs keep the example's value ranges",
+        )
 
     def _run_eager(self, loaded: LoadedModel, watch_embeddings: bool = False) -> tuple[Any, dict[str, int]]:
         """Run forward on the example; with ``watch_embeddings``, also learn which ``nn.Embedding``
@@ -265,7 +297,8 @@ class TorchConverter:
                         tables[name] = min(tables.get(name, mod.num_embeddings), mod.num_embeddings)
 
             hooks = [m.register_forward_pre_hook(seen) for m in module.modules() if isinstance(m, torch.nn.Embedding)]
-        args, kwargs = forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors)
+        args, kwargs = forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors,
+                                    loaded.extra.get("fixed_kwargs"))
         try:
             with torch.inference_mode():
                 return module(*args, **kwargs), tables
@@ -292,32 +325,34 @@ class TorchConverter:
         from .torch_runner import TorchRunner
 
         module = loaded.model.module() if _is_exported_program(loaded.model) else loaded.model
-        return TorchRunner(module, loaded.extra["call"], loaded.extra["arg_order"], loaded.extra["output_names"])
+        return TorchRunner(module, loaded.extra["call"], loaded.extra["arg_order"], loaded.extra["output_names"],
+                           loaded.extra.get("fixed_kwargs"))
 
     @staticmethod
     def failing_op(e: BaseException) -> str | None:
         return failing_op(e)
 
 
-def _call_values(loaded: LoadedModel):
+def _call_values(loaded: LoadedModel, example: dict[str, Any] | None = None):
+    """(args, kwargs) that call forward on ``example`` (default: the loaded example)."""
     from .torch_runner import forward_args, to_torch
 
-    tensors = {n: to_torch(loaded.example[n]) for n in loaded.extra["arg_order"]}
-    return forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors)
+    example = loaded.example if example is None else example
+    tensors = {n: to_torch(example[n]) for n in loaded.extra["arg_order"]}
+    return forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors, loaded.extra.get("fixed_kwargs"))
 
 
-def _finish(model, loaded: LoadedModel, route: str) -> ExportedModel:
+def _finish(model, loaded: LoadedModel, route: str, notes: tuple[str, ...] = (), axes: tuple = ()) -> ExportedModel:
     fixed = name_dynamic_axes(model, loaded.specs)
     names = loaded.extra["output_names"]
     if len(model.graph.output) != len(names):
-        notes = (f"{route}: {len(model.graph.output)} graph outputs for {len(names)} model outputs; names kept",)
+        notes += (f"{route}: {len(model.graph.output)} graph outputs for {len(names)} model outputs; names kept",)
         names = tuple(o.name for o in model.graph.output)
-    else:
-        notes = ()
-    return ExportedModel(model, names, notes + fixed)
+    return ExportedModel(model, names, notes + fixed, axis_ranges=axes)
 
 
-def _finish_file(path: Path, loaded: LoadedModel, route: str) -> ExportedModel:
+def _finish_file(path: Path, loaded: LoadedModel, route: str, notes: tuple[str, ...] = (),
+                 axes: tuple = ()) -> ExportedModel:
     """``_finish`` for a product saved to ``path``: the graph (its weights stay on disk) is re-saved
     when naming its dynamic axes changed it."""
     import dataclasses
@@ -325,7 +360,7 @@ def _finish_file(path: Path, loaded: LoadedModel, route: str) -> ExportedModel:
     import onnx
 
     before = onnx.load(str(path), load_external_data=False)
-    product = _finish(before, loaded, route)
+    product = _finish(before, loaded, route, notes, axes)
     onnx.save_model(product.model, str(path))
     return dataclasses.replace(product, path=path)
 
@@ -362,34 +397,45 @@ class DataDependenceProbe:
         return self.verdict
 
 
+def _dynamic(loaded: LoadedModel) -> dict[str, dict[int, str]]:
+    """Input name -> {axis index: axis name} for every input with a dynamic axis."""
+    return {s.name: s.dynamic_axes for s in loaded.specs if s.dynamic_axes}
+
+
 def _dynamic_shapes(loaded: LoadedModel):
-    """torch.export's ``dynamic_shapes``: every named axis dynamic, per input as forward takes them."""
-    import torch
+    """torch.export's ``dynamic_shapes``: every named axis dynamic (within its declared range), per input
+    as forward takes them; fixed keywords (``use_cache``) are static."""
+    from ..specs import declared_ranges
 
     if not loaded.axis_sizes:
         return None
     by_name = {s.name: s for s in loaded.specs}
-    per_input = {
-        n: ({i: torch.export.Dim.DYNAMIC for i in by_name[n].dynamic_axes} or None)
-        for n in loaded.extra["arg_order"]
-    }
+    ranges = declared_ranges(loaded.specs)
+    per_input = {n: dim_specs(by_name[n].dynamic_axes, ranges) for n in loaded.extra["arg_order"]}
     if loaded.extra["call"] == "kwargs":
-        return per_input
+        return {**per_input, **{k: None for k in loaded.extra.get("fixed_kwargs") or {}}}
     return tuple(per_input.values())
 
 
-def _torch_export(loaded: LoadedModel) -> Any:
+def _torch_export(loaded: LoadedModel, debug: bool = False) -> tuple[Any, dict[str, int]]:
+    """``torch.export.export`` (non-strict) on the example grown past size 0/1 on its dynamic axes:
+    (the program, {axis: example size} for each axis grown)."""
     import torch
 
-    args, kwargs = _call_values(loaded)
-    with quiet():
-        return torch.export.export(
-            loaded.model, args, kwargs, dynamic_shapes=_dynamic_shapes(loaded), strict=False
-        )
+    example, grown = grow_small_axes(loaded.example, _dynamic(loaded))
+    args, kwargs = _call_values(loaded, example)
+    with quiet(enabled=not debug):
+        ep = torch.export.export(loaded.model, args, kwargs, dynamic_shapes=_dynamic_shapes(loaded), strict=False)
+    return ep, grown
 
 
 class DynamoRoute:
-    """``torch.export.export`` (non-strict), then ``torch.onnx.export(dynamo=True)``."""
+    """``torch.export.export`` (non-strict), then ``torch.onnx.export(dynamo=True)``.
+
+    The example is grown to 2 on dynamic axes of size 0 or 1 (torch.export specialises those); the
+    ONNX step runs attention on its math kernel; the exported range of each dynamic axis (and the guard
+    that bounds it) travels with the product, for the sweep and the ONNX metadata.
+    """
 
     name = "torch.export/dynamo"
 
@@ -399,30 +445,31 @@ class DynamoRoute:
     def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
         import torch
 
+        from .torch_ranges import exported_axes
+
         names = loaded.extra["output_names"]
-        if _is_exported_program(loaded.model):
-            ep = loaded.model
-        else:
-            try:
-                ep = _torch_export(loaded)
-            except Exception as e:
-                self.probe.record(e)
-                raise
-            self.probe.record(None)
-        with quiet():
-            input_names = list(loaded.extra["arg_order"]) if loaded.extra["call"] == "args" else None
-            program = torch.onnx.export(
-                ep,
-                dynamo=True,
-                opset_version=request.opset,
-                input_names=input_names,
-                output_names=list(names),
-                verbose=False,
-            )
+        grown: dict[str, int] = {}
+        with keep_training_flags(loaded.model):
+            if _is_exported_program(loaded.model):
+                ep = loaded.model
+            else:
+                try:
+                    ep, grown = _torch_export(loaded, request.debug)
+                except Exception as e:
+                    self.probe.record(e)
+                    raise
+                self.probe.record(None)
+            with quiet(enabled=not request.debug), math_attention():
+                input_names = list(loaded.extra["arg_order"]) if loaded.extra["call"] == "args" else None
+                program = torch.onnx.export(ep, dynamo=True, opset_version=request.opset, input_names=input_names,
+                                            output_names=list(names), verbose=False)
+        notes = tuple(f"exported from an example grown from {axis}={size} to 2 (torch.export specialises sizes 0 "
+                      f"and 1); {axis}={size} is checked too" for axis, size in grown.items())
+        axes = exported_axes(ep, loaded.extra["arg_order"], _dynamic(loaded))
         if request.save_to is not None and (request.external_data or _ir_weight_bytes(program.model) >= LARGE_MODEL):
             program.save(request.save_to, external_data=True)  # onnx-ir writes the tensors; no protobuf copy
-            return _finish_file(request.save_to, loaded, self.name)
-        return _finish(program.model_proto, loaded, self.name)
+            return _finish_file(request.save_to, loaded, self.name, notes, axes)
+        return _finish(program.model_proto, loaded, self.name, notes, axes)
 
 
 class TorchScriptRoute:
@@ -434,12 +481,17 @@ class TorchScriptRoute:
         self.probe = probe or DataDependenceProbe()
 
     def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+        with keep_training_flags(loaded.model):
+            return self._export(loaded, request)
+
+    def _export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
         import onnx
         import torch
 
         args, kwargs = _call_values(loaded)
         names = loaded.extra["output_names"]
         order = loaded.extra["arg_order"]
+        fixed = loaded.extra.get("fixed_kwargs") or {}
         by_name = {s.name: s for s in loaded.specs}
         dynamic_axes = {n: by_name[n].dynamic_axes for n in order if by_name[n].dynamic_axes}
         model = loaded.model
@@ -447,21 +499,28 @@ class TorchScriptRoute:
             # The TorchScript exporter binds keyword inputs positionally against forward's signature,
             # which breaks wrapped forwards (transformers 5: "got multiple values for argument
             # 'use_cache'"). An adapter takes the inputs positionally and calls forward by keyword.
-            model, args = _keyword_adapter(model, tuple(kwargs)), tuple(kwargs.values())
+            tensors = {k: v for k, v in kwargs.items() if k not in fixed}
+            model, args = _keyword_adapter(model, tuple(tensors), fixed), tuple(tensors.values())
         buf = io.BytesIO()
-        with warnings.catch_warnings(record=True) as caught, quiet():
+        with warnings.catch_warnings(record=True) as caught, quiet(enabled=not request.debug):
             warnings.simplefilter("always")
-            torch.onnx.export(
-                model,
-                args,
-                buf,
-                dynamo=False,
-                input_names=list(order),
-                output_names=list(names),
-                dynamic_axes=dynamic_axes or None,
-                opset_version=request.opset or TORCHSCRIPT_DEFAULT_OPSET,
-                do_constant_folding=True,
-            )
+            try:
+                torch.onnx.export(
+                    model,
+                    args,
+                    buf,
+                    dynamo=False,
+                    input_names=list(order),
+                    output_names=list(names),
+                    dynamic_axes=dynamic_axes or None,
+                    opset_version=request.opset or TORCHSCRIPT_DEFAULT_OPSET,
+                    do_constant_folding=True,
+                )
+            finally:
+                # the exporter switches its C++ log on (it dumps the whole IR graph to stdout when a pass
+                # fails) and never off again
+                with contextlib.suppress(Exception):
+                    torch._C._jit_set_onnx_log_enabled(False)
         self._refuse_frozen_branches(caught, loaded)
         return _finish(onnx.load_from_string(buf.getvalue()), loaded, self.name)
 
@@ -484,9 +543,11 @@ class TorchScriptRoute:
             )
 
 
-def _keyword_adapter(inner: Any, names: tuple[str, ...]) -> Any:
-    """A module whose ``forward(*tensors)`` calls ``inner(**dict(zip(names, tensors)))``."""
+def _keyword_adapter(inner: Any, names: tuple[str, ...], fixed: dict[str, Any] | None = None) -> Any:
+    """A module whose ``forward(*tensors)`` calls ``inner(**dict(zip(names, tensors)), **fixed)``."""
     import torch
+
+    fixed = dict(fixed or {})
 
     class KeywordAdapter(torch.nn.Module):
         def __init__(self) -> None:
@@ -494,6 +555,10 @@ def _keyword_adapter(inner: Any, names: tuple[str, ...]) -> Any:
             self.inner = inner
 
         def forward(self, *tensors: Any) -> Any:
-            return self.inner(**dict(zip(names, tensors)))
+            return self.inner(**dict(zip(names, tensors)), **fixed)
 
-    return KeywordAdapter().train(inner.training)  # export restores the wrapper's mode onto the inner model
+    adapter = KeywordAdapter()
+    # export restores the wrapper's mode onto the inner model: give it the model's mode, without
+    # .train(), which would also flatten the mode of every submodule
+    adapter.training = inner.training
+    return adapter

@@ -30,12 +30,13 @@ def to_numpy(t: Any) -> np.ndarray:
     return t.numpy()
 
 
-def forward_args(call: str, arg_order: tuple[str, ...], tensors: Mapping[str, Any]) -> tuple[tuple, dict[str, Any]]:
+def forward_args(call: str, arg_order: tuple[str, ...], tensors: Mapping[str, Any],
+                 fixed: Mapping[str, Any] | None = None) -> tuple[tuple, dict[str, Any]]:
     """(args, kwargs) for ``forward``: the inputs in ``arg_order``, by keyword when ``call`` is
-    ``"kwargs"``, else positionally."""
+    ``"kwargs"``, else positionally; ``fixed`` keywords (``use_cache=False``) after them."""
     if call == "kwargs":
-        return (), {n: tensors[n] for n in arg_order}
-    return tuple(tensors[n] for n in arg_order), {}
+        return (), {**{n: tensors[n] for n in arg_order}, **(fixed or {})}
+    return tuple(tensors[n] for n in arg_order), dict(fixed or {})
 
 
 class TorchRunner:
@@ -43,11 +44,13 @@ class TorchRunner:
 
     name = "pytorch"
 
-    def __init__(self, module: Any, call: str, arg_order: tuple[str, ...], output_names: tuple[str, ...]) -> None:
+    def __init__(self, module: Any, call: str, arg_order: tuple[str, ...], output_names: tuple[str, ...],
+                 fixed: Mapping[str, Any] | None = None) -> None:
         self.module = module
         self.call = call
         self.arg_order = arg_order
         self._output_names = output_names
+        self.fixed = dict(fixed or {})
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -58,10 +61,21 @@ class TorchRunner:
 
         from .torch_utils import flatten_outputs
 
-        args, kwargs = forward_args(self.call, self.arg_order, {k: to_torch(v) for k, v in feeds.items()})
+        args, kwargs = forward_args(self.call, self.arg_order, {k: to_torch(v) for k, v in feeds.items()}, self.fixed)
         with torch.inference_mode():
             out = self.module(*args, **kwargs)
         return [to_numpy(t) for _, t in flatten_outputs(out)]
+
+    def random_ops(self, feeds: Mapping[str, np.ndarray]) -> list[str]:
+        """The seeded-random ops one forward calls (``aten.randn_like.default at model.py:12 (code)``),
+        for a source that does not repeat (see :func:`onnxbridge.converters.torch_random.random_ops`)."""
+        from .torch_random import random_ops
+
+        args, kwargs = forward_args(self.call, self.arg_order, {k: to_torch(v) for k, v in feeds.items()}, self.fixed)
+        try:
+            return random_ops(self.module, args, kwargs)
+        except Exception:  # naming the op is a courtesy; the verdict stands without it
+            return []
 
     def timed_call(self, feeds: Mapping[str, np.ndarray], device: str = "cpu") -> tuple[Any, Any, str]:
         """(call, sync, description) for timing: the module and inputs moved to ``device`` once, forward
@@ -78,7 +92,7 @@ class TorchRunner:
         module = self.module.to(device)
         self._moved = device != "cpu"
         tensors = {k: to_torch(v).to(device) for k, v in feeds.items()}
-        args, kwargs = forward_args(self.call, self.arg_order, tensors)
+        args, kwargs = forward_args(self.call, self.arg_order, tensors, self.fixed)
 
         def call() -> Any:
             with torch.inference_mode():

@@ -1,13 +1,17 @@
-"""PyTorch helpers: output flattening and naming, safe ``.pt2`` loading, quiet exports, errors."""
+"""PyTorch helpers: output flattening and naming, Hugging Face caches, examples grown past the 0/1
+specialisation, training flags kept, safe ``.pt2`` loading, quiet exports, errors."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .._util import first_line, quiet
 from ..errors import InputError, UnsafeInputError
@@ -17,7 +21,117 @@ __all__ = [
     "output_names_for",
     "load_exported_program",
     "failing_op",
+    "without_cache",
+    "grow_small_axes",
+    "keep_training_flags",
+    "math_attention",
 ]
+
+
+def _configs(model: Any) -> list[Any]:
+    """Every distinct Hugging Face config reachable from the model's modules (sub-configs included):
+    T5 and BART deep-copy the config into their encoder and decoder stacks."""
+    seen: dict[int, Any] = {}
+    for module in model.modules():
+        cfg = getattr(module, "config", None)
+        if cfg is not None and hasattr(cfg, "use_cache"):
+            seen.setdefault(id(cfg), cfg)
+    for cfg in list(seen.values()):
+        for sub in ("text_config", "vision_config", "audio_config", "encoder", "decoder"):
+            inner = getattr(cfg, sub, None)
+            if inner is not None and hasattr(inner, "use_cache"):
+                seen.setdefault(id(inner), inner)
+    return list(seen.values())
+
+
+def without_cache(model: Any) -> dict[str, Any]:
+    """Switch a Hugging Face model's KV cache off, for export and reference alike: ``use_cache=False``
+    on every config it holds, and the forward keyword to pass (``{"use_cache": False}`` when forward
+    takes it: the config alone is not always respected). A cache object (``DynamicCache``,
+    ``EncoderDecoderCache``) in the outputs stops both exporters; without it the outputs keep stable
+    names (``logits``, ``encoder_last_hidden_state``). Returns {} for models without a cache."""
+    configs = _configs(model)
+    for cfg in configs:
+        cfg.use_cache = False
+    try:
+        takes = "use_cache" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return {"use_cache": False} if takes and configs else {}
+
+
+def grow_small_axes(example: Mapping[str, np.ndarray], dynamic: Mapping[str, Mapping[int, str]],
+                    to: int = 2) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """The example with every dynamic axis of size 0 or 1 grown to ``to`` (repeating its values, as
+    optimum's dummy inputs are never 0/1), and {axis name: old size} for those grown.
+
+    torch.export specialises sizes 0 and 1: a batch-1 example with a dynamic batch fails ("conflicts
+    between user-specified ranges and inferred ranges"). Repeating keeps ids in the vocabulary and masks
+    valid; an axis of size 0 has nothing to repeat and gets zeros.
+    """
+    sizes: dict[str, int] = {}
+    for name, axes in dynamic.items():
+        for ax, axis in axes.items():
+            sizes.setdefault(axis, int(example[name].shape[ax]))
+    grown = {a: s for a, s in sizes.items() if s in (0, 1)}
+    out = {}
+    for name, arr in example.items():
+        for ax, axis in (dynamic.get(name) or {}).items():
+            if axis not in grown:
+                continue
+            if arr.shape[ax] == 0:
+                shape = list(arr.shape)
+                shape[ax] = to
+                arr = np.zeros(shape, arr.dtype)
+            else:
+                arr = np.repeat(arr, to, axis=ax)
+        out[name] = arr
+    return out, grown
+
+
+@contextlib.contextmanager
+def keep_training_flags(model: Any) -> Iterator[None]:
+    """Restore every submodule's ``training`` flag on exit: exporters call ``.train()`` / ``.eval()``
+    recursively, and a model left in training mode makes every later reference run random (dropout,
+    drop-path)."""
+    modules = list(model.modules()) if hasattr(model, "modules") else []
+    flags = [(m, m.training) for m in modules]
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+@contextlib.contextmanager
+def math_attention() -> Iterator[None]:
+    """``scaled_dot_product_attention`` on its math kernel: torch.onnx's decompositions fail on the
+    output strides of the CPU flash kernel ("Cannot view a tensor with shape ...", T5, Swin:
+    pytorch#136543). Only the ONNX step needs it; the numbers do not change."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(SDPBackend.MATH):
+        yield
+
+
+def dim_specs(dynamic: Mapping[int, str], ranges: Mapping[str, Any]) -> dict[int, Any] | None:
+    """torch.export's spec of one input: ``Dim.DYNAMIC`` per dynamic axis, bounded by a declared range
+    (``seq=1..24``: max 24; a lower bound only from 2, since torch.export specialises 0 and 1)."""
+    import torch
+
+    if not dynamic:
+        return None
+    out = {}
+    for ax, axis in dynamic.items():
+        r = ranges.get(axis)
+        bounds = {}
+        if r is not None and r.hi is not None:
+            bounds["max"] = max(int(r.hi), 2)
+        if r is not None and r.lo >= 2:
+            bounds["min"] = int(r.lo)
+        out[ax] = torch.export.Dim.DYNAMIC(**bounds) if bounds else torch.export.Dim.DYNAMIC
+    return out
+
 
 
 def _key_name(key: Any) -> str:

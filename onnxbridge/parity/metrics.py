@@ -149,14 +149,16 @@ def compare_outputs(
     *,
     atol: float | None = None,
     rtol: float | None = None,
-    compute_dtype: np.dtype | str | None = None,
+    compute_dtype: np.dtype | str | Mapping[str, np.dtype | str | None] | None = None,
 ) -> list[OutputParity]:
     """Compare outputs pairwise, in order.
 
     Tolerances, first match wins: ``tolerances[name]`` (``--tol``), then ``atol`` / ``rtol``
     over the dtype default; the dtype is the loosest of the reference's, the candidate's and
     ``compute_dtype`` (the precision the candidate computes in, e.g. float16 inside a model
-    with float32 inputs and outputs). Integer and bool outputs stay exact unless ``--tol`` names them.
+    with float32 inputs and outputs; a mapping gives it per output, so that only outputs that
+    depend on float16 values are loosened). Integer and bool outputs stay exact unless ``--tol``
+    names them.
     """
     if not isinstance(tolerances, Tolerances):
         tolerances = Tolerances(atol, rtol, tuple((tolerances or {}).items()))
@@ -165,7 +167,8 @@ def compare_outputs(
     for name, ref, got in zip(names, refs, gots, strict=True):
         ref, got = np.asarray(ref), np.asarray(got)
         is_float = _dtype_key(ref.dtype) not in ("integer", "bool")
-        dtype = (looser_dtype(ref.dtype, got.dtype, compute_dtype) if is_float else None) or ref.dtype
+        narrow = compute_dtype.get(name) if isinstance(compute_dtype, Mapping) else compute_dtype
+        dtype = (looser_dtype(ref.dtype, got.dtype, narrow) if is_float else None) or ref.dtype
         override = tolerances.for_output(name)
         if override is not None:
             base = default_tolerance(dtype)

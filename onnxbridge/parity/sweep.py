@@ -3,24 +3,35 @@
 Cases come typed (:mod:`.cases`): seeded cases at the export sizes, one dynamic axis at another
 size, all axes larger, fixtures, or the converter's example. A failing case knows which side
 failed; nothing here parses a label or an error message.
+
+Before anything is compared the reference must repeat itself (one input run twice); a generated
+input the source raises on is drawn again within the example's ranges, and a size the source
+cannot run is listed as such (:attr:`CaseKind.SOURCE_LIMIT`), never judged.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 
 from .._util import first_line
 from ..errors import OnnxBridgeError, UsageError
 from ..options import ParityPlan, Tolerances
-from ..results import ERROR_BIN_EDGES, CaseKind, ParityCase, ParityReport, Side
+from ..results import ERROR_BIN_EDGES, AxisOutcome, CaseKind, ParityCase, ParityReport, Side
 from ..runtime.sessions import OrtRunner, Runner
-from .cases import InputCase, PlannedCase, generated_cases, plan_cases
-from .metrics import DEFAULT_TOLERANCES, compare_outputs
+from .axes import axis_breaks, judge_axes, smallest_runnable_cases
+from .cases import AxisBounds, InputCase, PlannedCase, generated_case, generated_cases, plan_cases
+from .inputs import REDRAWS, blame_inputs
+from .metrics import DEFAULT_TOLERANCES, compare_outputs, default_tolerance
 
-__all__ = ["ParityPlan", "plan_cases", "check_parity", "check_generated", "run_case", "compute_dtype"]
+__all__ = ["ParityPlan", "plan_cases", "check_parity", "run_parity", "check_generated", "run_case",
+           "compute_dtype", "output_compute_dtypes", "self_check"]
+
+CaseMaker = Callable[[PlannedCase], InputCase]
 
 
 def run_case(
@@ -29,20 +40,23 @@ def run_case(
     reference: Runner,
     candidate: Runner,
     tolerances: Tolerances = Tolerances(),
-    compute_dtype: str | None = None,
+    compute_dtype: str | Mapping[str, str | None] | None = None,
+    *,
+    refs: list[np.ndarray] | None = None,
 ) -> ParityCase:
-    """Run both sides on ``feeds`` and compare every output."""
+    """Run both sides on ``feeds`` (the reference only when ``refs`` is not given) and compare every output."""
     shapes = {k: tuple(int(d) for d in np.shape(v)) for k, v in feeds.items()}
 
     def failed(side: Side, error: str) -> ParityCase:
         return ParityCase(case.label, case.seed, shapes, (), False, error, case.kind, case.axis, case.size, side)
 
-    try:
-        refs = reference.run(feeds)
-    except OnnxBridgeError:
-        raise
-    except Exception as e:
-        return failed(Side.REFERENCE, f"reference {reference.name} failed: {first_line(e, 400)}")
+    if refs is None:
+        try:
+            refs = reference.run(feeds)
+        except OnnxBridgeError:
+            raise
+        except Exception as e:
+            return failed(Side.REFERENCE, f"reference {reference.name} failed: {first_line(e, 400)}")
     try:
         gots = candidate.run(feeds)
     except OnnxBridgeError:
@@ -58,19 +72,30 @@ def run_case(
                       kind=case.kind, axis=case.axis, size=case.size)
 
 
-def check_parity(
+def check_parity(reference: Runner, candidate: OrtRunner, cases: Sequence[InputCase], **options: Any) -> ParityReport:
+    """Run every case on both sides and collect a ``ParityReport``; ``options`` as :func:`run_parity` takes."""
+    return run_parity(reference, candidate, cases, **options)[0]
+
+
+def run_parity(
     reference: Runner,
     candidate: OrtRunner,
     cases: Sequence[InputCase],
     *,
     tolerances: Tolerances = Tolerances(),
-    compute_dtype: str | None = None,
-) -> ParityReport:
-    """Run every case on both sides and collect a ``ParityReport``.
+    compute_dtype: str | Mapping[str, str | None] | None = None,
+    bounds: Mapping[str, AxisBounds] | None = None,
+    maker: CaseMaker | None = None,
+) -> tuple[ParityReport, list[InputCase]]:
+    """Run every case on both sides: the report, and the cases with the inputs really used.
 
-    ``tolerances`` (``--tol``) must name outputs of the candidate. When the cases at the export
-    sizes pass but a sweep case fails, ``broken_axes`` names each dynamic axis and the sizes that
-    broke it. The candidate's node placement is attached when it was profiled.
+    ``tolerances`` (``--tol``) must name outputs of the candidate. The reference runs one input twice
+    first: a source that does not repeat is named, not judged. A generated case the source raises on is
+    drawn again (:data:`~onnxbridge.parity.inputs.REDRAWS` times); if the source never runs it, the case is
+    listed as :attr:`CaseKind.SOURCE_LIMIT` and, given ``maker``, the smallest size the source runs is found
+    and checked instead. At the export sizes that is a usage error naming the input (exit 2). ``bounds``
+    (declared and exported ranges per axis) let the sweep name an axis the export narrowed. The report
+    passes only when at least one case was compared and every compared case passed.
     """
     unknown = sorted(set(tolerances.names) - set(candidate.output_names))
     if unknown:
@@ -79,33 +104,157 @@ def check_parity(
             f"the outputs are: {', '.join(candidate.output_names)}",
         )
     t0 = time.perf_counter()
-    results = [run_case(c.case, c.feeds, reference, candidate, tolerances, compute_dtype) for c in cases]
-    broken, notes = _axis_breaks(results, _export_sizes(cases))
+    compare = partial(run_case, reference=reference, candidate=candidate, tolerances=tolerances,
+                      compute_dtype=compute_dtype)
+    results, used, notes, repeat = _run_cases(cases, reference, compare)
+    export_sizes = _export_sizes(cases)
+    if maker is not None:
+        for inputs in smallest_runnable_cases(results, export_sizes, maker, reference):
+            results.append(compare(case=inputs.case, feeds=inputs.feeds))
+            used.append(inputs)
+    axes = judge_axes(results, export_sizes, bounds or {})
+    broken, axis_notes = axis_breaks(results, export_sizes, axes)
+    notes = axis_notes + notes + [a.note for a in axes if a.note and a.outcome is not AxisOutcome.EXPORT_NARROWED]
     if candidate.provider.note:
         notes.append(candidate.provider.note)
-    return ParityReport(
+    judged = [c for c in results if c.kind is not CaseKind.SOURCE_LIMIT]
+    repeats, nondeterminism = repeat
+    passed = (bool(judged) and all(c.passed for c in judged) and repeats is not False
+              and not any(a.outcome is AxisOutcome.EXPORT_NARROWED for a in axes))
+    report = ParityReport(
         reference=reference.name,
         provider_requested=candidate.provider.requested,
         provider_used=candidate.provider.used,
         providers=candidate.provider.session_providers,
-        passed=bool(results) and all(c.passed for c in results),
+        passed=passed,
         cases=tuple(results),
         tolerances=_tolerances_used(results),
-        dynamic_axes=_sizes_tried(cases),
+        dynamic_axes=_sizes_tried(used, results),
         seconds=time.perf_counter() - t0,
-        notes=tuple(notes),
+        notes=tuple(dict.fromkeys(notes)),
         placement=getattr(candidate, "placement", None),
         broken_axes=broken,
         histogram_edges=ERROR_BIN_EDGES,
+        axes=axes,
+        source_repeats=repeats,
+        nondeterminism=nondeterminism,
     )
+    return report, used
+
+
+def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[..., ParityCase]):
+    """(results, inputs used, notes, (source repeats, why not)) over the planned cases; the self-check
+    runs on the first case the source runs."""
+    results: list[ParityCase] = []
+    used: list[InputCase] = []
+    notes: list[str] = []
+    repeat: tuple[bool | None, str | None] = (None, None)
+    for c in cases:
+        case, inputs, refs, note = _settle(c, reference)
+        if note:
+            notes.append(note)
+        if repeat[0] is None and refs is not None:
+            repeat = self_check(reference, inputs.feeds, refs)
+        results.append(case if case is not None else compare(case=inputs.case, feeds=inputs.feeds, refs=refs))
+        used.append(inputs)
+    return results, used, notes, repeat
+
+
+_GENERATED = (CaseKind.SEED, CaseKind.AXIS, CaseKind.ALL_AXES)
+
+
+def _settle(c: InputCase, reference: Runner) -> tuple[ParityCase | None, InputCase, list[np.ndarray] | None,
+                                                       str | None]:
+    """Run the reference on a case, drawing its inputs again while the source raises on them.
+
+    Returns (the case when it ends here, without comparison: the source could not run it; the inputs
+    used; the reference's outputs; a note)."""
+    errors: list[str] = []
+    inputs = c
+    attempts = REDRAWS if c.redraw is not None else 1
+    for attempt in range(attempts):
+        if attempt:
+            inputs = InputCase(c.case, c.redraw(attempt), c.redraw)
+        try:
+            refs = reference.run(inputs.feeds)
+        except OnnxBridgeError:
+            raise
+        except Exception as e:
+            errors.append(first_line(e, 400))
+            continue
+        note = (f"case {c.case.label}: the source raised on {attempt} draw(s) of generated inputs "
+                f"({errors[0]}); checked on a new draw within the example's ranges") if attempt else None
+        return None, inputs, refs, note
+    shapes = {k: tuple(int(d) for d in np.shape(v)) for k, v in c.feeds.items()}
+    pc = c.case
+    if pc.kind not in _GENERATED:  # the user's own inputs: a failure of the case, said as such
+        return ParityCase(pc.label, pc.seed, shapes, (), False, f"reference {reference.name} failed: {errors[-1]}",
+                          pc.kind, pc.axis, pc.size, Side.REFERENCE), c, None, None
+    if pc.kind is CaseKind.SEED:
+        raise _cannot_run(c, reference, errors[-1])
+    cannot = f"the source cannot run this input ({attempts} draw{'s' if attempts > 1 else ''}): {errors[-1]}"
+    return ParityCase(pc.label, pc.seed, shapes, (), False, cannot, CaseKind.SOURCE_LIMIT, pc.axis, pc.size,
+                      Side.REFERENCE), c, None, None
+
+
+def _cannot_run(c: InputCase, reference: Runner, error: str) -> UsageError:
+    """Exit 2 when the source raises on every draw at the export sizes, naming the input to blame (see
+    :func:`~onnxbridge.parity.inputs.blame_inputs`)."""
+    blamed = blame_inputs(reference.run, c.feeds)
+    what = (f"input {', '.join(repr(b) for b in blamed)}: with it set to ones the source runs"
+            if blamed else f"inputs {', '.join(repr(n) for n in c.feeds)}")
+    return UsageError(
+        f"the source cannot run any generated input (tried {REDRAWS} draws at the export sizes; {what}): {error}",
+        "give example inputs that show the values the model takes (the generator keeps their range), "
+        "or real data with --inputs FILE.npz",
+    )
+
+
+def self_check(reference: Runner, feeds: Mapping[str, np.ndarray],
+               first: Sequence[np.ndarray]) -> tuple[bool, str | None]:
+    """Run the reference again on ``feeds``: (True, None) when it repeats ``first`` within 1% of each
+    output's default tolerance, else (False, a message naming the output and, where the runner can
+    tell, the random ops)."""
+    try:
+        second = reference.run(feeds)  # the same object: a recorded reference answers by identity
+    except Exception as e:  # a source that runs once and not twice does not repeat either
+        return False, f"the source does not repeat: a second run on the same input raised {first_line(e)}"
+    names = list(reference.output_names)
+    worst, worst_name = 0.0, None
+    for i, (a, b) in enumerate(zip(first, second)):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            worst, worst_name = float("inf"), names[i] if i < len(names) else str(i)
+            break
+        if a.size == 0:
+            continue
+        tol = default_tolerance(a.dtype)
+        x, y = a.astype(np.float64), b.astype(np.float64)
+        same = (x == y) | (np.isnan(x) & np.isnan(y))
+        excess = np.where(same, 0.0, np.abs(x - y) - 0.01 * (tol.atol + tol.rtol * np.abs(x)))
+        if float(np.nanmax(np.where(np.isnan(excess), np.inf, excess))) > 0:
+            diff = float(np.nanmax(np.where(same, 0.0, np.abs(x - y))))
+            if diff > worst or worst_name is None:
+                worst, worst_name = diff, names[i] if i < len(names) else str(i)
+    if worst_name is None:
+        return True, None
+    message = f"the source does not repeat: two runs on the same input differ by {worst:.3g} on output '{worst_name}'"
+    finder = getattr(reference, "random_ops", None)
+    ops = finder(dict(feeds)) if finder is not None else []
+    if ops:
+        message += "; random op(s): " + "; ".join(ops[:4])
+    return False, message + " (a parity check needs a deterministic source: put it in eval mode, seed or remove the random ops)"
 
 
 def check_generated(reference: Runner, candidate: OrtRunner, specs, axis_sizes: Mapping[str, int],
                     plan: ParityPlan = ParityPlan(), *, int_high=None, tolerances: Tolerances = Tolerances(),
-                    compute_dtype: str | None = None) -> ParityReport:
+                    compute_dtype: str | Mapping[str, str | None] | None = None,
+                    bounds: Mapping[str, AxisBounds] | None = None) -> ParityReport:
     """:func:`check_parity` over generated inputs: the plan's seeds, then the sweep."""
-    cases = generated_cases(specs, axis_sizes, plan, int_high=int_high)
-    return check_parity(reference, candidate, cases, tolerances=tolerances, compute_dtype=compute_dtype)
+    cases = generated_cases(specs, axis_sizes, plan, int_high=int_high, bounds=bounds)
+    maker = partial(generated_case, specs=tuple(specs), int_high=int_high)
+    return check_parity(reference, candidate, cases, tolerances=tolerances, compute_dtype=compute_dtype,
+                        bounds=bounds, maker=maker)
 
 
 def _export_sizes(cases: Sequence[InputCase]) -> dict[str, int]:
@@ -113,47 +262,15 @@ def _export_sizes(cases: Sequence[InputCase]) -> dict[str, int]:
     return next((dict(c.case.sizes) for c in cases if c.case.kind is CaseKind.SEED), {})
 
 
-def _sizes_tried(cases: Sequence[InputCase]) -> dict[str, tuple[int, ...]]:
-    """Every size each dynamic axis was run at (generated cases only)."""
+def _sizes_tried(used: Sequence[InputCase], results: Sequence[ParityCase]) -> dict[str, tuple[int, ...]]:
+    """Every size each dynamic axis was compared at (not the sizes the source could not run)."""
     tried: dict[str, set[int]] = {}
-    for c in cases:
+    for c, r in zip(used, results):
+        if r.kind is CaseKind.SOURCE_LIMIT:
+            continue
         for axis, size in c.case.sizes.items():
             tried.setdefault(axis, set()).add(size)
     return {a: tuple(sorted(s)) for a, s in tried.items()}
-
-
-def _axis_breaks(cases: list[ParityCase], export_sizes: Mapping[str, int]) -> tuple[dict, list[str]]:
-    """Each dynamic axis whose sweep broke while the export sizes passed, with the sizes that broke it.
-
-    A sweep case where the *reference* itself fails says nothing about the export: it gets a note
-    of its own and does not count as a break.
-    """
-    notes: list[str] = []
-    seeded = [c for c in cases if c.kind is CaseKind.SEED]
-    export_ok = bool(seeded) and all(c.passed for c in seeded)
-    broken: dict[str, list[int]] = {}
-    for c in cases:
-        if c.passed or c.kind not in (CaseKind.AXIS, CaseKind.ALL_AXES):
-            continue
-        if c.failed_side is Side.REFERENCE:
-            notes.append(f"case {c.label}: the reference itself fails ({c.error}); this size is not checked")
-        elif c.kind is CaseKind.ALL_AXES:
-            if export_ok:
-                notes.append(
-                    "every dynamic axis larger at once breaks, though each axis alone passes: "
-                    "the exporter may have tied two axes together"
-                )
-        elif c.axis is not None and c.size is not None:
-            broken.setdefault(c.axis, []).append(c.size)
-    if not export_ok:
-        return {}, notes
-    for axis, sizes in broken.items():
-        notes.append(
-            f"dynamic axis '{axis}' breaks at size(s) {sorted(sizes)} (exported at {export_sizes.get(axis, '?')}, "
-            "passes there): the exporter specialised it to the export size; look for code that turns a shape "
-            "into a Python int (int(x.shape[0]), x.size(0) in arithmetic) or for shapes baked into reshapes"
-        )
-    return {a: tuple(sorted(s)) for a, s in broken.items()}, notes
 
 
 def _tolerances_used(cases: list[ParityCase]) -> dict[str, dict[str, float]]:
@@ -172,17 +289,18 @@ def compute_dtype(model) -> str | None:
     """The narrowest float type a model computes in (float16 / bfloat16 weights or casts), else None.
 
     A model with float32 inputs and outputs that casts to float16 inside cannot meet float32
-    tolerances; the parity check judges it at the narrower type's defaults.
+    tolerances; :func:`output_compute_dtypes` says which outputs that reaches.
     """
-    import onnx
-
-    narrow = {onnx.TensorProto.FLOAT16: "float16", onnx.TensorProto.BFLOAT16: "bfloat16"}
-    found = {narrow[i.data_type] for i in model.graph.initializer if i.data_type in narrow}
-    for node in model.graph.node:
-        if node.op_type == "Cast":
-            to = next((a.i for a in node.attribute if a.name == "to"), None)
-            if to in narrow:
-                found.add(narrow[to])
+    found = {d for d in output_compute_dtypes(model).values() if d}
     if "bfloat16" in found:
         return "bfloat16"
     return "float16" if found else None
+
+
+def output_compute_dtypes(model) -> dict[str, str | None]:
+    """Graph output -> the narrowest float type among the values it depends on (float16 / bfloat16
+    initializers, casts to them, graph inputs of them), or None when it depends on none: only outputs
+    that depend on narrow values are judged at the narrow type's tolerances."""
+    from .narrow import narrow_dependencies
+
+    return narrow_dependencies(model)

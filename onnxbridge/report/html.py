@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .markdown import route_why, upgrade_facts
+from .markdown import AXIS_HEADERS, axis_rows, case_mark, route_why, upgrade_facts
 
 if TYPE_CHECKING:
     from ..results import ParityReport, Placement, Report
@@ -167,9 +167,10 @@ def _cases_section(v: ParityReport) -> str:
     for c in v.cases:
         shapes = ", ".join(f"{k} {list(s)}" for k, s in c.shapes.items())
         if c.error:
+            listed = case_mark(c) != "✗"
             rows.append([_td(_e(c.label)), _td(_e(shapes)), _td("-"), f"<td colspan='9'>{_e(c.error)}</td>",
-                         _td("<span class='fail-t'>✗ FAIL</span>")])
-            classes.append("fail")
+                         _td(_e(case_mark(c)) if listed else "<span class='fail-t'>✗ FAIL</span>")])
+            classes.append("" if listed else "fail")
         for o in c.outputs:
             topk = "-"
             if o.top1_agreement is not None:
@@ -280,6 +281,9 @@ def to_html(report: Report) -> str:
             items = "".join(f"<li>dynamic axis <code>{_e(a)}</code> breaks at size(s) {_e(list(s))}</li>"
                             for a, s in v.broken_axes.items())
             parts.append(f"<ul class='notes'>{items}</ul>")
+        if v.axes:
+            parts.append("<h2>Dynamic axes</h2>" + _table(AXIS_HEADERS, [[_td(_e(x)) for x in row]
+                                                                         for row in axis_rows(v)]))
         parts += [_tolerance_section(v), _cases_section(v), _histograms(v), _placement_section(v)]
     if d.get("upgrade"):
         parts.append("<h2>Upgrade</h2><ul>" + "".join(f"<li>{_e(f)}</li>" for f in upgrade_facts(d["upgrade"]))

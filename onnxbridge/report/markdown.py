@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..results import Report
 
-__all__ = ["to_markdown", "route_why"]
+__all__ = ["to_markdown", "route_why", "AXIS_HEADERS", "axis_rows", "case_mark"]
+
+AXIS_HEADERS = ("axis", "export size", "declared", "exporter recorded", "smallest the source runs", "outcome", "why")
 
 
 def _fmt(x: float | None) -> str:
@@ -42,6 +44,22 @@ def upgrade_facts(u: dict) -> list[str]:
         facts.append(f"expected outputs ({u['golden_source']}): {_verdict(golden['passed'])}, "
                      f"{len(golden['cases'])} case(s)")
     return facts + list(u["notes"])
+
+
+def _span(r) -> str:
+    return "-" if r is None else f"{r[0]}..{'' if r[1] is None else r[1]}"
+
+
+def axis_rows(v) -> list[list[str]]:
+    """One row per dynamic axis of a ParityReport (plain text; the renderers escape it)."""
+    return [[a.axis, str(a.export_size), _span(a.declared), _span(a.exported),
+             "-" if a.smallest_runnable is None else str(a.smallest_runnable), a.outcome.value.replace("_", " "),
+             a.note or a.guard or "-"] for a in v.axes]
+
+
+def case_mark(case) -> str:
+    """How a case that did not compare reads: listed (the source cannot run it) or failed."""
+    return "– not compared" if case.kind.value == "source_limit" else "✗"
 
 
 def _cell(text: str) -> str:
@@ -84,7 +102,7 @@ def to_markdown(report: Report) -> str:
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for c in v.cases:
             if c.error:
-                lines.append(f"| {c.label} | - | - | - | - | - | - | - | - | - | ✗ {_cell(c.error)} |")
+                lines.append(f"| {c.label} | - | - | - | - | - | - | - | - | - | {case_mark(c)} {_cell(c.error)} |")
             for o in c.outputs:
                 extra = (f" {o.mismatched} off, worst at {list(o.worst_index)}"
                          if (not o.passed and o.worst_index is not None and not o.error) else "")
@@ -94,6 +112,9 @@ def to_markdown(report: Report) -> str:
                     f"{_fmt(o.mean_abs)} | {_fmt(o.cosine)} | {top1} | {o.atol:g} | {o.rtol:g} | "
                     f"{_verdict(o.passed)}{extra}{' ' + _cell(o.error) if o.error else ''} |"
                 )
+        if v.axes:
+            lines += ["", "| " + " | ".join(AXIS_HEADERS) + " |", "|" + " --- |" * len(AXIS_HEADERS)]
+            lines += ["| " + " | ".join(_cell(x) for x in row) + " |" for row in axis_rows(v)]
         if v.placement is not None:
             lines += ["", f"**placement**: {v.placement.summary()}"]
             if v.placement.fallback:

@@ -7,10 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from .bench import BenchCase, BenchReport, BenchSettings, LatencyStats, ReferenceCheck
-from .export import ConversionResult, OptimizeResult, RouteAttempt, SimplifyResult, UpgradeResult
+from .export import ConversionResult, ExportedAxis, OptimizeResult, RouteAttempt, SimplifyResult, UpgradeResult
 from .frameworks import FrameworkListing
 from .model_info import ModelInfo, TargetCheck
-from .parity import ERROR_BIN_EDGES, CaseKind, OutputParity, ParityCase, ParityReport, PlacedNode, Placement, Side
+from .parity import (
+    ERROR_BIN_EDGES,
+    AxisOutcome,
+    AxisVerdict,
+    CaseKind,
+    OutputParity,
+    ParityCase,
+    ParityReport,
+    PlacedNode,
+    Placement,
+    Side,
+)
 from .serialize import to_plain
 
 __all__ = [
@@ -20,9 +31,12 @@ __all__ = [
     "SimplifyResult",
     "OptimizeResult",
     "UpgradeResult",
+    "ExportedAxis",
     "OutputParity",
     "CaseKind",
     "Side",
+    "AxisOutcome",
+    "AxisVerdict",
     "ParityCase",
     "ParityReport",
     "PlacedNode",
@@ -82,6 +96,7 @@ class Report:
             "opset": conv.opset if conv else None,
             "inputs": list(conv.input_names) if conv else None,
             "outputs": list(conv.output_names) if conv else None,
+            "axis_ranges": list(conv.axis_ranges) if conv else [],
             "simplify": self.simplify,
             "validation": self.validation,
             "bench": self.bench,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .parity import ParityReport
 
-__all__ = ["RouteAttempt", "ConversionResult", "SimplifyResult", "OptimizeResult", "UpgradeResult"]
+__all__ = ["RouteAttempt", "ExportedAxis", "ConversionResult", "SimplifyResult", "OptimizeResult", "UpgradeResult"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,17 @@ class RouteAttempt:
 
 
 @dataclass(frozen=True)
+class ExportedAxis:
+    """The range of sizes an exporter recorded for one dynamic axis (``hi`` None: unbounded), and the
+    guard in the model's code that bounds it when known (``s27 <= 24 at model.py:36 (if x.shape[1] > 24:)``)."""
+
+    axis: str
+    lo: int
+    hi: int | None = None
+    guard: str | None = None
+
+
+@dataclass(frozen=True)
 class ConversionResult:
     """What an exporter produced: the route that won, every route tried, the graph's names."""
 
@@ -37,6 +48,7 @@ class ConversionResult:
     output_names: tuple[str, ...]
     seconds: float
     notes: tuple[str, ...] = ()
+    axis_ranges: tuple[ExportedAxis, ...] = ()
 
 
 @dataclass(frozen=True)

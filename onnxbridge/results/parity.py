@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 __all__ = ["ERROR_BIN_EDGES", "OutputParity", "CaseKind", "Side", "ParityCase", "ParityReport", "PlacedNode",
-           "Placement"]
+           "Placement", "AxisOutcome", "AxisVerdict"]
 
 
 # Edges of the per-output error histogram of |got - ref|: count 0 holds the exact matches, count i
@@ -48,6 +48,7 @@ class CaseKind(str, enum.Enum):
     ALL_AXES = "all_axes"  # generated, every dynamic axis larger at once
     EXAMPLE = "example"  # the converter's example inputs (choosing an export route)
     FIXTURE = "fixture"  # read from an --inputs / golden fixtures file
+    SOURCE_LIMIT = "source_limit"  # generated, but the source itself cannot run it: listed, not judged
 
 
 class Side(str, enum.Enum):
@@ -76,6 +77,30 @@ class ParityCase:
     axis: str | None = None
     size: int | None = None
     failed_side: Side | None = None
+
+
+class AxisOutcome(str, enum.Enum):
+    """What the sweep found about one dynamic axis's range."""
+
+    OK = "ok"  # every size tried in the declared range matches
+    EXPORT_NARROWED = "export_narrowed"  # the exported model is valid on a narrower range than declared
+    SOURCE_LIMIT = "source_limit"  # the exporter's bound is the source's own limit (it cannot run past it)
+    CONSERVATIVE = "conservative"  # the exporter recorded a narrower range, but the model matches past it
+
+
+@dataclass(frozen=True)
+class AxisVerdict:
+    """One dynamic axis: the ranges declared and recorded by the exporter, the smallest size the source
+    runs (when 1 is too small), and what the sweep found. Bounds are ``[lo, hi]``, ``hi`` None: unbounded."""
+
+    axis: str
+    export_size: int
+    declared: tuple[int, int | None]
+    exported: tuple[int, int | None] | None = None
+    smallest_runnable: int | None = None
+    outcome: AxisOutcome = AxisOutcome.OK
+    guard: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +164,19 @@ class ParityReport:
     placement: Placement | None = None
     broken_axes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     histogram_edges: tuple[float, ...] = ()
+    axes: tuple[AxisVerdict, ...] = ()
+    source_repeats: bool | None = None
+    nondeterminism: str | None = None
+
+    @property
+    def compared(self) -> int:
+        """Cases whose outputs were compared (the source could run them)."""
+        return sum(1 for c in self.cases if c.kind is not CaseKind.SOURCE_LIMIT and c.failed_side is not Side.REFERENCE)
+
+    @property
+    def narrowed(self) -> tuple[AxisVerdict, ...]:
+        """Axes on which the exported model is valid on a narrower range than declared."""
+        return tuple(a for a in self.axes if a.outcome is AxisOutcome.EXPORT_NARROWED)
 
     @property
     def worst_abs(self) -> float:
@@ -150,6 +188,8 @@ class ParityReport:
         """Every failing (case, output) pair; output is None when the whole case errored."""
         out: list[tuple[ParityCase, OutputParity | None]] = []
         for case in self.cases:
+            if case.kind is CaseKind.SOURCE_LIMIT:
+                continue
             if case.error:
                 out.append((case, None))
             out.extend((case, o) for o in case.outputs if not o.passed)
@@ -157,9 +197,18 @@ class ParityReport:
 
     def summary(self) -> str:
         """One line: passed, or the worst failing output with its case."""
+        skipped = len(self.cases) - self.compared
         if self.passed:
-            return f"parity passed on {self.provider_used}: {len(self.cases)} cases, worst max_abs {self.worst_abs:.3g}"
+            return (f"parity passed on {self.provider_used}: {self.compared} cases, worst max_abs {self.worst_abs:.3g}"
+                    + (f" ({skipped} size(s) the source cannot run, not compared)" if skipped else ""))
+        if self.nondeterminism:
+            return f"parity NOT JUDGED: {self.nondeterminism}"
+        if self.narrowed:
+            return "parity FAILED: " + "; ".join(a.note or a.axis for a in self.narrowed)
         fails = self.failures
+        if not self.compared or not fails:
+            why = next((c.error for c in self.cases if c.error), self.notes[0] if self.notes else None)
+            return "parity NOT CHECKED: no case could be compared" + (f" ({why})" if why else "")
         case, out = fails[0]
         if self.broken_axes:
             axes = "; ".join(

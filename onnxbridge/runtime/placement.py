@@ -24,6 +24,8 @@ from ..results import PlacedNode, Placement
 
 __all__ = [
     "FALLBACK_POLICIES",
+    "SHAPE_OPS",
+    "shape_nodes",
     "ProfileCapture",
     "parse_profile",
     "placement_from_profile",
@@ -34,12 +36,38 @@ FALLBACK_POLICIES = ("warn", "fail")
 
 _MEMCPY = {"MemcpyToHost", "MemcpyFromHost"}
 _INT_TYPES = {"int64", "int32"}
+# Ops ONNX Runtime computes shapes with (and keeps on the CPU on purpose under CUDA / TensorRT).
+SHAPE_OPS = frozenset({
+    "Shape", "Size", "Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Reshape", "Cast", "Add", "Sub", "Mul",
+    "Div", "Mod", "Neg", "Abs", "Max", "Min", "Range", "ConstantOfShape", "Equal", "Less", "Greater", "Not",
+    "Where", "Expand", "ReduceProd", "ReduceSum", "Identity", "Floor", "Ceil", "Sqrt", "Constant",
+})
 
 
-def _is_shape_arith(args: Mapping[str, Any]) -> bool:
-    """Outputs that are int64/int32 vectors (rank <= 1): shape arithmetic, kept on CPU on purpose."""
+def shape_nodes(model: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """(the nodes of ``model`` that compute shapes: every input derived from a ``Shape`` / ``Size``
+    output or a constant, all node names). A node missing from the second set was made by ONNX Runtime."""
+    graph = model.graph
+    constant = {i.name for i in graph.initializer} | {""}
+    shapes: set[str] = set()
+    found: set[str] = set()
+    for node in graph.node:
+        derived = [n for n in node.input if n not in constant]
+        if node.op_type in ("Shape", "Size") or (
+            node.op_type in SHAPE_OPS and derived and all(n in shapes for n in derived)
+        ):
+            shapes.update(node.output)
+            found.add(node.name)
+        elif node.op_type == "Constant" or (node.op_type in SHAPE_OPS and not derived):
+            constant.update(node.output)
+    return frozenset(found), frozenset(n.name for n in graph.node)
+
+
+def _is_shape_arith(args: Mapping[str, Any], op_type: str = "Shape") -> bool:
+    """A shape op whose outputs are int64/int32 vectors (rank <= 1): shape arithmetic, kept on CPU on
+    purpose. A small integer output of any other op (ArgMax, TopK...) is compute."""
     outs = args.get("output_type_shape") or []
-    if not outs:
+    if not outs or op_type not in SHAPE_OPS:
         return False
     for entry in outs:
         if not isinstance(entry, Mapping) or len(entry) != 1:
@@ -50,13 +78,16 @@ def _is_shape_arith(args: Mapping[str, Any]) -> bool:
     return True
 
 
-def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str = "warn") -> Placement:
+def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str = "warn",
+                  graph_shape_nodes: tuple[frozenset[str], frozenset[str]] | None = None) -> Placement:
     """A :class:`Placement` from ONNX Runtime profile events (the JSON list ``end_profiling`` writes).
 
-    Only the first execution of each node counts (a profile may hold several runs).
+    Only the first execution of each node counts (a profile may hold several runs). With
+    ``graph_shape_nodes`` (from :func:`shape_nodes`), a graph node counts as shape arithmetic only when
+    the graph says it computes a shape; nodes ONNX Runtime made are judged by op and output alone.
     """
     seen: dict[str, PlacedNode] = {}
-    shape_nodes: set[str] = set()
+    shape_arith: set[str] = set()
     for ev in events:
         if not isinstance(ev, Mapping) or ev.get("cat") != "Node":
             continue
@@ -71,8 +102,9 @@ def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str 
         if node in seen:
             continue
         seen[node] = PlacedNode(node, str(args.get("op_name", "?")), str(provider))
-        if _is_shape_arith(args):
-            shape_nodes.add(node)
+        in_graph = graph_shape_nodes is not None and node in graph_shape_nodes[1]
+        if _is_shape_arith(args, seen[node].op_type) and (not in_graph or node in graph_shape_nodes[0]):
+            shape_arith.add(node)
     by_provider = Counter(n.provider for n in seen.values())
     by_op: dict[str, Counter] = {}
     for n in seen.values():
@@ -83,7 +115,7 @@ def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str 
     for n in seen.values():
         if n.provider == target or n.op_type in _MEMCPY:
             continue
-        if n.provider == "CPUExecutionProvider" and n.name in shape_nodes:
+        if n.provider == "CPUExecutionProvider" and n.name in shape_arith:
             shape_on_cpu += 1
             continue
         fallback.append(n)
@@ -99,7 +131,8 @@ def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str 
     )
 
 
-def placement_from_profile(path: str | Path, target: str, policy: str = "warn") -> Placement:
+def placement_from_profile(path: str | Path, target: str, policy: str = "warn",
+                           graph_shape_nodes: tuple[frozenset[str], frozenset[str]] | None = None) -> Placement:
     """Read a profile file ONNX Runtime wrote and parse it."""
     try:
         events = json.loads(Path(path).read_text(encoding="utf-8") or "[]")
@@ -110,7 +143,7 @@ def placement_from_profile(path: str | Path, target: str, policy: str = "warn") 
         ) from e
     if not isinstance(events, list):
         events = []
-    return parse_profile(events, target, policy)
+    return parse_profile(events, target, policy, graph_shape_nodes)
 
 
 class ProfileCapture:
@@ -134,13 +167,14 @@ class ProfileCapture:
         so.profile_file_prefix = str(self._dir / "ort")
         return so
 
-    def collect(self, session: Any, target: str, policy: str = "warn") -> Placement | None:
-        """The placement of the run(s) so far, or None when nothing was profiled."""
+    def collect(self, session: Any, target: str, policy: str = "warn", model: Any = None) -> Placement | None:
+        """The placement of the run(s) so far, or None when nothing was profiled. ``model`` (the ONNX
+        graph the session runs) tells shape arithmetic from compute."""
         try:
             path = session.end_profiling()
             if not path or not Path(path).is_file():
                 return None
-            return placement_from_profile(path, target, policy)
+            return placement_from_profile(path, target, policy, shape_nodes(model) if model is not None else None)
         finally:
             self.cleanup()
 
@@ -151,10 +185,18 @@ class ProfileCapture:
 
 
 def apply_fallback_policy(placement: Placement | None, policy: str) -> str | None:
-    """``fail``: raise ``ProviderError`` (exit 2) when nodes fell back; ``warn``: return a note."""
+    """``fail``: raise ``ProviderError`` (exit 2) when nodes fell back, or when no profile could be read
+    (where the nodes ran is then unknown); ``warn``: return a note."""
     if policy not in FALLBACK_POLICIES:
         raise UsageError(f"unknown --fallback {policy!r}", f"use one of {', '.join(FALLBACK_POLICIES)}")
-    if placement is None or placement.ok:
+    if placement is None:
+        if policy == "fail":
+            raise ProviderError(
+                "--fallback fail: no ONNX Runtime profile could be read, so where the nodes ran is unknown",
+                "rerun; if the model never ran (every case failed before it), fix that first, or pass --fallback warn",
+            )
+        return None
+    if placement.ok:
         return None
     listed = ", ".join(f"{n.name} ({n.op_type} on {n.provider})" for n in placement.fallback[:10])
     more = f" and {len(placement.fallback) - 10} more" if len(placement.fallback) > 10 else ""

@@ -102,7 +102,7 @@ class OrtRunner:
         outs = list(self.session.run(None, {k: self._cast(k, v) for k, v in feeds.items() if k in names}))
         if self._capture is not None:
             capture, self._capture = self._capture, None
-            self.placement = capture.collect(self.session, self.provider.used, self._fallback)
+            self.placement = capture.collect(self.session, self.provider.used, self._fallback, self.model)
         return outs
 
     def _cast(self, name: str, value: np.ndarray) -> np.ndarray:

@@ -159,6 +159,11 @@ def _judge(before: int, after: int, t0: float, check: Check | None, simplified, 
     except Exception as e:
         return False, SimplifyResult(False, before, before, time.perf_counter() - t0,
                                      f"simplified model did not run: {first_line(e)}")
+    if not report.compared:  # nothing compared is not a pass: the simplification is unverified
+        return False, SimplifyResult(
+            False, before, before, time.perf_counter() - t0,
+            f"parity could not be checked ({report.summary()}); kept the unsimplified model", None, None,
+        )
     if not report.passed:
         return False, SimplifyResult(
             False, before, before, time.perf_counter() - t0,

@@ -44,7 +44,7 @@ def test_fixture_written_by_convert_replays_without_torch_and_catches_changed_we
                 "--save-inputs", ins, "--save-outputs", outs)
     assert r.code == 0, r.out + r.err
     cases = load_cases(ins)
-    assert [label for label, _ in cases] == ["seed=0", "seed=1", "seed=2", "batch=1", "batch=5"]
+    assert [label for label, _ in cases] == ["seed=0", "seed=1", "seed=2", "batch=1", "batch=5", "batch=11"]
     assert cases[3][1]["x"].shape == (1, 16) and cases[4][1]["x"].shape == (5, 16)
 
     result = _replay(model, ins, outs)

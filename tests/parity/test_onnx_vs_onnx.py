@@ -18,7 +18,7 @@ def test_original_vs_simplified_passes(onnx_file, tmp_path):
     v = report.validation
     assert v.passed, v.summary()
     assert v.reference == "a.onnx (onnxruntime cpu)"
-    assert [c.label for c in v.cases] == ["seed=0", "seed=1", "seed=2", "batch=1", "batch=5"]
+    assert [c.label for c in v.cases] == ["seed=0", "seed=1", "seed=2", "batch=1", "batch=5", "batch=11"]
     assert max(o.max_abs for c in v.cases for o in c.outputs) < 1e-5
 
 
