@@ -1,5 +1,5 @@
-"""The Python API: the verbs ``convert``, ``simplify``, ``validate``, ``inspect``, ``bench``, and
-``frameworks`` (what the converter registry holds).
+"""The Python API: the verbs ``convert``, ``simplify``, ``validate``, ``inspect``, ``bench``, ``variant``,
+and ``frameworks`` (what the converter registry holds).
 
 Orchestration only; each verb returns a :class:`~onnxbridge.results.Report`. The keyword form
 (``convert(source, out, inputs=..., provider=...)``) builds the option objects of
@@ -15,9 +15,11 @@ from ._onnx import inspect, simplify
 from ._stages import load_source as _load_source
 from ._upgrade import upgrade, upgrade_with
 from ._validate import validate, validate_with
+from ._variants import variant, variant_with
 
 __all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "inspect", "bench", "bench_with",
-           "load_source", "frameworks", "upgrade", "upgrade_with"]
+           "load_source", "frameworks", "upgrade", "upgrade_with", "variant",
+           "variant_with"]
 
 
 def load_source(source: str, *, inputs=None, framework: str | None = None, trust_model: bool = False,

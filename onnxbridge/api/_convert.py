@@ -10,7 +10,7 @@ from typing import Any
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..fsutil import check_output_path
-from ..options import ConvertOptions, ExportOptions, OptimizeOptions, ParityConfig, Tolerances
+from ..options import ConvertOptions, ExportOptions, OptimizeOptions, ParityConfig, Tolerances, VariantOptions
 from ..results import Report
 from ..specs import TensorSpec
 from ._stages import load_source, preflight, read_input_cases, simplify_check, validate_model
@@ -42,6 +42,8 @@ def convert(
     optimize: str | None = None,
     fuse_transformer: str | None = None,
     external_data: bool = False,
+    simplifier: str = "onnxsim",
+    variants: Sequence[str] | VariantOptions | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Export SOURCE to ``output`` (atomically), simplify it, validate it against the source.
@@ -52,6 +54,9 @@ def convert(
     ``bert`` / ``gpt2`` / ``vit``) ONNX Runtime's optimisations, each parity-checked; ``external_data``
     writes the weights to ``OUTPUT.data`` beside the graph (always so over 2 GB) and takes the
     large-model path (weights on disk, simplified memory-mapped, validated by path).
+    ``simplifier``: ``onnxsim`` (default), ``onnxslim``, ``onnxscript`` or ``auto`` (the best of those
+    installed); ``variants``: deployment variants to build beside ``output`` (``["fp16", "int8"]``, or
+    :class:`~onnxbridge.options.VariantOptions`), each gated on accuracy and speed (see :func:`variant`).
     """
     options = ConvertOptions(
         export=ExportOptions(tuple(inputs or ()), framework, opset, tuple(routes or ()), trust_model, task),
@@ -62,6 +67,8 @@ def convert(
         simplify=simplify,
         validate=validate,
         external_data=external_data,
+        simplifier=simplifier,
+        variants=variants if isinstance(variants, VariantOptions) or not variants else VariantOptions(tuple(variants)),
     )
     return convert_with(source, output, options, progress)
 
@@ -78,6 +85,10 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
     parity = options.parity
     out = check_output_path(output, source, parity.inputs_file)
     preflight(parity, source, output)
+    if options.variants is not None:
+        from ..variants.stage import variant_targets
+
+        variant_targets(out, options.variants)
     cases = read_input_cases(parity)[0] if options.validate else None
     timings: dict[str, float] = {}
     peaks = StagePeaks()
@@ -113,9 +124,19 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
 
         save_fixtures(parity, generated_cases(loaded.specs, loaded.axis_sizes, parity.plan,
                                               int_high=id_ranges(model, loaded.int_high)), reference)
+    variants = None
+    if options.variants is not None:
+        from ._variants import variants_stage
+
+        say("building variants")
+        t0 = time.perf_counter()
+        variants = variants_stage(out, model, options.variants, reference, loaded.specs, loaded.axis_sizes,
+                                  loaded.int_high, say)
+        timings["variants_s"] = time.perf_counter() - t0
     return Report(command="convert", source=source, framework=converter.framework, output=str(out),
                   conversion=conversion, simplify=simp, validation=validation, timings=timings, optimize=opt,
-                  notes=(opt.notes if opt else ()) + _product_notes(product, options), peak_rss_bytes=peaks.bytes)
+                  notes=(opt.notes if opt else ()) + _product_notes(product, options), peak_rss_bytes=peaks.bytes,
+                  variants=variants)
 
 
 def _transform_and_write(product: Any, loaded: Any, options: ConvertOptions, out: Path, scratch: Path, say: Progress,
@@ -195,12 +216,12 @@ def _transform(model: Any, loaded: Any, options: ConvertOptions, say: Progress, 
     """Simplify, then optimise (each kept only where parity with its input holds)."""
     simp = opt = None
     if options.simplify:
-        from ..transforms.simplify import simplify_model
+        from ..transforms.simplifiers import simplify_with
 
         say("simplifying")
         with peaks.stage("simplify"):
             check = simplify_check(model, loaded.specs, loaded.axis_sizes, loaded.int_high, options.parity.seed)
-            model, simp = simplify_model(model, check)
+            model, simp = simplify_with(model, check, options.simplifier)
         timings["simplify_s"] = simp.seconds
     if options.optimize.requested:
         from ..transforms.optimize import optimize_step, transformer_hints

@@ -23,14 +23,15 @@ def simplify(
     seed: int = 0,
     optimize: str | None = None,
     fuse_transformer: str | None = None,
+    simplifier: str = "onnxsim",
     progress: Progress | None = None,
 ) -> Report:
     """Simplify an ONNX file into ``output``, keeping the original if parity breaks; ``optimize`` /
-    ``fuse_transformer`` as for :func:`~onnxbridge.api.convert`."""
+    ``fuse_transformer`` / ``simplifier`` as for :func:`~onnxbridge.api.convert`."""
     from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, load_onnx, save_onnx, uses_external_data
     from ..runtime.support import check_runtime_support
-    from ..transforms.simplify import simplify_model
+    from ..transforms.simplifiers import simplify_with
     from ._stages import id_ranges, simplify_check
 
     say = progress or no_progress
@@ -48,7 +49,7 @@ def simplify(
         return _simplify_file(model, out, original, specs, sizes, validate, seed, optimize_options, peaks)
     with peaks.stage("simplify"):
         check = simplify_check(original, specs, sizes, None, seed) if validate else None
-        result, simp = simplify_model(original, check)
+        result, simp = simplify_with(original, check, simplifier)
     timings = {"simplify_s": simp.seconds}
     opt = None
     if optimize_options.requested:

@@ -23,6 +23,7 @@ COMMANDS = {
     "bench": ("onnxbridge.cli.bench", "bench", "Speed on ONNX Runtime (p50/p90/p99, throughput), optionally vs the source."),
     "inspect": ("onnxbridge.cli.inspect", "inspect_cmd", "Opsets, inputs/outputs, op histogram, parameters, size."),
     "demo": ("onnxbridge.cli.demo", "demo", "The whole pipeline on bundled example models (no downloads)."),
+    "variant": ("onnxbridge.cli.variant", "variant", "Deployment variants (fp16, int8, int4, ORT format...) gated on accuracy and speed."),
     "check": ("onnxbridge.cli.check", "check", "The pre-commit / CI gate: every declared model still matches its source."),
     "upgrade": ("onnxbridge.cli.upgrade", "upgrade", "Convert an ONNX file to another opset, repaired, simplified, parity-checked."),
     "frameworks": ("onnxbridge.cli.frameworks", "frameworks", "The frameworks onnxbridge converts from (plugins included)."),

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from .options import export_options, optimize_options, parity_options, report_options
+from .options import (
+    convert_variant_options,
+    export_options,
+    optimize_options,
+    parity_options,
+    report_options,
+    simplifier_option,
+)
 from .render import finish, progress
 from .util import check_report_paths
 
@@ -17,11 +24,13 @@ from .util import check_report_paths
 @click.option("--no-validate", is_flag=True, help="Skip the parity check.")
 @click.option("--external-data", is_flag=True,
               help="Write the weights to OUT.onnx.data beside the graph (automatic over 2 GB).")
+@simplifier_option
 @optimize_options
 @parity_options()
+@convert_variant_options
 @report_options
-def convert(source: str, output: str, export, no_simplify: bool, no_validate: bool, external_data: bool, optimize,
-            parity, reports, as_json: bool) -> int:
+def convert(source: str, output: str, export, no_simplify: bool, no_validate: bool, external_data: bool,
+            simplifier: str, optimize, parity, variants, reports, as_json: bool) -> int:
     """Export SOURCE to ONNX, simplify it, and validate it against SOURCE.
 
     SOURCE is file.py:NAME, package.module:NAME or a model file or folder of a registered converter
@@ -29,12 +38,19 @@ def convert(source: str, output: str, export, no_simplify: bool, no_validate: bo
 
       onnxbridge convert models.py:resnet -o resnet.onnx --input x:batch,3,224,224
     """
+    import dataclasses
+
     from .. import api
     from ..options import ConvertOptions
+    from .variant import variants_exit
 
     check_report_paths(reports, source, output)
+    if variants is not None:  # judged where the model is validated, on the same inputs
+        variants = dataclasses.replace(variants, provider=parity.provider, inputs_file=parity.inputs_file,
+                                       seed=parity.seed)
     options = ConvertOptions(export, parity, optimize, simplify=not no_simplify, validate=not no_validate,
-                             external_data=external_data)
+                             external_data=external_data, simplifier=simplifier,
+                             variants=variants)
     with progress(not as_json) as say:
         report = api.convert_with(source, output, options, progress=say)
-    return finish(report, reports, as_json)
+    return variants_exit(report, finish(report, reports, as_json))

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..options import (
+    CALIBRATION_METHODS,
     FALLBACK_POLICIES,
     FUSIONS,
     IO_BINDING_MODES,
@@ -19,16 +20,19 @@ from ..options import (
     OPTIMIZE_TARGETS,
     PROVIDERS,
     REFERENCE_DEVICES,
+    SIMPLIFIERS,
+    VARIANT_KINDS,
     BenchConfig,
     ExportOptions,
     OptimizeOptions,
     ParityConfig,
     TimingPlan,
     Tolerances,
+    VariantOptions,
 )
 
 __all__ = ["PROVIDER_CHOICE", "export_options", "parity_options", "optimize_options", "bench_options",
-           "report_options"]
+           "report_options", "simplifier_option", "convert_variant_options", "variant_options"]
 
 PROVIDER_CHOICE = click.Choice(PROVIDERS, case_sensitive=False)
 
@@ -220,3 +224,75 @@ def report_options(f: Callable) -> Callable:
     f = click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of a summary.")(f)
     return click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
                         help="Write a report: .json, .md or .html (repeatable).")(f)
+
+
+simplifier_option = click.option(
+    "--simplifier", type=click.Choice(SIMPLIFIERS, case_sensitive=False), default="onnxsim", show_default=True,
+    help="Simplifier: one tool, or auto (onnxsim, onnxslim and the onnxscript optimizer where installed; the "
+         "fewest nodes that keep parity without growing the weights).")
+
+_VARIANT_GATE = (
+    click.option("--budget", "budget", multiple=True, metavar="METRIC=VALUE[,...]",
+                 help="Accuracy limits over each variant's defaults, e.g. cosine=0.999,top1_decisive=0.99 "
+                      "(metrics: cosine, cosine_min, top1, top1_decisive, top5, max_abs, nonfinite)."),
+    click.option("--min-speedup", type=float, default=None, metavar="X",
+                 help="Required p50 speed-up over fp32 on the provider (default 1.0; the ORT format is not gated; "
+                      "0: off)."),
+    click.option("--write-failed", is_flag=True, help="Write variants that fail their gate too, marked FAIL."),
+    click.option("--calibration-method", type=click.Choice(CALIBRATION_METHODS, case_sensitive=False),
+                 default="minmax", show_default=True, help="int8-static calibration."),
+    click.option("--engine-cache", type=click.Path(file_okay=False), default=None,
+                 help="TensorRT engine cache folder (default: .onnxbridge-trt-cache beside the outputs)."),
+)
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    return tuple(k for k in text.split(",") if k.strip())
+
+
+def _convert_variants(variants=None, budget=(), min_speedup=None, write_failed=False, calibration_method="minmax",
+                      engine_cache=None) -> VariantOptions | None:
+    if not variants:
+        return None
+    return VariantOptions(_kinds(variants), budget=tuple(budget), min_speedup=min_speedup,
+                          write_failed=write_failed, calibration_method=calibration_method, engine_cache=engine_cache)
+
+
+convert_variant_options = group(
+    "variants", _convert_variants,
+    click.option("--variant", "variants", default=None, metavar="KIND[,KIND...]",
+                 help=f"Deployment variants to build beside the output, each gated on accuracy and speed: "
+                      f"{', '.join(VARIANT_KINDS)}."),
+    *_VARIANT_GATE,
+)
+
+
+def _variant(to="", provider="cpu", output=None, out_dir=None, inputs_file=None, seed=0, axes=(), warmup=3, runs=10,
+             rounds=3, threads=None, budget=(), min_speedup=None, write_failed=False, calibration_method="minmax",
+             engine_cache=None) -> VariantOptions:
+    return VariantOptions(_kinds(to), provider, tuple(budget), min_speedup, write_failed, out_dir, output,
+                          inputs_file, calibration_method, seed=seed, axis_sizes=_axes(axes),
+                          timing=TimingPlan(warmup=warmup, runs=runs), rounds=rounds, threads=threads,
+                          engine_cache=engine_cache)
+
+
+variant_options = group(
+    "options", _variant,
+    click.option("--to", "to", required=True, metavar="KIND[,KIND...]",
+                 help=f"Variants to build: {', '.join(VARIANT_KINDS)} (comma-separated)."),
+    click.option("--provider", type=PROVIDER_CHOICE, default="cpu", show_default=True,
+                 help="Where the variants will run: they are judged and timed there."),
+    click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                 help="The file to write (one variant only; default MODEL.KIND.onnx beside MODEL)."),
+    click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+                 help="Folder for the variants (default: beside MODEL)."),
+    click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), default=None,
+                 help="Real inputs (.npz fixtures): even cases calibrate, odd cases judge."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
+    click.option("--axis", "axes", multiple=True, metavar="NAME=SIZE", help="Size of a dynamic axis, e.g. seq=128."),
+    click.option("--warmup", type=int, default=3, show_default=True, help="Untimed runs first."),
+    click.option("--runs", type=int, default=10, show_default=True, help="Timed runs per round."),
+    click.option("--rounds", type=int, default=3, show_default=True, help="Interleaved timing rounds."),
+    click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads."),
+    *_VARIANT_GATE,
+)

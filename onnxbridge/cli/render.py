@@ -61,6 +61,8 @@ def summary_table(report: Report):
             t.add_row("placement", v.placement.summary())
         for n in v.notes:
             t.add_row("note", n)
+    if report.variants is not None:
+        _variant_rows(t, report.variants)
     if report.output:
         t.add_row("output", report.output)
     for n in d.get("notes") or []:
@@ -83,6 +85,27 @@ def _upgrade_rows(t, u) -> None:
         t.add_row("expected outputs", verdict + f"{u.golden.summary()} ({u.golden_source})")
     for n in u.notes:
         t.add_row("note", n)
+
+
+def _variant_rows(t, r) -> None:
+    """One row per variant: verdict, size, p50 and speed-ups, the gated metrics, and why it failed."""
+    from rich.markup import escape
+
+    from ..report.markdown import variant_cells
+
+    base = r.fp32_latency
+    t.add_row("variants", f"on {r.provider_used}; fp32 p50 {base.p50:.3g} ms" if base else f"on {r.provider_used}")
+    for v in r.variants:
+        cells = variant_cells(v)
+        colour = "green" if v.passed else "red"
+        line = f"[{colour}]{cells['verdict']}[/{colour}] {cells['size']}, p50 {cells['p50']}, {cells['speedup']}"
+        if cells["accuracy"] != "-":
+            line += f"; {cells['accuracy']}"
+        if v.path:
+            line += f" -> {escape(v.path)}"
+        t.add_row(f"  {v.kind}", line)
+        for why in v.reasons:
+            t.add_row("", f"[red]{escape(why)}[/red]")
 
 
 def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:

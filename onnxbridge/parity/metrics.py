@@ -21,6 +21,9 @@ __all__ = [
     "parse_tolerances",
     "looser_dtype",
     "error_histogram",
+    "row_cosines",
+    "argmax_agreement",
+    "decisive_rows",
 ]
 
 
@@ -239,3 +242,56 @@ def _topk_agreement(r: np.ndarray, g: np.ndarray, k: int) -> float | None:
     gt = np.argpartition(-gg, kk - 1, axis=-1)[:, :kk]
     overlap = [len(set(a.tolist()) & set(b.tolist())) / kk for a, b in zip(rt, gt)]
     return float(np.mean(overlap))
+
+
+# ------------------------------------------------------------------ task-level metrics (deployment variants)
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """Rows over the last axis: a token's logits or hidden state, an image's class scores."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 0:
+        return a.reshape(1, 1)
+    return a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(1, -1)
+
+
+def row_cosines(ref: np.ndarray, got: np.ndarray) -> np.ndarray:
+    """Cosine of each row (last axis) of ``got`` with the same row of ``ref``; two zero rows agree (1.0).
+    Non-finite values count as 0 on the candidate side."""
+    r, g = _rows(ref), _rows(got)
+    g = np.where(np.isfinite(g), g, 0.0)
+    num = (r * g).sum(axis=1)
+    den = np.sqrt((r * r).sum(axis=1) * (g * g).sum(axis=1))
+    same = (r == g).all(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(same, 1.0, 0.0))
+
+
+def argmax_agreement(ref: np.ndarray, got: np.ndarray, k: int = 1, rows: np.ndarray | None = None
+                     ) -> tuple[int, int] | None:
+    """(agreeing rows, rows compared): rows whose reference argmax (over the last axis) is among the
+    candidate's top ``k``. For classifier logits that is top-1 / top-k agreement; for token-classification
+    or LM logits ``[batch, seq, vocab]`` the per-position argmax agreement. ``rows`` (a boolean mask)
+    limits the count. None when the last axis has fewer than 2 entries."""
+    r, g = _rows(ref), _rows(got)
+    if r.shape[1] < 2:
+        return None
+    g = np.where(np.isfinite(g), g, -np.inf)
+    want = r.argmax(axis=1)
+    kk = min(k, g.shape[1])
+    top = np.argpartition(-g, kk - 1, axis=1)[:, :kk] if kk > 1 else g.argmax(axis=1)[:, None]
+    hit = (top == want[:, None]).any(axis=1)
+    if rows is not None:
+        hit = hit[rows]
+    return int(hit.sum()), int(hit.size)
+
+
+def decisive_rows(ref: np.ndarray, margin: float) -> np.ndarray:
+    """Rows whose reference top-2 gap is at least ``margin`` row standard deviations: the argmax of a
+    near-tie is decided by rounding noise, so agreement on it says nothing about a variant."""
+    r = _rows(ref)
+    if r.shape[1] < 2:
+        return np.zeros(r.shape[0], dtype=bool)
+    two = np.partition(r, r.shape[1] - 2, axis=1)[:, -2:]
+    std = r.std(axis=1)
+    return (two[:, 1] - two[:, 0]) >= margin * np.where(std > 0, std, 1.0)

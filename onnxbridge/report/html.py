@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .markdown import AXIS_HEADERS, axis_rows, case_mark, route_why, upgrade_facts
+from .markdown import AXIS_HEADERS, axis_rows, case_mark, route_why, upgrade_facts, variant_cells
 
 if TYPE_CHECKING:
     from ..results import ParityReport, Placement, Report
@@ -256,8 +256,59 @@ def _simplify_section(d: dict) -> str:
     s = d.get("simplify")
     if not s:
         return ""
-    return (f"<h2>Simplify</h2><p>nodes {s['nodes_before']} → {s['nodes_after']} in {s['seconds']:.2f} s"
-            + (f" — {_e(s['reason'])}" if s.get("reason") else "") + "</p>")
+    out = (f"<h2>Simplify</h2><p>nodes {s['nodes_before']} → {s['nodes_after']} in {s['seconds']:.2f} s"
+           + (f" — {_e(s['reason'])}" if s.get("reason") else "") + "</p>")
+    if s.get("op_diff"):
+        out += (f"<p>kept: <code>{_e(s.get('tool'))}</code>; op counts changed: "
+                + _e(", ".join(f"{k} {n:+d}" for k, n in s["op_diff"].items())) + "</p>")
+    rows = [[_td(_e(c["tool"])), _td("yes" if c["ok"] else _e(f"no: {c['detail']}")), _td(str(c["nodes"]), True),
+             _td(_num(c["weight_bytes"] / 1e6) + " MB", True), _td(f"{c['seconds']:.2f}", True),
+             _td("-" if c["parity"] is None else ("✓" if c["parity"] else "✗")),
+             _td(_e(", ".join(f"{k} {n:+d}" for k, n in c["op_diff"].items()) or "-"))]
+            for c in s.get("candidates") or []]
+    if rows:
+        out += _table(["simplifier", "ran", "nodes", "weights", "seconds", "parity", "op counts changed"], rows)
+    return out
+
+
+def _variants_section(r) -> str:
+    """One row per variant (verdict, size, p50, speed-ups, accuracy, budget, why), then per output."""
+    if r is None:
+        return ""
+    base = r.fp32_latency
+    head = (f"<h2>Variants</h2><p>reference: {_e(r.reference)}; provider requested <code>{_e(r.provider_requested)}"
+            f"</code>, used <code>{_e(r.provider_used)}</code>; inputs: {_e(r.inputs)}.<br>fp32: "
+            f"{r.fp32_size_bytes / 1e6:.3g} MB" + (f", p50 {base.p50:.3g} ms" if base else "")
+            + (f"; eager p50 {r.eager_latency.p50:.3g} ms" if r.eager_latency else "")
+            + (f"; load average {_e(', '.join(str(x) for x in r.load_average))}" if r.load_average else "")
+            + f".<br><code>top1_decisive</code>: argmax agreement over rows whose reference top-2 gap is at least "
+            f"{r.decisive_margin:g} row standard deviations; <code>top1</code>: plain argmax agreement.</p>")
+    rows, classes = [], []
+    for v in r.variants:
+        c = variant_cells(v)
+        budget = ", ".join(f"{k} {'≤' if k in ('max_abs', 'nonfinite') else '≥'} {x:g}" for k, x in v.budget.items())
+        speed = "not gated" if v.min_speedup is None else f"≥ {v.min_speedup:g}x"
+        rows.append([_td(_e(v.kind)), _td(_e(c["verdict"])), _td(_e(c["size"])), _td(_e(c["p50"]), True),
+                     _td(_e(c["speedup"])), _td(_e(c["accuracy"])), _td(_e(f"{budget}; speed {speed}")),
+                     _td(_e("; ".join(v.reasons)) or "-"), _td(_e(v.path or "-"))])
+        classes.append("" if v.passed else "fail")
+    out = head + _table(["variant", "verdict", "size", "p50", "speed-up", "worst accuracy", "budget", "why", "file"],
+                        rows, classes)
+    acc = [[_td(_e(name)), _td(_e(o.name)), _td(_num(o.cosine), True), _td(_num(o.cosine_min), True),
+            _td(_num(o.top1), True), _td(f"{_num(o.top1_decisive)} ({o.decisive_rows}/{o.rows})", True),
+            _td(_num(o.top5), True), _td(_num(o.max_abs), True), _td(str(o.nonfinite), True)]
+           for name, outs in [("fp32", r.fp32_accuracy)] + [(v.kind, v.accuracy) for v in r.variants] for o in outs]
+    out += _table(["variant", "output", "cosine", "cosine_min", "top1", "top1_decisive (rows)", "top5", "max_abs",
+                   "nonfinite"], acc)
+    for v in r.variants:
+        if v.kept_fp32:
+            out += f"<h3>{_e(v.kind)}: nodes kept in fp32</h3>" + _table(
+                ["node", "op", "why"], [[_td(_e(k.name)), _td(_e(k.op_type)), _td(_e(f"{k.kind}: {k.reason}"))]
+                                        for k in v.kept_fp32[:100]])
+        notes = list(v.notes) + ([v.method] if v.method else [])
+        if notes:
+            out += f"<p><strong>{_e(v.kind)}</strong>: " + "<br>".join(_e(n) for n in notes) + "</p>"
+    return out
 
 
 def to_html(report: Report) -> str:
@@ -288,7 +339,7 @@ def to_html(report: Report) -> str:
     if d.get("upgrade"):
         parts.append("<h2>Upgrade</h2><ul>" + "".join(f"<li>{_e(f)}</li>" for f in upgrade_facts(d["upgrade"]))
                      + "</ul>")
-    parts += [_routes_section(d), _simplify_section(d)]
+    parts += [_routes_section(d), _simplify_section(d), _variants_section(report.variants)]
     notes = list(v.notes if v is not None else ()) + list(d.get("notes") or [])
     if notes:
         parts.append("<h2>Notes</h2><ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")

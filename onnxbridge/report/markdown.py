@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..results import Report
 
-__all__ = ["to_markdown", "route_why", "AXIS_HEADERS", "axis_rows", "case_mark"]
+__all__ = ["to_markdown", "route_why", "AXIS_HEADERS", "axis_rows", "case_mark", "variant_cells",
+           "VARIANT_VERDICTS"]
 
 AXIS_HEADERS = ("axis", "export size", "declared", "exporter recorded", "smallest the source runs", "outcome", "why")
 
@@ -88,6 +89,7 @@ def to_markdown(report: Report) -> str:
         lines += ["", "## Simplify", "",
                   f"nodes {s['nodes_before']} → {s['nodes_after']} in {s['seconds']:.2f} s"
                   + (f" — {s['reason']}" if s.get("reason") else "")]
+        lines += _simplifiers_markdown(report.simplify)
     v = report.validation
     if v is not None:
         lines += ["", "## Validation", "",
@@ -123,6 +125,7 @@ def to_markdown(report: Report) -> str:
         for n in v.notes:
             lines.append(f"\n> {n}")
     lines += _bench_markdown(d.get("bench"))
+    lines += _variants_markdown(report.variants)
     notes = d.get("notes") or []
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
@@ -146,4 +149,122 @@ def _bench_markdown(b: dict | None) -> list[str]:
             + " | ".join(_fmt(lat[k]) for k in ("p50", "p90", "p99", "mean", "stdev"))
             + f" | {_fmt(r['throughput_per_s'])} | {'-' if speed is None else f'{speed:.2f}x'} |"
         )
+    return lines
+
+
+VARIANT_VERDICTS = {"passed": "✓ PASS", "refused": "✗ FAIL (not written)", "forced": "✗ FAIL (written: --write-failed)",
+                    "unavailable": "✗ unavailable"}
+_GATED = ("cosine", "cosine_min", "top1", "top1_decisive", "top5", "max_abs", "nonfinite")
+
+
+def _mb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.3g} MB"
+
+
+def _x(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def variant_cells(v) -> dict[str, str]:
+    """Short texts for one variant (shared by the Markdown, HTML and terminal tables)."""
+    acc = ", ".join(f"{m} {_cos(w) if m != 'nonfinite' else int(w)}" for m in _GATED
+                    if (w := v.worst(m)) is not None and (m in v.budget or m in ("top1", "cosine")))
+    speed = f"{_x(v.speedup_vs_fp32)} fp32" + (f", {_x(v.speedup_vs_eager)} eager" if v.speedup_vs_eager else "")
+    return {"verdict": VARIANT_VERDICTS[v.status.value], "size": f"{_mb(v.size_bytes)} ({_x(v.size_ratio)})"
+            if v.size_bytes else "-", "p50": f"{v.latency.p50:.3g} ms" if v.latency else "-",
+            "speedup": speed if v.latency else "-", "accuracy": acc or "-"}
+
+
+def _budget_text(budget: dict) -> str:
+    return ", ".join(f"{k}{'<=' if k in ('max_abs', 'nonfinite') else '>='}{v:g}" for k, v in budget.items()) or "none"
+
+
+def _variants_markdown(r) -> list[str]:
+    """The variants section: one row per variant, then what each builder did and kept."""
+    if r is None:
+        return []
+    base, eager = r.fp32_latency, r.eager_latency
+    lines = ["", "## Variants", "",
+             f"reference: {r.reference}; provider requested `{r.provider_requested}`, used `{r.provider_used}`; "
+             f"inputs: {r.inputs}; shapes {', '.join(f'{k} {list(v)}' for k, v in r.shapes.items())}.", "",
+             f"fp32: {_mb(r.fp32_size_bytes)}, p50 {base.p50:.3g} ms" if base else f"fp32: {_mb(r.fp32_size_bytes)}",
+             ]
+    if eager is not None and base is not None:
+        lines[-1] += f"; the source's eager model p50 {eager.p50:.3g} ms (fp32 ONNX {_x(eager.p50 / base.p50)} eager)"
+    t = r.timing
+    lines += ["", f"Timing: p50 of {t.get('rounds')} interleaved round(s) x {t.get('runs_per_round')} runs after "
+              f"{t.get('warmup')} warm-up, every variant beside fp32 in the same run"
+              + (f"; load average {', '.join(str(x) for x in r.load_average)}" if r.load_average else "") + ".",
+              "", f"Accuracy gate: each variant's budget below (defaults per variant, `--budget` overrides); "
+              f"`top1_decisive` is argmax agreement over rows whose reference top-2 gap is at least "
+              f"{r.decisive_margin:g} row standard deviations (near-ties flip under any rounding); `top1`, plain "
+              f"argmax agreement per row (per position for sequence outputs), is reported beside it.", "",
+              "| variant | verdict | size | p50 | speed-up | worst accuracy | budget | why |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for v in r.variants:
+        c = variant_cells(v)
+        rule = "not gated on speed" if v.min_speedup is None else f"speed >= {v.min_speedup:g}x"
+        lines.append(f"| {v.kind} | {c['verdict']} | {c['size']} | {c['p50']} | {c['speedup']} | {c['accuracy']} | "
+                     f"{_budget_text(v.budget)}; {rule} | {_cell('; '.join(v.reasons)) or '-'} |")
+    lines += ["", "| variant | output | cosine | cosine_min | top1 | top1_decisive (rows) | top5 | max_abs | nonfinite |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, outputs in [("fp32", r.fp32_accuracy)] + [(v.kind, v.accuracy) for v in r.variants]:
+        for o in outputs:
+            lines.append(f"| {name} | {o.name} | {_cos(o.cosine)} | {_cos(o.cosine_min)} | {_pct(o.top1)} | "
+                         f"{_pct(o.top1_decisive)} ({o.decisive_rows}/{o.rows}) | {_pct(o.top5)} | {_fmt(o.max_abs)} | "
+                         f"{o.nonfinite} |")
+    for v in r.variants:
+        lines += _variant_details(v)
+    for n in r.notes:
+        lines.append(f"\n> {n}")
+    return lines
+
+
+def _cos(x: float | None) -> str:
+    return "-" if x is None else f"{x:.6g}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2%}"
+
+
+def _variant_details(v) -> list[str]:
+    if not v.method:
+        return []
+    lines = ["", f"### {v.kind}", ""]
+    if v.method:
+        lines.append(f"{v.method}; built in {v.build_s:.2f} s.")
+    ops = v.details.get("quantized_ops")
+    if ops:
+        lines.append("quantised ops: " + ", ".join(f"{k} {n}" for k, n in ops.items()))
+    if "engine_build_s" in v.details:
+        lines.append(f"TensorRT engine build: {v.details['engine_build_s']:.2f} s")
+    if v.kept_fp32:
+        lines += ["", "| kept fp32 | op | why |", "| --- | --- | --- |"]
+        lines += [f"| {k.name} | {k.op_type} | {k.kind}: {_cell(k.reason)} |" for k in v.kept_fp32[:50]]
+    mobile = v.details.get("mobile")
+    if mobile:
+        lines += ["", "| mobile EP | suitable | supported nodes | partitions | with fixed shapes |",
+                  "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {e['ep']} | {e['suitability']} | {e['supported_nodes']}/{e['nodes']} | {e['partitions']} | "
+                  f"{e['with_fixed_shapes'] or '-'} |" for e in mobile["eps"]]
+        lines.append(f"\nrecommendation: {mobile['recommendation']}")
+    lines += [f"\n> {n}" for n in v.notes]
+    return lines
+
+
+def _simplifiers_markdown(s) -> list[str]:
+    """Every simplifier tried (``--simplifier auto``) and the op counts the kept one changed."""
+    if s is None or (not s.candidates and not s.op_diff):
+        return []
+    lines = ["", f"kept: {s.tool or 'the input'}" + (f"; op counts changed: "
+             + ", ".join(f"{k} {n:+d}" for k, n in s.op_diff.items()) if s.op_diff else "")]
+    if s.candidates:
+        lines += ["", "| simplifier | ran | nodes | weights | seconds | parity | op counts changed |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for c in s.candidates:
+            parity = "-" if c.parity is None else ("✓" if c.parity else "✗")
+            diff = ", ".join(f"{k} {n:+d}" for k, n in c.op_diff.items()) or "-"
+            lines.append(f"| {c.tool} | {'yes' if c.ok else _cell('no: ' + (c.detail or ''))} | {c.nodes} | "
+                         f"{_mb(c.weight_bytes)} | {c.seconds:.2f} | {parity} | {_cell(diff)} |")
     return lines

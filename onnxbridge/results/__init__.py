@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from .bench import BenchCase, BenchReport, BenchSettings, LatencyStats, ReferenceCheck
-from .export import ConversionResult, ExportedAxis, OptimizeResult, RouteAttempt, SimplifyResult, UpgradeResult
+from .export import (
+    ConversionResult,
+    ExportedAxis,
+    OptimizeResult,
+    RouteAttempt,
+    SimplifierCandidate,
+    SimplifyResult,
+    UpgradeResult,
+)
 from .frameworks import FrameworkListing
 from .model_info import ModelInfo, TargetCheck
 from .parity import (
@@ -23,6 +31,7 @@ from .parity import (
     Side,
 )
 from .serialize import to_plain
+from .variants import KeptNode, OutputAccuracy, VariantResult, VariantsReport, VariantStatus
 
 __all__ = [
     "ERROR_BIN_EDGES",
@@ -51,6 +60,12 @@ __all__ = [
     "FrameworkListing",
     "Report",
     "to_plain",
+    "VariantStatus",
+    "OutputAccuracy",
+    "KeptNode",
+    "VariantResult",
+    "VariantsReport",
+    "SimplifierCandidate",
 ]
 
 
@@ -68,6 +83,7 @@ class Report:
     validation: ParityReport | None = None
     bench: BenchReport | None = None
     upgrade: UpgradeResult | None = None
+    variants: VariantsReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     peak_rss_bytes: dict[str, int] = field(default_factory=dict)  # per stage (load, export, simplify, ...)
@@ -109,6 +125,8 @@ class Report:
             d["optimize"] = self.optimize
         if self.upgrade is not None:
             d["upgrade"] = {**to_plain(self.upgrade), "replaced": self.upgrade.replaced}
+        if self.variants is not None:
+            d["variants"] = self.variants
         return to_plain(d)
 
     def write(self, path: str | Path) -> Path:

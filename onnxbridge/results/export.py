@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .parity import ParityReport
 
-__all__ = ["RouteAttempt", "ExportedAxis", "ConversionResult", "SimplifyResult", "OptimizeResult", "UpgradeResult"]
+__all__ = ["RouteAttempt", "ExportedAxis", "ConversionResult", "SimplifierCandidate", "SimplifyResult", "OptimizeResult",
+           "UpgradeResult"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,26 @@ class ConversionResult:
 
 
 @dataclass(frozen=True)
+class SimplifierCandidate:
+    """One simplifier's attempt (``--simplifier auto``): did it run, its node count and weight bytes,
+    the op counts it changed, whether parity held (None: not checked, it could not win), and why not."""
+
+    tool: str
+    ok: bool
+    nodes: int
+    weight_bytes: int
+    seconds: float
+    op_diff: dict[str, int] = field(default_factory=dict)
+    parity: bool | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
 class SimplifyResult:
-    """What simplification did; ``applied`` is False when the unsimplified model was kept."""
+    """What simplification did; ``applied`` is False when the unsimplified model was kept.
+
+    ``tool`` names the simplifier whose result was kept, ``op_diff`` the op counts it changed, and
+    ``candidates`` every simplifier tried when several were (``--simplifier auto``)."""
 
     applied: bool
     nodes_before: int
@@ -62,6 +81,9 @@ class SimplifyResult:
     reason: str | None = None
     parity_passed: bool | None = None
     max_abs: float | None = None
+    tool: str | None = None
+    op_diff: dict[str, int] = field(default_factory=dict)
+    candidates: tuple[SimplifierCandidate, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import glob
+import io
 import os
 import sysconfig
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +48,14 @@ def short_provider(ep: str) -> str:
     return ep
 
 
-def create_session(model: bytes | str | Path, requested: str = "auto", *, options: Any = None):
+def create_session(model: bytes | str | Path, requested: str = "auto", *, options: Any = None,
+                   provider_options: Mapping[str, Mapping[str, str]] | None = None):
     """An ``InferenceSession`` on ``requested`` and the ``ProviderChoice`` read back from it.
 
     ``model`` is serialized ONNX bytes (preferred: the file was already checked by ``onnx.load``)
     or a path. An explicitly named provider that does not really run raises ``ProviderError``;
-    ``auto`` falls back to CPU and says why in ``note``.
+    ``auto`` falls back to CPU and says why in ``note``. ``provider_options`` maps a short provider
+    name (``tensorrt``, ``cuda``) to that provider's options (e.g. ``runtime.tensorrt.provider_options``).
     """
     import onnxruntime as ort
 
@@ -79,7 +83,7 @@ def create_session(model: bytes | str | Path, requested: str = "auto", *, option
     model_arg = model if isinstance(model, bytes) else str(model)
     with _quiet_ort(ort):
         session = ort.InferenceSession(
-            model_arg, sess_options=options, providers=[p for p in wanted if p in available]
+            model_arg, sess_options=options, providers=_with_options(wanted, available, provider_options)
         )
     running = tuple(session.get_providers())
     used = running[0] if running else "CPUExecutionProvider"
@@ -95,12 +99,20 @@ def create_session(model: bytes | str | Path, requested: str = "auto", *, option
     return session, ProviderChoice(requested, used, running, note)
 
 
+def _with_options(wanted: list[str], available: list[str], options: Mapping[str, Mapping[str, str]] | None) -> list:
+    """The providers to ask for, each with its options when some were given."""
+    by_ep = {_EP[k]: dict(v) for k, v in (options or {}).items() if k in _EP}
+    return [(p, by_ep[p]) if p in by_ep else p for p in wanted if p in available]
+
+
 @contextlib.contextmanager
 def _quiet_ort(ort):
-    """Keep onnxruntime's provider-bridge error spew off the user's terminal; we report it ourselves."""
+    """Keep onnxruntime's provider-bridge error spew off the user's terminal (its C++ log, and the Python
+    ``print`` of "EP Error ... Falling back" that would land in ``--json`` output); we report it ourselves."""
     ort.set_default_logger_severity(4)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         ort.set_default_logger_severity(2)
 

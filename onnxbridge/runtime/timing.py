@@ -24,6 +24,7 @@ __all__ = [
     "LatencyStats",
     "summarize",
     "time_callable",
+    "time_interleaved",
     "session_options",
     "ort_callable",
     "reference_callable",
@@ -86,6 +87,32 @@ def time_callable(fn: Call, plan: TimingPlan, sync: Call | None = None) -> Laten
         if t1 >= end and len(times) >= plan.min_runs:
             break
     return summarize(times)
+
+
+def time_interleaved(calls: Mapping[str, Call], plan: TimingPlan, rounds: int = 3,
+                     syncs: Mapping[str, Call | None] | None = None) -> dict[str, LatencyStats]:
+    """Time several calls against each other: each warms up, then ``rounds`` rounds run every call
+    ``plan.runs`` times in turn (A A A B B B A A A ...), so a load spike on a shared machine hits them
+    all alike. The per-run times of every round are pooled per call."""
+    syncs = syncs or {}
+    for name, fn in calls.items():
+        for _ in range(plan.warmup):
+            fn()
+        sync = syncs.get(name)
+        if sync is not None:
+            sync()
+    clock = time.perf_counter
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            sync, append = syncs.get(name), times[name].append
+            for _ in range(plan.runs):
+                t0 = clock()
+                fn()
+                if sync is not None:
+                    sync()
+                append(clock() - t0)
+    return {name: summarize(ts) for name, ts in times.items()}
 
 
 # ------------------------------------------------------------------ ONNX Runtime

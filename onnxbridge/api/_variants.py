@@ -1,0 +1,96 @@
+"""``variant``: deployment variants of an existing ONNX model, each gated on accuracy and speed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._util import Progress, no_progress
+from ..errors import UsageError
+from ..options import ExportOptions, ParityConfig, TimingPlan, VariantOptions
+from ..results import Report, VariantsReport
+from ..specs import TensorSpec
+
+__all__ = ["variant", "variant_with", "variants_stage"]
+
+
+def variant(
+    model: str | Path,
+    to: Sequence[str] | str,
+    *,
+    output: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    source: str | None = None,
+    inputs: Sequence[str | TensorSpec] | None = None,
+    framework: str | None = None,
+    trust_model: bool = False,
+    provider: str = "cpu",
+    budget: Mapping[str, float] | Sequence[str] | str | None = None,
+    min_speedup: float | None = None,
+    write_failed: bool = False,
+    inputs_file: str | Path | None = None,
+    calibration_method: str = "minmax",
+    seed: int = 0,
+    axis_sizes: Mapping[str, int] | None = None,
+    warmup: int = 3,
+    runs: int = 10,
+    rounds: int = 3,
+    threads: int | None = None,
+    engine_cache: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Build the variants ``to`` (``fp16``, ``bf16``, ``int8``, ``int8-static``, ``int4``, ``ort``) of
+    ``model``; each is written (beside the model, or into ``out_dir``, or to ``output`` for one) only when
+    it keeps its accuracy budget against ``source`` (else the fp32 model) and beats fp32's p50 latency on
+    ``provider``. ``budget`` (``"cosine=0.999,top1_decisive=0.99"`` or a mapping) overrides the defaults,
+    ``min_speedup`` the speed rule (0: off), ``write_failed`` writes failing variants too, marked FAIL."""
+    options = VariantOptions(
+        kinds=(to,) if isinstance(to, str) else tuple(to), provider=provider, budget=budget or (),
+        min_speedup=min_speedup, write_failed=write_failed, out_dir=out_dir, output=output, inputs_file=inputs_file,
+        calibration_method=calibration_method, seed=seed, axis_sizes=tuple((axis_sizes or {}).items()),
+        timing=TimingPlan(warmup=warmup, runs=runs), rounds=rounds, threads=threads, engine_cache=engine_cache,
+    )
+    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model)
+    return variant_with(model, options, source=source, export=export, progress=progress)
+
+
+def variant_with(model: str | Path, options: VariantOptions, *, source: str | None = None,
+                 export: ExportOptions = ExportOptions(), progress: Progress | None = None) -> Report:
+    """:func:`variant` with its options built already."""
+    from ..converters.base import axis_sizes as default_sizes
+    from ..onnxio import input_specs, load_onnx
+    from ..variants.stage import variant_targets
+    from ._stages import preflight
+
+    say = progress or no_progress
+    path = Path(model)
+    if path.suffix.lower() != ".onnx":
+        raise UsageError(f"{model} is not an .onnx file", "onnxbridge variant MODEL.onnx --to int8")
+    variant_targets(path, options)
+    preflight(ParityConfig(provider=options.provider), path, source)  # a named provider that cannot start: exit 2 now
+    say(f"loading {path}")
+    original = load_onnx(path)
+    specs, sizes, ranges, reference, fw = input_specs(original), None, None, None, "onnx"
+    if source is not None:
+        from ._stages import load_source
+
+        say(f"loading {source}")
+        converter, loaded = load_source(source, export)
+        reference, fw = converter.reference_runner(loaded), converter.framework
+        specs, sizes, ranges = loaded.specs, loaded.axis_sizes, loaded.int_high
+    t0 = time.perf_counter()
+    result = variants_stage(path, original, options, reference, specs, sizes or default_sizes(specs), ranges, say)
+    return Report(command="variant", source=source or str(path), framework=fw, output=None, variants=result,
+                  timings={"variants_s": time.perf_counter() - t0})
+
+
+def variants_stage(path: Path, model: Any, options: VariantOptions, reference: Any, specs: Sequence[TensorSpec],
+                   sizes: Mapping[str, int], ranges: Any, say: Progress) -> VariantsReport:
+    """The variant stage on a written fp32 model (``convert --variant`` calls it after validation)."""
+    from ..variants.stage import run_variants
+    from ._stages import id_ranges
+
+    return run_variants(path, options, reference=reference, specs=specs, axis_sizes=sizes,
+                        ranges=id_ranges(model, ranges), progress=say)
