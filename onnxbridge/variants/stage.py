@@ -217,6 +217,12 @@ def _time(fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, opti
     return stats, stats.pop("eager", None), notes
 
 
+# p50 timings of two sessions in one run on a shared machine differ by a few percent at equal speed: a
+# variant within this fraction of its speed rule meets it (fp16 on a CPU runs at 1.00-1.04x fp32 and
+# passed and failed a 1.0x rule on consecutive runs otherwise).
+TIMING_NOISE = 0.05
+
+
 def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStats | None, options: VariantOptions,
             fp32_size: int) -> VariantResult:
     """Judge, then write the variant (or not) and say why."""
@@ -232,9 +238,9 @@ def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStat
     if c.failures:
         reasons.append(f"over the accuracy budget ({options.budget_for(c.kind).describe()}): "
                        + "; ".join(c.failures[:4]))
-    if rule is not None and speedup is not None and speedup < rule:
+    if rule is not None and speedup is not None and speedup < rule * (1 - TIMING_NOISE):
         reasons.append(f"slower than required: {speedup:.2f}x fp32 (p50 {lat.p50:.3g} ms vs {base.p50:.3g} ms), "
-                       f"needs >= {rule:g}x")
+                       f"needs >= {rule:g}x (within {TIMING_NOISE:.0%} counts as met)")
     status = VariantStatus.PASSED if not reasons else (
         VariantStatus.FORCED if options.write_failed else VariantStatus.REFUSED)
     size = file_size(c.built.path)
