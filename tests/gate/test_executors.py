@@ -1,0 +1,135 @@
+"""The executor seam without a cluster: options, resource requests, the pair write, and Ray kept lazy.
+
+The Ray runs themselves are in ``test_ray.py`` (one local cluster for that module).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from onnxbridge.errors import UsageError
+from onnxbridge.gate import check, outputs
+from onnxbridge.gate.check import version_drift
+from onnxbridge.gate.executors.ray_tasks import resources_of
+from onnxbridge.gate.manifest import load_manifest
+from onnxbridge.gate.runner import Task
+from onnxbridge.options import ExecutorOptions
+
+
+def test_executor_options_parse_and_refuse_what_they_cannot_run():
+    assert ExecutorOptions.parse(None) == ExecutorOptions("local")
+    ray = ExecutorOptions.parse("ray:ray://head:10001", retries=1)
+    assert (ray.kind, ray.address, ray.retries, ray.shipped, str(ray)) == (
+        "ray", "ray://head:10001", 1, True, "ray:ray://head:10001")
+    assert ExecutorOptions.parse("RAY").shipped is False and str(ExecutorOptions.parse("ray:127.0.0.1:6379")) == \
+        "ray:127.0.0.1:6379"
+    for spec, words in (("dask", "use one of local, ray"), ("local:x", "only ray takes an address"),
+                        ("ray:", "no address"), ("ray: ", "no address")):
+        with pytest.raises(UsageError, match=words):
+            ExecutorOptions.parse(spec)
+    with pytest.raises(UsageError, match="--jobs -1"):
+        ExecutorOptions(jobs=-1)
+    with pytest.raises(UsageError, match="between 0 and 10"):
+        ExecutorOptions("ray", retries=11)
+
+
+def test_cli_rejects_a_bad_executor_before_any_work(tmp_path, run_cli):
+    (tmp_path / "m.py").write_text("net = None\n")
+    (tmp_path / "onnxbridge.toml").write_text('[[models]]\nname = "n"\nsource = "m.py:net"\nonnx = "n.onnx"\n')
+    res = run_cli("check", "--config", tmp_path / "onnxbridge.toml", "--executor", "dask")
+    assert res.code == 2 and "unknown --executor 'dask'" in res.err and "local, ray" in res.err
+    assert not (tmp_path / ".onnxbridge").exists()
+    help_text = run_cli("check", "--help").out
+    assert "--executor" in help_text and "--retries" in help_text
+
+
+def test_without_ray_installed_the_ray_executor_is_a_usage_error(tmp_path, run_cli, monkeypatch):
+    (tmp_path / "m.py").write_text("net = None\n")
+    (tmp_path / "onnxbridge.toml").write_text('[[models]]\nname = "n"\nsource = "m.py:net"\nonnx = "n.onnx"\n')
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    res = run_cli("check", "--config", tmp_path / "onnxbridge.toml", "--executor", "ray", "--update")
+    assert res.code == 2 and "needs Ray" in res.err and "onnxbridge[ray]" in res.err
+
+
+def test_manifest_resources_are_checked_and_do_not_change_the_cache_key(tmp_path):
+    (tmp_path / "m.py").write_text("net = None\n")
+    base = '[[models]]\nname = "n"\nsource = "m.py:net"\nonnx = "n.onnx"\nprovider = "cuda"\n'
+    (tmp_path / "onnxbridge.toml").write_text(base)
+    plain = load_manifest(tmp_path / "onnxbridge.toml").models[0]
+    (tmp_path / "onnxbridge.toml").write_text("cpus = 2\n" + base + "memory_gb = 1.5\n")
+    sized = load_manifest(tmp_path / "onnxbridge.toml").models[0]
+    assert (plain.cpus, plain.memory_gb, sized.cpus, sized.memory_gb) == (1.0, None, 2.0, 1.5)
+    assert sized.digest == plain.digest  # where it runs is not what it checks
+    task = Task(sized, str(tmp_path), None, "m.py:net", "update")
+    assert resources_of(task) == {"num_cpus": 2.0, "memory": int(1.5 * 2**30), "num_gpus": 1}
+    (tmp_path / "onnxbridge.toml").write_text(base + "cpus = 0\n")
+    with pytest.raises(Exception, match=r"onnxbridge.toml:\d+: model 'n': cpus must be > 0"):
+        load_manifest(tmp_path / "onnxbridge.toml")
+
+
+def test_a_pair_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    onnx, npz = tmp_path / "a" / "m.onnx", tmp_path / "a" / "m.npz"
+    outputs.write_together([(onnx, b"old onnx"), (npz, b"old npz")])
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def second_rename_fails(src, dst):
+        calls.append(str(dst))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", second_rename_fails)
+    with pytest.raises(OSError, match="No space"):
+        outputs.write_together([(onnx, b"new onnx"), (npz, b"new npz")])
+    monkeypatch.setattr(outputs.os, "replace", real_replace)
+    assert (onnx.read_bytes(), npz.read_bytes()) == (b"old onnx", b"old npz")  # the first rename was undone
+    assert sorted(p.name for p in onnx.parent.iterdir()) == ["m.npz", "m.onnx"]  # no temp or kept-aside file
+    outputs.write_together([(onnx, b"new onnx"), (npz, b"new npz")])
+    assert (onnx.read_bytes(), npz.read_bytes()) == (b"new onnx", b"new npz")
+    assert sorted(p.name for p in onnx.parent.iterdir()) == ["m.npz", "m.onnx"]
+
+
+def test_a_pass_made_with_other_versions_is_named(monkeypatch):
+    from onnxbridge.gate.cache import package_versions
+
+    here = package_versions(("onnxruntime", "numpy"))
+    assert version_drift(here) == []
+    assert version_drift({**here, "onnxruntime": "0.0.1"}) == [f"onnxruntime 0.0.1 (here {here['onnxruntime']})"]
+
+
+def test_an_update_that_cannot_be_written_is_an_error_and_not_recorded(project):
+    (project / "artifacts").rename(project / "kept")
+    (project / "artifacts").write_text("a file where the folder was")  # even root cannot write into it
+    before = json.loads((project / ".onnxbridge" / "cache.json").read_text())["models"]["net"]
+    report = check(project / "onnxbridge.toml", update=True, models=["net"])
+    (net,) = report.results
+    assert net.status == "error" and net.exit_code == 2 and "could not write artifacts/net.onnx" in net.message
+    assert json.loads((project / ".onnxbridge" / "cache.json").read_text())["models"]["net"] == before
+
+
+def test_the_local_executor_and_an_unchanged_ray_run_import_no_ray(project):
+    import onnx
+
+    model = onnx.load(str(project / "artifacts" / "other.onnx"))
+    model.producer_name = "edited"  # new bytes, same numbers: a replay on ONNX Runtime only
+    onnx.save(model, str(project / "artifacts" / "other.onnx"))
+    code = textwrap.dedent("""
+        import json, sys
+        from onnxbridge.cli import main
+        first = main(["check", "--config", sys.argv[1], "--jobs", "2"])  # local: replays the edited model
+        first_ray = "ray" in sys.modules
+        second = main(["check", "--config", sys.argv[1], "--executor", "ray"])  # unchanged: nothing to run
+        print("RESULT", json.dumps({"rc": [first, second], "ray": [first_ray, "ray" in sys.modules]}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code, str(project / "onnxbridge.toml")], capture_output=True,
+                          text=True, timeout=240, cwd=project)
+    result = json.loads(proc.stdout.rsplit("RESULT", 1)[1])
+    assert result == {"rc": [0, 0], "ray": [False, False]}, proc.stdout + proc.stderr
+    assert "other  passed    replay" in proc.stdout and "2 model(s): 2 unchanged" in proc.stdout

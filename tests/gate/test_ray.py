@@ -1,0 +1,325 @@
+"""``check --executor ray``: one local Ray cluster (2 CPUs) per module, a zoo of 8 tiny PyTorch and Keras models.
+
+The same zoo is updated and checked with Ray and with the local executor and the results compared
+field by field; a worker is killed mid-task and the model is retried; a run is interrupted with a
+real SIGINT and nothing partial is left. Skipped where Ray is not installed (the dev extra has it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from onnxbridge.gate import check
+from onnxbridge.parity.fixtures import read_fixtures
+
+ray = pytest.importorskip("ray")
+
+pytestmark = pytest.mark.xdist_group("ray")  # one cluster for the module, on one xdist worker
+
+TORCH_MODELS = '''\
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+
+
+def _mlp(seed, width):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, width), nn.Tanh(), nn.Linear(width, 3))
+
+
+def _conv(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def mlp0(): return _mlp(0, 8)
+def mlp1(): return _mlp(1, 16)
+def mlp2(): return _mlp(2, 8)
+def mlp3(): return _mlp(3, 5)
+def conv0(): return _conv(0)
+def conv1(): return _conv(1)
+
+
+def _mark(name):
+    (HERE / "marks").mkdir(exist_ok=True)
+    (HERE / "marks" / name).write_text(str(os.getpid()))
+
+
+def victim():
+    """Waits to be killed on its first attempt (the test kills its worker), loads on the next."""
+    first = not (HERE / "marks").exists() or not any((HERE / "marks").glob("victim-*"))
+    _mark(f"victim-{os.getpid()}")
+    if first:
+        time.sleep(120)
+    return _mlp(7, 8)
+
+
+def slow():
+    """Takes long enough to be interrupted; says whether it was."""
+    _mark("slow-started")
+    try:
+        for _ in range(600):
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        _mark(f"interrupted-{os.getpid()}")
+        raise
+    _mark("slow-finished")
+    return _mlp(9, 8)
+'''
+
+DOOMED = '''\
+import os
+from pathlib import Path
+
+
+def doomed():
+    """Kills its own worker, every time."""
+    marks = Path(__file__).resolve().parent / "marks"
+    marks.mkdir(exist_ok=True)
+    (marks / f"doomed-{os.getpid()}").write_text("")
+    os.kill(os.getpid(), 9)
+'''
+
+KERAS_MODELS = '''\
+import keras
+
+
+def _dense(seed, width):
+    keras.utils.set_random_seed(seed)
+    # an explicit input name: Keras numbers unnamed inputs per process, so it would differ by worker
+    return keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(width, activation="tanh"),
+                             keras.layers.Dense(2)])
+
+
+def dense0(): return _dense(0, 6)
+def dense1(): return _dense(1, 3)
+'''
+
+ZOO = {"mlp0": ("models.py", "x:batch,4"), "mlp1": ("models.py", "x:batch,4"), "mlp2": ("models.py", "x:batch,4"),
+       "mlp3": ("models.py", "x:batch,4"), "conv0": ("models.py", "x:batch,3,8,8"),
+       "conv1": ("models.py", "x:batch,3,8,8"), "dense0": ("kmodels.py", None), "dense1": ("kmodels.py", None)}
+
+
+def write_zoo(root: Path, names: dict[str, tuple[str, str | None]] = ZOO) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "models.py").write_text(TORCH_MODELS)
+    (root / "kmodels.py").write_text(KERAS_MODELS)
+    (root / "doomed.py").write_text(DOOMED)
+    entries = []
+    for name, (file, spec) in names.items():
+        entries.append(f'[[models]]\nname = "{name}"\nsource = "{file}:{name}"\nonnx = "artifacts/{name}.onnx"\n'
+                       + (f'inputs = ["{spec}"]\n' if spec else ""))
+    (root / "onnxbridge.toml").write_text("\n".join(entries))
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster with 2 CPUs for the module: check() uses this connection and leaves it open."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def zoo_runs(cluster, tmp_path_factory):
+    """The zoo updated as Ray tasks, and in this process by the local executor."""
+    base = tmp_path_factory.mktemp("zoo")
+    on_ray, local = write_zoo(base / "ray"), write_zoo(base / "local")
+    return on_ray, local, (check(on_ray / "onnxbridge.toml", update=True, executor="ray"),
+                           check(local / "onnxbridge.toml", update=True))
+
+
+def comparable(report) -> dict:
+    """The report's JSON without what may differ between two runs: timings."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("seconds", "passed_at")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    d = report.to_dict()
+    for key in ("jobs", "executor", "config", "root"):
+        d.pop(key)
+    return json.loads(json.dumps(strip(d)).replace(report.root, "<root>"))
+
+
+def differences(a, b, path: str = "") -> list[tuple[str, object, object]]:
+    """Every leaf where two JSON values differ, with its path (a readable field-by-field diff)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in differences(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [(path, a, b)]
+
+
+def test_ray_and_local_give_the_same_results_field_by_field(zoo_runs):
+    _, _, (on_ray, local) = zoo_runs
+    assert on_ray.executor == "ray" and local.executor == "local"
+    assert [r.status for r in on_ray.results] == ["updated"] * 8, [(r.name, r.message) for r in on_ray.results]
+    assert {r.framework for r in on_ray.results} == {"pytorch", "keras"}
+    assert differences(comparable(on_ray), comparable(local)) == []
+    assert on_ray.exit_code == local.exit_code == 0 and on_ray.annotations() == local.annotations() == []
+
+
+def same_graph(a: Path, b: Path) -> bool:
+    """Same inputs, outputs, ops and weights (Keras names layers by what ran before in the process)."""
+    import onnx
+    from onnx import numpy_helper
+
+    if a.read_bytes() == b.read_bytes():
+        return True
+    ga, gb = onnx.load(str(a)).graph, onnx.load(str(b)).graph
+    return ([i.name for i in ga.input] == [i.name for i in gb.input]
+            and [o.name for o in ga.output] == [o.name for o in gb.output]
+            and [n.op_type for n in ga.node] == [n.op_type for n in gb.node]
+            and len(ga.initializer) == len(gb.initializer)
+            and all(np.array_equal(numpy_helper.to_array(x), numpy_helper.to_array(y))
+                    for x, y in zip(ga.initializer, gb.initializer)))
+
+
+def test_files_written_back_from_ray_workers_are_the_local_ones_and_run(zoo_runs):
+    on_ray, local, _ = zoo_runs
+    for name in ZOO:
+        a, b = on_ray / "artifacts" / f"{name}.onnx", local / "artifacts" / f"{name}.onnx"
+        assert same_graph(a, b), name
+        fa, fb = read_fixtures(on_ray / "artifacts" / f"{name}.npz"), read_fixtures(local / "artifacts" / f"{name}.npz")
+        assert fa.meta["onnx_sha256"] == hashlib.sha256(a.read_bytes()).hexdigest()
+        assert [label for label, _ in fa.outputs] == [label for label, _ in fb.outputs]
+        for (_, x), (_, y) in zip(fa.outputs, fb.outputs):
+            assert all(np.array_equal(x[k], y[k]) for k in x)
+    assert sorted(p.name for p in (on_ray / "artifacts").iterdir()) == sorted(
+        [f"{n}.onnx" for n in ZOO] + [f"{n}.npz" for n in ZOO])  # no temp file left behind
+    # what Ray recorded holds here: a local check finds every model unchanged
+    assert [r.status for r in check(on_ray / "onnxbridge.toml").results] == ["unchanged"] * 8
+    # independently of the validator: the written file at a batch size no case used, against the source
+    sys.path.insert(0, str(on_ray))
+    try:
+        import torch
+
+        from models import conv1  # noqa: PLC0415 (the zoo's own module)
+
+        x = np.random.default_rng(5).standard_normal((7, 3, 8, 8)).astype(np.float32)
+        got = ort.InferenceSession(str(on_ray / "artifacts" / "conv1.onnx"),
+                                   providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        with torch.no_grad():
+            want = conv1().eval()(torch.from_numpy(x)).numpy()
+        assert np.abs(got - want).max() < 1e-5 and np.abs(want).max() > 0
+    finally:
+        sys.path.remove(str(on_ray))
+        sys.modules.pop("models", None)
+
+
+def test_a_killed_worker_is_retried_and_one_that_keeps_dying_is_an_error(cluster, tmp_path):
+    root = write_zoo(tmp_path / "p", {"victim": ("models.py", "x:batch,4"), "doomed": ("doomed.py", "x:batch,4")})
+    marks = root / "marks"
+    killed: list[int] = []
+
+    def kill_the_victim_mid_task() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            for mark in marks.glob("victim-*") if marks.exists() else ():
+                pid = int(mark.name.split("-")[1])
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_the_victim_mid_task, daemon=True)
+    killer.start()
+    said: list[str] = []
+    report = check(root / "onnxbridge.toml", update=True, executor="ray", retries=1, progress=said.append)
+    killer.join(5)
+    victim, doomed = report.results
+    assert killed and len(list(marks.glob("victim-*"))) == 2  # killed once, loaded in a new worker
+    assert victim.status == "updated" and any("attempt 2 of 2" in n for n in victim.notes), victim
+    assert any("victim: its worker died (WorkerCrashedError); trying again (2 of 2)" in s for s in said), said
+    assert doomed.status == "error" and doomed.exit_code == 4 and len(list(marks.glob("doomed-*"))) == 2
+    assert "died 2 time(s)" in doomed.message and "memory_gb" in doomed.hint
+    assert report.exit_code == 4 and (root / "artifacts" / "victim.onnx").is_file()
+    assert not (root / "artifacts" / "doomed.onnx").exists() and not (root / "artifacts" / "doomed.npz").exists()
+    cached = json.loads((root / ".onnxbridge" / "cache.json").read_text())["models"]
+    assert sorted(cached) == ["victim"]  # never a pass that was not
+
+
+def test_a_request_the_local_instance_cannot_meet_is_an_error_not_a_hang(cluster, tmp_path):
+    root = write_zoo(tmp_path / "p", {"mlp0": ("models.py", "x:batch,4"), "mlp1": ("models.py", "x:batch,4")})
+    manifest = (root / "onnxbridge.toml").read_text().split("\n\n")
+    (root / "onnxbridge.toml").write_text(f'{manifest[0]}\nprovider = "cuda"\n\n{manifest[1]}cpus = 4\n')
+    t0 = time.monotonic()
+    gpu, big = check(root / "onnxbridge.toml", update=True, executor="ray").results
+    assert time.monotonic() - t0 < 10
+    assert gpu.status == "error" and "cannot give it GPUs 1" in gpu.message and "provider" in gpu.hint
+    assert big.status == "error" and "cannot give it CPUs 4" in big.message
+    assert not (root / "artifacts").exists()
+
+
+@pytest.mark.parametrize("executor", ["ray", "local"])
+def test_ctrl_c_cancels_the_rest_and_leaves_nothing_partial(cluster, tmp_path, executor):
+    names = ["mlp0", "slow", "mlp1", "mlp2"] if executor == "ray" else ["mlp0", "slow"]  # 2 run at once
+    root = write_zoo(tmp_path / "p", {n: ("models.py", "x:batch,4") for n in names})
+    sent: list[str] = []
+
+    def ctrl_c_after_the_first_result(text: str) -> None:
+        if f"1/{len(names)} done" in text and not sent:
+            deadline = time.monotonic() + 60
+            while not (root / "marks" / "slow-started").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            sent.append(text)
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to this (the submitting) process
+
+    with pytest.raises(KeyboardInterrupt):
+        check(root / "onnxbridge.toml", update=True, executor=executor, jobs=2, progress=ctrl_c_after_the_first_result)
+    assert sent and not (root / "marks" / "slow-finished").exists()  # slow sleeps 60 s: cancelled, not waited for
+    written = sorted(p.name for p in (root / "artifacts").iterdir())
+    models = {n.rsplit(".", 1)[0] for n in written}
+    assert written == sorted([f"{m}.onnx" for m in models] + [f"{m}.npz" for m in models])  # pairs, no temp file
+    assert "slow" not in models and len(models) >= 1
+    for m in models:
+        meta = read_fixtures(root / "artifacts" / f"{m}.npz").meta
+        assert meta["onnx_sha256"] == hashlib.sha256((root / "artifacts" / f"{m}.onnx").read_bytes()).hexdigest()
+    cached = json.loads((root / ".onnxbridge" / "cache.json").read_text())["models"]
+    assert set(cached) == models  # what was written before Ctrl-C is recorded; nothing else
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not list((root / "marks").glob("interrupted-*")):
+        time.sleep(0.2)
+    assert list((root / "marks").glob("interrupted-*")) and not (root / "marks" / "slow-finished").exists()
+
+
+def test_cli_on_a_cluster_address_ships_the_project_to_the_workers(cluster, zoo_runs, tmp_path):
+    on_ray, _, _ = zoo_runs
+    root = tmp_path / "shipped"
+    shutil.copytree(on_ray, root, ignore=shutil.ignore_patterns(".onnxbridge"))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "onnxbridge"), "check", "--executor", f"ray:{cluster}", "--json",
+         "--model", "mlp1"], cwd=root, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    (mlp1,) = report["models"]
+    assert report["executor"] == f"ray:{cluster}" and mlp1["status"] == "passed"
+    assert mlp1["checks"] == ["replay", "source", "export"] and mlp1["reasons"] == ["no recorded pass"]
+    # the workers ran from a shipped copy: the report names this machine's paths, never the copy's
+    text = json.dumps(report["models"])
+    assert "runtime_resources" not in text and "session_" not in text
+    assert json.loads((root / ".onnxbridge" / "cache.json").read_text())["models"].keys() == {"mlp1"}
