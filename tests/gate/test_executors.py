@@ -57,6 +57,19 @@ def test_without_ray_installed_the_ray_executor_is_a_usage_error(tmp_path, run_c
     assert res.code == 2 and "needs Ray" in res.err and "onnxbridge[ray]" in res.err
 
 
+def test_a_cluster_address_nothing_answers_at_is_a_quick_usage_error(tmp_path, run_cli):
+    import socket
+
+    (tmp_path / "m.py").write_text("net = None\n")
+    (tmp_path / "onnxbridge.toml").write_text('[[models]]\nname = "n"\nsource = "m.py:net"\nonnx = "n.onnx"\n')
+    with socket.socket() as s:  # a loopback port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pytest.importorskip("ray")
+    res = run_cli("check", "--config", tmp_path / "onnxbridge.toml", "--update", "--executor", f"ray:127.0.0.1:{port}")
+    assert res.code == 2 and f"nothing answers at 127.0.0.1:{port}" in res.err and "ray start --head" in res.err
+
+
 def test_manifest_resources_are_checked_and_do_not_change_the_cache_key(tmp_path):
     (tmp_path / "m.py").write_text("net = None\n")
     base = '[[models]]\nname = "n"\nsource = "m.py:net"\nonnx = "n.onnx"\nprovider = "cuda"\n'

@@ -270,6 +270,7 @@ def test_a_request_the_local_instance_cannot_meet_is_an_error_not_a_hang(cluster
     gpu, big = check(root / "onnxbridge.toml", update=True, executor="ray").results
     assert time.monotonic() - t0 < 10
     assert gpu.status == "error" and "cannot give it GPUs 1" in gpu.message and "provider" in gpu.hint
+    assert gpu.exit_code == big.exit_code == 2  # a set-up problem, not a crash
     assert big.status == "error" and "cannot give it CPUs 4" in big.message
     assert not (root / "artifacts").exists()
 

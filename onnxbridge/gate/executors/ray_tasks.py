@@ -25,7 +25,7 @@ from ..._util import first_line
 from ...errors import InputError, UsageError
 from ...options import ExecutorOptions
 from ..runner import Outcome, Task, run_task
-from .base import Progress, worker_died
+from .base import Progress, cannot_run, worker_died
 
 __all__ = ["RayExecutor", "resources_of", "GPU_PROVIDERS", "SHIP_EXCLUDES"]
 
@@ -83,6 +83,7 @@ def _connect(ray, options: ExecutorOptions, say: Progress, root: str) -> bool:
     settings: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     if options.address:
         say(f"connecting to the Ray cluster at {options.address}")
+        _probe(options.address)
         settings["address"] = options.address
     else:
         say("starting a local Ray instance")
@@ -99,6 +100,21 @@ def _connect(ray, options: ExecutorOptions, say: Progress, root: str) -> bool:
     return True
 
 
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nothing answers at (Ray itself would retry for minutes)."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return  # auto, or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise InputError(f"nothing answers at {address} (the Ray cluster's address): {e.strerror or e}",
+                         "start the head node (ray start --head), check HOST:PORT (ray status on the head prints "
+                         "it), or run with --executor local") from e
+
+
 class _Run:
     """One run's tasks in flight: submit, collect as they finish, retry the ones whose worker died."""
 
@@ -106,6 +122,7 @@ class _Run:
         self.ray, self.options, self.tasks, self.say, self.local = ray, options, tasks, say, local
         self.remote = ray.remote(max_retries=0, retry_exceptions=False)(run_remote)
         self.pending: dict[Any, tuple[Task, int]] = {}
+        self.have: dict[str, float] | None = None  # the local instance's resources, read once
 
     def __iter__(self) -> Iterator[Outcome]:
         ray = self.ray
@@ -147,7 +164,7 @@ class _Run:
                 return None
             return worker_died(task, f"its Ray worker died {tries} time(s) ({what})", _DIED_HINT)
         except errors.RayError as e:
-            return worker_died(task, f"Ray could not run it: {first_line(e)}",
+            return cannot_run(task, f"Ray could not run it: {first_line(e)}",
                                "check that the workers have onnxbridge and the frameworks installed "
                                "(pip install 'onnxbridge[all,ray]'), or run with --executor local")
         if attempt > 1:
@@ -160,15 +177,16 @@ class _Run:
         """A model the local instance cannot run (a GPU it lacks, more CPUs or memory than it has)."""
         if not self.local:
             return None  # a cluster at an address may scale up to fit the request: Ray waits for it
-        have = self.ray.cluster_resources()
-        need = resources_of(task)
+        if self.have is None:
+            self.have = self.ray.cluster_resources()
+        have, need = self.have, resources_of(task)
         short = [f"{label} {need[key] if key != 'memory' else need[key] / 2**30:g}"
                  for key, res, label in (("num_cpus", "CPU", "CPUs"), ("num_gpus", "GPU", "GPUs"),
                                          ("memory", "memory", "GiB of memory"))
                  if key in need and need[key] > have.get(res, 0)]
         if not short:
             return None
-        return worker_died(task, f"the local Ray instance cannot give it {', '.join(short)}",
+        return cannot_run(task, f"the local Ray instance cannot give it {', '.join(short)}",
                            "lower cpus / memory_gb in the manifest, set provider = \"auto\" or \"cpu\", "
                            "or run it on a cluster that has them (--executor ray:ADDRESS)")
 
