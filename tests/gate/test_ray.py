@@ -1,8 +1,10 @@
-"""``check --executor ray``: one local Ray cluster (2 CPUs) per module, a zoo of 8 tiny PyTorch and Keras models.
+"""``check --executor ray``: a local Ray cluster (2 CPUs) started by the module, a zoo of 8 tiny PyTorch and Keras models.
 
-The same zoo is updated and checked with Ray and with the local executor and the results compared
-field by field; a worker is killed mid-task and the model is retried; a run is interrupted with a
-real SIGINT and nothing partial is left. Skipped where Ray is not installed (the dev extra has it).
+The zoo is updated with Ray and with the local executor and the results compared field by field; a
+worker is killed mid-task and the model is retried; a run is interrupted with a real SIGINT and
+nothing partial is left; a project is shipped to the cluster by address. Skipped where Ray is not
+installed (the dev extra has it). pytest-xdist may hand this module's tests to both of its workers:
+each then starts its own cluster, so no test relies on another's work.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from onnxbridge.parity.fixtures import read_fixtures
 
 ray = pytest.importorskip("ray")
 
-pytestmark = pytest.mark.xdist_group("ray")  # one cluster for the module, on one xdist worker
-
 TORCH_MODELS = '''\
 import os
 import time
@@ -37,6 +37,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+import stalls
 
 HERE = Path(__file__).resolve().parent
 
@@ -74,29 +76,43 @@ def victim():
 
 
 def slow():
-    """Takes long enough to be interrupted; says whether it was."""
-    _mark("slow-started")
-    try:
-        for _ in range(600):
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        _mark(f"interrupted-{os.getpid()}")
-        raise
-    _mark("slow-finished")
-    return _mlp(9, 8)
+    return stalls.slow()
 '''
 
-DOOMED = '''\
+STALLS = '''\
+"""Models that never load: no framework imported, so a worker starts them in an instant."""
 import os
+import time
 from pathlib import Path
+
+MARKS = Path(__file__).resolve().parent / "marks"
+
+
+def _mark(name):
+    MARKS.mkdir(exist_ok=True)
+    (MARKS / name).write_text(str(os.getpid()))
 
 
 def doomed():
     """Kills its own worker, every time."""
-    marks = Path(__file__).resolve().parent / "marks"
-    marks.mkdir(exist_ok=True)
-    (marks / f"doomed-{os.getpid()}").write_text("")
+    _mark(f"doomed-{os.getpid()}")
     os.kill(os.getpid(), 9)
+
+
+def slow(name="slow"):
+    """Takes long enough to be interrupted; says whether it was."""
+    try:
+        _mark(f"{name}-started")  # inside the try: a Ctrl-C right after the mark is seen is still caught
+        for _ in range(600):
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        _mark(f"interrupted-{name}")
+        raise
+    _mark(f"{name}-finished")
+
+
+def slow2():
+    slow("slow2")
 '''
 
 KERAS_MODELS = '''\
@@ -123,7 +139,7 @@ def write_zoo(root: Path, names: dict[str, tuple[str, str | None]] = ZOO) -> Pat
     root.mkdir(parents=True, exist_ok=True)
     (root / "models.py").write_text(TORCH_MODELS)
     (root / "kmodels.py").write_text(KERAS_MODELS)
-    (root / "doomed.py").write_text(DOOMED)
+    (root / "stalls.py").write_text(STALLS)
     entries = []
     for name, (file, spec) in names.items():
         entries.append(f'[[models]]\nname = "{name}"\nsource = "{file}:{name}"\nonnx = "artifacts/{name}.onnx"\n'
@@ -138,15 +154,6 @@ def cluster():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def zoo_runs(cluster, tmp_path_factory):
-    """The zoo updated as Ray tasks, and in this process by the local executor."""
-    base = tmp_path_factory.mktemp("zoo")
-    on_ray, local = write_zoo(base / "ray"), write_zoo(base / "local")
-    return on_ray, local, (check(on_ray / "onnxbridge.toml", update=True, executor="ray"),
-                           check(local / "onnxbridge.toml", update=True))
 
 
 def comparable(report) -> dict:
@@ -173,15 +180,6 @@ def differences(a, b, path: str = "") -> list[tuple[str, object, object]]:
     return [] if a == b else [(path, a, b)]
 
 
-def test_ray_and_local_give_the_same_results_field_by_field(zoo_runs):
-    _, _, (on_ray, local) = zoo_runs
-    assert on_ray.executor == "ray" and local.executor == "local"
-    assert [r.status for r in on_ray.results] == ["updated"] * 8, [(r.name, r.message) for r in on_ray.results]
-    assert {r.framework for r in on_ray.results} == {"pytorch", "keras"}
-    assert differences(comparable(on_ray), comparable(local)) == []
-    assert on_ray.exit_code == local.exit_code == 0 and on_ray.annotations() == local.annotations() == []
-
-
 def same_graph(a: Path, b: Path) -> bool:
     """Same inputs, outputs, ops and weights (Keras names layers by what ran before in the process)."""
     import onnx
@@ -198,8 +196,17 @@ def same_graph(a: Path, b: Path) -> bool:
                     for x, y in zip(ga.initializer, gb.initializer)))
 
 
-def test_files_written_back_from_ray_workers_are_the_local_ones_and_run(zoo_runs):
-    on_ray, local, _ = zoo_runs
+def test_ray_and_local_give_the_same_results_and_files(cluster, tmp_path):
+    """One test, not a module fixture shared by several: xdist may hand tests of a module to two workers."""
+    on_ray, local = write_zoo(tmp_path / "ray"), write_zoo(tmp_path / "local")
+    ray_report = check(on_ray / "onnxbridge.toml", update=True, executor="ray")
+    local_report = check(local / "onnxbridge.toml", update=True)
+    assert ray_report.executor == "ray" and local_report.executor == "local"
+    assert [r.status for r in ray_report.results] == ["updated"] * 8, [(r.name, r.message) for r in ray_report.results]
+    assert {r.framework for r in ray_report.results} == {"pytorch", "keras"}
+    assert differences(comparable(ray_report), comparable(local_report)) == []
+    assert ray_report.exit_code == local_report.exit_code == 0
+    assert ray_report.annotations() == local_report.annotations() == []
     for name in ZOO:
         a, b = on_ray / "artifacts" / f"{name}.onnx", local / "artifacts" / f"{name}.onnx"
         assert same_graph(a, b), name
@@ -225,13 +232,21 @@ def test_files_written_back_from_ray_workers_are_the_local_ones_and_run(zoo_runs
         with torch.no_grad():
             want = conv1().eval()(torch.from_numpy(x)).numpy()
         assert np.abs(got - want).max() < 1e-5 and np.abs(want).max() > 0
+        from kmodels import dense0  # noqa: PLC0415
+
+        x = np.random.default_rng(6).standard_normal((7, 4)).astype(np.float32)
+        got = ort.InferenceSession(str(on_ray / "artifacts" / "dense0.onnx"),
+                                   providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        want = np.asarray(dense0()(x))
+        assert np.abs(got - want).max() < 1e-5 and np.abs(want).max() > 0
     finally:
         sys.path.remove(str(on_ray))
-        sys.modules.pop("models", None)
+        for name in ("models", "kmodels", "stalls"):
+            sys.modules.pop(name, None)
 
 
 def test_a_killed_worker_is_retried_and_one_that_keeps_dying_is_an_error(cluster, tmp_path):
-    root = write_zoo(tmp_path / "p", {"victim": ("models.py", "x:batch,4"), "doomed": ("doomed.py", "x:batch,4")})
+    root = write_zoo(tmp_path / "p", {"victim": ("models.py", "x:batch,4"), "doomed": ("stalls.py", "x:batch,4")})
     marks = root / "marks"
     killed: list[int] = []
 
@@ -276,51 +291,66 @@ def test_a_request_the_local_instance_cannot_meet_is_an_error_not_a_hang(cluster
 
 
 @pytest.mark.parametrize("executor", ["ray", "local"])
-def test_ctrl_c_cancels_the_rest_and_leaves_nothing_partial(cluster, tmp_path, executor):
-    names = ["mlp0", "slow", "mlp1", "mlp2"] if executor == "ray" else ["mlp0", "slow"]  # 2 run at once
-    root = write_zoo(tmp_path / "p", {n: ("models.py", "x:batch,4") for n in names})
-    sent: list[str] = []
+def test_ctrl_c_cancels_the_rest_and_leaves_nothing_partial(request, tmp_path, executor):
+    """Ray: one model done and written, one running, two waiting. Local (2 processes): two running."""
+    if executor == "ray":
+        request.getfixturevalue("cluster")
+        names = {"mlp0": "models.py", "slow": "stalls.py", "mlp1": "models.py", "mlp2": "models.py"}
+    else:  # models that import no framework: the pool starts in a moment
+        names = {"slow": "stalls.py", "slow2": "stalls.py"}
+    root = write_zoo(tmp_path / "p", {n: (f, "x:batch,4") for n, f in names.items()})
+    marks = root / "marks"
+    said: list[str] = []
+    sent: list[bool] = []
 
-    def ctrl_c_after_the_first_result(text: str) -> None:
-        if f"1/{len(names)} done" in text and not sent:
-            deadline = time.monotonic() + 60
-            while not (root / "marks" / "slow-started").exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            sent.append(text)
-            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to this (the submitting) process
+    def ctrl_c_once_they_run() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+                all((marks / f"{n}-started").exists() for n in names if n.startswith("slow"))
+                and (executor == "local" or any("1/4 done" in s for s in said))):
+            time.sleep(0.1)
+        sent.append(True)
+        os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to the submitting process's main thread
 
+    threading.Thread(target=ctrl_c_once_they_run, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        check(root / "onnxbridge.toml", update=True, executor=executor, jobs=2, progress=ctrl_c_after_the_first_result)
-    assert sent and not (root / "marks" / "slow-finished").exists()  # slow sleeps 60 s: cancelled, not waited for
-    written = sorted(p.name for p in (root / "artifacts").iterdir())
-    models = {n.rsplit(".", 1)[0] for n in written}
-    assert written == sorted([f"{m}.onnx" for m in models] + [f"{m}.npz" for m in models])  # pairs, no temp file
-    assert "slow" not in models and len(models) >= 1
+        check(root / "onnxbridge.toml", update=True, executor=executor, jobs=2, progress=said.append)
+    assert sent and not list(marks.glob("*-finished"))  # the slow ones sleep 60 s: cancelled, not waited for
+    artifacts = sorted(p.name for p in (root / "artifacts").iterdir()) if (root / "artifacts").exists() else []
+    models = {n.rsplit(".", 1)[0] for n in artifacts}
+    assert artifacts == sorted([f"{m}.onnx" for m in models] + [f"{m}.npz" for m in models])  # pairs, no temp file
+    assert models == ({"mlp0"} if executor == "ray" else set())
     for m in models:
         meta = read_fixtures(root / "artifacts" / f"{m}.npz").meta
         assert meta["onnx_sha256"] == hashlib.sha256((root / "artifacts" / f"{m}.onnx").read_bytes()).hexdigest()
-    cached = json.loads((root / ".onnxbridge" / "cache.json").read_text())["models"]
-    assert set(cached) == models  # what was written before Ctrl-C is recorded; nothing else
+    cache = root / ".onnxbridge" / "cache.json"
+    assert set(json.loads(cache.read_text())["models"] if cache.exists() else ()) == models  # nothing else recorded
+    running = [n for n in names if n.startswith("slow")]
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not list((root / "marks").glob("interrupted-*")):
+    while time.monotonic() < deadline and len(list(marks.glob("interrupted-*"))) < len(running):
         time.sleep(0.2)
-    assert list((root / "marks").glob("interrupted-*")) and not (root / "marks" / "slow-finished").exists()
+    assert sorted(p.name for p in marks.glob("interrupted-*")) == [f"interrupted-{n}" for n in running]
 
 
-def test_cli_on_a_cluster_address_ships_the_project_to_the_workers(cluster, zoo_runs, tmp_path):
-    on_ray, _, _ = zoo_runs
-    root = tmp_path / "shipped"
-    shutil.copytree(on_ray, root, ignore=shutil.ignore_patterns(".onnxbridge"))
+def test_cli_on_a_cluster_address_ships_the_project_and_writes_back_here(cluster, tmp_path):
+    root = write_zoo(tmp_path / "shipped", {"mlp1": ZOO["mlp1"]})
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "onnxbridge"), "check", "--executor", f"ray:{cluster}", "--json",
-         "--model", "mlp1"], cwd=root, capture_output=True, text=True, timeout=240,
+        [str(Path(sys.executable).parent / "onnxbridge"), "check", "--update", "--executor", f"ray:{cluster}",
+         "--json"], cwd=root, capture_output=True, text=True, timeout=240,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads(proc.stdout)
     (mlp1,) = report["models"]
-    assert report["executor"] == f"ray:{cluster}" and mlp1["status"] == "passed"
-    assert mlp1["checks"] == ["replay", "source", "export"] and mlp1["reasons"] == ["no recorded pass"]
-    # the workers ran from a shipped copy: the report names this machine's paths, never the copy's
+    assert report["executor"] == f"ray:{cluster}" and mlp1["status"] == "updated", mlp1
+    # the worker ran from a shipped copy and sent the files back: they are here, whole, and replay
+    assert sorted(p.name for p in (root / "artifacts").iterdir()) == ["mlp1.npz", "mlp1.onnx"]
     text = json.dumps(report["models"])
-    assert "runtime_resources" not in text and "session_" not in text
-    assert json.loads((root / ".onnxbridge" / "cache.json").read_text())["models"].keys() == {"mlp1"}
+    assert "runtime_resources" not in text and "session_" not in text  # this machine's paths, not the copy's
+    assert [r.status for r in check(root / "onnxbridge.toml").results] == ["unchanged"]
+    import onnx
+
+    model = onnx.load(str(root / "artifacts" / "mlp1.onnx"))
+    model.producer_name = "touched"  # new bytes, same numbers: replayed here on the fixtures that came back
+    onnx.save(model, str(root / "artifacts" / "mlp1.onnx"))
+    (replayed,) = check(root / "onnxbridge.toml").results
+    assert (replayed.status, replayed.checks) == ("passed", ("replay",))
