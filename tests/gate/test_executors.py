@@ -86,27 +86,28 @@ def test_manifest_resources_are_checked_and_do_not_change_the_cache_key(tmp_path
         load_manifest(tmp_path / "onnxbridge.toml")
 
 
-def test_a_pair_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    onnx, npz = tmp_path / "a" / "m.onnx", tmp_path / "a" / "m.npz"
-    outputs.write_together([(onnx, b"old onnx"), (npz, b"old npz")])
-    real_replace = os.replace
-    calls: list[str] = []
+def test_staged_files_from_another_machine_are_published_here_together(tmp_path):
+    """A shipped worker packs its scratch folder into bytes; the submitter unpacks and publishes them."""
+    from onnxbridge.gate.manifest import ModelEntry
+    from onnxbridge.publish import scratch_dir
 
-    def second_rename_fails(src, dst):
-        calls.append(str(dst))
-        if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(outputs.os, "replace", second_rename_fails)
-    with pytest.raises(OSError, match="No space"):
-        outputs.write_together([(onnx, b"new onnx"), (npz, b"new npz")])
-    monkeypatch.setattr(outputs.os, "replace", real_replace)
-    assert (onnx.read_bytes(), npz.read_bytes()) == (b"old onnx", b"old npz")  # the first rename was undone
-    assert sorted(p.name for p in onnx.parent.iterdir()) == ["m.npz", "m.onnx"]  # no temp or kept-aside file
-    outputs.write_together([(onnx, b"new onnx"), (npz, b"new npz")])
-    assert (onnx.read_bytes(), npz.read_bytes()) == (b"new onnx", b"new npz")
-    assert sorted(p.name for p in onnx.parent.iterdir()) == ["m.npz", "m.onnx"]
+    state = tmp_path / ".onnxbridge"
+    entry = ModelEntry(name="m", source="m.py:net", onnx="artifacts/m.onnx", fixtures="artifacts/m.npz")
+    folder = scratch_dir(state)
+    (folder / "m.onnx").write_bytes(b"onnx bytes")
+    (folder / "fixtures.staged.npz").write_bytes(b"npz bytes")
+    staged = outputs.StagedFiles(str(folder), "m.onnx", "fixtures.staged.npz").packed()
+    assert staged.folder is None and not folder.exists() and dict(staged.blobs)["m.onnx"] == b"onnx bytes"
+    outputs.publish_update(entry, tmp_path, state, staged)
+    assert (tmp_path / "artifacts" / "m.onnx").read_bytes() == b"onnx bytes"
+    assert (tmp_path / "artifacts" / "m.npz").read_bytes() == b"npz bytes"
+    assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == ["m.npz", "m.onnx"]
+    assert [p.name for p in state.iterdir()] == []  # the scratch folder it was unpacked into is gone
+    (tmp_path / "artifacts").rename(tmp_path / "kept")
+    (tmp_path / "artifacts").write_text("a file where the folder was")
+    with pytest.raises(OSError):
+        outputs.publish_update(entry, tmp_path, state, staged)
+    assert [p.name for p in state.iterdir()] == []
 
 
 def test_a_pass_made_with_other_versions_is_named(monkeypatch):

@@ -208,7 +208,8 @@ class _Run:
 
 
 def run_remote(task: Task, shipped: bool) -> Outcome:
-    """A Ray task's body: run the task (from the shipped copy of the project), and say with which versions."""
+    """A Ray task's body: run the task (from the shipped copy of the project: ``--update``'s files then
+    come back as bytes), and say with which versions."""
     from ..cache import package_versions, replay_packages, source_packages
 
     here = os.getcwd() if shipped else task.root
@@ -216,7 +217,8 @@ def run_remote(task: Task, shipped: bool) -> Outcome:
     outcome = run_task(moved)
     names = tuple(dict.fromkeys(replay_packages() + source_packages(outcome.result.framework)))
     result = _unmoved(outcome.result, here, task.root) if here != task.root else outcome.result
-    return dataclasses.replace(outcome, result=result, versions=package_versions(names))
+    staged = outcome.staged.packed() if shipped and outcome.staged else outcome.staged  # bytes cross machines
+    return dataclasses.replace(outcome, result=result, staged=staged, versions=package_versions(names))
 
 
 def _moved(task: Task, root: str) -> Task:
