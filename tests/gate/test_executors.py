@@ -110,6 +110,33 @@ def test_staged_files_from_another_machine_are_published_here_together(tmp_path)
     assert [p.name for p in state.iterdir()] == []
 
 
+def test_a_shipped_worker_sends_update_files_back_as_bytes(project, tmp_path, monkeypatch):
+    """The body of a Ray task run from a copy of the project: its files come back as bytes, its scratch
+    folder is gone, and publishing them here writes the model (no cluster needed to check that)."""
+    import shutil
+
+    from onnxbridge.gate.executors.ray_tasks import run_remote
+    from onnxbridge.gate.manifest import load_manifest as load
+    from onnxbridge.parity.fixtures import read_fixtures
+
+    manifest = load(project / "onnxbridge.toml")
+    entry = manifest.models[1]  # other
+    task = Task(entry, str(manifest.root), manifest.location(entry), manifest.source_for_load(entry), "update")
+    copy = tmp_path / "worker-copy"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".onnxbridge", "artifacts"))
+    monkeypatch.chdir(copy)  # Ray's working_dir
+    outcome = run_remote(task, True)
+    assert outcome.result.status == "updated" and outcome.staged.folder is None
+    assert sorted(n for n, _ in outcome.staged.blobs) == ["fixtures.staged.npz", "other.onnx"]
+    assert list((copy / ".onnxbridge").iterdir()) == [copy / ".onnxbridge" / ".gitignore"]  # scratch removed
+    assert "onnxruntime" in outcome.versions and not (copy / "artifacts").exists()
+    outputs.publish_update(entry, project, project / ".onnxbridge", outcome.staged)
+    meta = read_fixtures(project / "artifacts" / "other.npz").meta
+    import hashlib
+
+    assert meta["onnx_sha256"] == hashlib.sha256((project / "artifacts" / "other.onnx").read_bytes()).hexdigest()
+
+
 def test_a_pass_made_with_other_versions_is_named(monkeypatch):
     from onnxbridge.gate.cache import package_versions
 

@@ -1,10 +1,9 @@
-"""``check --executor ray``: a local Ray cluster (2 CPUs) started by the module, a zoo of 8 tiny PyTorch and Keras models.
+"""``check --executor ray`` on a local Ray cluster (2 CPUs) started by the test, over a zoo of 8 tiny PyTorch and Keras models.
 
 The zoo is updated with Ray and with the local executor and the results compared field by field; a
 worker is killed mid-task and the model is retried; a run is interrupted with a real SIGINT and
-nothing partial is left; a project is shipped to the cluster by address. Skipped where Ray is not
-installed (the dev extra has it). pytest-xdist may hand this module's tests to both of its workers:
-each then starts its own cluster, so no test relies on another's work.
+nothing partial is left (with Ray, and with local processes); a project is shipped to the cluster
+by address. The Ray scenarios are skipped where Ray is not installed (the dev extra has it).
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ import pytest
 
 from onnxbridge.gate import check
 from onnxbridge.parity.fixtures import read_fixtures
-
-ray = pytest.importorskip("ray")
 
 TORCH_MODELS = '''\
 import os
@@ -148,14 +145,6 @@ def write_zoo(root: Path, names: dict[str, tuple[str, str | None]] = ZOO) -> Pat
     return root
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A local Ray cluster with 2 CPUs for the module: check() uses this connection and leaves it open."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-
-
 def comparable(report) -> dict:
     """The report's JSON without what may differ between two runs: timings."""
     def strip(value):
@@ -196,8 +185,8 @@ def same_graph(a: Path, b: Path) -> bool:
                     for x, y in zip(ga.initializer, gb.initializer)))
 
 
-def test_ray_and_local_give_the_same_results_and_files(cluster, tmp_path):
-    """One test, not a module fixture shared by several: xdist may hand tests of a module to two workers."""
+def _same_results_and_files(tmp_path: Path) -> Path:
+    """The zoo updated as Ray tasks and by the local executor: results field by field, files, numbers."""
     on_ray, local = write_zoo(tmp_path / "ray"), write_zoo(tmp_path / "local")
     ray_report = check(on_ray / "onnxbridge.toml", update=True, executor="ray")
     local_report = check(local / "onnxbridge.toml", update=True)
@@ -243,9 +232,10 @@ def test_ray_and_local_give_the_same_results_and_files(cluster, tmp_path):
         sys.path.remove(str(on_ray))
         for name in ("models", "kmodels", "stalls"):
             sys.modules.pop(name, None)
+    return on_ray
 
 
-def test_a_killed_worker_is_retried_and_one_that_keeps_dying_is_an_error(cluster, tmp_path):
+def _killed_worker_is_retried_and_one_that_keeps_dying_is_an_error(tmp_path: Path) -> None:
     root = write_zoo(tmp_path / "p", {"victim": ("models.py", "x:batch,4"), "doomed": ("stalls.py", "x:batch,4")})
     marks = root / "marks"
     killed: list[int] = []
@@ -277,7 +267,7 @@ def test_a_killed_worker_is_retried_and_one_that_keeps_dying_is_an_error(cluster
     assert sorted(cached) == ["victim"]  # never a pass that was not
 
 
-def test_a_request_the_local_instance_cannot_meet_is_an_error_not_a_hang(cluster, tmp_path):
+def _a_request_the_local_instance_cannot_meet_is_an_error_not_a_hang(tmp_path: Path) -> None:
     root = write_zoo(tmp_path / "p", {"mlp0": ("models.py", "x:batch,4"), "mlp1": ("models.py", "x:batch,4")})
     manifest = (root / "onnxbridge.toml").read_text().split("\n\n")
     (root / "onnxbridge.toml").write_text(f'{manifest[0]}\nprovider = "cuda"\n\n{manifest[1]}cpus = 4\n')
@@ -290,11 +280,9 @@ def test_a_request_the_local_instance_cannot_meet_is_an_error_not_a_hang(cluster
     assert not (root / "artifacts").exists()
 
 
-@pytest.mark.parametrize("executor", ["ray", "local"])
-def test_ctrl_c_cancels_the_rest_and_leaves_nothing_partial(request, tmp_path, executor):
+def _ctrl_c_cancels_the_rest_and_leaves_nothing_partial(tmp_path: Path, executor: str) -> None:
     """Ray: one model done and written, one running, two waiting. Local (2 processes): two running."""
     if executor == "ray":
-        request.getfixturevalue("cluster")
         names = {"mlp0": "models.py", "slow": "stalls.py", "mlp1": "models.py", "mlp2": "models.py"}
     else:  # models that import no framework: the pool starts in a moment
         names = {"slow": "stalls.py", "slow2": "stalls.py"}
@@ -332,25 +320,46 @@ def test_ctrl_c_cancels_the_rest_and_leaves_nothing_partial(request, tmp_path, e
     assert sorted(p.name for p in marks.glob("interrupted-*")) == [f"interrupted-{n}" for n in running]
 
 
-def test_cli_on_a_cluster_address_ships_the_project_and_writes_back_here(cluster, tmp_path):
-    root = write_zoo(tmp_path / "shipped", {"mlp1": ZOO["mlp1"]})
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "onnxbridge"), "check", "--update", "--executor", f"ray:{cluster}",
-         "--json"], cwd=root, capture_output=True, text=True, timeout=240,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    report = json.loads(proc.stdout)
-    (mlp1,) = report["models"]
-    assert report["executor"] == f"ray:{cluster}" and mlp1["status"] == "updated", mlp1
-    # the worker ran from a shipped copy and sent the files back: they are here, whole, and replay
-    assert sorted(p.name for p in (root / "artifacts").iterdir()) == ["mlp1.npz", "mlp1.onnx"]
-    text = json.dumps(report["models"])
-    assert "runtime_resources" not in text and "session_" not in text  # this machine's paths, not the copy's
-    assert [r.status for r in check(root / "onnxbridge.toml").results] == ["unchanged"]
+def _shipped_by_address(tmp_path: Path, address: str, zoo: Path) -> None:
+    """The CLI on ``ray:ADDRESS``: the project travels to the workers, the replay runs on the copy."""
     import onnx
 
+    root = tmp_path / "shipped"
+    shutil.copytree(zoo, root)  # with its cache: only the touched model is replayed
     model = onnx.load(str(root / "artifacts" / "mlp1.onnx"))
-    model.producer_name = "touched"  # new bytes, same numbers: replayed here on the fixtures that came back
+    model.producer_name = "touched"  # new bytes, same numbers
     onnx.save(model, str(root / "artifacts" / "mlp1.onnx"))
-    (replayed,) = check(root / "onnxbridge.toml").results
-    assert (replayed.status, replayed.checks) == ("passed", ("replay",))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "onnxbridge"), "check", "--executor", f"ray:{address}", "--json"],
+        cwd=root, capture_output=True, text=True, timeout=240, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["executor"] == f"ray:{address}" and report["counts"] == {
+        "passed": 1, "updated": 0, "unchanged": 7, "failed": 0, "error": 0}
+    (mlp1,) = [m for m in report["models"] if m["status"] == "passed"]
+    assert (mlp1["name"], mlp1["checks"], mlp1["reasons"]) == ("mlp1", ["replay"], ["ONNX file changed"])
+    text = json.dumps(report["models"])  # the workers ran from the shipped copy; the report names this one
+    assert "runtime_resources" not in text and "session_" not in text
+
+
+def test_ray_executor_end_to_end(tmp_path):
+    """Every Ray scenario in turn on one local cluster (2 CPUs), started here.
+
+    One test rather than several sharing a module fixture: pytest-xdist hands a module's tests to both
+    of its workers, and each would start a cluster and warm its workers (torch, TensorFlow) again
+    (``xdist_group`` does not group under pytest 9.2). The zoo comes first and warms the workers.
+    """
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        zoo = _same_results_and_files(tmp_path / "zoo")
+        _killed_worker_is_retried_and_one_that_keeps_dying_is_an_error(tmp_path / "kill")
+        _ctrl_c_cancels_the_rest_and_leaves_nothing_partial(tmp_path / "ctrl_c", "ray")
+        _a_request_the_local_instance_cannot_meet_is_an_error_not_a_hang(tmp_path / "unfit")
+        _shipped_by_address(tmp_path, ray.get_runtime_context().gcs_address, zoo)
+    finally:
+        ray.shutdown()
+
+
+def test_ctrl_c_with_local_processes_cancels_the_rest_and_leaves_nothing_partial(tmp_path):
+    _ctrl_c_cancels_the_rest_and_leaves_nothing_partial(tmp_path, "local")
