@@ -342,6 +342,7 @@ def _shipped_by_address(tmp_path: Path, address: str, zoo: Path) -> None:
     assert "runtime_resources" not in text and "session_" not in text
 
 
+@pytest.mark.first
 def test_ray_executor_end_to_end(tmp_path):
     """Every Ray scenario in turn on one local cluster (2 CPUs), started here.
 
