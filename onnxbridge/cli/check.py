@@ -17,13 +17,20 @@ _COLOR = {"passed": "green", "updated": "green", "unchanged": None, "failed": "r
               help="The manifest (default: onnxbridge.toml, or [tool.onnxbridge] in pyproject.toml, "
                    "in this folder or a parent).")
 @click.option("--model", "models", multiple=True, metavar="NAME", help="Check only this model (repeatable).")
-@click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
-              help="Check models in N parallel processes (0: one per CPU).")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Check models in N parallel processes (0: one per CPU; default 1). With --executor ray: "
+                   "the CPUs of the local Ray instance (default: all).")
+@click.option("--executor", default="local", show_default=True, metavar="local|ray[:ADDRESS]",
+              help="Where each model is checked: local processes, or one Ray task per model on a local Ray "
+                   "instance started for the run (ray) or a running cluster (ray:HOST:PORT, ray:auto, "
+                   "ray:ray://HOST:10001). Needs onnxbridge[ray].")
+@click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True, metavar="N",
+              help="With Ray: run a model whose worker died (killed, out of memory) again up to N times.")
 @click.option("--update", is_flag=True,
               help="Re-export the models and rewrite their ONNX files and fixtures, on purpose.")
 @click.option("--force", is_flag=True, help="Ignore the cache: check every model against its source.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report (with CI annotations) on stdout.")
-def check(config, models, jobs, update, force, as_json) -> int:
+def check(config, models, jobs, executor, retries, update, force, as_json) -> int:
     """Check that every declared ONNX model still matches its golden fixtures and its source.
 
     Each model's golden fixtures are replayed on its committed ONNX file; when its source files,
@@ -35,13 +42,15 @@ def check(config, models, jobs, update, force, as_json) -> int:
       onnxbridge check                 # pre-commit hook / CI step
       onnxbridge check --update        # after an intended change: regenerate ONNX + fixtures
       onnxbridge check --json -j 4     # CI: parallel, machine-readable
+      onnxbridge check --executor ray:auto --force   # every model, as tasks on a Ray cluster
     """
     from ..gate import check as run_check
     from .render import progress
 
     try:
         with progress(not as_json) as say:
-            report = run_check(config, models=models, jobs=jobs, update=update, force=force, progress=say)
+            report = run_check(config, models=models, jobs=jobs, update=update, force=force, progress=say,
+                               executor=executor, retries=retries)
     except OnnxBridgeError as e:
         if as_json:  # CI still gets something to annotate; the message goes to stderr as well
             click.echo(json.dumps(_error_json(e), indent=2))

@@ -1,30 +1,33 @@
-"""``onnxbridge check``: plan from the cache, run what changed (in parallel processes), record passes.
+"""``onnxbridge check``: plan from the cache, run what changed (on an executor), write and record as results come.
 
 Planning reads the manifest, ``stat``s and (only where needed) hashes the files each model depends
 on, and compares the result with the model's last recorded pass. A model whose fingerprint is
-unchanged is skipped; when every model is, neither onnx, onnxruntime nor any framework is imported.
+unchanged is skipped; when every model is, neither onnx, onnxruntime, Ray nor any framework is imported.
+The rest run on an executor (``gate/executors``: local processes or Ray tasks); each outcome is
+handled here, in this process, as it arrives: ``--update``'s files are written (``gate/outputs``),
+then the pass is recorded. Ctrl-C stops the run; the passes recorded until then are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import EXIT_INTERNAL, InputError, OnnxBridgeError, UsageError
-from .cache import Cache, FileHasher, Fingerprint, package_versions, replay_packages, source_packages
+from ..errors import EXIT_USAGE, InputError, OnnxBridgeError
+from ..options import ExecutorOptions
+from .cache import Cache, FileHasher, Fingerprint, package_versions, replay_packages, source_packages, state_dir
 from .deps import source_files
+from .executors import Progress, executor_for
 from .manifest import Manifest, ModelEntry, load_manifest
-from .outputs import onnx_files
+from .outputs import onnx_files, publish_update
 from .results import UPDATE_HINT, CheckReport, Location, ModelResult
-from .runner import Task, missing_onnx, run_task
+from .runner import Outcome, Task, missing_onnx
 
 __all__ = ["check"]
-
-Progress = Callable[[str], None]
-
 
 
 @dataclass(frozen=True)
@@ -39,46 +42,94 @@ def check(
     config: str | Path | None = None,
     *,
     models: Sequence[str] | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     update: bool = False,
     force: bool = False,
     cwd: str | Path | None = None,
     progress: Progress | None = None,
+    executor: str | ExecutorOptions | None = None,
+    retries: int | None = None,
 ) -> CheckReport:
     """Check every declared model (or those named in ``models``) and return a :class:`CheckReport`.
 
     ``config`` is the manifest (default: ``onnxbridge.toml`` or ``pyproject.toml`` found from ``cwd``
-    upwards). ``jobs`` > 1 checks models in that many worker processes (0: one per CPU). ``update``
-    re-exports every selected model and rewrites its ONNX file and fixtures; ``force`` ignores the
-    cache. A bad manifest raises ``ManifestError`` (exit 2); problems of one model are in its result.
+    upwards). ``executor``: ``local`` (default), ``ray`` or ``ray:ADDRESS``, or an
+    :class:`~onnxbridge.options.ExecutorOptions`. ``jobs`` > 1 checks models in that many worker
+    processes (0: one per CPU); with Ray, the CPUs of the local instance. ``retries``: how often a
+    model whose Ray worker died is run again. ``update`` re-exports every selected model and rewrites
+    its ONNX file and fixtures; ``force`` ignores the cache. A bad manifest raises ``ManifestError``
+    (exit 2); problems of one model are in its result.
     """
     t0 = time.perf_counter()
     say = progress or (lambda _: None)
-    if jobs < 0:
-        raise UsageError(f"--jobs {jobs}: must be 0 (one per CPU) or more", "pass --jobs N with N >= 1")
+    extra = {k: v for k, v in (("jobs", jobs), ("retries", retries)) if v is not None}
+    options = ExecutorOptions.parse(executor, **extra)
     manifest = load_manifest(config, cwd=cwd)
     selected = manifest.select(list(models or ()))
     recovered = _recover(manifest.root, selected)
     cache = Cache.load(manifest.root)
     hasher = FileHasher(manifest.root, cache.files)
     runtime = package_versions(replay_packages())
-    plans = [_plan(e, manifest, cache, hasher, runtime, update=update, force=force) for e in selected]
-    todo = [p.task for p in plans if p.task is not None]
-    done = {r.name: r for r in _run(todo, jobs, say)}
+    plans = {e.name: _plan(e, manifest, cache, hasher, runtime, update=update, force=force) for e in selected}
+    todo = [p.task for p in plans.values() if p.task is not None]
+    keep = {m.name for m in manifest.models}
+    try:
+        done = _run(todo, options, say, lambda o: _finish(plans[o.result.name], o, manifest, cache, hasher, runtime))
+    except BaseException:  # Ctrl-C: what passed and was written until now stays recorded
+        cache.save(hasher.table, keep=keep)
+        raise
     notes: list[str] = ([cache.note] if cache.note else []) + recovered
-    results: list[ModelResult] = []
-    for plan in plans:
-        result = plan.result or done[plan.entry.name]
-        results.append(result)
-        if result.status in ("passed", "updated"):
-            _record(plan, result, manifest, cache, hasher, runtime)
-    note = cache.save(hasher.table, keep={m.name for m in manifest.models})
+    results = tuple(plan.result or done[name] for name, plan in plans.items())
+    note = cache.save(hasher.table, keep=keep)
     if note:
         notes.append(note)
     return CheckReport(
-        config=str(manifest.path), root=str(manifest.root), results=tuple(results),
-        seconds=time.perf_counter() - t0, jobs=jobs, update=update, notes=tuple(notes),
+        config=str(manifest.path), root=str(manifest.root), results=results,
+        seconds=time.perf_counter() - t0, update=update,
+        jobs=options.jobs if options.jobs is not None else (1 if options.kind == "local" else 0),
+        notes=tuple(notes), executor=str(options),
     )
+
+
+def _run(todo: list[Task], options: ExecutorOptions, say: Progress,
+         finish: Callable[[Outcome], ModelResult]) -> dict[str, ModelResult]:
+    """Run the tasks on the executor; each outcome is finished here, in this process, as it arrives."""
+    done: dict[str, ModelResult] = {}
+    if not todo:
+        return done  # nothing to run: no executor started, Ray not even imported
+    with contextlib.closing(iter(executor_for(options).run(todo, say))) as outcomes:
+        for outcome in outcomes:
+            result = finish(outcome)
+            done[result.name] = result
+            say(f"{len(done)}/{len(todo)} done ({result.name}: {result.status})")
+    return done
+
+
+def _finish(plan: _Plan, outcome: Outcome, manifest: Manifest, cache: Cache, hasher: FileHasher,
+            runtime: dict[str, str]) -> ModelResult:
+    """Write what the worker made (``--update``), then record the pass, unless it ran with other versions."""
+    result, entry = outcome.result, plan.entry
+    if outcome.staged is not None:
+        try:
+            publish_update(entry, manifest.root, state_dir(manifest.root), outcome.staged)
+        except OSError as e:
+            return replace(result, status="error", exit_code=EXIT_USAGE, checks=(), worst=None,
+                           message=f"could not write {entry.onnx} and {entry.fixtures}: {e.strerror or e}",
+                           hint="make the folder writable (nothing was written for this model) and rerun "
+                                "onnxbridge check --update")
+    if result.status not in ("passed", "updated"):
+        return result
+    drift = version_drift(outcome.versions)
+    if drift:
+        return replace(result, notes=(*result.notes, f"not recorded as a pass: it ran with {', '.join(drift)}"))
+    _record(plan, result, manifest, cache, hasher, runtime)
+    return result
+
+
+def version_drift(versions: dict[str, str]) -> list[str]:
+    """Packages a worker ran with at another version than this environment's (``onnx 1.20 (here 1.21)``)."""
+    here = package_versions(tuple(versions))
+    return [f"{name} {v} (here {here[name]})" for name, v in sorted(versions.items()) if here.get(name) != v]
 
 
 def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHasher, runtime: dict[str, str], *,
@@ -166,43 +217,6 @@ def _guess_framework(entry: ModelEntry) -> str | None:
 def _error(entry: ModelEntry, where: Location, e: OnnxBridgeError) -> ModelResult:
     return ModelResult(name=entry.name, status="error", location=where, onnx=entry.onnx, source=entry.source,
                        message=e.message, hint=e.hint, exit_code=e.exit_code)
-
-
-def _run(tasks: list[Task], jobs: int, say: Progress) -> list[ModelResult]:
-    """Run the tasks here (one job) or in worker processes."""
-    if not tasks:
-        return []
-    import os
-
-    workers = min(jobs or os.cpu_count() or 1, len(tasks))
-    if workers <= 1:
-        out = []
-        for t in tasks:
-            say(f"checking {t.entry.name} ({t.mode}: {'; '.join(t.reasons)})")
-            out.append(run_task(t))
-        return out
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    say(f"checking {len(tasks)} model(s) in {workers} processes")
-    results: list[ModelResult] = []
-    # spawn, not fork: workers import torch / tensorflow, which are not fork-safe
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_task, t): t for t in tasks}
-        for future in as_completed(futures):
-            task = futures[future]
-            try:
-                results.append(future.result())
-            except BrokenProcessPool as e:
-                results.append(ModelResult(
-                    name=task.entry.name, status="error", location=task.location, onnx=task.entry.onnx,
-                    source=task.entry.source, reasons=task.reasons, exit_code=EXIT_INTERNAL,
-                    message=f"the worker process checking it died ({e})",
-                    hint="rerun with --jobs 1; a crash in a framework or out of memory is likely",
-                ))
-            say(f"{len(results)}/{len(tasks)} done ({task.entry.name})")
-    return results
 
 
 def _record(plan: _Plan, result: ModelResult, manifest: Manifest, cache: Cache, hasher: FileHasher,

@@ -50,10 +50,14 @@ _KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "trust_model": ((bool,), "true or false"),
     "watch": ((list,), "a list of glob patterns, relative to the manifest"),
     "external_data": ((bool,), "true or false (weights in ONNX.data beside the ONNX file; automatic over 2 GB)"),
+    "cpus": ((int, float), "a positive number"),
+    "memory_gb": ((int, float), "a positive number"),
 }
 # keys that may be given once, at the top, as defaults for every model
 _DEFAULTABLE = ("atol", "rtol", "provider", "framework", "opset", "simplify", "reexport", "seed", "trust_model",
-                "watch", "external_data")
+                "watch", "external_data", "cpus", "memory_gb")
+# where a model's work is scheduled, not what it checks: left out of the entry's digest (the cache key)
+_SCHEDULING = ("cpus", "memory_gb")
 
 
 class ManifestError(InputError):
@@ -86,6 +90,8 @@ class ModelEntry:
     trust_model: bool = False
     watch: tuple[str, ...] = ()
     external_data: bool = False
+    cpus: float = 1.0  # the resources a Ray task asks for (a GPU too when provider is cuda or tensorrt)
+    memory_gb: float | None = None
     line: int = 0
     digest: str = ""  # sha256 of the entry's settings (defaults merged), for the cache
 
@@ -318,6 +324,9 @@ def _entry(path: Path, text: str, root: Path, raw: dict[str, Any], start: int, e
     for key in ("atol", "rtol"):
         if key in raw and not raw[key] >= 0:
             raise fail(key, f"{key} must be >= 0, got {raw[key]}", "tolerances are non-negative numbers")
+    for key in _SCHEDULING:
+        if key in raw and not raw[key] > 0:
+            raise fail(key, f"{key} must be > 0, got {raw[key]}", f"ask for a positive amount, e.g. {key} = 2")
     provider = str(raw.get("provider", "auto")).lower()
     if provider not in PROVIDERS:
         raise fail("provider", f"unknown provider {raw['provider']!r}", f"use one of {', '.join(PROVIDERS)}")
@@ -340,7 +349,8 @@ def _entry(path: Path, text: str, root: Path, raw: dict[str, Any], start: int, e
     for key, rel in (("onnx", onnx), ("fixtures", fixtures)):
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             raise fail(key, f"{key} path {rel!r} leaves the project folder", "give a path relative to the manifest")
-    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    checked = {k: v for k, v in raw.items() if k not in _SCHEDULING}
+    digest = hashlib.sha256(json.dumps(checked, sort_keys=True, default=str).encode()).hexdigest()
     return ModelEntry(
         name=name,
         source=raw["source"],
@@ -358,6 +368,8 @@ def _entry(path: Path, text: str, root: Path, raw: dict[str, Any], start: int, e
         trust_model=raw.get("trust_model", False),
         watch=tuple(raw.get("watch", ())),
         external_data=raw.get("external_data", False),
+        cpus=float(raw.get("cpus", 1.0)),
+        memory_gb=float(raw["memory_gb"]) if "memory_gb" in raw else None,
         line=start,
         digest=digest,
     )

@@ -133,6 +133,7 @@ class CheckReport:
     jobs: int = 1
     update: bool = False
     notes: tuple[str, ...] = ()
+    executor: str = "local"  # local, ray, or ray:ADDRESS
 
     @property
     def passed(self) -> bool:
@@ -173,6 +174,7 @@ class CheckReport:
             "exit_code": self.exit_code,
             "seconds": self.seconds,
             "jobs": self.jobs,
+            "executor": self.executor,
             "update": self.update,
             "counts": self.counts,
             "models": [r.to_dict() for r in self.results],

@@ -3,8 +3,10 @@
 - ``replay``: the golden fixtures on the committed ONNX file (ONNX Runtime only, no framework);
 - ``full``: replay, then the committed ONNX file against the source on the fixtures' inputs, then a
   fresh export into a temporary folder, validated against the source (skipped with ``reexport = false``);
-- ``update``: export the source, validate it, and only when parity holds write the ONNX file and
-  the fixtures (the source's outputs on the validation inputs).
+- ``update``: export the source, validate it, and only when parity holds stage the ONNX file (and its
+  external data) and the fixtures (the source's outputs on the validation inputs) in a scratch folder:
+  the submitting process publishes them (``gate/outputs.py``), never the worker, which may run on
+  another machine.
 
 Frameworks and ONNX Runtime are imported here, inside the functions, never by the planner.
 """
@@ -16,16 +18,17 @@ import dataclasses
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_PARITY, InputError, OnnxBridgeError
 from ..results import ParityReport
 from ..sources import on_sys_path
 from .manifest import ModelEntry
+from .outputs import StagedFiles
 from .results import UPDATE_HINT, Location, ModelResult, worst_of
 
-__all__ = ["Task", "run_task", "missing_onnx", "MODES"]
+__all__ = ["Task", "Outcome", "run_task", "missing_onnx", "MODES"]
 
 MODES = ("replay", "full", "update")
 
@@ -49,12 +52,22 @@ class Task:
     reasons: tuple[str, ...] = ()
 
 
-def run_task(task: Task) -> ModelResult:
+@dataclass(frozen=True)
+class Outcome:
+    """What a worker hands back: the model's result and, after ``--update``, the files to write."""
+
+    result: ModelResult
+    staged: StagedFiles | None = None
+    versions: dict[str, str] = field(default_factory=dict)  # where it ran, when not in this environment
+
+
+def run_task(task: Task) -> Outcome:
     """Check one model; never raises: errors become a result with their exit code."""
     t0 = time.perf_counter()
+    staged = None
     try:
         if task.mode == "update":
-            result = _update(task)
+            result, staged = _update(task)
         else:
             result = _check(task)
     except OnnxBridgeError as e:
@@ -63,7 +76,7 @@ def run_task(task: Task) -> ModelResult:
         result = _result(task, "error", f"internal error: {type(e).__name__}: {str(e).strip()[:300]}",
                          hint="rerun with --debug --jobs 1 and report it if it looks like a bug",
                          exit_code=EXIT_INTERNAL)
-    return dataclasses.replace(result, seconds=time.perf_counter() - t0)
+    return Outcome(dataclasses.replace(result, seconds=time.perf_counter() - t0), staged)
 
 
 def _result(task: Task, status: str, message: str, **kw) -> ModelResult:
@@ -200,15 +213,16 @@ def _export(task: Task, folder: Path, *, save: bool = False):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _update(task: Task) -> ModelResult:
+def _update(task: Task) -> tuple[ModelResult, StagedFiles | None]:
     import shutil
 
     from ..publish import scratch_dir
     from .cache import state_dir
-    from .outputs import publish_update
+    from .outputs import stage_update
 
     entry, root = task.entry, Path(task.root)
     folder = scratch_dir(state_dir(root))  # same file system as the outputs: publishing renames
+    staged = None
     try:
         with _project_imports(task.root):
             report = _export(task, folder, save=True)
@@ -221,15 +235,16 @@ def _update(task: Task) -> ModelResult:
                            hint="fix the model or the export (see onnxbridge convert for details); the committed "
                                 "files were left as they were",
                            exit_code=EXIT_PARITY, checks=("update",), worst=worst, framework=report.framework,
-                           validations={"update": validation})
-        publish_update(entry, root, folder, report, route)
+                           validations={"update": validation}), None
+        staged = stage_update(entry, folder, report, route)  # published by the submitting process
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if staged is None:
+            shutil.rmtree(folder, ignore_errors=True)
     worst = worst_of("update", validation)
     message = (f"wrote {entry.onnx} ({route}) and {entry.fixtures} ({len(validation.cases)} case(s))"
                + (f", worst max_abs {worst.max_abs:.3g}" if worst and worst.max_abs is not None else ""))
     return _result(task, "updated", message, exit_code=EXIT_OK, checks=("update",), worst=worst,
-                   framework=report.framework, validations={"update": validation}, notes=report.notes)
+                   framework=report.framework, validations={"update": validation}, notes=report.notes), staged
 
 
 def missing_onnx(entry: ModelEntry) -> InputError:
