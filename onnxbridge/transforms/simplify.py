@@ -43,12 +43,14 @@ def run_onnxsim(model: onnx.ModelProto, tensor_size_threshold: str | None = None
     import onnxsim
 
     from .._util import quiet
+    from ..localize.metadata import carry_metadata
 
     extra = {"tensor_size_threshold": tensor_size_threshold} if tensor_size_threshold else {}
     with quiet():
         simplified, ok = onnxsim.simplify(model, check_n=0, **extra)
     if not ok:  # pragma: no cover - check_n=0 never reports a failed check
         raise RuntimeError("onnxsim reported a failed check")
+    carry_metadata(model, simplified)  # onnxsim drops node metadata (module scopes, source lines)
     try:
         simplified = onnx.shape_inference.infer_shapes(simplified, data_prop=True)
     except Exception:  # shape inference is a nicety; the simplified model stands without it
