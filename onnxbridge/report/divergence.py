@@ -87,7 +87,7 @@ def sparkline(loc: Localization, width: int = 60) -> str:
     out = []
     for k in range(0, len(points), step):
         worst = max(c.score for c in points[k:k + step])
-        level = 0.0 if worst <= 0 else (math.log10(worst) + 4) / 6  # 1e-4 -> 0, 1e2 -> 1
+        level = 0.0 if worst <= 0 else 1.0 if not math.isfinite(worst) else (math.log10(worst) + 4) / 6  # 1e-4: 0
         out.append(_BARS[min(len(_BARS) - 1, max(0, int(level * (len(_BARS) - 1) + 0.5)))])
     return "".join(out)
 
