@@ -202,7 +202,10 @@ def _compare_pass(tracer: CallTracer, tree: CallTree, cmap: Mapping[ModuleRef, C
 def _plan(tree: CallTree, cmap: Mapping[ModuleRef, CallValues], root: ModuleRef | None, budget: int) -> list[ModuleRef]:
     """Calls breadth-first below ``root`` (None: the top calls), whole levels while the budget allows
     (one level at least)."""
-    level = [r for r, c in tree.calls.items() if c.parent is None] if root is None else list(tree.children.get(root, ()))
+    if root is None:
+        level = [r for r, c in tree.calls.items() if c.parent is None]
+    else:
+        level = list(tree.children.get(root, ()))
     chosen: list[ModuleRef] = []
     used = 0
     while level:

@@ -9,16 +9,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..results.localize import Divergence, LayerCheck, SourceLine
+from ..results.localize import Divergence, LayerCheck
 from .compare import TensorDiff
 
 if TYPE_CHECKING:
     import onnx
 
     from .descent import CallCheck
-    from .origins import SourceFrame
 
-__all__ = ["ReproCase", "Finding", "layer_check", "source_line", "finite"]
+__all__ = ["ReproCase", "Finding", "layer_check", "finite"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,3 @@ def layer_check(check: CallCheck) -> LayerCheck:
         max_abs=w.max_abs if w else None, passed=(not check.failed) if check.outputs else None,
         values=tuple(d.name for d in check.outputs),
     )
-
-
-def source_line(frame: SourceFrame | None) -> SourceLine | None:
-    """An origin's source frame as a result value."""
-    return None if frame is None else SourceLine(frame.file, frame.line, frame.code, frame.func)

@@ -10,9 +10,9 @@ import numpy as np
 from ..results.localize import Divergence
 from .compare import Scorer, quick_score
 from .descent import CallTracer, CallTree, CallValues, Descent, capture, descend, own_feeders
-from .finding import Finding, ReproCase, layer_check, source_line
+from .finding import Finding, ReproCase, layer_check
 from .graph import ValueFetcher
-from .origins import ModuleRef, NodeOrigin, SourceFrame, value_owners
+from .origins import ModuleRef, NodeOrigin, SourceLine, value_owners
 from .pairing import aligned
 
 __all__ = ["localize_calls", "MAX_REPRO_NODES"]
@@ -23,7 +23,7 @@ MAX_REPRO_NODES = 400  # a "minimal" subgraph larger than this is no help in a b
 def localize_calls(tracer: CallTracer, tree: CallTree, cmap: Mapping[ModuleRef, CallValues],
                    table: Mapping[str, NodeOrigin], fetcher: ValueFetcher, feeds: Mapping[str, np.ndarray],
                    scorer: Scorer, *, budget_bytes: int, kind: str,
-                   source_of: Callable[[ModuleRef], SourceFrame | None] = lambda r: None,
+                   source_of: Callable[[ModuleRef], SourceLine | None] = lambda r: None,
                    notes: tuple[str, ...] = ()) -> Finding:
     """The descent over ``tree`` and its verdict as a :class:`Finding` (``kind``: module | layer)."""
     d = descend(tracer, cmap, fetcher, feeds, scorer, budget_bytes=budget_bytes, tree=tree,
@@ -47,7 +47,7 @@ def localize_calls(tracer: CallTracer, tree: CallTree, cmap: Mapping[ModuleRef, 
     divergence = Divergence(
         name=str(ref), kind=kind, class_name=info.class_name if info else "", where=d.where, onnx_nodes=nodes,
         score=bad.score, input_score=first.in_score if first.inputs else None, max_abs=bad.max_abs,
-        call_site=source_line(next((f for f in frames if f is not None), None)), source=source_line(source_of(ref)),
+        call_site=next((f for f in frames if f is not None), None), source=source_of(ref),
         also_suspect=tuple(str(r) for r in d.also_suspect), candidate_value=bad.name,
         note=bad.note or None,
     )

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..results.localize import Divergence, LayerCheck
 from .compare import Scorer, TensorDiff
-from .finding import Finding, ReproCase, finite, source_line
+from .finding import Finding, ReproCase, finite
 from .graph import ValueFetcher, value_elem_types, value_nbytes
 from .origins import origins
 from .value_pairs import ValuePair, match_values, pair_numerically
@@ -175,7 +175,7 @@ def _finding(s: _Search, root: str | None, notes: Sequence[str]) -> Finding:
     divergence = Divergence(
         name=node_b or vb, kind="node", class_name=ia.op_type.get(node_a or "", ib.op_type.get(node_b or "", "")),
         where=where, onnx_nodes=region_b, score=d.score, max_abs=d.max_abs,
-        call_site=source_line(origin.user_frame() if origin else None),
+        call_site=origin.user_frame() if origin else None,
         module=str(origin.module) if origin and origin.stack else None,
         reference_value=root, candidate_value=vb, note=d.note or None,
     )

@@ -16,33 +16,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..results.localize import SourceLine
 from .metadata import KEY_CALLS, KEY_CLASSES, KEY_SCOPES, KEY_STACK, literal_list, props
 
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["SourceFrame", "ModuleRef", "NodeOrigin", "parse_stack_trace", "dynamo_origin", "torchscript_origin",
-           "origins", "scope_prefix", "module_source"]
+__all__ = ["SourceLine", "in_torch", "ModuleRef", "NodeOrigin", "parse_stack_trace", "dynamo_origin",
+           "torchscript_origin", "origins", "scope_prefix", "module_source", "value_owners"]
 
 
-@dataclass(frozen=True)
-class SourceFrame:
-    """One line of Python source: file, line, function and the code on it."""
-
-    file: str
-    line: int
-    func: str = ""
-    code: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
-
-    @property
-    def in_torch(self) -> bool:
-        """A frame inside the torch package (``nn.Linear.forward``, ``F.linear``) or generated code.
-        Frames in transformers and the like are user code: the line a user wants to see."""
-        f = self.file.replace("\\", "/")
-        return f.startswith("<") or "-packages/torch/" in f
+def in_torch(frame: SourceLine) -> bool:
+    """A frame inside the torch package (``nn.Linear.forward``, ``F.linear``) or generated code. Frames in
+    transformers and the like are user code: the line a user wants to see."""
+    f = frame.file.replace("\\", "/")
+    return f.startswith("<") or "-packages/torch/" in f
 
 
 @dataclass(frozen=True, order=True)
@@ -75,7 +63,7 @@ class NodeOrigin:
     outputs: tuple[str, ...]
     stack: tuple[ModuleRef, ...]  # outermost first, the root left out
     classes: tuple[str, ...] = ()  # class of each stack entry when known
-    frames: tuple[SourceFrame, ...] = field(default=(), repr=False)
+    frames: tuple[SourceLine, ...] = field(default=(), repr=False)
     calls_known: bool = True  # False: dynamo metadata without stamped call indices (all taken as call 0)
 
     @property
@@ -83,10 +71,10 @@ class NodeOrigin:
         """The innermost module call (the root when the node belongs to no sub-module)."""
         return self.stack[-1] if self.stack else ModuleRef("")
 
-    def user_frame(self) -> SourceFrame | None:
+    def user_frame(self) -> SourceLine | None:
         """The innermost frame outside torch: the line that called the op (or the torch.nn module)."""
         for fr in reversed(self.frames):
-            if not fr.in_torch:
+            if not in_torch(fr):
                 return fr
         return None
 
@@ -94,9 +82,9 @@ class NodeOrigin:
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n(?:[ \t]+(.*))?')
 
 
-def parse_stack_trace(text: str) -> tuple[SourceFrame, ...]:
+def parse_stack_trace(text: str) -> tuple[SourceLine, ...]:
     """``pkg.torch.onnx.stack_trace`` (``traceback.format_list`` text, outermost first) -> frames."""
-    return tuple(SourceFrame(m.group(1), int(m.group(2)), m.group(3), (m.group(4) or "").strip())
+    return tuple(SourceLine(m.group(1), int(m.group(2)), (m.group(4) or "").strip(), m.group(3))
                  for m in _FRAME.finditer(text or ""))
 
 
@@ -175,7 +163,7 @@ def origins(model: onnx.ModelProto, module_names: Iterable[str] | None = None) -
     return out
 
 
-def module_source(module: Any) -> SourceFrame | None:
+def module_source(module: Any) -> SourceLine | None:
     """file:line of a module class's ``forward`` (the TorchScript route has nothing better)."""
     import inspect
 
@@ -186,7 +174,7 @@ def module_source(module: Any) -> SourceFrame | None:
         lines, line = inspect.getsourcelines(fwd)
     except (TypeError, OSError, AttributeError):
         return None
-    return SourceFrame(file, line, f"{cls.__qualname__}.forward", lines[0].strip() if lines else "")
+    return SourceLine(file, line, lines[0].strip() if lines else "", f"{cls.__qualname__}.forward")
 
 
 def value_owners(table: Mapping[str, NodeOrigin]) -> dict[str, ModuleRef]:

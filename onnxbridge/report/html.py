@@ -319,7 +319,8 @@ def _localization_section(loc: Localization) -> str:
                 f"{_e(axis_label(loc))}; red: over tolerance; ringed: the first divergence</figcaption></figure>")
     if loc.stages:
         srows = [[_td(_e(s.stage)), _td(_e(s.model or "-")), _td(_e(s.provider)), _td(_num(s.score), True),
-                  _td("-" if s.step_passed is None else f"{_num(s.step_score)} ({'ok' if s.step_passed else 'changed'})"),
+                  _td("-" if s.step_passed is None
+                      else f"{_num(s.step_score)} ({'ok' if s.step_passed else 'changed'})"),
                   _td(("✓ pass" if s.passed else "✗ FAIL") + (f" ({_e(s.error)})" if s.error else ""))]
                  for s in loc.stages]
         out += "<h3>Stages</h3>" + _table(["stage", "model", "provider", "error / tolerance vs source",
@@ -328,7 +329,8 @@ def _localization_section(loc: Localization) -> str:
     ordered = sorted(loc.layers, key=lambda c: c.position)
     hit = highlighted(loc)
     if ordered:
-        lrows = [[_td(str(c.position), True), _td(f"<code>{_e(c.name)}</code>"), _td(_e(c.kind)), _td(str(c.depth), True),
+        lrows = [[_td(str(c.position), True), _td(f"<code>{_e(c.name)}</code>"), _td(_e(c.kind)),
+                  _td(str(c.depth), True),
                   _td(_num(c.score), True), _td(_num(c.max_abs), True),
                   _td("-" if c.passed is None else "✓" if c.passed else "✗")] for c in ordered[:500]]
         out += ("<details><summary>every compared layer</summary>"

@@ -35,7 +35,8 @@ def test_one_changed_initializer_is_named_and_the_repro_reproduces_alone(files, 
     assert (first["name"], first["class_name"], first["where"]) == ("mm5", "MatMul", "its own op")
     assert first["onnx_nodes"] == ["mm5"] and first["reference_value"] == "h5_0"
     # every value before block 5 was compared and passes; nothing earlier is blamed
-    before = [c for c in loc["layers"] if c["position"] < next(c["position"] for c in loc["layers"] if c["name"] == "h5_0")]
+    at = next(c["position"] for c in loc["layers"] if c["name"] == "h5_0")
+    before = [c for c in loc["layers"] if c["position"] < at]
     assert before and all(c["passed"] for c in before)
     # the repro: one MatMul, fed with A's values, expecting A's output; it shows the difference on its own
     repro = loc["repro"]
