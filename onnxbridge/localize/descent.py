@@ -33,8 +33,8 @@ from .graph import GraphIndex, ValueFetcher
 from .origins import ModuleRef, NodeOrigin
 from .pairing import pair_tensors
 
-__all__ = ["Arrays", "CallTracer", "CallInfo", "CallTree", "CallValues", "CallCheck", "Descent", "call_tree",
-           "map_calls", "descend", "own_feeders", "capture"]
+__all__ = ["Arrays", "CallTracer", "CallInfo", "CallTree", "CallValues", "CallCheck", "Captured", "Descent",
+           "call_tree", "map_calls", "descend", "own_feeders"]
 
 Arrays = Callable[[], list[np.ndarray]]
 OnStart = Callable[[ModuleRef, str, Arrays, int], None]  # call, class name, its inputs, their bytes
@@ -170,33 +170,48 @@ class CallCheck:
         return bool(self.outputs) and self.out_score > 1.0
 
 
+@dataclass(frozen=True)
+class Captured:
+    """Copies of the first failing call's tensors in a pass (for the repro): its outputs, and its inputs
+    when one of them failed already (the parent's code is to blame then)."""
+
+    ref: ModuleRef
+    outputs: tuple[np.ndarray, ...]
+    inputs: tuple[np.ndarray, ...] | None = None
+
+
 def _compare_pass(tracer: CallTracer, tree: CallTree, cmap: Mapping[ModuleRef, CallValues],
                   watched: Sequence[ModuleRef], values: Mapping[str, np.ndarray],
-                  scorer: Scorer) -> dict[ModuleRef, CallCheck]:
+                  scorer: Scorer) -> tuple[dict[ModuleRef, CallCheck], Captured | None]:
     watch = set(watched)
     results: dict[ModuleRef, CallCheck] = {}
     pending: dict[ModuleRef, tuple[TensorDiff, ...]] = {}
-    failed_seen = False
+    bad_inputs: dict[ModuleRef, tuple[np.ndarray, ...]] = {}  # calls still running whose inputs failed
+    captured: Captured | None = None
 
     def on_start(ref: ModuleRef, _cls: str, ins: Arrays, _n: int) -> None:
-        if ref in watch and not failed_seen:  # input scores only matter up to the first failing call
-            cands = {n: values[n] for n in cmap[ref].inputs if n in values}
-            pending[ref] = pair_tensors(ins(), cands, scorer).diffs
+        if ref in watch and captured is None:  # input scores only matter up to the first failing call
+            arrays = ins()
+            pending[ref] = pair_tensors(arrays, {n: values[n] for n in cmap[ref].inputs if n in values}, scorer).diffs
+            if any(not d.passed for d in pending[ref]):
+                bad_inputs[ref] = tuple(a.copy() for a in arrays)  # copies: in-place ops must not reach them
 
     def on_end(ref: ModuleRef, outs: Arrays, _n: int) -> None:
-        nonlocal failed_seen
+        nonlocal captured
         if ref not in watch:
             return
-        cands = {n: values[n] for n in cmap[ref].outputs if n in values}
-        paired = pair_tensors(outs(), cands, scorer)
+        arrays = outs()
+        paired = pair_tensors(arrays, {n: values[n] for n in cmap[ref].outputs if n in values}, scorer)
         info = tree.calls[ref]
         check = CallCheck(ref, info.class_name, info.depth, info.order, paired.diffs, pending.pop(ref, ()),
                           paired.unpaired)
         results[ref] = check
-        failed_seen = failed_seen or check.failed
+        if check.failed and captured is None:
+            captured = Captured(ref, tuple(a.copy() for a in arrays), bad_inputs.get(ref))
+        bad_inputs.pop(ref, None)
 
     tracer.run(on_start, on_end)
-    return results
+    return results, captured
 
 
 def _plan(tree: CallTree, cmap: Mapping[ModuleRef, CallValues], root: ModuleRef | None, budget: int) -> list[ModuleRef]:
@@ -230,6 +245,7 @@ class Descent:
     passes: int = 0
     values_marked: int = 0
     also_suspect: tuple[ModuleRef, ...] = ()
+    captured: Captured | None = field(default=None, repr=False)  # the first failing call's tensors
 
 
 def descend(tracer: CallTracer, cmap: Mapping[ModuleRef, CallValues], fetcher: ValueFetcher,
@@ -243,6 +259,7 @@ def descend(tracer: CallTracer, cmap: Mapping[ModuleRef, CallValues], fetcher: V
     with the conv's ONNX input: a false input failure that must not move the blame.
     """
     checks: dict[ModuleRef, CallCheck] = {}
+    captures: dict[ModuleRef, Captured] = {}
     suspect: ModuleRef | None = None
     passes = marked = 0
     while True:
@@ -253,7 +270,10 @@ def descend(tracer: CallTracer, cmap: Mapping[ModuleRef, CallValues], fetcher: V
         names = [v for r in watched for v in cmap[r].outputs + cmap[r].inputs]
         marked += len(set(names))
         values = fetcher.run(feeds, names)
-        checks.update(_compare_pass(tracer, tree, cmap, watched, values, scorer))
+        found, captured = _compare_pass(tracer, tree, cmap, watched, values, scorer)
+        checks.update(found)
+        if captured is not None:  # the overall first failing call is the first failing one of its pass
+            captures[captured.ref] = captured
         del values
         failing = sorted((c for c in checks.values() if c.failed), key=lambda c: c.order)
         if not failing or failing[0].ref == suspect:
@@ -268,9 +288,10 @@ def descend(tracer: CallTracer, cmap: Mapping[ModuleRef, CallValues], fetcher: V
     parent = tree.calls[first.ref].parent
     bad_inputs = [d for d in first.inputs if not d.passed and value_owner.get(d.name) == parent]
     if bad_inputs and parent is not None:
-        return Descent(parent, first, f"its own ops before it calls {first.ref}", tree, ordered, passes, marked)
+        return Descent(parent, first, f"its own ops before it calls {first.ref}", tree, ordered, passes, marked,
+                       captured=captures.get(first.ref))
     return Descent(first.ref, first, "its own ops", tree, ordered, passes, marked,
-                   _folded_before(tree, cmap, first.ref))
+                   _folded_before(tree, cmap, first.ref), captures.get(first.ref))
 
 
 def _folded_before(tree: CallTree, cmap: Mapping[ModuleRef, CallValues], ref: ModuleRef) -> tuple[ModuleRef, ...]:
@@ -302,19 +323,3 @@ def own_feeders(values: Sequence[str], owner: ModuleRef, table: Mapping[str, Nod
             found.add(node)
             stack.extend(index.node_inputs[node])
     return tuple(n for n in index.order if n in found)
-
-
-def capture(tracer: CallTracer, ref: ModuleRef, role: str) -> list[np.ndarray]:
-    """The tensors of one call (``role``: ``inputs`` or ``outputs``), from one more run of the model."""
-    got: list[np.ndarray] = []
-
-    def on_start(r: ModuleRef, _cls: str, ins: Arrays, _n: int) -> None:
-        if r == ref and role == "inputs":
-            got.extend(a.copy() for a in ins())  # copies: later in-place ops must not reach them
-
-    def on_end(r: ModuleRef, outs: Arrays, _n: int) -> None:
-        if r == ref and role == "outputs":
-            got.extend(a.copy() for a in outs())
-
-    tracer.run(on_start, on_end)
-    return got

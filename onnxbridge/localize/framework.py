@@ -9,7 +9,7 @@ import numpy as np
 
 from ..results.localize import Divergence
 from .compare import Scorer, quick_score
-from .descent import CallTracer, CallTree, CallValues, Descent, capture, descend, own_feeders
+from .descent import CallTracer, CallTree, CallValues, Descent, descend, own_feeders
 from .finding import Finding, ReproCase, layer_check
 from .graph import ValueFetcher
 from .origins import ModuleRef, NodeOrigin, SourceLine, value_owners
@@ -51,32 +51,31 @@ def localize_calls(tracer: CallTracer, tree: CallTree, cmap: Mapping[ModuleRef, 
         also_suspect=tuple(str(r) for r in d.also_suspect), candidate_value=bad.name,
         note=bad.note or None,
     )
-    role = "outputs" if ref == first.ref else "inputs"
-    repro = _repro_case(d, cmap, fetcher, feeds, tracer, first.ref, role, bad.name)
+    repro = _repro_case(d, cmap, fetcher, feeds, bad.name, outputs=ref == first.ref)
     return Finding(divergence, repro=repro, **common)
 
 
 def _repro_case(d: Descent, cmap: Mapping[ModuleRef, CallValues], fetcher: ValueFetcher,
-                feeds: Mapping[str, np.ndarray], tracer: CallTracer, at: ModuleRef, role: str,
-                value: str) -> ReproCase | None:
+                feeds: Mapping[str, np.ndarray], value: str, *, outputs: bool) -> ReproCase | None:
     """The ONNX nodes between the last passing values and the failing ``value``, fed with the values
-    ONNX Runtime computed for them (they pass), expecting the framework's tensor."""
+    ONNX Runtime computed for them (they pass), expecting the framework's tensor (the first failing call's
+    output, or, when its parent's code is to blame, its input), captured during the descent."""
     index = fetcher.index
+    tensors = None if d.captured is None else (d.captured.outputs if outputs else d.captured.inputs)
     passing = {x.name for c in d.checks for x in c.outputs + c.inputs if x.passed}
     stop = (passing | set(cmap[d.culprit].inputs if d.culprit in cmap else ())) - {value}
     nodes = index.region(value, stop)
-    if not nodes or len(nodes) > MAX_REPRO_NODES:
+    if not tensors or not nodes or len(nodes) > MAX_REPRO_NODES:
         return None
     produced = {o for n in nodes for o in index.node_outputs[n]}
     inputs = list(dict.fromkeys(i for n in nodes for i in index.node_inputs[n]
                                 if i and i not in produced and i not in index.static))
     got = fetcher.run(feeds, inputs + [value])
     onnx_value = got[value]
-    tensors = [t for t in capture(tracer, at, role) if t.size == onnx_value.size]
-    if not tensors:
+    same_size = [t for t in tensors if t.size == onnx_value.size]
+    if not same_size:
         return None
-    expected = min((aligned(onnx_value, t) for t in tensors), key=lambda t: quick_score(onnx_value, t))
+    expected = min((aligned(onnx_value, t) for t in same_size), key=lambda t: quick_score(onnx_value, t))
     return ReproCase(fetcher.model, nodes, {i: got[i] for i in inputs},
                      {value: np.ascontiguousarray(expected).astype(onnx_value.dtype, copy=False)},
                      fetcher.provider)
-

@@ -70,7 +70,7 @@ def bisect_stages(stages: Sequence[Stage], feeds: Mapping[str, np.ndarray], tole
     errors: list[str | None] = []
     for s in stages:
         try:
-            outs.append(list(s.runner.run(dict(feeds))))
+            outs.append(list(s.runner.run(feeds)))
             errors.append(None)
         except OnnxBridgeError:
             raise
