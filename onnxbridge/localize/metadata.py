@@ -98,28 +98,59 @@ def stamp_module_calls(model: onnx.ModelProto, exported_program: Any) -> int:
     return stamped
 
 
+_LAYOUT_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Cast"})
+
+
 def carry_metadata(source: onnx.ModelProto, target: onnx.ModelProto) -> int:
     """Copy node ``metadata_props`` from ``source`` onto the matching bare nodes of ``target``, in place.
 
     A node matches by name, then by the name before its first ``/`` (ONNX Runtime names a fused node
-    after the node it started from: ``node_MatMul_63/MatMulAddFusion``), then by an output name.
-    Nodes made from nothing (``SkipLayerNormalization``) stay bare. Returns how many nodes got metadata.
+    after the node it started from: ``node_MatMul_63/MatMulAddFusion``), then by an output name, then by
+    a weight only one source node read (onnxsim turns a 3-D ``MatMul`` + ``Add`` into ``Reshape`` +
+    ``Gemm`` + ``Reshape`` under new names: the ``Gemm`` still reads the Linear's weight). Last, a bare
+    layout op (``Reshape``, ``Transpose``...) feeding a single node takes that node's metadata (not its
+    producer's: a parent's transpose of a child's output must not become the child's output). Nodes made
+    from nothing (``SkipLayerNormalization``) stay bare. Returns how many nodes got metadata.
     """
     by_name = {n.name: n for n in source.graph.node if n.name and len(n.metadata_props)}
-    if not by_name:
-        return 0
     by_output = {o: n for n in source.graph.node if len(n.metadata_props) for o in n.output if o}
+    if not by_output:
+        return 0
+    inits = {i.name for i in source.graph.initializer}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in source.graph.node:
+        for i in set(n.input) & inits:
+            readers.setdefault(i, []).append(n)
+    by_weight = {i: ns[0] for i, ns in readers.items() if len(ns) == 1 and len(ns[0].metadata_props)}
     copied = 0
     for node in target.graph.node:
         if len(node.metadata_props):
             continue
-        src = (
-            by_name.get(node.name)
-            or by_name.get(node.name.split("/")[0])
-            or next((by_output[o] for o in node.output if o in by_output), None)
-        )
-        if src is None:
-            continue
-        node.metadata_props.extend(src.metadata_props)
-        copied += 1
+        src = (by_name.get(node.name) or by_name.get(node.name.split("/")[0])
+               or next((by_output[o] for o in node.output if o in by_output), None)
+               or next((by_weight[i] for i in node.input if i in by_weight), None))
+        if src is not None:
+            node.metadata_props.extend(src.metadata_props)
+            copied += 1
+    return copied + _carry_to_layout_ops(target)
+
+
+def _carry_to_layout_ops(model: onnx.ModelProto) -> int:
+    """Bare layout ops feeding one node take its metadata (repeated, for chains of them)."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    copied, changed = 0, True
+    while changed:
+        changed = False
+        for node in model.graph.node:
+            if len(node.metadata_props) or node.op_type not in _LAYOUT_OPS:
+                continue
+            after = {id(c): c for o in node.output for c in consumers.get(o, ())}
+            src = next(iter(after.values())) if len(after) == 1 else None
+            if src is not None and len(src.metadata_props):
+                node.metadata_props.extend(src.metadata_props)
+                copied += 1
+                changed = True
     return copied

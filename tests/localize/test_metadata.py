@@ -73,3 +73,25 @@ def test_stamping_without_a_readable_program_stamps_nothing():
     model = _model([_node("Relu", ["x"], ["y"], "node_relu", "['', 'act', 'relu']")])
     assert stamp_module_calls(model, None) == 0
     assert origins(model)["node_relu"].calls_known is False
+
+
+def test_a_linear_that_onnxsim_rewrites_into_reshape_gemm_reshape_keeps_its_module():
+    """onnxsim turns a 3-D MatMul + Add into Reshape, Gemm, Reshape under new names: the Gemm is known
+    by the weight it reads, the Reshape before it by the node it feeds."""
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "fc.weight")
+    b = numpy_helper.from_array(np.ones(4, np.float32), "fc.bias")
+    graph = helper.make_graph(
+        [_node("MatMul", ["x", "fc.weight"], ["mm"], "node_matmul", "['', 'fc', 'matmul']"),
+         _node("Add", ["mm", "fc.bias"], ["lin"], "node_add", "['', 'fc', 'add']"),
+         _node("Relu", ["lin"], ["y"], "node_relu", "['', 'relu']")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])], [w, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    kept = run_onnxsim(model)
+    table = origins(kept)
+    gemm = [n for n in kept.graph.node if n.op_type == "Gemm"]
+    assert gemm and gemm[0].name not in ("node_matmul", "node_add")  # renamed by onnxsim
+    assert table[gemm[0].name].module == ModuleRef("fc")
+    feeding = [n for n in kept.graph.node if n.op_type == "Reshape" and n.output[0] in gemm[0].input]
+    assert feeding and table[feeding[0].name].module == ModuleRef("fc")
