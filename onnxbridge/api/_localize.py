@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._util import first_line
+from ..errors import OnnxBridgeError
 from ..options import ExportOptions, LocalizeOptions, ParityConfig
 from ..results import Localization
 
@@ -114,6 +115,7 @@ def localize_case(reference: Reference, candidates: Sequence[Candidate], feeds: 
                   command: str = "") -> Localization:
     """Stage bisection on ``feeds``, then localisation between the broken stage and the one before it
     (the reference and the last stage when none is broken, for the per-layer curve)."""
+    from ..localize.finding import Finding
     from ..localize.stages import bisect_stages, stage_scorer
 
     t0 = time.perf_counter()
@@ -123,9 +125,20 @@ def localize_case(reference: Reference, candidates: Sequence[Candidate], feeds: 
     before, after = stages[k - 1], stages[k]
     scorer = stage_scorer(parity.tolerances, before.model, after.model)
     notes: list[str] = []
-    finding = _find(reference, before, after, k, feeds, scorer, options, notes)
-    if bisection.broken is not None and finding.divergence is None and after.model is not None:
-        notes.append(_unobserved_note(stages[0], after, feeds, parity))
+    failed = bisection.checks[k - 1].error
+    try:
+        if failed is not None:
+            notes.append(f"'{after.name}' cannot run this case ({failed}): nothing inside it to compare")
+            finding = Finding(None, (), 0, 0, 0)
+        else:
+            finding = _find(reference, before, after, k, feeds, scorer, options, notes)
+            if bisection.broken is not None and finding.divergence is None and after.model is not None:
+                notes.append(_unobserved_note(stages[0], after, feeds, parity))
+    except OnnxBridgeError:
+        raise
+    except Exception as e:  # keep the stage table: it stands without the layer-by-layer search
+        notes.append(f"localisation stopped: {first_line(e, 300)}")
+        finding = Finding(None, (), 0, 0, 0)
     repro = _write_repro(finding, options, candidates, scorer, notes)
     return Localization(
         direction=reference.direction if k == 1 else "onnx", reference=reference.runner.name if k == 1 else before.name,

@@ -96,7 +96,7 @@ def bisect_stages(stages: Sequence[Stage], feeds: Mapping[str, np.ndarray], tole
         checks.append(StageCheck(
             s.name, s.path, s.provider, passed, vs_src.score if vs_src else 0.0, vs_src.max_abs if vs_src else 0.0,
             None if step is None else step.passed, None if step is None else step.score,
-            error=(vs_src.note or None) if vs_src else None,
+            note=(vs_src.note or None) if vs_src else None,
         ))
         if not passed and broken is None:
             broken = k

@@ -126,7 +126,7 @@ def _stage_lines(loc: Localization) -> list[str]:
              "| --- | --- | --- | --- | --- | --- |"]
     for s in loc.stages:
         step = "-" if s.step_passed is None else f"{_fmt(s.step_score)} ({'ok' if s.step_passed else 'changed'})"
-        result = ("✓ pass" if s.passed else "✗ FAIL") + (f" ({s.error})" if s.error else "")
+        result = ("✓ pass" if s.passed else "✗ FAIL") + (f" ({s.error or s.note})" if s.error or s.note else "")
         lines.append(f"| {s.stage} | {s.model or '-'} | {s.provider} | {_fmt(s.score)} | {step} | {result} |")
     return lines
 

@@ -292,50 +292,62 @@ def _variants_section(r) -> str:
     return out
 
 
-def _localization_section(loc: Localization) -> str:
-    """Where it diverges: the plot, the first diverging place, the stages, the checks around it, the commands."""
-    from .divergence import axis_label, divergence_figure, highlighted
-
+def _divergence_table(loc: Localization) -> str:
     f = loc.first
+    if f is None:
+        return f"<p><strong>Nothing diverges beyond tolerance</strong> ({loc.compared} compared).</p>"
+    rows = [("first diverging " + f.kind, f"<code>{_e(f.name)}</code> [{_e(f.class_name)}], {_e(f.where)}"),
+            ("error / tolerance", f"<strong>{_num(f.score)}</strong> (max_abs {_num(f.max_abs)}"
+             + (f", inputs {_num(f.input_score)})" if f.input_score is not None else ")")),
+            ("at", f"<code>{_e(f.call_site)}</code> {_e(f.call_site.code)}" if f.call_site else None),
+            ("defined at", f"<code>{_e(f.source)}</code>" if f.source else None),
+            ("from module", f"<code>{_e(f.module)}</code>" if f.module else None),
+            ("ONNX nodes", _e(", ".join(f.onnx_nodes[:20])) + (" ..." if len(f.onnx_nodes) > 20 else "")),
+            ("also suspect", _e(", ".join(f.also_suspect)) if f.also_suspect else None),
+            ("note", _e(f.note) if f.note else None)]
+    return _table(["", ""], [[_td(_e(k)), _td(v)] for k, v in rows if v], ["fail"])
+
+
+def _stages_table(loc: Localization) -> str:
+    if not loc.stages:
+        return ""
+    rows = [[_td(_e(s.stage)), _td(_e(s.model or "-")), _td(_e(s.provider)), _td(_num(s.score), True),
+             _td("-" if s.step_passed is None else f"{_num(s.step_score)} ({'ok' if s.step_passed else 'changed'})"),
+             _td(("✓ pass" if s.passed else "✗ FAIL") + (f" ({_e(s.error or s.note)})" if s.error or s.note else ""))]
+            for s in loc.stages]
+    return "<h3>Stages</h3>" + _table(["stage", "model", "provider", "error / tolerance vs source",
+                                       "vs the stage before", "result"], rows,
+                                      ["" if s.passed else "fail" for s in loc.stages])
+
+
+def _layers_table(loc: Localization, limit: int = 500) -> str:
+    from .divergence import highlighted
+
+    ordered = sorted(loc.layers, key=lambda c: c.position)[:limit]
+    if not ordered:
+        return ""
+    hit = highlighted(loc)
+    rows = [[_td(str(c.position), True), _td(f"<code>{_e(c.name)}</code>"), _td(_e(c.kind)), _td(str(c.depth), True),
+             _td(_num(c.score), True), _td(_num(c.max_abs), True),
+             _td("-" if c.passed is None else "✓" if c.passed else "✗")] for c in ordered]
+    return ("<details><summary>every compared layer</summary>"
+            + _table(["#", "layer", "class", "depth", "error / tolerance", "max_abs", "result"], rows,
+                     ["fail" if c is hit else "" for c in ordered]) + "</details>")
+
+
+def _localization_section(loc: Localization) -> str:
+    """Where it diverges: the first diverging place, the plot, the stages, every check, the commands."""
+    from .divergence import axis_label, divergence_figure
+
     stage = (f"Stage <code>{_e(loc.broken_stage)}</code> is the first to break parity" if loc.broken_stage
              else "No stage breaks parity")
     out = f"<h2 id='where'>Where it diverges</h2><p>{stage} (case <code>{_e(loc.case)}</code>).</p>"
-    if f is None:
-        out += f"<p><strong>Nothing diverges beyond tolerance</strong> ({loc.compared} compared).</p>"
-    else:
-        rows = [("first diverging " + f.kind, f"<code>{_e(f.name)}</code> [{_e(f.class_name)}], {_e(f.where)}"),
-                ("error / tolerance", f"<strong>{_num(f.score)}</strong> (max_abs {_num(f.max_abs)}"
-                 + (f", inputs {_num(f.input_score)})" if f.input_score is not None else ")")),
-                ("at", f"<code>{_e(f.call_site)}</code> {_e(f.call_site.code)}" if f.call_site else None),
-                ("defined at", f"<code>{_e(f.source)}</code>" if f.source else None),
-                ("from module", f"<code>{_e(f.module)}</code>" if f.module else None),
-                ("ONNX nodes", _e(", ".join(f.onnx_nodes[:20])) + (" ..." if len(f.onnx_nodes) > 20 else "")),
-                ("also suspect", _e(", ".join(f.also_suspect)) if f.also_suspect else None),
-                ("note", _e(f.note) if f.note else None)]
-        out += _table(["", ""], [[_td(_e(k)), _td(v)] for k, v in rows if v], ["fail"] + [""] * len(rows))
+    out += _divergence_table(loc)
     fig = divergence_figure(loc)
     if fig is not None:
         out += (f"<figure>{_svg(fig, 'where')}<figcaption>error / tolerance of every compared "
                 f"{_e(axis_label(loc))}; red: over tolerance; ringed: the first divergence</figcaption></figure>")
-    if loc.stages:
-        srows = [[_td(_e(s.stage)), _td(_e(s.model or "-")), _td(_e(s.provider)), _td(_num(s.score), True),
-                  _td("-" if s.step_passed is None
-                      else f"{_num(s.step_score)} ({'ok' if s.step_passed else 'changed'})"),
-                  _td(("✓ pass" if s.passed else "✗ FAIL") + (f" ({_e(s.error)})" if s.error else ""))]
-                 for s in loc.stages]
-        out += "<h3>Stages</h3>" + _table(["stage", "model", "provider", "error / tolerance vs source",
-                                           "vs the stage before", "result"], srows,
-                                          ["" if s.passed else "fail" for s in loc.stages])
-    ordered = sorted(loc.layers, key=lambda c: c.position)
-    hit = highlighted(loc)
-    if ordered:
-        lrows = [[_td(str(c.position), True), _td(f"<code>{_e(c.name)}</code>"), _td(_e(c.kind)),
-                  _td(str(c.depth), True),
-                  _td(_num(c.score), True), _td(_num(c.max_abs), True),
-                  _td("-" if c.passed is None else "✓" if c.passed else "✗")] for c in ordered[:500]]
-        out += ("<details><summary>every compared layer</summary>"
-                + _table(["#", "layer", "class", "depth", "error / tolerance", "max_abs", "result"], lrows,
-                         ["fail" if c is hit else "" for c in ordered[:500]]) + "</details>")
+    out += _stages_table(loc) + _layers_table(loc)
     cmds = [loc.command] + ([loc.repro.command] if loc.repro else [])
     out += "<h3>Reproduce</h3><pre>" + "\n".join(_e(c) for c in cmds) + "</pre>"
     if loc.repro is not None:

@@ -81,7 +81,8 @@ class StageCheck:
     max_abs: float
     step_passed: bool | None = None
     step_score: float | None = None
-    error: str | None = None
+    error: str | None = None  # the stage could not run the case
+    note: str | None = None  # NaN / Inf on one side only, a size mismatch
 
 
 @dataclass(frozen=True)

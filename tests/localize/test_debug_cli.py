@@ -63,3 +63,15 @@ def test_debug_reports_match_the_schema_and_show_where_it_diverges(pair, tmp_pat
     assert "<h2 id='where'>Where it diverges</h2>" in page and page.count("<svg") >= 2
     assert "bias3" in page
     assert files_in(tmp_path) >= {"r.json", "r.md", "r.where.svg", "r.html", "b.repro.onnx", "b.repro.npz"}
+
+
+def test_a_candidate_that_cannot_run_the_failing_case_gets_the_stage_table_and_a_note(tmp_path, run_cli):
+    from tests.parity import onnx_models
+
+    onnx_models.save(onnx_models.flatten_rows(), tmp_path / "good.onnx")
+    onnx_models.save(onnx_models.flatten_rows(fixed_batch=2), tmp_path / "baked.onnx")
+    r = run_cli("debug", tmp_path / "good.onnx", tmp_path / "baked.onnx", "--json")
+    assert r.code == 1, r.err
+    loc = json.loads(r.out)["localization"]
+    assert loc["case"] == "batch=1" and loc["broken_stage"] == "baked" and loc["first"] is None
+    assert loc["stages"][0]["error"] and any("cannot run this case" in n for n in loc["notes"])

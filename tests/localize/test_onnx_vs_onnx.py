@@ -101,3 +101,26 @@ def test_validate_localize_says_where_and_writes_nothing_when_parity_holds(files
     d = json.loads(r.out)
     assert d["localization"]["first"]["name"] == "mm5"
     assert files_in(out) == {"b.repro.onnx", "b.repro.npz"}
+
+
+def test_a_difference_that_vanishes_once_values_are_observed_is_blamed_on_a_fusion(monkeypatch):
+    """Simulated: B's output is off only in a plain, fully optimised session (nothing marked but the
+    outputs), as when an ONNX Runtime fusion is wrong; marking values switches such fusions off."""
+    from onnxbridge.localize import graph
+    from onnxbridge.localize.compare import Scorer
+    from onnxbridge.localize.onnx_side import localize_onnx
+
+    a, b = chain(), chain(prefix="t_")
+    run = graph.ValueFetcher.run
+
+    def fused_b(self, feeds, names):
+        out = run(self, feeds, names)
+        if self.model is b and self.opt_level != "disable" and list(names) == ["y"]:
+            out["y"] = out["y"] + 1.0
+        return out
+
+    monkeypatch.setattr(graph.ValueFetcher, "run", fused_b)
+    x = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)
+    found = localize_onnx(a, b, {"x": x}, Scorer(), budget_bytes=1 << 20)
+    assert found.divergence is None
+    assert any("comes from an ONNX Runtime graph fusion" in n for n in found.notes)
