@@ -207,8 +207,9 @@ def marked(model: onnx.ModelProto, names: Sequence[str]) -> Iterator[onnx.ModelP
 class ValueFetcher:
     """Runs an ONNX model with chosen intermediate values marked as outputs, on one provider.
 
-    One ONNX Runtime session per distinct marked set, and only the last one is kept (a session holds
-    the weights). Initializers asked for are read from the model, graph inputs echoed from the feeds.
+    One ONNX Runtime session per marked set, and only the last one is kept (a session holds the weights);
+    names the last session marks already reuse it. Initializers asked for are read from the model, graph
+    inputs echoed from the feeds.
     """
 
     def __init__(self, model: onnx.ModelProto, provider: str = "cpu", *, opt_level: str = "all",
@@ -226,15 +227,16 @@ class ValueFetcher:
         from ..runtime.timing import session_options
 
         key = tuple(sorted(set(names)))
-        if self._runner is None or key != self._marked:
-            self._runner = None  # free the previous session first
-            if self.model.ByteSize() >= TWO_GB:
-                raise UsageError("localisation marks intermediate values in memory: models over 2 GB are not "
-                                 "supported yet", "debug a smaller configuration of the model")
-            with marked(self.model, key) as m:
-                self._runner = OrtRunner(m, self.provider, options=session_options(self.threads, self.opt_level))
-            self._marked = key
-            self.sessions += 1
+        if self._runner is not None and set(key) <= set(self._marked or ()):
+            return self._runner  # already marked: a new session would cost a model load
+        self._runner = None  # free the previous session first
+        if self.model.ByteSize() >= TWO_GB:
+            raise UsageError("localisation marks intermediate values in memory: models over 2 GB are not "
+                             "supported yet", "debug a smaller configuration of the model")
+        with marked(self.model, key) as m:
+            self._runner = OrtRunner(m, self.provider, options=session_options(self.threads, self.opt_level))
+        self._marked = key
+        self.sessions += 1
         return self._runner
 
     @property
