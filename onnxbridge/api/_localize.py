@@ -7,6 +7,7 @@ It takes typed values (the reference, the ONNX stages, the case, :class:`Localiz
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,6 +122,8 @@ def localize_case(reference: Reference, candidates: Sequence[Candidate], feeds: 
     t0 = time.perf_counter()
     stages = _stages(reference, candidates, provider_used)
     bisection = bisect_stages(stages, feeds, parity.tolerances)
+    # the ONNX stages' sessions go now: the search opens its own, and each holds the weights
+    stages = [s if s.model is None else dataclasses.replace(s, runner=None) for s in stages]
     k = bisection.broken if bisection.broken is not None else len(stages) - 1
     before, after = stages[k - 1], stages[k]
     scorer = stage_scorer(parity.tolerances, before.model, after.model)
@@ -141,8 +144,8 @@ def localize_case(reference: Reference, candidates: Sequence[Candidate], feeds: 
         finding = Finding(None, (), 0, 0, 0)
     repro = _write_repro(finding, options, candidates, scorer, notes)
     return Localization(
-        direction=reference.direction if k == 1 else "onnx", reference=reference.runner.name if k == 1 else before.name,
-        candidate=after.name, case=case,
+        direction=reference.direction if k == 1 else "onnx",
+        reference=reference.runner.name if k == 1 else before.name, candidate=after.name, case=case,
         diverges=finding.divergence is not None, first=finding.divergence, layers=finding.layers,
         compared=len(finding.layers), total=finding.total, passes=finding.passes,
         values_marked=finding.values_marked, budget_bytes=options.budget_bytes, seconds=time.perf_counter() - t0,

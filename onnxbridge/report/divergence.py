@@ -69,8 +69,11 @@ def divergence_figure(loc: Localization) -> Any:
         label = hit.name if loc.first is None or loc.first.kind == "node" else loc.first.name
         where = loc.first.call_site if loc.first is not None else None
         text = label + (f"\n{where.file.replace(chr(92), '/').rsplit('/', 1)[-1]}:{where.line}" if where else "")
-        ax.annotate(text, (hit.position, y), xytext=(8, -14), textcoords="offset points", fontsize=8,
-                    color="#c62828")
+        right = hit.position > (xs[0] + xs[-1]) / 2
+        ax.annotate(text, (hit.position, y), xytext=(-12 if right else 12, -30), textcoords="offset points",
+                    fontsize=8, color="#c62828", ha="right" if right else "left", va="top",
+                    arrowprops={"arrowstyle": "-", "color": "#c62828", "linewidth": 0.8},
+                    bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#c62828", "lw": 0.6, "alpha": 0.95})
     ax.set_xlabel(axis_label(loc), fontsize=8)
     ax.set_ylabel("error / tolerance", fontsize=8)
     ax.tick_params(labelsize=7)
