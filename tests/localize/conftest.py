@@ -36,9 +36,14 @@ def scale_module_weight(model: onnx.ModelProto, module: str, factor: float) -> s
 def made_once(tmp_path_factory, name: str, make) -> Path:
     """``make(folder)`` run once per test session, even under pytest-xdist: the first worker makes the
     files in a folder every worker shares (under a file lock), the others reuse them."""
+    import os
+
     from filelock import FileLock
 
-    folder = tmp_path_factory.getbasetemp().parent / f"localize-{name}"
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's folder sits in the session's own folder
+        base = base.parent
+    folder = base / f"localize-{name}"
     with FileLock(str(folder) + ".lock"):
         if not (folder / "done").is_file():
             folder.mkdir(exist_ok=True)
