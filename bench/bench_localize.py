@@ -121,9 +121,10 @@ def main() -> int:
                     print(p.stderr[-3000:], file=sys.stderr)
                     return 1
                 runs.append(json.loads(line[-1][7:]))
-            med = {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_mb")}
+            timed = ("seconds", "peak_mb", "validate_s", "localize_s")
+            med = {k: statistics.median(r[k] for r in runs) for k in timed if k in runs[0]}
             rows.append({"model": name, "planted": planted, "scenario": scenario, **runs[0], **med,
-                         "runs": [{k: r[k] for k in ("seconds", "peak_mb")} for r in runs]})
+                         "runs": [{k: r[k] for k in timed if k in r} for r in runs]})
             print(json.dumps(rows[-1]), flush=True)
     for r in rows:
         base = next(b for b in rows if b["model"] == r["model"] and b["scenario"] == "validate")
