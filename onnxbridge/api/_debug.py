@@ -11,29 +11,32 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._memory import StagePeaks
 from .._util import Progress, first_line, no_progress
 from ..errors import UsageError
 from ..fsutil import check_output_path
 from ..options import ConvertOptions, ExportOptions, LocalizeOptions, ParityConfig
-from ..results import ParityReport, Report, Side
+from ..results import Localization, ParityReport, Report, Side
 from ..specs import TensorSpec
 from ._localize import Candidate, Reference, load_reference, localize_case
-from ._stages import id_ranges, preflight, read_input_cases, validate_model
+from ._stages import preflight, read_input_cases, validate_cases
 
 __all__ = ["debug", "debug_with", "localize_validation", "debug_command"]
 
 
 def debug(
-    source: str,
+    source: str | Path,
     models: Sequence[str | Path] | str | Path = (),
     *,
     inputs: Sequence[str | TensorSpec] | None = None,
     framework: str | None = None,
     trust_model: bool = False,
+    task: str | None = None,
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
@@ -51,16 +54,17 @@ def debug(
     subgraph (``MODEL.repro.onnx`` + ``MODEL.repro.npz``) is written. The report's ``localization`` holds
     the answer; ``passed`` is the validation's verdict.
     """
-    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model)
+    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model, task)
     parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, seed=seed,
                                 inputs_file=inputs_file)
     paths = [models] if isinstance(models, (str, Path)) else list(models)
     return debug_with(source, paths, export, parity, LocalizeOptions(budget_mb, repro_dir), progress)
 
 
-def debug_with(source: str, models: Sequence[str | Path], export: ExportOptions, parity: ParityConfig,
+def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportOptions, parity: ParityConfig,
                options: LocalizeOptions, progress: Progress | None = None) -> Report:
     """:func:`debug` with its options built already."""
+    source = str(source)
     say = progress or no_progress
     models = [str(m) for m in models]
     preflight(parity, source, *models)
@@ -73,27 +77,29 @@ def debug_with(source: str, models: Sequence[str | Path], export: ExportOptions,
         raise UsageError(f"debug {source} alone has nothing to compare", "onnxbridge debug A.onnx B.onnx")
     cases, _ = read_input_cases(parity)
     say(f"loading {source}")
-    reference, specs, sizes, ranges = load_reference(source, export)
+    peaks = StagePeaks()
+    with peaks.stage("load"):
+        reference, specs, sizes, ranges = load_reference(source, export)
     conversion = None
-    if models:
-        candidates = [Candidate(name, _load(p), p) for name, p in zip(stage_names(models), models)]
-    else:
-        candidates, conversion = _pipeline(reference, export, parity, say)
-    last = candidates[-1]
-    say("validating")
-    if cases is None:
-        from ..parity.cases import generated_cases
-
-        cases = generated_cases(specs, sizes, parity.plan, int_high=id_ranges(last.model, ranges))
-    validation = validate_model(reference.runner, last.model, parity, specs, sizes, ranges, cases, path=last.path,
-                                reference_model=reference.model)
-    say("localising")
-    k = case_to_localize(validation)
-    loc = localize_case(reference, candidates, cases[k].feeds, cases[k].case.label, parity, options,
-                        provider_used=validation.provider_used, command=debug_command(source, models, export, parity))
+    with tempfile.TemporaryDirectory(prefix="onnxbridge-debug-") as scratch:  # an export too large for memory
+        if models:
+            candidates = [Candidate(name, _load(p), p) for name, p in zip(stage_names(models), models)]
+        else:
+            with peaks.stage("export"):
+                candidates, conversion = _pipeline(reference, export, parity, say, Path(scratch))
+        last = candidates[-1]
+        say("validating")
+        with peaks.stage("validate"):
+            validation, cases = validate_cases(reference.runner, last.model, parity, specs, sizes, ranges, cases,
+                                               path=last.path, reference_model=reference.model)
+        say("localising")
+        with peaks.stage("localize"):
+            loc, notes = _localize(reference, candidates, validation, cases, parity, options,
+                                   debug_command(source, models, export, parity))
     return Report(command="debug", source=str(source), framework=reference.direction, output=last.path,
-                  conversion=conversion, validation=validation, localization=loc,
-                  timings={"validate_s": validation.seconds, "localize_s": loc.seconds})
+                  conversion=conversion, validation=validation, localization=loc, notes=notes,
+                  timings={"validate_s": validation.seconds} | ({"localize_s": loc.seconds} if loc else {}),
+                  peak_rss_bytes=peaks.bytes)
 
 
 def _load(path: str):
@@ -102,10 +108,11 @@ def _load(path: str):
     return load_onnx(path)
 
 
-def _pipeline(reference: Reference, export: ExportOptions, parity: ParityConfig, say: Progress):
-    """``debug SOURCE`` alone: export as ``convert`` does, then simplify, each kept in memory as a stage."""
+def _pipeline(reference: Reference, export: ExportOptions, parity: ParityConfig, say: Progress, scratch: Path):
+    """``debug SOURCE`` alone: export as ``convert`` does, then simplify, each kept in memory as a stage (an
+    export whose weights go to external data is written in ``scratch`` and not simplified)."""
     from ..transforms.simplify import run_onnxsim
-    from ._convert import _export
+    from ._convert import _export, _record_axis_ranges
 
     loaded = reference.loaded
     if loaded is None:
@@ -114,13 +121,22 @@ def _pipeline(reference: Reference, export: ExportOptions, parity: ParityConfig,
 
     say("exporting")
     converter = default_registry().get(loaded.framework)()
-    product, conversion = _export(converter, loaded, reference.runner, ConvertOptions(export=export, parity=parity))
+    product, conversion = _export(converter, loaded, reference.runner, ConvertOptions(export=export, parity=parity),
+                                  scratch / "exported.onnx")
+    _record_axis_ranges(product.model, loaded, conversion.axis_ranges)  # as convert does: the sweep reads them
+    if product.path is not None:
+        note = "the exported model's weights are in external data: not simplified in memory"
+        return ([Candidate("exported", product.model, str(product.path))],
+                dataclasses.replace(conversion, notes=conversion.notes + (note,)))
     stages = [Candidate("exported", product.model)]
     say("simplifying")
     try:
-        stages.append(Candidate("simplified", run_onnxsim(product.model)))
+        simplified = run_onnxsim(product.model)
     except Exception as e:  # onnxsim cannot take every graph; the exported stage stands alone then
         conversion = dataclasses.replace(conversion, notes=conversion.notes + (f"onnxsim failed: {first_line(e)}",))
+    else:
+        _record_axis_ranges(simplified, loaded, conversion.axis_ranges)
+        stages.append(Candidate("simplified", simplified))
     return stages, conversion
 
 
@@ -155,6 +171,8 @@ def debug_command(source: str, models: Sequence[str], export: ExportOptions, par
         args += ["--framework", export.framework]
     if export.trust_model:
         args.append("--trust-model")
+    if export.task:
+        args += ["--task", export.task]
     if parity.provider != "auto":
         args += ["--provider", parity.provider]
     t = parity.tolerances
@@ -169,9 +187,22 @@ def debug_command(source: str, models: Sequence[str], export: ExportOptions, par
 
 
 def localize_validation(reference: Reference, model_path: str, candidate_model, validation: ParityReport,
-                        cases, parity: ParityConfig, options: LocalizeOptions, source: str, export: ExportOptions):
-    """``validate --localize``: localise the first failing case of a validation that failed."""
+                        cases, parity: ParityConfig, options: LocalizeOptions, source: str, export: ExportOptions
+                        ) -> tuple[Localization | None, tuple[str, ...]]:
+    """``validate --localize``: localise the first failing case of a validation that failed; (the
+    localisation or None, notes saying why not)."""
+    candidates = [Candidate(stage_names([model_path])[0], candidate_model, model_path)]
+    return _localize(reference, candidates, validation, cases, parity, options,
+                     debug_command(source, [model_path], export, parity))
+
+
+def _localize(reference: Reference, candidates: Sequence[Candidate], validation: ParityReport, cases,
+              parity: ParityConfig, options: LocalizeOptions, command: str) -> tuple[Localization | None, tuple[str, ...]]:
+    """The localisation of the validation's first failing case (``cases``: the inputs it really used), or
+    None and why not: a source that does not repeat itself has noise, not a place where it diverges."""
+    if validation.source_repeats is False:
+        return None, ("not localised: the source does not repeat itself (see the validation), so a layer-by-layer "
+                      "comparison would only follow its noise",)
     k = case_to_localize(validation)
-    return localize_case(reference, [Candidate(stage_names([model_path])[0], candidate_model, model_path)],
-                         cases[k].feeds, cases[k].case.label, parity, options, provider_used=validation.provider_used,
-                         command=debug_command(source, [model_path], export, parity))
+    return localize_case(reference, candidates, cases[k].feeds, cases[k].case.label, parity, options,
+                         provider_used=validation.provider_used, command=command), ()

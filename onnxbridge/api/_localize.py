@@ -52,25 +52,33 @@ class Candidate:
 
 
 class Remembering:
-    """A reference runner that keeps its outputs for the feeds it saw (same dict object; up to
-    ``limit`` bytes), so the stage table reuses the validation's reference run of the localised case.
-    Everything else is the wrapped runner's (``name``, ``module`` ...)."""
+    """A reference runner that keeps its outputs for the feeds it saw (same dict object; up to ``limit``
+    bytes), so the stage table reuses the validation's reference run of the localised case (through
+    :meth:`replaying`). ``run`` itself always runs: the validation's self-check runs one input twice and
+    must see two runs. Everything else is the wrapped runner's (``name``, ``module`` ...)."""
 
     def __init__(self, runner: Any, limit: int = 256 << 20) -> None:
         self.runner, self.limit = runner, limit
         self._kept: list[tuple[Mapping[str, np.ndarray], list[np.ndarray]]] = []
+        self._replay = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.runner, name)
 
+    def replaying(self) -> Remembering:
+        """The same runner answering the feeds it kept from memory."""
+        view = Remembering(self.runner, self.limit)
+        view._kept, view._replay = self._kept, True
+        return view
+
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         for seen, outs in self._kept:
-            if seen is feeds:
+            if seen is feeds and self._replay:
                 return outs
         outs = self.runner.run(feeds)
-        held = sum(o.nbytes for _, kept in self._kept for o in kept)
+        held = sum(o.nbytes for seen, kept in self._kept if seen is not feeds for o in kept)
         if held + sum(np.asarray(o).nbytes for o in outs) <= self.limit:
-            self._kept.append((feeds, outs))
+            self._kept[:] = [(s, o) for s, o in self._kept if s is not feeds] + [(feeds, outs)]
         return outs
 
 
@@ -78,12 +86,12 @@ def load_reference(source: str | Path, export: ExportOptions) -> tuple[Reference
     """A SOURCE or a reference ``.onnx`` loaded as the reference: (reference, input specs, axis sizes, id ranges)."""
     if str(source).lower().endswith(".onnx"):
         from ..converters.base import axis_sizes
-        from ..onnxio import input_specs, load_onnx
+        from ..onnxio import input_specs
         from ..runtime.sessions import OrtRunner
 
-        model = load_onnx(source)
         name = Path(source).name
-        runner = Remembering(OrtRunner(model, "cpu", name=f"{name} (onnxruntime cpu)"))
+        ort = OrtRunner(source, "cpu", name=f"{name} (onnxruntime cpu)")  # by path: external data stays on disk
+        runner, model = Remembering(ort), ort.model
         specs = export.inputs or input_specs(model)
         return Reference("onnx", name, runner, model=model, path=str(source)), specs, axis_sizes(specs), None
     from ._stages import load_source
@@ -99,15 +107,16 @@ def _stages(reference: Reference, candidates: Sequence[Candidate], provider_used
     from ..localize.stages import Stage
     from ..runtime.sessions import OrtRunner
 
-    stages = [Stage(reference.name, reference.runner, reference.model, reference.path)]
+    runner = reference.runner.replaying() if isinstance(reference.runner, Remembering) else reference.runner
+    stages = [Stage(reference.name, runner, reference.model, reference.path)]
     for c in candidates:
-        stages.append(Stage(c.name, OrtRunner(c.model, "cpu"), c.model, c.path, "cpu"))
+        stages.append(Stage(c.name, OrtRunner(c.model, "cpu", path=c.path), c.model, c.path, "cpu"))
     if provider_used and provider_used != "CPUExecutionProvider":
         from ..runtime.providers import short_provider
 
         p = short_provider(provider_used)
         last = candidates[-1]
-        stages.append(Stage(f"{last.name} on {p}", OrtRunner(last.model, p), last.model, last.path, p))
+        stages.append(Stage(f"{last.name} on {p}", OrtRunner(last.model, p, path=last.path), last.model, last.path, p))
     return stages
 
 
@@ -125,7 +134,7 @@ def localize_case(reference: Reference, candidates: Sequence[Candidate], feeds: 
     # the ONNX stages' sessions go now: the search opens its own, and each holds the weights
     stages = [s if s.model is None else dataclasses.replace(s, runner=None) for s in stages]
     k = bisection.broken if bisection.broken is not None else len(stages) - 1
-    before, after = stages[k - 1], stages[k]
+    before, after = _with_weights(stages[k - 1]), _with_weights(stages[k])
     scorer = stage_scorer(parity.tolerances, before.model, after.model)
     notes: list[str] = []
     failed = bisection.checks[k - 1].error
@@ -153,6 +162,20 @@ def localize_case(reference: Reference, candidates: Sequence[Candidate], feeds: 
         broken_stage=None if bisection.broken is None else stages[bisection.broken].name, repro=repro,
         not_mapped=finding.not_mapped, notes=tuple(finding.notes) + tuple(notes),
     )
+
+
+def _with_weights(stage: Stage) -> Stage:
+    """The stage with its external weights read into its model: the search marks values on the in-memory
+    model (the validation and the stage table ran by path). Over 2 GB: refused."""
+    from ..errors import UsageError
+    from ..onnxio import TWO_GB, load_weights, uses_external_data, weight_bytes
+
+    if stage.model is None or not uses_external_data(stage.model):
+        return stage
+    if weight_bytes(stage.model) >= TWO_GB or stage.path is None:
+        raise UsageError("localisation marks intermediate values in memory: models over 2 GB are not "
+                         "supported yet", "debug a smaller configuration of the model")
+    return dataclasses.replace(stage, model=load_weights(stage.model, stage.path))
 
 
 def _find(reference: Reference, before: Stage, after: Stage, k: int, feeds: Mapping[str, np.ndarray], scorer,

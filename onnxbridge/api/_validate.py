@@ -13,7 +13,7 @@ from ..options import ExportOptions, LocalizeOptions, ParityConfig
 from ..results import Report
 from ..specs import TensorSpec
 from ._localize import Reference, load_reference
-from ._stages import id_ranges, preflight, read_input_cases, validate_model
+from ._stages import preflight, read_input_cases, validate_cases
 
 __all__ = ["validate", "validate_with"]
 
@@ -94,14 +94,10 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
         reference, reference_model = ref.runner, ref.model
         if ref.loaded is not None:  # a framework source says what its inputs are
             specs, sizes, ranges, fw, reference_model = ref_specs, ref_sizes, ref_ranges, ref.direction, None
-    if localize is not None and cases is None:  # the localisation needs the failing case's inputs
-        from ..parity.cases import generated_cases
-
-        cases = generated_cases(specs, sizes, parity.plan, int_high=id_ranges(candidate_model, ranges))
     say("validating")
-    with peaks.stage("validate"):
-        report = validate_model(reference, candidate_model, parity, specs, sizes, ranges, cases, path=model,
-                                reference_model=reference_model)
+    with peaks.stage("validate"):  # the cases really used (redrawn, smallest runnable): localisation reruns one
+        report, cases = validate_cases(reference, candidate_model, parity, specs, sizes, ranges, cases, path=model,
+                                       reference_model=reference_model)
     loc, notes = None, ()
     if localize is not None and not report.passed:
         if ref is None:
@@ -111,8 +107,8 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
 
             say("localising")
             with peaks.stage("localize"):
-                loc = localize_validation(ref, str(model), candidate_model, report, cases, parity, localize,
-                                          str(source), export)
+                loc, notes = localize_validation(ref, str(model), candidate_model, report, cases, parity, localize,
+                                                 str(source), export)
     timings = {"validate_s": report.seconds} | ({"localize_s": loc.seconds} if loc else {})
     return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report,
                   localization=loc, timings=timings, notes=notes, peak_rss_bytes=peaks.bytes)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._util import first_line
+from ..localize.metadata import carry_metadata
 from ..onnxio import TWO_GB, data_name, node_count, weight_bytes
 from ..results import ParityReport, SimplifyResult
 
@@ -43,7 +44,6 @@ def run_onnxsim(model: onnx.ModelProto, tensor_size_threshold: str | None = None
     import onnxsim
 
     from .._util import quiet
-    from ..localize.metadata import carry_metadata
 
     extra = {"tensor_size_threshold": tensor_size_threshold} if tensor_size_threshold else {}
     with quiet():
@@ -126,6 +126,8 @@ def simplify_file(src: str | Path, dst: str | Path, check: Check | None) -> tupl
         return src, SimplifyResult(False, before, before, time.perf_counter() - t0,
                                    f"onnx-ir optimizer failed: {first_line(e)}")
     simplified = onnx.load(str(dst), load_external_data=False)
+    if carry_metadata(original, simplified):  # nodes the optimizer made anew have none
+        onnx.save_model(simplified, str(dst))  # the graph alone: its weights stay in the data file
     grown = _grew(weight_bytes(original), weight_bytes(simplified))
     if grown:
         return src, SimplifyResult(False, before, before, time.perf_counter() - t0, grown)

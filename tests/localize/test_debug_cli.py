@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import onnx
 import pytest
@@ -75,3 +76,18 @@ def test_a_candidate_that_cannot_run_the_failing_case_gets_the_stage_table_and_a
     loc = json.loads(r.out)["localization"]
     assert loc["case"] == "batch=1" and loc["broken_stage"] == "baked" and loc["first"] is None
     assert loc["stages"][0]["error"] and any("cannot run this case" in n for n in loc["notes"])
+
+
+@pytest.mark.route("torch.export/dynamo")
+def test_a_source_that_does_not_repeat_is_not_judged_nor_localised(tmp_path, run_cli):
+    """The validation's self-check runs the reference twice (the stage table's memory of its outputs must not
+    answer it); a random op is noise, not a place where the model diverges."""
+    noisy = Path(__file__).resolve().parent.parent / "models" / "torch_models.py"
+    r = run_cli("debug", f"{noisy}:noisy", "--input", "x:batch,8", "--json")
+    assert r.code == 1, r.err
+    d = json.loads(r.out)
+    assert d["validation"]["source_repeats"] is False
+    assert "aten.randn_like.default at torch_models.py:" in d["validation"]["nondeterminism"]
+    assert d.get("localization") is None
+    assert any(n.startswith("not localised: the source does not repeat itself") for n in d["notes"])
+    check("report.schema.json", d)
