@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxbridge.localize.metadata import KEY_CALLS, KEY_SCOPES, KEY_STACK, carry_metadata, props, stamp_module_calls
@@ -95,3 +96,25 @@ def test_a_linear_that_onnxsim_rewrites_into_reshape_gemm_reshape_keeps_its_modu
     assert table[gemm[0].name].module == ModuleRef("fc")
     feeding = [n for n in kept.graph.node if n.op_type == "Reshape" and n.output[0] in gemm[0].input]
     assert feeding and table[feeding[0].name].module == ModuleRef("fc")
+
+
+@pytest.mark.parametrize("simplifier", ["onnxslim", "onnxscript", "auto"])
+def test_every_simplifier_keeps_node_metadata(simplifier):
+    """``--simplifier``: onnxslim drops every node's metadata (as onnxsim does); each tool's result gets it back."""
+    from onnxbridge.transforms.simplifiers import installed, simplify_with
+
+    tool = "onnxslim" if simplifier == "auto" else simplifier
+    if tool not in installed():
+        pytest.skip(f"{tool} not installed")
+    w = numpy_helper.from_array(np.eye(4, dtype=np.float32) * 2, "w")
+    one = numpy_helper.from_array(np.ones((), np.float32), "one")
+    model = _model([
+        _node("MatMul", ["x", "w"], ["h"], "node_linear", "['', 'fc', 'linear']", "['', 'fc']"),
+        _node("Relu", ["h"], ["r"], "node_relu", "['', 'act', 'relu']", "['', 'act']"),
+        _node("Mul", ["one", "one"], ["two"], "node_const", "['', 'mul']"),  # folded away
+        _node("Add", ["r", "two"], ["y"], "node_add", "['', 'shared', 'add']", "['', 'shared@1']"),
+    ], [w, one])
+    out, result = simplify_with(model, None, simplifier)
+    assert result.applied and [n.op_type for n in out.graph.node] == ["MatMul", "Relu", "Add"]
+    table = origins(out)
+    assert [table[n.name].module for n in out.graph.node] == [ModuleRef("fc"), ModuleRef("act"), ModuleRef("shared", 1)]
