@@ -28,6 +28,7 @@ __all__ = [
     "SIMPLIFIERS", "VARIANT_KINDS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "DEFAULT_BUDGETS",
     "DEFAULT_MIN_SPEEDUP", "CALIBRATION_METHODS", "Budget", "parse_budget", "VariantOptions",
     "EXECUTORS", "ExecutorOptions",
+    "LocalizeOptions",
 ]
 
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
@@ -577,6 +578,26 @@ class ExecutorOptions:
 
     def __str__(self) -> str:
         return self.kind + (f":{self.address}" if self.address else "")
+
+
+@dataclass(frozen=True)
+class LocalizeOptions:
+    """How ``debug`` (and ``validate --localize``) localise a divergence: the memory budget for the
+    intermediate values held at once, and the folder the minimal failing subgraph is written to."""
+
+    budget_mb: float = 64.0
+    repro_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.budget_mb, (int, float)) or not math.isfinite(self.budget_mb) or self.budget_mb <= 0:
+            raise UsageError(f"--budget-mb {self.budget_mb!r} must be a positive number of megabytes",
+                             "e.g. --budget-mb 64")
+        object.__setattr__(self, "budget_mb", float(self.budget_mb))
+        object.__setattr__(self, "repro_dir", _path(self.repro_dir))
+
+    @property
+    def budget_bytes(self) -> int:
+        return int(self.budget_mb * (1 << 20))
 
 
 def option_names(cls: type) -> tuple[str, ...]:

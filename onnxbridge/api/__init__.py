@@ -1,5 +1,5 @@
-"""The Python API: the verbs ``convert``, ``simplify``, ``validate``, ``inspect``, ``bench``, ``variant``,
-and ``frameworks`` (what the converter registry holds).
+"""The Python API: the verbs ``convert``, ``simplify``, ``validate``, ``debug``, ``inspect``, ``bench``,
+``variant``, ``upgrade`` and ``frameworks`` (what the converter registry holds).
 
 Orchestration only; each verb returns a :class:`~onnxbridge.results.Report`. The keyword form
 (``convert(source, out, inputs=..., provider=...)``) builds the option objects of
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._bench import bench, bench_with
 from ._convert import convert, convert_with
+from ._debug import debug, debug_with
 from ._frameworks import frameworks
 from ._onnx import inspect, simplify
 from ._stages import load_source as _load_source
@@ -17,9 +18,8 @@ from ._upgrade import upgrade, upgrade_with
 from ._validate import validate, validate_with
 from ._variants import variant, variant_with
 
-__all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "inspect", "bench", "bench_with",
-           "load_source", "frameworks", "upgrade", "upgrade_with", "variant",
-           "variant_with"]
+__all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "debug", "debug_with", "inspect",
+           "bench", "bench_with", "load_source", "frameworks", "upgrade", "upgrade_with", "variant", "variant_with"]
 
 
 def load_source(source: str, *, inputs=None, framework: str | None = None, trust_model: bool = False,

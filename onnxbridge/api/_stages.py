@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from ..parity.inputs import IdRanges
     from ..specs import TensorSpec
 
-__all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "validate_model", "save_fixtures",
-           "id_ranges", "axis_bounds"]
+__all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "validate_model", "validate_cases",
+           "save_fixtures", "id_ranges", "axis_bounds"]
 
 
 def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[Any, LoadedModel]:
@@ -194,6 +194,16 @@ def validate_model(reference: Any, model: onnx.ModelProto, parity: ParityConfig,
                    path: str | Path | None = None, reference_model: onnx.ModelProto | None = None) -> ParityReport:
     """Parity of ``model`` (on the provider asked for, placement profiled) against ``reference``, over
     ``cases`` or the generated plan; writes the fixtures asked for."""
+    return validate_cases(reference, model, parity, loaded_specs, axis_sizes, ranges, cases, path=path,
+                          reference_model=reference_model)[0]
+
+
+def validate_cases(reference: Any, model: onnx.ModelProto, parity: ParityConfig, loaded_specs: Sequence[TensorSpec],
+                   axis_sizes: dict[str, int], ranges: Any, cases: list[InputCase] | None, *,
+                   path: str | Path | None = None, reference_model: onnx.ModelProto | None = None
+                   ) -> tuple[ParityReport, list[InputCase]]:
+    """:func:`validate_model`, and the cases with the inputs really used (redrawn, smallest runnable), one
+    per case of the report: the localisation reruns the failing one."""
     from functools import partial
 
     from ..parity.cases import generated_case, generated_cases
@@ -221,7 +231,7 @@ def validate_model(reference: Any, model: onnx.ModelProto, parity: ParityConfig,
     if fallback:
         notes.append(fallback)
     save_fixtures(parity, used, reference)
-    return dataclasses.replace(report, notes=tuple(notes))
+    return dataclasses.replace(report, notes=tuple(notes)), used
 
 
 def narrow_outputs(model: onnx.ModelProto, reference_model: onnx.ModelProto | None = None) -> dict[str, str | None]:

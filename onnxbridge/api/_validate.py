@@ -9,10 +9,11 @@ from typing import Any
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
-from ..options import ExportOptions, ParityConfig
+from ..options import ExportOptions, LocalizeOptions, ParityConfig
 from ..results import Report
 from ..specs import TensorSpec
-from ._stages import load_source, preflight, read_input_cases, validate_model
+from ._localize import Reference, load_reference
+from ._stages import preflight, read_input_cases, validate_cases
 
 __all__ = ["validate", "validate_with"]
 
@@ -35,6 +36,9 @@ def validate(
     expected_file: str | Path | None = None,
     save_inputs: str | Path | None = None,
     save_outputs: str | Path | None = None,
+    localize: bool = False,
+    budget_mb: float = 64.0,
+    repro_dir: str | Path | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Parity of an ONNX model against its SOURCE, another ONNX model, or golden fixtures.
@@ -43,17 +47,21 @@ def validate(
     - ``validate(A.onnx, B.onnx)``: A on ONNX Runtime CPU is the reference for B;
     - ``validate(MODEL.onnx, inputs_file=IN.npz, expected_file=OUT.npz)``: replay fixtures
       (``expected_file`` alone when it holds the inputs too, as the gate's fixtures do).
+
+    ``localize=True``: when parity fails, say where (see :func:`onnxbridge.api.debug`); ``budget_mb`` and
+    ``repro_dir`` as there.
     """
     export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model, task)
     parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
                                 seed=seed, inputs_file=inputs_file, expected_file=expected_file,
                                 save_inputs=save_inputs, save_outputs=save_outputs)
-    return validate_with(source, model, export, parity, progress)
+    options = LocalizeOptions(budget_mb, repro_dir) if localize else None
+    return validate_with(source, model, export, parity, progress, localize=options)
 
 
 def validate_with(source: str | Path, model: str | Path | None, export: ExportOptions, parity: ParityConfig,
-                  progress: Progress | None = None) -> Report:
-    """:func:`validate` with its options built already."""
+                  progress: Progress | None = None, *, localize: LocalizeOptions | None = None) -> Report:
+    """:func:`validate` with its options built already; ``localize``: say where parity breaks, when it does."""
     source = str(source)
     from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, load_onnx
@@ -61,6 +69,10 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
 
     say = progress or no_progress
     preflight(parity, source, model)
+    if localize is not None:
+        from ._debug import check_repro_dir
+
+        check_repro_dir(localize)
     source_onnx, model = _roles(source, model, parity)
     cases, expected = read_input_cases(parity)
     say(f"loading {model}")
@@ -70,27 +82,36 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
         check_runtime_support(candidate_model, model)
     specs = export.inputs or input_specs(candidate_model)
     sizes, ranges, fw, reference_model = default_sizes(specs), None, "onnx", None
+    ref: Reference | None = None
     if expected is not None:
         from ..parity.fixtures import FixtureRunner
 
         reference: Any = FixtureRunner(expected, [(c.case.label, c.feeds) for c in cases or ()],
                                        tuple(o.name for o in candidate_model.graph.output))
-    elif source_onnx is not None:
-        from ..runtime.sessions import OrtRunner
-
-        reference = OrtRunner(source_onnx, "cpu", name=f"{Path(source_onnx).name} (onnxruntime cpu)")
-        reference_model = reference.model
     else:
         say(f"loading {source}")
-        converter, loaded = load_source(source, export)
-        reference = converter.reference_runner(loaded)
-        specs, sizes, ranges, fw = loaded.specs, loaded.axis_sizes, loaded.int_high, converter.framework
+        ref, ref_specs, ref_sizes, ref_ranges = load_reference(source_onnx or source, export)
+        reference, reference_model = ref.runner, ref.model
+        if ref.loaded is not None:  # a framework source says what its inputs are
+            specs, sizes, ranges, fw, reference_model = ref_specs, ref_sizes, ref_ranges, ref.direction, None
     say("validating")
-    with peaks.stage("validate"):
-        report = validate_model(reference, candidate_model, parity, specs, sizes, ranges, cases, path=model,
-                                reference_model=reference_model)
+    with peaks.stage("validate"):  # the cases really used (redrawn, smallest runnable): localisation reruns one
+        report, cases = validate_cases(reference, candidate_model, parity, specs, sizes, ranges, cases, path=model,
+                                       reference_model=reference_model)
+    loc, notes = None, ()
+    if localize is not None and not report.passed:
+        if ref is None:
+            notes = ("--localize needs a SOURCE or a reference ONNX model: fixtures hold no intermediate values",)
+        else:
+            from ._debug import localize_validation
+
+            say("localising")
+            with peaks.stage("localize"):
+                loc, notes = localize_validation(ref, str(model), candidate_model, report, cases, parity, localize,
+                                                 str(source), export)
+    timings = {"validate_s": report.seconds} | ({"localize_s": loc.seconds} if loc else {})
     return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report,
-                  timings={"validate_s": report.seconds}, peak_rss_bytes=peaks.bytes)
+                  localization=loc, timings=timings, notes=notes, peak_rss_bytes=peaks.bytes)
 
 
 def _roles(source: str, model: str | Path | None, parity: ParityConfig) -> tuple[str | None, str | Path]:

@@ -20,6 +20,7 @@ COMMANDS = {
     "convert": ("onnxbridge.cli.convert", "convert", "Export SOURCE to ONNX, simplify it, validate it."),
     "simplify": ("onnxbridge.cli.simplify", "simplify", "Simplify an ONNX model, parity-checked against the original."),
     "validate": ("onnxbridge.cli.validate", "validate", "Parity of an ONNX model against its source, another ONNX model or fixtures."),
+    "debug": ("onnxbridge.cli.debug", "debug", "Where parity breaks: first diverging stage, module / layer / node, repro."),
     "bench": ("onnxbridge.cli.bench", "bench", "Speed on ONNX Runtime (p50/p90/p99, throughput), optionally vs the source."),
     "inspect": ("onnxbridge.cli.inspect", "inspect_cmd", "Opsets, inputs/outputs, op histogram, parameters, size."),
     "demo": ("onnxbridge.cli.demo", "demo", "The whole pipeline on bundled example models (no downloads)."),

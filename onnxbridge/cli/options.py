@@ -24,6 +24,7 @@ from ..options import (
     VARIANT_KINDS,
     BenchConfig,
     ExportOptions,
+    LocalizeOptions,
     OptimizeOptions,
     ParityConfig,
     TimingPlan,
@@ -32,7 +33,7 @@ from ..options import (
 )
 
 __all__ = ["PROVIDER_CHOICE", "export_options", "parity_options", "optimize_options", "bench_options",
-           "report_options", "simplifier_option", "convert_variant_options", "variant_options"]
+           "localize_options", "report_options", "simplifier_option", "convert_variant_options", "variant_options"]
 
 PROVIDER_CHOICE = click.Choice(PROVIDERS, case_sensitive=False)
 
@@ -148,6 +149,39 @@ optimize_options = group(
     click.option("--fuse-transformer", "fuse_transformer", type=click.Choice(FUSIONS, case_sensitive=False),
                  default=None, help="Fuse attention / layer norm / GELU into ONNX Runtime ops (parity-checked)."),
 )
+
+
+_LOCALIZE = (
+    click.option("--budget-mb", type=float, default=64.0, show_default=True,
+                 help="Memory for intermediate values held at once while localising (more: fewer passes)."),
+    click.option("--repro-dir", type=click.Path(file_okay=False), default=None,
+                 help="Folder for the minimal failing subgraph (MODEL.repro.onnx + .npz); default: the --report's."),
+)
+
+
+def localize_options(*, flag: bool = False) -> Callable:
+    """``--budget-mb --repro-dir`` as ``localize`` (a :class:`LocalizeOptions`); with ``flag`` (validate),
+    ``--localize`` turns it on, else ``localize`` is None."""
+    if not flag:
+        return group("localize", lambda budget_mb=64.0, repro_dir=None: LocalizeOptions(budget_mb, repro_dir),
+                     *_LOCALIZE)
+
+    def build(localize=False, budget_mb=64.0, repro_dir=None) -> LocalizeOptions | None:
+        return LocalizeOptions(budget_mb, repro_dir) if localize else None
+
+    return group("localize", build, click.option(
+        "--localize", is_flag=True, help="When parity fails, say where: the first diverging module / layer / node."),
+        *_LOCALIZE)
+
+
+def with_repro_dir(options: LocalizeOptions | None, reports: tuple[str, ...]) -> LocalizeOptions | None:
+    """The repro goes next to the first report when no --repro-dir is given."""
+    if options is None or options.repro_dir is not None or not reports:
+        return options
+    from dataclasses import replace
+    from pathlib import Path
+
+    return replace(options, repro_dir=Path(reports[0]).resolve().parent)
 
 
 def _int_list(text: str | None, flag: str) -> tuple[int, ...]:

@@ -63,6 +63,8 @@ def summary_table(report: Report):
             t.add_row("note", n)
     if report.variants is not None:
         _variant_rows(t, report.variants)
+    if report.localization is not None:
+        _localization_rows(t, report.localization)
     if report.output:
         t.add_row("output", report.output)
     for n in d.get("notes") or []:
@@ -106,6 +108,35 @@ def _variant_rows(t, r) -> None:
         t.add_row(f"  {v.kind}", line)
         for why in v.reasons:
             t.add_row("", f"[red]{escape(why)}[/red]")
+
+
+def _localization_rows(t, loc) -> None:
+    """Where it diverges, in a few rows: stage, first diverging place, its source line, the repro."""
+    from ..report.divergence import sparkline
+
+    t.add_row("stage", f"[red]{loc.broken_stage}[/red] breaks parity" if loc.broken_stage else "no stage breaks parity")
+    f = loc.first
+    if f is None:
+        t.add_row("diverges at", f"nothing beyond tolerance ({loc.compared} compared)")
+    else:
+        t.add_row("diverges at", f"[bold]{f.name}[/bold] [{f.class_name}], {f.where}; error/tolerance {f.score:.3g}")
+        if f.call_site:
+            t.add_row("  source", f"{f.call_site}  {f.call_site.code}")
+        elif f.source:
+            t.add_row("  defined at", str(f.source))
+        if f.module:
+            t.add_row("  module", f.module)
+        t.add_row("  onnx nodes", ", ".join(f.onnx_nodes[:6]) + (" ..." if len(f.onnx_nodes) > 6 else ""))
+        for s in f.also_suspect[:4]:
+            t.add_row("  also suspect", s)
+    spark = sparkline(loc, 48)
+    if spark:
+        t.add_row("per layer", spark)
+    if loc.repro is not None:
+        t.add_row("repro", f"{loc.repro.nodes} node(s): {loc.repro.command}")
+    t.add_row("rerun", loc.command)
+    for n in loc.notes:
+        t.add_row("note", n)
 
 
 def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .options import export_options, parity_options, report_options
+from .options import export_options, localize_options, parity_options, report_options, with_repro_dir
 from .render import finish, progress
 from .util import check_report_paths
 
@@ -14,8 +14,9 @@ from .util import check_report_paths
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @export_options()
 @parity_options(expected=True)
+@localize_options(flag=True)
 @report_options
-def validate(source: str, model: str | None, export, parity, reports, as_json: bool) -> int:
+def validate(source: str, model: str | None, export, parity, localize, reports, as_json: bool) -> int:
     """Check the parity of an ONNX model against SOURCE, a second ONNX model, or golden fixtures.
 
     \b
@@ -24,10 +25,12 @@ def validate(source: str, model: str | None, export, parity, reports, as_json: b
       onnxbridge validate net.onnx --inputs in.npz --expected out.npz
       onnxbridge validate net.onnx --expected golden.npz     # the gate's fixtures hold both
       onnxbridge validate net.onnx net_fp16.onnx --tol logits=1e-2 --report parity.html
+      onnxbridge validate models.py:net net.onnx --localize --report where.html   # and where it breaks
     """
     from .. import api
 
     check_report_paths(reports, source, model)
     with progress(not as_json) as say:
-        report = api.validate_with(source, model, export, parity, progress=say)
+        report = api.validate_with(source, model, export, parity, progress=say,
+                                   localize=with_repro_dir(localize, reports))
     return finish(report, reports, as_json)

@@ -10,6 +10,7 @@ import contextlib
 import inspect
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -351,15 +352,17 @@ def _finish(model, loaded: LoadedModel, route: str, notes: tuple[str, ...] = (),
     return ExportedModel(model, names, notes + fixed, axis_ranges=axes)
 
 
-def _finish_file(path: Path, loaded: LoadedModel, route: str, notes: tuple[str, ...] = (),
-                 axes: tuple = ()) -> ExportedModel:
-    """``_finish`` for a product saved to ``path``: the graph (its weights stay on disk) is re-saved
-    when naming its dynamic axes changed it."""
+def _finish_file(path: Path, loaded: LoadedModel, route: str, notes: tuple[str, ...] = (), axes: tuple = (),
+                 stamp: Callable[[Any], None] | None = None) -> ExportedModel:
+    """``_finish`` for a product saved to ``path``: the graph (its weights stay on disk) is re-saved with
+    its dynamic axes named and, with ``stamp``, what ``stamp`` writes on it (the module calls)."""
     import dataclasses
 
     import onnx
 
     before = onnx.load(str(path), load_external_data=False)
+    if stamp is not None:
+        stamp(before)
     product = _finish(before, loaded, route, notes, axes)
     onnx.save_model(product.model, str(path))
     return dataclasses.replace(product, path=path)
@@ -468,8 +471,19 @@ class DynamoRoute:
         axes = exported_axes(ep, loaded.extra["arg_order"], _dynamic(loaded))
         if request.save_to is not None and (request.external_data or _ir_weight_bytes(program.model) >= LARGE_MODEL):
             program.save(request.save_to, external_data=True)  # onnx-ir writes the tensors; no protobuf copy
-            return _finish_file(request.save_to, loaded, self.name, notes, axes)
-        return _finish(program.model_proto, loaded, self.name, notes, axes)
+            return _finish_file(request.save_to, loaded, self.name, notes, axes,
+                                stamp=lambda model: _stamp_module_calls(model, program))
+        model = program.model_proto
+        _stamp_module_calls(model, program)
+        return _finish(model, loaded, self.name, notes, axes)
+
+
+def _stamp_module_calls(model: Any, program: Any) -> None:
+    """For ``onnxbridge debug``: write on each node which call of a module made it (the exporter's metadata
+    names the module, not the call, so two calls of a shared module look alike). Never raises."""
+    from ..localize.metadata import stamp_module_calls
+
+    stamp_module_calls(model, getattr(program, "exported_program", None))
 
 
 class TorchScriptRoute:

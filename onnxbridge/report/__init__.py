@@ -36,13 +36,29 @@ def to_html(report: Report) -> str:
     return render(report)
 
 
+def _plot_beside(report: Report, path: Path) -> str | None:
+    """The per-layer plot of a localisation, written beside a Markdown report (``NAME.where.svg``);
+    its file name, or None when there is nothing to plot or no matplotlib."""
+    if report.localization is None:
+        return None
+    from .divergence import divergence_figure
+    from .figures import save
+
+    fig = divergence_figure(report.localization)
+    if fig is None:
+        return None
+    return save(fig, path.with_name(path.stem + ".where.svg")).name
+
+
 def write_report(report: Report, path: Path) -> Path:
     """Write ``report`` in the format its suffix names, atomically."""
     suffix = path.suffix.lower()
     if suffix == ".json":
         text = to_json(report) + "\n"
     elif suffix == ".md":
-        text = to_markdown(report)
+        from .markdown import to_markdown as render
+
+        text = render(report, _plot_beside(report, path))
     elif suffix in (".html", ".htm"):
         text = to_html(report)
     else:

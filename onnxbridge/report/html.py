@@ -10,15 +10,16 @@ really ran, routes, simplification, notes.
 from __future__ import annotations
 
 import html
-import io
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .figures import figure as _figure
+from .figures import svg as _svg
 from .markdown import AXIS_HEADERS, axis_rows, case_mark, route_why, upgrade_facts, variant_cells
 
 if TYPE_CHECKING:
-    from ..results import ParityReport, Placement, Report
+    from ..results import Localization, ParityReport, Placement, Report
 
 __all__ = ["to_html", "histogram_svg", "placement_svg"]
 
@@ -74,26 +75,6 @@ def _td(x: object, num: bool = False) -> str:
 
 
 # ------------------------------------------------------------------------------------ plots
-def _figure(width: float, height: float):
-    """A matplotlib Figure without pyplot (no global state), or None when matplotlib is absent."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def _svg(fig, salt: str) -> str:
-    """The figure as inline SVG, text kept as text, ids salted so several plots share one page."""
-    import matplotlib
-
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
-
-
 def histogram_svg(name: str, counts: Sequence[int], edges: Sequence[float], atol: float, salt: str) -> str | None:
     """Bars of |got - ref| per decade, summed over cases; bins above ``atol`` in red. None without matplotlib."""
     fig = _figure(5.2, 2.4)
@@ -311,6 +292,76 @@ def _variants_section(r) -> str:
     return out
 
 
+def _divergence_table(loc: Localization) -> str:
+    f = loc.first
+    if f is None:
+        return f"<p><strong>Nothing diverges beyond tolerance</strong> ({loc.compared} compared).</p>"
+    rows = [("first diverging " + f.kind, f"<code>{_e(f.name)}</code> [{_e(f.class_name)}], {_e(f.where)}"),
+            ("error / tolerance", f"<strong>{_num(f.score)}</strong> (max_abs {_num(f.max_abs)}"
+             + (f", inputs {_num(f.input_score)})" if f.input_score is not None else ")")),
+            ("at", f"<code>{_e(f.call_site)}</code> {_e(f.call_site.code)}" if f.call_site else None),
+            ("defined at", f"<code>{_e(f.source)}</code>" if f.source else None),
+            ("from module", f"<code>{_e(f.module)}</code>" if f.module else None),
+            ("ONNX nodes", _e(", ".join(f.onnx_nodes[:20])) + (" ..." if len(f.onnx_nodes) > 20 else "")),
+            ("also suspect", _e(", ".join(f.also_suspect)) if f.also_suspect else None),
+            ("note", _e(f.note) if f.note else None)]
+    return _table(["", ""], [[_td(_e(k)), _td(v)] for k, v in rows if v], ["fail"])
+
+
+def _stages_table(loc: Localization) -> str:
+    if not loc.stages:
+        return ""
+    rows = [[_td(_e(s.stage)), _td(_e(s.model or "-")), _td(_e(s.provider)), _td(_num(s.score), True),
+             _td("-" if s.step_passed is None else f"{_num(s.step_score)} ({'ok' if s.step_passed else 'changed'})"),
+             _td(("✓ pass" if s.passed else "✗ FAIL") + (f" ({_e(s.error or s.note)})" if s.error or s.note else ""))]
+            for s in loc.stages]
+    return "<h3>Stages</h3>" + _table(["stage", "model", "provider", "error / tolerance vs source",
+                                       "vs the stage before", "result"], rows,
+                                      ["" if s.passed else "fail" for s in loc.stages])
+
+
+def _layers_table(loc: Localization, limit: int = 500) -> str:
+    from .divergence import highlighted
+
+    ordered = sorted(loc.layers, key=lambda c: c.position)[:limit]
+    if not ordered:
+        return ""
+    hit = highlighted(loc)
+    rows = [[_td(str(c.position), True), _td(f"<code>{_e(c.name)}</code>"), _td(_e(c.kind)), _td(str(c.depth), True),
+             _td(_num(c.score), True), _td(_num(c.max_abs), True),
+             _td("-" if c.passed is None else "✓" if c.passed else "✗")] for c in ordered]
+    return ("<details><summary>every compared layer</summary>"
+            + _table(["#", "layer", "class", "depth", "error / tolerance", "max_abs", "result"], rows,
+                     ["fail" if c is hit else "" for c in ordered]) + "</details>")
+
+
+def _localization_section(loc: Localization) -> str:
+    """Where it diverges: the first diverging place, the plot, the stages, every check, the commands."""
+    from .divergence import axis_label, divergence_figure
+
+    stage = (f"Stage <code>{_e(loc.broken_stage)}</code> is the first to break parity" if loc.broken_stage
+             else "No stage breaks parity")
+    out = f"<h2 id='where'>Where it diverges</h2><p>{stage} (case <code>{_e(loc.case)}</code>).</p>"
+    out += _divergence_table(loc)
+    fig = divergence_figure(loc)
+    if fig is not None:
+        out += (f"<figure>{_svg(fig, 'where')}<figcaption>error / tolerance of every compared "
+                f"{_e(axis_label(loc))}; red: over tolerance; ringed: the first divergence</figcaption></figure>")
+    out += _stages_table(loc) + _layers_table(loc)
+    cmds = [loc.command] + ([loc.repro.command] if loc.repro else [])
+    out += "<h3>Reproduce</h3><pre>" + "\n".join(_e(c) for c in cmds) + "</pre>"
+    if loc.repro is not None:
+        r = loc.repro
+        out += (f"<p>Minimal failing subgraph: <code>{_e(r.onnx)}</code> + <code>{_e(r.fixtures)}</code>, {r.nodes} "
+                f"node(s), {r.bytes} bytes; {'reproduces' if r.reproduces else 'does <strong>not</strong> reproduce'} "
+                f"on its own (error / tolerance {_num(r.score)}).</p>")
+    out += (f"<p>Compared {loc.compared} of {loc.total} in {loc.passes} pass(es), {loc.values_marked} value(s) "
+            f"marked (budget {loc.budget_bytes / 2**20:.0f} MB), {loc.seconds:.2f} s.</p>")
+    if loc.notes:
+        out += "<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in loc.notes) + "</ul>"
+    return out
+
+
 def to_html(report: Report) -> str:
     """The whole report as one HTML page that fetches nothing."""
     d = report.to_dict()
@@ -335,10 +386,15 @@ def to_html(report: Report) -> str:
         if v.axes:
             parts.append("<h2>Dynamic axes</h2>" + _table(AXIS_HEADERS, [[_td(_e(x)) for x in row]
                                                                          for row in axis_rows(v)]))
+        if report.localization is not None:
+            parts.append(f"<p><strong>{_e(report.localization.summary())}</strong> (<a href='#where'>where it "
+                         "diverges</a>)</p>")
         parts += [_tolerance_section(v), _cases_section(v), _histograms(v), _placement_section(v)]
     if d.get("upgrade"):
         parts.append("<h2>Upgrade</h2><ul>" + "".join(f"<li>{_e(f)}</li>" for f in upgrade_facts(d["upgrade"]))
                      + "</ul>")
+    if report.localization is not None:
+        parts.append(_localization_section(report.localization))
     parts += [_routes_section(d), _simplify_section(d), _variants_section(report.variants)]
     notes = list(v.notes if v is not None else ()) + list(d.get("notes") or [])
     if notes:

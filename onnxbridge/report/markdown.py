@@ -69,8 +69,9 @@ def _cell(text: str) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def to_markdown(report: Report) -> str:
-    """A Markdown summary: route, simplification, every case and output."""
+def to_markdown(report: Report, plot_file: str | None = None) -> str:
+    """A Markdown summary: route, simplification, every case and output, and where it diverges
+    (``plot_file``: the per-layer plot written beside the report, linked from it)."""
     d = report.to_dict()
     lines = [f"# onnxbridge {d['command']}: {_verdict(report.passed) if report.passed is not None else 'done'}", ""]
     rows = [
@@ -124,6 +125,10 @@ def to_markdown(report: Report) -> str:
                 lines += [f"| {n.name} | {n.op_type} | {n.provider} |" for n in v.placement.fallback[:50]]
         for n in v.notes:
             lines.append(f"\n> {n}")
+    if report.localization is not None:
+        from .divergence import markdown_section
+
+        lines += markdown_section(report.localization, plot_file)
     lines += _bench_markdown(d.get("bench"))
     lines += _variants_markdown(report.variants)
     notes = d.get("notes") or []

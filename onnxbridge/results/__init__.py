@@ -17,6 +17,7 @@ from .export import (
     UpgradeResult,
 )
 from .frameworks import FrameworkListing
+from .localize import Divergence, LayerCheck, Localization, Repro, SourceLine, StageCheck
 from .model_info import ModelInfo, TargetCheck
 from .parity import (
     ERROR_BIN_EDGES,
@@ -58,6 +59,12 @@ __all__ = [
     "ModelInfo",
     "TargetCheck",
     "FrameworkListing",
+    "SourceLine",
+    "LayerCheck",
+    "Divergence",
+    "StageCheck",
+    "Repro",
+    "Localization",
     "Report",
     "to_plain",
     "VariantStatus",
@@ -84,6 +91,7 @@ class Report:
     bench: BenchReport | None = None
     upgrade: UpgradeResult | None = None
     variants: VariantsReport | None = None
+    localization: Localization | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     peak_rss_bytes: dict[str, int] = field(default_factory=dict)  # per stage (load, export, simplify, ...)
@@ -127,6 +135,8 @@ class Report:
             d["upgrade"] = {**to_plain(self.upgrade), "replaced": self.upgrade.replaced}
         if self.variants is not None:
             d["variants"] = self.variants
+        if self.localization is not None:
+            d["localization"] = self.localization
         return to_plain(d)
 
     def write(self, path: str | Path) -> Path:

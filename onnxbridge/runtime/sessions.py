@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -91,6 +92,19 @@ class OrtRunner:
         return tuple(o.name for o in self.session.get_outputs())
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        outs = list(self.session.run(None, self._feeds(feeds)))
+        if self._capture is not None:
+            capture, self._capture = self._capture, None
+            self.placement = capture.collect(self.session, self.provider.used, self._fallback, self.model)
+        return outs
+
+    def fetch(self, feeds: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Only the outputs ``names`` (intermediate values marked as graph outputs, for localisation)."""
+        names = list(names)
+        return dict(zip(names, self.session.run(names, self._feeds(feeds)))) if names else {}
+
+    def _feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The feeds the session takes, cast to its widths; missing inputs are a ``UsageError``."""
         names = {i.name for i in self.inputs}
         missing = names - set(feeds)
         if missing:
@@ -99,11 +113,7 @@ class OrtRunner:
                 f"(given: {', '.join(sorted(feeds)) or 'none'})",
                 "name the inputs as the ONNX graph does (onnxbridge inspect MODEL.onnx)",
             )
-        outs = list(self.session.run(None, {k: self._cast(k, v) for k, v in feeds.items() if k in names}))
-        if self._capture is not None:
-            capture, self._capture = self._capture, None
-            self.placement = capture.collect(self.session, self.provider.used, self._fallback, self.model)
-        return outs
+        return {k: self._cast(k, v) for k, v in feeds.items() if k in names}
 
     def _cast(self, name: str, value: np.ndarray) -> np.ndarray:
         """Feeds of another float (or int) width are cast to the width the session declares, so two

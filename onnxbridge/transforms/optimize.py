@@ -208,6 +208,9 @@ def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool
         raise
     except Exception as e:
         return unoptimised(f"optimisation failed: {first_line(e)}")
+    from ..localize.metadata import carry_metadata
+
+    carry_metadata(model, result)  # ONNX Runtime's optimiser drops node metadata (module scopes, source lines)
     fused = dict(_fused_counts(result))
     after = node_count(result)
     if check is None:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._util import first_line
+from ..localize.metadata import carry_metadata
 from ..onnxio import node_count
 from ..onnxio import weight_bytes as initializer_bytes
 from ..results import ParityReport, SimplifierCandidate, SimplifyResult
@@ -104,6 +105,7 @@ def _run(tool: str, model) -> tuple[SimplifierCandidate, Any]:
             out = TOOLS[tool][1](model)
     except Exception as e:  # each tool fails its own way; a failure is a result
         return SimplifierCandidate(tool, False, 0, 0, time.perf_counter() - t0, detail=first_line(e)), None
+    carry_metadata(model, out)  # onnxslim drops every node's metadata (module scopes, source lines)
     return SimplifierCandidate(tool, True, node_count(out), weight_bytes(out), time.perf_counter() - t0,
                                op_diff(model, out)), out
 

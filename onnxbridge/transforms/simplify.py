@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._util import first_line
+from ..localize.metadata import carry_metadata
 from ..onnxio import TWO_GB, data_name, node_count, weight_bytes
 from ..results import ParityReport, SimplifyResult
 
@@ -49,6 +50,7 @@ def run_onnxsim(model: onnx.ModelProto, tensor_size_threshold: str | None = None
         simplified, ok = onnxsim.simplify(model, check_n=0, **extra)
     if not ok:  # pragma: no cover - check_n=0 never reports a failed check
         raise RuntimeError("onnxsim reported a failed check")
+    carry_metadata(model, simplified)  # onnxsim drops node metadata (module scopes, source lines)
     try:
         simplified = onnx.shape_inference.infer_shapes(simplified, data_prop=True)
     except Exception:  # shape inference is a nicety; the simplified model stands without it
@@ -124,6 +126,8 @@ def simplify_file(src: str | Path, dst: str | Path, check: Check | None) -> tupl
         return src, SimplifyResult(False, before, before, time.perf_counter() - t0,
                                    f"onnx-ir optimizer failed: {first_line(e)}")
     simplified = onnx.load(str(dst), load_external_data=False)
+    if carry_metadata(original, simplified):  # nodes the optimizer made anew have none
+        onnx.save_model(simplified, str(dst))  # the graph alone: its weights stay in the data file
     grown = _grew(weight_bytes(original), weight_bytes(simplified))
     if grown:
         return src, SimplifyResult(False, before, before, time.perf_counter() - t0, grown)

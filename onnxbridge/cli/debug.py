@@ -1,0 +1,38 @@
+"""``onnxbridge debug SOURCE|A.onnx [MODEL.onnx ...]``: where parity breaks."""
+
+from __future__ import annotations
+
+import click
+
+from .options import export_options, localize_options, parity_options, report_options, with_repro_dir
+from .render import finish, progress
+from .util import check_report_paths
+
+
+@click.command()
+@click.argument("source")
+@click.argument("models", nargs=-1, type=click.Path(dir_okay=False))
+@export_options()
+@parity_options()
+@localize_options()
+@report_options
+def debug(source: str, models: tuple[str, ...], export, parity, localize, reports, as_json: bool) -> int:
+    """Say where MODELS leave SOURCE: the first stage that breaks parity, the first module / layer / node
+    that diverges inside it (with its source line), the per-layer error, and a minimal failing subgraph.
+
+    MODELS are ONNX files in pipeline order (exported, simplified, fp16 ...); each is a stage, and the
+    last one also runs on --provider. Without MODELS, SOURCE is exported and simplified in memory.
+    Exit 1 when the last model fails parity, 0 when it holds.
+
+    \b
+      onnxbridge debug models.py:net net.onnx --report where.html
+      onnxbridge debug models.py:net exported.onnx simplified.onnx fp16.onnx --repro-dir bug/
+      onnxbridge debug original.onnx simplified.onnx
+      onnxbridge debug models.py:net --input x:batch,16
+    """
+    from .. import api
+
+    check_report_paths(reports, source, *models)
+    with progress(not as_json) as say:
+        report = api.debug_with(source, models, export, parity, with_repro_dir(localize, reports), progress=say)
+    return finish(report, reports, as_json)
