@@ -1,0 +1,94 @@
+"""Tolerances: ``--atol`` / ``--rtol`` over the dtype defaults, and ``--tol NAME=ATOL[,RTOL]`` per output."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UsageError
+
+__all__ = ["Tolerance", "Tolerances", "parse_tolerances"]
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Elementwise check: ``|got - ref| <= atol + rtol * |ref|``.
+
+    ``rtol=None`` (from ``--tol NAME=ATOL``) keeps the output dtype's default rtol.
+    """
+
+    atol: float
+    rtol: float | None
+
+
+def parse_tolerances(texts: Sequence[str] | None) -> dict[str, Tolerance]:
+    """Parse ``--tol NAME=ATOL[,RTOL]`` values (repeatable) into per-output tolerances."""
+    hint = "write --tol NAME=ATOL[,RTOL], e.g. --tol logits=1e-3,1e-2 (NAME as `onnxbridge inspect` lists it)"
+    out: dict[str, Tolerance] = {}
+    for text in texts or ():
+        name, sep, values = str(text).rpartition("=")
+        parts = [v.strip() for v in values.split(",")]
+        if not sep or not name.strip() or len(parts) not in (1, 2):
+            raise UsageError(f"malformed --tol {text!r}: expected NAME=ATOL[,RTOL]", hint)
+        try:
+            nums = [float(v) for v in parts]
+        except ValueError:
+            raise UsageError(f"malformed --tol {text!r}: {values!r} is not ATOL[,RTOL] numbers", hint) from None
+        if any(not math.isfinite(v) or v < 0 for v in nums):
+            raise UsageError(f"malformed --tol {text!r}: tolerances must be finite and >= 0", hint)
+        name = name.strip()
+        if name in out:
+            raise UsageError(f"--tol {name} is given twice", "give one --tol per output")
+        out[name] = Tolerance(nums[0], nums[1] if len(nums) == 2 else None)
+    return out
+
+
+def _check_tolerance(value: float | None, flag: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise UsageError(f"{flag} {value!r} must be a finite number >= 0", f"e.g. {flag} 1e-4")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """The user's tolerances: ``--atol`` / ``--rtol`` over the dtype defaults, and ``--tol`` per output."""
+
+    atol: float | None = None
+    rtol: float | None = None
+    per_output: tuple[tuple[str, Tolerance], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "atol", _check_tolerance(self.atol, "--atol"))
+        object.__setattr__(self, "rtol", _check_tolerance(self.rtol, "--rtol"))
+
+    @classmethod
+    def build(cls, atol: float | None = None, rtol: float | None = None,
+              tolerances: Mapping[str, Any] | Sequence[str] | Tolerances | None = None) -> Tolerances:
+        """From API keywords: ``tolerances`` as ``--tol`` strings or a mapping name -> Tolerance /
+        (atol, rtol) / atol."""
+        if isinstance(tolerances, Tolerances):
+            return cls(atol, rtol, tolerances.per_output)
+        per: dict[str, Tolerance] = {}
+        if tolerances and not isinstance(tolerances, Mapping):
+            per = parse_tolerances([str(t) for t in tolerances])
+        elif tolerances:
+            for name, t in tolerances.items():
+                if isinstance(t, Tolerance):
+                    per[name] = t
+                elif isinstance(t, (int, float)):
+                    per.update(parse_tolerances([f"{name}={t}"]))
+                else:
+                    per.update(parse_tolerances([f"{name}={','.join(str(v) for v in t)}"]))
+        return cls(atol, rtol, tuple(per.items()))
+
+    def for_output(self, name: str) -> Tolerance | None:
+        """The ``--tol`` of one output, if the user gave one."""
+        return dict(self.per_output).get(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Outputs named by ``--tol``."""
+        return tuple(n for n, _ in self.per_output)
