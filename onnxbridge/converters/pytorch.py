@@ -1,51 +1,31 @@
-"""The PyTorch converter: ``file.py:NAME``, ``module:NAME`` and ``.pt2`` sources, two export routes.
-
-Routes, tried in order: the ``torch.export``-based exporter (``torch.export/dynamo``), then the
-TorchScript exporter (``torchscript``). torch is imported only when a method runs.
+"""The PyTorch converter: ``file.py:NAME``, ``module:NAME`` and ``.pt2`` sources: loading, example
+inputs, how ``forward`` is called, and the reference runner. Its two export routes are in
+:mod:`.torch_routes`. torch is imported only when a method runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import io
-import warnings
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._util import first_line, quiet
+from .._util import first_line
 from ..errors import UsageError
-from ..onnxio import TWO_GB
 from ..parity.inputs import IdRanges, generate_inputs
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes
+from .base import LoadedModel, axis_sizes
 from .torch_utils import (
-    dim_specs,
     failing_op,
-    grow_small_axes,
-    keep_training_flags,
+    is_exported_program,
     load_exported_program,
-    math_attention,
     output_names_for,
     without_cache,
 )
 
-__all__ = ["TorchConverter", "DynamoRoute", "TorchScriptRoute"]
-
-TORCHSCRIPT_DEFAULT_OPSET = 17
-LARGE_MODEL = TWO_GB  # from here on the dynamo route saves its product to a file (request.save_to)
-
-
-def _is_exported_program(obj: Any) -> bool:
-    import torch
-
-    return isinstance(obj, torch.export.ExportedProgram)
+__all__ = ["TorchConverter"]
 
 
 def _forward_params(module: Any) -> list[inspect.Parameter]:
@@ -117,7 +97,7 @@ class TorchConverter:
         if isinstance(model, torch.nn.Module) and model.training:
             model.eval()
             notes.append("the model was in training mode; onnxbridge put it in eval mode before export")
-        module = model.module() if _is_exported_program(model) else model
+        module = model.module() if is_exported_program(model) else model
         fixed = without_cache(module) if isinstance(model, torch.nn.Module) else {}
         if fixed:
             notes.append("a Hugging Face model: exported and checked without its KV cache (use_cache=False)")
@@ -281,7 +261,7 @@ class TorchConverter:
 
         from .torch_runner import forward_args, to_torch
 
-        module = loaded.model.module() if _is_exported_program(loaded.model) else loaded.model
+        module = loaded.model.module() if is_exported_program(loaded.model) else loaded.model
         tensors = {k: to_torch(v) for k, v in loaded.example.items()}
         tables: dict[str, int] = {}
         hooks = []
@@ -316,7 +296,9 @@ class TorchConverter:
     # ---------------------------------------------------------------- routes
     def routes(self, loaded: LoadedModel) -> list:
         """torch.export first; TorchScript only for nn.Module sources."""
-        if _is_exported_program(loaded.model):
+        from .torch_routes import DataDependenceProbe, DynamoRoute, TorchScriptRoute
+
+        if is_exported_program(loaded.model):
             return [DynamoRoute()]
         probe = DataDependenceProbe()
         return [DynamoRoute(probe), TorchScriptRoute(probe)]
@@ -325,254 +307,10 @@ class TorchConverter:
         """PyTorch eager, called as forward expects."""
         from .torch_runner import TorchRunner
 
-        module = loaded.model.module() if _is_exported_program(loaded.model) else loaded.model
+        module = loaded.model.module() if is_exported_program(loaded.model) else loaded.model
         return TorchRunner(module, loaded.extra["call"], loaded.extra["arg_order"], loaded.extra["output_names"],
                            loaded.extra.get("fixed_kwargs"))
 
     @staticmethod
     def failing_op(e: BaseException) -> str | None:
         return failing_op(e)
-
-
-def _call_values(loaded: LoadedModel, example: dict[str, Any] | None = None):
-    """(args, kwargs) that call forward on ``example`` (default: the loaded example)."""
-    from .torch_runner import forward_args, to_torch
-
-    example = loaded.example if example is None else example
-    tensors = {n: to_torch(example[n]) for n in loaded.extra["arg_order"]}
-    return forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors, loaded.extra.get("fixed_kwargs"))
-
-
-def _finish(model, loaded: LoadedModel, route: str, notes: tuple[str, ...] = (), axes: tuple = ()) -> ExportedModel:
-    fixed = name_dynamic_axes(model, loaded.specs)
-    names = loaded.extra["output_names"]
-    if len(model.graph.output) != len(names):
-        notes += (f"{route}: {len(model.graph.output)} graph outputs for {len(names)} model outputs; names kept",)
-        names = tuple(o.name for o in model.graph.output)
-    return ExportedModel(model, names, notes + fixed, axis_ranges=axes)
-
-
-def _finish_file(path: Path, loaded: LoadedModel, route: str, notes: tuple[str, ...] = (), axes: tuple = (),
-                 stamp: Callable[[Any], None] | None = None) -> ExportedModel:
-    """``_finish`` for a product saved to ``path``: the graph (its weights stay on disk) is re-saved with
-    its dynamic axes named and, with ``stamp``, what ``stamp`` writes on it (the module calls)."""
-    import dataclasses
-
-    import onnx
-
-    before = onnx.load(str(path), load_external_data=False)
-    if stamp is not None:
-        stamp(before)
-    product = _finish(before, loaded, route, notes, axes)
-    onnx.save_model(product.model, str(path))
-    return dataclasses.replace(product, path=path)
-
-
-def _ir_weight_bytes(model: Any) -> int:
-    return sum(v.const_value.nbytes for v in model.graph.initializers.values() if v.const_value is not None)
-
-
-class DataDependenceProbe:
-    """Does forward branch on tensor *values*? torch.export knows; tracing only warns.
-
-    Shared by the routes of one conversion: the dynamo route records what torch.export found,
-    and the TorchScript route asks (probing with torch.export itself when no answer is recorded).
-    """
-
-    def __init__(self) -> None:
-        self.verdict: bool | None = None
-
-    def record(self, error: BaseException | None) -> None:
-        if error is None:
-            self.verdict = False
-        elif (failing_op(error) or "").startswith("data-dependent"):
-            self.verdict = True
-        elif "Constraints violated" in str(error):  # export traced all of forward, then refused a dim
-            self.verdict = False
-
-    def value_dependent(self, loaded: LoadedModel) -> bool | None:
-        if self.verdict is None:
-            try:
-                _torch_export(loaded)
-                self.record(None)
-            except Exception as e:
-                self.record(e)
-        return self.verdict
-
-
-def _dynamic(loaded: LoadedModel) -> dict[str, dict[int, str]]:
-    """Input name -> {axis index: axis name} for every input with a dynamic axis."""
-    return {s.name: s.dynamic_axes for s in loaded.specs if s.dynamic_axes}
-
-
-def _dynamic_shapes(loaded: LoadedModel):
-    """torch.export's ``dynamic_shapes``: every named axis dynamic (within its declared range), per input
-    as forward takes them; fixed keywords (``use_cache``) are static."""
-    from ..specs import declared_ranges
-
-    if not loaded.axis_sizes:
-        return None
-    by_name = {s.name: s for s in loaded.specs}
-    ranges = declared_ranges(loaded.specs)
-    per_input = {n: dim_specs(by_name[n].dynamic_axes, ranges) for n in loaded.extra["arg_order"]}
-    if loaded.extra["call"] == "kwargs":
-        return {**per_input, **{k: None for k in loaded.extra.get("fixed_kwargs") or {}}}
-    return tuple(per_input.values())
-
-
-def _torch_export(loaded: LoadedModel, debug: bool = False) -> tuple[Any, dict[str, int]]:
-    """``torch.export.export`` (non-strict) on the example grown past size 0/1 on its dynamic axes:
-    (the program, {axis: example size} for each axis grown)."""
-    import torch
-
-    example, grown = grow_small_axes(loaded.example, _dynamic(loaded))
-    args, kwargs = _call_values(loaded, example)
-    with quiet(enabled=not debug):
-        ep = torch.export.export(loaded.model, args, kwargs, dynamic_shapes=_dynamic_shapes(loaded), strict=False)
-    return ep, grown
-
-
-class DynamoRoute:
-    """``torch.export.export`` (non-strict), then ``torch.onnx.export(dynamo=True)``.
-
-    The example is grown to 2 on dynamic axes of size 0 or 1 (torch.export specialises those); the
-    ONNX step runs attention on its math kernel; the exported range of each dynamic axis (and the guard
-    that bounds it) travels with the product, for the sweep and the ONNX metadata.
-    """
-
-    name = "torch.export/dynamo"
-
-    def __init__(self, probe: DataDependenceProbe | None = None) -> None:
-        self.probe = probe or DataDependenceProbe()
-
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
-        import torch
-
-        from .torch_ranges import exported_axes
-
-        names = loaded.extra["output_names"]
-        grown: dict[str, int] = {}
-        with keep_training_flags(loaded.model):
-            if _is_exported_program(loaded.model):
-                ep = loaded.model
-            else:
-                try:
-                    ep, grown = _torch_export(loaded, request.debug)
-                except Exception as e:
-                    self.probe.record(e)
-                    raise
-                self.probe.record(None)
-            with quiet(enabled=not request.debug), math_attention():
-                input_names = list(loaded.extra["arg_order"]) if loaded.extra["call"] == "args" else None
-                program = torch.onnx.export(ep, dynamo=True, opset_version=request.opset, input_names=input_names,
-                                            output_names=list(names), verbose=False)
-        notes = tuple(f"exported from an example grown from {axis}={size} to 2 (torch.export specialises sizes 0 "
-                      f"and 1); {axis}={size} is checked too" for axis, size in grown.items())
-        axes = exported_axes(ep, loaded.extra["arg_order"], _dynamic(loaded))
-        if request.save_to is not None and (request.external_data or _ir_weight_bytes(program.model) >= LARGE_MODEL):
-            program.save(request.save_to, external_data=True)  # onnx-ir writes the tensors; no protobuf copy
-            return _finish_file(request.save_to, loaded, self.name, notes, axes,
-                                stamp=lambda model: _stamp_module_calls(model, program))
-        model = program.model_proto
-        _stamp_module_calls(model, program)
-        return _finish(model, loaded, self.name, notes, axes)
-
-
-def _stamp_module_calls(model: Any, program: Any) -> None:
-    """For ``onnxbridge debug``: write on each node which call of a module made it (the exporter's metadata
-    names the module, not the call, so two calls of a shared module look alike). Never raises."""
-    from ..localize.metadata import stamp_module_calls
-
-    stamp_module_calls(model, getattr(program, "exported_program", None))
-
-
-class TorchScriptRoute:
-    """The TorchScript exporter (``torch.onnx.export(dynamo=False)``); refuses traces that froze a branch."""
-
-    name = "torchscript"
-
-    def __init__(self, probe: DataDependenceProbe | None = None) -> None:
-        self.probe = probe or DataDependenceProbe()
-
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
-        with keep_training_flags(loaded.model):
-            return self._export(loaded, request)
-
-    def _export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
-        import onnx
-        import torch
-
-        args, kwargs = _call_values(loaded)
-        names = loaded.extra["output_names"]
-        order = loaded.extra["arg_order"]
-        fixed = loaded.extra.get("fixed_kwargs") or {}
-        by_name = {s.name: s for s in loaded.specs}
-        dynamic_axes = {n: by_name[n].dynamic_axes for n in order if by_name[n].dynamic_axes}
-        model = loaded.model
-        if kwargs:
-            # The TorchScript exporter binds keyword inputs positionally against forward's signature,
-            # which breaks wrapped forwards (transformers 5: "got multiple values for argument
-            # 'use_cache'"). An adapter takes the inputs positionally and calls forward by keyword.
-            tensors = {k: v for k, v in kwargs.items() if k not in fixed}
-            model, args = _keyword_adapter(model, tuple(tensors), fixed), tuple(tensors.values())
-        buf = io.BytesIO()
-        with warnings.catch_warnings(record=True) as caught, quiet(enabled=not request.debug):
-            warnings.simplefilter("always")
-            try:
-                torch.onnx.export(
-                    model,
-                    args,
-                    buf,
-                    dynamo=False,
-                    input_names=list(order),
-                    output_names=list(names),
-                    dynamic_axes=dynamic_axes or None,
-                    opset_version=request.opset or TORCHSCRIPT_DEFAULT_OPSET,
-                    do_constant_folding=True,
-                )
-            finally:
-                # the exporter switches its C++ log on (it dumps the whole IR graph to stdout when a pass
-                # fails) and never off again
-                with contextlib.suppress(Exception):
-                    torch._C._jit_set_onnx_log_enabled(False)
-        self._refuse_frozen_branches(caught, loaded)
-        return _finish(onnx.load_from_string(buf.getvalue()), loaded, self.name)
-
-    def _refuse_frozen_branches(self, caught: list, loaded: LoadedModel) -> None:
-        """Tracing warns on every `if` over a traced tensor. Branches on shapes are caught by the
-        shape sweep; a branch on *values* would silently freeze, so it is refused outright."""
-        import torch
-
-        torch_dir = str(Path(torch.__file__).parent)
-        branches = [
-            w for w in caught
-            if type(w.message).__name__ == "TracerWarning" and "Python boolean" in str(w.message)
-            and not str(w.filename or "").startswith(torch_dir)  # torch's own input checks are shape-only
-        ]
-        if branches and self.probe.value_dependent(loaded) is not False:
-            w = branches[0]
-            raise RuntimeError(
-                f"data-dependent control flow at {Path(w.filename).name}:{w.lineno}: tracing froze one branch "
-                "of an `if` on tensor values"
-            )
-
-
-def _keyword_adapter(inner: Any, names: tuple[str, ...], fixed: dict[str, Any] | None = None) -> Any:
-    """A module whose ``forward(*tensors)`` calls ``inner(**dict(zip(names, tensors)), **fixed)``."""
-    import torch
-
-    fixed = dict(fixed or {})
-
-    class KeywordAdapter(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *tensors: Any) -> Any:
-            return self.inner(**dict(zip(names, tensors)), **fixed)
-
-    adapter = KeywordAdapter()
-    # export restores the wrapper's mode onto the inner model: give it the model's mode, without
-    # .train(), which would also flatten the mode of every submodule
-    adapter.training = inner.training
-    return adapter

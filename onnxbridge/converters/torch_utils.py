@@ -17,6 +17,7 @@ from .._util import first_line, quiet
 from ..errors import InputError, UnsafeInputError
 
 __all__ = [
+    "is_exported_program",
     "flatten_outputs",
     "output_names_for",
     "load_exported_program",
@@ -260,3 +261,9 @@ def failing_op(e: BaseException) -> str | None:
         if m:
             return m.group(1)
     return None
+
+
+def is_exported_program(obj: Any) -> bool:
+    import torch
+
+    return isinstance(obj, torch.export.ExportedProgram)

@@ -198,7 +198,7 @@ def test_routes_leave_every_modules_mode_as_it_was():
     training makes dropout and drop-path turn every later reference run random)."""
     from onnxbridge.api import load_source
     from onnxbridge.converters.base import ExportRequest
-    from onnxbridge.converters.pytorch import DynamoRoute, TorchScriptRoute
+    from onnxbridge.converters.torch_routes import DynamoRoute, TorchScriptRoute
 
     _, loaded = load_source(src("nested_outputs"), inputs=["features:batch,6", "scale:batch,1"])
     loaded.model.lin.train()  # one submodule deliberately in training mode; keyword inputs: the adapter path

@@ -140,7 +140,7 @@ def test_torchscript_export_leaves_a_keyword_model_in_eval_mode():
     turning dropout on in every later reference run."""
     from onnxbridge.api import load_source
     from onnxbridge.converters.base import ExportRequest
-    from onnxbridge.converters.pytorch import TorchScriptRoute
+    from onnxbridge.converters.torch_routes import TorchScriptRoute
 
     _, loaded = load_source(src("bert"), inputs=["input_ids:batch,seq:int64", "attention_mask:batch,seq:int64"])
     TorchScriptRoute().export(loaded, ExportRequest())
