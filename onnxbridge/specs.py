@@ -89,10 +89,6 @@ class TensorSpec:
         except KeyError as e:
             raise UsageError(f"input '{self.name}': no size for dynamic axis {e.args[0]!r}") from e
 
-    def range_of(self, axis: str) -> SizeRange | None:
-        """The range declared for a named axis, if any."""
-        return dict(self.ranges).get(axis)
-
     def __str__(self) -> str:
         ranges = dict(self.ranges)
         dims = ",".join(f"{d}={ranges[d]}" if d in ranges else str(d) for d in self.dims)
