@@ -29,6 +29,7 @@ __all__ = [
     "math_attention",
     "inside",
     "torch_dir",
+    "forward_params",
 ]
 
 
@@ -278,6 +279,14 @@ def inside(filename: str, *folders: str) -> bool:
     files are not torch's)."""
     path = os.path.abspath(filename)
     return any(path.startswith(os.path.join(os.path.abspath(f), "")) for f in folders)
+
+
+def forward_params(module: Any) -> list[inspect.Parameter]:
+    """The parameters of ``module.forward`` ([] when it has no readable signature)."""
+    try:
+        return list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return []
 
 
 def is_exported_program(obj: Any) -> bool:
