@@ -172,12 +172,16 @@ def resolve_factory(obj: Any, where: str, registry: ConverterRegistry | None = N
     if callable(obj) and (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj)
                           or hasattr(obj, "func")):
         try:
-            produced = obj()
-        except TypeError as e:
+            inspect.signature(obj).bind()
+        except TypeError as e:  # a TypeError from inside the call is the factory's own, reported below
             raise UsageError(
                 f"{where} could not be called without arguments: {e}",
                 "NAME must be a model, or a zero-argument callable returning a model or (model, example_inputs)",
             ) from e
+        except ValueError:  # no signature to read: the call tells
+            pass
+        try:
+            produced = obj()
         except Exception as e:
             raise InputError(
                 f"calling {where}() raised {first_line(e)}",

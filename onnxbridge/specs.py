@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -88,10 +89,6 @@ class TensorSpec:
         except KeyError as e:
             raise UsageError(f"input '{self.name}': no size for dynamic axis {e.args[0]!r}") from e
 
-    def range_of(self, axis: str) -> SizeRange | None:
-        """The range declared for a named axis, if any."""
-        return dict(self.ranges).get(axis)
-
     def __str__(self) -> str:
         ranges = dict(self.ranges)
         dims = ",".join(f"{d}={ranges[d]}" if d in ranges else str(d) for d in self.dims)
@@ -108,12 +105,12 @@ def parse_input_spec(text: str) -> TensorSpec:
     if not _NAME.match(name):
         raise UsageError(f"malformed --input {text!r}: {name!r} is not a valid input name", hint)
     dims: list[int | str] = []
-    ranges: dict[str, SizeRange] = {}
+    ranges: list[tuple[str, SizeRange]] = []
     for raw in dims_text.split(","):
         d = raw.strip()
         if "=" in d:
             d, size_range = _parse_range(text, d, hint)
-            ranges[d] = size_range
+            ranges.append((d, size_range))
             dims.append(d)
         elif re.fullmatch(r"\d+", d):
             if int(d) <= 0:
@@ -134,7 +131,7 @@ def parse_input_spec(text: str) -> TensorSpec:
                 f"use one of {', '.join(sorted(set(DTYPES.values())))}",
             )
         dtype = DTYPES[key]
-    return TensorSpec(name=name, dims=tuple(dims), dtype=dtype, ranges=tuple(ranges.items()))
+    return TensorSpec(name=name, dims=tuple(dims), dtype=dtype, ranges=tuple(_one_range_per_axis(ranges).items()))
 
 
 def _parse_range(text: str, dim: str, hint: str) -> tuple[str, SizeRange]:
@@ -173,10 +170,14 @@ def parse_input_specs(texts: tuple[str, ...] | list[str] | None) -> tuple[Tensor
 def declared_ranges(specs: tuple[TensorSpec, ...] | list[TensorSpec]) -> dict[str, SizeRange]:
     """Axis name -> the range declared for it on any input; two different ranges for one axis are
     a usage error. An axis named on several inputs takes the range given on any of them."""
+    return _one_range_per_axis(r for spec in specs for r in spec.ranges)
+
+
+def _one_range_per_axis(ranges: Iterable[tuple[str, SizeRange]]) -> dict[str, SizeRange]:
+    """(axis, range) pairs -> axis -> range; two different ranges for one axis are a usage error."""
     out: dict[str, SizeRange] = {}
-    for spec in specs:
-        for axis, size_range in spec.ranges:
-            if out.setdefault(axis, size_range) != size_range:
-                raise UsageError(f"axis {axis!r} is given two ranges: {out[axis]} and {size_range}",
-                                 "declare the range once, or give the same range on every input")
+    for axis, size_range in ranges:
+        if out.setdefault(axis, size_range) != size_range:
+            raise UsageError(f"axis {axis!r} is given two ranges: {out[axis]} and {size_range}",
+                             "declare the range once, or give the same range on every input")
     return out

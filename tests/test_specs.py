@@ -36,3 +36,9 @@ def test_duplicate_names_refused():
 def test_missing_axis_size_is_a_usage_error():
     with pytest.raises(UsageError, match="dynamic axis 'seq'"):
         parse_input_spec("x:batch,seq").shape({"batch": 2})
+
+
+def test_two_ranges_for_one_axis_of_one_input_refused():
+    with pytest.raises(UsageError, match="axis 'seq' is given two ranges: 1..4 and 2..8"):
+        parse_input_spec("x:seq=1..4,seq=2..8")
+    assert parse_input_spec("x:seq=1..4,seq=1..4").ranges == parse_input_spec("x:seq=1..4,seq").ranges

@@ -7,7 +7,6 @@ config and the processor's preprocessing config describe, with dynamic batch and
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import os
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 
 from ..errors import InputError, UnsafeInputError, UsageError
 from ..specs import TensorSpec
+from .torch_utils import forward_params
 
 __all__ = ["TASKS", "HfFolder", "read_folder", "model_class", "input_specs", "offline"]
 
@@ -160,18 +160,11 @@ def _image_size(folder: HfFolder) -> tuple[int, int]:
     return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
 
 
-def _forward_params(model: Any) -> set[str]:
-    try:
-        return set(inspect.signature(model.forward).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
 def input_specs(folder: HfFolder, model: Any) -> tuple[TensorSpec, ...]:
     """The model's inputs, from its main input name, its config and the preprocessing config: dynamic
     ``batch`` and sequence axes; image and mel-frame sizes fixed (the models fix them)."""
     cfg, pre = model.config, folder.preprocessor
-    params = _forward_params(model)
+    params = {p.name for p in forward_params(model)}
     main = getattr(model, "main_input_name", "input_ids")
     specs: list[TensorSpec] = []
     if main == "pixel_values":

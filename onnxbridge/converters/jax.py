@@ -8,6 +8,7 @@ not recognisable as JAX: pass ``--framework jax``.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
@@ -124,7 +125,7 @@ class JaxConverter:
                              "give one --input per positional input")
         feeds = {s.name: a for s, a in zip(specs, arrays)}
         sizes = axis_sizes(specs, feeds)  # the example must fit --input (rank, fixed sizes)
-        return tuple(TensorSpec(s.name, s.dims, feeds[s.name].dtype.name) for s in specs), feeds, sizes
+        return tuple(dataclasses.replace(s, dtype=feeds[s.name].dtype.name) for s in specs), feeds, sizes
 
     def routes(self, loaded: LoadedModel) -> list[Jax2OnnxRoute]:
         return [Jax2OnnxRoute()]

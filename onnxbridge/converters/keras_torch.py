@@ -58,6 +58,7 @@ class KerasTorchRoute:
                 source["path"] = loaded.extra["path"]
             elif source["kind"] == "python":
                 source["ref"] = loaded.source
+                source["import_root"] = _import_root(loaded.source)
                 source["weights"] = str(work / "model.weights.h5")
                 loaded.model.save_weights(source["weights"])
             else:
@@ -104,16 +105,35 @@ class KerasTorchRoute:
         )
 
 
+def _import_root(source: str) -> str | None:
+    """The folder this process imported a ``package.module:NAME`` source's top package from (None for
+    ``file.py:NAME``): the child imports the same module wherever it runs (the gate imports a project's
+    modules from the project root, whatever the working directory)."""
+    module_name = source.partition(":")[0]
+    module = None if module_name.endswith(".py") else sys.modules.get(module_name.split(".")[0])
+    if module is None:
+        return None
+    folders = list(getattr(module, "__path__", None) or ())  # a package (a namespace package has no __file__)
+    if folders:
+        return str(Path(folders[0]).resolve().parent)
+    file = getattr(module, "__file__", None)
+    return str(Path(file).resolve().parent) if file else None
+
+
 # ------------------------------------------------------------------------------ child side
 def _load_model(source: dict[str, Any], example: list[Any]) -> Any:
+    import contextlib
+
     import keras
 
     if source["kind"] == "keras-file":
         return keras.saving.load_model(source["path"], compile=False, safe_mode=not source["trust"])
-    from ..sources import load_python_object, parse_source, resolve_factory
+    from ..sources import load_python_object, on_sys_path, parse_source, resolve_factory
     from .tf_runner import keras_call
 
-    model, _ = resolve_factory(load_python_object(parse_source(source["ref"])), source["ref"])
+    root = source.get("import_root")
+    with on_sys_path(Path(root)) if root else contextlib.nullcontext():
+        model, _ = resolve_factory(load_python_object(parse_source(source["ref"])), source["ref"])
     keras_call(model, len(example))(*example)  # build
     model.load_weights(source["weights"])
     return model

@@ -5,7 +5,6 @@ inputs, how ``forward`` is called, and the reference runner. Its two export rout
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +18,7 @@ from ..specs import TensorSpec
 from .base import LoadedModel, axis_sizes
 from .torch_utils import (
     failing_op,
+    forward_params,
     is_exported_program,
     load_exported_program,
     output_names_for,
@@ -26,14 +26,6 @@ from .torch_utils import (
 )
 
 __all__ = ["TorchConverter"]
-
-
-def _forward_params(module: Any) -> list[inspect.Parameter]:
-    try:
-        sig = inspect.signature(module.forward)
-    except (TypeError, ValueError):
-        return []
-    return list(sig.parameters.values())
 
 
 def _example_array(value: Any, where: str) -> np.ndarray:
@@ -161,7 +153,7 @@ class TorchConverter:
             arrays = {k: _example_array(v, repr(k)) for k, v in example.items() if v is not None}
             return "kwargs", tuple(arrays), arrays
         if isinstance(example, list | tuple):
-            params = [p for p in _forward_params(module) if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            params = [p for p in forward_params(module) if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
             names = tuple(params[i].name if i < len(params) else f"input_{i}" for i in range(len(example)))
             arrays = {n: _example_array(v, n) for n, v in zip(names, example)}
             return "args", names, arrays
@@ -173,7 +165,7 @@ class TorchConverter:
     def _fit_specs(self, module, specs, call, names, arrays, where):
         """Merge --input specs with example inputs; return (specs, arrays, axis sizes)."""
         if not specs and not arrays:
-            params = [p.name for p in _forward_params(module) if p.kind not in (p.VAR_KEYWORD,)]
+            params = [p.name for p in forward_params(module) if p.kind not in (p.VAR_KEYWORD,)]
             raise UsageError(
                 f"no inputs known for {where}",
                 f"pass --input NAME:DIMS[:DTYPE] (forward takes: {', '.join(params) or '?'}) "
@@ -207,7 +199,7 @@ class TorchConverter:
         """Keyword when every input is a named parameter of forward (or fixed keywords must be passed
         beside them, as ``use_cache=False``); positional otherwise (without the fixed keywords)."""
         spec_names = [s.name for s in specs]
-        params = _forward_params(module)
+        params = forward_params(module)
         named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         order = {p.name: i for i, p in enumerate(params)}
         if call is None or (fixed and call == "args" and set(spec_names) <= named):

@@ -11,8 +11,11 @@ __all__ = ["random_ops"]
 
 
 def _user_frame(skip: tuple[str, ...]) -> traceback.FrameSummary | None:
+    """The innermost frame outside the folders ``skip``."""
+    from .torch_utils import inside
+
     for frame in reversed(traceback.extract_stack()):
-        if not os.path.abspath(frame.filename).startswith(skip):
+        if not inside(frame.filename, *skip):
             return frame
     return None
 
@@ -32,7 +35,9 @@ def random_ops(module: Any, args: Sequence[Any] = (), kwargs: Mapping[str, Any] 
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    skip = (os.path.dirname(os.path.abspath(torch.__file__)), os.path.dirname(os.path.abspath(__file__)))
+    from .torch_utils import torch_dir
+
+    skip = (torch_dir(), os.path.dirname(os.path.abspath(__file__)))
     seeded = torch.Tag.nondeterministic_seeded
     found: dict[tuple[str, str], str] = {}
 

@@ -64,15 +64,15 @@ def _input_shapes(ep: Any, arg_order: Sequence[str]) -> dict[str, tuple]:
 def _guards(shape_env: Any, symbols: Mapping[str, str]) -> dict[str, str]:
     """Symbol -> the first guard from the model's own code that bounds it, symbols renamed to axes:
     ``seq <= 24 at model.py:36 (if x.shape[1] > 24:)``."""
-    import torch
+    from .torch_utils import inside, torch_dir
 
-    torch_dir = os.path.dirname(os.path.abspath(torch.__file__))
+    own = torch_dir()
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, symbols)) + r")\b") if symbols else None
     found: dict[str, str] = {}
     for guard in getattr(shape_env, "guards", ()):
         frame = getattr(getattr(guard, "sloc", None), "framework_loc", None)
         filename = getattr(frame, "filename", None)
-        if pattern is None or not filename or os.path.abspath(filename).startswith(torch_dir):
+        if pattern is None or not filename or inside(filename, own):
             continue
         expr = str(guard.expr)
         if not any(op in expr for op in ("<", ">")):

@@ -19,9 +19,11 @@ from .torch_utils import (
     dim_specs,
     failing_op,
     grow_small_axes,
+    inside,
     is_exported_program,
     keep_training_flags,
     math_attention,
+    torch_dir,
 )
 
 __all__ = ["DynamoRoute", "TorchScriptRoute", "DataDependenceProbe"]
@@ -237,13 +239,11 @@ class TorchScriptRoute:
     def _refuse_frozen_branches(self, caught: list, loaded: LoadedModel) -> None:
         """Tracing warns on every `if` over a traced tensor. Branches on shapes are caught by the
         shape sweep; a branch on *values* would silently freeze, so it is refused outright."""
-        import torch
-
-        torch_dir = str(Path(torch.__file__).parent)
+        own = torch_dir()
         branches = [
             w for w in caught
             if type(w.message).__name__ == "TracerWarning" and "Python boolean" in str(w.message)
-            and not str(w.filename or "").startswith(torch_dir)  # torch's own input checks are shape-only
+            and not inside(str(w.filename or ""), own)  # torch's own input checks are shape-only
         ]
         if branches and self.probe.value_dependent(loaded) is not False:
             w = branches[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,9 @@ __all__ = [
     "grow_small_axes",
     "keep_training_flags",
     "math_attention",
+    "inside",
+    "torch_dir",
+    "forward_params",
 ]
 
 
@@ -261,6 +265,28 @@ def failing_op(e: BaseException) -> str | None:
         if m:
             return m.group(1)
     return None
+
+
+def torch_dir() -> str:
+    """The folder of the installed torch package."""
+    import torch
+
+    return os.path.dirname(os.path.abspath(torch.__file__))
+
+
+def inside(filename: str, *folders: str) -> bool:
+    """True when ``filename`` lies in one of ``folders`` (a folder, not a name prefix: torchvision's
+    files are not torch's)."""
+    path = os.path.abspath(filename)
+    return any(path.startswith(os.path.join(os.path.abspath(f), "")) for f in folders)
+
+
+def forward_params(module: Any) -> list[inspect.Parameter]:
+    """The parameters of ``module.forward`` ([] when it has no readable signature)."""
+    try:
+        return list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return []
 
 
 def is_exported_program(obj: Any) -> bool:

@@ -151,6 +151,32 @@ def test_keras_file_through_the_torch_backend_route(tmp_path):
     assert_close_relative(got, model(x).numpy())
 
 
+@pytest.mark.route("keras-torch/dynamo")
+def test_module_source_imported_from_the_project_root_reaches_the_child(tmp_path, monkeypatch):
+    """``package.module:NAME`` imported from a folder on sys.path that is not the working directory (as
+    ``onnxbridge check`` imports a project's modules from its root): the child process imports it too."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "kerasmods").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / "kerasmods" / "__init__.py").write_text("")
+    (project / "kerasmods" / "dense.py").write_text(
+        "import keras\n\n\ndef build():\n    keras.utils.set_random_seed(3)\n"
+        "    x = keras.Input((6,), name='features')\n    return keras.Model(x, keras.layers.Dense(3, name='y')(x))\n"
+    )
+    monkeypatch.syspath_prepend(str(project))
+    monkeypatch.chdir(elsewhere)
+    try:
+        report = onnxbridge.convert("kerasmods.dense:build", tmp_path / "d.onnx", routes=["keras-torch/dynamo"])
+        assert report.conversion.route == "keras-torch/dynamo", report.conversion.attempts
+        assert report.passed is True, report.validation.summary()
+        x = np.random.default_rng(8).standard_normal((4, 6)).astype(np.float32)
+        (got,) = ort_run(tmp_path / "d.onnx", {"features": x})
+        assert_close_relative(got, sys.modules["kerasmods.dense"].build()(x).numpy())
+    finally:
+        for name in [n for n in sys.modules if n == "kerasmods" or n.startswith("kerasmods.")]:
+            del sys.modules[name]
+
+
 def test_example_inputs_from_factory_fix_the_shapes(tmp_path):
     report = onnxbridge.convert(src("with_example"), tmp_path / "ex.onnx", simplify=False)
     assert report.passed is True
