@@ -249,13 +249,25 @@ def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStat
         details["engine_build_s"] = c.engine_build_s
     written = None
     if status is not VariantStatus.REFUSED:
-        os.replace(c.built.path, c.target)
+        _write(c.kind, c.built.path, c.target)
         written = str(c.target)
     return VariantResult(
         c.kind, status, written, tuple(reasons), budget, c.outputs, lat, speedup,
         eager.p50 / lat.p50 if eager is not None and lat.p50 > 0 else None, rule, size,
         size / fp32_size if fp32_size else None, c.built.seconds, c.built.method, details, c.built.kept, notes,
     )
+
+
+def _write(kind: str, built: Path, target: Path) -> None:
+    """Move a built variant into place crash-safely: an ONNX file together with its external data
+    (``NAME.onnx.data``, written beside it when the variant is over 2 GB), an ORT-format file alone."""
+    from ..onnxio import publish_model
+    from ..publish import publish
+
+    if kind == "ort":
+        publish({target: built})
+    else:
+        publish_model(built, target)
 
 
 def _notes(kind: str, options: VariantOptions) -> tuple[str, ...]:
