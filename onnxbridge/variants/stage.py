@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +118,7 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
                  progress: Progress | None = None) -> VariantsReport:
     """Build, judge and write (or refuse) every variant of the fp32 model at ``model_path``."""
     from ..onnxio import load_onnx, load_weights, session_payload
+    from ..publish import scratch_dir
     from ..runtime.providers import short_provider
 
     say = progress or no_progress
@@ -139,7 +139,7 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
         raise UsageError(f"the reference gives {len(refs[0])} output(s), the ONNX model {len(names)} ({', '.join(names)})",
                          "compare the model with the source it was exported from")
     fp32_accuracy = measure(refs, [run(fp32, c) for c in cases.judge], names, DECISIVE_MARGIN)
-    tmp = Path(tempfile.mkdtemp(prefix=".onnxbridge-variants-", dir=folder))
+    tmp = scratch_dir(folder)  # named as recover() knows: a killed run's build folder is cleared later
     try:
         candidates = [_candidate(kind, targets[kind], model, model_path, tmp, options, cases, refs, names, say)
                       for kind in options.kinds]
