@@ -89,11 +89,12 @@ def file_size(path: str | Path) -> int:
     """Bytes on disk, with the external-data files an ONNX model names."""
     import onnx
 
+    from ..onnxio import external_files
+
     path = Path(path)
     total = path.stat().st_size
     if path.suffix == ".onnx":
-        m = onnx.load(str(path), load_external_data=False)
-        locations = {e.value for t in m.graph.initializer for e in t.external_data if e.key == "location"}
+        locations = external_files(onnx.load(str(path), load_external_data=False))
         total += sum((path.parent / loc).stat().st_size for loc in locations if (path.parent / loc).is_file())
     return total
 
