@@ -146,7 +146,8 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
         say("timing the variants beside fp32")
         stats, eager, timing_notes = _time(fp32, [c for c in candidates if c.session is not None], reference,
                                            cases.judge[0], options)
-        results = tuple(_finish(c, stats, eager, options, file_size(model_path)) for c in candidates)
+        fp32_size = file_size(model_path)
+        results = tuple(_finish(c, stats, eager, options, fp32_size) for c in candidates)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     timing = {"warmup": options.timing.warmup, "runs_per_round": options.timing.runs, "rounds": options.rounds,
@@ -155,7 +156,7 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
         timing["fp32_engine_build_s"] = fp32_build
     return VariantsReport(
         model=str(model_path), reference=reference.name if reference is not None else "fp32 model (onnxruntime)",
-        provider_requested=requested, provider_used=provider_used, fp32_size_bytes=file_size(model_path),
+        provider_requested=requested, provider_used=provider_used, fp32_size_bytes=fp32_size,
         fp32_latency=stats.get("fp32"), eager_latency=eager, fp32_accuracy=fp32_accuracy, variants=results,
         inputs=cases.description, eval_cases=len(cases.judge), calibration_cases=len(cases.calibrate),
         shapes={k: tuple(int(d) for d in np.shape(v)) for k, v in cases.judge[0].items()},
