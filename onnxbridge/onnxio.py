@@ -189,7 +189,6 @@ def session_payload(model: onnx.ModelProto, path: str | Path | None) -> bytes | 
 def weight_bytes(model: onnx.ModelProto) -> int:
     """Bytes of the initializers (external data included), from their dims and types."""
     import numpy as np
-    import onnx
 
     total = 0
     for init in model.graph.initializer:
@@ -285,7 +284,6 @@ def graph_inputs(model: onnx.ModelProto) -> list:
 
 def value_infos(values) -> list[dict]:
     """name / dims (int, str or None) / dtype of graph inputs or outputs."""
-    import onnx
 
     out = []
     for v in values:
