@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .specs import SizeRange
 
 __all__ = [
-    "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
+    "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "op_counts", "graph_inputs", "value_infos",
     "input_specs", "uses_external_data", "external_files", "data_name", "session_payload", "check_versions",
     "weight_bytes", "copy_model", "load_weights", "AXIS_RANGES_KEY", "write_axis_ranges", "read_axis_ranges",
 ]
@@ -276,6 +276,11 @@ def node_count(model: onnx.ModelProto) -> int:
     return count(model.graph)
 
 
+def op_counts(model: onnx.ModelProto) -> Counter:
+    """Op type (``domain::Op`` outside the default domain) -> count, in the main graph."""
+    return Counter((f"{n.domain}::" if n.domain not in ("", "ai.onnx") else "") + n.op_type for n in model.graph.node)
+
+
 def graph_inputs(model: onnx.ModelProto) -> list:
     """The graph inputs a caller feeds: initializers listed as inputs (older exporters) left out."""
     init = {i.name for i in model.graph.initializer}
@@ -319,9 +324,7 @@ def model_info(path: str | Path) -> ModelInfo:
     model = load_onnx(path)
     params = sum(max(int(np.prod(i.dims, dtype=object)), 0) if i.dims else 1 for i in model.graph.initializer)
     nbytes = weight_bytes(model)
-    hist = Counter(
-        (f"{n.domain}::{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type) for n in model.graph.node
-    )
+    hist = op_counts(model)
     return ModelInfo(
         path=str(path),
         size_bytes=Path(path).stat().st_size,

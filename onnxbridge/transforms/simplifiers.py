@@ -22,13 +22,12 @@ import copy
 import dataclasses
 import importlib.util
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._util import first_line
 from ..localize.metadata import carry_metadata
-from ..onnxio import node_count
+from ..onnxio import node_count, op_counts
 from ..onnxio import weight_bytes as initializer_bytes
 from ..results import ParityReport, SimplifierCandidate, SimplifyResult
 from .simplify import fold, grows, simplify_model
@@ -70,11 +69,6 @@ TOOLS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 def installed() -> tuple[str, ...]:
     """The simplifiers importable here, in preference order."""
     return tuple(t for t, (module, _) in TOOLS.items() if importlib.util.find_spec(module) is not None)
-
-
-def op_counts(model) -> Counter:
-    """Op type (``domain::op`` outside the default domain) -> count, top-level graph."""
-    return Counter((f"{n.domain}::" if n.domain not in ("", "ai.onnx") else "") + n.op_type for n in model.graph.node)
 
 
 def op_diff(before, after) -> dict[str, int]:

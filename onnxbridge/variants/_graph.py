@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..transforms.simplifiers import op_counts
+from ..onnxio import op_counts
 
 if TYPE_CHECKING:
     import onnx
