@@ -134,11 +134,13 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
     options = dataclasses.replace(options, provider=short_provider(provider_used))
     names = [o.name for o in fp32.get_outputs()]
     say("running the reference")
-    refs = [reference.run(c) for c in cases.judge] if reference is not None else [run(fp32, c) for c in cases.judge]
+    source_outputs = [reference.run(c) for c in cases.judge] if reference is not None else None
+    fp32_outputs = [run(fp32, c) for c in cases.judge]
+    refs = source_outputs if source_outputs is not None else fp32_outputs  # no source: fp32 is the reference
     if len(refs[0]) != len(names):
         raise UsageError(f"the reference gives {len(refs[0])} output(s), the ONNX model {len(names)} ({', '.join(names)})",
                          "compare the model with the source it was exported from")
-    fp32_accuracy = measure(refs, [run(fp32, c) for c in cases.judge], names, DECISIVE_MARGIN)
+    fp32_accuracy = measure(refs, fp32_outputs, names, DECISIVE_MARGIN)
     tmp = scratch_dir(folder)  # named as recover() knows: a killed run's build folder is cleared later
     try:
         candidates = [_candidate(kind, targets[kind], model, model_path, tmp, options, cases, refs, names, say)
