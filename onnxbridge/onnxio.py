@@ -188,13 +188,14 @@ def session_payload(model: onnx.ModelProto, path: str | Path | None) -> bytes | 
 
 def weight_bytes(model: onnx.ModelProto) -> int:
     """Bytes of the initializers (external data included), from their dims and types."""
+    return sum(_elements(init) * _itemsize(init.data_type) for init in model.graph.initializer)
+
+
+def _elements(init: onnx.TensorProto) -> int:
+    """Elements of an initializer, from its dims (a scalar holds one; a negative dim counts as none)."""
     import numpy as np
 
-    total = 0
-    for init in model.graph.initializer:
-        n = int(np.prod(init.dims, dtype=object)) if init.dims else 1
-        total += max(n, 0) * _itemsize(init.data_type)
-    return total
+    return max(int(np.prod(init.dims, dtype=object)), 0) if init.dims else 1
 
 
 def _itemsize(data_type: int) -> int:
@@ -317,12 +318,10 @@ def _dtype_name(elem_type: int) -> str:
 
 def model_info(path: str | Path) -> ModelInfo:
     """Load ``path`` safely and describe it."""
-    import numpy as np
-
     from .results import ModelInfo
 
     model = load_onnx(path)
-    params = sum(max(int(np.prod(i.dims, dtype=object)), 0) if i.dims else 1 for i in model.graph.initializer)
+    params = sum(_elements(i) for i in model.graph.initializer)
     nbytes = weight_bytes(model)
     hist = op_counts(model)
     return ModelInfo(
