@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .._util import first_line
 from ..errors import ConversionError
-from ..onnxio import node_count, op_counts
+from ..onnxio import graph_inputs, node_count, op_counts
 from ..results import UpgradeResult
 
 if TYPE_CHECKING:
@@ -54,8 +54,7 @@ def _ir_version(model: onnx.ModelProto, upgrading: bool) -> int:
 
 def _drop_initializer_inputs(model: onnx.ModelProto) -> int:
     """IR 3 listed every weight as a graph input; from IR 4 on they are constants. Returns how many."""
-    init = {i.name for i in model.graph.initializer}
-    keep = [i for i in model.graph.input if i.name not in init]
+    keep = graph_inputs(model)
     dropped = len(model.graph.input) - len(keep)
     if dropped:
         del model.graph.input[:]
