@@ -170,9 +170,6 @@ class Captured:
     def text(self) -> str:
         return self.fd_text + self.python.getvalue()
 
-    def getvalue(self) -> str:  # the StringIO-like view older callers use
-        return self.text()
-
 
 @contextlib.contextmanager
 def _fds_to(target: int) -> Iterator[None]:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .specs import SizeRange
 
 __all__ = [
-    "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "graph_inputs", "value_infos",
+    "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "op_counts", "graph_inputs", "value_infos",
     "input_specs", "uses_external_data", "external_files", "data_name", "session_payload", "check_versions",
     "weight_bytes", "copy_model", "load_weights", "AXIS_RANGES_KEY", "write_axis_ranges", "read_axis_ranges",
 ]
@@ -188,14 +188,14 @@ def session_payload(model: onnx.ModelProto, path: str | Path | None) -> bytes | 
 
 def weight_bytes(model: onnx.ModelProto) -> int:
     """Bytes of the initializers (external data included), from their dims and types."""
-    import numpy as np
-    import onnx
+    return sum(_elements(init) * _itemsize(init.data_type) for init in model.graph.initializer)
 
-    total = 0
-    for init in model.graph.initializer:
-        n = int(np.prod(init.dims, dtype=object)) if init.dims else 1
-        total += max(n, 0) * _itemsize(init.data_type)
-    return total
+
+def _elements(init: onnx.TensorProto) -> int:
+    """Elements of an initializer, from its dims (a scalar holds one; a negative dim counts as none)."""
+    import numpy as np
+
+    return max(int(np.prod(init.dims, dtype=object)), 0) if init.dims else 1
 
 
 def _itemsize(data_type: int) -> int:
@@ -277,6 +277,11 @@ def node_count(model: onnx.ModelProto) -> int:
     return count(model.graph)
 
 
+def op_counts(model: onnx.ModelProto) -> Counter:
+    """Op type (``domain::Op`` outside the default domain) -> count, in the main graph."""
+    return Counter((f"{n.domain}::" if n.domain not in ("", "ai.onnx") else "") + n.op_type for n in model.graph.node)
+
+
 def graph_inputs(model: onnx.ModelProto) -> list:
     """The graph inputs a caller feeds: initializers listed as inputs (older exporters) left out."""
     init = {i.name for i in model.graph.initializer}
@@ -285,7 +290,6 @@ def graph_inputs(model: onnx.ModelProto) -> list:
 
 def value_infos(values) -> list[dict]:
     """name / dims (int, str or None) / dtype of graph inputs or outputs."""
-    import onnx
 
     out = []
     for v in values:
@@ -314,16 +318,12 @@ def _dtype_name(elem_type: int) -> str:
 
 def model_info(path: str | Path) -> ModelInfo:
     """Load ``path`` safely and describe it."""
-    import numpy as np
-
     from .results import ModelInfo
 
     model = load_onnx(path)
-    params = sum(max(int(np.prod(i.dims, dtype=object)), 0) if i.dims else 1 for i in model.graph.initializer)
+    params = sum(_elements(i) for i in model.graph.initializer)
     nbytes = weight_bytes(model)
-    hist = Counter(
-        (f"{n.domain}::{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type) for n in model.graph.node
-    )
+    hist = op_counts(model)
     return ModelInfo(
         path=str(path),
         size_bytes=Path(path).stat().st_size,

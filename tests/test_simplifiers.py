@@ -15,6 +15,7 @@ from onnxbridge.converters.base import axis_sizes
 from onnxbridge.onnxio import input_specs
 from onnxbridge.transforms import simplifiers
 from onnxbridge.transforms.simplifiers import choose_simplifier, simplify_with
+from onnxbridge.transforms.simplify import run_onnxsim
 from tests.variants.models import graph
 
 
@@ -64,7 +65,7 @@ def test_folding_that_grows_the_weights_is_refused():
 def test_a_candidate_that_breaks_parity_is_not_kept(monkeypatch):
     """A (fake) tool that drops the Relu wins on node count, fails parity, and the next one is kept."""
     def wrong(model):
-        m = simplifiers.run_onnxsim(model)
+        m = run_onnxsim(model)
         relu = next(n for n in m.graph.node if n.op_type == "Relu")
         for n in m.graph.node:
             n.input[:] = [relu.input[0] if i == relu.output[0] else i for i in n.input]

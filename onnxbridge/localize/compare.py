@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..options import Tolerance, Tolerances
-from ..parity.metrics import default_tolerance, looser_dtype
+from ..parity.metrics import looser_dtype, output_tolerance
 
 __all__ = ["TensorDiff", "Scorer", "quick_score"]
 
@@ -53,11 +53,7 @@ class Scorer:
         over the default of the loosest dtype involved (integers and bools exact)."""
         exact = ref.dtype.kind in "iub" and got.dtype.kind in "iub"
         dtype = ref.dtype if exact else (looser_dtype(ref.dtype, got.dtype, self.compute_dtype) or ref.dtype)
-        override = self.tolerances.for_output(output) if output is not None else None
-        if override is not None:
-            base = default_tolerance(dtype)
-            return Tolerance(override.atol, base.rtol if override.rtol is None else override.rtol)
-        return default_tolerance(dtype, self.tolerances.atol, self.tolerances.rtol)
+        return output_tolerance(self.tolerances, output, dtype)
 
     def diff(self, name: str, ref: np.ndarray, got: np.ndarray, *, output: str | None = None) -> TensorDiff:
         """Compare one tensor, chunk by chunk; a same-size reshape (a view kept by the framework) is

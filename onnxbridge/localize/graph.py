@@ -79,6 +79,8 @@ class GraphIndex:
 
     @staticmethod
     def of(model: onnx.ModelProto) -> GraphIndex:
+        from ..onnxio import graph_inputs
+
         nodes = topo_order(model)
         names: list[str] = []
         producer: dict[str, str] = {}
@@ -102,7 +104,7 @@ class GraphIndex:
         return GraphIndex(
             tuple(names), producer, {k: tuple(v) for k, v in consumers.items()}, position, ins, outs,
             {name: n.op_type for name, n in zip(names, nodes)},
-            tuple(i.name for i in model.graph.input if i.name not in inits),
+            tuple(i.name for i in graph_inputs(model)),
             tuple(o.name for o in model.graph.output), inits, frozenset(static),
         )
 

@@ -85,11 +85,16 @@ def read_fixtures(path: str | Path, *, hint: str = _DEFAULT_HINT, where: str = "
         with np.load(path, allow_pickle=False) as data:
             for key in data.files:
                 if key == "meta":
-                    meta = json.loads(bytes(data[key]).decode() or "{}")
+                    try:
+                        meta = json.loads(bytes(data[key]).decode() or "{}")
+                    except ValueError as e:  # not UTF-8, not JSON
+                        raise _Malformed(f"its meta entry is not UTF-8 JSON ({e})") from e
                     continue
                 kind, label, name = _split(key)
                 found[kind].setdefault(label, {})[name] = data[key]
-    except ValueError as e:
+    except _Malformed as e:
+        raise InputError(f"fixtures file {path}{at}: {e}", hint) from e
+    except ValueError as e:  # numpy refusing an object array (allow_pickle=False)
         raise InputError(f"fixtures file {path}{at}: {e}",
                          "fixtures hold plain numeric arrays only (no pickled objects)") from e
     except Exception as e:
@@ -106,6 +111,10 @@ def read_fixtures(path: str | Path, *, hint: str = _DEFAULT_HINT, where: str = "
                     meta if isinstance(meta, dict) else {})
 
 
+class _Malformed(ValueError):
+    """A key or the meta entry that breaks the format (not numpy's refusal of a pickled array)."""
+
+
 def _split(key: str) -> tuple[str, str, str]:
     """(kind, case label, array name) of a key; kind '' for the older key forms."""
     kind, sep, rest = key.partition(SEP)
@@ -113,7 +122,7 @@ def _split(key: str) -> tuple[str, str, str]:
         label, sep2, name = rest.partition(SEP)
         if sep2 and label and name:
             return kind, label, name
-        raise ValueError(f"unexpected key {key!r} (expected {kind}{SEP}CASE{SEP}NAME)")
+        raise _Malformed(f"unexpected key {key!r} (expected {kind}{SEP}CASE{SEP}NAME)")
     label, sep, name = key.partition(SEP)
     return ("", label, name) if sep else ("", "fixture", key)
 

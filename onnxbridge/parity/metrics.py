@@ -20,6 +20,7 @@ __all__ = [
     "compare_outputs",
     "parse_tolerances",
     "looser_dtype",
+    "output_tolerance",
     "error_histogram",
     "row_cosines",
     "argmax_agreement",
@@ -76,6 +77,17 @@ def default_tolerance(dtype: np.dtype, atol: float | None = None, rtol: float | 
     if key in ("integer", "bool"):
         return base
     return Tolerance(base.atol if atol is None else atol, base.rtol if rtol is None else rtol)
+
+
+def output_tolerance(tolerances: Tolerances, name: str | None, dtype: np.dtype) -> Tolerance:
+    """The tolerance an output (or, ``name`` None, any other tensor) of ``dtype`` is judged at: ``--tol``
+    for a named output (its rtol defaulting to the dtype's), else ``--atol`` / ``--rtol`` over the dtype
+    default (integers and bools exact)."""
+    override = tolerances.for_output(name) if name is not None else None
+    if override is not None:
+        base = default_tolerance(dtype)
+        return Tolerance(override.atol, base.rtol if override.rtol is None else override.rtol)
+    return default_tolerance(dtype, tolerances.atol, tolerances.rtol)
 
 
 def compare_output(
@@ -172,13 +184,10 @@ def compare_outputs(
         is_float = _dtype_key(ref.dtype) not in ("integer", "bool")
         narrow = compute_dtype.get(name) if isinstance(compute_dtype, Mapping) else compute_dtype
         dtype = (looser_dtype(ref.dtype, got.dtype, narrow) if is_float else None) or ref.dtype
-        override = tolerances.for_output(name)
-        if override is not None:
-            base = default_tolerance(dtype)
-            tol = Tolerance(override.atol, base.rtol if override.rtol is None else override.rtol)
+        tol = output_tolerance(tolerances, name, dtype)
+        if tolerances.for_output(name) is not None:
             source = "--tol"
         else:
-            tol = default_tolerance(dtype, atol, rtol)
             exact = _dtype_key(dtype) in ("integer", "bool")
             if not exact and (atol is not None or rtol is not None):
                 source = "--atol/--rtol" + (f" over {dtype.name} default" if None in (atol, rtol) else "")

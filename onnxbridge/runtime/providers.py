@@ -143,14 +143,22 @@ def _try_load(name: str) -> bool:
     return False
 
 
+def cuda_libraries() -> tuple[tuple[str, ...], str]:
+    """(the shared libraries onnxruntime-gpu's CUDA provider loads, driver first: libcuda, then the CUDA,
+    cuBLAS and cuDNN libraries of its CUDA major version; that version)."""
+    major = _cuda_major() or "12"
+    return ("libcuda.so.1", f"libcudart.so.{major}", f"libcublasLt.so.{major}", f"libcublas.so.{major}",
+            "libcudnn.so.9"), major
+
+
 def diagnose_cuda() -> str:
     """Name the first missing piece CUDA needs: the driver, then the CUDA, cuBLAS and cuDNN libraries."""
     if os.name == "nt":  # pragma: no cover - Windows naming differs; keep the generic message
         return "CUDA could not be initialised (check the NVIDIA driver, CUDA and cuDNN installs)"
-    if not _try_load("libcuda.so.1"):
-        return "the NVIDIA driver library libcuda.so.1 was not found (no GPU driver on this machine?)"
-    major = _cuda_major() or "12"
-    for lib in (f"libcudart.so.{major}", f"libcublasLt.so.{major}", f"libcublas.so.{major}", "libcudnn.so.9"):
+    (driver, *libs), major = cuda_libraries()
+    if not _try_load(driver):
+        return f"the NVIDIA driver library {driver} was not found (no GPU driver on this machine?)"
+    for lib in libs:
         if not _try_load(lib):
             return f"{lib} (needed by onnxruntime-gpu built for CUDA {major}) was not found"
     try:

@@ -66,11 +66,9 @@ def profile_shapes(shapes: Mapping[str, Sequence[int]]) -> str:
 
 def missing_libraries(provider: str) -> list[str]:
     """Shared libraries ``cuda`` / ``tensorrt`` need that do not load here (empty: worth a session)."""
-    from .providers import _cuda_major, _try_load
+    from .providers import _try_load, cuda_libraries
 
-    major = _cuda_major() or "12"
-    libs = ["libcuda.so.1", f"libcudart.so.{major}", f"libcublasLt.so.{major}", f"libcublas.so.{major}",
-            "libcudnn.so.9"]
+    libs = list(cuda_libraries()[0])
     if provider == "tensorrt":
         libs += ["libnvinfer.so.10", "libnvonnxparser.so.10"]
     return [lib for lib in libs if not _try_load(lib)]

@@ -71,11 +71,12 @@ def detect_model_type(model: onnx.ModelProto, hints: Mapping[str, Any] | None = 
     """The fusion family: from the source's config when known, else guessed from the graph; None: not a transformer."""
     if hints and hints.get("model_type"):
         return str(hints["model_type"])
+    from ..onnxio import graph_inputs
+
     ops = Counter(n.op_type for n in model.graph.node)
     if not (ops.get("Softmax") or ops.get("Attention") or ops.get("MultiHeadAttention")):
         return None
-    init = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in init]
+    inputs = graph_inputs(model)
     float_4d = any(len(i.type.tensor_type.shape.dim) == 4 and i.type.tensor_type.elem_type in (1, 10, 16)
                    for i in inputs)
     if float_4d or ops.get("Conv"):

@@ -3,7 +3,7 @@
 ``--simplifier onnxsim`` (the default) is ``simplify.simplify_model``. ``--simplifier auto`` runs every
 installed tool on a copy of the model and keeps, among the results that ran and did not grow the weights
 (initializers + Constants: constant folding that materialises a Transpose / Tile / Expand of a weight
-is the known trap; simplify's one growth rule, ``GROWTH_SLACK``), the one with the fewest nodes whose parity with the input holds; ties go to the
+is the known trap; simplify's one growth rule, ``simplify.grows``), the one with the fewest nodes whose parity with the input holds; ties go to the
 smaller weights, then to the order onnxsim, onnxslim, onnxscript. Only the candidates that could win are
 parity-checked, best first, so a run costs one check when the best candidate is good. Measured on
 torch.export graphs: onnxsim grows them (MatMul + Add -> Gemm on 3-D activations adds Shape / Slice /
@@ -22,16 +22,15 @@ import copy
 import dataclasses
 import importlib.util
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._util import first_line
 from ..localize.metadata import carry_metadata
-from ..onnxio import node_count
+from ..onnxio import node_count, op_counts
 from ..onnxio import weight_bytes as initializer_bytes
 from ..results import ParityReport, SimplifierCandidate, SimplifyResult
-from .simplify import GROWTH_SLACK, LARGE_CONSTANT, run_onnxsim, simplify_model
+from .simplify import fold, grows, simplify_model
 
 if TYPE_CHECKING:
     import onnx
@@ -42,16 +41,9 @@ Check = Callable[[Any], ParityReport]
 
 
 def _onnxsim(model):
-    """onnxsim as ``simplify_model`` runs it: constants over ``LARGE_CONSTANT`` left unfolded when
-    folding everything would grow the weights."""
-    out = run_onnxsim(model)
-    return out if not _grew(weight_bytes(model), weight_bytes(out)) else run_onnxsim(model, LARGE_CONSTANT)
-
-
-def _grew(before: int, after: int) -> bool:
-    """simplify's one growth rule (``GROWTH_SLACK``: 5 % + 1 MiB)."""
-    factor, slack = GROWTH_SLACK
-    return after > before * factor + slack
+    """onnxsim as ``simplify_model`` runs it (``simplify.fold``): constants over ``LARGE_CONSTANT`` left
+    unfolded when folding everything would grow the weights."""
+    return fold(model)[0]
 
 
 def _onnxslim(model):
@@ -77,11 +69,6 @@ TOOLS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 def installed() -> tuple[str, ...]:
     """The simplifiers importable here, in preference order."""
     return tuple(t for t, (module, _) in TOOLS.items() if importlib.util.find_spec(module) is not None)
-
-
-def op_counts(model) -> Counter:
-    """Op type (``domain::op`` outside the default domain) -> count, top-level graph."""
-    return Counter((f"{n.domain}::" if n.domain not in ("", "ai.onnx") else "") + n.op_type for n in model.graph.node)
 
 
 def op_diff(before, after) -> dict[str, int]:
@@ -117,7 +104,7 @@ def choose_simplifier(model: onnx.ModelProto, check: Check | None, tools: tuple[
     before, w0 = node_count(model), weight_bytes(model)
     runs = [_run(t, model) for t in (tools or installed())]
     order = list(TOOLS)
-    ranked = sorted((i for i, (c, _) in enumerate(runs) if c.ok and not _grew(w0, c.weight_bytes) and c.nodes <= before),
+    ranked = sorted((i for i, (c, _) in enumerate(runs) if c.ok and not grows(w0, c.weight_bytes) and c.nodes <= before),
                     key=lambda i: (runs[i][0].nodes, runs[i][0].weight_bytes, order.index(runs[i][0].tool)))
     cands = [c for c, _ in runs]
     for i in ranked:
@@ -149,7 +136,7 @@ def _rejections(cands: list[SimplifierCandidate], w0: int, before: int) -> list[
     for c in cands:
         if not c.ok:
             out.append(f"{c.tool} failed ({c.detail})")
-        elif _grew(w0, c.weight_bytes):
+        elif grows(w0, c.weight_bytes):
             out.append(f"{c.tool} grew the weights {w0 / 1e6:.2f} -> {c.weight_bytes / 1e6:.2f} MB (constant folding)")
         elif c.nodes > before:
             out.append(f"{c.tool} grew the graph ({before} -> {c.nodes} nodes)")

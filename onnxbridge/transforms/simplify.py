@@ -28,7 +28,7 @@ from ..results import ParityReport, SimplifyResult
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["simplify_model", "simplify_file", "run_onnxsim", "LARGE_CONSTANT", "GROWTH_SLACK"]
+__all__ = ["simplify_model", "simplify_file", "run_onnxsim", "fold", "grows", "LARGE_CONSTANT", "GROWTH_SLACK"]
 
 LARGE_CONSTANT = "16KB"  # onnxsim's tensor_size_threshold when plain folding would grow the weights
 GROWTH_SLACK = 1.05, 1 << 20  # weights may grow by 5 % + 1 MiB (small folded shapes), no more
@@ -58,9 +58,14 @@ def run_onnxsim(model: onnx.ModelProto, tensor_size_threshold: str | None = None
     return simplified
 
 
-def _grew(before: int, after: int) -> str | None:
+def grows(before: int, after: int) -> bool:
+    """The one growth rule (``GROWTH_SLACK``: weights may grow by 5 % + 1 MiB, no more)."""
     factor, slack = GROWTH_SLACK
-    if after > before * factor + slack:
+    return after > before * factor + slack
+
+
+def _grew(before: int, after: int) -> str | None:
+    if grows(before, after):
         return (f"constant folding would grow the weights from {before / 2**20:.1f} MiB to {after / 2**20:.1f} MiB; "
                 "kept the original")
     return None
@@ -84,6 +89,22 @@ def _generated_bytes(model: onnx.ModelProto) -> int:
     return total
 
 
+def fold(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
+    """onnxsim on ``model``, with constants over ``LARGE_CONSTANT`` left unfolded when folding everything
+    would grow the weights (predicted first, so a huge constant is never built just to be refused), and
+    the note that says so."""
+    size = weight_bytes(model)
+    grown = size + _generated_bytes(model)
+    simplified = run_onnxsim(model) if not grows(size, grown) else None
+    if simplified is not None:
+        grown = weight_bytes(simplified)
+        if not grows(size, grown):
+            return simplified, None
+    return run_onnxsim(model, LARGE_CONSTANT), (
+        f"folding every constant would grow the file from {size / 1e6:.1f} MB to {grown / 1e6:.1f} MB; "
+        f"constants over {LARGE_CONSTANT} are computed at load time instead")
+
+
 def simplify_model(model: onnx.ModelProto, check: Check | None) -> tuple[onnx.ModelProto, SimplifyResult]:
     """Simplify ``model`` (weights in memory); if it fails, grows the weights, or ``check`` finds a
     parity break, return the original, saying why."""
@@ -91,17 +112,9 @@ def simplify_model(model: onnx.ModelProto, check: Check | None) -> tuple[onnx.Mo
     t0 = time.perf_counter()
     if model.ByteSize() > TWO_GB:
         return model, SimplifyResult(False, before, before, 0.0, "model over 2 GB: onnxsim cannot hold it in one protobuf")
-    note = None
     size = weight_bytes(model)
     try:
-        grown = size + _generated_bytes(model)  # predicted, so a huge constant is never built just to be refused
-        simplified = run_onnxsim(model) if not _grew(size, grown) else None
-        if simplified is not None:
-            grown = weight_bytes(simplified)
-        if simplified is None or _grew(size, grown):
-            simplified = run_onnxsim(model, LARGE_CONSTANT)
-            note = (f"folding every constant would grow the file from {size / 1e6:.1f} MB to {grown / 1e6:.1f} MB; "
-                    f"constants over {LARGE_CONSTANT} are computed at load time instead")
+        simplified, note = fold(model)
     except Exception as e:
         return model, SimplifyResult(False, before, before, time.perf_counter() - t0, f"onnxsim failed: {first_line(e)}")
     refused = _grew(size, weight_bytes(simplified))

@@ -10,18 +10,17 @@ model on ONNX Runtime and against expected outputs shipped with the model).
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from .._util import first_line
 from ..errors import ConversionError
-from ..onnxio import node_count
+from ..onnxio import graph_inputs, node_count, op_counts
 from ..results import UpgradeResult
 
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["convert_opset", "main_opset", "op_histogram"]
+__all__ = ["convert_opset", "main_opset"]
 
 # IR versions that brought a feature a model may use (onnx/IR.md): model-local functions came with IR 8.
 _FUNCTIONS_IR = 8
@@ -30,11 +29,6 @@ _FUNCTIONS_IR = 8
 def main_opset(model: onnx.ModelProto) -> int:
     """The model's ``ai.onnx`` opset (0 when it imports none)."""
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-
-
-def op_histogram(model: onnx.ModelProto) -> Counter:
-    """Op types of the main graph (other domains as ``domain::Op``)."""
-    return Counter(n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}" for n in model.graph.node)
 
 
 def _since(op: str, opset: int) -> int | None:
@@ -60,8 +54,7 @@ def _ir_version(model: onnx.ModelProto, upgrading: bool) -> int:
 
 def _drop_initializer_inputs(model: onnx.ModelProto) -> int:
     """IR 3 listed every weight as a graph input; from IR 4 on they are constants. Returns how many."""
-    init = {i.name for i in model.graph.initializer}
-    keep = [i for i in model.graph.input if i.name not in init]
+    keep = graph_inputs(model)
     dropped = len(model.graph.input) - len(keep)
     if dropped:
         del model.graph.input[:]
@@ -97,7 +90,7 @@ def convert_opset(model: onnx.ModelProto, opset: int, *, keep_initializer_inputs
     from onnx import version_converter
 
     t0 = time.perf_counter()
-    before, ir_before, hist_before = main_opset(model), model.ir_version, op_histogram(model)
+    before, ir_before, hist_before = main_opset(model), model.ir_version, op_counts(model)
     nodes_before = node_count(model)
     work = onnx.ModelProto()
     work.CopyFrom(model)
@@ -122,7 +115,7 @@ def convert_opset(model: onnx.ModelProto, opset: int, *, keep_initializer_inputs
     except Exception as e:
         raise ConversionError(f"the model converted to opset {opset} is not valid ONNX: "
                               f"{first_line(e, with_type=False)}", "try another --opset") from e
-    hist_after = op_histogram(work)
+    hist_after = op_counts(work)
     versions = {op: (_since(op, before), _since(op, opset)) for op in sorted(hist_after)
                 if "::" not in op and _since(op, before) != _since(op, opset)}
     return work, UpgradeResult(

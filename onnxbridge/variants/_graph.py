@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..transforms.simplifiers import op_counts
+from ..onnxio import op_counts
 
 if TYPE_CHECKING:
     import onnx
@@ -52,11 +52,12 @@ def run(sess, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     return list(sess.run(None, {k: v for k, v in feeds.items() if k in names}))
 
 
-def run_intermediates(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], names: Sequence[str] | None = None,
-                      *, chunk: int = 400, threads: int | None = None) -> dict[str, np.ndarray]:
-    """Values of node outputs by name: one session in which they are graph outputs (name only: ONNX Runtime
-    accepts that) and graph optimisation is off (every value still exists), fetched in chunks to bound
-    the memory the fetched values hold at once."""
+def run_intermediates(model: onnx.ModelProto, cases: Sequence[Mapping[str, np.ndarray]],
+                      names: Sequence[str] | None = None, *, chunk: int = 400,
+                      threads: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """Values of node outputs by name, one dict per case: one session for all the cases, in which they are
+    graph outputs (name only: ONNX Runtime accepts that) and graph optimisation is off (every value still
+    exists), fetched in chunks to bound the memory the fetched values hold at once."""
     import onnx
 
     names = list(names) if names is not None else [o for n in model.graph.node for o in n.output if o]
@@ -68,11 +69,12 @@ def run_intermediates(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], n
             m.graph.output.add().name = n
     sess = session(m, threads=threads, level="disable")
     del m
-    result: dict[str, np.ndarray] = {}
-    for start in range(0, len(names), chunk):
-        part = names[start:start + chunk]
-        result.update(zip(part, sess.run(part, dict(feeds))))
-    return result
+    for feeds in cases:
+        result: dict[str, np.ndarray] = {}
+        for start in range(0, len(names), chunk):
+            part = names[start:start + chunk]
+            result.update(zip(part, sess.run(part, dict(feeds))))
+        yield result
 
 
 def name_nodes(model: onnx.ModelProto, prefix: str = "n") -> onnx.ModelProto:
@@ -89,11 +91,12 @@ def file_size(path: str | Path) -> int:
     """Bytes on disk, with the external-data files an ONNX model names."""
     import onnx
 
+    from ..onnxio import external_files
+
     path = Path(path)
     total = path.stat().st_size
     if path.suffix == ".onnx":
-        m = onnx.load(str(path), load_external_data=False)
-        locations = {e.value for t in m.graph.initializer for e in t.external_data if e.key == "location"}
+        locations = external_files(onnx.load(str(path), load_external_data=False))
         total += sum((path.parent / loc).stat().st_size for loc in locations if (path.parent / loc).is_file())
     return total
 

@@ -99,11 +99,12 @@ def _fp32_values(model, cases: Sequence[Feeds], threads: int | None) -> tuple[di
     values themselves are dropped as soon as they are measured (BERT-base holds ~0.3 GB of them per case)."""
     dtypes: dict[str, np.dtype] = {}
     mag: dict[str, float] = {}
-    for case in cases[:2]:
-        for name, a in run_intermediates(model, case, threads=threads).items():
+    for values in run_intermediates(model, cases[:2], threads=threads):
+        for name, a in values.items():
             dtypes[name] = a.dtype
             if a.dtype == np.float32:
                 mag[name] = max(mag.get(name, 0.0), float(np.abs(a).max()) if a.size else 0.0)
+        values.clear()  # freed before the next case runs
     return dtypes, mag
 
 
@@ -125,8 +126,7 @@ def _overflow(model, ev: _Evaluator, cases: Sequence[Feeds], mag: Mapping[str, f
         present = {o for n in cand.graph.node for o in n.output}
         names = [v for v in floats if v in present]
         added = 0
-        for case in cases[:2]:
-            vals = run_intermediates(cand, case, names, threads=threads)
+        for vals in run_intermediates(cand, cases[:2], names, threads=threads):
 
             def finite(name: str) -> bool:
                 a = vals.get(name)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +118,7 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
                  progress: Progress | None = None) -> VariantsReport:
     """Build, judge and write (or refuse) every variant of the fp32 model at ``model_path``."""
     from ..onnxio import load_onnx, load_weights, session_payload
+    from ..publish import scratch_dir
     from ..runtime.providers import short_provider
 
     say = progress or no_progress
@@ -134,19 +134,22 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
     options = dataclasses.replace(options, provider=short_provider(provider_used))
     names = [o.name for o in fp32.get_outputs()]
     say("running the reference")
-    refs = [reference.run(c) for c in cases.judge] if reference is not None else [run(fp32, c) for c in cases.judge]
+    source_outputs = [reference.run(c) for c in cases.judge] if reference is not None else None
+    fp32_outputs = [run(fp32, c) for c in cases.judge]
+    refs = source_outputs if source_outputs is not None else fp32_outputs  # no source: fp32 is the reference
     if len(refs[0]) != len(names):
         raise UsageError(f"the reference gives {len(refs[0])} output(s), the ONNX model {len(names)} ({', '.join(names)})",
                          "compare the model with the source it was exported from")
-    fp32_accuracy = measure(refs, [run(fp32, c) for c in cases.judge], names, DECISIVE_MARGIN)
-    tmp = Path(tempfile.mkdtemp(prefix=".onnxbridge-variants-", dir=folder))
+    fp32_accuracy = measure(refs, fp32_outputs, names, DECISIVE_MARGIN)
+    tmp = scratch_dir(folder)  # named as recover() knows: a killed run's build folder is cleared later
     try:
         candidates = [_candidate(kind, targets[kind], model, model_path, tmp, options, cases, refs, names, say)
                       for kind in options.kinds]
         say("timing the variants beside fp32")
         stats, eager, timing_notes = _time(fp32, [c for c in candidates if c.session is not None], reference,
                                            cases.judge[0], options)
-        results = tuple(_finish(c, stats, eager, options, file_size(model_path)) for c in candidates)
+        fp32_size = file_size(model_path)
+        results = tuple(_finish(c, stats, eager, options, fp32_size) for c in candidates)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     timing = {"warmup": options.timing.warmup, "runs_per_round": options.timing.runs, "rounds": options.rounds,
@@ -155,7 +158,7 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
         timing["fp32_engine_build_s"] = fp32_build
     return VariantsReport(
         model=str(model_path), reference=reference.name if reference is not None else "fp32 model (onnxruntime)",
-        provider_requested=requested, provider_used=provider_used, fp32_size_bytes=file_size(model_path),
+        provider_requested=requested, provider_used=provider_used, fp32_size_bytes=fp32_size,
         fp32_latency=stats.get("fp32"), eager_latency=eager, fp32_accuracy=fp32_accuracy, variants=results,
         inputs=cases.description, eval_cases=len(cases.judge), calibration_cases=len(cases.calibrate),
         shapes={k: tuple(int(d) for d in np.shape(v)) for k, v in cases.judge[0].items()},
@@ -249,13 +252,25 @@ def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStat
         details["engine_build_s"] = c.engine_build_s
     written = None
     if status is not VariantStatus.REFUSED:
-        os.replace(c.built.path, c.target)
+        _write(c.kind, c.built.path, c.target)
         written = str(c.target)
     return VariantResult(
         c.kind, status, written, tuple(reasons), budget, c.outputs, lat, speedup,
         eager.p50 / lat.p50 if eager is not None and lat.p50 > 0 else None, rule, size,
         size / fp32_size if fp32_size else None, c.built.seconds, c.built.method, details, c.built.kept, notes,
     )
+
+
+def _write(kind: str, built: Path, target: Path) -> None:
+    """Move a built variant into place crash-safely: an ONNX file together with its external data
+    (``NAME.onnx.data``, written beside it when the variant is over 2 GB), an ORT-format file alone."""
+    from ..onnxio import publish_model
+    from ..publish import publish
+
+    if kind == "ort":
+        publish({target: built})
+    else:
+        publish_model(built, target)
 
 
 def _notes(kind: str, options: VariantOptions) -> tuple[str, ...]:

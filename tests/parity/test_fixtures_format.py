@@ -51,3 +51,18 @@ def test_expected_alone_replays_a_file_that_holds_both_sides(run_cli, onnx_file,
     assert r.code == 0, r.err
     r = run_cli("validate", a, "--expected", outs)  # outputs only: the inputs must be named
     assert r.code == 2 and "--expected needs --inputs" in r.err
+
+
+def test_a_malformed_key_or_meta_is_not_blamed_on_pickled_objects(tmp_path):
+    """Only numpy's refusal of an object array is about pickling; a key or a meta entry that breaks the
+    format says so, with the format's hint."""
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **{"inputs::x": np.ones(2)})  # no case label
+    with pytest.raises(InputError, match="unexpected key") as e:
+        read_fixtures(bad)
+    assert "pickled" not in e.value.hint and "--save-inputs" in e.value.hint
+    meta = tmp_path / "meta.npz"
+    np.savez(meta, **{"inputs::c::x": np.ones(2), "meta": np.frombuffer(b"{not json", dtype=np.uint8)})
+    with pytest.raises(InputError, match="meta") as e:
+        read_fixtures(meta)
+    assert "pickled" not in e.value.hint

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnxbridge.runtime.sessions import OrtRunner
 from onnxbridge.parity.sweep import check_generated, plan_cases
+from onnxbridge.runtime.sessions import OrtRunner
 
 from . import onnx_models
 from .conftest import flat, read_json
@@ -161,3 +161,20 @@ def test_generated_values_keep_to_the_examples_range():
     # the last redraw resamples the example's own values
     last = generate_inputs(specs, {"n": 9}, 0, int_high=ranges, attempt=3)
     assert set(np.unique(last["s"])) <= set(signed.tolist())
+
+
+def test_all_axes_larger_says_each_axis_alone_passes_only_when_it_does():
+    from onnxbridge.parity.axes import axis_breaks
+    from onnxbridge.results import CaseKind, ParityCase
+
+    def case(label, kind, passed, axis=None, size=None):
+        return ParityCase(label, 0, {}, (), passed, None, kind, axis, size)
+
+    seed = case("seed=0", CaseKind.SEED, True)
+    together = case("all axes larger", CaseKind.ALL_AXES, False)
+    tied = "the exporter may have tied two axes together"
+    _, notes = axis_breaks([seed, case("seq=11", CaseKind.AXIS, True, "seq", 11), together], {"batch": 2, "seq": 8})
+    assert any(tied in n for n in notes)
+    broken, notes = axis_breaks([seed, case("seq=11", CaseKind.AXIS, False, "seq", 11), together],
+                                {"batch": 2, "seq": 8})
+    assert broken == {"seq": (11,)} and not any(tied in n for n in notes)  # seq alone breaks: no tie to suspect

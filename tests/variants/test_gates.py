@@ -139,3 +139,35 @@ def test_convert_builds_variants_judged_against_the_source(run_cli, tmp_path, cl
     x, _ = models.cluster_inputs(5, seed=777)
     ref = net(torch.from_numpy(x)).detach().numpy()
     assert (rerun(tmp_path / "clf.int8.onnx", x).argmax(1) == ref.argmax(1)).all()
+
+
+def test_a_variant_with_external_data_is_written_with_its_data(classifier, classifier_files, monkeypatch):
+    """A variant over 2 GB is saved with its weights in ``NAME.onnx.data`` (forced here): the written file
+    must come with its data, not point into the deleted build folder."""
+    from onnxbridge.onnxio import external_files, load_onnx, save_onnx
+    from onnxbridge.variants import build
+
+    monkeypatch.setattr(build, "_save", lambda model, path: save_onnx(model, path, external_data=True))
+    report = api.variant(classifier, "fp16", inputs_file=classifier_files / "clusters.npz", min_speedup=0, **FAST)
+    v = _only(report)
+    assert v.status is VariantStatus.PASSED, v.reasons
+    assert external_files(load_onnx(v.path)) == ["classifier.fp16.onnx.data"]
+    assert files_in(classifier.parent) == {"classifier.onnx", "classifier.fp16.onnx", "classifier.fp16.onnx.data"}
+    x, _ = models.cluster_inputs(5, seed=321)
+    assert (rerun(v.path, x).argmax(1) == rerun(classifier, x).argmax(1)).all()
+
+
+def test_the_build_folder_is_one_that_recover_clears_after_a_kill(classifier, classifier_files, monkeypatch):
+    """Variants are built in a folder beside the target; a run killed meanwhile leaves it behind, so it
+    must be named as onnxbridge's temp files are (the next run's ``recover`` removes it once stale)."""
+    from onnxbridge.publish import PREFIX, _stale
+    from onnxbridge.variants import build
+
+    seen = []
+    real = build._save
+    monkeypatch.setattr(build, "_save", lambda model, path: (seen.append(path.parent), real(model, path)))
+    api.variant(classifier, "fp16", inputs_file=classifier_files / "clusters.npz", min_speedup=0, **FAST)
+    (folder,) = seen
+    assert folder.parent == classifier.parent and folder.name.startswith(PREFIX)
+    folder.mkdir()
+    assert not _stale(folder)  # this process is alive: kept
