@@ -56,7 +56,8 @@ def convert(
     large-model path (weights on disk, simplified memory-mapped, validated by path).
     ``simplifier``: ``onnxsim`` (default), ``onnxslim``, ``onnxscript`` or ``auto`` (the best of those
     installed); ``variants``: deployment variants to build beside ``output`` (``["fp16", "int8"]``, or
-    :class:`~onnxbridge.options.VariantOptions`), each gated on accuracy and speed (see :func:`variant`).
+    :class:`~onnxbridge.options.VariantOptions`), each gated on accuracy and speed (see :func:`variant`) on
+    the provider, inputs and seed the model is validated with.
     """
     options = ConvertOptions(
         export=ExportOptions(tuple(inputs or ()), framework, opset, tuple(routes or ()), trust_model, task),
@@ -68,7 +69,7 @@ def convert(
         validate=validate,
         external_data=external_data,
         simplifier=simplifier,
-        variants=variants if isinstance(variants, VariantOptions) or not variants else VariantOptions(tuple(variants)),
+        variants=variants if isinstance(variants, VariantOptions) else VariantOptions(variants) if variants else None,
     )
     return convert_with(source, output, options, progress)
 
