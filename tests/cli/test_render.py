@@ -37,3 +37,22 @@ def test_the_coloured_rows_keep_their_colours_and_their_text():
         assert want in text
     styled = console.export_text(styles=True)
     assert "\x1b[1mlayers[/0]" in styled and "\x1b[31m[/export]" in styled  # bold name, red stage
+
+
+def test_inspect_shows_names_and_paths_with_brackets(tmp_path, run_cli):
+    """Before: an input named ``x[/0]`` raised MarkupError in ``inspect`` (exit 4, no table), and a folder
+    named ``[v2]`` vanished from the path shown."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x[/0]", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y[mask]", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x[/0]"], ["y[mask]"])], "g", [x], [y])
+    path = tmp_path / "[v2]" / "m.onnx"
+    path.parent.mkdir()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    r = run_cli("inspect", path)
+    assert r.code == 0, r.err
+    out = " ".join(r.out.split())
+    for text in ("x[/0]", "y[mask]", "[v2]"):
+        assert text in out
