@@ -14,6 +14,7 @@ from onnxbridge.options import (
     TimingPlan,
     Tolerance,
     Tolerances,
+    VariantOptions,
 )
 
 
@@ -52,6 +53,18 @@ def test_a_cuda_optimised_conversion_is_validated_on_cuda():
     assert ConvertOptions(optimize=OptimizeOptions("cpu")).parity.provider == "auto"
 
 
+def test_convert_variants_are_judged_where_and_on_what_the_model_is_validated():
+    """``convert(..., variants=[...])`` as ``convert --variant``: the validation's provider, inputs and seed."""
+    parity = ParityConfig("cuda", seed=7, inputs_file="real.npz")
+    options = ConvertOptions(parity=parity, variants=VariantOptions(("fp16",)))
+    v = options.variants
+    assert (v.provider, str(v.inputs_file), v.seed) == ("cuda", "real.npz", 7)
+    # a CUDA-optimised model is validated, and its variants judged, on CUDA
+    optimized = ConvertOptions(optimize=OptimizeOptions("cuda"), variants=VariantOptions(("int8",)))
+    assert optimized.variants.provider == "cuda"
+    assert ConvertOptions().variants is None
+
+
 def test_bench_config_refuses_nonsense_before_any_model_is_loaded():
     c = BenchConfig(("cpu,cuda".split(",")[0], "CPU"), (1, 8), (("seq", 128),))
     assert c.providers == ("cpu",) and c.axes == {"seq": 128}
@@ -73,3 +86,16 @@ def test_option_objects_are_frozen_and_picklable():
     assert pickle.loads(pickle.dumps(options)) == options
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.simplify = False  # type: ignore[misc]
+
+
+def test_the_convert_keywords_build_the_variant_options(monkeypatch):
+    """``variants`` as a list or a comma-separated string, judged as the model is validated; none for []."""
+    from onnxbridge.api import _convert
+
+    built = []
+    monkeypatch.setattr(_convert, "convert_with", lambda source, output, options, progress=None: built.append(options))
+    for variants in (["fp16", "int8"], "fp16,int8", [], None):
+        _convert.convert("models.py:net", "net.onnx", variants=variants, provider="cpu", seed=3)
+    assert [(o.variants.kinds, o.variants.provider, o.variants.seed) for o in built[:2]] == [
+        (("fp16", "int8"), "cpu", 3)] * 2
+    assert built[2].variants is None and built[3].variants is None

@@ -56,7 +56,8 @@ def convert(
     large-model path (weights on disk, simplified memory-mapped, validated by path).
     ``simplifier``: ``onnxsim`` (default), ``onnxslim``, ``onnxscript`` or ``auto`` (the best of those
     installed); ``variants``: deployment variants to build beside ``output`` (``["fp16", "int8"]``, or
-    :class:`~onnxbridge.options.VariantOptions`), each gated on accuracy and speed (see :func:`variant`).
+    :class:`~onnxbridge.options.VariantOptions`), each gated on accuracy and speed (see :func:`variant`) on
+    the provider, inputs and seed the model is validated with.
     """
     options = ConvertOptions(
         export=ExportOptions(tuple(inputs or ()), framework, opset, tuple(routes or ()), trust_model, task),
@@ -68,7 +69,7 @@ def convert(
         validate=validate,
         external_data=external_data,
         simplifier=simplifier,
-        variants=variants if isinstance(variants, VariantOptions) or not variants else VariantOptions(tuple(variants)),
+        variants=variants if isinstance(variants, VariantOptions) else VariantOptions(variants) if variants else None,
     )
     return convert_with(source, output, options, progress)
 
@@ -198,17 +199,35 @@ def _export(converter: Any, loaded: Any, reference: Any, options: ConvertOptions
     """The route loop: each route of the converter (or those ``--route`` names), in order."""
     from ..converters.base import ExportRequest, pick_routes, run_routes
 
-    parity = options.parity
+    structural, parity = _route_checks(reference, loaded, options)
     return run_routes(
         converter.framework,
         pick_routes(converter.routes(loaded), options.export.routes),
         loaded,
         ExportRequest(opset=options.export.opset, save_to=save_to, external_data=options.external_data,
                       debug=options.export.debug),
-        validate=_structural_check,
-        check_parity=_quick_parity(reference, loaded, parity.tolerances) if options.validate else None,
+        validate=structural,
+        check_parity=parity,
         failing_op=getattr(converter, "failing_op", lambda e: None),
     )
+
+
+def _route_checks(reference: Any, loaded: Any, options: ConvertOptions):
+    """(the structural check, the quick parity check or None without validation) of a route's product.
+    The parity check runs on the CPU session the structural check opened: one session per product."""
+    if not options.validate:
+        return _structural_check, None
+    quick = _quick_parity(reference, loaded, options.parity.tolerances)
+    opened: list[tuple[Any, Any]] = []  # (product, its CPU session) of the last structural check
+
+    def structural(product) -> None:
+        opened[:] = [(product, _structural_check(product))]
+
+    def parity(product) -> str | None:
+        checked, session = opened.pop() if opened else (None, None)
+        return quick(product, session if checked is product else None)
+
+    return structural, parity
 
 
 def _transform(model: Any, loaded: Any, options: ConvertOptions, say: Progress, timings: dict[str, float],
@@ -235,14 +254,14 @@ def _transform(model: Any, loaded: Any, options: ConvertOptions, say: Progress, 
     return model, simp, opt
 
 
-def _structural_check(product) -> None:
-    """Valid ONNX that ONNX Runtime can load on CPU."""
+def _structural_check(product):
+    """Valid ONNX that ONNX Runtime can load on CPU; the CPU session."""
     import onnx
 
     from ..runtime.sessions import OrtRunner
 
     onnx.checker.check_model(str(product.path) if product.path is not None else product.model)
-    OrtRunner(product.model, "cpu", path=product.path)
+    return OrtRunner(product.model, "cpu", path=product.path)
 
 
 def _quick_parity(reference: Any, loaded: Any, tolerances: Tolerances):
@@ -254,8 +273,10 @@ def _quick_parity(reference: Any, loaded: Any, tolerances: Tolerances):
 
     example = example_case(loaded.example)
 
-    def check(product) -> str | None:
-        candidate = OrtRunner(product.model, "cpu", path=product.path)
+    def check(product, candidate: OrtRunner | None = None) -> str | None:
+        """None when ``product`` passes, else why not; ``candidate``: its CPU session, when one is open."""
+        if candidate is None:
+            candidate = OrtRunner(product.model, "cpu", path=product.path)
         case = run_case(example.case, example.feeds, reference, candidate, tolerances,
                         output_compute_dtypes(product.model))
         if case.passed:

@@ -98,7 +98,6 @@ def inspect(model: str | Path, targets: str | Sequence[str] = ()):
     import dataclasses
 
     from ..onnxio import load_onnx, model_info
-
     from ..runtime.support import runtime_problems
 
     wanted = parse_targets(targets) if targets else ()  # a bad name fails before any work

@@ -46,7 +46,7 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
     """The version converter, the legacy repairs, onnxsim (kept only where parity holds), an atomic
     write, then parity against the original model and the model's own expected outputs."""
     from ..converters.base import axis_sizes as default_sizes
-    from ..onnxio import input_specs, load_onnx, save_onnx
+    from ..onnxio import input_specs, save_onnx
     from ..transforms.simplify import simplify_model
     from ..transforms.upgrade import convert_opset
 

@@ -42,9 +42,9 @@ def bench(model: str, source: str | None, export, config, reports, as_json: bool
         console = Console(width=120)
     console.print(bench_table(report.to_dict()["bench"] or {}, str(model)))
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", highlight=False, markup=False)
     for path in reports:
-        console.print(f"report written: {path}")
+        console.print(f"report written: {path}", markup=False)
     return EXIT_OK
 
 
@@ -58,9 +58,10 @@ def _label(r: dict) -> str:
 
 def bench_table(b: dict, title: str):
     """One row per measurement: runtime / provider, batch, percentiles, throughput, speed-up."""
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"onnxbridge bench: {title}", caption=f"speed-up: {b.get('speedup_basis', '')}"
+    t = Table(title=escape(f"onnxbridge bench: {title}"), caption=escape(f"speed-up: {b.get('speedup_basis', '')}")
               if b.get("reference") else None)
     for col in ("runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "mean±sd", "per s", "speed-up"):
         t.add_column(col, justify="left" if col == "runtime" else "right", no_wrap=True)

@@ -38,19 +38,13 @@ def convert(source: str, output: str, export, no_simplify: bool, no_validate: bo
 
       onnxbridge convert models.py:resnet -o resnet.onnx --input x:batch,3,224,224
     """
-    import dataclasses
-
     from .. import api
     from ..options import ConvertOptions
     from .variant import variants_exit
 
     check_report_paths(reports, source, output)
-    if variants is not None:  # judged where the model is validated, on the same inputs
-        variants = dataclasses.replace(variants, provider=parity.provider, inputs_file=parity.inputs_file,
-                                       seed=parity.seed)
     options = ConvertOptions(export, parity, optimize, simplify=not no_simplify, validate=not no_validate,
-                             external_data=external_data, simplifier=simplifier,
-                             variants=variants)
+                             external_data=external_data, simplifier=simplifier, variants=variants)
     with progress(not as_json) as say:
         report = api.convert_with(source, output, options, progress=say)
     return variants_exit(report, finish(report, reports, as_json))

@@ -30,5 +30,5 @@ def demo(out_dir: str, provider: str, as_json: bool) -> int:
         console = Console()
         for r in reports:
             console.print(summary_table(r))
-        console.print(f"reports and ONNX files in {out_dir}/")
+        console.print(f"reports and ONNX files in {out_dir}/", markup=False)
     return EXIT_OK if all(r.passed for r in reports) else EXIT_PARITY

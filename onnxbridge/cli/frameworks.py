@@ -20,12 +20,13 @@ def frameworks(as_json: bool) -> int:
         click.echo(json.dumps({"command": "frameworks", "frameworks": rows}, indent=2))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("framework", "SOURCE forms", "routes", "packages", "origin", title="converters")
     for f in listing:
         packages = ", ".join(f"{p} {v}" if v else f"[dim]{p} (not installed)[/dim]" for p, v in f.packages.items())
-        table.add_row(f.name, "\n".join(f.forms) or "-", "\n".join(f.routes) or (f"[red]{f.error}[/red]" if f.error
-                      else "-"), packages or "-", f.origin)
+        routes = "\n".join(f.routes) or (f"[red]{escape(f.error)}[/red]" if f.error else "-")
+        table.add_row(f.name, escape("\n".join(f.forms)) or "-", routes, packages or "-", escape(f.origin))
     Console().print(table)
     return 0

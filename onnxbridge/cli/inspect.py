@@ -29,20 +29,22 @@ def inspect_cmd(model: str, targets: tuple[str, ...], as_json: bool) -> int:
         click.echo(json.dumps(info.to_dict(), indent=2, allow_nan=False))
         return code
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
-    console.print(f"[bold]{info.path}[/bold]: {info.size_bytes / 1e6:.2f} MB, IR {info.ir_version}, "
-                  f"producer {info.producer or '?'}, opsets {info.opsets}")
+    console = Console()  # the model's names and paths are text, not markup
+    console.print(f"[bold]{escape(str(info.path))}[/bold]: "
+                  + escape(f"{info.size_bytes / 1e6:.2f} MB, IR {info.ir_version}, producer {info.producer or '?'}, "
+                           f"opsets {info.opsets}"))
     console.print(f"nodes {info.nodes}, parameters {info.parameters:,} ({info.initializer_bytes / 1e6:.2f} MB)")
     io = Table("kind", "name", "dims", "dtype", title="inputs and outputs")
     for kind, values in (("input", info.inputs), ("output", info.outputs)):
         for v in values:
-            io.add_row(kind, v["name"], _dims(v["dims"]), v["dtype"])
+            io.add_row(kind, escape(v["name"]), escape(_dims(v["dims"])), v["dtype"])
     console.print(io)
     ops = Table("op", "count", title="op histogram")
     for op, n in info.op_histogram.items():
-        ops.add_row(op, str(n))
+        ops.add_row(escape(op), str(n))
     console.print(ops)
     if info.targets:
         console.print(_targets_table(info.targets))
@@ -52,6 +54,7 @@ def inspect_cmd(model: str, targets: tuple[str, ...], as_json: bool) -> int:
 
 
 def _targets_table(checks):
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("target", "loads it?", "why not", "fix", title="deployment targets")
@@ -59,5 +62,6 @@ def _targets_table(checks):
         fix = t.fix_command or t.fix_note or ""
         if t.fix_command and t.fix_parity:
             fix += " (parity checked)"
-        table.add_row(t.target, "[green]yes[/green]" if t.ok else "[red]no[/red]", "; ".join(t.problems), fix)
+        table.add_row(t.target, "[green]yes[/green]" if t.ok else "[red]no[/red]", escape("; ".join(t.problems)),
+                      escape(fix))
     return table

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -21,18 +21,26 @@ def progress(enabled: bool = True) -> Iterator:
         yield lambda text: None
         return
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True)
     with console.status("starting") as status:
-        yield lambda text: status.update(f"[bold]{text}")
+        yield lambda text: status.update(f"[bold]{escape(text)}")
 
 
 def summary_table(report: Report):
-    """A rich table of one report: route, simplification, worst error per output, verdict."""
+    """A rich table of one report: route, simplification, worst error per output, verdict. Its text is
+    shown as it is (a bracket in a note, a name or a line of code is not markup): only a row added with
+    ``marked=True`` is markup, its text escaped where it is placed."""
+    from rich.markup import escape
     from rich.table import Table
 
+    class PlainTable(Table):
+        def add_row(self, *cells, marked: bool = False, **kw) -> None:
+            super().add_row(*(escape(c) if isinstance(c, str) and not marked else c for c in cells), **kw)
+
     d = report.to_dict()
-    t = Table(title=f"onnxbridge {report.command}: {report.source or ''}", show_lines=False)
+    t = PlainTable(title=escape(f"onnxbridge {report.command}: {report.source or ''}"), show_lines=False)
     t.add_column("step")
     t.add_column("result")
     if d.get("route"):
@@ -56,7 +64,7 @@ def summary_table(report: Report):
         t.add_row("cases", f"{len(v.cases)} ({', '.join(c.label for c in v.cases)})")
         for name, w in worst.items():
             t.add_row(f"  {name}", f"worst max_abs {w:.3g}")
-        t.add_row("parity", ("[green]PASS[/green] " if v.passed else "[red]FAIL[/red] ") + v.summary())
+        t.add_row("parity", f"{_verdict(v.passed)} {escape(v.summary())}", marked=True)
         if v.placement is not None:
             t.add_row("placement", v.placement.summary())
         for n in v.notes:
@@ -83,8 +91,10 @@ def _upgrade_rows(t, u) -> None:
         t.add_row("  repairs", f"{u.initializer_inputs_removed} weight input(s) made constants, "
                                f"{u.shapes_added} output shape(s) inferred")
     if u.golden is not None:
-        verdict = "[green]PASS[/green] " if u.golden.passed else "[red]FAIL[/red] "
-        t.add_row("expected outputs", verdict + f"{u.golden.summary()} ({u.golden_source})")
+        from rich.markup import escape
+
+        replay = f"{u.golden.summary()} ({u.golden_source})"
+        t.add_row("expected outputs", f"{_verdict(u.golden.passed)} {escape(replay)}", marked=True)
     for n in u.notes:
         t.add_row("note", n)
 
@@ -100,26 +110,32 @@ def _variant_rows(t, r) -> None:
     for v in r.variants:
         cells = variant_cells(v)
         colour = "green" if v.passed else "red"
-        line = f"[{colour}]{cells['verdict']}[/{colour}] {cells['size']}, p50 {cells['p50']}, {cells['speedup']}"
+        line = f"{cells['size']}, p50 {cells['p50']}, {cells['speedup']}"
         if cells["accuracy"] != "-":
             line += f"; {cells['accuracy']}"
         if v.path:
-            line += f" -> {escape(v.path)}"
-        t.add_row(f"  {v.kind}", line)
+            line += f" -> {v.path}"
+        t.add_row(f"  {v.kind}", f"[{colour}]{escape(cells['verdict'])}[/{colour}] {escape(line)}", marked=True)
         for why in v.reasons:
-            t.add_row("", f"[red]{escape(why)}[/red]")
+            t.add_row("", f"[red]{escape(why)}[/red]", marked=True)
 
 
 def _localization_rows(t, loc) -> None:
     """Where it diverges, in a few rows: stage, first diverging place, its source line, the repro."""
+    from rich.markup import escape
+
     from ..report.divergence import sparkline
 
-    t.add_row("stage", f"[red]{loc.broken_stage}[/red] breaks parity" if loc.broken_stage else "no stage breaks parity")
+    if loc.broken_stage:
+        t.add_row("stage", f"[red]{escape(loc.broken_stage)}[/red] breaks parity", marked=True)
+    else:
+        t.add_row("stage", "no stage breaks parity")
     f = loc.first
     if f is None:
         t.add_row("diverges at", f"nothing beyond tolerance ({loc.compared} compared)")
     else:
-        t.add_row("diverges at", f"[bold]{f.name}[/bold] [{f.class_name}], {f.where}; error/tolerance {f.score:.3g}")
+        t.add_row("diverges at", f"[bold]{escape(f.name)}[/bold] "
+                                 + escape(f"[{f.class_name}], {f.where}; error/tolerance {f.score:.3g}"), marked=True)
         if f.call_site:
             t.add_row("  source", f"{f.call_site}  {f.call_site.code}")
         elif f.source:
@@ -139,6 +155,10 @@ def _localization_rows(t, loc) -> None:
         t.add_row("note", n)
 
 
+def _verdict(passed: bool) -> str:
+    return "[green]PASS[/green]" if passed else "[red]FAIL[/red]"
+
+
 def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
     """Write report files, print the summary (or JSON), and return the exit code."""
     for path in reports:
@@ -149,6 +169,7 @@ def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
         click.echo(to_json(report))
     else:
         from rich.console import Console
+        from rich.markup import escape
 
         console = Console()
         console.print(summary_table(report))
@@ -160,7 +181,7 @@ def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
                     out.error or f"max_abs {out.max_abs:.3g} > atol {out.atol:g} (+rtol {out.rtol:g}), "
                     f"{out.mismatched} element(s) off, worst at {list(out.worst_index or ())}"
                 )
-                console.print(f"[red]✗[/red] {where}: {why}", markup=True, highlight=False)
+                console.print(f"[red]✗[/red] {escape(f'{where}: {why}')}", markup=True, highlight=False)
         for path in reports:
-            console.print(f"report written: {path}")
+            console.print(f"report written: {path}", markup=False)
     return EXIT_PARITY if report.passed is False else EXIT_OK

@@ -28,8 +28,8 @@ from .._version import __version__
 from ..fsutil import atomic_write_text
 from ..publish import locked
 
-__all__ = ["CACHE_PATH", "state_dir", "FileHasher", "Fingerprint", "Cache", "package_versions", "replay_packages",
-           "source_packages"]
+__all__ = ["CACHE_PATH", "state_dir", "FileHasher", "file_sha256", "Fingerprint", "Cache", "package_versions",
+           "replay_packages", "source_packages"]
 
 CACHE_PATH = Path(".onnxbridge") / "cache.json"
 FORMAT = 1
@@ -91,15 +91,21 @@ class FileHasher:
         if isinstance(old, list) and len(old) == 3 and old[0] == st.st_size and old[1] == st.st_mtime_ns:
             self.table[rel] = old
             return old[2]
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        sha = file_sha256(path)
         self.hashed += 1
         racy = time.time() - st.st_mtime_ns / 1e9 < RACY_S
         # a racy entry is stored without its stat signature, so it is hashed again next time
-        self.table[rel] = [-1 if racy else st.st_size, -1 if racy else st.st_mtime_ns, h.hexdigest()]
-        return h.hexdigest()
+        self.table[rel] = [-1 if racy else st.st_size, -1 if racy else st.st_mtime_ns, sha]
+        return sha
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in blocks (an ONNX file or its weights may be gigabytes)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _key(*parts: Any) -> str:

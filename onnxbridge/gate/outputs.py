@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import shutil
 import signal
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 
 from ..onnxio import data_name
 from ..publish import publish, scratch_dir
+from .cache import file_sha256
 from .manifest import ModelEntry
 
 __all__ = ["StagedFiles", "stage_update", "publish_update", "onnx_files"]
@@ -83,7 +83,7 @@ def stage_update(entry: ModelEntry, folder: Path, report: Any, route: str | None
     write_fixtures(
         folder / _FIXTURES, inputs=load_cases(folder / "inputs.npz", INPUTS),
         outputs=load_cases(folder / "outputs.npz", OUTPUTS),
-        meta={"onnx_sha256": _sha256(exported), "source": entry.source, "route": route,
+        meta={"onnx_sha256": file_sha256(exported), "source": entry.source, "route": route,
               "framework": report.framework, "onnxbridge": __version__,
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     )
@@ -122,10 +122,3 @@ def _sigint_held() -> Iterator[None]:
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -126,8 +126,8 @@ def _check(task: Task) -> ModelResult:
     from ..parity.fixtures import FixtureRunner, read_fixtures
     from ..parity.sweep import check_parity
     from ..publish import locked, scratch_dir
-    from .cache import state_dir
     from ..runtime.sessions import OrtRunner
+    from .cache import state_dir
 
     entry, root = task.entry, Path(task.root)
     onnx_path = root / entry.onnx

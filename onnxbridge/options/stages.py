@@ -137,7 +137,8 @@ class OptimizeOptions:
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    """Everything ``convert`` needs besides SOURCE and the output path."""
+    """Everything ``convert`` needs besides SOURCE and the output path. Its ``variants`` are judged on the
+    provider, inputs and seed of its ``parity``."""
 
     export: ExportOptions = field(default_factory=ExportOptions)
     parity: ParityConfig = field(default_factory=ParityConfig)
@@ -154,6 +155,10 @@ class ConvertOptions:
             provider = self.optimize.validation_provider(self.parity.provider)
             if provider != self.parity.provider:
                 object.__setattr__(self, "parity", dataclasses.replace(self.parity, provider=provider))
+        if self.variants is not None:  # judged where the model is validated, on the same inputs
+            object.__setattr__(self, "variants", dataclasses.replace(
+                self.variants, provider=self.parity.provider, inputs_file=self.parity.inputs_file,
+                seed=self.parity.seed))
 
 
 @dataclass(frozen=True)

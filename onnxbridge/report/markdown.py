@@ -262,7 +262,7 @@ def _simplifiers_markdown(s) -> list[str]:
     """Every simplifier tried (``--simplifier auto``) and the op counts the kept one changed."""
     if s is None or (not s.candidates and not s.op_diff):
         return []
-    lines = ["", f"kept: {s.tool or 'the input'}" + (f"; op counts changed: "
+    lines = ["", f"kept: {s.tool or 'the input'}" + ("; op counts changed: "
              + ", ".join(f"{k} {n:+d}" for k, n in s.op_diff.items()) if s.op_diff else "")]
     if s.candidates:
         lines += ["", "| simplifier | ran | nodes | weights | seconds | parity | op counts changed |",

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProviderError, UsageError
+from ..options import PROVIDERS  # the provider names, spelled once
 
 __all__ = ["PROVIDERS", "ProviderChoice", "create_session", "diagnose_cuda", "short_provider"]
-
-PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 
 _EP = {
     "cpu": "CPUExecutionProvider",

@@ -6,7 +6,6 @@ The Ray runs themselves are in ``test_ray.py`` (one local cluster for that modul
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -212,7 +211,6 @@ def _same_results_and_files(tmp_path: Path) -> Path:
     sys.path.insert(0, str(on_ray))
     try:
         import torch
-
         from models import conv1  # noqa: PLC0415 (the zoo's own module)
 
         x = np.random.default_rng(5).standard_normal((7, 3, 8, 8)).astype(np.float32)
