@@ -46,8 +46,14 @@ def _bert(folder: Path, **save) -> Path:
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> dict[str, Path]:
-    from transformers import (ViTConfig, ViTForImageClassification, ViTImageProcessor, WhisperConfig,
-                              WhisperFeatureExtractor, WhisperForConditionalGeneration)
+    from transformers import (
+        ViTConfig,
+        ViTForImageClassification,
+        ViTImageProcessor,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
 
     root = tmp_path_factory.mktemp("hf")
     _bert(root / "bert", max_shard_size="40KB")
@@ -165,9 +171,9 @@ def test_task_override_through_the_cli(folders, tmp_path, run_cli):
 
 
 def test_pickle_weights_need_trust(tmp_path, run_cli):
-    from onnxbridge.api import load_source
-
     from safetensors.torch import load_file
+
+    from onnxbridge.api import load_source
 
     folder = _bert(tmp_path / "pickled")  # transformers 5 writes safetensors only: make the pickle by hand
     torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")

@@ -11,7 +11,6 @@ import pytest
 
 from onnxbridge.errors import ProviderError, UsageError
 from onnxbridge.runtime.placement import ProfileCapture, apply_fallback_policy, parse_profile
-
 from tests.parity import onnx_models
 
 

@@ -7,7 +7,6 @@ import pytest
 from onnxbridge.errors import ProviderError
 from onnxbridge.runtime.providers import create_session, diagnose_cuda
 from onnxbridge.runtime.sessions import OrtRunner
-
 from tests.parity import onnx_models
 
 

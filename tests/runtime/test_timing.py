@@ -135,8 +135,8 @@ def test_ort_callable_runs_the_model(io_binding):
 def test_reference_callable_calls_torch_directly():
     torch = pytest.importorskip("torch")
 
-    from onnxbridge.runtime.timing import reference_callable
     from onnxbridge.converters.torch_runner import TorchRunner
+    from onnxbridge.runtime.timing import reference_callable
 
     lin = torch.nn.Linear(4, 2).eval()
     runner = TorchRunner(lin, "args", ("x",), ("y",))
@@ -149,8 +149,8 @@ def test_reference_callable_calls_torch_directly():
 def test_time_reference_puts_a_module_timed_elsewhere_back_on_the_cpu():
     torch = pytest.importorskip("torch")
 
-    from onnxbridge.runtime.timing import time_reference
     from onnxbridge.converters.torch_runner import TorchRunner
+    from onnxbridge.runtime.timing import time_reference
 
     class Doubler(torch.nn.Module):  # no parameters: runs on the meta device without a GPU
         def __init__(self):
@@ -228,8 +228,8 @@ def test_optimize_options_and_model_type_detection():
 
 def test_optimize_cuda_without_a_gpu_is_a_provider_error():
     from onnxbridge.errors import ProviderError
-    from onnxbridge.transforms.optimize import optimize_model
     from onnxbridge.runtime.providers import create_session
+    from onnxbridge.transforms.optimize import optimize_model
 
     try:
         create_session(mlp_model().SerializeToString(), "cuda")
