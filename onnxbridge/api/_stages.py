@@ -73,20 +73,10 @@ def _preflight_provider(provider: str) -> None:
     """Fail fast (before any export) when an explicitly named provider cannot start."""
     if provider not in ("cuda", "tensorrt"):
         return
-    import onnx
-    from onnx import TensorProto, helper
-
     from ..runtime.providers import create_session
+    from ..runtime.support import identity_probe
 
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])], "probe",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )
-    probe = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    probe.ir_version = min(probe.ir_version, 10)
-    onnx.checker.check_model(probe)
-    create_session(probe.SerializeToString(), provider)
+    create_session(identity_probe({"": 13}), provider)
 
 
 def read_input_cases(parity: ParityConfig) -> tuple[list[InputCase] | None, Fixtures | None]:

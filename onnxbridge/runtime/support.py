@@ -16,28 +16,35 @@ from ..errors import InputError
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["runtime_problems", "check_runtime_support"]
+__all__ = ["identity_probe", "runtime_problems", "check_runtime_support"]
 
 _STANDARD = ("", "ai.onnx", "ai.onnx.ml")
 _IR = re.compile(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)")
 _OPSET = re.compile(r"official support for domain (\S+) is till opset (\d+)")
 
 
-def runtime_problems(model: onnx.ModelProto) -> list[str]:
-    """What in ``model``'s versions the installed onnxruntime refuses, one line each (empty: none)."""
-    import onnxruntime as ort
+def identity_probe(opsets: dict[str, int], ir_version: int | None = None) -> bytes:
+    """A one-Identity model (float[1] -> float[1]) importing ``opsets`` (domain -> version), serialised;
+    stamped with ``ir_version`` when given, else the newest onnx writes, capped at 10."""
     from onnx import TensorProto, helper
 
-    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
-              if o.domain in _STANDARD}
-    opsets.setdefault("", 13)
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     probe = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
-    probe.ir_version = model.ir_version
+    probe.ir_version = min(probe.ir_version, 10) if ir_version is None else ir_version
+    return probe.SerializeToString()
+
+
+def runtime_problems(model: onnx.ModelProto) -> list[str]:
+    """What in ``model``'s versions the installed onnxruntime refuses, one line each (empty: none)."""
+    import onnxruntime as ort
+
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
+              if o.domain in _STANDARD}
+    opsets.setdefault("", 13)
     try:
-        ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+        ort.InferenceSession(identity_probe(opsets, model.ir_version), providers=["CPUExecutionProvider"])
     except Exception as e:
         return _explain(str(e), model, ort.__version__)
     return []
