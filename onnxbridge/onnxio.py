@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .specs import SizeRange
 
 __all__ = [
-    "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "op_counts", "graph_inputs", "value_infos",
+    "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "main_opset", "op_counts", "graph_inputs", "value_infos",
     "input_specs", "uses_external_data", "external_files", "data_name", "session_payload", "check_versions",
     "weight_bytes", "copy_model", "load_weights", "AXIS_RANGES_KEY", "write_axis_ranges", "read_axis_ranges",
 ]
@@ -257,6 +257,11 @@ def copy_model(src: str | Path, dst: str | Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     ir.save(ir.load(src), dst, external_data=data_name(dst))
     return dst
+
+
+def main_opset(model: onnx.ModelProto) -> int:
+    """The model's ``ai.onnx`` opset (0 when it imports none)."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
 def node_count(model: onnx.ModelProto) -> int:

@@ -142,7 +142,9 @@ def _missing_ops(model: onnx.ModelProto, target: Target, opset: int) -> list[str
 
 def check_target(model: onnx.ModelProto, target: Target) -> TargetCheck:
     """The static check: IR version, opset range, domains and ops (no conversion tried here)."""
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    from .onnxio import main_opset
+
+    opset = main_opset(model)
     problems = []
     if model.ir_version > target.max_ir:
         problems.append(f"IR version {model.ir_version} > {target.max_ir}, the newest it loads")

@@ -245,7 +245,9 @@ def _try_route(route: Route, loaded: LoadedModel, request: ExportRequest, valida
 
 
 def _result(framework, route, attempts, product: ExportedModel, loaded: LoadedModel, t0: float) -> ConversionResult:
-    opset = next((o.version for o in product.model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    from ..onnxio import main_opset
+
+    opset = main_opset(product.model)
     init = {i.name for i in product.model.graph.initializer}
     return ConversionResult(
         framework=framework,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .._util import first_line
 from ..errors import ConversionError
-from ..onnxio import graph_inputs, node_count, op_counts
+from ..onnxio import graph_inputs, main_opset, node_count, op_counts
 from ..results import UpgradeResult
 
 if TYPE_CHECKING:
@@ -24,11 +24,6 @@ __all__ = ["convert_opset", "main_opset"]
 
 # IR versions that brought a feature a model may use (onnx/IR.md): model-local functions came with IR 8.
 _FUNCTIONS_IR = 8
-
-
-def main_opset(model: onnx.ModelProto) -> int:
-    """The model's ``ai.onnx`` opset (0 when it imports none)."""
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
 def _since(op: str, opset: int) -> int | None:
