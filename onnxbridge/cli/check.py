@@ -25,7 +25,7 @@ _COLOR = {"passed": "green", "updated": "green", "unchanged": None, "failed": "r
                    "instance started for the run (ray) or a running cluster (ray:HOST:PORT, ray:auto, "
                    "ray:ray://HOST:10001). Needs onnxbridge[ray].")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True, metavar="N",
-              help="With Ray: run a model whose worker died (killed, out of memory) again up to N times.")
+              help="Run a model whose worker died (killed, out of memory) again up to N times (Ray, or --jobs N).")
 @click.option("--update", is_flag=True,
               help="Re-export the models and rewrite their ONNX files and fixtures, on purpose.")
 @click.option("--force", is_flag=True, help="Ignore the cache: check every model against its source.")

@@ -21,8 +21,8 @@ class ExecutorOptions:
     ``address`` (Ray only) names a running cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``);
     without one, a local Ray instance is started for the run. ``jobs``: local worker processes
     (None: 1, 0: one per CPU), or the CPUs of the local Ray instance (None or 0: every CPU); a
-    cluster's own resources decide there. ``retries``: how often a model whose Ray worker died
-    (killed, out of memory) is run again before it is reported as an error. ``ship``: send the
+    cluster's own resources decide there. ``retries``: how often a model whose worker died
+    (killed, out of memory; a Ray task or a local pool process) is run again before it is reported as an error. ``ship``: send the
     project folder to the cluster's workers (default: when an address is given).
     """
 

@@ -362,3 +362,37 @@ def test_ray_executor_end_to_end(tmp_path):
 
 def test_ctrl_c_with_local_processes_cancels_the_rest_and_leaves_nothing_partial(tmp_path):
     _ctrl_c_cancels_the_rest_and_leaves_nothing_partial(tmp_path, "local")
+
+
+def test_a_local_worker_that_dies_breaks_no_other_model(tmp_path):
+    """A model that kills its worker process every time: the models beside it in the pool are run again
+    (alone, if they were running), the doomed one `--retries` times, then it alone is an error."""
+    root = write_zoo(tmp_path / "p", {"doomed": ("stalls.py", "x:batch,4"), "mlp0": ("models.py", "x:batch,4"),
+                                      "mlp1": ("models.py", "x:batch,4")})
+    said: list[str] = []
+    report = check(root / "onnxbridge.toml", update=True, jobs=2, retries=1, progress=said.append)
+    doomed, mlp0, mlp1 = report.results
+    assert doomed.status == "error" and doomed.exit_code == 4 and "died 2 time(s)" in doomed.message, doomed
+    assert len(list((root / "marks").glob("doomed-*"))) == 2  # once in the pool, once alone
+    assert any("doomed: its worker process died; trying again alone (2 of 2)" in s for s in said), said
+    assert mlp0.status == mlp1.status == "updated", [(r.name, r.message) for r in report.results]
+    assert report.exit_code == 4
+    cached = json.loads((root / ".onnxbridge" / "cache.json").read_text())["models"]
+    assert sorted(cached) == ["mlp0", "mlp1"]
+    assert sorted(p.name for p in (root / "artifacts").iterdir()) == ["mlp0.npz", "mlp0.onnx", "mlp1.npz", "mlp1.onnx"]
+    # independently of the validator: the written file at a batch size no case used, against the source
+    sys.path.insert(0, str(root))
+    try:
+        import torch
+        from models import mlp0 as source  # noqa: PLC0415 (the zoo's own module)
+
+        x = np.random.default_rng(3).standard_normal((7, 4)).astype(np.float32)
+        got = ort.InferenceSession(str(root / "artifacts" / "mlp0.onnx"),
+                                   providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        with torch.no_grad():
+            want = source().eval()(torch.from_numpy(x)).numpy()
+        assert np.abs(got - want).max() < 1e-5 and np.abs(want).max() > 0
+    finally:
+        sys.path.remove(str(root))
+        for name in ("models", "stalls"):
+            sys.modules.pop(name, None)

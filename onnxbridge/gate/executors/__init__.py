@@ -6,7 +6,8 @@ raises for one model's problem (a worker that died is an error outcome for that 
 never writes into the project: the caller writes what an outcome carries, one at a time. When the
 caller stops early (Ctrl-C, or closing the iterator), the executor cancels the tasks still running.
 
-- ``local`` (the default): this process, or a pool of worker processes (``--jobs``); no Ray import.
+- ``local`` (the default): this process, or a pool of worker processes (``--jobs``), where a model
+  whose worker died is run again alone; no Ray import.
 - ``ray``: one Ray task per model, with its own resource request, on a cluster or a local Ray
   instance started for the run (``onnxbridge[ray]``).
 """

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from ...options import ExecutorOptions
 from ..runner import Outcome, Task, run_task
@@ -14,10 +18,16 @@ __all__ = ["LocalExecutor"]
 
 
 class LocalExecutor:
-    """``--executor local --jobs N``: N worker processes (0: one per CPU); one job runs here."""
+    """``--executor local --jobs N``: N worker processes (0: one per CPU); one job runs here.
+
+    A worker process that dies (killed, out of memory, a crash in a framework) breaks the whole pool:
+    the models not yet started go to a fresh pool; those that were running (the one that killed it,
+    and any beside it) are run again alone, up to ``retries`` times, so a death is the model's own.
+    """
 
     def __init__(self, options: ExecutorOptions) -> None:
         self.jobs = 1 if options.jobs is None else options.jobs
+        self.tries = options.retries + 1
 
     def run(self, tasks: Sequence[Task], say: Progress) -> Iterator[Outcome]:
         workers = min(self.jobs or os.cpu_count() or 1, len(tasks))
@@ -26,32 +36,90 @@ class LocalExecutor:
                 say(f"checking {task.entry.name} ({task.mode}: {'; '.join(task.reasons)})")
                 yield run_task(task)
             return
-        yield from _pool(tasks, workers, say)
+        say(f"checking {len(tasks)} model(s) in {workers} processes")
+        marks = Path(tempfile.mkdtemp(prefix="onnxbridge-started-"))
+        try:
+            yield from _Pools(tasks, self.tries, marks, say).run(workers)
+        finally:
+            shutil.rmtree(marks, ignore_errors=True)
 
 
-def _pool(tasks: Sequence[Task], workers: int, say: Progress) -> Iterator[Outcome]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+class _Pools:
+    """The tasks over pools of spawned workers; a task marks a file when a worker starts it."""
 
-    say(f"checking {len(tasks)} model(s) in {workers} processes")
-    # spawn, not fork: workers import torch / tensorflow, which are not fork-safe
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    futures: dict = {}
-    try:
-        futures = {pool.submit(run_task, t): t for t in tasks}
-        for future in as_completed(futures):
-            task = futures[future]
-            try:
-                outcome = future.result()
-            except BrokenProcessPool as e:
-                outcome = worker_died(task, f"the worker process checking it died ({e})",
-                                      "rerun with --jobs 1; a crash in a framework or out of memory is likely")
-            yield outcome
-    except BaseException:  # Ctrl-C, or the caller stopped early: cancel the rest
-        _stop(pool, futures)
-        raise
-    pool.shutdown(wait=True)
+    def __init__(self, tasks: Sequence[Task], tries: int, marks: Path, say: Progress) -> None:
+        self.tasks, self.tries, self.marks, self.say = tasks, tries, marks, say
+        self.attempts = dict.fromkeys(range(len(tasks)), 1)
+
+    def run(self, workers: int) -> Iterator[Outcome]:
+        pending, suspects = list(range(len(self.tasks))), []
+        while pending:
+            died, pending = yield from self._round(pending, workers)
+            if pending and not died:  # the pool broke before any worker started a task: nothing will run
+                for i in pending:
+                    yield worker_died(self.tasks[i], "the worker processes could not start", _HINT)
+                return
+            suspects += died
+        for i in suspects:  # alone now: a worker that dies again died of this model
+            name = self.tasks[i].entry.name
+            while True:
+                if self.attempts[i] >= self.tries:
+                    yield worker_died(self.tasks[i], f"the worker process checking it died {self.tries} time(s)",
+                                      _HINT)
+                    break
+                self.attempts[i] += 1
+                self.say(f"{name}: its worker process died; trying again alone "
+                         f"({self.attempts[i]} of {self.tries})")
+                died, _ = yield from self._round([i], 1)
+                if not died:
+                    break
+
+    def _round(self, indices: list[int], workers: int):
+        """Run ``indices`` in one pool, yielding their outcomes; returns (the tasks running when the pool
+        broke, the tasks it had not started), both empty when it did not break."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        # spawn, not fork: workers import torch / tensorflow, which are not fork-safe
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(indices)),
+                                   mp_context=multiprocessing.get_context("spawn"))
+        futures: dict = {}
+        died, not_started = [], []
+        try:
+            futures = {pool.submit(_run_marked, self.tasks[i], str(self.marks / str(i))): i for i in indices}
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    mark = self.marks / str(i)
+                    (died if mark.exists() else not_started).append(i)
+                    mark.unlink(missing_ok=True)
+                    continue
+                yield self._noted(i, outcome)
+        except BaseException:  # Ctrl-C, or the caller stopped early: cancel the rest
+            _stop(pool, futures)
+            raise
+        pool.shutdown(wait=True)
+        return sorted(died), sorted(not_started)
+
+    def _noted(self, i: int, outcome: Outcome) -> Outcome:
+        if self.attempts[i] == 1:
+            return outcome
+        note = (f"a worker process died while it ran and it was run again alone: "
+                f"attempt {self.attempts[i]} of {self.tries}")
+        return dataclasses.replace(outcome, result=dataclasses.replace(
+            outcome.result, notes=(*outcome.result.notes, note)))
+
+
+_HINT = "rerun with --jobs 1; a crash in a framework or out of memory is likely"
+
+
+def _run_marked(task: Task, mark: str) -> Outcome:
+    """In a worker: note that this task started, then run it."""
+    Path(mark).touch()
+    return run_task(task)
 
 
 def _stop(pool, futures, grace_s: float = 10.0) -> None:
