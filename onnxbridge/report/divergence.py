@@ -7,6 +7,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .figures import figure
+from .numbers import short
 
 if TYPE_CHECKING:
     from ..results import LayerCheck, Localization
@@ -15,14 +16,6 @@ __all__ = ["divergence_figure", "highlighted", "sparkline", "markdown_section", 
 
 _BARS = "▁▂▃▄▅▆▇█"
 _FLOOR = 1e-6
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float) and math.isinf(x):
-        return "inf"
-    return "0" if x == 0 else f"{x:.3g}"
 
 
 def axis_label(loc: Localization) -> str:
@@ -101,8 +94,8 @@ def _divergence_lines(loc: Localization) -> list[str]:
         return [f"**nothing diverges beyond tolerance** between `{loc.reference}` and `{loc.candidate}` "
                 f"on case `{loc.case}` ({loc.compared} compared)."]
     lines = [f"**first diverging {f.kind}**: `{f.name}` [{f.class_name}], {f.where}; error / tolerance "
-             f"**{_fmt(f.score)}** (max_abs {_fmt(f.max_abs)}"
-             + (f", inputs {_fmt(f.input_score)})" if f.input_score is not None else ")"), ""]
+             f"**{short(f.score)}** (max_abs {short(f.max_abs)}"
+             + (f", inputs {short(f.input_score)})" if f.input_score is not None else ")"), ""]
     if f.call_site:
         lines.append(f"- at `{f.call_site}`" + (f": `{f.call_site.code}`" if f.call_site.code else ""))
     if f.source:
@@ -128,9 +121,9 @@ def _stage_lines(loc: Localization) -> list[str]:
     lines = ["", "| stage | model | provider | error / tolerance vs source | vs the stage before | result |",
              "| --- | --- | --- | --- | --- | --- |"]
     for s in loc.stages:
-        step = "-" if s.step_passed is None else f"{_fmt(s.step_score)} ({'ok' if s.step_passed else 'changed'})"
+        step = "-" if s.step_passed is None else f"{short(s.step_score)} ({'ok' if s.step_passed else 'changed'})"
         result = ("✓ pass" if s.passed else "✗ FAIL") + (f" ({s.error or s.note})" if s.error or s.note else "")
-        lines.append(f"| {s.stage} | {s.model or '-'} | {s.provider} | {_fmt(s.score)} | {step} | {result} |")
+        lines.append(f"| {s.stage} | {s.model or '-'} | {s.provider} | {short(s.score)} | {step} | {result} |")
     return lines
 
 
@@ -157,13 +150,13 @@ def markdown_section(loc: Localization, plot_file: str | None = None) -> list[st
     if rows:
         lines += ["", "| # | layer | class | depth | error / tolerance | max_abs | result |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {c.position} | `{c.name}` | {c.kind} | {c.depth} | {_fmt(c.score)} | {_fmt(c.max_abs)} | "
+        lines += [f"| {c.position} | `{c.name}` | {c.kind} | {c.depth} | {short(c.score)} | {short(c.max_abs)} | "
                   f"{'-' if c.passed is None else '✓' if c.passed else '✗'} |" for c in rows]
     lines += ["", "Reproduce:", "", "```bash", loc.command]
     if loc.repro is not None:
         r = loc.repro
         lines.append(f"{r.command}   # {r.nodes} node(s), {'reproduces' if r.reproduces else 'does NOT reproduce'}: "
-                     f"error / tolerance {_fmt(r.score)}")
+                     f"error / tolerance {short(r.score)}")
     lines += ["```", "", f"Compared {loc.compared} of {loc.total} ({loc.not_mapped} without ONNX nodes of their own) "
               f"in {loc.passes} pass(es), {loc.values_marked} value(s) marked, budget "
               f"{loc.budget_bytes / 2**20:.0f} MB, {loc.seconds:.2f} s."]

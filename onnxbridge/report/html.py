@@ -10,13 +10,13 @@ really ran, routes, simplification, notes.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .figures import figure as _figure
 from .figures import svg as _svg
 from .markdown import AXIS_HEADERS, axis_rows, case_mark, route_why, upgrade_facts, variant_cells
+from .numbers import short
 
 if TYPE_CHECKING:
     from ..results import Localization, ParityReport, Placement, Report
@@ -44,14 +44,6 @@ _BIN_LABELS = ("0",) + tuple(f"≤1e{e}" for e in range(-9, 3)) + (">1e2",)
 
 def _e(x: object) -> str:
     return html.escape("" if x is None else str(x))
-
-
-def _num(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    if isinstance(x, float) and math.isinf(x):
-        return "inf"
-    return "0" if x == 0 else f"{x:.3g}"
 
 
 def _verdict(ok: bool | None) -> str:
@@ -137,7 +129,7 @@ def _facts(d: dict) -> str:
 
 
 def _tolerance_section(v: ParityReport) -> str:
-    rows = [[_td(_e(n)), _td(_e(t.get("dtype"))), _td(_num(t.get("atol")), True), _td(_num(t.get("rtol")), True),
+    rows = [[_td(_e(n)), _td(_e(t.get("dtype"))), _td(short(t.get("atol")), True), _td(short(t.get("rtol")), True),
              _td(_e(t.get("from") or "default"))] for n, t in v.tolerances.items()]
     return ("<h2>Tolerances</h2><p>An element passes when |onnx − reference| ≤ atol + rtol·|reference|.</p>"
             + _table(["output", "dtype", "atol", "rtol", "from"], rows))
@@ -159,9 +151,9 @@ def _cases_section(v: ParityReport) -> str:
             worst = _e(list(o.worst_index)) if o.worst_index is not None else "-"
             detail = " ".join(_e(x) for x in (o.error, o.nan_or_inf) if x)
             rows.append([
-                _td(_e(c.label)), _td(_e(shapes)), _td(_e(o.name)), _td(_num(o.max_abs), True),
-                _td(_num(o.max_rel), True), _td(_num(o.mean_abs), True), _td(_num(o.cosine), True),
-                _td(f"{o.mismatched}", True), _td(worst), _td(topk), _td(f"{_num(o.atol)} / {_num(o.rtol)}"),
+                _td(_e(c.label)), _td(_e(shapes)), _td(_e(o.name)), _td(short(o.max_abs), True),
+                _td(short(o.max_rel), True), _td(short(o.mean_abs), True), _td(short(o.cosine), True),
+                _td(f"{o.mismatched}", True), _td(worst), _td(topk), _td(f"{short(o.atol)} / {short(o.rtol)}"),
                 _td(detail or "-"),
                 _td("<span class='pass'>✓ pass</span>" if o.passed else "<span class='fail-t'>✗ FAIL</span>"),
             ])
@@ -243,7 +235,7 @@ def _simplify_section(d: dict) -> str:
         out += (f"<p>kept: <code>{_e(s.get('tool'))}</code>; op counts changed: "
                 + _e(", ".join(f"{k} {n:+d}" for k, n in s["op_diff"].items())) + "</p>")
     rows = [[_td(_e(c["tool"])), _td("yes" if c["ok"] else _e(f"no: {c['detail']}")), _td(str(c["nodes"]), True),
-             _td(_num(c["weight_bytes"] / 1e6) + " MB", True), _td(f"{c['seconds']:.2f}", True),
+             _td(short(c["weight_bytes"] / 1e6) + " MB", True), _td(f"{c['seconds']:.2f}", True),
              _td("-" if c["parity"] is None else ("✓" if c["parity"] else "✗")),
              _td(_e(", ".join(f"{k} {n:+d}" for k, n in c["op_diff"].items()) or "-"))]
             for c in s.get("candidates") or []]
@@ -275,9 +267,9 @@ def _variants_section(r) -> str:
         classes.append("" if v.passed else "fail")
     out = head + _table(["variant", "verdict", "size", "p50", "speed-up", "worst accuracy", "budget", "why", "file"],
                         rows, classes)
-    acc = [[_td(_e(name)), _td(_e(o.name)), _td(_num(o.cosine), True), _td(_num(o.cosine_min), True),
-            _td(_num(o.top1), True), _td(f"{_num(o.top1_decisive)} ({o.decisive_rows}/{o.rows})", True),
-            _td(_num(o.top5), True), _td(_num(o.max_abs), True), _td(str(o.nonfinite), True)]
+    acc = [[_td(_e(name)), _td(_e(o.name)), _td(short(o.cosine), True), _td(short(o.cosine_min), True),
+            _td(short(o.top1), True), _td(f"{short(o.top1_decisive)} ({o.decisive_rows}/{o.rows})", True),
+            _td(short(o.top5), True), _td(short(o.max_abs), True), _td(str(o.nonfinite), True)]
            for name, outs in [("fp32", r.fp32_accuracy)] + [(v.kind, v.accuracy) for v in r.variants] for o in outs]
     out += _table(["variant", "output", "cosine", "cosine_min", "top1", "top1_decisive (rows)", "top5", "max_abs",
                    "nonfinite"], acc)
@@ -297,8 +289,8 @@ def _divergence_table(loc: Localization) -> str:
     if f is None:
         return f"<p><strong>Nothing diverges beyond tolerance</strong> ({loc.compared} compared).</p>"
     rows = [("first diverging " + f.kind, f"<code>{_e(f.name)}</code> [{_e(f.class_name)}], {_e(f.where)}"),
-            ("error / tolerance", f"<strong>{_num(f.score)}</strong> (max_abs {_num(f.max_abs)}"
-             + (f", inputs {_num(f.input_score)})" if f.input_score is not None else ")")),
+            ("error / tolerance", f"<strong>{short(f.score)}</strong> (max_abs {short(f.max_abs)}"
+             + (f", inputs {short(f.input_score)})" if f.input_score is not None else ")")),
             ("at", f"<code>{_e(f.call_site)}</code> {_e(f.call_site.code)}" if f.call_site else None),
             ("defined at", f"<code>{_e(f.source)}</code>" if f.source else None),
             ("from module", f"<code>{_e(f.module)}</code>" if f.module else None),
@@ -311,8 +303,8 @@ def _divergence_table(loc: Localization) -> str:
 def _stages_table(loc: Localization) -> str:
     if not loc.stages:
         return ""
-    rows = [[_td(_e(s.stage)), _td(_e(s.model or "-")), _td(_e(s.provider)), _td(_num(s.score), True),
-             _td("-" if s.step_passed is None else f"{_num(s.step_score)} ({'ok' if s.step_passed else 'changed'})"),
+    rows = [[_td(_e(s.stage)), _td(_e(s.model or "-")), _td(_e(s.provider)), _td(short(s.score), True),
+             _td("-" if s.step_passed is None else f"{short(s.step_score)} ({'ok' if s.step_passed else 'changed'})"),
              _td(("✓ pass" if s.passed else "✗ FAIL") + (f" ({_e(s.error or s.note)})" if s.error or s.note else ""))]
             for s in loc.stages]
     return "<h3>Stages</h3>" + _table(["stage", "model", "provider", "error / tolerance vs source",
@@ -328,7 +320,7 @@ def _layers_table(loc: Localization, limit: int = 500) -> str:
         return ""
     hit = highlighted(loc)
     rows = [[_td(str(c.position), True), _td(f"<code>{_e(c.name)}</code>"), _td(_e(c.kind)), _td(str(c.depth), True),
-             _td(_num(c.score), True), _td(_num(c.max_abs), True),
+             _td(short(c.score), True), _td(short(c.max_abs), True),
              _td("-" if c.passed is None else "✓" if c.passed else "✗")] for c in ordered]
     return ("<details><summary>every compared layer</summary>"
             + _table(["#", "layer", "class", "depth", "error / tolerance", "max_abs", "result"], rows,
@@ -354,7 +346,7 @@ def _localization_section(loc: Localization) -> str:
         r = loc.repro
         out += (f"<p>Minimal failing subgraph: <code>{_e(r.onnx)}</code> + <code>{_e(r.fixtures)}</code>, {r.nodes} "
                 f"node(s), {r.bytes} bytes; {'reproduces' if r.reproduces else 'does <strong>not</strong> reproduce'} "
-                f"on its own (error / tolerance {_num(r.score)}).</p>")
+                f"on its own (error / tolerance {short(r.score)}).</p>")
     out += (f"<p>Compared {loc.compared} of {loc.total} in {loc.passes} pass(es), {loc.values_marked} value(s) "
             f"marked (budget {loc.budget_bytes / 2**20:.0f} MB), {loc.seconds:.2f} s.</p>")
     if loc.notes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .numbers import short
+
 if TYPE_CHECKING:
     from ..results import Report
 
@@ -11,14 +13,6 @@ __all__ = ["to_markdown", "route_why", "AXIS_HEADERS", "axis_rows", "case_mark",
            "VARIANT_VERDICTS"]
 
 AXIS_HEADERS = ("axis", "export size", "declared", "exporter recorded", "smallest the source runs", "outcome", "why")
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if x == 0:
-        return "0"
-    return f"{x:.3g}"
 
 
 def _verdict(ok: bool | None) -> str:
@@ -98,7 +92,7 @@ def to_markdown(report: Report, plot_file: str | None = None) -> str:
                   f"used `{v.provider_used}`; {v.summary()}", ""]
         if v.tolerances:
             lines += ["| output | dtype | atol | rtol | from |", "| --- | --- | --- | --- | --- |"]
-            lines += [f"| {n} | {t.get('dtype', '-')} | {_fmt(t.get('atol'))} | {_fmt(t.get('rtol'))} | "
+            lines += [f"| {n} | {t.get('dtype', '-')} | {short(t.get('atol'))} | {short(t.get('rtol'))} | "
                       f"{t.get('from') or 'default'} |" for n, t in v.tolerances.items()]
             lines.append("")
         lines += ["| case | output | shape | max_abs | max_rel | mean_abs | cosine | top-1 | atol | rtol | result |",
@@ -111,8 +105,8 @@ def to_markdown(report: Report, plot_file: str | None = None) -> str:
                          if (not o.passed and o.worst_index is not None and not o.error) else "")
                 top1 = "-" if o.top1_agreement is None else f"{o.top1_agreement:.0%}"
                 lines.append(
-                    f"| {c.label} | {o.name} | {list(o.shape)} | {_fmt(o.max_abs)} | {_fmt(o.max_rel)} | "
-                    f"{_fmt(o.mean_abs)} | {_fmt(o.cosine)} | {top1} | {o.atol:g} | {o.rtol:g} | "
+                    f"| {c.label} | {o.name} | {list(o.shape)} | {short(o.max_abs)} | {short(o.max_rel)} | "
+                    f"{short(o.mean_abs)} | {short(o.cosine)} | {top1} | {o.atol:g} | {o.rtol:g} | "
                     f"{_verdict(o.passed)}{extra}{' ' + _cell(o.error) if o.error else ''} |"
                 )
         if v.axes:
@@ -151,8 +145,8 @@ def _bench_markdown(b: dict | None) -> list[str]:
         speed = r.get("speedup_vs_reference")
         lines.append(
             f"| {r['runtime']} | {r['provider_used']} | {r['batch']} | {'yes' if r['io_binding'] else 'no'} | "
-            + " | ".join(_fmt(lat[k]) for k in ("p50", "p90", "p99", "mean", "stdev"))
-            + f" | {_fmt(r['throughput_per_s'])} | {'-' if speed is None else f'{speed:.2f}x'} |"
+            + " | ".join(short(lat[k]) for k in ("p50", "p90", "p99", "mean", "stdev"))
+            + f" | {short(r['throughput_per_s'])} | {'-' if speed is None else f'{speed:.2f}x'} |"
         )
     return lines
 
@@ -216,7 +210,7 @@ def _variants_markdown(r) -> list[str]:
     for name, outputs in [("fp32", r.fp32_accuracy)] + [(v.kind, v.accuracy) for v in r.variants]:
         for o in outputs:
             lines.append(f"| {name} | {o.name} | {_cos(o.cosine)} | {_cos(o.cosine_min)} | {_pct(o.top1)} | "
-                         f"{_pct(o.top1_decisive)} ({o.decisive_rows}/{o.rows}) | {_pct(o.top5)} | {_fmt(o.max_abs)} | "
+                         f"{_pct(o.top1_decisive)} ({o.decisive_rows}/{o.rows}) | {_pct(o.top5)} | {short(o.max_abs)} | "
                          f"{o.nonfinite} |")
     for v in r.variants:
         lines += _variant_details(v)
