@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .converters.registry import ConverterRegistry
 
 __all__ = ["SourceRef", "parse_source", "load_python_object", "detect_framework", "resolve_factory", "on_sys_path",
-           "ONNX"]
+           "fresh_names", "ONNX"]
 
 ONNX = "onnx"  # not a framework to convert from: the form of an already exported model
 
@@ -108,6 +108,29 @@ def on_sys_path(folder: Path):
         if added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(folder_s)
+
+
+@contextlib.contextmanager
+def fresh_names():
+    """Objects named inside count as in a fresh process, whatever this process built before.
+
+    Keras 3 names unnamed layers and inputs by a per-process counter (``input_layer_3``, ``dense_7``), so
+    a model's ONNX input names, and the fixtures keyed by them, would depend on what ran before it (a
+    second model in one ``check``, a reused worker). Inside, the counter starts from zero; the process's
+    own count comes back afterwards. Names a user gave are never touched. Nothing is imported here.
+    """
+    naming = sys.modules.get("keras.src.utils.naming")
+    if naming is None:  # Keras not imported yet: its counter starts from zero anyway
+        yield
+        return
+    from keras.src.backend.common import global_state
+
+    saved = global_state.get_global_attribute("object_name_uids")
+    naming.reset_uids()
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("object_name_uids", saved)
 
 
 def load_python_object(ref: SourceRef) -> Any:

@@ -31,7 +31,7 @@ __all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "va
 def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[Any, LoadedModel]:
     """SOURCE -> (converter, LoadedModel). Imports the framework the source needs, nothing else."""
     from ..converters.registry import default_registry
-    from ..sources import detect_framework, load_python_object, parse_source, resolve_factory
+    from ..sources import detect_framework, fresh_names, load_python_object, parse_source, resolve_factory
 
     registry = default_registry()
     ref = parse_source(source, export.framework, registry)
@@ -40,10 +40,11 @@ def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[A
     if fw == "onnx":
         raise UsageError(f"{source} is already an ONNX model", "use onnxbridge simplify / validate / bench on it")
     if fw is None and ref.is_python:
-        obj = load_python_object(ref)
-        fw = detect_framework(obj, registry)
+        with fresh_names():
+            obj = load_python_object(ref)
+            fw = detect_framework(obj, registry)
+            model, example = (obj, None) if fw is not None else resolve_factory(obj, source, registry)
         if fw is None:
-            model, example = resolve_factory(obj, source, registry)
             fw = detect_framework(model, registry)
             if fw is None:
                 raise UsageError(

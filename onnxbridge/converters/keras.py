@@ -23,7 +23,7 @@ import numpy as np
 from .._util import first_line
 from ..errors import InputError, UnsafeInputError, UsageError
 from ..parity.inputs import generate_inputs
-from ..sources import SourceRef, load_python_object, resolve_factory
+from ..sources import SourceRef, fresh_names, load_python_object, resolve_factory
 from ..specs import TensorSpec
 from .axes import name_dynamic_axes
 from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, merge_specs
@@ -170,8 +170,9 @@ class KerasConverter:
         example = None
         if ref.is_python:
             _keras3()
-            obj = load_python_object(ref) if obj is None else obj
-            model, example = resolve_factory(obj, ref.text)
+            with fresh_names():  # built as in a fresh process: its auto-named inputs too
+                obj = load_python_object(ref) if obj is None else obj
+                model, example = resolve_factory(obj, ref.text)
             origin = "python"
         elif ref.path is not None and ref.path.is_file():
             model, origin = load_keras_file(ref.path, trust=trust)

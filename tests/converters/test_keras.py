@@ -266,3 +266,52 @@ def test_input_that_contradicts_the_example_inputs_is_a_usage_error(tmp_path, ru
     assert res.code == 2, res.err
     assert expected in res.err and "Traceback" not in res.err
     assert files_in(tmp_path) == set()
+
+
+AUTO_NAMED = '''\
+import keras
+
+
+def first():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="tanh"), keras.layers.Dense(3)])
+
+
+def second():
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((6,))
+    return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(4, activation="relu")(inputs)))
+'''
+
+
+@pytest.mark.route("tf2onnx")
+def test_auto_named_inputs_do_not_depend_on_what_the_process_built_before(tmp_path):
+    """Keras numbers unnamed inputs per process (input_layer_3): each model is named as in a fresh process,
+    so `check --update` then `check --force` in one process replays both, and the names stay put."""
+    from onnxbridge.gate import check
+
+    (tmp_path / "auto.py").write_text(AUTO_NAMED)
+    (tmp_path / "onnxbridge.toml").write_text(
+        '[[models]]\nname = "first"\nsource = "auto.py:first"\nonnx = "out/first.onnx"\n\n'
+        '[[models]]\nname = "second"\nsource = "auto.py:second"\nonnx = "out/second.onnx"\n')
+    import keras
+
+    keras.layers.Dense(1)(keras.Input((2,)))  # this process has numbered an input and a layer already
+    assert [r.status for r in check(tmp_path / "onnxbridge.toml", update=True).results] == ["updated"] * 2
+    forced = check(tmp_path / "onnxbridge.toml", force=True)
+    assert [r.status for r in forced.results] == ["passed"] * 2, [r.message for r in forced.results]
+    # the names a fresh process gives each model built alone (before: input_layer_1, _2, ... by history)
+    assert [i.name for i in onnx.load(str(tmp_path / "out" / "first.onnx")).graph.input] == ["input_layer"]
+    assert [i.name for i in onnx.load(str(tmp_path / "out" / "second.onnx")).graph.input] == ["input_layer"]
+    assert keras.Input((2,)).name != "input_layer"  # the process's own numbering came back afterwards
+    # independently of the validator: the file at a batch size no case used, against Keras itself
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import auto  # noqa: PLC0415 (the test's own module)
+
+        x = np.random.default_rng(4).standard_normal((7, 6)).astype(np.float32)
+        want = np.asarray(auto.second()(x))
+        assert_close_relative(ort_run(tmp_path / "out" / "second.onnx", {"input_layer": x})[0], want)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("auto", None)
