@@ -30,6 +30,7 @@ __all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "va
 
 def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[Any, LoadedModel]:
     """SOURCE -> (converter, LoadedModel). Imports the framework the source needs, nothing else."""
+    from .._util import quiet
     from ..converters.registry import default_registry
     from ..sources import detect_framework, fresh_names, load_python_object, parse_source, resolve_factory
 
@@ -40,7 +41,8 @@ def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[A
     if fw == "onnx":
         raise UsageError(f"{source} is already an ONNX model", "use onnxbridge simplify / validate / bench on it")
     if fw is None and ref.is_python:
-        with fresh_names():
+        # the user's module may import a framework that writes to the terminal as it starts (TensorFlow)
+        with quiet(enabled=not export.debug), fresh_names():
             obj = load_python_object(ref)
             fw = detect_framework(obj, registry)
             model, example = (obj, None) if fw is not None else resolve_factory(obj, source, registry)

@@ -33,6 +33,7 @@ from .tf_graph import (
     concrete_to_onnx,
     flat_output_names,
     quiet_tf,
+    start_tensorflow,
     tf2onnx_failing_op,
     tf_signature,
     unique_names,
@@ -45,6 +46,7 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 def _keras3():
     """Keras 3 on the TensorFlow backend (the only backend this process can trace and run)."""
+    start_tensorflow()
     import keras
 
     backend = keras.backend.backend()

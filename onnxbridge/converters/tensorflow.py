@@ -30,6 +30,7 @@ from .tf_graph import (
     flat_output_names,
     quiet_tf,
     rename_tensors,
+    start_tensorflow,
     tf2onnx_failing_op,
     tf_signature,
     unique_names,
@@ -57,6 +58,7 @@ class TfConverter:
         self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
     ) -> LoadedModel:
         """The function to convert, its input specs and outputs, and export-size inputs."""
+        start_tensorflow()
         if ref.kind == "dir":
             owner, fn = _saved_model_signature(ref.path)
         elif ref.path is not None and ref.path.suffix.lower() == ".tflite":

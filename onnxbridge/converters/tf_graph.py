@@ -58,6 +58,17 @@ def quiet_tf() -> contextlib.AbstractContextManager[io.StringIO]:
     return quiet(TF_LOGGERS)
 
 
+def start_tensorflow():
+    """TensorFlow, imported and its platform started with their C++ lines (oneDNN, CUDA stubs, cuInit,
+    CPU features) kept off the terminal: TensorFlow writes them at import and at first device use,
+    whatever ``TF_CPP_MIN_LOG_LEVEL`` says."""
+    with quiet_tf():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    return tf
+
+
 def clean_name(name: str, prefix: str = "input") -> str:
     """A tensor name usable in ONNX and as a TensorFlow op name: no ``:0``, no odd characters."""
     name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name.split(":")[0]) or prefix

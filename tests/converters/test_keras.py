@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -315,3 +316,33 @@ def test_auto_named_inputs_do_not_depend_on_what_the_process_built_before(tmp_pa
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("auto", None)
+
+
+def test_tensorflow_start_up_lines_never_reach_the_terminal(tmp_path):
+    """TensorFlow writes oneDNN / CUDA-stub / cuInit lines from C++ at import and first device use, whatever
+    TF_CPP_MIN_LOG_LEVEL says; a user's module importing Keras must not bring them to a fresh CLI run."""
+    import subprocess
+
+    (tmp_path / "auto.py").write_text(AUTO_NAMED)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    for source in ("auto.py:first", "first.keras"):
+        if source == "first.keras":
+            sys.path.insert(0, str(tmp_path))
+            try:
+                import auto  # noqa: PLC0415 (the test's own module)
+
+                auto.first().save(tmp_path / "first.keras")
+            finally:
+                sys.path.remove(str(tmp_path))
+                sys.modules.pop("auto", None)
+        out = subprocess.run([sys.executable, "-m", "onnxbridge", "convert", source, "-o", "first.onnx", "--json"],
+                             cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stderr == "", out.stderr[-2000:]
+        assert json.loads(out.stdout)["validation"]["passed"] is True
+    x = np.random.default_rng(2).standard_normal((9, 4)).astype(np.float32)
+    import keras
+
+    want = np.asarray(keras.saving.load_model(tmp_path / "first.keras")(x))
+    (name,) = input_dims(tmp_path / "first.onnx")  # the file keeps the name it was saved with
+    assert_close_relative(ort_run(tmp_path / "first.onnx", {name: x})[0], want)
