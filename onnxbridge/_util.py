@@ -159,10 +159,14 @@ def summarize_error(e: BaseException, input_names: Sequence[str] = (), limit: in
 
 
 # ----------------------------------------------------------------------------------- quiet
+KEPT_BYTES = 64 * 1024
+
+
 @dataclass
 class Captured:
-    """What a quiet block kept off the terminal: file descriptors 1 and 2 (C/C++ writes, handlers
-    bound to the real streams) and Python's ``sys.stdout`` / ``sys.stderr``."""
+    """What a quiet block kept off the terminal: the last ``KEPT_BYTES`` written to file descriptors 1
+    and 2 (C/C++ writes, handlers bound to the real streams; an exporter's IR dump of a large model runs
+    to hundreds of MB) and Python's ``sys.stdout`` / ``sys.stderr``."""
 
     fd_text: str = ""
     python: io.StringIO = field(default_factory=io.StringIO)
@@ -222,5 +226,5 @@ def quiet(logger_names: tuple[str, ...] = EXPORTER_LOGGERS, *, enabled: bool = T
         finally:
             for lg, lvl in zip(loggers, levels):
                 lg.setLevel(lvl)
-            tmp.seek(0)
+            tmp.seek(max(0, tmp.seek(0, os.SEEK_END) - KEPT_BYTES))
             cap.fd_text = tmp.read().decode("utf-8", "replace")
