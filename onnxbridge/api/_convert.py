@@ -121,10 +121,12 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
         timings["validate_s"] = validation.seconds
     elif parity.saves_fixtures:
         from ..parity.cases import generated_cases
-        from ._stages import id_ranges, save_fixtures
+        from ._stages import axis_bounds, id_ranges, save_fixtures
 
+        # the cases validation would run: within the declared (and recorded) ranges of each axis
         save_fixtures(parity, generated_cases(loaded.specs, loaded.axis_sizes, parity.plan,
-                                              int_high=id_ranges(model, loaded.int_high)), reference)
+                                              int_high=id_ranges(model, loaded.int_high),
+                                              bounds=axis_bounds(loaded.specs, loaded.axis_sizes, model)), reference)
     variants = None
     if options.variants is not None:
         from ._variants import variants_stage
