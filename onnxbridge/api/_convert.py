@@ -136,10 +136,13 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
         variants = variants_stage(out, model, options.variants, reference, loaded.specs, loaded.axis_sizes,
                                   loaded.int_high, say)
         timings["variants_s"] = time.perf_counter() - t0
+    from ._rerun import where_it_breaks
+
+    notes = (opt.notes if opt else ()) + _product_notes(product, options) + where_it_breaks(
+        validation, source, out, options.export, parity)
     return Report(command="convert", source=source, framework=converter.framework, output=str(out),
                   conversion=conversion, simplify=simp, validation=validation, timings=timings, optimize=opt,
-                  notes=(opt.notes if opt else ()) + _product_notes(product, options), peak_rss_bytes=peaks.bytes,
-                  variants=variants)
+                  notes=notes, peak_rss_bytes=peaks.bytes, variants=variants)
 
 
 def _transform_and_write(product: Any, loaded: Any, options: ConvertOptions, out: Path, scratch: Path, say: Progress,

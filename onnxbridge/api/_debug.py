@@ -10,7 +10,6 @@ stage, the per-layer error along the model, and the minimal failing subgraph.
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,9 +23,10 @@ from ..options import ConvertOptions, ExportOptions, LocalizeOptions, ParityConf
 from ..results import Localization, ParityReport, Report, Side
 from ..specs import TensorSpec
 from ._localize import Candidate, Reference, load_reference, localize_case
+from ._rerun import debug_command
 from ._stages import preflight, read_input_cases, validate_cases
 
-__all__ = ["debug", "debug_with", "localize_validation", "debug_command"]
+__all__ = ["debug", "debug_with", "localize_validation"]
 
 
 def debug(
@@ -160,30 +160,6 @@ def check_repro_dir(options: LocalizeOptions) -> None:
         if not options.repro_dir.is_dir():
             raise UsageError(f"--repro-dir {options.repro_dir} is not a folder", "create it first, or choose another")
         check_output_path(options.repro_dir / "probe.onnx", what="repro")
-
-
-def debug_command(source: str, models: Sequence[str], export: ExportOptions, parity: ParityConfig) -> str:
-    """The ``onnxbridge debug`` command line that reruns this localisation on the same case."""
-    args = ["onnxbridge", "debug", str(source), *map(str, models)]
-    for spec in export.inputs:
-        args += ["--input", str(spec)]
-    if export.framework:
-        args += ["--framework", export.framework]
-    if export.trust_model:
-        args.append("--trust-model")
-    if export.task:
-        args += ["--task", export.task]
-    if parity.provider != "auto":
-        args += ["--provider", parity.provider]
-    t = parity.tolerances
-    args += [x for flag, v in (("--atol", t.atol), ("--rtol", t.rtol)) if v is not None for x in (flag, f"{v:g}")]
-    for name, tol in t.per_output:
-        args += ["--tol", f"{name}={tol.atol:g}" + ("" if tol.rtol is None else f",{tol.rtol:g}")]
-    if parity.seed:
-        args += ["--seed", str(parity.seed)]
-    if parity.inputs_file:
-        args += ["--inputs", str(parity.inputs_file)]
-    return shlex.join(args)
 
 
 def localize_validation(reference: Reference, model_path: str, candidate_model, validation: ParityReport,

@@ -109,6 +109,10 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
             with peaks.stage("localize"):
                 loc, notes = localize_validation(ref, str(model), candidate_model, report, cases, parity, localize,
                                                  str(source), export)
+    if localize is None and ref is not None:
+        from ._rerun import where_it_breaks
+
+        notes = where_it_breaks(report, source, model, export, parity)
     timings = {"validate_s": report.seconds} | ({"localize_s": loc.seconds} if loc else {})
     return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report,
                   localization=loc, timings=timings, notes=notes, peak_rss_bytes=peaks.bytes)

@@ -91,3 +91,6 @@ def test_a_source_that_does_not_repeat_is_not_judged_nor_localised(tmp_path, run
     assert d.get("localization") is None
     assert any(n.startswith("not localised: the source does not repeat itself") for n in d["notes"])
     check("report.schema.json", d)
+    # nor does a failed convert of it point at `debug`: there is only noise to follow
+    r = run_cli("convert", f"{noisy}:noisy", "-o", tmp_path / "noisy.onnx", "--input", "x:batch,8", "--json")
+    assert r.code == 1 and not [n for n in json.loads(r.out)["notes"] if "onnxbridge debug" in n]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import numpy as np
 import onnx
@@ -101,6 +102,15 @@ def test_validate_localize_says_where_and_writes_nothing_when_parity_holds(files
     d = json.loads(r.out)
     assert d["localization"]["first"]["name"] == "mm5"
     assert files_in(out) == {"b.repro.onnx", "b.repro.npz"}
+    # without --localize, a failed validation names the command that says where (and a pass names none)
+    assert not [n for n in json.loads(run_cli("validate", files / "a.onnx", files / "same.onnx", "--json").out)["notes"]
+                if "onnxbridge debug" in n]
+    r = run_cli("validate", files / "a.onnx", files / "b.onnx", "--json")
+    (note,) = [n for n in json.loads(r.out)["notes"] if "to see where it breaks" in n]
+    command = shlex.split(note.split(": ", 1)[1])
+    assert command[:4] == ["onnxbridge", "debug", str(files / "a.onnx"), str(files / "b.onnx")]
+    r = run_cli(*command[1:], "--json")
+    assert r.code == 1 and json.loads(r.out)["localization"]["first"]["name"] == "mm5"
 
 
 def test_a_difference_that_vanishes_once_values_are_observed_is_blamed_on_a_fusion(monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import numpy as np
 import onnx
@@ -93,3 +94,14 @@ def test_a_module_that_exports_differently_from_eager_is_named(run_cli):
     assert (first["name"], first["class_name"], first["where"]) == ("odd", "ExportsDifferently", "its own ops")
     assert first["call_site"]["line"] == line_of("ODD LINE")
     assert first["call_site"]["code"] == "return x * 1.05  # ODD LINE"
+
+
+def test_convert_that_fails_parity_names_the_debug_command_and_it_finds_the_module(run_cli, tmp_path):
+    out = tmp_path / "odd.onnx"
+    r = run_cli("convert", src("odd"), "-o", out, "--input", "x:batch,16", "--json")
+    assert r.code == 1
+    (note,) = [n for n in json.loads(r.out)["notes"] if "to see where it breaks" in n]
+    command = shlex.split(note.split(": ", 1)[1])
+    assert command[:4] == ["onnxbridge", "debug", src("odd"), str(out)] and "--input" in command
+    r = run_cli(*command[1:], "--json")
+    assert r.code == 1 and json.loads(r.out)["localization"]["first"]["name"] == "odd"
