@@ -1,0 +1,216 @@
+"""Wall time of ``onnxbridge convert`` against ``optimum-cli export onnx`` and a hand-written ``torch.onnx.export``.
+
+Tiny random-weight Hugging Face folders (bert, gpt2, t5, whisper, wav2vec2, vit, llama) are built once with
+transformers and ``save_pretrained``; then, round after round, each folder is converted by every tool in turn
+(interleaved, each as a fresh process, as a user runs it), so that a noisy machine slows all tools alike.
+
+    .venv/bin/python bench/bench_convert.py [--optimum-venv PATH] [--rounds 3] [--model bert --model gpt2 ...]
+                                            [--onnxbridge-arg=--no-simplify ...] [--json OUT.json]
+
+optimum-onnx pins an older transformers, so it lives in a venv of its own (``--optimum-venv``: the folder holding
+``bin/optimum-cli``); without it only the torch floor is compared. Prints per-model medians and ratios
+(onnxbridge / optimum, onnxbridge / torch floor) and their median over the set, and, with ``--json``, every
+figure, including the cases onnxbridge checked per model (optimum checks one shape).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# model -> (optimum task, the inputs the torch floor feeds, by model type)
+MODELS: dict[str, str] = {
+    "bert": "text-classification",
+    "gpt2": "text-generation",
+    "t5": "text2text-generation",
+    "whisper": "automatic-speech-recognition",
+    "wav2vec2": "feature-extraction",
+    "vit": "image-classification",
+    "llama": "text-generation",
+}
+
+
+def _build(name: str, folder: Path) -> Path:
+    """A tiny random-weight folder of one family, saved as a user's fine-tune would be."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    text = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    if name == "bert":
+        model = tf.BertForSequenceClassification(tf.BertConfig(**text, max_position_embeddings=64, num_labels=3))
+    elif name == "gpt2":
+        model = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=128, n_embd=32, n_layer=2, n_head=4, n_positions=64))
+    elif name == "llama":
+        model = tf.LlamaForCausalLM(tf.LlamaConfig(**text, num_key_value_heads=2, max_position_embeddings=64))
+    elif name == "t5":
+        model = tf.T5ForConditionalGeneration(tf.T5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2,
+                                                          num_heads=4, decoder_start_token_id=0))
+    elif name == "whisper":
+        model = tf.WhisperForConditionalGeneration(tf.WhisperConfig(
+            vocab_size=100, num_mel_bins=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+            decoder_attention_heads=2, d_model=32, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=20,
+            max_target_positions=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1))
+        tf.WhisperFeatureExtractor(feature_size=16, chunk_length=1, hop_length=400).save_pretrained(folder)
+    elif name == "wav2vec2":
+        model = tf.Wav2Vec2Model(tf.Wav2Vec2Config(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=(16, 16),
+            conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4))
+        tf.Wav2Vec2FeatureExtractor().save_pretrained(folder)
+    elif name == "vit":
+        model = tf.ViTForImageClassification(tf.ViTConfig(image_size=32, patch_size=8, hidden_size=32,
+                                                          num_hidden_layers=2, num_attention_heads=4,
+                                                          intermediate_size=64, num_labels=5))
+        tf.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    else:
+        raise SystemExit(f"unknown model {name!r}: one of {', '.join(MODELS)}")
+    model.save_pretrained(folder)
+    return folder
+
+
+def _floor_inputs(model_type: str, config) -> dict:
+    """The example a person writing ``torch.onnx.export`` by hand would pass, at one shape."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, 100, (2, 8), generator=g)
+    mask = torch.ones_like(ids)
+    if model_type in ("bert", "gpt2", "llama"):
+        return {"input_ids": ids, "attention_mask": mask}
+    if model_type == "t5":
+        return {"input_ids": ids, "attention_mask": mask, "decoder_input_ids": ids[:, :4]}
+    if model_type == "whisper":
+        frames = 2 * config.max_source_positions
+        return {"input_features": torch.randn(2, config.num_mel_bins, frames, generator=g),
+                "decoder_input_ids": ids[:, :4]}
+    if model_type == "wav2vec2":
+        return {"input_values": torch.randn(2, 1600, generator=g)}
+    if model_type == "vit":
+        return {"pixel_values": torch.randn(2, 3, config.image_size, config.image_size, generator=g)}
+    raise SystemExit(f"no floor inputs for {model_type}")
+
+
+def floor(folder: Path, out: Path) -> None:
+    """``torch.onnx.export`` by hand, as its docs show: load, one example, export. The least any tool does."""
+    import torch
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(folder)
+    config.use_cache = False
+    model = getattr(transformers, config.architectures[0]).from_pretrained(folder, config=config).eval()
+    kwargs = _floor_inputs(config.model_type, config)
+    torch.onnx.export(model, (), str(out), kwargs=kwargs, dynamo=True)
+
+
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str, str]:
+    """Wall seconds, exit code, stdout, and the tail of stderr."""
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    return time.perf_counter() - t0, done.returncode, done.stdout, done.stderr[-2000:]
+
+
+def _tools(args: argparse.Namespace) -> dict[str, Callable[[str, Path, Path], list[str]]]:
+    python = sys.executable
+    tools: dict[str, Callable[[str, Path, Path], list[str]]] = {
+        "onnxbridge": lambda name, folder, out: [python, "-m", "onnxbridge", "convert", str(folder), "-o",
+                                                 str(out / "model.onnx"), "--json", *args.onnxbridge_arg],
+        "torch_floor": lambda name, folder, out: [python, str(Path(__file__).resolve()), "--floor", str(folder),
+                                                  str(out / "model.onnx")],
+    }
+    if args.optimum_venv:
+        cli = Path(args.optimum_venv) / "bin" / "optimum-cli"
+        if not cli.exists():
+            raise SystemExit(f"{cli} not found: --optimum-venv is the venv folder holding bin/optimum-cli")
+        tools["optimum"] = lambda name, folder, out: [str(cli), "export", "onnx", "--model", str(folder),
+                                                      "--task", MODELS[name], str(out)]
+    return tools
+
+
+def _cases(stdout: str) -> int | None:
+    """How many cases onnxbridge compared, from its --json report on stdout."""
+    try:
+        report = json.loads(stdout[stdout.find("{"):])
+    except json.JSONDecodeError:
+        return None
+    return len(report.get("validation", {}).get("cases", [])) or None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--floor", nargs=2, metavar=("FOLDER", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--optimum-venv", help="a venv with optimum-onnx installed (bin/optimum-cli)")
+    ap.add_argument("--model", action="append", choices=list(MODELS), help="default: every model")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--onnxbridge-arg", action="append", default=[], help="extra convert flag, e.g. --no-simplify")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if args.floor:
+        floor(Path(args.floor[0]), Path(args.floor[1]))
+        return 0
+    names = args.model or list(MODELS)
+    tools = _tools(args)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    rows: dict[str, dict] = {n: {t: [] for t in tools} | {"errors": {}, "cases": None} for n in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        folders = {n: _build(n, root / "src" / n) for n in names}
+        for r in range(args.rounds):
+            for n in names:
+                order = list(tools) if r % 2 == 0 else list(reversed(tools))  # who runs first alternates
+                for t in order:
+                    out = root / "out" / f"{n}-{t}-{r}"
+                    out.mkdir(parents=True)
+                    seconds, rc, stdout, stderr = _run(tools[t](n, folders[n], out), env)
+                    if rc != 0:
+                        rows[n]["errors"][t] = f"exit {rc}: {(stdout + stderr)[-400:]}"
+                        continue
+                    rows[n][t].append(seconds)
+                    if t == "onnxbridge":
+                        rows[n]["cases"] = _cases(stdout)
+                print(f"round {r + 1}/{args.rounds} {n}: " + ", ".join(
+                    f"{t} {rows[n][t][-1]:.1f}s" if rows[n][t] and len(rows[n][t]) == r + 1 else f"{t} failed"
+                    for t in tools), flush=True)
+    summary = _summarize(rows, tools)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
+                                         "rounds": args.rounds, "onnxbridge_args": args.onnxbridge_arg,
+                                         "models": rows, "summary": summary}, indent=2))
+    return 0
+
+
+def _summarize(rows: dict[str, dict], tools) -> dict:
+    """Per-model medians and ratios, printed as a table; the median ratio over the set."""
+    ratios: dict[str, list[float]] = {t: [] for t in tools if t != "onnxbridge"}
+    print(f"\n{'model':10} {'cases':>5} " + " ".join(f"{t + ' s':>13}" for t in tools)
+          + " " + " ".join(f"{'x ' + t:>13}" for t in ratios))
+    for n, row in rows.items():
+        med = {t: statistics.median(row[t]) if row[t] else None for t in tools}
+        row["median_s"] = med
+        row["ratio"] = {}
+        for t in ratios:
+            if med["onnxbridge"] and med[t]:
+                row["ratio"][t] = med["onnxbridge"] / med[t]
+                ratios[t].append(row["ratio"][t])
+        print(f"{n:10} {row['cases'] or '-':>5} " + " ".join(f"{med[t]:13.2f}" if med[t] else f"{'failed':>13}"
+                                                           for t in tools)
+              + " " + " ".join(f"{row['ratio'][t]:13.2f}" if t in row["ratio"] else f"{'-':>13}" for t in ratios))
+    out = {f"median_ratio_vs_{t}": statistics.median(v) for t, v in ratios.items() if v}
+    out |= {f"max_ratio_vs_{t}": max(v) for t, v in ratios.items() if v}
+    for k, v in out.items():
+        print(f"{k}: {v:.2f}")
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
