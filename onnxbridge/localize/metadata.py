@@ -62,10 +62,10 @@ def _python_str_list(text: str) -> list[str] | None:
         tree = ast.parse(text.strip(), mode="eval")
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
-    items = tree.body.elts if isinstance(tree.body, ast.List) else None
-    if items is None or not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in items):
+    if not isinstance(tree.body, ast.List):
         return None
-    return [e.value for e in items]
+    items = [e.value for e in tree.body.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return items if len(items) == len(tree.body.elts) else None
 
 
 def _module_stacks(exported_program: Any) -> dict[str, list[str]]:

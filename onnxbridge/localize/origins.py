@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..results.localize import SourceLine
-from .metadata import KEY_CALLS, KEY_CLASSES, KEY_SCOPES, KEY_STACK, str_list, props
+from .metadata import KEY_CALLS, KEY_CLASSES, KEY_SCOPES, KEY_STACK, props, str_list
 
 if TYPE_CHECKING:
     import onnx
