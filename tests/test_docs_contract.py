@@ -112,10 +112,6 @@ def test_every_option_of_every_command_is_documented(cli_flags):
     assert not undocumented, sorted(undocumented)
 
 
-def _codes(text: str) -> set[int]:
-    return {int(c) for c in re.findall(r"(?<![\w.])`?(\d{1,3})`?(?= |\b)", text)}
-
-
 def test_the_exit_codes_the_cli_uses_are_listed_in_cli_md_readme_and_help(run_cli):
     documented = {int(row.split("|")[1]) for row in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
                   .split("## Exit codes", 1)[1].split("\n## ", 1)[0].splitlines()
@@ -175,8 +171,8 @@ def test_a_bug_exits_4_and_ctrl_c_130(name, raised, code, run_cli, monkeypatch, 
 
 
 def test_every_run_report_records_peak_rss_of_the_stages_it_ran(run_cli, tmp_path, tiny_onnx):
-    """simplify, validate, upgrade and variant (convert, debug, bench are covered by their own tests' schema
-    checks): each JSON report has peak_rss_bytes, per stage, and matches the schema that requires it."""
+    """simplify, validate, upgrade and variant: each JSON report has peak_rss_bytes, per stage it ran, and matches
+    the schema, which requires it (tests/test_report_schema.py validates convert's and bench's against it)."""
     import jsonschema
     import onnx
 

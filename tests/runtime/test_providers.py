@@ -118,7 +118,7 @@ def test_a_provider_is_one_typed_value_in_both_spellings():
     assert short_provider("DmlExecutionProvider") == "DmlExecutionProvider"
 
 
-def test_the_choice_names_the_provider_that_ran(onnx_file):
+def test_the_choice_names_the_provider_that_ran():
     from onnxbridge.options.providers import CPU
 
     _, choice = create_session(onnx_models.mlp().SerializeToString(), "cpu")
