@@ -12,7 +12,10 @@ import resource
 import sys
 from collections.abc import Iterator
 
-__all__ = ["StagePeaks", "peak_rss_bytes"]
+__all__ = ["STAGES", "StagePeaks", "peak_rss_bytes"]
+
+# every stage a run report's peak_rss_bytes may name (docs/schema/report.schema.json lists the same)
+STAGES = ("load", "export", "upgrade", "simplify", "optimize", "validate", "localize", "variants", "bench")
 
 
 def peak_rss_bytes() -> int:
@@ -45,6 +48,8 @@ class StagePeaks:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        if name not in STAGES:
+            raise ValueError(f"unknown stage {name!r}: add it to _memory.STAGES and the report schema")
         _reset()
         try:
             yield

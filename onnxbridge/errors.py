@@ -19,6 +19,8 @@ __all__ = [
     "EXIT_USAGE",
     "EXIT_CONVERSION",
     "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_CODES",
 ]
 
 EXIT_OK = 0
@@ -26,6 +28,17 @@ EXIT_PARITY = 1
 EXIT_USAGE = 2
 EXIT_CONVERSION = 3
 EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+
+# every code the CLI exits with, and what it means (docs/cli.md, README.md and --help list the same; tested)
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_PARITY: "parity failed",
+    EXIT_USAGE: "bad input or usage",
+    EXIT_CONVERSION: "conversion failed",
+    EXIT_INTERNAL: "internal error (a bug)",
+    EXIT_INTERRUPTED: "interrupted",
+}
 
 
 class OnnxBridgeError(Exception):
@@ -75,6 +88,8 @@ class ConversionError(OnnxBridgeError):
 
 
 class ParityError(OnnxBridgeError):
-    """The model was produced or checked, and parity failed (exit 1)."""
+    """Parity failed (exit 1). onnxbridge's verbs never raise it: a failed check is a result
+    (``report.passed is False``), which the CLI writes and exits 1 on. Kept so that code which
+    catches it, or raises it from ``report.passed``, still imports."""
 
     exit_code = EXIT_PARITY

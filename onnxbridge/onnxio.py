@@ -12,7 +12,7 @@ import os
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._util import first_line
 from .errors import InputError, UnsafeInputError
@@ -30,6 +30,7 @@ __all__ = [
     "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "main_opset", "op_counts", "graph_inputs", "value_infos",
     "input_specs", "uses_external_data", "external_files", "data_name", "session_payload", "check_versions",
     "weight_bytes", "copy_model", "load_weights", "AXIS_RANGES_KEY", "write_axis_ranges", "read_axis_ranges",
+    "write_meta", "read_meta", "decode_meta",
 ]
 
 TWO_GB = 2**31 - 1
@@ -359,6 +360,42 @@ def input_specs(model: onnx.ModelProto):
     return tuple(specs)
 
 
+# ------------------------------------------------------------------ our own metadata_props: JSON, one encoding
+
+
+def write_meta(props: Any, key: str, value: Any) -> None:
+    """Write ``value`` as JSON under ``key`` in ``props`` (a model's or a node's ``metadata_props``),
+    in place of any earlier entry; ``None`` removes the key. Everything onnxbridge writes into an ONNX
+    file's metadata goes through here, and :func:`read_meta` reads it back."""
+    import json
+
+    at = [i for i, p in enumerate(props) if p.key == key]
+    if value is not None and at:
+        props[at.pop(0)].value = json.dumps(value, sort_keys=True)  # keeps its place
+    elif value is not None:
+        props.add(key=key, value=json.dumps(value, sort_keys=True))
+    for i in reversed(at):
+        del props[i]
+
+
+def decode_meta(text: str | None) -> Any:
+    """The JSON value ``text`` holds; ``None`` when absent or not JSON (a file from elsewhere may hold anything).
+    Parsed as data only: nothing in a file is ever evaluated."""
+    import json
+
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def read_meta(props: Any, key: str) -> Any:
+    """The JSON value :func:`write_meta` wrote under ``key`` in ``props`` (``None`` when absent or not JSON)."""
+    return decode_meta(next((p.value for p in props if p.key == key), None))
+
+
 # metadata_props key: {axis: {"declared": [lo, hi|null] | null, "exported": [lo, hi|null] | null, "guard": str|null}}
 AXIS_RANGES_KEY = "onnxbridge.axis_ranges"
 
@@ -367,34 +404,25 @@ def write_axis_ranges(model: onnx.ModelProto, declared: Mapping[str, SizeRange],
                       exported: Sequence[ExportedAxis]) -> None:
     """Record in the model's metadata the range each dynamic axis was declared valid on (``seq=1..24``)
     and the range the exporter recorded, so that a later ``validate`` or ``check`` judges the same range."""
-    import json
-
     by_axis = {e.axis: e for e in exported}
     entry = {}
     for axis in sorted(set(declared) | set(by_axis)):
         d, e = declared.get(axis), by_axis.get(axis)
         entry[axis] = {"declared": [d.lo, d.hi] if d else None, "exported": [e.lo, e.hi] if e else None,
                        "guard": e.guard if e else None}
-    for i in reversed(range(len(model.metadata_props))):
-        if model.metadata_props[i].key == AXIS_RANGES_KEY:
-            del model.metadata_props[i]
-    if entry:
-        model.metadata_props.add(key=AXIS_RANGES_KEY, value=json.dumps(entry, sort_keys=True))
+    write_meta(model.metadata_props, AXIS_RANGES_KEY, entry or None)
 
 
 def read_axis_ranges(model: onnx.ModelProto) -> tuple[dict[str, SizeRange], tuple[ExportedAxis, ...]]:
     """(declared ranges, exporter ranges) from the model's metadata; nothing when absent or malformed
     (a file from elsewhere may hold anything under that key)."""
-    import json
-
     from .results import ExportedAxis
     from .specs import SizeRange
 
-    text = next((p.value for p in model.metadata_props if p.key == AXIS_RANGES_KEY), None)
     declared: dict[str, SizeRange] = {}
     exported: list[ExportedAxis] = []
     try:
-        for axis, entry in (json.loads(text) if text else {}).items():
+        for axis, entry in (read_meta(model.metadata_props, AXIS_RANGES_KEY) or {}).items():
             d, e = entry.get("declared"), entry.get("exported")
             if d:
                 declared[str(axis)] = SizeRange(int(d[0]), None if d[1] is None else int(d[1]))

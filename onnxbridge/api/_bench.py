@@ -226,7 +226,7 @@ def _measure(sessions, reference, cases, config: BenchConfig, say: Progress) -> 
     device = config.reference_device
     if device == "auto":
         accelerator = getattr(reference, "accelerator", lambda: None)()
-        device = "cuda" if sessions[0][1].used != "CPUExecutionProvider" and accelerator == "cuda" else "cpu"
+        device = "cuda" if sessions[0][1].provider.is_gpu and accelerator == "cuda" else "cpu"
     results, refs, checks = [], [], []
     threads_for = getattr(reference, "threads", None)
     with threads_for(config.threads) if threads_for is not None else contextlib.nullcontext():
@@ -240,7 +240,7 @@ def _measure(sessions, reference, cases, config: BenchConfig, say: Progress) -> 
                 checks.append(_outputs_match(reference, sessions[0][0], feeds, batch))
             for session, choice in sessions:
                 binding = config.io_binding == "on" or (config.io_binding == "auto"
-                                                        and choice.used != "CPUExecutionProvider")
+                                                        and choice.provider.is_gpu)
                 say(f"{choice.used} batch {batch}")
                 row = _time_ort(session, choice, feeds, batch, shapes, binding, config)
                 if ref is not None and row.stats.p50 > 0:

@@ -133,8 +133,9 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
 
         say("building variants")
         t0 = time.perf_counter()
-        variants = variants_stage(out, model, options.variants, reference, loaded.specs, loaded.axis_sizes,
-                                  loaded.int_high, say)
+        with peaks.stage("variants"):
+            variants = variants_stage(out, model, options.variants, reference, loaded.specs, loaded.axis_sizes,
+                                      loaded.int_high, say)
         timings["variants_s"] = time.perf_counter() - t0
     from ._rerun import where_it_breaks
 
@@ -252,9 +253,10 @@ def _transform(model: Any, loaded: Any, options: ConvertOptions, say: Progress, 
         from ._stages import id_ranges
 
         say("optimising")
-        model, opt = optimize_step(model, options.optimize, loaded.specs, loaded.axis_sizes,
-                                   id_ranges(model, loaded.int_high), options.parity.seed,
-                                   hints=transformer_hints(loaded.model))
+        with peaks.stage("optimize"):
+            model, opt = optimize_step(model, options.optimize, loaded.specs, loaded.axis_sizes,
+                                       id_ranges(model, loaded.int_high), options.parity.seed,
+                                       hints=transformer_hints(loaded.model))
         timings["optimize_s"] = opt.seconds
     return model, simp, opt
 

@@ -111,10 +111,11 @@ def _stages(reference: Reference, candidates: Sequence[Candidate], provider_used
     stages = [Stage(reference.name, runner, reference.model, reference.path)]
     for c in candidates:
         stages.append(Stage(c.name, OrtRunner(c.model, "cpu", path=c.path), c.model, c.path, "cpu"))
-    if provider_used and provider_used != "CPUExecutionProvider":
-        from ..runtime.providers import short_provider
+    from ..options.providers import Provider
 
-        p = short_provider(provider_used)
+    on = Provider.from_ort(provider_used) if provider_used else None
+    if on is not None and on.is_gpu:
+        p = on.name
         last = candidates[-1]
         stages.append(Stage(f"{last.name} on {p}", OrtRunner(last.model, p, path=last.path), last.model, last.path, p))
     return stages

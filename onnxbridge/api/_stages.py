@@ -74,7 +74,9 @@ def preflight(parity: ParityConfig, *inputs: str | Path | None) -> None:
 
 def _preflight_provider(provider: str) -> None:
     """Fail fast (before any export) when an explicitly named provider cannot start."""
-    if provider not in ("cuda", "tensorrt"):
+    from ..options.providers import is_gpu
+
+    if not is_gpu(provider):
         return
     from ..runtime.providers import create_session
     from ..runtime.support import identity_probe

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._memory import StagePeaks
 from .._util import Progress, first_line, no_progress
 from ..fsutil import check_output_path
 from ..options import ParityConfig, UpgradeOptions
@@ -54,18 +55,23 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
     out = check_output_path(output, model)
     preflight(parity, model, output)
     say(f"loading {model}")
-    original, complaint = _load_legacy(model)
-    golden_folder, fixtures = _shipped_outputs(model, original, options)  # bad test data: exit 2, nothing written
+    peaks = StagePeaks()
+    with peaks.stage("load"):
+        original, complaint = _load_legacy(model)
+        golden_folder, fixtures = _shipped_outputs(model, original, options)  # bad test data: exit 2, nothing written
     say(f"converting to opset {options.opset}")
-    converted, result = convert_opset(original, options.opset, keep_initializer_inputs=options.keep_initializer_inputs)
+    with peaks.stage("upgrade"):
+        converted, result = convert_opset(original, options.opset,
+                                          keep_initializer_inputs=options.keep_initializer_inputs)
     timings = {"upgrade_s": result.seconds}
     specs = input_specs(converted)
     sizes = default_sizes(specs)
     final, simp = converted, None
     if options.simplify:
         say("simplifying")
-        check = simplify_check(converted, specs, sizes, None, parity.seed) if options.validate else None
-        final, simp = simplify_model(converted, check)
+        with peaks.stage("simplify"):
+            check = simplify_check(converted, specs, sizes, None, parity.seed) if options.validate else None
+            final, simp = simplify_model(converted, check)
         timings["simplify_s"] = simp.seconds
     say(f"writing {out}")
     save_onnx(final, out)
@@ -73,15 +79,18 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
     if options.validate:
         say("validating")
         t0 = time.perf_counter()
-        validation = _against_original(original, final, parity, specs, sizes, out, notes)
-        if fixtures is not None:
-            result = dataclasses.replace(result, golden=_replay(fixtures, final, parity), golden_source=str(golden_folder))
+        with peaks.stage("validate"):
+            validation = _against_original(original, final, parity, specs, sizes, out, notes)
+            if fixtures is not None:
+                result = dataclasses.replace(result, golden=_replay(fixtures, final, parity),
+                                             golden_source=str(golden_folder))
         timings["validate_s"] = time.perf_counter() - t0
         if validation is None and result.golden is None:
             notes.append("nothing to validate against: the original does not run on ONNX Runtime and the model "
                          "ships no expected outputs (test_data_set_*)")
     return Report(command="upgrade", source=str(model), framework="onnx", output=str(out), simplify=simp,
-                  validation=validation, upgrade=dataclasses.replace(result, notes=tuple(notes)), timings=timings)
+                  validation=validation, upgrade=dataclasses.replace(result, notes=tuple(notes)), timings=timings,
+                  peak_rss_bytes=peaks.bytes)
 
 
 def _load_legacy(path: str | Path):

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
 from ..options import ExportOptions, ParityConfig, TimingPlan, VariantOptions
@@ -71,19 +72,22 @@ def variant_with(model: str | Path, options: VariantOptions, *, source: str | No
     variant_targets(path, options)
     preflight(ParityConfig(provider=options.provider), path, source)  # a named provider that cannot start: exit 2 now
     say(f"loading {path}")
-    original = load_onnx(path)
-    specs, sizes, ranges, reference, fw = input_specs(original), None, None, None, "onnx"
-    if source is not None:
-        from ._stages import load_source
+    peaks = StagePeaks()
+    with peaks.stage("load"):
+        original = load_onnx(path)
+        specs, sizes, ranges, reference, fw = input_specs(original), None, None, None, "onnx"
+        if source is not None:
+            from ._stages import load_source
 
-        say(f"loading {source}")
-        converter, loaded = load_source(source, export)
-        reference, fw = converter.reference_runner(loaded), converter.framework
-        specs, sizes, ranges = loaded.specs, loaded.axis_sizes, loaded.int_high
+            say(f"loading {source}")
+            converter, loaded = load_source(source, export)
+            reference, fw = converter.reference_runner(loaded), converter.framework
+            specs, sizes, ranges = loaded.specs, loaded.axis_sizes, loaded.int_high
     t0 = time.perf_counter()
-    result = variants_stage(path, original, options, reference, specs, sizes or default_sizes(specs), ranges, say)
+    with peaks.stage("variants"):
+        result = variants_stage(path, original, options, reference, specs, sizes or default_sizes(specs), ranges, say)
     return Report(command="variant", source=source or str(path), framework=fw, output=None, variants=result,
-                  timings={"variants_s": time.perf_counter() - t0})
+                  timings={"variants_s": time.perf_counter() - t0}, peak_rss_bytes=peaks.bytes)
 
 
 def variants_stage(path: Path, model: Any, options: VariantOptions, reference: Any, specs: Sequence[TensorSpec],

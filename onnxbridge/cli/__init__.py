@@ -11,7 +11,7 @@ import sys
 import click
 
 from .._version import __version__
-from ..errors import EXIT_INTERNAL, OnnxBridgeError
+from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, OnnxBridgeError
 
 __all__ = ["main", "cli"]
 
@@ -57,7 +57,8 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, debug: bool) -> None:
     """onnxbridge: PyTorch / TensorFlow / Keras -> verified, simplified, benchmarked ONNX.
 
-    Exit codes: 0 success, 1 parity failed, 2 bad input or usage, 3 conversion failed.
+    Exit codes: 0 success, 1 parity failed, 2 bad input or usage, 3 conversion failed,
+    4 internal error (a bug), 130 interrupted.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except click.ClickException as e:
         e.show()
         return e.exit_code  # click's usage errors exit 2, as ours do
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # a bug in onnxbridge or a tool below it
         if debug:
             import traceback

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_PARITY, InputError, OnnxBridgeError
+from ..options.providers import provider_label
 from ..results import ParityReport
 from ..sources import on_sys_path
 from .manifest import ModelEntry
@@ -187,7 +188,7 @@ def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None
     replay = reports["replay"]
     worst = max((w for w in (worst_of(n, r) for n, r in reports.items()) if w and w.max_abs is not None),
                 key=lambda w: w.max_abs, default=None)
-    parts = [f"replay {len(replay.cases)} case(s) on {replay.provider_used.replace('ExecutionProvider', '')}"]
+    parts = [f"replay {len(replay.cases)} case(s) on {provider_label(replay.provider_used)}"]
     if "source" in reports:
         parts.append(f"source ({framework}) {len(reports['source'].cases)} case(s)")
     if "export" in reports:

@@ -7,8 +7,9 @@ item the FX node name), ``pkg.torch.onnx.class_hierarchy``, ``pkg.torch.onnx.fx_
 
 * the call index of a module called twice: ``name_scopes`` says ``shared`` for both calls, while the
   ExportedProgram's ``nn_module_stack`` keys carry it (``L__self__shared@1``).
-  :func:`stamp_module_calls` writes it on each node as ``pkg.onnxbridge.module_calls``
-  (``"['', 'blocks.0', 'shared@1']"``: root first, ``@N`` only for N > 0), so a saved file is enough;
+  :func:`stamp_module_calls` writes it on each node as ``pkg.onnxbridge.module_calls``, in JSON as all our
+  own metadata (``onnxio.write_meta``: ``["", "blocks.0", "shared@1"]``, root first, ``@N`` only for N > 0),
+  so a saved file is enough (files written before held a Python list literal, which still reads);
 * onnxsim (0.8.1) and ONNX Runtime's offline optimiser drop every node's ``metadata_props`` while
   keeping node names: :func:`carry_metadata` copies them back after each rewrite.
 
@@ -20,10 +21,12 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
+from ..onnxio import decode_meta, write_meta
+
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["KEY_SCOPES", "KEY_CLASSES", "KEY_FX_NODE", "KEY_STACK", "KEY_CALLS", "props", "literal_list",
+__all__ = ["KEY_SCOPES", "KEY_CLASSES", "KEY_FX_NODE", "KEY_STACK", "KEY_CALLS", "props", "str_list",
            "stamp_module_calls", "carry_metadata"]
 
 KEY_SCOPES = "pkg.torch.onnx.name_scopes"
@@ -38,24 +41,31 @@ def props(node: onnx.NodeProto) -> dict[str, str]:
     return {p.key: p.value for p in node.metadata_props}
 
 
-def literal_list(text: str | None) -> list[str] | None:
-    """A Python list repr (``"['', 'encoder']"``) as a list of strings; None when it is not one."""
+def str_list(text: str | None) -> list[str] | None:
+    """A list of strings from a node's metadata value; None when it holds none.
+
+    Our own keys are JSON (``["", "encoder"]``); torch's exporter writes ``repr(list)`` (``"['', 'encoder']"``),
+    as onnxbridge did before. That form is parsed, never evaluated: only a flat list of string literals is
+    read, anything else (a call, a name, a number, a nested list) is not a list of strings.
+    """
     if not text:
         return None
+    value = decode_meta(text)
+    if value is None:
+        value = _python_str_list(text)
+    return list(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
+
+
+def _python_str_list(text: str) -> list[str] | None:
+    """``"['', 'encoder']"`` -> ``['', 'encoder']``, from the syntax tree alone."""
     try:
-        value = ast.literal_eval(text)
+        tree = ast.parse(text.strip(), mode="eval")
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
-    return [str(v) for v in value] if isinstance(value, list) else None
-
-
-def _set_prop(node: onnx.NodeProto, key: str, value: str) -> None:
-    for p in node.metadata_props:
-        if p.key == key:
-            p.value = value
-            return
-    p = node.metadata_props.add()
-    p.key, p.value = key, value
+    if not isinstance(tree.body, ast.List):
+        return None
+    items = [e.value for e in tree.body.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return items if len(items) == len(tree.body.elts) else None
 
 
 def _module_stacks(exported_program: Any) -> dict[str, list[str]]:
@@ -87,13 +97,13 @@ def stamp_module_calls(model: onnx.ModelProto, exported_program: Any) -> int:
         return 0
     stamped = 0
     for node in model.graph.node:
-        scopes = literal_list(props(node).get(KEY_SCOPES))
+        scopes = str_list(props(node).get(KEY_SCOPES))
         if not scopes or scopes[-1] not in stacks:
             continue
         entry = stacks[scopes[-1]]
         if len(entry) != len(scopes) - 1:
             continue
-        _set_prop(node, KEY_CALLS, repr(entry))
+        write_meta(node.metadata_props, KEY_CALLS, entry)
         stamped += 1
     return stamped
 

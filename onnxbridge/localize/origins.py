@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..results.localize import SourceLine
-from .metadata import KEY_CALLS, KEY_CLASSES, KEY_SCOPES, KEY_STACK, literal_list, props
+from .metadata import KEY_CALLS, KEY_CLASSES, KEY_SCOPES, KEY_STACK, props, str_list
 
 if TYPE_CHECKING:
     import onnx
@@ -91,12 +91,12 @@ def parse_stack_trace(text: str) -> tuple[SourceLine, ...]:
 def dynamo_origin(node: onnx.NodeProto) -> NodeOrigin | None:
     """Origin from the dynamo exporter's metadata (None when the node carries none)."""
     meta = props(node)
-    scopes = literal_list(meta.get(KEY_SCOPES))
+    scopes = str_list(meta.get(KEY_SCOPES))
     if scopes is None:
         return None
-    classes = literal_list(meta.get(KEY_CLASSES)) or []
+    classes = str_list(meta.get(KEY_CLASSES)) or []
     module_names = scopes[1:-1]  # ['', 'blocks.0', 'blocks.0.fc', 'linear']: root and FX node left out
-    calls = literal_list(meta.get(KEY_CALLS))
+    calls = str_list(meta.get(KEY_CALLS))
     if calls is not None and len(calls) == len(module_names) + 1:
         stack, known = tuple(ModuleRef.parse(c) for c in calls[1:]), True
     else:

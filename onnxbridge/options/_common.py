@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
+from .providers import KNOWN_PROVIDERS
 
 __all__ = ["PROVIDERS", "FALLBACK_POLICIES", "OPT_LEVELS", "IO_BINDING_MODES", "REFERENCE_DEVICES",
            "OPTIMIZE_TARGETS", "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "EXECUTORS", "is_batch_axis"]
 
-PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
+PROVIDERS = ("auto", *(p.name for p in KNOWN_PROVIDERS))  # auto, cpu, cuda, tensorrt
 FALLBACK_POLICIES = ("warn", "fail")
 OPT_LEVELS = ("disable", "basic", "extended", "layout", "all")
 IO_BINDING_MODES = ("auto", "on", "off")

@@ -13,6 +13,7 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..options.providers import CPU, CUDA, TENSORRT, provider_label
 from .figures import figure as _figure
 from .figures import svg as _svg
 from .markdown import AXIS_HEADERS, axis_rows, case_mark, route_why, upgrade_facts, variant_cells
@@ -101,12 +102,11 @@ def placement_svg(placement: Placement, salt: str) -> str | None:
         return None
     ax = fig.add_subplot()
     providers = list(placement.by_provider)
-    palette = {"CPUExecutionProvider": "#1565c0", "CUDAExecutionProvider": "#2e7d32",
-               "TensorrtExecutionProvider": "#6a1b9a"}
+    palette = {CPU.ort: "#1565c0", CUDA.ort: "#2e7d32", TENSORRT.ort: "#6a1b9a"}
     left = [0] * len(ops)
     for p in providers:
         vals = [placement.by_op[o].get(p, 0) for o in ops]
-        ax.barh(range(len(ops)), vals, left=left, label=p.replace("ExecutionProvider", ""),
+        ax.barh(range(len(ops)), vals, left=left, label=provider_label(p),
                 color=palette.get(p, "#ef6c00"))
         left = [a + b for a, b in zip(left, vals)]
     ax.set_yticks(range(len(ops)), ops, fontsize=7)
@@ -207,7 +207,7 @@ def _placement_section(v: ParityReport) -> str:
     if svg:
         out += f"<figure>{svg}<figcaption>nodes per op type and provider</figcaption></figure>"
     else:
-        op_rows = [[_td(_e(op)), _td(_e(", ".join(f"{k.replace('ExecutionProvider', '')} {n}" for k, n in c.items())))]
+        op_rows = [[_td(_e(op)), _td(_e(", ".join(f"{provider_label(k)} {n}" for k, n in c.items())))]
                    for op, c in p.by_op.items()]
         out += _table(["op", "providers"], op_rows)
     if p.fallback:

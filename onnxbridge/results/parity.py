@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ..options.providers import provider_label
+
 __all__ = ["ERROR_BIN_EDGES", "OutputParity", "CaseKind", "Side", "ParityCase", "ParityReport", "PlacedNode",
            "Placement", "AxisOutcome", "AxisVerdict"]
 
@@ -136,7 +138,7 @@ class Placement:
 
     def summary(self) -> str:
         """One line: node counts per provider and the fallbacks."""
-        counts = ", ".join(f"{p.replace('ExecutionProvider', '')} {n}" for p, n in self.by_provider.items())
+        counts = ", ".join(f"{provider_label(p)} {n}" for p, n in self.by_provider.items())
         line = f"{self.nodes} node(s) ran: {counts or 'none'}"
         if self.memcpy:
             line += f"; {self.memcpy} memory copy node(s)"

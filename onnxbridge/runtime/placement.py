@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProviderError, UsageError
+from ..options.providers import CPU
 from ..results import PlacedNode, Placement
 
 __all__ = [
@@ -115,7 +116,7 @@ def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str 
     for n in seen.values():
         if n.provider == target or n.op_type in _MEMCPY:
             continue
-        if n.provider == "CPUExecutionProvider" and n.name in shape_arith:
+        if n.provider == CPU.ort and n.name in shape_arith:
             shape_on_cpu += 1
             continue
         fallback.append(n)

@@ -19,14 +19,12 @@ from typing import Any
 
 from ..errors import ProviderError, UsageError
 from ..options import PROVIDERS  # the provider names, spelled once
+from ..options.providers import CPU, CUDA, TENSORRT, Provider, is_gpu
 
-__all__ = ["PROVIDERS", "ProviderChoice", "create_session", "diagnose_cuda", "short_provider"]
+__all__ = ["PROVIDERS", "Provider", "ProviderChoice", "create_session", "diagnose_cuda", "short_provider"]
 
-_EP = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
+# what a session asks ONNX Runtime for, best first, per request (auto aims at CUDA)
+_WANTED = {"cpu": (CPU,), "cuda": (CUDA, CPU), "auto": (CUDA, CPU), "tensorrt": (TENSORRT, CUDA, CPU)}
 
 
 @dataclass(frozen=True)
@@ -38,13 +36,15 @@ class ProviderChoice:
     session_providers: tuple[str, ...]
     note: str | None = None
 
+    @property
+    def provider(self) -> Provider:
+        """The provider that really runs, as a typed value."""
+        return Provider.from_ort(self.used)
+
 
 def short_provider(ep: str) -> str:
-    """CUDAExecutionProvider -> cuda."""
-    for k, v in _EP.items():
-        if v == ep:
-            return k
-    return ep
+    """CUDAExecutionProvider -> cuda (a provider we do not know keeps its name)."""
+    return Provider.from_ort(ep).name
 
 
 def create_session(model: bytes | str | Path, requested: str = "auto", *, options: Any = None,
@@ -62,22 +62,18 @@ def create_session(model: bytes | str | Path, requested: str = "auto", *, option
     if requested not in PROVIDERS:
         raise UsageError(f"unknown provider {requested!r}", f"use one of {', '.join(PROVIDERS)}")
     available = ort.get_available_providers()
-    if requested == "cpu":
-        wanted = ["CPUExecutionProvider"]
-    elif requested == "tensorrt":
-        wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
-    else:  # cuda, auto
-        wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    target = _EP.get(requested, _EP["cuda"])  # auto aims at CUDA
+    wanted = [p.ort for p in _WANTED[requested]]
+    target = wanted[0]
+    explicit_gpu = is_gpu(requested)
 
-    if requested in ("cuda", "tensorrt") and target not in available:
+    if explicit_gpu and target not in available:
         raise ProviderError(
             f"--provider {requested}: {target} is not in this onnxruntime build "
             f"(available: {', '.join(available)})",
             "install onnxruntime-gpu (not onnxruntime) in this environment, or use --provider cpu",
         )
-    if requested == "auto" and "CUDAExecutionProvider" not in available:
-        wanted = ["CPUExecutionProvider"]
+    if requested == "auto" and CUDA.ort not in available:
+        wanted = [CPU.ort]
 
     model_arg = model if isinstance(model, bytes) else str(model)
     with _quiet_ort(ort):
@@ -85,22 +81,22 @@ def create_session(model: bytes | str | Path, requested: str = "auto", *, option
             model_arg, sess_options=options, providers=_with_options(wanted, available, provider_options)
         )
     running = tuple(session.get_providers())
-    used = running[0] if running else "CPUExecutionProvider"
-    if requested in ("cuda", "tensorrt") and target not in running:
+    used = running[0] if running else CPU.ort
+    if explicit_gpu and target not in running:
         raise ProviderError(
             f"--provider {requested}: {target} is listed as available but did not start: {diagnose_cuda()}",
             "install the NVIDIA driver and the CUDA / cuDNN libraries onnxruntime-gpu needs "
             "(pip install 'onnxruntime-gpu[cuda,cudnn]'), or use --provider cpu",
         )
     note = None
-    if requested == "auto" and used == "CPUExecutionProvider" and "CUDAExecutionProvider" in wanted:
+    if requested == "auto" and used == CPU.ort and CUDA.ort in wanted:
         note = f"auto: CUDA did not start ({diagnose_cuda()}); ran on CPU"
     return session, ProviderChoice(requested, used, running, note)
 
 
 def _with_options(wanted: list[str], available: list[str], options: Mapping[str, Mapping[str, str]] | None) -> list:
     """The providers to ask for, each with its options when some were given."""
-    by_ep = {_EP[k]: dict(v) for k, v in (options or {}).items() if k in _EP}
+    by_ep = {p.ort: dict(v) for k, v in (options or {}).items() if (p := Provider.named(k)) is not None}
     return [(p, by_ep[p]) if p in by_ep else p for p in wanted if p in available]
 
 

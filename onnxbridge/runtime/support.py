@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from ..options.providers import CPU
 
 if TYPE_CHECKING:
     import onnx
@@ -44,7 +45,7 @@ def runtime_problems(model: onnx.ModelProto) -> list[str]:
               if o.domain in _STANDARD}
     opsets.setdefault("", 13)
     try:
-        ort.InferenceSession(identity_probe(opsets, model.ir_version), providers=["CPUExecutionProvider"])
+        ort.InferenceSession(identity_probe(opsets, model.ir_version), providers=[CPU.ort])
     except Exception as e:
         return _explain(str(e), model, ort.__version__)
     return []

@@ -144,9 +144,6 @@ def session_options(threads: int | None = None, opt_level: str = "all") -> Any:
     return so
 
 
-_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-
-
 def ort_callable(session: Any, feeds: Mapping[str, np.ndarray], *, io_binding: bool) -> tuple[Call, Call | None]:
     """A zero-argument call running ``session`` on ``feeds``, and the synchronisation to time with it.
 
@@ -162,8 +159,9 @@ def ort_callable(session: Any, feeds: Mapping[str, np.ndarray], *, io_binding: b
         return (lambda: run(None, feeds)), None
     import onnxruntime as ort
 
-    used = session.get_providers()[0]
-    device = "cuda" if used in _GPU_PROVIDERS else "cpu"
+    from ..options.providers import Provider
+
+    device = Provider.from_ort(session.get_providers()[0]).device
     binding = session.io_binding()
     keep = []  # device copies must outlive the binding
     for name, arr in feeds.items():

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..options.providers import CPU
 from ._graph import quiet_tools
 
 __all__ = ["to_ort", "mobile_usability"]
@@ -36,7 +37,7 @@ def to_ort(model_path: Path, output: Path, *, target_platform: str = "arm") -> d
     so.add_session_config_entry("session.save_model_format", "ORT")
     so.add_session_config_entry("session.qdqisint8allowed", "1" if target_platform == "arm" else "0")
     disabled = None if target_platform == "amd64" else ["NchwcTransformer"]
-    ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
+    ort.InferenceSession(str(model_path), so, providers=[CPU.ort], disabled_optimizers=disabled)
     return {"target_platform": target_platform, "optimization": "all (fixed)"}
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from .._util import Progress, first_line, no_progress
 from ..errors import OnnxBridgeError, UsageError
 from ..options import DECISIVE_MARGIN, VariantOptions
+from ..options.providers import is_gpu
 from ..results import LatencyStats, VariantResult, VariantsReport, VariantStatus
 from ._graph import file_size, run
 from .accuracy import judge_accuracy, measure
@@ -201,7 +202,7 @@ def _time(fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, opti
     """p50s of fp32, every loaded variant and (with a source) the eager model, interleaved."""
     from ..runtime.timing import ort_callable, reference_callable, time_interleaved
 
-    gpu = options.provider in ("cuda", "tensorrt")
+    gpu = is_gpu(options.provider)
     calls, syncs, notes = {}, {}, []
     for name, sess in [("fp32", fp32)] + [(c.kind, c.session) for c in candidates]:
         calls[name], syncs[name] = ort_callable(sess, feeds, io_binding=gpu)

@@ -117,3 +117,70 @@ def test_every_simplifier_keeps_node_metadata(simplifier):
     assert result.applied and [n.op_type for n in out.graph.node] == ["MatMul", "Relu", "Add"]
     table = origins(out)
     assert [table[n.name].module for n in out.graph.node] == [ModuleRef("fc"), ModuleRef("act"), ModuleRef("shared", 1)]
+
+
+class _Stacked:
+    """The part of an ExportedProgram that stamping reads: FX nodes with an ``nn_module_stack``."""
+
+    class _Fx:
+        def __init__(self, name, stack):
+            self.name, self.meta = name, {"nn_module_stack": stack}
+
+    def __init__(self, **stacks):
+        self.graph = type("G", (), {"nodes": [self._Fx(k, v) for k, v in stacks.items()]})()
+
+
+def test_module_calls_are_written_as_json_and_read_back():
+    model = _model([_node("Relu", ["x"], ["h"], "node_relu", "['', 'fc', 'relu']"),
+                    _node("Add", ["h", "h"], ["y"], "node_add", "['', 'shared', 'add']")])
+    root = {"": ("", "Net")}
+    program = _Stacked(relu={**root, "L__self__fc": ("fc", "Linear")},
+                       add={**root, "L__self__shared@1": ("shared", "Block")})
+    assert stamp_module_calls(model, program) == 2
+    assert [props(n)[KEY_CALLS] for n in model.graph.node] == ['["", "fc"]', '["", "shared@1"]']
+    assert stamp_module_calls(model, program) == 2  # a second stamp replaces, never duplicates
+    assert [[p.key for p in n.metadata_props].count(KEY_CALLS) for n in model.graph.node] == [1, 1]
+    assert origins(model)["node_add"].module == ModuleRef("shared", 1)
+
+
+def test_a_file_with_the_older_python_list_encoding_still_reads(tmp_path):
+    """Files written before module calls were JSON hold ``repr(list)``: read from the syntax tree, as data."""
+    import onnx
+
+    path = tmp_path / "old.onnx"
+    onnx.save(_model([_node("Relu", ["x"], ["y"], "node_relu", "['', 'shared', 'relu']", "['', 'shared@1']")]), path)
+    table = origins(onnx.load(path))
+    assert table["node_relu"].module == ModuleRef("shared", 1) and table["node_relu"].calls_known
+
+
+@pytest.mark.parametrize("text", ["__import__('os').system('touch PWNED')", "[__import__('os').getcwd()]",
+                                  "['', f'{1}']", "['', ['nested']]", "['', 1]", "('', 'shared@1')", "{'a': 1}",
+                                  '["", 2]', "[" * 10000, "not a list"])
+def test_metadata_that_is_not_a_list_of_strings_is_never_evaluated(text, tmp_path, monkeypatch):
+    from onnxbridge.localize.metadata import str_list
+
+    monkeypatch.chdir(tmp_path)
+    assert str_list(text) is None
+    assert not (tmp_path / "PWNED").exists()
+    model = _model([_node("Relu", ["x"], ["y"], "node_relu", "['', 'shared', 'relu']", text)])
+    assert origins(model)["node_relu"].calls_known is False  # falls back to the scopes alone
+
+
+def test_our_model_metadata_is_json_through_one_helper():
+    import json
+
+    from onnxbridge.onnxio import AXIS_RANGES_KEY, read_axis_ranges, read_meta, write_axis_ranges, write_meta
+    from onnxbridge.results import ExportedAxis
+    from onnxbridge.specs import SizeRange
+
+    model = _model([helper.make_node("Relu", ["x"], ["y"])])
+    write_axis_ranges(model, {"seq": SizeRange(1, 24)}, [ExportedAxis("seq", 2, None, "seq >= 2")])
+    write_axis_ranges(model, {"seq": SizeRange(1, 24)}, [ExportedAxis("seq", 2, None, "seq >= 2")])
+    [entry] = [p for p in model.metadata_props if p.key == AXIS_RANGES_KEY]
+    assert json.loads(entry.value) == read_meta(model.metadata_props, AXIS_RANGES_KEY) == {
+        "seq": {"declared": [1, 24], "exported": [2, None], "guard": "seq >= 2"}}
+    assert read_axis_ranges(model) == ({"seq": SizeRange(1, 24)}, (ExportedAxis("seq", 2, None, "seq >= 2"),))
+    write_meta(model.metadata_props, AXIS_RANGES_KEY, None)
+    assert not len(model.metadata_props) and read_axis_ranges(model) == ({}, ())
+    model.metadata_props.add(key=AXIS_RANGES_KEY, value="{'seq': 1}")  # not JSON: nothing, never evaluated
+    assert read_meta(model.metadata_props, AXIS_RANGES_KEY) is None and read_axis_ranges(model) == ({}, ())

@@ -92,3 +92,34 @@ def test_session_error_without_a_message_is_an_input_error(monkeypatch):
     monkeypatch.setattr(runners, "create_session", refuse)
     with pytest.raises(InputError, match="ONNX Runtime cannot load the model: RuntimeError"):
         OrtRunner(onnx_models.mlp(), "cpu")
+
+
+def test_a_provider_is_one_typed_value_in_both_spellings():
+    """``--provider`` names, ONNX Runtime names, GPU-ness and the report label come from one table."""
+    from onnxbridge.options import PROVIDERS
+    from onnxbridge.options.providers import CPU, CUDA, KNOWN_PROVIDERS, TENSORRT, Provider, is_gpu, provider_label
+    from onnxbridge.runtime.providers import short_provider
+
+    assert PROVIDERS == ("auto", "cpu", "cuda", "tensorrt")
+    assert [p.ort for p in KNOWN_PROVIDERS] == ["CPUExecutionProvider", "CUDAExecutionProvider",
+                                                "TensorrtExecutionProvider"]
+    for p in KNOWN_PROVIDERS:
+        assert Provider.named(p.name) is p and Provider.named(p.ort) is p and Provider.from_ort(p.ort) is p
+        assert short_provider(p.ort) == p.name
+        assert is_gpu(p.name) == is_gpu(p.ort) == p.is_gpu
+    assert [p.is_gpu for p in KNOWN_PROVIDERS] == [False, True, True]
+    assert (CPU.device, CUDA.device, TENSORRT.device) == ("cpu", "cuda", "cuda")
+    assert [provider_label(p.ort) for p in KNOWN_PROVIDERS] == ["CPU", "CUDA", "Tensorrt"]
+    assert Provider.named("CUDA") is CUDA
+    # auto is a request, not a provider; a provider we never ask for keeps its name and is no GPU of ours
+    assert Provider.named("auto") is None and not is_gpu("auto") and not is_gpu(None) and not is_gpu("")
+    other = Provider.from_ort("DmlExecutionProvider")
+    assert (other.name, other.label, other.is_gpu) == ("DmlExecutionProvider", "Dml", False)
+    assert short_provider("DmlExecutionProvider") == "DmlExecutionProvider"
+
+
+def test_the_choice_names_the_provider_that_ran():
+    from onnxbridge.options.providers import CPU
+
+    _, choice = create_session(onnx_models.mlp().SerializeToString(), "cpu")
+    assert choice.used == "CPUExecutionProvider" and choice.provider is CPU and not choice.provider.is_gpu

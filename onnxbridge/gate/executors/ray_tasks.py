@@ -24,12 +24,12 @@ from typing import Any
 from ..._util import first_line
 from ...errors import InputError, UsageError
 from ...options import ExecutorOptions
+from ...options.providers import is_gpu
 from ..runner import Outcome, Task, run_task
 from .base import Progress, cannot_run, worker_died
 
-__all__ = ["RayExecutor", "resources_of", "GPU_PROVIDERS", "SHIP_EXCLUDES"]
+__all__ = ["RayExecutor", "resources_of", "SHIP_EXCLUDES"]
 
-GPU_PROVIDERS = ("cuda", "tensorrt")
 SHIP_EXCLUDES = [".git", ".venv", "venv", ".onnxbridge", "__pycache__", "*.pyc", ".tox", ".mypy_cache",
                  ".pytest_cache", "node_modules"]
 _CANCEL_GRACE_S = 10.0
@@ -43,7 +43,7 @@ def resources_of(task: Task) -> dict[str, Any]:
     request: dict[str, Any] = {"num_cpus": entry.cpus}
     if entry.memory_gb:
         request["memory"] = int(entry.memory_gb * 2**30)
-    if entry.provider in GPU_PROVIDERS:
+    if is_gpu(entry.provider):
         request["num_gpus"] = 1
     return request
 
