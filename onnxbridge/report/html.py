@@ -13,9 +13,17 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..options import BUDGET_CEILINGS
 from .figures import figure as _figure
 from .figures import svg as _svg
-from .markdown import AXIS_HEADERS, axis_rows, case_mark, route_why, upgrade_facts, variant_cells
+from .markdown import (
+    AXIS_HEADERS,
+    axis_rows,
+    case_mark,
+    route_why,
+    upgrade_facts,
+    variant_cells,
+)
 from .numbers import short
 
 if TYPE_CHECKING:
@@ -259,7 +267,7 @@ def _variants_section(r) -> str:
     rows, classes = [], []
     for v in r.variants:
         c = variant_cells(v)
-        budget = ", ".join(f"{k} {'≤' if k in ('max_abs', 'nonfinite') else '≥'} {x:g}" for k, x in v.budget.items())
+        budget = ", ".join(f"{k} {'≤' if k in BUDGET_CEILINGS else '≥'} {x:g}" for k, x in v.budget.items())
         speed = "not gated" if v.min_speedup is None else f"≥ {v.min_speedup:g}x"
         rows.append([_td(_e(v.kind)), _td(_e(c["verdict"])), _td(_e(c["size"])), _td(_e(c["p50"]), True),
                      _td(_e(c["speedup"])), _td(_e(c["accuracy"])), _td(_e(f"{budget}; speed {speed}")),
@@ -278,6 +286,9 @@ def _variants_section(r) -> str:
             out += f"<h3>{_e(v.kind)}: nodes kept in fp32</h3>" + _table(
                 ["node", "op", "why"], [[_td(_e(k.name)), _td(_e(k.op_type)), _td(_e(f"{k.kind}: {k.reason}"))]
                                         for k in v.kept_fp32[:100]])
+        table = v.table
+        if table is not None:
+            out += f"<h3>{_e(v.kind)}</h3>" + _table(table.headers, [[_td(_e(c)) for c in row] for row in table.rows])
         notes = list(v.notes) + ([v.method] if v.method else [])
         if notes:
             out += f"<p><strong>{_e(v.kind)}</strong>: " + "<br>".join(_e(n) for n in notes) + "</p>"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..options import BUDGET_CEILINGS, BUDGET_FLOORS, Budget
+from ..results.variants import VariantStatus
 from .numbers import short
 
 if TYPE_CHECKING:
     from ..results import Report
+    from ..results.table import Table
 
 __all__ = ["to_markdown", "route_why", "AXIS_HEADERS", "axis_rows", "case_mark", "variant_cells",
            "VARIANT_VERDICTS"]
@@ -55,6 +58,12 @@ def axis_rows(v) -> list[list[str]]:
 def case_mark(case) -> str:
     """How a case that did not compare reads: listed (the source cannot run it) or failed."""
     return "– not compared" if case.kind.value == "source_limit" else "✗"
+
+
+def table_markdown(table: Table) -> str:
+    """A :class:`Table` as Markdown, every cell made safe."""
+    return "\n".join(["| " + " | ".join(_cell(h) for h in table.headers) + " |", "|" + " --- |" * len(table.headers)]
+                     + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows])
 
 
 def _cell(text: str) -> str:
@@ -151,9 +160,10 @@ def _bench_markdown(b: dict | None) -> list[str]:
     return lines
 
 
-VARIANT_VERDICTS = {"passed": "✓ PASS", "refused": "✗ FAIL (not written)", "forced": "✗ FAIL (written: --write-failed)",
-                    "unavailable": "✗ unavailable"}
-_GATED = ("cosine", "cosine_min", "top1", "top1_decisive", "top5", "max_abs", "nonfinite")
+VARIANT_VERDICTS = {VariantStatus.PASSED: "✓ PASS", VariantStatus.REFUSED: "✗ FAIL (not written)",
+                    VariantStatus.FORCED: "✗ FAIL (written: --write-failed)",
+                    VariantStatus.UNAVAILABLE: "✗ unavailable"}
+_GATED = BUDGET_FLOORS + BUDGET_CEILINGS
 
 
 def _mb(n: int | None) -> str:
@@ -169,13 +179,13 @@ def variant_cells(v) -> dict[str, str]:
     acc = ", ".join(f"{m} {_cos(w) if m != 'nonfinite' else int(w)}" for m in _GATED
                     if (w := v.worst(m)) is not None and (m in v.budget or m in ("top1", "cosine")))
     speed = f"{_x(v.speedup_vs_fp32)} fp32" + (f", {_x(v.speedup_vs_eager)} eager" if v.speedup_vs_eager else "")
-    return {"verdict": VARIANT_VERDICTS[v.status.value], "size": f"{_mb(v.size_bytes)} ({_x(v.size_ratio)})"
+    return {"verdict": VARIANT_VERDICTS[v.status], "size": f"{_mb(v.size_bytes)} ({_x(v.size_ratio)})"
             if v.size_bytes else "-", "p50": f"{v.latency.p50:.3g} ms" if v.latency else "-",
             "speedup": speed if v.latency else "-", "accuracy": acc or "-"}
 
 
 def _budget_text(budget: dict) -> str:
-    return ", ".join(f"{k}{'<=' if k in ('max_abs', 'nonfinite') else '>='}{v:g}" for k, v in budget.items()) or "none"
+    return Budget(tuple(budget.items())).describe()
 
 
 def _variants_markdown(r) -> list[str]:
@@ -241,13 +251,9 @@ def _variant_details(v) -> list[str]:
     if v.kept_fp32:
         lines += ["", "| kept fp32 | op | why |", "| --- | --- | --- |"]
         lines += [f"| {k.name} | {k.op_type} | {k.kind}: {_cell(k.reason)} |" for k in v.kept_fp32[:50]]
-    mobile = v.details.get("mobile")
-    if mobile:
-        lines += ["", "| mobile EP | suitable | supported nodes | partitions | with fixed shapes |",
-                  "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {e['ep']} | {e['suitability']} | {e['supported_nodes']}/{e['nodes']} | {e['partitions']} | "
-                  f"{e['with_fixed_shapes'] or '-'} |" for e in mobile["eps"]]
-        lines.append(f"\nrecommendation: {mobile['recommendation']}")
+    table = v.table
+    if table is not None:
+        lines += ["", table_markdown(table)]
     lines += [f"\n> {n}" for n in v.notes]
     return lines
 
