@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from ._common import (
     BATCH_AXES,
-    EXECUTORS,
     FALLBACK_POLICIES,
     FUSIONS,
     IO_BINDING_MODES,
@@ -51,6 +50,6 @@ __all__ = [
     "Tolerance", "Tolerances", "parse_tolerances", "ParityPlan", "TimingPlan",
     "ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "UpgradeOptions", "BenchConfig",
     "SIMPLIFIERS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "CALIBRATION_METHODS", "Budget", "parse_budget", "VariantOptions",
-    "EXECUTORS", "ExecutorOptions",
+    "ExecutorOptions",
     "LocalizeOptions",
 ]
