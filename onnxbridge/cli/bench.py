@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..errors import EXIT_OK
 from .options import bench_options, export_options, report_options
 from .util import check_report_paths
+
+if TYPE_CHECKING:
+    from ..results import BenchCase, BenchReport
 
 
 @click.command()
@@ -40,7 +45,8 @@ def bench(model: str, source: str | None, export, config, reports, as_json: bool
     console = Console()
     if not console.is_terminal:
         console = Console(width=120)
-    console.print(bench_table(report.to_dict()["bench"] or {}, str(model)))
+    if report.bench is not None:
+        console.print(bench_table(report.bench, str(model)))
     for note in report.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
     for path in reports:
@@ -48,30 +54,30 @@ def bench(model: str, source: str | None, export, config, reports, as_json: bool
     return EXIT_OK
 
 
-def _label(r: dict) -> str:
-    if r["runtime"] != "onnxruntime":
-        return f"{r['runtime']} {r['settings'].get('device', '')}".strip()
+def _label(r: BenchCase) -> str:
+    if r.runtime != "onnxruntime":
+        return f"{r.runtime} {r.settings.get('device', '')}".strip()
     from ..runtime.providers import short_provider
 
-    return f"ort {short_provider(r['provider_used'])}" + (" iobind" if r["io_binding"] else "")
+    return f"ort {short_provider(r.provider_used)}" + (" iobind" if r.io_binding else "")
 
 
-def bench_table(b: dict, title: str):
+def bench_table(b: BenchReport, title: str):
     """One row per measurement: runtime / provider, batch, percentiles, throughput, speed-up."""
     from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=escape(f"onnxbridge bench: {title}"), caption=escape(f"speed-up: {b.get('speedup_basis', '')}")
-              if b.get("reference") else None)
+    from ..results.bench import SPEEDUP_BASIS
+
+    t = Table(title=escape(f"onnxbridge bench: {title}"),
+              caption=escape(f"speed-up: {SPEEDUP_BASIS}") if b.reference_results else None)
     for col in ("runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "mean±sd", "per s", "speed-up"):
         t.add_column(col, justify="left" if col == "runtime" else "right", no_wrap=True)
-    rows = list(b.get("results", [])) + list(b.get("reference_results", []))
-    for r in rows:
-        lat = r["latency_ms"]
-        speed = r.get("speedup_vs_reference")
+    for r in b.results + b.reference_results:
+        lat, speed = r.stats, r.speedup_vs_reference
         t.add_row(
-            _label(r), str(r["batch"]), f"{lat['p50']:.3g}", f"{lat['p90']:.3g}", f"{lat['p99']:.3g}",
-            f"{lat['mean']:.3g}±{lat['stdev']:.2g}", f"{r['throughput_per_s']:,.1f}",
+            _label(r), str(r.batch), f"{lat.p50:.3g}", f"{lat.p90:.3g}", f"{lat.p99:.3g}",
+            f"{lat.mean:.3g}±{lat.stdev:.2g}", f"{r.throughput_per_s:,.1f}",
             "-" if speed is None else f"{speed:.2f}x",
         )
     return t

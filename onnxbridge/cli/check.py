@@ -7,6 +7,7 @@ import json
 import click
 
 from ..errors import OnnxBridgeError
+from ..gate.executors.registry import EXECUTORS
 
 _MARK = {"passed": "✓", "updated": "✓", "unchanged": "·", "failed": "✗", "error": "!"}
 _COLOR = {"passed": "green", "updated": "green", "unchanged": None, "failed": "red", "error": "red"}
@@ -20,10 +21,11 @@ _COLOR = {"passed": "green", "updated": "green", "unchanged": None, "failed": "r
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=None, metavar="N",
               help="Check models in N parallel processes (0: one per CPU; default 1). With --executor ray: "
                    "the CPUs of the local Ray instance (default: all).")
-@click.option("--executor", default="local", show_default=True, metavar="local|ray[:ADDRESS]",
-              help="Where each model is checked: local processes, or one Ray task per model on a local Ray "
-                   "instance started for the run (ray) or a running cluster (ray:HOST:PORT, ray:auto, "
-                   "ray:ray://HOST:10001). Needs onnxbridge[ray].")
+@click.option("--executor", default="local", show_default=True,
+              metavar="|".join(EXECUTORS.names()) + "[:ADDRESS]",
+              help="Where each model is checked: " + "; ".join(f"{k.name}: {k.summary}" for k in EXECUTORS)
+                   + ". ray:HOST:PORT, ray:auto or ray:ray://HOST:10001 names a running cluster; ray needs "
+                     "onnxbridge[ray].")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True, metavar="N",
               help="Run a model whose worker died (killed, out of memory) again up to N times (Ray, or --jobs N).")
 @click.option("--update", is_flag=True,
@@ -74,13 +76,15 @@ def _error_json(e: OnnxBridgeError) -> dict:
 
 
 def _print(report) -> None:
+    from ..gate.results import GateStatus
+
     width = max((len(r.name) for r in report.results), default=0)
     for r in report.results:
-        status = "FAILED" if r.status == "failed" else ("ERROR" if r.status == "error" else r.status)
+        status = r.status.upper() if r.status in (GateStatus.FAILED, GateStatus.ERROR) else r.status.value
         head = click.style(f"{_MARK[r.status]} {r.name:<{width}}  {status:<9}", fg=_COLOR[r.status],
                            bold=not r.ok)
         line = f"{head} {r.message}"
-        if r.status in ("passed", "failed", "error") and r.reasons:
+        if r.status in (GateStatus.PASSED, GateStatus.FAILED, GateStatus.ERROR) and r.reasons:
             line += f" [{'; '.join(r.reasons)}]"
         if r.seconds >= 0.05:
             line += f" ({r.seconds:.1f} s)"

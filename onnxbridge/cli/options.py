@@ -21,7 +21,6 @@ from ..options import (
     PROVIDERS,
     REFERENCE_DEVICES,
     SIMPLIFIERS,
-    VARIANT_KINDS,
     BenchConfig,
     ExportOptions,
     LocalizeOptions,
@@ -31,6 +30,7 @@ from ..options import (
     Tolerances,
     VariantOptions,
 )
+from ..variants.registry import KINDS
 
 __all__ = ["PROVIDER_CHOICE", "export_options", "parity_options", "optimize_options", "bench_options",
            "localize_options", "report_options", "simplifier_option", "convert_variant_options", "variant_options"]
@@ -296,7 +296,7 @@ convert_variant_options = group(
     "variants", _convert_variants,
     click.option("--variant", "variants", default=None, metavar="KIND[,KIND...]",
                  help=f"Deployment variants to build beside the output, each gated on accuracy and speed: "
-                      f"{', '.join(VARIANT_KINDS)}."),
+                      f"{KINDS.help()}."),
     *_VARIANT_GATE,
 )
 
@@ -313,7 +313,7 @@ def _variant(to="", provider="cpu", output=None, out_dir=None, inputs_file=None,
 variant_options = group(
     "options", _variant,
     click.option("--to", "to", required=True, metavar="KIND[,KIND...]",
-                 help=f"Variants to build: {', '.join(VARIANT_KINDS)} (comma-separated)."),
+                 help=f"Variants to build: {KINDS.help()} (comma-separated)."),
     click.option("--provider", type=PROVIDER_CHOICE, default="cpu", show_default=True,
                  help="Where the variants will run: they are judged and timed there."),
     click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,

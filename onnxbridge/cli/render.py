@@ -39,14 +39,13 @@ def summary_table(report: Report):
         def add_row(self, *cells, marked: bool = False, **kw) -> None:
             super().add_row(*(escape(c) if isinstance(c, str) and not marked else c for c in cells), **kw)
 
-    d = report.to_dict()
+    conv = report.conversion
     t = PlainTable(title=escape(f"onnxbridge {report.command}: {report.source or ''}"), show_lines=False)
     t.add_column("step")
     t.add_column("result")
-    if d.get("route"):
-        lost = [f"{a['route']} ({a.get('failing_op') or a.get('error') or 'failed'})"
-                for a in d["routes_tried"] if not a["ok"]]
-        t.add_row("export", f"{d['route']} (opset {d['opset']})" + (f"; lost: {'; '.join(lost)}" if lost else ""))
+    if conv is not None and conv.route:
+        lost = [f"{a.route} ({a.failing_op or a.error or 'failed'})" for a in conv.attempts if not a.ok]
+        t.add_row("export", f"{conv.route} (opset {conv.opset})" + (f"; lost: {'; '.join(lost)}" if lost else ""))
     u = report.upgrade
     if u is not None:
         _upgrade_rows(t, u)
@@ -75,7 +74,7 @@ def summary_table(report: Report):
         _localization_rows(t, report.localization)
     if report.output:
         t.add_row("output", report.output)
-    for n in d.get("notes") or []:
+    for n in list(report.notes) + (list(conv.notes) if conv is not None else []):
         t.add_row("note", n)
     return t
 

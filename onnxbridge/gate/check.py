@@ -19,12 +19,21 @@ from pathlib import Path
 
 from ..errors import EXIT_USAGE, InputError, OnnxBridgeError
 from ..options import ExecutorOptions
-from .cache import Cache, FileHasher, Fingerprint, package_versions, replay_packages, source_packages, state_dir
+from .cache import (
+    Cache,
+    FileHasher,
+    Fingerprint,
+    package_versions,
+    replay_packages,
+    source_packages,
+    state_dir,
+)
 from .deps import source_files
-from .executors import Progress, executor_for
+from .executors import Progress
+from .executors.kind import ExecutorKind, ExecutorKinds
 from .manifest import Manifest, ModelEntry, load_manifest
 from .outputs import onnx_files, publish_update
-from .results import UPDATE_HINT, CheckReport, Location, ModelResult
+from .results import UPDATE_HINT, CheckReport, GateStatus, Location, ModelResult
 from .runner import Outcome, Task, missing_onnx
 
 __all__ = ["check"]
@@ -49,6 +58,7 @@ def check(
     progress: Progress | None = None,
     executor: str | ExecutorOptions | None = None,
     retries: int | None = None,
+    executors: ExecutorKinds | None = None,
 ) -> CheckReport:
     """Check every declared model (or those named in ``models``) and return a :class:`CheckReport`.
 
@@ -58,12 +68,16 @@ def check(
     processes (0: one per CPU); with Ray, the CPUs of the local instance. ``retries``: how often a
     model whose Ray worker died is run again. ``update`` re-exports every selected model and rewrites
     its ONNX file and fixtures; ``force`` ignores the cache. A bad manifest raises ``ManifestError``
-    (exit 2); problems of one model are in its result.
+    (exit 2); problems of one model are in its result. ``executors``: the registry ``executor`` is looked
+    up in (default ``gate/executors/registry.py``).
     """
     t0 = time.perf_counter()
     say = progress or (lambda _: None)
     extra = {k: v for k, v in (("jobs", jobs), ("retries", retries)) if v is not None}
     options = ExecutorOptions.parse(executor, **extra)
+    if executors is None:
+        from .executors.registry import EXECUTORS as executors
+    kind = executors.resolve(options)  # an unknown executor or option it does not take: exit 2 before any work
     manifest = load_manifest(config, cwd=cwd)
     selected = manifest.select(list(models or ()))
     recovered = _recover(manifest.root, selected)
@@ -74,7 +88,7 @@ def check(
     todo = [p.task for p in plans.values() if p.task is not None]
     keep = {m.name for m in manifest.models}
     try:
-        done = _run(todo, options, say, lambda o: _finish(plans[o.result.name], o, manifest, cache, hasher, runtime))
+        done = _run(todo, kind, options, say, lambda o: _finish(plans[o.result.name], o, manifest, cache, hasher, runtime))
     except BaseException:  # Ctrl-C: what passed and was written until now stays recorded
         cache.save(hasher.table, keep=keep)
         raise
@@ -86,18 +100,18 @@ def check(
     return CheckReport(
         config=str(manifest.path), root=str(manifest.root), results=results,
         seconds=time.perf_counter() - t0, update=update,
-        jobs=options.jobs if options.jobs is not None else (1 if options.kind == "local" else 0),
+        jobs=options.jobs if options.jobs is not None else kind.default_jobs,
         notes=tuple(notes), executor=str(options),
     )
 
 
-def _run(todo: list[Task], options: ExecutorOptions, say: Progress,
+def _run(todo: list[Task], kind: ExecutorKind, options: ExecutorOptions, say: Progress,
          finish: Callable[[Outcome], ModelResult]) -> dict[str, ModelResult]:
     """Run the tasks on the executor; each outcome is finished here, in this process, as it arrives."""
     done: dict[str, ModelResult] = {}
     if not todo:
         return done  # nothing to run: no executor started, Ray not even imported
-    with contextlib.closing(iter(executor_for(options).run(todo, say))) as outcomes:
+    with contextlib.closing(iter(kind.make(options).run(todo, say))) as outcomes:
         for outcome in outcomes:
             result = finish(outcome)
             done[result.name] = result
@@ -113,11 +127,11 @@ def _finish(plan: _Plan, outcome: Outcome, manifest: Manifest, cache: Cache, has
         try:
             publish_update(entry, manifest.root, state_dir(manifest.root), outcome.staged)
         except OSError as e:
-            return replace(result, status="error", exit_code=EXIT_USAGE, checks=(), worst=None,
+            return replace(result, status=GateStatus.ERROR, exit_code=EXIT_USAGE, checks=(), worst=None,
                            message=f"could not write {entry.onnx} and {entry.fixtures}: {e.strerror or e}",
                            hint="make the folder writable (nothing was written for this model) and rerun "
                                 "onnxbridge check --update")
-    if result.status not in ("passed", "updated"):
+    if result.status not in (GateStatus.PASSED, GateStatus.UPDATED):
         return result
     drift = version_drift(outcome.versions)
     if drift:
@@ -163,7 +177,7 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
             mode, reasons = "replay", fp.changes(old, source=False) or ["fingerprint changed"]
         else:
             result = ModelResult(
-                name=entry.name, status="unchanged", location=where, onnx=entry.onnx, source=entry.source,
+                name=entry.name, status=GateStatus.UNCHANGED, location=where, onnx=entry.onnx, source=entry.source,
                 message=f"since its pass at {rec.get('passed_at', '?')}: {rec.get('summary', '')}".rstrip(": "),
                 framework=rec.get("framework"), notes=notes, last_passed=rec.get("passed_at"),
             )
@@ -215,7 +229,7 @@ def _guess_framework(entry: ModelEntry) -> str | None:
 
 
 def _error(entry: ModelEntry, where: Location, e: OnnxBridgeError) -> ModelResult:
-    return ModelResult(name=entry.name, status="error", location=where, onnx=entry.onnx, source=entry.source,
+    return ModelResult(name=entry.name, status=GateStatus.ERROR, location=where, onnx=entry.onnx, source=entry.source,
                        message=e.message, hint=e.hint, exit_code=e.exit_code)
 
 

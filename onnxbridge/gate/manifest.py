@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UsageError
-from ..options import PROVIDERS, ConvertOptions, ExportOptions, ParityConfig, Tolerances
+from ..options import (
+    PROVIDERS,
+    ConvertOptions,
+    ExportOptions,
+    OptimizeOptions,
+    ParityConfig,
+    Tolerances,
+)
+from .manifest_keys import OPTION_KEYS, ManifestKey, accepted, entry_keys, option_keys
 from .results import Location
 
 try:
@@ -31,31 +39,7 @@ __all__ = ["ManifestError", "ModelEntry", "Manifest", "find_manifest", "load_man
 
 MANIFEST_NAME = "onnxbridge.toml"
 
-# key -> (accepted types, description used in messages). Required keys have no default.
 _REQUIRED = ("name", "source", "onnx")
-_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
-    "name": ((str,), "a string"),
-    "source": ((str,), "a SOURCE string, e.g. \"models.py:net\""),
-    "onnx": ((str,), "a path to the committed .onnx file"),
-    "inputs": ((list,), "a list of \"NAME:DIMS[:DTYPE]\" strings"),
-    "fixtures": ((str,), "a path to the golden .npz file"),
-    "atol": ((int, float), "a number"),
-    "rtol": ((int, float), "a number"),
-    "provider": ((str,), f"one of {', '.join(PROVIDERS)}"),
-    "framework": ((str,), "the name of a registered converter (pytorch, keras, tensorflow or a plugin's)"),
-    "opset": ((int,), "an integer"),
-    "simplify": ((bool,), "true or false"),
-    "reexport": ((bool,), "true or false"),
-    "seed": ((int,), "an integer"),
-    "trust_model": ((bool,), "true or false"),
-    "watch": ((list,), "a list of glob patterns, relative to the manifest"),
-    "external_data": ((bool,), "true or false (weights in ONNX.data beside the ONNX file; automatic over 2 GB)"),
-    "cpus": ((int, float), "a positive number"),
-    "memory_gb": ((int, float), "a positive number"),
-}
-# keys that may be given once, at the top, as defaults for every model
-_DEFAULTABLE = ("atol", "rtol", "provider", "framework", "opset", "simplify", "reexport", "seed", "trust_model",
-                "watch", "external_data", "cpus", "memory_gb")
 # where a model's work is scheduled, not what it checks: left out of the entry's digest (the cache key)
 _SCHEDULING = ("cpus", "memory_gb")
 
@@ -90,6 +74,13 @@ class ModelEntry:
     trust_model: bool = False
     watch: tuple[str, ...] = ()
     external_data: bool = False
+    routes: tuple[str, ...] = ()
+    task: str | None = None
+    fallback: str = "warn"
+    tolerances: tuple[str, ...] = ()  # per output, as --tol NAME=ATOL[,RTOL]
+    optimize: str | None = None
+    fuse_transformer: str | None = None
+    simplifier: str = "onnxsim"
     cpus: float = 1.0  # the resources a Ray task asks for (a GPU too when provider is cuda or tensorrt)
     memory_gb: float | None = None
     line: int = 0
@@ -101,18 +92,30 @@ class ModelEntry:
         file_part, sep, attr = self.source.rpartition(":")
         return file_part if sep and file_part.endswith(".py") and attr else None
 
+    def _fields(self, owner: type) -> dict[str, Any]:
+        """The entry's values of the manifest keys that feed ``owner``, by that class's field names."""
+        return {field: getattr(self, key) for key, (cls, field) in OPTION_KEYS.items() if cls is owner}
+
     def export_options(self) -> ExportOptions:
         """How the entry's source is loaded and exported."""
-        return ExportOptions(self.inputs, self.framework, self.opset, (), self.trust_model)
+        return ExportOptions(**self._fields(ExportOptions))
 
     def parity_config(self, **files: Any) -> ParityConfig:
         """How the entry is validated; ``files`` are fixture paths (``save_inputs=...``)."""
-        return ParityConfig(self.provider, Tolerances(self.atol, self.rtol), "warn", self.seed, **files)
+        tol = self._fields(Tolerances)
+        tolerances = Tolerances.build(tol["atol"], tol["rtol"], tol["per_output"])
+        return ParityConfig(tolerances=tolerances, **self._fields(ParityConfig), **files)
 
     def convert_options(self, **files: Any) -> ConvertOptions:
         """A re-export of the entry, validated against its source."""
-        return ConvertOptions(self.export_options(), self.parity_config(**files), simplify=self.simplify,
-                              external_data=self.external_data)
+        return ConvertOptions(self.export_options(), self.parity_config(**files),
+                              OptimizeOptions(**self._fields(OptimizeOptions)), **self._fields(ConvertOptions))
+
+
+# every key a model may have: ModelEntry's own fields, and the fields of the option objects it builds
+_KEYS: dict[str, ManifestKey] = {**entry_keys(ModelEntry, skip=("line", "digest")), **option_keys()}
+# keys that may be given once, at the top, as defaults for every model
+_DEFAULTABLE = tuple(k for k, key in _KEYS.items() if key.defaultable)
 
 
 @dataclass(frozen=True)
@@ -247,8 +250,8 @@ def _parse(path: Path, text: str, data: dict[str, Any]) -> Manifest:
                 f"{shown}:{line}: unknown top-level key {key!r}",
                 f"keys allowed as defaults for every model: {', '.join(_DEFAULTABLE)}", path=path, line=line,
             )
-        types, what = _KEYS[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        what = _KEYS[key].what
+        if not accepted(_KEYS[key], value):
             raise ManifestError(
                 f"{shown}:{line}: default {key} must be {what}, not {type(value).__name__} {value!r}",
                 f"write {key} as {what}", path=path, line=line,
@@ -312,12 +315,10 @@ def _entry(path: Path, text: str, root: Path, raw: dict[str, Any], start: int, e
         if key not in raw:
             raise fail(None, f"missing required key {key!r}", f"every model needs {', '.join(_REQUIRED)}")
     for key, value in raw.items():
-        types, what = _KEYS[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise fail(key, f"{key} must be {what}, not {type(value).__name__} {value!r}", f"write {key} as {what}")
-    for key in ("inputs", "watch"):
-        if key in raw and not all(isinstance(v, str) for v in raw[key]):
-            raise fail(key, f"{key} must be a list of strings", f"write {key} as {_KEYS[key][1]}")
+        what = _KEYS[key].what
+        if not accepted(_KEYS[key], value):
+            shown_value = f"{type(value).__name__} {value!r}"
+            raise fail(key, f"{key} must be {what}, not {shown_value}", f"write {key} as {what}")
     name = raw["name"]
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
         raise fail("name", f"name {name!r} may use letters, digits, '_', '.', '-' only", "rename the model")
@@ -351,7 +352,11 @@ def _entry(path: Path, text: str, root: Path, raw: dict[str, Any], start: int, e
             raise fail(key, f"{key} path {rel!r} leaves the project folder", "give a path relative to the manifest")
     checked = {k: v for k, v in raw.items() if k not in _SCHEDULING}
     digest = hashlib.sha256(json.dumps(checked, sort_keys=True, default=str).encode()).hexdigest()
-    return ModelEntry(
+    try:
+        tolerances = Tolerances.build(None, None, raw.get("tolerances")).per_output
+    except UsageError as e:
+        raise fail("tolerances", e.message.replace("--tol ", "tolerances ", 1), e.hint or "") from e
+    entry = ModelEntry(
         name=name,
         source=raw["source"],
         onnx=onnx,
@@ -370,9 +375,29 @@ def _entry(path: Path, text: str, root: Path, raw: dict[str, Any], start: int, e
         external_data=raw.get("external_data", False),
         cpus=float(raw.get("cpus", 1.0)),
         memory_gb=float(raw["memory_gb"]) if "memory_gb" in raw else None,
+        routes=tuple(raw.get("routes", ())),
+        task=raw.get("task"),
+        fallback=raw.get("fallback", "warn"),
+        tolerances=tuple(f"{n}={t.atol:g}" + ("" if t.rtol is None else f",{t.rtol:g}") for n, t in tolerances),
+        optimize=raw.get("optimize"),
+        fuse_transformer=raw.get("fuse_transformer"),
+        simplifier=raw.get("simplifier", "onnxsim"),
         line=start,
         digest=digest,
     )
+    try:  # the option objects check the values (choices, ranges) as they do for the CLI's flags
+        entry.convert_options()
+    except UsageError as e:
+        raise fail(_key_named(e.message, raw), e.message, e.hint or "see docs/ci.md for the manifest keys") from e
+    return entry
+
+
+def _key_named(message: str, raw: dict[str, Any]) -> str | None:
+    """The key a message from an option object is about (its flag or key name appears in it), if any."""
+    for key in raw:
+        if key in OPTION_KEYS and (key in message or f"--{key.replace('_', '-')}" in message):
+            return key
+    return None
 
 
 def _check_inputs(inputs: list[str], fail) -> None:

@@ -27,7 +27,7 @@ from ..results import ParityReport
 from ..sources import on_sys_path
 from .manifest import ModelEntry
 from .outputs import StagedFiles
-from .results import UPDATE_HINT, Location, ModelResult, worst_of
+from .results import UPDATE_HINT, GateStatus, Location, ModelResult, worst_of
 
 __all__ = ["Task", "Outcome", "run_task", "missing_onnx", "MODES"]
 
@@ -80,7 +80,7 @@ def run_task(task: Task) -> Outcome:
     return Outcome(dataclasses.replace(result, seconds=time.perf_counter() - t0), staged)
 
 
-def _result(task: Task, status: str, message: str, **kw) -> ModelResult:
+def _result(task: Task, status: GateStatus, message: str, **kw) -> ModelResult:
     return ModelResult(name=task.entry.name, status=status, location=task.location, onnx=task.entry.onnx,
                        source=task.entry.source, reasons=task.reasons, message=message, **kw)
 
@@ -183,7 +183,7 @@ def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None
         hint = ("if the change is intended, run `onnxbridge check --update` and commit the new ONNX file and "
                 "fixtures" if failed in ("replay", "source") else
                 "the exporter changed or the source exports differently now; see the validation in --json")
-        return _result(task, "failed", message, hint=hint, exit_code=EXIT_PARITY, checks=checks, worst=worst,
+        return _result(task, GateStatus.FAILED, message, hint=hint, exit_code=EXIT_PARITY, checks=checks, worst=worst,
                        framework=framework, validations=reports, notes=notes)
     replay = reports["replay"]
     worst = max((w for w in (worst_of(n, r) for n, r in reports.items()) if w and w.max_abs is not None),
@@ -195,7 +195,7 @@ def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None
         parts.append(f"re-export ({route}) {len(reports['export'].cases)} case(s)")
     if worst is not None:
         parts.append(f"worst max_abs {worst.max_abs:.3g}")
-    return _result(task, "passed", ", ".join(parts), exit_code=EXIT_OK, checks=checks, worst=worst,
+    return _result(task, GateStatus.PASSED, ", ".join(parts), exit_code=EXIT_OK, checks=checks, worst=worst,
                    framework=framework, validations=reports, notes=notes)
 
 
@@ -232,7 +232,7 @@ def _update(task: Task) -> tuple[ModelResult, StagedFiles | None]:
         route = report.conversion.route if report.conversion else None
         if not validation.passed:
             worst = worst_of("update", validation)
-            return _result(task, "failed", f"{_WHAT['update']}: {worst.describe() if worst else validation.summary()}",
+            return _result(task, GateStatus.FAILED, f"{_WHAT['update']}: {worst.describe() if worst else validation.summary()}",
                            hint="fix the model or the export (see onnxbridge convert for details); the committed "
                                 "files were left as they were",
                            exit_code=EXIT_PARITY, checks=("update",), worst=worst, framework=report.framework,
@@ -244,7 +244,7 @@ def _update(task: Task) -> tuple[ModelResult, StagedFiles | None]:
     worst = worst_of("update", validation)
     message = (f"wrote {entry.onnx} ({route}) and {entry.fixtures} ({len(validation.cases)} case(s))"
                + (f", worst max_abs {worst.max_abs:.3g}" if worst and worst.max_abs is not None else ""))
-    return _result(task, "updated", message, exit_code=EXIT_OK, checks=("update",), worst=worst,
+    return _result(task, GateStatus.UPDATED, message, exit_code=EXIT_OK, checks=("update",), worst=worst,
                    framework=report.framework, validations={"update": validation}, notes=report.notes), staged
 
 

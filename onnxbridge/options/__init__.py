@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from ._common import (
     BATCH_AXES,
-    EXECUTORS,
     FALLBACK_POLICIES,
     FUSIONS,
     IO_BINDING_MODES,
@@ -25,17 +24,21 @@ from ._common import (
 )
 from .plans import ParityPlan, TimingPlan
 from .runs import ExecutorOptions, LocalizeOptions
-from .stages import BenchConfig, ConvertOptions, ExportOptions, OptimizeOptions, ParityConfig, UpgradeOptions
+from .stages import (
+    BenchConfig,
+    ConvertOptions,
+    ExportOptions,
+    OptimizeOptions,
+    ParityConfig,
+    UpgradeOptions,
+)
 from .tolerances import Tolerance, Tolerances, parse_tolerances
 from .variants import (
     BUDGET_CEILINGS,
     BUDGET_FLOORS,
     CALIBRATION_METHODS,
     DECISIVE_MARGIN,
-    DEFAULT_BUDGETS,
-    DEFAULT_MIN_SPEEDUP,
     SIMPLIFIERS,
-    VARIANT_KINDS,
     Budget,
     VariantOptions,
     parse_budget,
@@ -46,8 +49,7 @@ __all__ = [
     "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "is_batch_axis",
     "Tolerance", "Tolerances", "parse_tolerances", "ParityPlan", "TimingPlan",
     "ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "UpgradeOptions", "BenchConfig",
-    "SIMPLIFIERS", "VARIANT_KINDS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "DEFAULT_BUDGETS",
-    "DEFAULT_MIN_SPEEDUP", "CALIBRATION_METHODS", "Budget", "parse_budget", "VariantOptions",
-    "EXECUTORS", "ExecutorOptions",
+    "SIMPLIFIERS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "CALIBRATION_METHODS", "Budget", "parse_budget", "VariantOptions",
+    "ExecutorOptions",
     "LocalizeOptions",
 ]

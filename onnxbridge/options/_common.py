@@ -9,7 +9,7 @@ from ..errors import UsageError
 from .providers import KNOWN_PROVIDERS
 
 __all__ = ["PROVIDERS", "FALLBACK_POLICIES", "OPT_LEVELS", "IO_BINDING_MODES", "REFERENCE_DEVICES",
-           "OPTIMIZE_TARGETS", "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "EXECUTORS", "is_batch_axis"]
+           "OPTIMIZE_TARGETS", "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "is_batch_axis"]
 
 PROVIDERS = ("auto", *(p.name for p in KNOWN_PROVIDERS))  # auto, cpu, cuda, tensorrt
 FALLBACK_POLICIES = ("warn", "fail")
@@ -21,7 +21,6 @@ FUSIONS = ("auto", "bert", "gpt2", "vit")
 # Axis names that mean "the batch" (compared lower-cased).
 BATCH_AXES = ("batch", "batch_size", "n", "b", "bs")
 REPORT_SUFFIXES = (".json", ".md", ".html", ".htm")
-EXECUTORS = ("local", "ray")
 
 
 def is_batch_axis(name: str) -> bool:

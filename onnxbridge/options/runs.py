@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ._common import EXECUTORS, _choice, _path
+from ._common import _path
 
 __all__ = ["ExecutorOptions", "LocalizeOptions"]
 
@@ -17,6 +17,9 @@ __all__ = ["ExecutorOptions", "LocalizeOptions"]
 @dataclass(frozen=True)
 class ExecutorOptions:
     """Where ``check`` runs each model's work: ``local`` processes, or tasks on a Ray cluster.
+
+    ``kind`` names an executor of the registry (``gate/executors/registry.py``), which checks the name
+    and what that executor takes (an address, shipping) before any work.
 
     ``address`` (Ray only) names a running cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``);
     without one, a local Ray instance is started for the run. ``jobs``: local worker processes
@@ -33,10 +36,7 @@ class ExecutorOptions:
     ship: bool | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", _choice(self.kind, EXECUTORS, "--executor"))
-        if self.address is not None and self.kind != "ray":
-            raise UsageError(f"--executor {self.kind}:{self.address}: only ray takes an address",
-                             "write --executor ray:HOST:PORT, --executor ray:auto, or --executor local")
+        object.__setattr__(self, "kind", (self.kind or "local").strip().lower())
         if self.address is not None and not self.address.strip():
             raise UsageError(f"--executor {self.kind}: with no address after the colon",
                              "write --executor ray (a local Ray instance) or --executor ray:HOST:PORT")

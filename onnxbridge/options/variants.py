@@ -12,12 +12,11 @@ from ..errors import UsageError
 from ._common import PROVIDERS, _choice, _path
 from .plans import TimingPlan
 
-__all__ = ["SIMPLIFIERS", "VARIANT_KINDS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "DEFAULT_BUDGETS",
-           "DEFAULT_MIN_SPEEDUP", "CALIBRATION_METHODS", "Budget", "parse_budget", "VariantOptions"]
+__all__ = ["SIMPLIFIERS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "CALIBRATION_METHODS", "Budget",
+           "parse_budget", "VariantOptions"]
 
 # Simplifiers ``--simplifier`` may name; ``auto`` runs every one installed and keeps the best (transforms/simplifiers.py).
 SIMPLIFIERS = ("onnxsim", "onnxslim", "onnxscript", "auto")
-VARIANT_KINDS = ("fp16", "bf16", "int8", "int8-static", "int4", "ort")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # Budget metrics (variants/accuracy.py): floors (the variant's value must be >= the limit) and ceilings (<=).
 BUDGET_FLOORS = ("cosine", "cosine_min", "top1", "top1_decisive", "top5")
@@ -52,24 +51,6 @@ class Budget:
         return ", ".join(f"{k}{'>=' if k in BUDGET_FLOORS else '<='}{v:g}" for k, v in self.limits) or "none"
 
 
-# Defaults per variant, stated in every report. fp16 and ORT-format conversions should be near-exact;
-# int8 and int4 lose more. int4 does not gate argmax agreement: on random-weight LMs (near-flat logits)
-# 4-bit weights flip most argmaxes (measured 0.2-0.4 on GPT-2 / Llama-style configs) while staying useful.
-DEFAULT_BUDGETS: dict[str, Budget] = {
-    "fp16": Budget((("cosine", 0.999), ("top1_decisive", 0.99), ("nonfinite", 0))),
-    "bf16": Budget((("cosine", 0.99), ("top1_decisive", 0.98), ("nonfinite", 0))),
-    "int8": Budget((("cosine", 0.99), ("top1_decisive", 0.98), ("nonfinite", 0))),
-    "int8-static": Budget((("cosine", 0.98), ("top1_decisive", 0.97), ("nonfinite", 0))),
-    "int4": Budget((("cosine", 0.9), ("nonfinite", 0))),
-    "ort": Budget((("cosine", 0.99999), ("nonfinite", 0))),
-}
-# A variant must be at least this much faster than fp32 (p50 ratio) on the provider that runs it; None:
-# timed and reported, not gated (an .ort file is for another device: this host's timing says nothing of it).
-DEFAULT_MIN_SPEEDUP: dict[str, float | None] = {
-    "fp16": 1.0, "bf16": 1.0, "int8": 1.0, "int8-static": 1.0, "int4": 1.0, "ort": None,
-}
-
-
 def parse_budget(texts: Sequence[str] | str | None) -> dict[str, float]:
     """``--budget cosine=0.999,top1=0.99`` (repeatable, comma-separated) -> metric -> limit."""
     hint = "write --budget METRIC=VALUE[,METRIC=VALUE], e.g. --budget cosine=0.999,top1_decisive=0.99"
@@ -102,15 +83,17 @@ def _variant_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
     texts = [kinds] if isinstance(kinds, str) else list(kinds or ())
     out = [k.strip().lower() for t in texts for k in str(t).split(",") if k.strip()]
     if not out:
-        raise UsageError("no variant asked for", f"name one or more of {', '.join(VARIANT_KINDS)}, e.g. --to int8")
-    for k in out:
-        _choice(k, VARIANT_KINDS, "variant")
+        raise UsageError("no variant asked for", "name one or more variant kinds, e.g. --to int8 (see --help)")
     return tuple(dict.fromkeys(out))
 
 
 @dataclass(frozen=True)
 class VariantOptions:
     """Which deployment variants to build and how each is gated (``variant --to`` / ``convert --variant``).
+
+    ``kinds`` are names of the variant-kind registry (``variants/registry.py``), checked against it
+    before any work (``variants.stage.variant_targets``); each kind holds its own default budget and
+    speed rule (``VariantKind.budget_for`` / ``speed_rule``).
 
     ``budget`` overrides the default limits of every variant asked for; ``min_speedup`` the speed rule
     (0 turns the speed gate off). ``inputs_file`` holds real inputs (fixtures format): its even cases
@@ -161,13 +144,3 @@ class VariantOptions:
         object.__setattr__(self, "axis_sizes", sizes)
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads {self.threads} must be at least 1", "give a positive thread count")
-
-    def budget_for(self, kind: str) -> Budget:
-        """The variant's default budget with the user's limits over it."""
-        return Budget(tuple({**DEFAULT_BUDGETS[kind].as_dict(), **dict(self.budget)}.items()))
-
-    def speed_rule(self, kind: str) -> float | None:
-        """The minimum p50 speed-up over fp32 (None: not gated)."""
-        if self.min_speedup is not None:
-            return self.min_speedup or None
-        return DEFAULT_MIN_SPEEDUP[kind]

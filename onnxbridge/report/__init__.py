@@ -12,6 +12,7 @@ from ..options import REPORT_SUFFIXES
 
 if TYPE_CHECKING:
     from ..results import Report
+    from .section import ReportSections
 
 __all__ = ["to_json", "to_markdown", "to_html", "write_report", "REPORT_SUFFIXES"]
 
@@ -22,18 +23,26 @@ def to_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, allow_nan=False, default=str)
 
 
-def to_markdown(report: Report) -> str:
-    """A Markdown summary: route, simplification, every case and output."""
+def _sections(sections: ReportSections | None) -> ReportSections:
+    if sections is not None:
+        return sections
+    from .registry import SECTIONS
+
+    return SECTIONS
+
+
+def to_markdown(report: Report, sections: ReportSections | None = None) -> str:
+    """A Markdown summary: the run's facts, then each section (``sections``: default ``report/registry.py``)."""
     from .markdown import to_markdown as render
 
-    return render(report)
+    return render(report, _sections(sections))
 
 
-def to_html(report: Report) -> str:
+def to_html(report: Report, sections: ReportSections | None = None) -> str:
     """A self-contained HTML page (no network at view time): tables, error histograms, placement."""
     from .html import to_html as render
 
-    return render(report)
+    return render(report, _sections(sections))
 
 
 def _plot_beside(report: Report, path: Path) -> str | None:
@@ -50,17 +59,18 @@ def _plot_beside(report: Report, path: Path) -> str | None:
     return save(fig, path.with_name(path.stem + ".where.svg")).name
 
 
-def write_report(report: Report, path: Path) -> Path:
+def write_report(report: Report, path: Path, sections: ReportSections | None = None) -> Path:
     """Write ``report`` in the format its suffix names, atomically."""
     suffix = path.suffix.lower()
     if suffix == ".json":
         text = to_json(report) + "\n"
     elif suffix == ".md":
         from .markdown import to_markdown as render
+        from .section import RenderContext
 
-        text = render(report, _plot_beside(report, path))
+        text = render(report, _sections(sections), RenderContext(_plot_beside(report, path)))
     elif suffix in (".html", ".htm"):
-        text = to_html(report)
+        text = to_html(report, sections)
     else:
         raise UsageError(f"unknown report format {path.suffix!r}", "use --report FILE.json, FILE.md or FILE.html")
     return atomic_write_text(path, text)

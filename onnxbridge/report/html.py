@@ -2,9 +2,9 @@
 
 Everything is inline (CSS, SVG plots drawn with matplotlib when it is installed); a
 Content-Security-Policy forbids the page from fetching anything, so it reads the same offline,
-from a CI artifact or an e-mail attachment. Sections: verdict and run facts, the tolerances used
-and where they came from, every case and output, one error histogram per output, where the nodes
-really ran, routes, simplification, notes.
+from a CI artifact or an e-mail attachment. The run's facts, then the sections of ``report/registry.py``:
+typed ones laid out by :func:`lay_out`, and the validation (tolerances, every case, error histograms,
+placement), localisation and variants sections drawn here.
 """
 
 from __future__ import annotations
@@ -13,16 +13,20 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..options import BUDGET_CEILINGS
 from ..options.providers import CPU, CUDA, TENSORRT, provider_label
 from .figures import figure as _figure
 from .figures import svg as _svg
-from .markdown import AXIS_HEADERS, axis_rows, case_mark, route_why, upgrade_facts, variant_cells
+from .markdown import AXIS_HEADERS, axis_rows, case_mark, variant_cells
 from .numbers import short
+from .section import Bullets, RenderContext, Section, Text
 
 if TYPE_CHECKING:
     from ..results import Localization, ParityReport, Placement, Report
+    from .section import ReportSections
 
-__all__ = ["to_html", "histogram_svg", "placement_svg"]
+__all__ = ["to_html", "lay_out", "validation_html", "localization_html", "variants_html", "histogram_svg",
+           "placement_svg"]
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -121,10 +125,14 @@ def placement_svg(placement: Placement, salt: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------- sections
-def _facts(d: dict) -> str:
-    rows = [("command", d.get("command")), ("source", d.get("source")), ("framework", d.get("framework")),
-            ("output", d.get("output")), ("route", d.get("route")), ("opset", d.get("opset")),
-            ("onnxbridge", d.get("onnxbridge_version"))]
+def _facts(report: Report) -> str:
+    from .._version import __version__
+
+    conv = report.conversion
+    rows = [("command", report.command), ("source", report.source),
+            ("framework", report.framework or (conv.framework if conv else None)), ("output", report.output),
+            ("route", conv.route if conv else None), ("opset", conv.opset if conv else None),
+            ("onnxbridge", __version__)]
     return _table(["", ""], [[_td(_e(k)), _td(f"<code>{_e(v)}</code>")] for k, v in rows if v is not None])
 
 
@@ -217,33 +225,6 @@ def _placement_section(v: ParityReport) -> str:
     return out
 
 
-def _routes_section(d: dict) -> str:
-    if not d.get("routes_tried"):
-        return ""
-    rows = [[_td(_e(a["route"])), _td("won" if a["ok"] else "failed"), _td(f"{a['seconds']:.2f}", True),
-             _td(_e(route_why(a)))] for a in d["routes_tried"]]
-    return "<h2>Export routes</h2>" + _table(["route", "outcome", "seconds", "why"], rows)
-
-
-def _simplify_section(d: dict) -> str:
-    s = d.get("simplify")
-    if not s:
-        return ""
-    out = (f"<h2>Simplify</h2><p>nodes {s['nodes_before']} → {s['nodes_after']} in {s['seconds']:.2f} s"
-           + (f" — {_e(s['reason'])}" if s.get("reason") else "") + "</p>")
-    if s.get("op_diff"):
-        out += (f"<p>kept: <code>{_e(s.get('tool'))}</code>; op counts changed: "
-                + _e(", ".join(f"{k} {n:+d}" for k, n in s["op_diff"].items())) + "</p>")
-    rows = [[_td(_e(c["tool"])), _td("yes" if c["ok"] else _e(f"no: {c['detail']}")), _td(str(c["nodes"]), True),
-             _td(short(c["weight_bytes"] / 1e6) + " MB", True), _td(f"{c['seconds']:.2f}", True),
-             _td("-" if c["parity"] is None else ("✓" if c["parity"] else "✗")),
-             _td(_e(", ".join(f"{k} {n:+d}" for k, n in c["op_diff"].items()) or "-"))]
-            for c in s.get("candidates") or []]
-    if rows:
-        out += _table(["simplifier", "ran", "nodes", "weights", "seconds", "parity", "op counts changed"], rows)
-    return out
-
-
 def _variants_section(r) -> str:
     """One row per variant (verdict, size, p50, speed-ups, accuracy, budget, why), then per output."""
     if r is None:
@@ -259,7 +240,7 @@ def _variants_section(r) -> str:
     rows, classes = [], []
     for v in r.variants:
         c = variant_cells(v)
-        budget = ", ".join(f"{k} {'≤' if k in ('max_abs', 'nonfinite') else '≥'} {x:g}" for k, x in v.budget.items())
+        budget = ", ".join(f"{k} {'≤' if k in BUDGET_CEILINGS else '≥'} {x:g}" for k, x in v.budget.items())
         speed = "not gated" if v.min_speedup is None else f"≥ {v.min_speedup:g}x"
         rows.append([_td(_e(v.kind)), _td(_e(c["verdict"])), _td(_e(c["size"])), _td(_e(c["p50"]), True),
                      _td(_e(c["speedup"])), _td(_e(c["accuracy"])), _td(_e(f"{budget}; speed {speed}")),
@@ -278,6 +259,9 @@ def _variants_section(r) -> str:
             out += f"<h3>{_e(v.kind)}: nodes kept in fp32</h3>" + _table(
                 ["node", "op", "why"], [[_td(_e(k.name)), _td(_e(k.op_type)), _td(_e(f"{k.kind}: {k.reason}"))]
                                         for k in v.kept_fp32[:100]])
+        table = v.table
+        if table is not None:
+            out += f"<h3>{_e(v.kind)}</h3>" + _table(table.headers, [[_td(_e(c)) for c in row] for row in table.rows])
         notes = list(v.notes) + ([v.method] if v.method else [])
         if notes:
             out += f"<p><strong>{_e(v.kind)}</strong>: " + "<br>".join(_e(n) for n in notes) + "</p>"
@@ -354,45 +338,66 @@ def _localization_section(loc: Localization) -> str:
     return out
 
 
-def to_html(report: Report) -> str:
-    """The whole report as one HTML page that fetches nothing."""
-    d = report.to_dict()
+def lay_out(section: Section) -> str:
+    """A typed section as HTML: a heading, then each block, every text escaped."""
+    anchor = f" id='{_e(section.anchor)}'" if section.anchor else ""
+    out = [f"<h2{anchor}>{_e(section.title)}</h2>"]
+    for block in section.blocks:
+        if isinstance(block, Text):
+            out.append(f"<p>{_e(block.text)}</p>")
+        elif isinstance(block, Bullets):
+            out.append("<ul class='notes'>" + "".join(f"<li>{_e(i)}</li>" for i in block.items) + "</ul>")
+        else:
+            out.append(_table(block.headers, [[_td(_e(c)) for c in row] for row in block.rows],
+                              ["fail" if f else "" for f in block.failed]))
+    return "".join(out)
+
+
+def validation_html(report: Report, ctx: RenderContext) -> str:
+    """Verdict, broken axes, tolerances, every case, error histograms, placement, the validation's notes."""
     v = report.validation
+    if v is None:
+        return ""
+    parts = [f"<h2>Validation</h2><p id='summary'><strong>{_e(v.summary())}</strong><br>reference: "
+             f"{_e(v.reference)}; {len(v.cases)} case(s) in {v.seconds:.2f} s</p>"]
+    if v.broken_axes:
+        items = "".join(f"<li>dynamic axis <code>{_e(a)}</code> breaks at size(s) {_e(list(s))}</li>"
+                        for a, s in v.broken_axes.items())
+        parts.append(f"<ul class='notes'>{items}</ul>")
+    if v.axes:
+        parts.append("<h2>Dynamic axes</h2>" + _table(AXIS_HEADERS, [[_td(_e(x)) for x in row] for row in axis_rows(v)]))
+    if report.localization is not None:
+        parts.append(f"<p><strong>{_e(report.localization.summary())}</strong> (<a href='#where'>where it "
+                     "diverges</a>)</p>")
+    parts += [_tolerance_section(v), _cases_section(v), _histograms(v), _placement_section(v)]
+    if v.notes:
+        parts.append("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in v.notes) + "</ul>")
+    return "\n".join(p for p in parts if p)
+
+
+def localization_html(report: Report, ctx: RenderContext) -> str:
+    return "" if report.localization is None else _localization_section(report.localization)
+
+
+def variants_html(report: Report, ctx: RenderContext) -> str:
+    return _variants_section(report.variants)
+
+
+def to_html(report: Report, sections: ReportSections, ctx: RenderContext | None = None) -> str:
+    """The whole report as one HTML page that fetches nothing: the run's facts, then every section."""
+    ctx = ctx or RenderContext()
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>onnxbridge {_e(report.command)}: {_e(report.source or '')}</title><style>{_CSS}</style></head><body>",
         f"<h1>onnxbridge {_e(report.command)} {_verdict(report.passed)}</h1>",
-        _facts(d),
+        _facts(report),
     ]
-    if v is not None:
-        parts += [
-            f"<p id='summary'><strong>{_e(v.summary())}</strong><br>reference: {_e(v.reference)}; "
-            f"{len(v.cases)} case(s) in {v.seconds:.2f} s</p>",
-        ]
-        if v.broken_axes:
-            items = "".join(f"<li>dynamic axis <code>{_e(a)}</code> breaks at size(s) {_e(list(s))}</li>"
-                            for a, s in v.broken_axes.items())
-            parts.append(f"<ul class='notes'>{items}</ul>")
-        if v.axes:
-            parts.append("<h2>Dynamic axes</h2>" + _table(AXIS_HEADERS, [[_td(_e(x)) for x in row]
-                                                                         for row in axis_rows(v)]))
-        if report.localization is not None:
-            parts.append(f"<p><strong>{_e(report.localization.summary())}</strong> (<a href='#where'>where it "
-                         "diverges</a>)</p>")
-        parts += [_tolerance_section(v), _cases_section(v), _histograms(v), _placement_section(v)]
-    if d.get("upgrade"):
-        parts.append("<h2>Upgrade</h2><ul>" + "".join(f"<li>{_e(f)}</li>" for f in upgrade_facts(d["upgrade"]))
-                     + "</ul>")
-    if report.localization is not None:
-        parts.append(_localization_section(report.localization))
-    parts += [_routes_section(d), _simplify_section(d), _variants_section(report.variants)]
-    notes = list(v.notes if v is not None else ()) + list(d.get("notes") or [])
-    if notes:
-        parts.append("<h2>Notes</h2><ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
-    if d.get("timings"):
-        parts.append("<h2>Timings</h2><p>" + ", ".join(f"{_e(k)} {v_:.2f} s" for k, v_ in d["timings"].items())
-                     + "</p>")
+    for section in sections:
+        if section.html is not None:
+            parts.append(section.html(report, ctx))
+        elif section.build is not None and (built := section.build(report)) is not None:
+            parts.append(lay_out(built))
     parts.append("</body></html>\n")
     return "\n".join(p for p in parts if p)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .bench import LatencyStats
+from .table import Table
 
 __all__ = ["VariantStatus", "OutputAccuracy", "KeptNode", "VariantResult", "VariantsReport"]
 
@@ -60,7 +61,7 @@ class KeptNode:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VariantResult:
     """One variant: where it was written (or why not), its accuracy against its budget, its speed
     against fp32 (and the source's eager model) on the same provider in the same run, and its size."""
@@ -82,10 +83,18 @@ class VariantResult:
     details: dict[str, Any] = field(default_factory=dict)
     kept_fp32: tuple[KeptNode, ...] = ()
     notes: tuple[str, ...] = ()
+    table: Table | None = None  # the kind's own table for the reports (the ORT format's mobile providers)
 
     @property
     def passed(self) -> bool:
         return self.status is VariantStatus.PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        from .serialize import to_plain
+
+        d = to_plain(self, own=False)
+        del d["table"]  # a rendering of ``details``, which the JSON report carries
+        return d
 
     def worst(self, metric: str) -> float | None:
         """The worst value of ``metric`` over the outputs (max for max_abs / nonfinite, else min)."""

@@ -26,22 +26,25 @@ from ..options.providers import is_gpu
 from ..results import LatencyStats, VariantResult, VariantsReport, VariantStatus
 from ._graph import file_size, run
 from .accuracy import judge_accuracy, measure
-from .build import BuildContext, Built, VariantUnavailable, build_variant, variant_filename
+from .build import BuildContext, Built, VariantUnavailable, build_variant
+from .kind import VariantKind, VariantKinds
+from .registry import KINDS
 
 __all__ = ["variant_targets", "Cases", "variant_cases", "run_variants"]
 
 Feeds = dict[str, np.ndarray]
 
 
-def variant_targets(model_path: Path, options: VariantOptions) -> dict[str, Path]:
-    """Where each variant goes (checked before any work: writable, never the input itself)."""
+def variant_targets(model_path: Path, options: VariantOptions, kinds: VariantKinds = KINDS) -> dict[str, Path]:
+    """Where each variant goes (checked before any work: a known kind, writable, never the input itself)."""
     from ..fsutil import check_output_path
 
+    resolved = kinds.resolve(options.kinds)
     if options.output is not None:
         targets = {options.kinds[0]: options.output}
     else:
         folder = options.out_dir or model_path.parent
-        targets = {k: folder / variant_filename(model_path, k) for k in options.kinds}
+        targets = {k.name: folder / k.filename(model_path) for k in resolved}
     for path in targets.values():
         check_output_path(path, model_path, options.inputs_file, what="variant")
     return targets
@@ -88,7 +91,7 @@ def variant_cases(model, options: VariantOptions, specs: Sequence[Any], axis_siz
 class _Candidate:
     """A variant on its way: built (or not), loaded, measured."""
 
-    kind: str
+    kind: VariantKind
     target: Path
     built: Built | None = None
     session: Any = None
@@ -116,8 +119,9 @@ def _open(payload: bytes | str, options: VariantOptions, feeds: Feeds, fp16: boo
 
 def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = None, specs: Sequence[Any] = (),
                  axis_sizes: Mapping[str, int] | None = None, ranges: Any = None,
-                 progress: Progress | None = None) -> VariantsReport:
-    """Build, judge and write (or refuse) every variant of the fp32 model at ``model_path``."""
+                 progress: Progress | None = None, kinds: VariantKinds = KINDS) -> VariantsReport:
+    """Build, judge and write (or refuse) every variant of the fp32 model at ``model_path`` (``kinds``:
+    the registry its kind names are looked up in)."""
     from ..onnxio import load_onnx, load_weights, session_payload
     from ..publish import scratch_dir
     from ..runtime.providers import short_provider
@@ -127,7 +131,7 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
     model = load_onnx(model_path)
     payload = session_payload(model, model_path)  # checked by load_onnx
     model = load_weights(model, model_path)  # the builders need the weights in memory
-    targets = variant_targets(model_path, options)
+    targets = variant_targets(model_path, options, kinds)
     cases = variant_cases(model, options, specs, axis_sizes or {}, ranges)
     folder = next(iter(targets.values())).parent
     fp32, provider_used, fp32_build = _open(payload, options, cases.judge[0], False, folder)
@@ -144,8 +148,8 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
     fp32_accuracy = measure(refs, fp32_outputs, names, DECISIVE_MARGIN)
     tmp = scratch_dir(folder)  # named as recover() knows: a killed run's build folder is cleared later
     try:
-        candidates = [_candidate(kind, targets[kind], model, model_path, tmp, options, cases, refs, names, say)
-                      for kind in options.kinds]
+        candidates = [_candidate(kind, targets[kind.name], model, model_path, tmp, options, cases, refs, names, say)
+                      for kind in kinds.resolve(options.kinds)]
         say("timing the variants beside fp32")
         stats, eager, timing_notes = _time(fp32, [c for c in candidates if c.session is not None], reference,
                                            cases.judge[0], options)
@@ -167,24 +171,25 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
     )
 
 
-def _candidate(kind: str, target: Path, model, model_path: Path, tmp: Path, options: VariantOptions, cases: Cases,
+def _candidate(kind: VariantKind, target: Path, model, model_path: Path, tmp: Path, options: VariantOptions, cases: Cases,
                refs: list, names: list[str], say: Progress) -> _Candidate:
     c = _Candidate(kind, target)
-    budget = options.budget_for(kind)
+    budget = kind.budget_for(options)
     ctx = BuildContext(options.provider, cases.calibrate, budget, DECISIVE_MARGIN, options.calibration_method,
                        options.threads, say)
-    say(f"building {kind}")
+    say(f"building {kind.name}")
     try:
         c.built = build_variant(kind, model, model_path, tmp / target.name, ctx)
         try:
-            c.session, _, c.engine_build_s = _open(str(c.built.path), options, cases.judge[0], kind == "fp16", target.parent)
+            c.session, _, c.engine_build_s = _open(str(c.built.path), options, cases.judge[0], kind.trt_fp16,
+                                                          target.parent)
         except OnnxBridgeError:
             raise
         except Exception as e:
             from ._graph import missing_kernel
 
             missing = missing_kernel(e)
-            raise VariantUnavailable(f"{kind} does not load on {options.provider}: "
+            raise VariantUnavailable(f"{kind.name} does not load on {options.provider}: "
                                      + (f"ONNX Runtime has no kernel for {missing}" if missing else first_line(e)),
                                      "keep that op out of the variant, or try another provider") from e
         try:
@@ -204,7 +209,7 @@ def _time(fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, opti
 
     gpu = is_gpu(options.provider)
     calls, syncs, notes = {}, {}, []
-    for name, sess in [("fp32", fp32)] + [(c.kind, c.session) for c in candidates]:
+    for name, sess in [("fp32", fp32)] + [(c.kind.name, c.session) for c in candidates]:
         calls[name], syncs[name] = ort_callable(sess, feeds, io_binding=gpu)
     if reference is not None and hasattr(reference, "timed_call"):
         device = "cuda" if gpu else "cpu"
@@ -230,18 +235,20 @@ TIMING_NOISE = 0.05
 def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStats | None, options: VariantOptions,
             fp32_size: int) -> VariantResult:
     """Judge, then write the variant (or not) and say why."""
-    budget = options.budget_for(c.kind).as_dict()
-    rule = options.speed_rule(c.kind)
-    notes = _notes(c.kind, options)
+    kind = c.kind
+    budget = kind.budget_for(options)
+    rule = kind.speed_rule(options)
+    notes = kind.notes(options)
     if c.unavailable is not None:
         reasons = (c.unavailable.reason,) + ((f"hint: {c.unavailable.hint}",) if c.unavailable.hint else ())
-        return VariantResult(c.kind, VariantStatus.UNAVAILABLE, None, reasons, budget, min_speedup=rule, notes=notes)
-    lat, base = stats[c.kind], stats["fp32"]
+        return VariantResult(kind=kind.name, status=VariantStatus.UNAVAILABLE, path=None, reasons=reasons,
+                             budget=budget.as_dict(), min_speedup=rule, notes=notes)
+    assert c.built is not None  # a candidate is built or unavailable
+    lat, base = stats[kind.name], stats["fp32"]
     speedup = base.p50 / lat.p50 if lat.p50 > 0 else None
     reasons = []
     if c.failures:
-        reasons.append(f"over the accuracy budget ({options.budget_for(c.kind).describe()}): "
-                       + "; ".join(c.failures[:4]))
+        reasons.append(f"over the accuracy budget ({budget.describe()}): " + "; ".join(c.failures[:4]))
     if rule is not None and speedup is not None and speedup < rule * (1 - TIMING_NOISE):
         reasons.append(f"slower than required: {speedup:.2f}x fp32 (p50 {lat.p50:.3g} ms vs {base.p50:.3g} ms), "
                        f"needs >= {rule:g}x (within {TIMING_NOISE:.0%} counts as met)")
@@ -253,39 +260,28 @@ def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStat
         details["engine_build_s"] = c.engine_build_s
     written = None
     if status is not VariantStatus.REFUSED:
-        _write(c.kind, c.built.path, c.target)
+        _write(kind, c.built.path, c.target)
         written = str(c.target)
-    return VariantResult(
-        c.kind, status, written, tuple(reasons), budget, c.outputs, lat, speedup,
-        eager.p50 / lat.p50 if eager is not None and lat.p50 > 0 else None, rule, size,
-        size / fp32_size if fp32_size else None, c.built.seconds, c.built.method, details, c.built.kept, notes,
+    result = VariantResult(
+        kind=kind.name, status=status, path=written, reasons=tuple(reasons), budget=budget.as_dict(),
+        accuracy=c.outputs, latency=lat, speedup_vs_fp32=speedup,
+        speedup_vs_eager=eager.p50 / lat.p50 if eager is not None and lat.p50 > 0 else None, min_speedup=rule,
+        size_bytes=size, size_ratio=size / fp32_size if fp32_size else None, build_s=c.built.seconds,
+        method=c.built.method, details=details, kept_fp32=c.built.kept, notes=notes,
     )
+    return dataclasses.replace(result, table=kind.table(result))
 
 
-def _write(kind: str, built: Path, target: Path) -> None:
+def _write(kind: VariantKind, built: Path, target: Path) -> None:
     """Move a built variant into place crash-safely: an ONNX file together with its external data
-    (``NAME.onnx.data``, written beside it when the variant is over 2 GB), an ORT-format file alone."""
+    (``NAME.onnx.data``, written beside it when the variant is over 2 GB), any other file alone."""
     from ..onnxio import publish_model
     from ..publish import publish
 
-    if kind == "ort":
-        publish({target: built})
-    else:
+    if kind.onnx_file:
         publish_model(built, target)
-
-
-def _notes(kind: str, options: VariantOptions) -> tuple[str, ...]:
-    notes = []
-    if kind == "fp16" and options.provider == "cpu":
-        notes.append("ONNX Runtime's CPU provider runs most fp16 nodes in fp32 behind Casts: fp16 saves size here, "
-                     "rarely time; the fp32 islands were found on an fp32 graph that rounds like fp16")
-    if kind == "int4" and "top1" not in dict(options.budget) and "top1_decisive" not in dict(options.budget):
-        notes.append("int4: argmax agreement is reported, not gated by default (random-weight LMs have near-flat "
-                     "logits that 4-bit weights reorder); gate it with --budget top1_decisive=...")
-    if kind == "ort" and options.speed_rule("ort") is None:
-        notes.append("ort: timed here but not gated on speed (the file is for a phone: this host's timing says "
-                     "nothing of it)")
-    return tuple(notes)
+    else:
+        publish({target: built})
 
 
 def _load() -> tuple[float, ...]:

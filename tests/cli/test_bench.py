@@ -275,3 +275,18 @@ def test_optimize_error_paths(run_cli, tmp_path, mlp_onnx):
         res = run_cli("simplify", mlp_onnx, "-o", out, "--optimize", "cuda")
         assert res.code == 2 and "cuda" in res.err
         assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["mlp.onnx"]
+
+
+def test_bench_html_report_carries_every_measurement(run_cli, mlp_onnx, tmp_path):
+    """``bench --report x.html`` wrote a page without the bench section: the measurements were dropped."""
+    page, data = tmp_path / "bench.html", tmp_path / "bench.json"
+    d = bench_json(run_cli, mlp_onnx, "--provider", "cpu", "--batch", "1,3", "--runs", "3", "--report", page,
+                   "--report", data)
+    from onnxbridge.report.numbers import short
+
+    html = page.read_text()
+    assert "<h2>Bench</h2>" in html
+    rows = [r for r in html.split("<tr") if "<td>onnxruntime</td>" in r]
+    assert len(rows) == len(d["bench"]["results"]) == 2
+    for row, res in zip(rows, json.loads(data.read_text())["bench"]["results"]):
+        assert f"<td>{res['batch']}</td>" in row and f"<td>{short(res['latency_ms']['p50'])}</td>" in row

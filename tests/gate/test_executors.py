@@ -16,6 +16,7 @@ from onnxbridge.errors import UsageError
 from onnxbridge.gate import check, outputs
 from onnxbridge.gate.check import version_drift
 from onnxbridge.gate.executors.ray_tasks import resources_of
+from onnxbridge.gate.executors.registry import EXECUTORS
 from onnxbridge.gate.manifest import load_manifest
 from onnxbridge.gate.runner import Task
 from onnxbridge.options import ExecutorOptions
@@ -31,7 +32,8 @@ def test_executor_options_parse_and_refuse_what_they_cannot_run():
     for spec, words in (("dask", "use one of local, ray"), ("local:x", "only ray takes an address"),
                         ("ray:", "no address"), ("ray: ", "no address")):
         with pytest.raises(UsageError, match=words):
-            ExecutorOptions.parse(spec)
+            EXECUTORS.resolve(ExecutorOptions.parse(spec))  # the name and what it takes: the registry's
+    assert EXECUTORS.resolve(ExecutorOptions.parse("ray:auto")).name == "ray"
     with pytest.raises(UsageError, match="--jobs -1"):
         ExecutorOptions(jobs=-1)
     with pytest.raises(UsageError, match="between 0 and 10"):

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from onnxbridge.errors import UsageError
-from onnxbridge.options import DEFAULT_BUDGETS, Budget, VariantOptions, parse_budget
+from onnxbridge.options import Budget, VariantOptions, parse_budget
 from onnxbridge.parity.metrics import argmax_agreement, decisive_rows, row_cosines
 from onnxbridge.variants.accuracy import judge_accuracy, measure
+from onnxbridge.variants.registry import KINDS
 
 
 def test_argmax_agreement_is_per_position_for_sequence_logits():
@@ -39,7 +40,7 @@ def test_row_cosines_and_non_finite_values():
     bad[0, 0] = np.inf
     (o,) = measure([[ref]], [[bad]], ["y"], margin=0.05)
     assert o.nonfinite == 1 and o.max_abs == float("inf")
-    judged = judge_accuracy((o,), DEFAULT_BUDGETS["fp16"])
+    judged = judge_accuracy((o,), KINDS.get("fp16").budget)
     assert not judged.passed and "y: nonfinite 1 > 0" in judged.failures
 
 
@@ -59,8 +60,9 @@ def test_budgets_parse_and_refuse_nonsense():
         with pytest.raises(UsageError):
             parse_budget(bad)
     opts = VariantOptions(("int8", "int4"), budget="top1=0.5")
-    assert opts.budget_for("int8").as_dict() == {"cosine": 0.99, "top1_decisive": 0.98, "nonfinite": 0.0, "top1": 0.5}
-    assert "top1" not in dict(DEFAULT_BUDGETS["int4"].limits)  # int4 reports argmax agreement, does not gate it
+    assert KINDS.get("int8").budget_for(opts).as_dict() == {"cosine": 0.99, "top1_decisive": 0.98, "nonfinite": 0.0, "top1": 0.5}
+    assert "top1" not in dict(KINDS.get("int4").budget.limits)  # int4 reports argmax agreement, does not gate it
     assert Budget((("max_abs", 1e-3),)).describe() == "max_abs<=0.001"
-    assert VariantOptions(("ort",)).speed_rule("ort") is None and VariantOptions(("int8",)).speed_rule("int8") == 1.0
-    assert VariantOptions(("int8",), min_speedup=0).speed_rule("int8") is None
+    assert KINDS.get("ort").speed_rule(VariantOptions(("ort",))) is None
+    assert KINDS.get("int8").speed_rule(VariantOptions(("int8",))) == 1.0
+    assert KINDS.get("int8").speed_rule(VariantOptions(("int8",), min_speedup=0)) is None

@@ -145,9 +145,9 @@ def test_a_variant_with_external_data_is_written_with_its_data(classifier, class
     """A variant over 2 GB is saved with its weights in ``NAME.onnx.data`` (forced here): the written file
     must come with its data, not point into the deleted build folder."""
     from onnxbridge.onnxio import external_files, load_onnx, save_onnx
-    from onnxbridge.variants import build
+    from onnxbridge.variants.kinds import fp16
 
-    monkeypatch.setattr(build, "_save", lambda model, path: save_onnx(model, path, external_data=True))
+    monkeypatch.setattr(fp16, "save", lambda model, path: save_onnx(model, path, external_data=True))
     report = api.variant(classifier, "fp16", inputs_file=classifier_files / "clusters.npz", min_speedup=0, **FAST)
     v = _only(report)
     assert v.status is VariantStatus.PASSED, v.reasons
@@ -161,11 +161,11 @@ def test_the_build_folder_is_one_that_recover_clears_after_a_kill(classifier, cl
     """Variants are built in a folder beside the target; a run killed meanwhile leaves it behind, so it
     must be named as onnxbridge's temp files are (the next run's ``recover`` removes it once stale)."""
     from onnxbridge.publish import PREFIX, _stale
-    from onnxbridge.variants import build
+    from onnxbridge.variants.kinds import fp16
 
     seen = []
-    real = build._save
-    monkeypatch.setattr(build, "_save", lambda model, path: (seen.append(path.parent), real(model, path)))
+    real = fp16.save
+    monkeypatch.setattr(fp16, "save", lambda model, path: (seen.append(path.parent), real(model, path)))
     api.variant(classifier, "fp16", inputs_file=classifier_files / "clusters.npz", min_speedup=0, **FAST)
     (folder,) = seen
     assert folder.parent == classifier.parent and folder.name.startswith(PREFIX)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -67,3 +69,9 @@ def test_ort_format_runs_and_says_which_mobile_providers_fit(classifier, classif
     mobile = v.details["mobile"]
     assert {e["ep"] for e in mobile["eps"]} == {"NNAPI", "CoreML NeuralNetwork", "CoreML MLProgram"}
     assert mobile["dynamic_inputs"] == ["x"] and mobile["recommendation"]
+    # the kind's own table reaches both reports; the JSON keeps the facts in details only
+    from onnxbridge.report import to_html, to_json, to_markdown
+
+    assert {row[0] for row in v.table.rows} == {"NNAPI", "CoreML NeuralNetwork", "CoreML MLProgram", "recommendation"}
+    assert "| mobile EP | suitable |" in to_markdown(report) and "<th>mobile EP</th>" in to_html(report)
+    assert "table" not in json.loads(to_json(report))["variants"]["variants"][0]

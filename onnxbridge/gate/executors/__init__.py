@@ -10,22 +10,12 @@ caller stops early (Ctrl-C, or closing the iterator), the executor cancels the t
   whose worker died is run again alone; no Ray import.
 - ``ray``: one Ray task per model, with its own resource request, on a cluster or a local Ray
   instance started for the run (``onnxbridge[ray]``).
+
+Each is declared by its module (``KIND``) and registered in ``registry.py`` (``EXECUTORS``).
 """
 
 from __future__ import annotations
 
-from ...options import ExecutorOptions
 from .base import Executor, Progress, worker_died
 
-__all__ = ["Executor", "Progress", "executor_for", "worker_died"]
-
-
-def executor_for(options: ExecutorOptions) -> Executor:
-    """The executor an option object names (Ray is imported only when it is asked for)."""
-    if options.kind == "ray":
-        from .ray_tasks import RayExecutor
-
-        return RayExecutor(options)
-    from .local import LocalExecutor
-
-    return LocalExecutor(options)
+__all__ = ["Executor", "Progress", "worker_died"]

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from ...errors import EXIT_INTERNAL, EXIT_USAGE
-from ..results import ModelResult
+from ..results import GateStatus, ModelResult
 from ..runner import Outcome, Task
 
 __all__ = ["Executor", "Progress", "worker_died", "cannot_run"]
@@ -33,6 +33,6 @@ def cannot_run(task: Task, what: str, hint: str) -> Outcome:
 
 def _error(task: Task, what: str, hint: str, exit_code: int) -> Outcome:
     return Outcome(ModelResult(
-        name=task.entry.name, status="error", location=task.location, onnx=task.entry.onnx,
+        name=task.entry.name, status=GateStatus.ERROR, location=task.location, onnx=task.entry.onnx,
         source=task.entry.source, reasons=task.reasons, exit_code=exit_code, message=what, hint=hint,
     ))

@@ -13,8 +13,9 @@ from pathlib import Path
 from ...options import ExecutorOptions
 from ..runner import Outcome, Task, run_task
 from .base import Progress, worker_died
+from .kind import ExecutorKind
 
-__all__ = ["LocalExecutor"]
+__all__ = ["LocalExecutor", "KIND"]
 
 
 class LocalExecutor:
@@ -81,6 +82,7 @@ class _Pools:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from concurrent.futures.process import BrokenProcessPool
 
+        before = set(multiprocessing.active_children())  # the pool's workers are the children it adds
         # spawn, not fork: workers import torch / tensorflow, which are not fork-safe
         pool = ProcessPoolExecutor(max_workers=min(workers, len(indices)),
                                    mp_context=multiprocessing.get_context("spawn"))
@@ -99,7 +101,7 @@ class _Pools:
                     continue
                 yield self._noted(i, outcome)
         except BaseException:  # Ctrl-C, or the caller stopped early: cancel the rest
-            _stop(pool, futures)
+            _stop(pool, futures, before)
             raise
         pool.shutdown(wait=True)
         return sorted(died), sorted(not_started)
@@ -122,11 +124,14 @@ def _run_marked(task: Task, mark: str) -> Outcome:
     return run_task(task)
 
 
-def _stop(pool, futures, grace_s: float = 10.0) -> None:
-    """Drop the tasks not started, Ctrl-C the workers (they clean up), and end any that linger."""
+def _stop(pool, futures, before: set, grace_s: float = 10.0) -> None:
+    """Drop the tasks not started, Ctrl-C the workers (they clean up), and end any that linger. The
+    workers are this process's children that were not there before the pool (``multiprocessing``'s
+    public view of them; the pool's own table is private)."""
+    import multiprocessing
     import time
 
-    processes = list((getattr(pool, "_processes", None) or {}).values())
+    processes = [p for p in multiprocessing.active_children() if p not in before]
     for future in futures:
         future.cancel()
     for process in processes:
@@ -141,3 +146,6 @@ def _stop(pool, futures, grace_s: float = 10.0) -> None:
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.terminate()
+
+
+KIND = ExecutorKind("local", LocalExecutor, "this process, or --jobs N spawned worker processes")

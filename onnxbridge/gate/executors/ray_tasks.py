@@ -27,6 +27,7 @@ from ...options import ExecutorOptions
 from ...options.providers import is_gpu
 from ..runner import Outcome, Task, run_task
 from .base import Progress, cannot_run, worker_died
+from .kind import ExecutorKind
 
 __all__ = ["RayExecutor", "resources_of", "SHIP_EXCLUDES"]
 
@@ -242,3 +243,7 @@ def _death(e: Exception) -> str:
     name = type(e).__name__
     return "out of memory" if "OutOfMemory" in name else name
 
+
+
+KIND = ExecutorKind("ray", RayExecutor, "one Ray task per model, on a cluster (ray:ADDRESS) or a local instance",
+                    takes_address=True, ships=True, default_jobs=0)

@@ -1,0 +1,1 @@
+"""One module per report section; ``report/registry.py`` registers them in the order they are laid out."""
