@@ -78,8 +78,10 @@ def check_versions(model: onnx.ModelProto, path: str | Path) -> None:
     """Refuse a model stamped with an IR version or opset newer than the installed onnx knows."""
     import onnx
 
-    newest = {"": onnx.defs.onnx_opset_version(), "ai.onnx": onnx.defs.onnx_opset_version(),
-              "ai.onnx.ml": onnx.helper.VERSION_TABLE[-1][3], "ai.onnx.training": onnx.helper.VERSION_TABLE[-1][4]}
+    last = onnx.helper.VERSION_TABLE[-1]  # (release, IR, ai.onnx, ai.onnx.ml[, ai.onnx.training])
+    newest: dict[str, int | None] = {
+        "": onnx.defs.onnx_opset_version(), "ai.onnx": onnx.defs.onnx_opset_version(),
+        "ai.onnx.ml": last[3], "ai.onnx.training": last[4] if len(last) == 5 else None}
     problems = []
     if model.ir_version > onnx.IR_VERSION:
         problems.append(f"IR version {model.ir_version} (this onnx reads up to {onnx.IR_VERSION})")

@@ -73,7 +73,7 @@ def _limits(value: Any) -> dict[str, float]:
     """Budget limits from ``--budget`` strings, a mapping, or (metric, limit) pairs."""
     if isinstance(value, Mapping):
         return dict(value)
-    items = [value] if isinstance(value, str) else list(value or ())
+    items: list[Any] = [value] if isinstance(value, str) else list(value or ())  # Budget checks each pair
     if all(isinstance(i, str) for i in items):
         return parse_budget(items)
     return dict(items)
