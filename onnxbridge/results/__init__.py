@@ -31,7 +31,7 @@ from .parity import (
     Placement,
     Side,
 )
-from .serialize import to_plain
+from .serialize import mapping_plain, to_plain
 from .variants import KeptNode, OutputAccuracy, VariantResult, VariantsReport, VariantStatus
 
 __all__ = [
@@ -137,7 +137,7 @@ class Report:
             d["variants"] = self.variants
         if self.localization is not None:
             d["localization"] = self.localization
-        return to_plain(d)
+        return mapping_plain(d)
 
     def write(self, path: str | Path) -> Path:
         """Write the report; the format follows the suffix (.json, .md, .html)."""

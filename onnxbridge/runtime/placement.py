@@ -108,7 +108,7 @@ def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str 
         if _is_shape_arith(args, seen[node].op_type) and outside:
             shape_arith.add(node)
     by_provider = Counter(n.provider for n in seen.values())
-    by_op: dict[str, Counter] = {}
+    by_op: dict[str, Counter[str]] = {}
     for n in seen.values():
         by_op.setdefault(n.op_type, Counter())[n.provider] += 1
     memcpy = sum(1 for n in seen.values() if n.op_type in _MEMCPY)
