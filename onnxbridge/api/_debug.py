@@ -79,7 +79,7 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
     say(f"loading {source}")
     peaks = StagePeaks()
     with peaks.stage("load"):
-        reference, specs, sizes, ranges = load_reference(source, export)
+        reference, domain = load_reference(source, export)
     conversion = None
     with tempfile.TemporaryDirectory(prefix="onnxbridge-debug-") as scratch:  # an export too large for memory
         if models:
@@ -90,7 +90,7 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
         last = candidates[-1]
         say("validating")
         with peaks.stage("validate"):
-            validation, cases = validate_cases(reference.runner, last.model, parity, specs, sizes, ranges, cases,
+            validation, cases = validate_cases(reference.runner, last.model, parity, domain, cases,
                                                path=last.path, reference_model=reference.model)
         say("localising")
         with peaks.stage("localize"):

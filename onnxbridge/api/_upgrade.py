@@ -47,6 +47,7 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
     write, then parity against the original model and the model's own expected outputs."""
     from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, save_onnx
+    from ..parity.domain import InputDomain
     from ..transforms.simplify import simplify_model
     from ..transforms.upgrade import convert_opset
 
@@ -64,7 +65,7 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
     final, simp = converted, None
     if options.simplify:
         say("simplifying")
-        check = simplify_check(converted, specs, sizes, None, parity.seed) if options.validate else None
+        check = simplify_check(converted, InputDomain.of(specs, sizes), parity.seed) if options.validate else None
         final, simp = simplify_model(converted, check)
         timings["simplify_s"] = simp.seconds
     say(f"writing {out}")
@@ -104,6 +105,7 @@ def _load_legacy(path: str | Path):
 def _against_original(original, final, parity: ParityConfig, specs, sizes, out: Path,
                       notes: list[str]) -> ParityReport | None:
     """The original model on ONNX Runtime CPU as the reference (None when ONNX Runtime cannot run it)."""
+    from ..parity.domain import InputDomain
     from ..runtime.sessions import OrtRunner
 
     try:
@@ -112,7 +114,8 @@ def _against_original(original, final, parity: ParityConfig, specs, sizes, out: 
         notes.append(f"the original model does not load on ONNX Runtime ({first_line(e, 200)}): "
                      "only its expected outputs can judge the upgrade")
         return None
-    return validate_model(reference, final, parity, specs, sizes, None, None, path=out, reference_model=original)
+    return validate_model(reference, final, parity, InputDomain.of(specs, sizes), None, path=out,
+                          reference_model=original)
 
 
 def _shipped_outputs(model: str | Path, original, options: UpgradeOptions):
@@ -129,10 +132,10 @@ def _shipped_outputs(model: str | Path, original, options: UpgradeOptions):
 def _replay(fixtures, final, parity: ParityConfig) -> ParityReport:
     """The expected outputs against the new model on ONNX Runtime."""
     from ..parity.cases import fixture_cases
+    from ..parity.check import one_pass
     from ..parity.fixtures import FixtureRunner
-    from ..parity.sweep import check_parity
     from ..runtime.sessions import OrtRunner
 
     reference = FixtureRunner(fixtures, fixtures.inputs, tuple(o.name for o in final.graph.output))
-    return check_parity(reference, OrtRunner(final, parity.provider), fixture_cases(fixtures.inputs),
-                        tolerances=parity.tolerances)
+    check = one_pass(tolerances=parity.tolerances, candidate=final, cases=fixture_cases(fixtures.inputs))
+    return check.report(reference, OrtRunner(final, parity.provider))

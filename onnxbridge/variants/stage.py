@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._util import Progress, first_line, no_progress
+from ..runtime.capabilities import Releasable, TimedReference
 from ..errors import OnnxBridgeError, UsageError
 from ..options import DECISIVE_MARGIN, VariantOptions
 from ..results import LatencyStats, VariantResult, VariantsReport, VariantStatus
@@ -205,7 +206,7 @@ def _time(fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, opti
     calls, syncs, notes = {}, {}, []
     for name, sess in [("fp32", fp32)] + [(c.kind, c.session) for c in candidates]:
         calls[name], syncs[name] = ort_callable(sess, feeds, io_binding=gpu)
-    if reference is not None and hasattr(reference, "timed_call"):
+    if isinstance(reference, TimedReference):
         device = "cuda" if gpu else "cpu"
         try:
             calls["eager"], syncs["eager"], _ = reference_callable(reference, feeds, device)
@@ -214,9 +215,8 @@ def _time(fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, opti
     try:
         stats = time_interleaved(calls, options.timing, options.rounds, syncs)
     finally:
-        release = getattr(reference, "release", None)
-        if release is not None:
-            release()
+        if isinstance(reference, Releasable):
+            reference.release()
     return stats, stats.pop("eager", None), notes
 
 
