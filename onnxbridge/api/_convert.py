@@ -5,19 +5,29 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..fsutil import check_output_path
-from ..options import ConvertOptions, ExportOptions, OptimizeOptions, ParityConfig, Tolerances, VariantOptions
+from ..options import (
+    ConvertOptions,
+    ExportOptions,
+    OptimizeOptions,
+    ParityConfig,
+    ToleranceLike,
+    Tolerances,
+    VariantOptions,
+)
 from ..results import Report
 from ..specs import TensorSpec
 from ._stages import load_source, preflight, read_input_cases, simplify_check, validate_model
 
 if TYPE_CHECKING:
+    import onnx
+
     from ..converters.base import Converter, ExportedModel, SourceModel
-    from ..runtime.sessions import Runner
+    from ..runtime.sessions import OrtRunner, Runner
 
 __all__ = ["convert", "convert_with"]
 
@@ -37,7 +47,7 @@ def convert(
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
-    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None,
     fallback: str = "warn",
     seed: int = 0,
     inputs_file: str | Path | None = None,
@@ -176,7 +186,7 @@ def _transform_and_write(product: ExportedModel, loaded: SourceModel[object], op
     return load_onnx(out), simp, None
 
 
-def _record_axis_ranges(model: Any, loaded: SourceModel[object], axes: tuple) -> None:
+def _record_axis_ranges(model: onnx.ModelProto, loaded: SourceModel[object], axes: tuple) -> None:
     """The declared and exported range of every dynamic axis, in the model's metadata."""
     from ..onnxio import write_axis_ranges
     from ..specs import declared_ranges
@@ -222,7 +232,7 @@ def _route_checks(reference: Runner, loaded: SourceModel[object], options: Conve
     if not options.validate:
         return _structural_check, None
     quick = _quick_parity(reference, loaded, options.parity.tolerances)
-    opened: list[tuple[Any, Any]] = []  # (product, its CPU session) of the last structural check
+    opened: list[tuple[ExportedModel, OrtRunner]] = []  # (product, its CPU session) of the last structural check
 
     def structural(product) -> None:
         opened[:] = [(product, _structural_check(product))]
@@ -234,7 +244,7 @@ def _route_checks(reference: Runner, loaded: SourceModel[object], options: Conve
     return structural, parity
 
 
-def _transform(model: Any, loaded: SourceModel[object], options: ConvertOptions, say: Progress, timings: dict[str, float],
+def _transform(model: onnx.ModelProto, loaded: SourceModel[object], options: ConvertOptions, say: Progress, timings: dict[str, float],
                peaks: StagePeaks):
     """Simplify, then optimise (each kept only where parity with its input holds)."""
     simp = opt = None

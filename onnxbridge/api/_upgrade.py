@@ -8,11 +8,10 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from .._util import Progress, first_line, no_progress
 from ..fsutil import check_output_path
-from ..options import ParityConfig, UpgradeOptions
+from ..options import ParityConfig, ToleranceLike, UpgradeOptions
 from ..results import ParityReport, Report
 from ._stages import preflight, simplify_check, validate_model
 
@@ -31,7 +30,7 @@ def upgrade(
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
-    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> Report:

@@ -9,7 +9,7 @@ from typing import Any
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
-from ..options import ExportOptions, LocalizeOptions, ParityConfig
+from ..options import ExportOptions, LocalizeOptions, ParityConfig, ToleranceLike
 from ..results import Report
 from ..specs import TensorSpec
 from ._localize import Reference, load_reference
@@ -29,7 +29,7 @@ def validate(
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
-    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None,
     fallback: str = "warn",
     seed: int = 0,
     inputs_file: str | Path | None = None,

@@ -245,7 +245,7 @@ def pick_routes(available: Sequence[Route], wanted: Sequence[str] | None) -> lis
 def run_routes(
     framework: str,
     routes: Sequence[Route],
-    loaded: SourceModel[Any],
+    loaded: SourceModel[object],
     request: ExportRequest,
     *,
     validate: Callable[[ExportedModel], None],
@@ -288,7 +288,7 @@ def run_routes(
     )
 
 
-def _try_route(route: Route, loaded: SourceModel[Any], request: ExportRequest,
+def _try_route(route: Route, loaded: SourceModel[object], request: ExportRequest,
                validate: Callable[[ExportedModel], None],
                check_parity: Callable[[ExportedModel], str | None] | None,
                failing_op: Callable[[BaseException], str | None]) -> tuple[RouteAttempt, ExportedModel | None]:
@@ -314,7 +314,8 @@ def _try_route(route: Route, loaded: SourceModel[Any], request: ExportRequest,
                         parity=None if check_parity is None else True), product
 
 
-def _result(framework, route, attempts, product: ExportedModel, loaded: SourceModel[Any], t0: float) -> ConversionResult:
+def _result(framework: str, route: str, attempts: Sequence[RouteAttempt], product: ExportedModel,
+            loaded: SourceModel[object], t0: float) -> ConversionResult:
     from ..onnxio import main_opset
 
     opset = main_opset(product.model)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-__all__ = ["Tolerance", "Tolerances", "parse_tolerances"]
+__all__ = ["Tolerance", "ToleranceLike", "Tolerances", "parse_tolerances"]
 
 @dataclass(frozen=True)
 class Tolerance:
