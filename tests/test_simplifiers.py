@@ -11,9 +11,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from onnxbridge.api._stages import simplify_check
-from onnxbridge.parity.domain import InputDomain
 from onnxbridge.converters.base import axis_sizes
 from onnxbridge.onnxio import input_specs
+from onnxbridge.parity.domain import InputDomain
 from onnxbridge.transforms import simplifiers
 from onnxbridge.transforms.simplifiers import choose_simplifier, simplify_with
 from onnxbridge.transforms.simplify import run_onnxsim

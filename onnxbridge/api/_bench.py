@@ -16,8 +16,8 @@ from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
 from ..options import BenchConfig, ExportOptions, TimingPlan, is_batch_axis
-from ..runtime.capabilities import OnAccelerator, ThreadLimited
 from ..results import BenchCase, BenchReport, BenchSettings, ReferenceCheck, Report
+from ..runtime.capabilities import OnAccelerator, ThreadLimited
 from ..specs import TensorSpec
 
 __all__ = ["bench", "bench_with", "batch_axis"]

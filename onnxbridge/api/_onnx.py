@@ -30,9 +30,9 @@ def simplify(
     ``fuse_transformer`` / ``simplifier`` as for :func:`~onnxbridge.api.convert`."""
     from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, load_onnx, save_onnx, uses_external_data
+    from ..parity.domain import InputDomain
     from ..runtime.support import check_runtime_support
     from ..transforms.simplifiers import simplify_with
-    from ..parity.domain import InputDomain
     from ._stages import id_ranges, simplify_check
 
     say = progress or no_progress
@@ -71,8 +71,8 @@ def _simplify_file(model: str | Path, out: Path, original, specs, sizes, validat
     import shutil
 
     from ..onnxio import copy_model, publish_model
-    from ..publish import scratch_dir
     from ..parity.domain import InputDomain
+    from ..publish import scratch_dir
     from ..transforms.simplify import simplify_file
     from ._stages import simplify_check
 

@@ -63,8 +63,8 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
                   progress: Progress | None = None, *, localize: LocalizeOptions | None = None) -> Report:
     """:func:`validate` with its options built already; ``localize``: say where parity breaks, when it does."""
     source = str(source)
-    from ..parity.domain import InputDomain
     from ..onnxio import input_specs, load_onnx
+    from ..parity.domain import InputDomain
     from ..runtime.support import check_runtime_support
 
     say = progress or no_progress

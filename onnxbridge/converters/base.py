@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_check
 
 from .._util import first_line, summarize_error
 from ..errors import ConversionError, OnnxBridgeError, UsageError
-from ..results import ConversionResult, ExportedAxis, RouteAttempt
 from ..parity.domain import InputDomain
 from ..parity.inputs import IdRanges
+from ..results import ConversionResult, ExportedAxis, RouteAttempt
 from ..specs import TensorSpec
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-    from ..localize.finding import Finding
     from ..localize.compare import Scorer
-
+    from ..localize.finding import Finding
     from ..runtime.sessions import Runner
     from ..sources import SourceRef
 
@@ -44,11 +43,11 @@ __all__ = [
 ]
 
 
-S = TypeVar("S", covariant=True)  # the converter's own state; stages see SourceModel[object]
+S_co = TypeVar("S_co", covariant=True)  # the converter's own state; stages see SourceModel[object]
 
 
 @dataclass(frozen=True)
-class SourceModel(Generic[S]):
+class SourceModel(Generic[S_co]):
     """What a converter hands the stages: a source model in memory and the inputs it is checked over.
 
     ``model`` is the framework's own object (opaque to the stages); ``domain`` the inputs (specs, export
@@ -60,7 +59,7 @@ class SourceModel(Generic[S]):
     source: str
     model: Any  # the framework's object (an nn.Module, a Keras model, a function): opaque here
     domain: InputDomain
-    state: S
+    state: S_co
     notes: tuple[str, ...] = ()
 
     @property

@@ -5,8 +5,8 @@ inputs, how ``forward`` is called, and the reference runner. Its two export rout
 
 from __future__ import annotations
 
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np

@@ -34,17 +34,17 @@ if TYPE_CHECKING:
 __all__ = ["ParityCheck", "OnePassCheck", "one_pass", "check_generated", "compute_dtypes"]
 
 
-C = TypeVar("C", contravariant=True)
+C_contra = TypeVar("C_contra", contravariant=True)
 
 
 @runtime_checkable
-class ParityCheck(Protocol[C]):
+class ParityCheck(Protocol[C_contra]):
     """Judges ``candidate`` against ``reference``: the report, and the inputs really used (one per case,
-    redrawn or at the smallest runnable size where the source needed it). ``C`` is what the candidate is:
+    redrawn or at the smallest runnable size where the source needed it). ``C_contra`` is what the candidate is:
     one ONNX Runtime session for :class:`OnePassCheck`; the sessions of an encoder and a decoder, or a
     decoder with its KV cache stepped token by token, for the checks that need them."""
 
-    def run(self, reference: Runner, candidate: C) -> tuple[ParityReport, list[InputCase]]: ...
+    def run(self, reference: Runner, candidate: C_contra) -> tuple[ParityReport, list[InputCase]]: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class OnePassCheck:
     runnable size of an axis the source cannot run at the planned one."""
 
     cases: tuple[InputCase, ...]
-    tolerances: Tolerances = Tolerances()
+    tolerances: Tolerances = field(default_factory=Tolerances)
     compute_dtype: Mapping[str, str | None] = field(default_factory=dict)
     bounds: Mapping[str, AxisBounds] = field(default_factory=dict)
     domain: InputDomain | None = None

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from .._util import Progress, first_line, no_progress
-from ..runtime.capabilities import Releasable, TimedReference
 from ..errors import OnnxBridgeError, UsageError
 from ..options import DECISIVE_MARGIN, VariantOptions
 from ..results import LatencyStats, VariantResult, VariantsReport, VariantStatus
+from ..runtime.capabilities import Releasable, TimedReference
 from ._graph import file_size, run
 from .accuracy import judge_accuracy, measure
 from .build import BuildContext, Built, VariantUnavailable, build_variant, variant_filename
