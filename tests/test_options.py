@@ -99,3 +99,14 @@ def test_the_convert_keywords_build_the_variant_options(monkeypatch):
     assert [(o.variants.kinds, o.variants.provider, o.variants.seed) for o in built[:2]] == [
         (("fp16", "int8"), "cpu", 3)] * 2
     assert built[2].variants is None and built[3].variants is None
+
+
+def test_api_tolerances_are_typed_values_checked_like_tol():
+    """A mapping of tolerances becomes Tolerance values directly (no --tol strings in between), with the
+    same refusals as --tol: a negative or non-finite number, a wrong count, a string."""
+    t = Tolerances.build(None, None, {"a": 2, "b": (1e-2, None), "c": (0.1,)})
+    assert dict(t.per_output) == {"a": Tolerance(2.0, None), "b": Tolerance(1e-2, None), "c": Tolerance(0.1, None)}
+    for bad, match in (({"y": -1.0}, ">= 0"), ({"y": float("inf")}, "finite"), ({"y": (1, 2, 3)}, "ATOL"),
+                       ({"y": "1e-3"}, "ATOL"), ({"y": (True,)}, "ATOL")):
+        with pytest.raises(UsageError, match=match):
+            Tolerances.build(None, None, bad)

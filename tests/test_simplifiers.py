@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 from onnxbridge.api._stages import simplify_check
 from onnxbridge.converters.base import axis_sizes
 from onnxbridge.onnxio import input_specs
+from onnxbridge.parity.domain import InputDomain
 from onnxbridge.transforms import simplifiers
 from onnxbridge.transforms.simplifiers import choose_simplifier, simplify_with
 from onnxbridge.transforms.simplify import run_onnxsim
@@ -21,7 +22,7 @@ from tests.variants.models import graph
 
 def _check(model):
     specs = input_specs(model)
-    return simplify_check(model, specs, axis_sizes(specs), None, 0)
+    return simplify_check(model, InputDomain.of(specs, axis_sizes(specs)), 0)
 
 
 def _foldable():

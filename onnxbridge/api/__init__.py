@@ -24,7 +24,7 @@ __all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "
 
 def load_source(source: str, *, inputs=None, framework: str | None = None, trust_model: bool = False,
                 task: str | None = None, export=None):
-    """SOURCE -> (converter, LoadedModel): the source loaded the way ``convert`` loads it."""
+    """SOURCE -> (converter, SourceModel): the source loaded the way ``convert`` loads it."""
     from ..options import ExportOptions
 
     return _load_source(str(source), export or ExportOptions(tuple(inputs or ()), framework, None, (), trust_model,

@@ -17,6 +17,7 @@ from .._util import Progress, no_progress
 from ..errors import UsageError
 from ..options import BenchConfig, ExportOptions, TimingPlan, is_batch_axis
 from ..results import BenchCase, BenchReport, BenchSettings, ReferenceCheck, Report
+from ..runtime.capabilities import OnAccelerator, ThreadLimited
 from ..specs import TensorSpec
 
 __all__ = ["bench", "bench_with", "batch_axis"]
@@ -84,7 +85,7 @@ def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = N
         t0 = time.perf_counter()
         converter, loaded = load_source(source, dataclasses.replace(export, inputs=specs))
         timings["load_s"] = time.perf_counter() - t0
-        reference, framework, int_high = converter.reference_runner(loaded), converter.framework, loaded.int_high
+        reference, framework, int_high = converter.reference_runner(loaded), converter.framework, loaded.domain.ids
     sizes, batch_name, batches = _sizes(specs, config)
     cases = _plan_inputs(specs, sizes, batch_name, batches, config, int_high, model)
     say("starting sessions")
@@ -225,11 +226,10 @@ def _measure(sessions, reference, cases, config: BenchConfig, say: Progress) -> 
     """Time every session (and the reference) at every batch; check the reference against the first session."""
     device = config.reference_device
     if device == "auto":
-        accelerator = getattr(reference, "accelerator", lambda: None)()
+        accelerator = reference.accelerator() if isinstance(reference, OnAccelerator) else None
         device = "cuda" if sessions[0][1].provider.is_gpu and accelerator == "cuda" else "cpu"
     results, refs, checks = [], [], []
-    threads_for = getattr(reference, "threads", None)
-    with threads_for(config.threads) if threads_for is not None else contextlib.nullcontext():
+    with reference.threads(config.threads) if isinstance(reference, ThreadLimited) else contextlib.nullcontext():
         for batch, feeds in cases:
             shapes = {k: tuple(int(x) for x in v.shape) for k, v in feeds.items()}
             ref = None

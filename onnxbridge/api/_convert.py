@@ -5,15 +5,29 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..fsutil import check_output_path
-from ..options import ConvertOptions, ExportOptions, OptimizeOptions, ParityConfig, Tolerances, VariantOptions
+from ..options import (
+    ConvertOptions,
+    ExportOptions,
+    OptimizeOptions,
+    ParityConfig,
+    ToleranceLike,
+    Tolerances,
+    VariantOptions,
+)
 from ..results import Report
 from ..specs import TensorSpec
 from ._stages import load_source, preflight, read_input_cases, simplify_check, validate_model
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..converters.base import Converter, ExportedModel, SourceModel
+    from ..runtime.sessions import OrtRunner, Runner
 
 __all__ = ["convert", "convert_with"]
 
@@ -33,7 +47,7 @@ def convert(
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
-    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None,
     fallback: str = "warn",
     seed: int = 0,
     inputs_file: str | Path | None = None,
@@ -116,17 +130,13 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
     if options.validate:
         say("validating")
         with peaks.stage("validate"):
-            validation = validate_model(reference, model, parity, loaded.specs, loaded.axis_sizes, loaded.int_high,
-                                        cases, path=out)
+            validation = validate_model(reference, model, parity, loaded.domain, cases, path=out)
         timings["validate_s"] = validation.seconds
     elif parity.saves_fixtures:
-        from ..parity.cases import generated_cases
-        from ._stages import axis_bounds, id_ranges, save_fixtures
+        from ._stages import save_fixtures
 
         # the cases validation would run: within the declared (and recorded) ranges of each axis
-        save_fixtures(parity, generated_cases(loaded.specs, loaded.axis_sizes, parity.plan,
-                                              int_high=id_ranges(model, loaded.int_high),
-                                              bounds=axis_bounds(loaded.specs, loaded.axis_sizes, model)), reference)
+        save_fixtures(parity, loaded.domain.cases(parity.plan, model), reference)
     variants = None
     if options.variants is not None:
         from ._variants import variants_stage
@@ -134,8 +144,7 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
         say("building variants")
         t0 = time.perf_counter()
         with peaks.stage("variants"):
-            variants = variants_stage(out, model, options.variants, reference, loaded.specs, loaded.axis_sizes,
-                                      loaded.int_high, say)
+            variants = variants_stage(out, model, options.variants, reference, loaded.domain, say)
         timings["variants_s"] = time.perf_counter() - t0
     from ._rerun import where_it_breaks
 
@@ -146,7 +155,8 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
                   notes=notes, peak_rss_bytes=peaks.bytes, variants=variants)
 
 
-def _transform_and_write(product: Any, loaded: Any, options: ConvertOptions, out: Path, scratch: Path, say: Progress,
+def _transform_and_write(product: ExportedModel, loaded: SourceModel[object], options: ConvertOptions, out: Path,
+                         scratch: Path, say: Progress,
                          timings: dict[str, float], peaks: StagePeaks, axes: tuple = ()):
     """(the model written, as loaded back without weights, or in memory), the simplify and optimise
     results. A product in a file is simplified file to file and moved into place; one in memory is
@@ -166,8 +176,7 @@ def _transform_and_write(product: Any, loaded: Any, options: ConvertOptions, out
 
         say("simplifying (weights memory-mapped)")
         with peaks.stage("simplify"):
-            check = simplify_check(product.model, loaded.specs, loaded.axis_sizes, loaded.int_high,
-                                   options.parity.seed, path=product.path)
+            check = simplify_check(product.model, loaded.domain, options.parity.seed, path=product.path)
             (scratch / "simplified").mkdir()
             kept, simp = simplify_file(product.path, scratch / "simplified" / out.name, check)
         timings["simplify_s"] = simp.seconds
@@ -178,7 +187,7 @@ def _transform_and_write(product: Any, loaded: Any, options: ConvertOptions, out
     return load_onnx(out), simp, None
 
 
-def _record_axis_ranges(model: Any, loaded: Any, axes: tuple) -> None:
+def _record_axis_ranges(model: onnx.ModelProto, loaded: SourceModel[object], axes: tuple) -> None:
     """The declared and exported range of every dynamic axis, in the model's metadata."""
     from ..onnxio import write_axis_ranges
     from ..specs import declared_ranges
@@ -186,7 +195,7 @@ def _record_axis_ranges(model: Any, loaded: Any, axes: tuple) -> None:
     write_axis_ranges(model, declared_ranges(loaded.specs), axes)
 
 
-def _record_axis_ranges_in_file(path: Path, loaded: Any, axes: tuple) -> None:
+def _record_axis_ranges_in_file(path: Path, loaded: SourceModel[object], axes: tuple) -> None:
     """As :func:`_record_axis_ranges`, in a (scratch) file whose weights stay in external data."""
     import onnx
 
@@ -195,15 +204,15 @@ def _record_axis_ranges_in_file(path: Path, loaded: Any, axes: tuple) -> None:
     onnx.save(model, str(path))
 
 
-def _product_notes(product: Any, options: ConvertOptions) -> tuple[str, ...]:
+def _product_notes(product: ExportedModel, options: ConvertOptions) -> tuple[str, ...]:
     if product.path is not None and options.optimize.requested:
         return ("--optimize / --fuse-transformer are not applied to a model whose weights are in external data",)
     return ()
 
 
-def _export(converter: Any, loaded: Any, reference: Any, options: ConvertOptions, save_to: Path):
+def _export(converter: Converter, loaded: SourceModel[object], reference: Runner, options: ConvertOptions, save_to: Path):
     """The route loop: each route of the converter (or those ``--route`` names), in order."""
-    from ..converters.base import ExportRequest, pick_routes, run_routes
+    from ..converters.base import ExportRequest, ReportsFailingOp, pick_routes, run_routes
 
     structural, parity = _route_checks(reference, loaded, options)
     return run_routes(
@@ -214,17 +223,17 @@ def _export(converter: Any, loaded: Any, reference: Any, options: ConvertOptions
                       debug=options.export.debug),
         validate=structural,
         check_parity=parity,
-        failing_op=getattr(converter, "failing_op", lambda e: None),
+        failing_op=converter.failing_op if isinstance(converter, ReportsFailingOp) else lambda e: None,
     )
 
 
-def _route_checks(reference: Any, loaded: Any, options: ConvertOptions):
+def _route_checks(reference: Runner, loaded: SourceModel[object], options: ConvertOptions):
     """(the structural check, the quick parity check or None without validation) of a route's product.
     The parity check runs on the CPU session the structural check opened: one session per product."""
     if not options.validate:
         return _structural_check, None
     quick = _quick_parity(reference, loaded, options.parity.tolerances)
-    opened: list[tuple[Any, Any]] = []  # (product, its CPU session) of the last structural check
+    opened: list[tuple[ExportedModel, OrtRunner]] = []  # (product, its CPU session) of the last structural check
 
     def structural(product) -> None:
         opened[:] = [(product, _structural_check(product))]
@@ -236,7 +245,7 @@ def _route_checks(reference: Any, loaded: Any, options: ConvertOptions):
     return structural, parity
 
 
-def _transform(model: Any, loaded: Any, options: ConvertOptions, say: Progress, timings: dict[str, float],
+def _transform(model: onnx.ModelProto, loaded: SourceModel[object], options: ConvertOptions, say: Progress, timings: dict[str, float],
                peaks: StagePeaks):
     """Simplify, then optimise (each kept only where parity with its input holds)."""
     simp = opt = None
@@ -245,18 +254,17 @@ def _transform(model: Any, loaded: Any, options: ConvertOptions, say: Progress, 
 
         say("simplifying")
         with peaks.stage("simplify"):
-            check = simplify_check(model, loaded.specs, loaded.axis_sizes, loaded.int_high, options.parity.seed)
+            check = simplify_check(model, loaded.domain, options.parity.seed)
             model, simp = simplify_with(model, check, options.simplifier)
         timings["simplify_s"] = simp.seconds
     if options.optimize.requested:
         from ..transforms.optimize import optimize_step, transformer_hints
-        from ._stages import id_ranges
 
         say("optimising")
+        own = loaded.domain.for_model(model)
         with peaks.stage("optimize"):
-            model, opt = optimize_step(model, options.optimize, loaded.specs, loaded.axis_sizes,
-                                       id_ranges(model, loaded.int_high), options.parity.seed,
-                                       hints=transformer_hints(loaded.model))
+            model, opt = optimize_step(model, options.optimize, own.specs, dict(own.axis_sizes), own.ids,
+                                       options.parity.seed, hints=transformer_hints(loaded.model))
         timings["optimize_s"] = opt.seconds
     return model, simp, opt
 
@@ -271,21 +279,23 @@ def _structural_check(product):
     return OrtRunner(product.model, "cpu", path=product.path)
 
 
-def _quick_parity(reference: Any, loaded: Any, tolerances: Tolerances):
+def _quick_parity(reference: Runner, loaded: SourceModel[object], tolerances: Tolerances):
     """A candidate passes when it matches the reference on the export-size example inputs, judged
-    by the tolerances the final validation uses."""
+    by the tolerances the final validation uses (the same check, over the example alone)."""
     from ..parity.cases import example_case
-    from ..parity.sweep import output_compute_dtypes, run_case
+    from ..parity.check import one_pass
+    from ..parity.sweep import run_case
     from ..runtime.sessions import OrtRunner
 
     example = example_case(loaded.example)
 
-    def check(product, candidate: OrtRunner | None = None) -> str | None:
+    def check(product: ExportedModel, candidate: OrtRunner | None = None) -> str | None:
         """None when ``product`` passes, else why not; ``candidate``: its CPU session, when one is open."""
         if candidate is None:
             candidate = OrtRunner(product.model, "cpu", path=product.path)
-        case = run_case(example.case, example.feeds, reference, candidate, tolerances,
-                        output_compute_dtypes(product.model))
+        judged = one_pass(tolerances=tolerances, candidate=product.model, cases=[example])
+        case = run_case(example.case, example.feeds, reference, candidate, judged.tolerances,
+                        dict(judged.compute_dtype))
         if case.passed:
             return None
         if case.error:

@@ -13,13 +13,12 @@ import dataclasses
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from .._memory import StagePeaks
 from .._util import Progress, first_line, no_progress
 from ..errors import UsageError
 from ..fsutil import check_output_path
-from ..options import ConvertOptions, ExportOptions, LocalizeOptions, ParityConfig
+from ..options import ConvertOptions, ExportOptions, LocalizeOptions, ParityConfig, ToleranceLike
 from ..results import Localization, ParityReport, Report, Side
 from ..specs import TensorSpec
 from ._localize import Candidate, Reference, load_reference, localize_case
@@ -40,7 +39,7 @@ def debug(
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
-    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None,
     seed: int = 0,
     inputs_file: str | Path | None = None,
     budget_mb: float = 64.0,
@@ -79,7 +78,7 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
     say(f"loading {source}")
     peaks = StagePeaks()
     with peaks.stage("load"):
-        reference, specs, sizes, ranges = load_reference(source, export)
+        reference, domain = load_reference(source, export)
     conversion = None
     with tempfile.TemporaryDirectory(prefix="onnxbridge-debug-") as scratch:  # an export too large for memory
         if models:
@@ -90,7 +89,7 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
         last = candidates[-1]
         say("validating")
         with peaks.stage("validate"):
-            validation, cases = validate_cases(reference.runner, last.model, parity, specs, sizes, ranges, cases,
+            validation, cases = validate_cases(reference.runner, last.model, parity, domain, cases,
                                                path=last.path, reference_model=reference.model)
         say("localising")
         with peaks.stage("localize"):

@@ -28,7 +28,7 @@ def frameworks() -> tuple[FrameworkListing, ...]:
         error, routes = None, ()
         try:
             info = registry.info(name)
-            routes = tuple(getattr(registry.get(name), "route_names", ()) or ())
+            routes = tuple(registry.get(name).route_names)
         except Exception as e:  # a broken plugin is listed with its error, not fatal to the listing
             from ..converters.registry import FrameworkInfo
 

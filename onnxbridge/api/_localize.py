@@ -24,8 +24,10 @@ from ..results import Localization
 if TYPE_CHECKING:
     import onnx
 
+    from ..converters.base import LocalizesLayers, SourceModel
     from ..localize.finding import Finding
     from ..localize.stages import Stage
+    from ..parity.domain import InputDomain
 
 __all__ = ["Reference", "Candidate", "load_reference", "localize_case"]
 
@@ -34,10 +36,11 @@ __all__ = ["Reference", "Candidate", "load_reference", "localize_case"]
 class Reference:
     """What the candidates are compared with: a source framework (``loaded``) or an ONNX model."""
 
-    direction: str  # pytorch | keras | tensorflow | onnx | ...
+    direction: str  # the source's framework, or onnx
     name: str
     runner: Any = field(repr=False)
-    loaded: Any = field(default=None, repr=False)  # LoadedModel of a framework source
+    loaded: SourceModel[object] | None = field(default=None, repr=False)  # a framework source
+    layers: LocalizesLayers | None = field(default=None, repr=False)  # its converter, when it compares layers
     model: onnx.ModelProto | None = field(default=None, repr=False)  # the reference ONNX model
     path: str | None = None
 
@@ -82,24 +85,26 @@ class Remembering:
         return outs
 
 
-def load_reference(source: str | Path, export: ExportOptions) -> tuple[Reference, tuple, dict, Any]:
-    """A SOURCE or a reference ``.onnx`` loaded as the reference: (reference, input specs, axis sizes, id ranges)."""
+def load_reference(source: str | Path, export: ExportOptions) -> tuple[Reference, InputDomain]:
+    """A SOURCE or a reference ``.onnx`` loaded as the reference: (reference, its input domain)."""
+    from ..converters.base import LocalizesLayers
+    from ..parity.domain import InputDomain
+
     if str(source).lower().endswith(".onnx"):
-        from ..converters.base import axis_sizes
         from ..onnxio import input_specs
         from ..runtime.sessions import OrtRunner
 
         name = Path(source).name
         ort = OrtRunner(source, "cpu", name=f"{name} (onnxruntime cpu)")  # by path: external data stays on disk
         runner, model = Remembering(ort), ort.model
-        specs = export.inputs or input_specs(model)
-        return Reference("onnx", name, runner, model=model, path=str(source)), specs, axis_sizes(specs), None
+        domain = InputDomain.of(export.inputs or input_specs(model))
+        return Reference("onnx", name, runner, model=model, path=str(source)), domain
     from ._stages import load_source
 
     converter, loaded = load_source(str(source), export)
     runner = Remembering(converter.reference_runner(loaded))
-    reference = Reference(converter.framework, "source", runner, loaded=loaded)
-    return reference, loaded.specs, loaded.axis_sizes, loaded.int_high
+    layers = converter if isinstance(converter, LocalizesLayers) else None
+    return Reference(converter.framework, "source", runner, loaded=loaded, layers=layers), loaded.domain
 
 
 def _stages(reference: Reference, candidates: Sequence[Candidate], provider_used: str) -> list[Stage]:
@@ -162,6 +167,8 @@ def localize_case(reference: Reference, candidates: Sequence[Candidate], feeds: 
         command=command, stages=bisection.checks,
         broken_stage=None if bisection.broken is None else stages[bisection.broken].name, repro=repro,
         not_mapped=finding.not_mapped, notes=tuple(finding.notes) + tuple(notes),
+        layer_unit=(reference.layers.layer_unit if k == 1 and reference.layers is not None
+                    else Localization.layer_unit),
     )
 
 
@@ -189,22 +196,9 @@ def _find(reference: Reference, before: Stage, after: Stage, k: int, feeds: Mapp
 
         return localize_onnx(before.model, after.model, feeds, scorer, budget_bytes=options.budget_bytes,
                              provider_a=before.provider, provider_b=after.provider)
-    if reference.direction == "pytorch":
-        from ..converters.torch_runner import forward_args, to_torch
-        from ..localize.torch_side import localize_torch
-
-        runner = reference.runner
-        args, kwargs = forward_args(runner.call, runner.arg_order, {n: to_torch(np.asarray(feeds[n]))
-                                                                    for n in runner.arg_order})
-        return localize_torch(runner.module, args, kwargs, after.model, feeds, scorer,
-                              budget_bytes=options.budget_bytes, provider=after.provider)
-    if reference.direction == "keras" and reference.loaded is not None:
-        from ..localize.keras_side import localize_keras
-
-        loaded = reference.loaded
-        return localize_keras(loaded.model, loaded.extra["call"], loaded.specs,
-                              [feeds[s.name] for s in loaded.specs], after.model, feeds, scorer,
-                              budget_bytes=options.budget_bytes, provider=after.provider)
+    if reference.layers is not None and reference.loaded is not None:
+        return reference.layers.localize_layers(reference.loaded, reference.runner, feeds, after.model, scorer,
+                                                budget_bytes=options.budget_bytes, provider=after.provider)
     notes.append(f"layer-by-layer comparison with a {reference.direction} source is not supported: the stage "
                  "table says which stage breaks; compare two ONNX files with onnxbridge debug A.onnx B.onnx")
     return Finding(None, (), 0, 0, 0)

@@ -30,6 +30,7 @@ def simplify(
     ``fuse_transformer`` / ``simplifier`` as for :func:`~onnxbridge.api.convert`."""
     from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, load_onnx, save_onnx, uses_external_data
+    from ..parity.domain import InputDomain
     from ..runtime.support import check_runtime_support
     from ..transforms.simplifiers import simplify_with
     from ._stages import id_ranges, simplify_check
@@ -48,7 +49,7 @@ def simplify(
     if uses_external_data(original):
         return _simplify_file(model, out, original, specs, sizes, validate, seed, optimize_options, peaks)
     with peaks.stage("simplify"):
-        check = simplify_check(original, specs, sizes, None, seed) if validate else None
+        check = simplify_check(original, InputDomain.of(specs, sizes), seed) if validate else None
         result, simp = simplify_with(original, check, simplifier)
     timings = {"simplify_s": simp.seconds}
     opt = None
@@ -70,6 +71,7 @@ def _simplify_file(model: str | Path, out: Path, original, specs, sizes, validat
     import shutil
 
     from ..onnxio import copy_model, publish_model
+    from ..parity.domain import InputDomain
     from ..publish import scratch_dir
     from ..transforms.simplify import simplify_file
     from ._stages import simplify_check
@@ -77,7 +79,7 @@ def _simplify_file(model: str | Path, out: Path, original, specs, sizes, validat
     scratch = scratch_dir(out.parent)
     try:
         with peaks.stage("simplify"):
-            check = simplify_check(original, specs, sizes, None, seed, path=model) if validate else None
+            check = simplify_check(original, InputDomain.of(specs, sizes), seed, path=model) if validate else None
             kept, simp = simplify_file(model, scratch / out.name, check)
             if kept != scratch / out.name:  # the original stands: copied with its data renamed for OUT
                 kept = copy_model(model, scratch / "original" / out.name)
@@ -144,7 +146,7 @@ def _offer(model, verdict, target, path: Path):
     from ..errors import OnnxBridgeError
     from ..onnxio import input_specs
     from ..options import ParityPlan
-    from ..parity.sweep import check_generated
+    from ..parity.check import check_generated
     from ..runtime.sessions import OrtRunner
     from ..targets import check_target
     from ..transforms.upgrade import convert_opset

@@ -5,8 +5,7 @@ and write fixtures. Each takes typed values (option objects, loaded models, case
 from __future__ import annotations
 
 import dataclasses
-import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,26 +17,28 @@ from ..results import ParityReport
 if TYPE_CHECKING:
     import onnx
 
-    from ..converters.base import LoadedModel
+    from ..converters.base import Converter, SourceModel
     from ..parity.cases import AxisBounds, InputCase
+    from ..parity.domain import InputDomain
     from ..parity.fixtures import Fixtures
     from ..parity.inputs import IdRanges
-    from ..specs import TensorSpec
+    from ..runtime.sessions import Runner
 
 __all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "validate_model", "validate_cases",
            "save_fixtures", "id_ranges", "axis_bounds"]
 
 
-def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[Any, LoadedModel]:
-    """SOURCE -> (converter, LoadedModel). Imports the framework the source needs, nothing else."""
+def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[Converter, SourceModel[object]]:
+    """SOURCE -> (converter, source model). Imports the framework the source needs, nothing else."""
     from .._util import quiet
+    from ..converters.base import TakesTask
     from ..converters.registry import default_registry
     from ..sources import detect_framework, fresh_names, load_python_object, parse_source, resolve_factory
 
     registry = default_registry()
     ref = parse_source(source, export.framework, registry)
     fw = ref.framework
-    obj = None
+    obj: Any = None
     if fw == "onnx":
         raise UsageError(f"{source} is already an ONNX model", "use onnxbridge simplify / validate / bench on it")
     if fw is None and ref.is_python:
@@ -56,13 +57,11 @@ def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[A
                 )
             obj = (lambda m=model, e=example: (m, e) if e is not None else m)
     converter = registry.get(fw)()
-    extra = {}
     if export.task is not None:
-        if "task" not in inspect.signature(converter.load).parameters:
+        if not isinstance(converter, TakesTask):
             raise UsageError(f"--task does not apply to {fw} sources", "leave it out (it picks a Hugging Face head)")
-        extra["task"] = export.task
-    loaded = converter.load(ref, export.inputs, trust=export.trust_model, obj=obj, **extra)
-    return converter, loaded
+        return converter, converter.load(ref, export.inputs, trust=export.trust_model, obj=obj, task=export.task)
+    return converter, converter.load(ref, export.inputs, trust=export.trust_model, obj=obj)
 
 
 def preflight(parity: ParityConfig, *inputs: str | Path | None) -> None:
@@ -102,33 +101,20 @@ def read_input_cases(parity: ParityConfig) -> tuple[list[InputCase] | None, Fixt
     return None, None
 
 
-def id_ranges(model: onnx.ModelProto, guess: Any) -> IdRanges:
+def id_ranges(model: onnx.ModelProto, guess: IdRanges | int | Mapping[str, int] | None) -> IdRanges:
     """Per-input id ranges: the table each id input indexes in the ONNX graph, else the converter's guess."""
     from ..parity.inputs import IdRanges
 
     return IdRanges.of(guess).with_graph(model)
 
 
-def axis_bounds(specs: Sequence[TensorSpec], axis_sizes: dict[str, int], model: onnx.ModelProto) -> dict[str, AxisBounds]:
-    """What is known of each dynamic axis before the sweep: the range declared in ``--input`` (else the one
-    the model's metadata records from its conversion) and the range its exporter recorded (metadata)."""
-    from ..onnxio import read_axis_ranges
-    from ..parity.cases import AxisBounds
-    from ..specs import SizeRange, declared_ranges
-
-    recorded, exported = read_axis_ranges(model)
-    declared = {**recorded, **declared_ranges(specs)}
-    by_axis = {e.axis: e for e in exported}
-    out = {}
-    for axis, size in axis_sizes.items():
-        e = by_axis.get(axis)
-        out[axis] = AxisBounds(axis, size, declared.get(axis, SizeRange()), (e.lo, e.hi) if e else None,
-                               e.guard if e else None)
-    return out
+def axis_bounds(domain: InputDomain, model: onnx.ModelProto) -> dict[str, AxisBounds]:
+    """What is known of each dynamic axis before the sweep (see :meth:`InputDomain.bounds`)."""
+    return domain.bounds(model)
 
 
-def simplify_check(original: onnx.ModelProto, specs: Sequence[TensorSpec], axis_sizes: dict[str, int],
-                   ranges: Any, seed: int, *, path: str | Path | None = None):
+def simplify_check(original: onnx.ModelProto, domain: InputDomain, seed: int, *,
+                   path: str | Path | None = None) -> Callable[..., ParityReport]:
     """The check a simplified model must pass: the unsimplified one on ONNX Runtime CPU as reference.
 
     The reference's outputs are recorded now and its session released, so the unsimplified and
@@ -137,20 +123,18 @@ def simplify_check(original: onnx.ModelProto, specs: Sequence[TensorSpec], axis_
     model cannot run are listed, not compared; when no case at all can be compared, the report says so
     (it never passes).
     """
-    from ..parity.cases import generated_cases
-    from ..parity.sweep import check_parity
+    from ..parity.check import one_pass
     from ..runtime.sessions import OrtRunner
 
-    bounds = axis_bounds(specs, axis_sizes, original)
     # no redraws: the recorded reference answers only the inputs it was recorded on
-    cases = [dataclasses.replace(c, redraw=None) for c in generated_cases(
-        specs, axis_sizes, ParityPlan.from_seed(seed, 1), int_high=id_ranges(original, ranges), bounds=bounds)]
-    reference = Recorded(OrtRunner(original, "cpu", path=path, name="unsimplified model (onnxruntime cpu)"), cases)
+    parity = one_pass(candidate=original, domain=domain, plan=ParityPlan.from_seed(seed, 1), redraw=False)
+    reference = Recorded(OrtRunner(original, "cpu", path=path, name="unsimplified model (onnxruntime cpu)"),
+                         parity.cases)
 
     def check(simplified: onnx.ModelProto, path: str | Path | None = None) -> ParityReport:
         candidate = OrtRunner(simplified, "cpu", path=path)
         try:
-            return check_parity(reference, candidate, cases, bounds=bounds)
+            return parity.report(reference, candidate)
         except UsageError as e:  # the unsimplified model runs no generated input: nothing to compare
             return ParityReport(reference.name, "cpu", candidate.provider.used, (), False, (), {},
                                 notes=(e.message.replace("the source", "the unsimplified model"),))
@@ -161,7 +145,7 @@ def simplify_check(original: onnx.ModelProto, specs: Sequence[TensorSpec], axis_
 class Recorded:
     """A runner's outputs on known cases, recorded up front; the runner itself is not kept."""
 
-    def __init__(self, runner: Any, cases: Sequence[InputCase]) -> None:
+    def __init__(self, runner: Runner, cases: Sequence[InputCase]) -> None:
         self.name = runner.name
         self._output_names = runner.output_names
         self._outputs: list[tuple[dict, list | BaseException]] = []
@@ -184,39 +168,29 @@ class Recorded:
         raise UsageError("no recorded outputs for these inputs", "run the cases the reference was recorded on")
 
 
-def validate_model(reference: Any, model: onnx.ModelProto, parity: ParityConfig, loaded_specs: Sequence[TensorSpec],
-                   axis_sizes: dict[str, int], ranges: Any, cases: list[InputCase] | None, *,
-                   path: str | Path | None = None, reference_model: onnx.ModelProto | None = None) -> ParityReport:
+def validate_model(reference: Runner, model: onnx.ModelProto, parity: ParityConfig, domain: InputDomain,
+                   cases: list[InputCase] | None, *, path: str | Path | None = None,
+                   reference_model: onnx.ModelProto | None = None) -> ParityReport:
     """Parity of ``model`` (on the provider asked for, placement profiled) against ``reference``, over
     ``cases`` or the generated plan; writes the fixtures asked for."""
-    return validate_cases(reference, model, parity, loaded_specs, axis_sizes, ranges, cases, path=path,
-                          reference_model=reference_model)[0]
+    return validate_cases(reference, model, parity, domain, cases, path=path, reference_model=reference_model)[0]
 
 
-def validate_cases(reference: Any, model: onnx.ModelProto, parity: ParityConfig, loaded_specs: Sequence[TensorSpec],
-                   axis_sizes: dict[str, int], ranges: Any, cases: list[InputCase] | None, *,
-                   path: str | Path | None = None, reference_model: onnx.ModelProto | None = None
-                   ) -> tuple[ParityReport, list[InputCase]]:
+def validate_cases(reference: Runner, model: onnx.ModelProto, parity: ParityConfig, domain: InputDomain,
+                   cases: list[InputCase] | None, *, path: str | Path | None = None,
+                   reference_model: onnx.ModelProto | None = None) -> tuple[ParityReport, list[InputCase]]:
     """:func:`validate_model`, and the cases with the inputs really used (redrawn, smallest runnable), one
     per case of the report: the localisation reruns the failing one."""
-    from functools import partial
-
-    from ..parity.cases import generated_case, generated_cases
-    from ..parity.sweep import run_parity
+    from ..parity.check import one_pass
     from ..runtime.placement import apply_fallback_policy
     from ..runtime.sessions import OrtRunner
 
-    narrow = narrow_outputs(model, reference_model)
+    check = one_pass(tolerances=parity.tolerances, candidate=model, reference=reference_model, domain=domain,
+                     plan=parity.plan, cases=cases)
     candidate = OrtRunner(model, parity.provider, path=path, profile=True, fallback=parity.fallback)
-    bounds = axis_bounds(loaded_specs, axis_sizes, model)
-    maker = None
-    if cases is None:
-        int_high = id_ranges(model, ranges)
-        cases = generated_cases(loaded_specs, axis_sizes, parity.plan, int_high=int_high, bounds=bounds)
-        maker = partial(generated_case, specs=tuple(loaded_specs), int_high=int_high)
-    report, used = run_parity(reference, candidate, cases, tolerances=parity.tolerances, compute_dtype=narrow,
-                              bounds=bounds, maker=maker)
+    report, used = check.run(reference, candidate)
     notes = list(report.notes)
+    narrow = check.compute_dtype
     loosened = sorted(n for n, d in narrow.items() if d)
     if loosened:
         kinds = "/".join(sorted({d for d in narrow.values() if d}))
@@ -231,17 +205,12 @@ def validate_cases(reference: Any, model: onnx.ModelProto, parity: ParityConfig,
 
 def narrow_outputs(model: onnx.ModelProto, reference_model: onnx.ModelProto | None = None) -> dict[str, str | None]:
     """Output -> the float16 / bfloat16 type it is computed from in either model (None: full precision)."""
-    from ..parity.sweep import output_compute_dtypes
+    from ..parity.check import compute_dtypes
 
-    narrow = output_compute_dtypes(model)
-    if reference_model is not None:
-        for name, dtype in output_compute_dtypes(reference_model).items():
-            if name in narrow and dtype:
-                narrow[name] = "bfloat16" if "bfloat16" in (narrow[name], dtype) else "float16"
-    return narrow
+    return compute_dtypes(model, reference_model)
 
 
-def save_fixtures(parity: ParityConfig, cases: Sequence[InputCase], reference: Any) -> None:
+def save_fixtures(parity: ParityConfig, cases: Sequence[InputCase], reference: Runner) -> None:
     """``--save-inputs``: the inputs of every case; ``--save-outputs``: the reference's outputs on them."""
     from ..parity.fixtures import write_fixtures
 

@@ -8,12 +8,11 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from .._memory import StagePeaks
 from .._util import Progress, first_line, no_progress
 from ..fsutil import check_output_path
-from ..options import ParityConfig, UpgradeOptions
+from ..options import ParityConfig, ToleranceLike, UpgradeOptions
 from ..results import ParityReport, Report
 from ._stages import preflight, simplify_check, validate_model
 
@@ -32,7 +31,7 @@ def upgrade(
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
-    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> Report:
@@ -48,6 +47,7 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
     write, then parity against the original model and the model's own expected outputs."""
     from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, save_onnx
+    from ..parity.domain import InputDomain
     from ..transforms.simplify import simplify_model
     from ..transforms.upgrade import convert_opset
 
@@ -70,7 +70,7 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
     if options.simplify:
         say("simplifying")
         with peaks.stage("simplify"):
-            check = simplify_check(converted, specs, sizes, None, parity.seed) if options.validate else None
+            check = simplify_check(converted, InputDomain.of(specs, sizes), parity.seed) if options.validate else None
             final, simp = simplify_model(converted, check)
         timings["simplify_s"] = simp.seconds
     say(f"writing {out}")
@@ -113,6 +113,7 @@ def _load_legacy(path: str | Path):
 def _against_original(original, final, parity: ParityConfig, specs, sizes, out: Path,
                       notes: list[str]) -> ParityReport | None:
     """The original model on ONNX Runtime CPU as the reference (None when ONNX Runtime cannot run it)."""
+    from ..parity.domain import InputDomain
     from ..runtime.sessions import OrtRunner
 
     try:
@@ -121,7 +122,8 @@ def _against_original(original, final, parity: ParityConfig, specs, sizes, out: 
         notes.append(f"the original model does not load on ONNX Runtime ({first_line(e, 200)}): "
                      "only its expected outputs can judge the upgrade")
         return None
-    return validate_model(reference, final, parity, specs, sizes, None, None, path=out, reference_model=original)
+    return validate_model(reference, final, parity, InputDomain.of(specs, sizes), None, path=out,
+                          reference_model=original)
 
 
 def _shipped_outputs(model: str | Path, original, options: UpgradeOptions):
@@ -138,10 +140,10 @@ def _shipped_outputs(model: str | Path, original, options: UpgradeOptions):
 def _replay(fixtures, final, parity: ParityConfig) -> ParityReport:
     """The expected outputs against the new model on ONNX Runtime."""
     from ..parity.cases import fixture_cases
+    from ..parity.check import one_pass
     from ..parity.fixtures import FixtureRunner
-    from ..parity.sweep import check_parity
     from ..runtime.sessions import OrtRunner
 
     reference = FixtureRunner(fixtures, fixtures.inputs, tuple(o.name for o in final.graph.output))
-    return check_parity(reference, OrtRunner(final, parity.provider), fixture_cases(fixtures.inputs),
-                        tolerances=parity.tolerances)
+    check = one_pass(tolerances=parity.tolerances, candidate=final, cases=fixture_cases(fixtures.inputs))
+    return check.report(reference, OrtRunner(final, parity.provider))

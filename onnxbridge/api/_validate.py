@@ -9,7 +9,7 @@ from typing import Any
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
-from ..options import ExportOptions, LocalizeOptions, ParityConfig
+from ..options import ExportOptions, LocalizeOptions, ParityConfig, ToleranceLike
 from ..results import Report
 from ..specs import TensorSpec
 from ._localize import Reference, load_reference
@@ -29,7 +29,7 @@ def validate(
     provider: str = "auto",
     atol: float | None = None,
     rtol: float | None = None,
-    tolerances: Mapping[str, Any] | Sequence[str] | None = None,
+    tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None,
     fallback: str = "warn",
     seed: int = 0,
     inputs_file: str | Path | None = None,
@@ -63,8 +63,8 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
                   progress: Progress | None = None, *, localize: LocalizeOptions | None = None) -> Report:
     """:func:`validate` with its options built already; ``localize``: say where parity breaks, when it does."""
     source = str(source)
-    from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, load_onnx
+    from ..parity.domain import InputDomain
     from ..runtime.support import check_runtime_support
 
     say = progress or no_progress
@@ -80,8 +80,7 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
     with peaks.stage("load"):
         candidate_model = load_onnx(model)
         check_runtime_support(candidate_model, model)
-    specs = export.inputs or input_specs(candidate_model)
-    sizes, ranges, fw, reference_model = default_sizes(specs), None, "onnx", None
+    domain, fw, reference_model = InputDomain.of(export.inputs or input_specs(candidate_model)), "onnx", None
     ref: Reference | None = None
     if expected is not None:
         from ..parity.fixtures import FixtureRunner
@@ -90,13 +89,13 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
                                        tuple(o.name for o in candidate_model.graph.output))
     else:
         say(f"loading {source}")
-        ref, ref_specs, ref_sizes, ref_ranges = load_reference(source_onnx or source, export)
+        ref, ref_domain = load_reference(source_onnx or source, export)
         reference, reference_model = ref.runner, ref.model
         if ref.loaded is not None:  # a framework source says what its inputs are
-            specs, sizes, ranges, fw, reference_model = ref_specs, ref_sizes, ref_ranges, ref.direction, None
+            domain, fw, reference_model = ref_domain, ref.direction, None
     say("validating")
     with peaks.stage("validate"):  # the cases really used (redrawn, smallest runnable): localisation reruns one
-        report, cases = validate_cases(reference, candidate_model, parity, specs, sizes, ranges, cases, path=model,
+        report, cases = validate_cases(reference, candidate_model, parity, domain, cases, path=model,
                                        reference_model=reference_model)
     loc, notes = None, ()
     if localize is not None and not report.passed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
@@ -13,6 +13,9 @@ from ..errors import UsageError
 from ..options import ExportOptions, ParityConfig, TimingPlan, VariantOptions
 from ..results import Report, VariantsReport
 from ..specs import TensorSpec
+
+if TYPE_CHECKING:
+    from ..parity.domain import InputDomain
 
 __all__ = ["variant", "variant_with", "variants_stage"]
 
@@ -60,8 +63,8 @@ def variant(
 def variant_with(model: str | Path, options: VariantOptions, *, source: str | None = None,
                  export: ExportOptions = ExportOptions(), progress: Progress | None = None) -> Report:
     """:func:`variant` with its options built already."""
-    from ..converters.base import axis_sizes as default_sizes
     from ..onnxio import input_specs, load_onnx
+    from ..parity.domain import InputDomain
     from ..variants.stage import variant_targets
     from ._stages import preflight
 
@@ -75,26 +78,26 @@ def variant_with(model: str | Path, options: VariantOptions, *, source: str | No
     peaks = StagePeaks()
     with peaks.stage("load"):
         original = load_onnx(path)
-        specs, sizes, ranges, reference, fw = input_specs(original), None, None, None, "onnx"
+        domain, reference, fw = InputDomain.of(input_specs(original)), None, "onnx"
         if source is not None:
             from ._stages import load_source
 
             say(f"loading {source}")
             converter, loaded = load_source(source, export)
             reference, fw = converter.reference_runner(loaded), converter.framework
-            specs, sizes, ranges = loaded.specs, loaded.axis_sizes, loaded.int_high
+            domain = loaded.domain
     t0 = time.perf_counter()
     with peaks.stage("variants"):
-        result = variants_stage(path, original, options, reference, specs, sizes or default_sizes(specs), ranges, say)
+        result = variants_stage(path, original, options, reference, domain, say)
     return Report(command="variant", source=source or str(path), framework=fw, output=None, variants=result,
                   timings={"variants_s": time.perf_counter() - t0}, peak_rss_bytes=peaks.bytes)
 
 
-def variants_stage(path: Path, model: Any, options: VariantOptions, reference: Any, specs: Sequence[TensorSpec],
-                   sizes: Mapping[str, int], ranges: Any, say: Progress) -> VariantsReport:
+def variants_stage(path: Path, model: Any, options: VariantOptions, reference: Any, domain: InputDomain,
+                   say: Progress) -> VariantsReport:
     """The variant stage on a written fp32 model (``convert --variant`` calls it after validation)."""
     from ..variants.stage import run_variants
-    from ._stages import id_ranges
 
-    return run_variants(path, options, reference=reference, specs=specs, axis_sizes=sizes,
-                        ranges=id_ranges(model, ranges), progress=say)
+    own = domain.for_model(model)
+    return run_variants(path, options, reference=reference, specs=own.specs, axis_sizes=own.axis_sizes,
+                        ranges=own.ids, progress=say)

@@ -5,22 +5,33 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from .._util import first_line, summarize_error
 from ..errors import ConversionError, OnnxBridgeError, UsageError
+from ..parity.domain import InputDomain
+from ..parity.inputs import IdRanges
 from ..results import ConversionResult, ExportedAxis, RouteAttempt
 from ..specs import TensorSpec
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
+    from ..localize.compare import Scorer
+    from ..localize.finding import Finding
+    from ..runtime.sessions import Runner
     from ..sources import SourceRef
 
 __all__ = [
+    "SourceModel",
+    "InputDomain",
     "LoadedModel",
+    "ReportsFailingOp",
+    "TakesTask",
+    "LocalizesLayers",
     "ExportRequest",
     "ExportedModel",
     "Route",
@@ -32,23 +43,45 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    """A source model in memory, with the inputs it will be exported and validated with.
+S_co = TypeVar("S_co", covariant=True)  # the converter's own state; stages see SourceModel[object]
 
-    ``specs`` are the graph inputs (named dynamic axes included) and ``example`` holds one
-    concrete array per spec, at the export sizes.
+
+@dataclass(frozen=True)
+class SourceModel(Generic[S_co]):
+    """What a converter hands the stages: a source model in memory and the inputs it is checked over.
+
+    ``model`` is the framework's own object (opaque to the stages); ``domain`` the inputs (specs, export
+    sizes, id and value ranges, the example at the export sizes); ``state`` what the converter itself
+    needs again (how ``forward`` is called, output names ...), of the type the converter declares.
     """
 
     framework: str
     source: str
-    model: Any
-    specs: tuple[TensorSpec, ...]
-    example: dict[str, Any]
-    axis_sizes: dict[str, int] = field(default_factory=dict)
-    int_high: Any = None  # IdRanges, or a converter's guess (one bound, or one per input)
+    model: Any  # the framework's object (an nn.Module, a Keras model, a function): opaque here
+    domain: InputDomain
+    state: S_co
     notes: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def specs(self) -> tuple[TensorSpec, ...]:
+        return self.domain.specs
+
+    @property
+    def example(self) -> Mapping[str, np.ndarray]:
+        return self.domain.example
+
+    @property
+    def axis_sizes(self) -> Mapping[str, int]:
+        return self.domain.axis_sizes
+
+
+def LoadedModel(framework: str, source: str, model: Any, specs: Sequence[TensorSpec],  # noqa: N802
+                example: Mapping[str, np.ndarray], axis_sizes: Mapping[str, int] | None = None,
+                int_high: IdRanges | int | Mapping[str, int] | None = None, notes: tuple[str, ...] = (),
+                state: object = None) -> SourceModel[object]:
+    """A :class:`SourceModel` from the fields a plugin gives (the form docs/plugins.md shows)."""
+    return SourceModel(framework, source, model, InputDomain.of(tuple(specs), axis_sizes, int_high, example),
+                       state, notes)
 
 
 @dataclass(frozen=True)
@@ -84,24 +117,56 @@ class Route(Protocol):
 
     name: str
 
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel: ...
+    def export(self, loaded: SourceModel[Any], request: ExportRequest) -> ExportedModel: ...
 
 
+@runtime_checkable
 class Converter(Protocol):
-    """A framework plugin: loads its SOURCE forms, offers routes and a reference runner."""
+    """A framework plugin: loads its SOURCE forms, offers routes and a reference runner.
+
+    Optional capabilities are the protocols below (a converter opts in by having the method or
+    attribute): :class:`ReportsFailingOp`, :class:`TakesTask`, :class:`LocalizesLayers`.
+    """
 
     framework: str
     route_names: tuple[str, ...]  # every route it may offer; a guard test wants a test for each
 
     def load(
         self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
-    ) -> LoadedModel: ...
+    ) -> SourceModel[Any]: ...
 
-    def routes(self, loaded: LoadedModel) -> Sequence[Route]: ...
+    def routes(self, loaded: SourceModel[Any]) -> Sequence[Route]: ...
 
-    def reference_runner(self, loaded: LoadedModel): ...
+    def reference_runner(self, loaded: SourceModel[Any]) -> Runner: ...
 
 
+@runtime_checkable
+class ReportsFailingOp(Protocol):
+    """Names the op or construct an exporter error is about (``aten::nonzero``), for the route table."""
+
+    def failing_op(self, e: BaseException) -> str | None: ...
+
+
+@runtime_checkable
+class TakesTask(Protocol):
+    """Loads a source for one of several tasks (``--task``: a Hugging Face head); ``tasks`` lists them."""
+
+    tasks: tuple[str, ...]
+
+    def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False,
+                  obj: Any = None, task: str | None = None) -> SourceModel[Any]: ...
+
+
+@runtime_checkable
+class LocalizesLayers(Protocol):
+    """Compares the source's own layers (module calls, Keras layer calls) with the ONNX model's values on
+    ``feeds``, to say where parity breaks; ``layer_unit`` names what is compared, for the plot's axis."""
+
+    layer_unit: str
+
+    def localize_layers(self, loaded: SourceModel[Any], runner: Runner, feeds: Mapping[str, np.ndarray],
+                        onnx_model: onnx.ModelProto, scorer: Scorer, *, budget_bytes: int,
+                        provider: str) -> Finding: ...
 
 
 def merge_specs(found: Sequence[TensorSpec], given: Sequence[TensorSpec], where: str) -> tuple[TensorSpec, ...]:
@@ -133,7 +198,7 @@ def axis_sizes(specs: Sequence[TensorSpec], example: Mapping[str, Any] | None = 
     from ..parity.inputs import default_axis_size
     from ..specs import declared_ranges
 
-    ranges = declared_ranges(specs)
+    ranges = declared_ranges(list(specs))
     sizes: dict[str, int] = {}
     for s in specs:
         if example is None:
@@ -179,7 +244,7 @@ def pick_routes(available: Sequence[Route], wanted: Sequence[str] | None) -> lis
 def run_routes(
     framework: str,
     routes: Sequence[Route],
-    loaded: LoadedModel,
+    loaded: SourceModel[object],
     request: ExportRequest,
     *,
     validate: Callable[[ExportedModel], None],
@@ -201,6 +266,8 @@ def run_routes(
             own = dataclasses.replace(request, save_to=folder / request.save_to.name)
         attempt, product = _try_route(route, loaded, own, validate, check_parity, failing_op)
         attempts.append(attempt)
+        if product is None:
+            continue
         if attempt.ok:
             return product, _result(framework, route.name, attempts, product, loaded, t_all)
         if attempt.parity is False and fallback is None:
@@ -220,8 +287,10 @@ def run_routes(
     )
 
 
-def _try_route(route: Route, loaded: LoadedModel, request: ExportRequest, validate, check_parity,
-               failing_op) -> tuple[RouteAttempt, ExportedModel | None]:
+def _try_route(route: Route, loaded: SourceModel[object], request: ExportRequest,
+               validate: Callable[[ExportedModel], None],
+               check_parity: Callable[[ExportedModel], str | None] | None,
+               failing_op: Callable[[BaseException], str | None]) -> tuple[RouteAttempt, ExportedModel | None]:
     """Export through one route, check the product, and say how far it got (and why not further)."""
     t0 = time.perf_counter()
     try:
@@ -244,7 +313,8 @@ def _try_route(route: Route, loaded: LoadedModel, request: ExportRequest, valida
                         parity=None if check_parity is None else True), product
 
 
-def _result(framework, route, attempts, product: ExportedModel, loaded: LoadedModel, t0: float) -> ConversionResult:
+def _result(framework: str, route: str, attempts: Sequence[RouteAttempt], product: ExportedModel,
+            loaded: SourceModel[object], t0: float) -> ConversionResult:
     from ..onnxio import main_opset
 
     opset = main_opset(product.model)

@@ -18,7 +18,7 @@ from ..errors import InputError, UsageError
 from ..sources import SourceRef
 from ..specs import TensorSpec
 from .base import LoadedModel, merge_specs
-from .hf_folder import input_specs, model_class, offline, read_folder
+from .hf_folder import TASKS, input_specs, model_class, offline, read_folder
 from .pytorch import TorchConverter
 
 __all__ = ["HfConverter"]
@@ -31,6 +31,7 @@ class HfConverter:
     route_names = TorchConverter.route_names
     dir_markers = ("config.json",)
     packages = ("torch", "transformers", "safetensors", "onnxscript", "onnxsim")
+    tasks = tuple(TASKS)  # --task (see converters.base.TakesTask)
 
     def __init__(self) -> None:
         self._torch = TorchConverter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,17 @@ from ..errors import UsageError
 from ..parity.inputs import generate_inputs
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes
+from .base import ExportedModel, ExportRequest, InputDomain, SourceModel, axis_sizes
 
-__all__ = ["JaxConverter", "Jax2OnnxRoute"]
+__all__ = ["JaxConverter", "JaxState", "Jax2OnnxRoute"]
+
+
+@dataclass(frozen=True)
+class JaxState:
+    """The JAX converter's state of a loaded source: the inputs in call order and the flattened output names."""
+
+    order: tuple[str, ...]
+    output_names: tuple[str, ...]
 
 DEFAULT_OPSET = 21  # jax2onnx's own default (23) is newer than most runtimes load
 
@@ -67,7 +76,7 @@ class Jax2OnnxRoute:
 
     name = "jax2onnx"
 
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+    def export(self, loaded: SourceModel[JaxState], request: ExportRequest) -> ExportedModel:
         import jax
         from jax2onnx import to_onnx
 
@@ -77,7 +86,7 @@ class Jax2OnnxRoute:
         symbols = dict(zip(names, jax.export.symbolic_shape(", ".join(names)))) if names else {}
         structs = [jax.ShapeDtypeStruct(tuple(symbols.get(d, d) for d in s.dims), np.dtype(s.dtype))
                    for s in loaded.specs]
-        outputs = loaded.extra["output_names"]
+        outputs = loaded.state.output_names
         with quiet():
             model = to_onnx(loaded.model, structs, opset=request.opset or DEFAULT_OPSET,
                             input_names=[s.name for s in loaded.specs], output_names=list(outputs))
@@ -93,7 +102,7 @@ class JaxConverter:
     packages = ("jax", "jaxlib", "flax", "jax2onnx")
 
     def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False,
-             obj: Any = None) -> LoadedModel:
+             obj: Any = None) -> SourceModel[JaxState]:
         if not ref.is_python:
             raise UsageError(f"the jax converter reads file.py:NAME or module:NAME, not {ref.text}",
                              "return a Flax module, a jitted function, or (callable, example_inputs)")
@@ -105,8 +114,8 @@ class JaxConverter:
         specs, feeds, sizes = self._inputs(fn, arrays, specs, ref.text)
         order = tuple(s.name for s in specs)
         out = _flatten(fn(*(feeds[n] for n in order)))
-        return LoadedModel(self.framework, ref.text, fn, specs, feeds, sizes,
-                           extra={"order": order, "output_names": tuple(n for n, _ in out)})
+        return SourceModel(self.framework, ref.text, fn, InputDomain.of(specs, sizes, None, feeds),
+                           JaxState(order, tuple(n for n, _ in out)))
 
     @staticmethod
     def _inputs(fn: Any, arrays: list[np.ndarray], specs: tuple[TensorSpec, ...], where: str):
@@ -127,8 +136,8 @@ class JaxConverter:
         sizes = axis_sizes(specs, feeds)  # the example must fit --input (rank, fixed sizes)
         return tuple(dataclasses.replace(s, dtype=feeds[s.name].dtype.name) for s in specs), feeds, sizes
 
-    def routes(self, loaded: LoadedModel) -> list[Jax2OnnxRoute]:
+    def routes(self, loaded: SourceModel[JaxState]) -> list[Jax2OnnxRoute]:
         return [Jax2OnnxRoute()]
 
-    def reference_runner(self, loaded: LoadedModel) -> JaxRunner:
-        return JaxRunner(loaded.model, loaded.extra["order"], loaded.extra["output_names"])
+    def reference_runner(self, loaded: SourceModel[JaxState]) -> JaxRunner:
+        return JaxRunner(loaded.model, loaded.state.order, loaded.state.output_names)

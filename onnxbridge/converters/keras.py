@@ -15,8 +15,10 @@ Keras, TensorFlow and torch are imported only when a method runs.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,7 +28,7 @@ from ..parity.inputs import generate_inputs
 from ..sources import SourceRef, fresh_names, load_python_object, resolve_factory
 from ..specs import TensorSpec
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, merge_specs
+from .base import ExportedModel, ExportRequest, InputDomain, SourceModel, axis_sizes, merge_specs
 from .tf_graph import (
     axis_name,
     clean_name,
@@ -39,7 +41,27 @@ from .tf_graph import (
     unique_names,
 )
 
-__all__ = ["KerasConverter", "KerasTf2OnnxRoute"]
+if TYPE_CHECKING:
+    import onnx
+
+    from ..localize.compare import Scorer
+    from ..localize.finding import Finding
+    from ..runtime.sessions import Runner
+
+__all__ = ["KerasConverter", "KerasState", "KerasTf2OnnxRoute"]
+
+
+@dataclass(frozen=True)
+class KerasState:
+    """The Keras converter's state of a loaded source: the call in inference mode, the flattened output
+    names, where the model came from (``origin``: ``python``, ``keras-file``, ``h5``; ``path``) and
+    whether its file may run code (``trust``: the torch-backend route re-loads it)."""
+
+    call: Callable[..., Any]
+    output_names: tuple[str, ...]
+    origin: str
+    path: str | None = None
+    trust: bool = False
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -167,7 +189,7 @@ class KerasConverter:
     # ---------------------------------------------------------------- loading
     def load(
         self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
-    ) -> LoadedModel:
+    ) -> SourceModel[KerasState]:
         """The model, built, with its input specs (from the model, or ``--input``) and outputs."""
         example = None
         if ref.is_python:
@@ -204,22 +226,14 @@ class KerasConverter:
         notes = ()
         if origin == "python" and _model_inputs(model) is None:
             notes = ("the model had no input signature; onnxbridge built it by calling it on the example inputs",)
-        return LoadedModel(
+        return SourceModel(
             framework=self.framework,
             source=ref.text,
             model=model,
-            specs=specs,
-            example=feeds,
-            axis_sizes=sizes,
-            int_high=int_high,
+            domain=InputDomain.of(specs, sizes, int_high, feeds),
+            state=KerasState(call, tuple(output_names), origin,
+                             str(ref.path.resolve()) if ref.path is not None else None, trust),
             notes=notes,
-            extra={
-                "call": call,
-                "output_names": output_names,
-                "origin": origin,
-                "path": str(ref.path.resolve()) if ref.path is not None else None,
-                "trust": trust,
-            },
         )
 
     def _specs(self, model, specs, arrays, where) -> tuple[tuple[TensorSpec, ...], dict[str, int]]:
@@ -263,20 +277,20 @@ class KerasConverter:
             ) from e
 
     # ---------------------------------------------------------------- routes
-    def routes(self, loaded: LoadedModel) -> list:
+    def routes(self, loaded: SourceModel[KerasState]) -> list:
         """tf2onnx first; Keras-on-torch for Keras 3 models (not tf_keras ``.h5`` ones)."""
         from .keras_torch import KerasTorchRoute
 
-        if loaded.extra["origin"] == "h5" or type(loaded.model).__module__.startswith("tf_keras"):
+        if loaded.state.origin == "h5" or type(loaded.model).__module__.startswith("tf_keras"):
             return [KerasTf2OnnxRoute()]
         return [KerasTf2OnnxRoute(), KerasTorchRoute()]
 
-    def reference_runner(self, loaded: LoadedModel):
+    def reference_runner(self, loaded: SourceModel[KerasState]):
         """Keras eager (TensorFlow backend), inference mode."""
         from .tf_runner import TfRunner
 
         return TfRunner(
-            loaded.extra["call"], loaded.extra["output_names"], positional=[s.name for s in loaded.specs],
+            loaded.state.call, loaded.state.output_names, positional=[s.name for s in loaded.specs],
             name="keras (tensorflow eager)",
         )
 
@@ -284,19 +298,32 @@ class KerasConverter:
     def failing_op(e: BaseException) -> str | None:
         return getattr(e, "failing_op", None) or tf2onnx_failing_op(e)
 
+    # ---------------------------------------------------------------- localisation
+    layer_unit = "layer calls, in the order they finish"
+
+    def localize_layers(self, loaded: SourceModel[KerasState], runner: Runner, feeds: Mapping[str, np.ndarray],
+                        onnx_model: onnx.ModelProto, scorer: Scorer, *, budget_bytes: int,
+                        provider: str) -> Finding:
+        """Each layer call of the Keras model against the ONNX values it became (see
+        :func:`onnxbridge.localize.keras_side.localize_keras`)."""
+        from ..localize.keras_side import localize_keras
+
+        return localize_keras(loaded.model, loaded.state.call, loaded.specs, [feeds[s.name] for s in loaded.specs],
+                              onnx_model, feeds, scorer, budget_bytes=budget_bytes, provider=provider)
+
 
 class KerasTf2OnnxRoute:
     """Trace ``model(x, training=False)`` as a ``tf.function``; convert with tf2onnx's handlers."""
 
     name = "tf2onnx"
 
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+    def export(self, loaded: SourceModel[KerasState], request: ExportRequest) -> ExportedModel:
         import tensorflow as tf
 
-        fn = tf.function(loaded.extra["call"], input_signature=tf_signature(loaded.specs))
+        fn = tf.function(loaded.state.call, input_signature=tf_signature(loaded.specs))
         with quiet_tf():
             cf = fn.get_concrete_function()
-        names = loaded.extra["output_names"]
+        names = loaded.state.output_names
         model, notes = concrete_to_onnx(
             cf, [s.name for s in loaded.specs], names, opset=request.opset,
             name=getattr(loaded.model, "name", "keras model"),

@@ -21,10 +21,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel
+from .base import ExportedModel, ExportRequest, SourceModel
+
+if TYPE_CHECKING:
+    from .keras import KerasState
 
 __all__ = ["KerasTorchRoute", "ChildRouteError", "CHILD_TIMEOUT_S"]
 
@@ -47,15 +50,15 @@ class KerasTorchRoute:
     def __init__(self, timeout_s: float = CHILD_TIMEOUT_S) -> None:
         self.timeout_s = timeout_s
 
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+    def export(self, loaded: SourceModel[KerasState], request: ExportRequest) -> ExportedModel:
         import numpy as np
         import onnx
 
         with tempfile.TemporaryDirectory(prefix="onnxbridge-keras-torch-") as tmp:
             work = Path(tmp)
-            source: dict[str, Any] = {"kind": loaded.extra["origin"], "trust": bool(loaded.extra["trust"])}
+            source: dict[str, Any] = {"kind": loaded.state.origin, "trust": loaded.state.trust}
             if source["kind"] == "keras-file":
-                source["path"] = loaded.extra["path"]
+                source["path"] = loaded.state.path
             elif source["kind"] == "python":
                 source["ref"] = loaded.source
                 source["import_root"] = _import_root(loaded.source)
@@ -66,7 +69,7 @@ class KerasTorchRoute:
             request_doc = {
                 "source": source,
                 "inputs": [{"name": s.name, "dims": list(s.dims), "dtype": s.dtype} for s in loaded.specs],
-                "output_names": list(loaded.extra["output_names"]),
+                "output_names": list(loaded.state.output_names),
                 "opset": request.opset,
             }
             (work / "request.json").write_text(json.dumps(request_doc))

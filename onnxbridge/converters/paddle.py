@@ -9,6 +9,7 @@ Paddle's model files are a program (JSON or protobuf) and raw parameters: nothin
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,19 @@ from ..parity.inputs import generate_inputs
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, merge_specs
+from .base import ExportedModel, ExportRequest, InputDomain, SourceModel, axis_sizes, merge_specs
 
-__all__ = ["PaddleConverter", "Paddle2OnnxRoute"]
+__all__ = ["PaddleConverter", "PaddleState", "Paddle2OnnxRoute"]
+
+
+@dataclass(frozen=True)
+class PaddleState:
+    """The Paddle converter's state of a loaded source: the program and parameters files, and the folder a
+    Layer was saved to (kept alive with the source)."""
+
+    program: Path
+    params: Path
+    keep: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
 DEFAULT_OPSET = 17
 
@@ -93,8 +104,8 @@ class Paddle2OnnxRoute:
 
     name = "paddle2onnx"
 
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
-        model = _export(loaded.extra["program"], loaded.extra["params"], request.opset or DEFAULT_OPSET)
+    def export(self, loaded: SourceModel[PaddleState], request: ExportRequest) -> ExportedModel:
+        model = _export(loaded.state.program, loaded.state.params, request.opset or DEFAULT_OPSET)
         notes = name_dynamic_axes(model, loaded.specs)
         return ExportedModel(model, tuple(o.name for o in model.graph.output), notes)
 
@@ -107,9 +118,10 @@ class PaddleConverter:
     suffixes = (".pdiparams", ".pdmodel")
     type_modules = ("paddle",)
     packages = ("paddlepaddle", "paddle2onnx")
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False,
-             obj: Any = None) -> LoadedModel:
+             obj: Any = None) -> SourceModel[PaddleState]:
         notes: tuple[str, ...] = ()
         if ref.is_python:
             program, params = self._save_layer(obj if obj is not None else load_python_object(ref), specs, ref.text)
@@ -123,8 +135,8 @@ class PaddleConverter:
             raise UsageError(f"the paddle converter cannot read {ref.text}", "give model.pdiparams or file.py:NAME")
         specs = merge_specs(_found_specs(program, params), specs, ref.text)
         sizes = axis_sizes(specs)
-        return LoadedModel(self.framework, ref.text, None, specs, generate_inputs(specs, sizes, seed=0), sizes,
-                           notes=notes, extra={"program": program, "params": params, "keep": getattr(self, "_tmp", None)})
+        domain = InputDomain.of(specs, sizes, None, generate_inputs(specs, sizes, seed=0))
+        return SourceModel(self.framework, ref.text, None, domain, PaddleState(program, params, self._tmp), notes)
 
     def _save_layer(self, obj: Any, specs: tuple[TensorSpec, ...], where: str) -> tuple[Path, Path]:
         import paddle
@@ -144,9 +156,9 @@ class PaddleConverter:
         params = prefix.with_suffix(".pdiparams")
         return _program(params), params
 
-    def routes(self, loaded: LoadedModel) -> list[Paddle2OnnxRoute]:
+    def routes(self, loaded: SourceModel[PaddleState]) -> list[Paddle2OnnxRoute]:
         return [Paddle2OnnxRoute()]
 
-    def reference_runner(self, loaded: LoadedModel) -> PaddleRunner:
+    def reference_runner(self, loaded: SourceModel[PaddleState]) -> PaddleRunner:
         with quiet():
-            return PaddleRunner(loaded.extra["program"], loaded.extra["params"])
+            return PaddleRunner(loaded.state.program, loaded.state.params)

@@ -5,17 +5,19 @@ inputs, how ``forward`` is called, and the reference runner. Its two export rout
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._util import first_line
 from ..errors import UsageError
-from ..parity.inputs import IdRanges, generate_inputs
+from ..parity.inputs import generate_inputs
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
-from .base import LoadedModel, axis_sizes
+from .base import InputDomain, SourceModel, axis_sizes
+from .torch_runner import TorchCall
 from .torch_utils import (
     failing_op,
     forward_params,
@@ -24,6 +26,13 @@ from .torch_utils import (
     output_names_for,
     without_cache,
 )
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..localize.compare import Scorer
+    from ..localize.finding import Finding
+    from ..runtime.sessions import Runner
 
 __all__ = ["TorchConverter"]
 
@@ -59,7 +68,7 @@ class TorchConverter:
     # ---------------------------------------------------------------- loading
     def load(
         self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
-    ) -> LoadedModel:
+    ) -> SourceModel[TorchCall]:
         """The model, its example inputs as numpy, its input specs and how ``forward`` is called."""
         example: Any = None
         if ref.is_python:
@@ -74,9 +83,9 @@ class TorchConverter:
             raise UsageError(f"the PyTorch converter cannot read {ref.text}", "give file.py:NAME, module:NAME or .pt2")
         return self.load_module(model, example, specs, ref.text)
 
-    def load_module(self, model: Any, example: Any, specs: tuple[TensorSpec, ...], where: str) -> LoadedModel:
+    def load_module(self, model: Any, example: Any, specs: tuple[TensorSpec, ...], where: str) -> SourceModel[TorchCall]:
         """The hook other converters reuse (the Hugging Face folder converter): a model already in memory,
-        its example inputs (a tuple, a dict, or None) and ``--input`` specs -> a ``LoadedModel`` that
+        its example inputs (a tuple, a dict, or None) and ``--input`` specs -> a ``SourceModel[TorchCall]`` that
         this converter's routes and reference runner take."""
         import torch
 
@@ -101,16 +110,13 @@ class TorchConverter:
         if generated:
             arrays = generate_inputs(specs, sizes, seed=0, int_high=int_high)
         call, arg_order, fixed = self._call_mode(module, specs, call, names, fixed)
-        loaded = LoadedModel(
+        loaded: SourceModel[TorchCall] = SourceModel(
             framework=self.framework,
             source=where,
             model=model,
-            specs=specs,
-            example=arrays,
-            axis_sizes=sizes,
-            int_high=int_high,
+            domain=InputDomain.of(specs, sizes, int_high, arrays),
+            state=TorchCall(call, arg_order, dict(fixed or {})),
             notes=tuple(notes),
-            extra={"call": call, "arg_order": arg_order, "fixed_kwargs": fixed},
         )
         try:
             out, tables = self._run_eager(loaded, watch_embeddings=True)
@@ -120,16 +126,18 @@ class TorchConverter:
             # ids drawn below the smallest table are always valid; now that we know which table
             # each input indexes, draw them over that table's whole range
             int_high = {s.name: tables.get(s.name, int_high) for s in specs if not s.dtype.startswith(("float", "bf"))}
-            loaded = replace(loaded, int_high=int_high)
+            loaded = replace(loaded, domain=loaded.domain.with_ids(int_high))
             if generated:
-                loaded = replace(loaded, example=generate_inputs(specs, sizes, seed=0, int_high=int_high))
+                loaded = replace(loaded, domain=loaded.domain.with_example(
+                    generate_inputs(specs, sizes, seed=0, int_high=int_high)))
                 out, _ = self._run_eager(loaded)
         names_out = output_names_for(out)
         if not names_out:
             raise UsageError(f"{where}: forward returned no tensors", "return a tensor, tuple, dict or ModelOutput")
         # generated inputs keep to the ranges of the user's example (a divisor example in 1..6 never gets 0)
-        ranges = IdRanges.of(loaded.int_high).with_examples(user_example)
-        return replace(loaded, int_high=ranges, extra={**loaded.extra, "output_names": names_out})
+        ranges = loaded.domain.ids.with_examples(user_example)
+        return replace(loaded, domain=loaded.domain.with_ids(ranges),
+                       state=replace(loaded.state, output_names=names_out))
 
     def _bind_example(self, module: Any, example: Any, where: str):
         """(call mode, names, arrays) from the example inputs a factory returned."""
@@ -230,12 +238,12 @@ class TorchConverter:
         sizes = [m.num_embeddings for m in module.modules() if isinstance(m, torch.nn.Embedding)]
         return min(sizes) if sizes else None
 
-    def _refused_generated(self, loaded: LoadedModel, e: UsageError) -> UsageError:
+    def _refused_generated(self, loaded: SourceModel[TorchCall], e: UsageError) -> UsageError:
         """The source raised on the inputs generated from ``--input`` alone: name the input whose values
         it refuses, when one is to blame (else the shapes do not fit: ``e`` says so)."""
         from ..parity.inputs import blame_inputs
 
-        runner = self.reference_runner(replace(loaded, extra={**loaded.extra, "output_names": ()}))
+        runner = self.reference_runner(replace(loaded, state=replace(loaded.state, output_names=())))
         blamed = blame_inputs(runner.run, loaded.example)
         if not blamed:
             return e
@@ -246,12 +254,12 @@ class TorchConverter:
             "return (model, example_inputs) from the factory: generated inputs keep the example's value ranges",
         )
 
-    def _run_eager(self, loaded: LoadedModel, watch_embeddings: bool = False) -> tuple[Any, dict[str, int]]:
+    def _run_eager(self, loaded: SourceModel[TorchCall], watch_embeddings: bool = False) -> tuple[Any, dict[str, int]]:
         """Run forward on the example; with ``watch_embeddings``, also learn which ``nn.Embedding``
         each integer input feeds (input name -> table size)."""
         import torch
 
-        from .torch_runner import forward_args, to_torch
+        from .torch_runner import to_torch
 
         module = loaded.model.module() if is_exported_program(loaded.model) else loaded.model
         tensors = {k: to_torch(v) for k, v in loaded.example.items()}
@@ -270,8 +278,7 @@ class TorchConverter:
                         tables[name] = min(tables.get(name, mod.num_embeddings), mod.num_embeddings)
 
             hooks = [m.register_forward_pre_hook(seen) for m in module.modules() if isinstance(m, torch.nn.Embedding)]
-        args, kwargs = forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors,
-                                    loaded.extra.get("fixed_kwargs"))
+        args, kwargs = loaded.state.args(tensors)
         try:
             with torch.inference_mode():
                 return module(*args, **kwargs), tables
@@ -286,7 +293,7 @@ class TorchConverter:
                 h.remove()
 
     # ---------------------------------------------------------------- routes
-    def routes(self, loaded: LoadedModel) -> list:
+    def routes(self, loaded: SourceModel[TorchCall]) -> list:
         """torch.export first; TorchScript only for nn.Module sources."""
         from .torch_routes import DataDependenceProbe, DynamoRoute, TorchScriptRoute
 
@@ -295,14 +302,30 @@ class TorchConverter:
         probe = DataDependenceProbe()
         return [DynamoRoute(probe), TorchScriptRoute(probe)]
 
-    def reference_runner(self, loaded: LoadedModel):
+    def reference_runner(self, loaded: SourceModel[TorchCall]):
         """PyTorch eager, called as forward expects."""
         from .torch_runner import TorchRunner
 
         module = loaded.model.module() if is_exported_program(loaded.model) else loaded.model
-        return TorchRunner(module, loaded.extra["call"], loaded.extra["arg_order"], loaded.extra["output_names"],
-                           loaded.extra.get("fixed_kwargs"))
+        state = loaded.state
+        return TorchRunner(module, state.call, state.arg_order, state.output_names, state.fixed_kwargs)
 
     @staticmethod
     def failing_op(e: BaseException) -> str | None:
         return failing_op(e)
+
+    # ---------------------------------------------------------------- localisation
+    layer_unit = "module calls, in the order they finish"
+
+    def localize_layers(self, loaded: SourceModel[TorchCall], runner: Runner, feeds: Mapping[str, np.ndarray],
+                        onnx_model: onnx.ModelProto, scorer: Scorer, *, budget_bytes: int,
+                        provider: str) -> Finding:
+        """Each module call of the eager model against the ONNX values it became (see
+        :func:`onnxbridge.localize.torch_side.localize_torch`)."""
+        from ..localize.torch_side import localize_torch
+        from .torch_runner import to_torch
+
+        module = loaded.model.module() if is_exported_program(loaded.model) else loaded.model
+        args, kwargs = loaded.state.args({n: to_torch(np.asarray(feeds[n])) for n in loaded.state.arg_order})
+        return localize_torch(module, args, kwargs, onnx_model, feeds, scorer, budget_bytes=budget_bytes,
+                              provider=provider)

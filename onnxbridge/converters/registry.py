@@ -20,9 +20,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .base import Converter
 
 __all__ = ["ConverterRegistry", "FrameworkInfo", "default_registry", "ENTRY_POINT_GROUP", "BUILTIN_FRAMEWORKS"]
 
@@ -78,8 +81,8 @@ class ConverterRegistry:
     """Framework name -> converter class, loaded on first use. Duplicate names are an error."""
 
     def __init__(self) -> None:
-        self._targets: dict[str, str | Callable[[], type]] = {}
-        self._loaded: dict[str, type] = {}
+        self._targets: dict[str, str | Callable[[], type[Converter]]] = {}
+        self._loaded: dict[str, type[Converter]] = {}
         self._infos: dict[str, FrameworkInfo] = {}
         self._origins: dict[str, str] = {}  # framework -> "built-in" or the distribution that registered it
 
@@ -91,7 +94,8 @@ class ConverterRegistry:
 
         def add(obj: str | type) -> str | type:
             if framework in self._targets or framework in self._loaded:
-                raise ValueError(f"a converter for {framework!r} is already registered")
+                raise UsageError(f"a converter for {framework!r} is already registered ({self.origin(framework)})",
+                                 "register the converter under another framework name")
             if isinstance(obj, str):
                 self._targets[framework] = obj
             else:
@@ -117,7 +121,7 @@ class ConverterRegistry:
         """Framework names in registration order (the detection order)."""
         return list(dict.fromkeys([*self._targets, *self._loaded]))
 
-    def get(self, framework: str) -> type:
+    def get(self, framework: str) -> type[Converter]:
         """The converter class for ``framework``; raises ``UsageError`` for an unknown one."""
         if framework in self._loaded:
             return self._loaded[framework]
@@ -190,15 +194,20 @@ class ConverterRegistry:
             if ep.name in self._targets or ep.name in self._loaded:
                 if self._targets.get(ep.name) == ep.value:
                     continue  # our own built-in, advertised through the entry point too
-                raise ValueError(
-                    f"entry point {ep.name!r} = {ep.value!r} clashes with an already registered converter"
+                dist = getattr(ep, "dist", None)
+                by = f"{dist.name} {dist.version}" if dist is not None else "an installed distribution"
+                raise UsageError(
+                    f"the converter plugin {ep.name!r} = {ep.value!r} from {by} clashes with the "
+                    f"{self.origin(ep.name)} converter of that name: it is refused",
+                    f"rename its entry point in the [project.entry-points.\"{ENTRY_POINT_GROUP}\"] table of the "
+                    "plugin's pyproject.toml, or uninstall it",
                 )
             self._targets[ep.name] = ep.load
             dist = getattr(ep, "dist", None)
             self._origins[ep.name] = f"{dist.name} {dist.version}" if dist is not None else "entry point"
 
 
-def _load_target(target: str) -> type:
+def _load_target(target: str) -> type[Converter]:
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
 

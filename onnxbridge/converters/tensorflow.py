@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from ..parity.inputs import generate_inputs
 from ..sources import SourceRef, load_python_object, resolve_factory
 from ..specs import TensorSpec
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel, axis_sizes, merge_specs
+from .base import ExportedModel, ExportRequest, InputDomain, SourceModel, axis_sizes, merge_specs
 from .tf_graph import (
     axis_name,
     clean_name,
@@ -37,7 +39,31 @@ from .tf_graph import (
     user_inputs,
 )
 
-__all__ = ["TfConverter", "TfFunctionRoute", "TfliteRoute"]
+__all__ = ["TfConverter", "TfFunctionRoute", "TfliteRoute", "TfFunctionState", "TfliteState"]
+
+
+@dataclass(frozen=True)
+class TfFunctionState:
+    """A SavedModel signature or ``tf.function``: the call on positional tensors, the flattened output names,
+    and the object that owns the variables (kept alive while the function is)."""
+
+    call: Callable[..., Any]
+    output_names: tuple[str, ...]
+    owner: Any = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class TfliteState:
+    """A ``.tflite`` file: input name -> tensor index, (output name, tensor index) in order, the file's
+    tensor names -> the names the signature gives them, and the output names."""
+
+    inputs: Mapping[str, int]
+    outputs: tuple[tuple[str, int], ...]
+    tensor_names: Mapping[str, str]
+    output_names: tuple[str, ...]
+
+
+TfState = TfFunctionState | TfliteState
 
 SERVING = "serving_default"
 
@@ -56,7 +82,7 @@ class TfConverter:
     # ---------------------------------------------------------------- loading
     def load(
         self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
-    ) -> LoadedModel:
+    ) -> SourceModel[TfState]:
         """The function to convert, its input specs and outputs, and export-size inputs."""
         start_tensorflow()
         if ref.kind == "dir":
@@ -74,7 +100,7 @@ class TfConverter:
             )
         return self._load_function(ref, fn, specs, owner)
 
-    def _load_function(self, ref: SourceRef, cf: Any, specs: tuple[TensorSpec, ...], owner: Any) -> LoadedModel:
+    def _load_function(self, ref: SourceRef, cf: Any, specs: tuple[TensorSpec, ...], owner: Any) -> SourceModel[TfState]:
         """``owner`` holds the variables ``cf`` reads: it must live as long as ``cf`` is used."""
         import tensorflow as tf
 
@@ -110,43 +136,35 @@ class TfConverter:
                 f"the inputs do not fit {ref.text}: calling it raised {first_line(e, 300)}",
                 "check --input shapes and dtypes against the signature",
             ) from e
-        return LoadedModel(
-            framework=self.framework, source=ref.text, model=cf, specs=specs, example=example,
-            axis_sizes=sizes,
-            extra={"call": call, "output_names": flat_output_names(out), "kind": "function", "owner": owner},
-        )
+        return SourceModel(self.framework, ref.text, cf, InputDomain.of(specs, sizes, None, example),
+                           TfFunctionState(call, tuple(flat_output_names(out)), owner))
 
-    def _load_tflite(self, ref: SourceRef, specs: tuple[TensorSpec, ...]) -> LoadedModel:
+    def _load_tflite(self, ref: SourceRef, specs: tuple[TensorSpec, ...]) -> SourceModel[TfState]:
         path = ref.path
         inputs, outputs = _read_tflite(path)
         found = [TensorSpec(name, _spec_dims(d["shape_signature"]), d["dtype"].__name__) for name, d in inputs]
         specs = merge_specs(found, specs, ref.text)
         sizes = axis_sizes(specs)
         example = generate_inputs(specs, sizes, seed=0)
-        return LoadedModel(
-            framework=self.framework, source=ref.text, model=path, specs=specs, example=example,
-            axis_sizes=sizes,
-            extra={
-                "kind": "tflite",
-                "inputs": {s.name: d["index"] for s, (_, d) in zip(specs, inputs)},
-                "outputs": [(name, d["index"]) for name, d in outputs],
-                "tensor_names": {d["name"]: s.name for s, (_, d) in zip(specs, inputs)}
-                | {d["name"]: name for name, d in outputs},
-                "output_names": tuple(name for name, _ in outputs),
-            },
-        )
+        return SourceModel(self.framework, ref.text, path, InputDomain.of(specs, sizes, None, example), TfliteState(
+            inputs={s.name: d["index"] for s, (_, d) in zip(specs, inputs)},
+            outputs=tuple((name, d["index"]) for name, d in outputs),
+            tensor_names={d["name"]: s.name for s, (_, d) in zip(specs, inputs)}
+            | {d["name"]: name for name, d in outputs},
+            output_names=tuple(name for name, _ in outputs),
+        ))
 
     # ---------------------------------------------------------------- routes
-    def routes(self, loaded: LoadedModel) -> list:
-        return [TfliteRoute()] if loaded.extra["kind"] == "tflite" else [TfFunctionRoute()]
+    def routes(self, loaded: SourceModel[TfState]) -> list:
+        return [TfliteRoute()] if isinstance(loaded.state, TfliteState) else [TfFunctionRoute()]
 
-    def reference_runner(self, loaded: LoadedModel):
+    def reference_runner(self, loaded: SourceModel[TfState]):
         from .tf_runner import TfliteRunner, TfRunner
 
-        if loaded.extra["kind"] == "tflite":
-            return TfliteRunner(loaded.model, loaded.extra["inputs"], loaded.extra["outputs"])
-        return TfRunner(loaded.extra["call"], loaded.extra["output_names"], positional=[s.name for s in loaded.specs],
-                        name="tensorflow")
+        state = loaded.state
+        if isinstance(state, TfliteState):
+            return TfliteRunner(loaded.model, dict(state.inputs), list(state.outputs))
+        return TfRunner(state.call, state.output_names, positional=[s.name for s in loaded.specs], name="tensorflow")
 
     @staticmethod
     def failing_op(e: BaseException) -> str | None:
@@ -248,8 +266,8 @@ class TfFunctionRoute:
 
     name = "tf2onnx"
 
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
-        names = loaded.extra["output_names"]
+    def export(self, loaded: SourceModel[TfFunctionState], request: ExportRequest) -> ExportedModel:
+        names = loaded.state.output_names
         model, notes = concrete_to_onnx(
             loaded.model, [s.name for s in loaded.specs], names, opset=request.opset, name=loaded.source
         )
@@ -261,7 +279,7 @@ class TfliteRoute:
 
     name = "tf2onnx/tflite"
 
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+    def export(self, loaded: SourceModel[TfliteState], request: ExportRequest) -> ExportedModel:
         import tf2onnx
 
         from .tf_graph import DEFAULT_OPSET
@@ -269,8 +287,8 @@ class TfliteRoute:
         with quiet_tf(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf2onnx reads the file with the deprecated tf.lite.Interpreter
             model, _ = tf2onnx.convert.from_tflite(str(loaded.model), opset=request.opset or DEFAULT_OPSET)
-        rename_tensors(model, loaded.extra["tensor_names"])
-        names = loaded.extra["output_names"]
+        rename_tensors(model, dict(loaded.state.tensor_names))
+        names = loaded.state.output_names
         by_name = {o.name: o for o in model.graph.output}
         if set(by_name) == set(names):  # graph outputs in the reference runner's order
             ordered = [type(by_name[n]).FromString(by_name[n].SerializeToString()) for n in names]

@@ -14,7 +14,8 @@ from typing import Any
 from .._util import quiet
 from ..onnxio import TWO_GB
 from .axes import name_dynamic_axes
-from .base import ExportedModel, ExportRequest, LoadedModel
+from .base import ExportedModel, ExportRequest, SourceModel
+from .torch_runner import TorchCall
 from .torch_utils import (
     dim_specs,
     failing_op,
@@ -32,25 +33,26 @@ TORCHSCRIPT_DEFAULT_OPSET = 17
 LARGE_MODEL = TWO_GB  # from here on the dynamo route saves its product to a file (request.save_to)
 
 
-def _call_values(loaded: LoadedModel, example: dict[str, Any] | None = None):
+def _call_values(loaded: SourceModel[TorchCall], example: dict[str, Any] | None = None):
     """(args, kwargs) that call forward on ``example`` (default: the loaded example)."""
-    from .torch_runner import forward_args, to_torch
+    from .torch_runner import to_torch
 
     example = loaded.example if example is None else example
-    tensors = {n: to_torch(example[n]) for n in loaded.extra["arg_order"]}
-    return forward_args(loaded.extra["call"], loaded.extra["arg_order"], tensors, loaded.extra.get("fixed_kwargs"))
+    tensors = {n: to_torch(example[n]) for n in loaded.state.arg_order}
+    return loaded.state.args(tensors)
 
 
-def _finish(model, loaded: LoadedModel, route: str, notes: tuple[str, ...] = (), axes: tuple = ()) -> ExportedModel:
+def _finish(model, loaded: SourceModel[TorchCall], route: str, notes: tuple[str, ...] = (),
+            axes: tuple = ()) -> ExportedModel:
     fixed = name_dynamic_axes(model, loaded.specs)
-    names = loaded.extra["output_names"]
+    names = loaded.state.output_names
     if len(model.graph.output) != len(names):
         notes += (f"{route}: {len(model.graph.output)} graph outputs for {len(names)} model outputs; names kept",)
         names = tuple(o.name for o in model.graph.output)
     return ExportedModel(model, names, notes + fixed, axis_ranges=axes)
 
 
-def _finish_file(path: Path, loaded: LoadedModel, route: str, notes: tuple[str, ...] = (), axes: tuple = (),
+def _finish_file(path: Path, loaded: SourceModel[TorchCall], route: str, notes: tuple[str, ...] = (), axes: tuple = (),
                  stamp: Callable[[Any], None] | None = None) -> ExportedModel:
     """``_finish`` for a product saved to ``path``: the graph (its weights stay on disk) is re-saved with
     its dynamic axes named and, with ``stamp``, what ``stamp`` writes on it (the module calls)."""
@@ -88,7 +90,7 @@ class DataDependenceProbe:
         elif "Constraints violated" in str(error):  # export traced all of forward, then refused a dim
             self.verdict = False
 
-    def value_dependent(self, loaded: LoadedModel) -> bool | None:
+    def value_dependent(self, loaded: SourceModel[TorchCall]) -> bool | None:
         if self.verdict is None:
             try:
                 _torch_export(loaded)
@@ -98,12 +100,12 @@ class DataDependenceProbe:
         return self.verdict
 
 
-def _dynamic(loaded: LoadedModel) -> dict[str, dict[int, str]]:
+def _dynamic(loaded: SourceModel[TorchCall]) -> dict[str, dict[int, str]]:
     """Input name -> {axis index: axis name} for every input with a dynamic axis."""
     return {s.name: s.dynamic_axes for s in loaded.specs if s.dynamic_axes}
 
 
-def _dynamic_shapes(loaded: LoadedModel):
+def _dynamic_shapes(loaded: SourceModel[TorchCall]):
     """torch.export's ``dynamic_shapes``: every named axis dynamic (within its declared range), per input
     as forward takes them; fixed keywords (``use_cache``) are static."""
     from ..specs import declared_ranges
@@ -112,13 +114,13 @@ def _dynamic_shapes(loaded: LoadedModel):
         return None
     by_name = {s.name: s for s in loaded.specs}
     ranges = declared_ranges(loaded.specs)
-    per_input = {n: dim_specs(by_name[n].dynamic_axes, ranges) for n in loaded.extra["arg_order"]}
-    if loaded.extra["call"] == "kwargs":
-        return {**per_input, **{k: None for k in loaded.extra.get("fixed_kwargs") or {}}}
+    per_input = {n: dim_specs(by_name[n].dynamic_axes, ranges) for n in loaded.state.arg_order}
+    if loaded.state.call == "kwargs":
+        return {**per_input, **{k: None for k in loaded.state.fixed_kwargs}}
     return tuple(per_input.values())
 
 
-def _torch_export(loaded: LoadedModel, debug: bool = False) -> tuple[Any, dict[str, int]]:
+def _torch_export(loaded: SourceModel[TorchCall], debug: bool = False) -> tuple[Any, dict[str, int]]:
     """``torch.export.export`` (non-strict) on the example grown past size 0/1 on its dynamic axes:
     (the program, {axis: example size} for each axis grown)."""
     import torch
@@ -143,12 +145,12 @@ class DynamoRoute:
     def __init__(self, probe: DataDependenceProbe | None = None) -> None:
         self.probe = probe or DataDependenceProbe()
 
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+    def export(self, loaded: SourceModel[TorchCall], request: ExportRequest) -> ExportedModel:
         import torch
 
         from .torch_ranges import exported_axes
 
-        names = loaded.extra["output_names"]
+        names = loaded.state.output_names
         grown: dict[str, int] = {}
         with keep_training_flags(loaded.model):
             if is_exported_program(loaded.model):
@@ -161,12 +163,12 @@ class DynamoRoute:
                     raise
                 self.probe.record(None)
             with quiet(enabled=not request.debug), math_attention():
-                input_names = list(loaded.extra["arg_order"]) if loaded.extra["call"] == "args" else None
+                input_names = list(loaded.state.arg_order) if loaded.state.call == "args" else None
                 program = torch.onnx.export(ep, dynamo=True, opset_version=request.opset, input_names=input_names,
                                             output_names=list(names), verbose=False)
         notes = tuple(f"exported from an example grown from {axis}={size} to 2 (torch.export specialises sizes 0 "
                       f"and 1); {axis}={size} is checked too" for axis, size in grown.items())
-        axes = exported_axes(ep, loaded.extra["arg_order"], _dynamic(loaded))
+        axes = exported_axes(ep, loaded.state.arg_order, _dynamic(loaded))
         if request.save_to is not None and (request.external_data or _ir_weight_bytes(program.model) >= LARGE_MODEL):
             program.save(request.save_to, external_data=True)  # onnx-ir writes the tensors; no protobuf copy
             return _finish_file(request.save_to, loaded, self.name, notes, axes,
@@ -192,18 +194,18 @@ class TorchScriptRoute:
     def __init__(self, probe: DataDependenceProbe | None = None) -> None:
         self.probe = probe or DataDependenceProbe()
 
-    def export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+    def export(self, loaded: SourceModel[TorchCall], request: ExportRequest) -> ExportedModel:
         with keep_training_flags(loaded.model):
             return self._export(loaded, request)
 
-    def _export(self, loaded: LoadedModel, request: ExportRequest) -> ExportedModel:
+    def _export(self, loaded: SourceModel[TorchCall], request: ExportRequest) -> ExportedModel:
         import onnx
         import torch
 
         args, kwargs = _call_values(loaded)
-        names = loaded.extra["output_names"]
-        order = loaded.extra["arg_order"]
-        fixed = loaded.extra.get("fixed_kwargs") or {}
+        names = loaded.state.output_names
+        order = loaded.state.arg_order
+        fixed = loaded.state.fixed_kwargs
         by_name = {s.name: s for s in loaded.specs}
         dynamic_axes = {n: by_name[n].dynamic_axes for n in order if by_name[n].dynamic_axes}
         model = loaded.model
@@ -236,7 +238,7 @@ class TorchScriptRoute:
         self._refuse_frozen_branches(caught, loaded)
         return _finish(onnx.load_from_string(buf.getvalue()), loaded, self.name)
 
-    def _refuse_frozen_branches(self, caught: list, loaded: LoadedModel) -> None:
+    def _refuse_frozen_branches(self, caught: list, loaded: SourceModel[TorchCall]) -> None:
         """Tracing warns on every `if` over a traced tensor. Branches on shapes are caught by the
         shape sweep; a branch on *values* would silently freeze, so it is refused outright."""
         own = torch_dir()

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TorchRunner", "to_torch", "to_numpy", "forward_args"]
+__all__ = ["TorchCall", "TorchRunner", "to_torch", "to_numpy", "forward_args"]
+
+
+@dataclass(frozen=True)
+class TorchCall:
+    """The PyTorch converter's state of a loaded source: how ``forward`` is called (``call``: ``args`` or
+    ``kwargs``; the inputs in ``arg_order``; ``fixed_kwargs`` such as ``use_cache=False``) and the names of
+    the flattened outputs."""
+
+    call: str
+    arg_order: tuple[str, ...]
+    fixed_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    output_names: tuple[str, ...] = ()
+
+    def args(self, tensors: Mapping[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        """(args, kwargs) for ``forward`` from tensors by input name."""
+        return forward_args(self.call, self.arg_order, tensors, self.fixed_kwargs)
 
 
 def to_torch(arr: np.ndarray) -> Any:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_PARITY, InputError, OnnxBridgeError
 from ..options.providers import provider_label
@@ -28,6 +29,10 @@ from ..sources import on_sys_path
 from .manifest import ModelEntry
 from .outputs import StagedFiles
 from .results import UPDATE_HINT, GateStatus, Location, ModelResult, worst_of
+
+if TYPE_CHECKING:
+    from ..parity.check import OnePassCheck
+    from ..runtime.sessions import OrtRunner
 
 __all__ = ["Task", "Outcome", "run_task", "missing_onnx", "MODES"]
 
@@ -124,8 +129,8 @@ def _inside(file: str, root: str) -> bool:
 
 def _check(task: Task) -> ModelResult:
     from ..parity.cases import fixture_cases
+    from ..parity.check import one_pass
     from ..parity.fixtures import FixtureRunner, read_fixtures
-    from ..parity.sweep import check_parity
     from ..publish import locked, scratch_dir
     from ..runtime.sessions import OrtRunner
     from .cache import state_dir
@@ -141,18 +146,20 @@ def _check(task: Task) -> ModelResult:
         if not onnx_path.is_file():
             raise missing_onnx(entry)
         committed = OrtRunner(onnx_path, entry.provider)
-    cases = fixture_cases(golden.inputs)
-    tolerances = entry.parity_config().tolerances
+    # the check convert and --update judged the committed file with: outputs computed in float16 / bfloat16
+    # are judged at that type's tolerances here too
+    check = one_pass(tolerances=entry.parity_config().tolerances, candidate=committed.model,
+                     cases=fixture_cases(golden.inputs))
     reports: dict[str, ParityReport] = {}
     replay = FixtureRunner(golden, golden.inputs, committed.output_names,
                            hint="the ONNX file's outputs were renamed; " + UPDATE_HINT)
-    reports["replay"] = check_parity(replay, committed, cases, tolerances=tolerances)
+    reports["replay"] = check.report(replay, committed)
     framework = None
     route = None
     notes: list[str] = []
     if task.mode == "full" and reports["replay"].passed:
         with _project_imports(task.root):
-            framework, notes, reports["source"] = _against_source(task, committed, cases, tolerances)
+            framework, notes, reports["source"] = _against_source(task, committed, check)
             del committed  # the source model and both sessions are gone before the re-export loads them anew
             if reports["source"].passed and entry.reexport:
                 export = _export(task, scratch_dir(state_dir(root)))
@@ -162,14 +169,13 @@ def _check(task: Task) -> ModelResult:
     return _verdict(task, reports, framework, route, tuple(notes))
 
 
-def _against_source(task: Task, committed, cases, tolerances) -> tuple[str, list[str], ParityReport]:
+def _against_source(task: Task, committed: OrtRunner, check: OnePassCheck) -> tuple[str, list[str], ParityReport]:
     """(framework, notes, parity of the committed ONNX file against the source); the source model
     is released on return (a large model is never held twice)."""
     from ..api._stages import load_source
-    from ..parity.sweep import check_parity
 
     converter, loaded = load_source(task.source, task.entry.export_options())
-    report = check_parity(converter.reference_runner(loaded), committed, cases, tolerances=tolerances)
+    report = check.report(converter.reference_runner(loaded), committed)
     return converter.framework, list(loaded.notes), report
 
 

@@ -24,15 +24,8 @@ from ._common import (
 )
 from .plans import ParityPlan, TimingPlan
 from .runs import ExecutorOptions, LocalizeOptions
-from .stages import (
-    BenchConfig,
-    ConvertOptions,
-    ExportOptions,
-    OptimizeOptions,
-    ParityConfig,
-    UpgradeOptions,
-)
-from .tolerances import Tolerance, Tolerances, parse_tolerances
+from .stages import BenchConfig, ConvertOptions, ExportOptions, OptimizeOptions, ParityConfig, UpgradeOptions
+from .tolerances import Tolerance, ToleranceLike, Tolerances, parse_tolerances
 from .variants import (
     BUDGET_CEILINGS,
     BUDGET_FLOORS,
@@ -47,7 +40,7 @@ from .variants import (
 __all__ = [
     "PROVIDERS", "FALLBACK_POLICIES", "OPT_LEVELS", "IO_BINDING_MODES", "REFERENCE_DEVICES", "OPTIMIZE_TARGETS",
     "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "is_batch_axis",
-    "Tolerance", "Tolerances", "parse_tolerances", "ParityPlan", "TimingPlan",
+    "Tolerance", "ToleranceLike", "Tolerances", "parse_tolerances", "ParityPlan", "TimingPlan",
     "ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "UpgradeOptions", "BenchConfig",
     "SIMPLIFIERS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "CALIBRATION_METHODS", "Budget", "parse_budget", "VariantOptions",
     "ExecutorOptions",

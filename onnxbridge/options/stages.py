@@ -22,7 +22,7 @@ from ._common import (
     _path,
 )
 from .plans import ParityPlan, TimingPlan
-from .tolerances import Tolerances
+from .tolerances import ToleranceLike, Tolerances
 from .variants import SIMPLIFIERS, VariantOptions
 
 __all__ = ["ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "UpgradeOptions", "BenchConfig"]
@@ -82,7 +82,7 @@ class ParityConfig:
 
     @classmethod
     def build(cls, *, provider: str = "auto", atol: float | None = None, rtol: float | None = None,
-              tolerances: Mapping[str, Any] | Sequence[str] | None = None, **rest: Any) -> ParityConfig:
+              tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None, **rest: Any) -> ParityConfig:
         """From API keywords (``atol`` / ``rtol`` / ``tolerances`` become one :class:`Tolerances`)."""
         return cls(provider=provider, tolerances=Tolerances.build(atol, rtol, tolerances), **rest)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["Tolerance", "Tolerances", "parse_tolerances"]
+__all__ = ["Tolerance", "ToleranceLike", "Tolerances", "parse_tolerances"]
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -22,9 +21,15 @@ class Tolerance:
     rtol: float | None
 
 
+_TOL_HINT = "write --tol NAME=ATOL[,RTOL], e.g. --tol logits=1e-3,1e-2 (NAME as `onnxbridge inspect` lists it)"
+
+# what one output's tolerance may be given as through the API: a Tolerance, (atol, rtol), (atol,) or atol
+ToleranceLike = Tolerance | tuple[float, float | None] | tuple[float] | float
+
+
 def parse_tolerances(texts: Sequence[str] | None) -> dict[str, Tolerance]:
     """Parse ``--tol NAME=ATOL[,RTOL]`` values (repeatable) into per-output tolerances."""
-    hint = "write --tol NAME=ATOL[,RTOL], e.g. --tol logits=1e-3,1e-2 (NAME as `onnxbridge inspect` lists it)"
+    hint = _TOL_HINT
     out: dict[str, Tolerance] = {}
     for text in texts or ():
         name, sep, values = str(text).rpartition("=")
@@ -42,6 +47,24 @@ def parse_tolerances(texts: Sequence[str] | None) -> dict[str, Tolerance]:
             raise UsageError(f"--tol {name} is given twice", "give one --tol per output")
         out[name] = Tolerance(nums[0], nums[1] if len(nums) == 2 else None)
     return out
+
+
+def _tolerance(name: str, value: ToleranceLike) -> Tolerance:
+    """One output's tolerance given through the API, checked as ``--tol NAME=...`` is."""
+    if isinstance(value, Tolerance):
+        parts: tuple[object, ...] = (value.atol,) if value.rtol is None else (value.atol, value.rtol)
+    elif isinstance(value, (int, float)):
+        parts = (value,)
+    else:
+        parts = tuple(value)
+        if len(parts) == 2 and parts[1] is None:  # (atol, None): the dtype's default rtol
+            parts = parts[:1]
+    nums = [float(v) for v in parts if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not name.strip() or len(nums) != len(parts) or len(nums) not in (1, 2):
+        raise UsageError(f"malformed tolerance for {name!r}: {value!r} is not ATOL or (ATOL, RTOL)", _TOL_HINT)
+    if any(not math.isfinite(v) or v < 0 for v in nums):
+        raise UsageError(f"malformed tolerance for {name!r}: tolerances must be finite and >= 0", _TOL_HINT)
+    return Tolerance(nums[0], nums[1] if len(nums) == 2 else None)
 
 
 def _check_tolerance(value: float | None, flag: str) -> float | None:
@@ -66,23 +89,14 @@ class Tolerances:
 
     @classmethod
     def build(cls, atol: float | None = None, rtol: float | None = None,
-              tolerances: Mapping[str, Any] | Sequence[str] | Tolerances | None = None) -> Tolerances:
+              tolerances: Mapping[str, ToleranceLike] | Sequence[str] | Tolerances | None = None) -> Tolerances:
         """From API keywords: ``tolerances`` as ``--tol`` strings or a mapping name -> Tolerance /
-        (atol, rtol) / atol."""
+        (atol, rtol) / atol, each checked as ``--tol`` checks it (finite, >= 0)."""
         if isinstance(tolerances, Tolerances):
             return cls(atol, rtol, tolerances.per_output)
-        per: dict[str, Tolerance] = {}
-        if tolerances and not isinstance(tolerances, Mapping):
-            per = parse_tolerances([str(t) for t in tolerances])
-        elif tolerances:
-            for name, t in tolerances.items():
-                if isinstance(t, Tolerance):
-                    per[name] = t
-                elif isinstance(t, (int, float)):
-                    per.update(parse_tolerances([f"{name}={t}"]))
-                else:
-                    per.update(parse_tolerances([f"{name}={','.join(str(v) for v in t)}"]))
-        return cls(atol, rtol, tuple(per.items()))
+        if isinstance(tolerances, Mapping):
+            return cls(atol, rtol, tuple((str(n), _tolerance(str(n), t)) for n, t in tolerances.items()))
+        return cls(atol, rtol, tuple(parse_tolerances([str(t) for t in tolerances or ()]).items()))
 
     def for_output(self, name: str) -> Tolerance | None:
         """The ``--tol`` of one output, if the user gave one."""

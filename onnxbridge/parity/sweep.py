@@ -14,21 +14,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
 
 import numpy as np
 
 from .._util import first_line
 from ..errors import OnnxBridgeError, UsageError
 from ..options import ParityPlan, Tolerances
-from ..results import ERROR_BIN_EDGES, AxisOutcome, CaseKind, ParityCase, ParityReport, Side
+from ..results import ERROR_BIN_EDGES, AxisOutcome, CaseKind, ParityCase, ParityReport, Side, ToleranceUsed
+from ..runtime.capabilities import Placed, RandomOpsFinder
 from ..runtime.sessions import OrtRunner, Runner
 from .axes import axis_breaks, judge_axes, smallest_runnable_cases
-from .cases import AxisBounds, InputCase, PlannedCase, generated_case, generated_cases, plan_cases
+from .cases import AxisBounds, InputCase, PlannedCase, plan_cases
 from .inputs import REDRAWS, blame_inputs
 from .metrics import DEFAULT_TOLERANCES, compare_outputs, default_tolerance
 
-__all__ = ["ParityPlan", "plan_cases", "check_parity", "run_parity", "check_generated", "run_case",
+__all__ = ["ParityPlan", "plan_cases", "check_parity", "run_parity", "run_case",
            "compute_dtype", "output_compute_dtypes", "self_check"]
 
 CaseMaker = Callable[[PlannedCase], InputCase]
@@ -72,9 +72,13 @@ def run_case(
                       kind=case.kind, axis=case.axis, size=case.size)
 
 
-def check_parity(reference: Runner, candidate: OrtRunner, cases: Sequence[InputCase], **options: Any) -> ParityReport:
-    """Run every case on both sides and collect a ``ParityReport``; ``options`` as :func:`run_parity` takes."""
-    return run_parity(reference, candidate, cases, **options)[0]
+def check_parity(reference: Runner, candidate: OrtRunner, cases: Sequence[InputCase], *,
+                 tolerances: Tolerances = Tolerances(), compute_dtype: str | Mapping[str, str | None] | None = None,
+                 bounds: Mapping[str, AxisBounds] | None = None, maker: CaseMaker | None = None) -> ParityReport:
+    """Run every case on both sides and collect a ``ParityReport`` (see :func:`run_parity`). The stages build
+    their check with :func:`onnxbridge.parity.check.one_pass` instead, which derives ``compute_dtype``."""
+    return run_parity(reference, candidate, cases, tolerances=tolerances, compute_dtype=compute_dtype,
+                      bounds=bounds, maker=maker)[0]
 
 
 def run_parity(
@@ -132,7 +136,7 @@ def run_parity(
         dynamic_axes=_sizes_tried(used, results),
         seconds=time.perf_counter() - t0,
         notes=tuple(dict.fromkeys(notes)),
-        placement=getattr(candidate, "placement", None),
+        placement=candidate.placement if isinstance(candidate, Placed) else None,
         broken_axes=broken,
         histogram_edges=ERROR_BIN_EDGES,
         axes=axes,
@@ -239,22 +243,10 @@ def self_check(reference: Runner, feeds: Mapping[str, np.ndarray],
     if worst_name is None:
         return True, None
     message = f"the source does not repeat: two runs on the same input differ by {worst:.3g} on output '{worst_name}'"
-    finder = getattr(reference, "random_ops", None)
-    ops = finder(dict(feeds)) if finder is not None else []
+    ops = reference.random_ops(dict(feeds)) if isinstance(reference, RandomOpsFinder) else []
     if ops:
         message += "; random op(s): " + "; ".join(ops[:4])
     return False, message + " (a parity check needs a deterministic source: put it in eval mode, seed or remove the random ops)"
-
-
-def check_generated(reference: Runner, candidate: OrtRunner, specs, axis_sizes: Mapping[str, int],
-                    plan: ParityPlan = ParityPlan(), *, int_high=None, tolerances: Tolerances = Tolerances(),
-                    compute_dtype: str | Mapping[str, str | None] | None = None,
-                    bounds: Mapping[str, AxisBounds] | None = None) -> ParityReport:
-    """:func:`check_parity` over generated inputs: the plan's seeds, then the sweep."""
-    cases = generated_cases(specs, axis_sizes, plan, int_high=int_high, bounds=bounds)
-    maker = partial(generated_case, specs=tuple(specs), int_high=int_high)
-    return check_parity(reference, candidate, cases, tolerances=tolerances, compute_dtype=compute_dtype,
-                        bounds=bounds, maker=maker)
 
 
 def _export_sizes(cases: Sequence[InputCase]) -> dict[str, int]:
@@ -273,15 +265,13 @@ def _sizes_tried(used: Sequence[InputCase], results: Sequence[ParityCase]) -> di
     return {a: tuple(sorted(s)) for a, s in tried.items()}
 
 
-def _tolerances_used(cases: list[ParityCase]) -> dict[str, dict[str, float]]:
-    used: dict[str, dict[str, float]] = {}
+def _tolerances_used(cases: list[ParityCase]) -> dict[str, ToleranceUsed]:
+    used: dict[str, ToleranceUsed] = {}
     for c in cases:
         for o in c.outputs:
-            used.setdefault(
-                o.name, {"atol": o.atol, "rtol": o.rtol, "dtype": o.dtype, "from": o.tolerance_from}
-            )
+            used.setdefault(o.name, ToleranceUsed(o.atol, o.rtol, o.dtype, o.tolerance_from))
     if not used:
-        used = {k: {"atol": v.atol, "rtol": v.rtol} for k, v in DEFAULT_TOLERANCES.items()}
+        used = {k: ToleranceUsed(v.atol, v.rtol if v.rtol is not None else 0.0) for k, v in DEFAULT_TOLERANCES.items()}
     return used
 
 

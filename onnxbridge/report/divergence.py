@@ -19,8 +19,7 @@ _FLOOR = 1e-6
 
 
 def axis_label(loc: Localization) -> str:
-    return {"pytorch": "module calls, in the order they finish", "keras": "layer calls, in the order they finish"
-            }.get(loc.direction, "ONNX values, in topological order")
+    return loc.layer_unit
 
 
 def highlighted(loc: Localization) -> LayerCheck | None:

@@ -137,8 +137,8 @@ def _facts(report: Report) -> str:
 
 
 def _tolerance_section(v: ParityReport) -> str:
-    rows = [[_td(_e(n)), _td(_e(t.get("dtype"))), _td(short(t.get("atol")), True), _td(short(t.get("rtol")), True),
-             _td(_e(t.get("from") or "default"))] for n, t in v.tolerances.items()]
+    rows = [[_td(_e(n)), _td(_e(t.dtype)), _td(short(t.atol), True), _td(short(t.rtol), True),
+             _td(_e(t.source or "default"))] for n, t in v.tolerances.items()]
     return ("<h2>Tolerances</h2><p>An element passes when |onnx − reference| ≤ atol + rtol·|reference|.</p>"
             + _table(["output", "dtype", "atol", "rtol", "from"], rows))
 

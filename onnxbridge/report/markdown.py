@@ -93,8 +93,8 @@ def validation_markdown(report: Report, ctx: RenderContext) -> list[str]:
              f"used `{v.provider_used}`; {v.summary()}", ""]
     if v.tolerances:
         lines += ["| output | dtype | atol | rtol | from |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {n} | {t.get('dtype', '-')} | {short(t.get('atol'))} | {short(t.get('rtol'))} | "
-                  f"{t.get('from') or 'default'} |" for n, t in v.tolerances.items()]
+        lines += [f"| {n} | {t.dtype or '-'} | {short(t.atol)} | {short(t.rtol)} | "
+                  f"{t.source or 'default'} |" for n, t in v.tolerances.items()]
         lines.append("")
     lines += ["| case | output | shape | max_abs | max_rel | mean_abs | cosine | top-1 | atol | rtol | result |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -30,12 +30,14 @@ from .parity import (
     PlacedNode,
     Placement,
     Side,
+    ToleranceUsed,
 )
 from .serialize import mapping_plain, to_plain
 from .variants import KeptNode, OutputAccuracy, VariantResult, VariantsReport, VariantStatus
 
 __all__ = [
     "ERROR_BIN_EDGES",
+    "ToleranceUsed",
     "RouteAttempt",
     "ConversionResult",
     "SimplifyResult",

@@ -125,6 +125,7 @@ class Localization:
     repro: Repro | None = None
     not_mapped: int = 0
     notes: tuple[str, ...] = ()
+    layer_unit: str = "ONNX values, in topological order"  # what ``layers`` compares, in order (the plot's axis)
 
     def summary(self) -> str:
         """One line: the broken stage and the first diverging place, or that nothing diverges."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..options.providers import provider_label
 
 __all__ = ["ERROR_BIN_EDGES", "OutputParity", "CaseKind", "Side", "ParityCase", "ParityReport", "PlacedNode",
-           "Placement", "AxisOutcome", "AxisVerdict"]
+           "Placement", "AxisOutcome", "AxisVerdict", "ToleranceUsed"]
 
 
 # Edges of the per-output error histogram of |got - ref|: count 0 holds the exact matches, count i
@@ -150,6 +150,23 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class ToleranceUsed:
+    """The tolerance one output was judged at: ``|got - ref| <= atol + rtol * |ref|``; ``dtype`` the output's
+    type and ``source`` where the numbers come from (``--tol``, ``--atol/--rtol``, ``float16 default`` ...)."""
+
+    atol: float
+    rtol: float
+    dtype: str | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, float | str | None]:
+        """The report's form: ``atol``, ``rtol`` and, for an output that was compared, ``dtype`` and ``from``."""
+        if self.dtype is None:
+            return {"atol": self.atol, "rtol": self.rtol}
+        return {"atol": self.atol, "rtol": self.rtol, "dtype": self.dtype, "from": self.source}
+
+
+@dataclass(frozen=True)
 class ParityReport:
     """Every case and every output, with the provider that really ran and the tolerances used."""
 
@@ -159,7 +176,7 @@ class ParityReport:
     providers: tuple[str, ...]
     passed: bool
     cases: tuple[ParityCase, ...]
-    tolerances: dict[str, dict[str, float]]
+    tolerances: dict[str, ToleranceUsed]
     dynamic_axes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     seconds: float = 0.0
     notes: tuple[str, ...] = ()

@@ -190,9 +190,10 @@ def reference_callable(runner: Any, feeds: Mapping[str, np.ndarray], device: str
     device once, the framework called directly) is asked for it; any other runner is called through
     ``run`` on the CPU.
     """
-    prepare = getattr(runner, "timed_call", None)
-    if prepare is not None:
-        return prepare(feeds, device)
+    from .capabilities import TimedReference
+
+    if isinstance(runner, TimedReference):
+        return runner.timed_call(feeds, device)
     if device != "cpu":
         raise UsageError(f"the {runner.name} reference can only be benchmarked on cpu here", "use --reference-device cpu")
     feeds = dict(feeds)
@@ -209,6 +210,7 @@ def time_reference(runner: Any, feeds: Mapping[str, np.ndarray], device: str, pl
         call, sync, name = reference_callable(runner, feeds, device)
         return time_callable(call, plan, sync), name
     finally:
-        release = getattr(runner, "release", None)
-        if release is not None:
-            release()
+        from .capabilities import Releasable
+
+        if isinstance(runner, Releasable):
+            runner.release()

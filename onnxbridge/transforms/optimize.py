@@ -244,7 +244,7 @@ def optimize_step(
     """``optimize_model`` with the pipeline's parity check: the unoptimised model on ONNX Runtime CPU is
     the reference, the optimised one runs on the target provider, over seeded cases and the axis sweep."""
     from ..options import ParityPlan
-    from ..parity.sweep import check_generated
+    from ..parity.check import check_generated
     from ..runtime.sessions import OrtRunner
 
     reference = OrtRunner(model, "cpu", name="unoptimised model (onnxruntime cpu)")

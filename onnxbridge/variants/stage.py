@@ -24,6 +24,7 @@ from ..errors import OnnxBridgeError, UsageError
 from ..options import DECISIVE_MARGIN, VariantOptions
 from ..options.providers import is_gpu
 from ..results import LatencyStats, VariantResult, VariantsReport, VariantStatus
+from ..runtime.capabilities import Releasable, TimedReference
 from ._graph import file_size, run
 from .accuracy import judge_accuracy, measure
 from .build import BuildContext, Built, VariantUnavailable, build_variant
@@ -211,7 +212,7 @@ def _time(fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, opti
     calls, syncs, notes = {}, {}, []
     for name, sess in [("fp32", fp32)] + [(c.kind.name, c.session) for c in candidates]:
         calls[name], syncs[name] = ort_callable(sess, feeds, io_binding=gpu)
-    if reference is not None and hasattr(reference, "timed_call"):
+    if isinstance(reference, TimedReference):
         device = "cuda" if gpu else "cpu"
         try:
             calls["eager"], syncs["eager"], _ = reference_callable(reference, feeds, device)
@@ -220,9 +221,8 @@ def _time(fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, opti
     try:
         stats = time_interleaved(calls, options.timing, options.rounds, syncs)
     finally:
-        release = getattr(reference, "release", None)
-        if release is not None:
-            release()
+        if isinstance(reference, Releasable):
+            reference.release()
     return stats, stats.pop("eager", None), notes
 
 

@@ -183,7 +183,7 @@ def test_pickle_weights_need_trust(tmp_path, run_cli):
     assert res.code == 2 and "pytorch_model.bin" in res.err and "--trust-model" in res.err
     assert not (tmp_path / "out.onnx").exists()
     _, loaded = load_source(str(folder), trust_model=True)
-    assert loaded.framework == "huggingface" and loaded.extra["output_names"] == ("logits",)
+    assert loaded.framework == "huggingface" and loaded.state.output_names == ("logits",)
 
 
 def test_missing_and_malformed_files_name_the_file(folders, tmp_path, run_cli):

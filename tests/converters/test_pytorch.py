@@ -102,7 +102,7 @@ def test_token_ids_use_the_table_each_input_feeds():
     from onnxbridge.api import load_source
 
     _, loaded = load_source(src("bert"), inputs=["input_ids:batch,seq:int64", "token_type_ids:batch,seq:int64"])
-    assert loaded.int_high.high("input_ids") == 200 and loaded.int_high.high("token_type_ids") == 2
+    assert loaded.domain.ids.high("input_ids") == 200 and loaded.domain.ids.high("token_type_ids") == 2
     assert loaded.example["input_ids"].max() >= 2  # not squeezed into the smallest table
 
 

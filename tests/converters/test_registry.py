@@ -17,8 +17,9 @@ TESTS = Path(__file__).resolve().parent.parent
 def test_duplicate_registration_is_an_error():
     reg = ConverterRegistry()
     reg.register("pytorch", "onnxbridge.converters.pytorch:TorchConverter")
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(UsageError, match="already registered") as e:
         reg.register("pytorch", object)
+    assert e.value.exit_code == 2
 
 
 def test_unknown_framework_is_a_usage_error():
@@ -33,8 +34,21 @@ def test_entry_points_are_loaded_lazily_and_clashes_refused():
     assert "myfw" in reg.names()
     assert reg.get("myfw").framework == "pytorch"
     reg.register("other", "x:y")
-    with pytest.raises(ValueError, match="clashes"):
+    with pytest.raises(UsageError, match="clashes with the registered at run time converter") as e:
         reg.load_entry_points([EntryPoint("other", "a:b", "onnxbridge.converters")])
+    assert e.value.exit_code == 2 and "rename its entry point" in e.value.hint
+
+
+def test_a_plugin_named_like_a_builtin_is_refused_with_exit_2():
+    """docs/plugins.md: a name that clashes with a built-in is refused (a usage error naming both, not exit 4)."""
+    reg = ConverterRegistry()
+    reg.register("pytorch", "onnxbridge.converters.pytorch:TorchConverter", origin="built-in")
+    reg.load_entry_points([EntryPoint("pytorch", "onnxbridge.converters.pytorch:TorchConverter",
+                                      "onnxbridge.converters")])  # our own, advertised again: fine
+    with pytest.raises(UsageError, match="'pytorch' = 'evil:Conv'.*clashes with the built-in converter") as e:
+        reg.load_entry_points([EntryPoint("pytorch", "evil:Conv", "onnxbridge.converters")])
+    assert e.value.exit_code == 2
+    assert reg.get("pytorch").framework == "pytorch"  # the built-in stands
 
 
 def test_default_registry_has_the_builtins():

@@ -222,3 +222,62 @@ def test_a_gate_models_fixtures_replay_with_validate(project, run_cli):
     assert res.code == 1 and "out of tolerance" in res.out
     gate = check(project / "onnxbridge.toml", models=["net"])
     assert gate.results[0].status == "failed" and gate.exit_code == 1
+
+
+HALF_PY = '''\
+import torch
+from torch import nn
+
+
+class Half(nn.Module):
+    """float32 in and out, float16 inside: a sum of squares in float16 less the same in float32, so the
+    output is float16's rounding error (~1e-3): far above float32's tolerances, within float16's."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(64, 64)
+
+    def forward(self, x):
+        lin = self.lin(x) / 4
+        h = lin.half()
+        return (h * h).sum(-1, keepdim=True).float() - (lin * lin).sum(-1, keepdim=True)
+
+
+def net():
+    return Half().eval()
+'''
+
+
+def test_a_model_computing_in_float16_passes_check_after_update(tmp_path):
+    """convert and --update judge outputs computed in float16 at float16's tolerances; the replay must too
+    (it judged them at float32's and failed the file --update had just accepted)."""
+    (tmp_path / "half.py").write_text(HALF_PY)
+    (tmp_path / "onnxbridge.toml").write_text(textwrap.dedent('''\
+        [[models]]
+        name = "half"
+        source = "half.py:net"
+        onnx = "artifacts/half.onnx"
+        inputs = ["x:batch,64"]
+        provider = "cpu"
+        '''))
+    updated = check(tmp_path / "onnxbridge.toml", update=True)
+    assert [r.status for r in updated.results] == ["updated"], [r.message for r in updated.results]
+    replay = check(tmp_path / "onnxbridge.toml", force=True)
+    (result,) = replay.results
+    assert result.status == "passed", result.message
+    worst = result.worst
+    assert worst is not None and worst.max_abs > 1e-4  # float16 rounding shows: above float32's tolerance
+    report = result.validations["replay"]
+    assert all(t.source == "float16 default" for t in report.tolerances.values()), report.tolerances
+
+    # a wrong file still fails: the float16 tolerances are not a blank cheque
+    import onnx
+
+    path = tmp_path / "artifacts" / "half.onnx"
+    model = onnx.load(str(path))
+    (sub,) = [n for n in model.graph.node if n.op_type == "Sub"]
+    sub.op_type = "Add"  # twice the sum of squares instead of float16's rounding error
+    onnx.save(model, str(path))
+    broken = check(tmp_path / "onnxbridge.toml", force=True)
+    assert broken.results[0].status == "failed" and broken.exit_code == 1, broken.results[0].message

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnxbridge.parity.sweep import check_generated, plan_cases
+from onnxbridge.parity.check import check_generated
+from onnxbridge.parity.sweep import plan_cases
 from onnxbridge.runtime.sessions import OrtRunner
 
 from . import onnx_models
@@ -178,3 +179,39 @@ def test_all_axes_larger_says_each_axis_alone_passes_only_when_it_does():
     broken, notes = axis_breaks([seed, case("seq=11", CaseKind.AXIS, False, "seq", 11), together],
                                 {"batch": 2, "seq": 8})
     assert broken == {"seq": (11,)} and not any(tied in n for n in notes)  # seq alone breaks: no tie to suspect
+
+
+def test_the_one_check_judges_float16_computed_outputs_at_float16_tolerances():
+    """one_pass derives the compute dtype of every output from the models, so each stage built on it
+    (validate, the gate's replay, simplify, upgrade) judges the same output at the same tolerances."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from onnxbridge.parity.cases import fixture_cases
+    from onnxbridge.parity.check import OnePassCheck, ParityCheck, one_pass
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16),
+         helper.make_node("Cast", ["h"], ["y"], to=TensorProto.FLOAT),
+         helper.make_node("Identity", ["x"], ["z"])], "g", [x],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    feeds = {"x": np.array([[1.0, 2.0, 3.0], [0.1, 0.2, 0.3]], np.float32) * 1.0001}
+    check = one_pass(candidate=model, cases=fixture_cases([("a", feeds)]))
+    assert isinstance(check, OnePassCheck) and isinstance(check, ParityCheck)
+    assert dict(check.compute_dtype) == {"y": "float16", "z": None}
+
+    class Exact:  # the float32 truth: y is off by float16's rounding, z is exact
+        name, output_names = "exact", ("y", "z")
+
+        def run(self, f):
+            return [f["x"], f["x"]]
+
+    report = check.report(Exact(), OrtRunner(model, "cpu"))
+    assert report.passed, report.summary()
+    assert report.tolerances["y"].source == "float16 default" and report.tolerances["z"].source == "float32 default"
+    assert report.cases[0].outputs[0].max_abs > 1e-4  # above float32's atol: only float16's tolerance passes it
