@@ -171,11 +171,11 @@ def input_specs(folder: HfFolder, model: Any) -> tuple[TensorSpec, ...]:
         h, w = _image_size(folder)
         specs.append(TensorSpec(main, ("batch", int(getattr(cfg, "num_channels", 3)), h, w), "float32"))
     elif main == "input_features":
-        mels = int(pre.get("feature_size") or getattr(cfg, "num_mel_bins", 80))
-        frames = pre.get("nb_max_frames") or 2 * int(getattr(cfg, "max_source_positions", 1500))
+        mels = int(pre.get("feature_size", 0) or getattr(cfg, "num_mel_bins", 80))
+        frames = pre.get("nb_max_frames", 0) or 2 * int(getattr(cfg, "max_source_positions", 1500))
         specs.append(TensorSpec(main, ("batch", mels, int(frames)), "float32"))
     elif main == "input_values":  # raw audio: a tenth of a second at the processor's sampling rate
-        rate = int(pre.get("sampling_rate") or getattr(cfg, "sampling_rate", 16000))
+        rate = int(pre.get("sampling_rate", 0) or getattr(cfg, "sampling_rate", 16000))
         specs.append(TensorSpec(main, ("batch", rate // 10), "float32"))
     else:
         specs.append(TensorSpec(main, ("batch", "sequence"), "int64"))
