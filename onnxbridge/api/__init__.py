@@ -25,7 +25,7 @@ __all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "
 def load_source(source: str, *, inputs=None, framework: str | None = None, trust_model: bool = False,
                 task: str | None = None, export=None):
     """SOURCE -> (converter, SourceModel): the source loaded the way ``convert`` loads it."""
-    from ..options import ExportOptions
+    from ..options import ExportOptions, as_specs
 
-    return _load_source(str(source), export or ExportOptions(tuple(inputs or ()), framework, None, (), trust_model,
+    return _load_source(str(source), export or ExportOptions(as_specs(inputs), framework, None, (), trust_model,
                                                          task))

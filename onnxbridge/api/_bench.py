@@ -15,7 +15,7 @@ from pathlib import Path
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
-from ..options import BenchConfig, ExportOptions, TimingPlan, is_batch_axis
+from ..options import BenchConfig, ExportOptions, TimingPlan, as_path, as_specs, is_batch_axis
 from ..results import BenchCase, BenchReport, BenchSettings, ReferenceCheck, Report
 from ..runtime.capabilities import OnAccelerator, ThreadLimited
 from ..specs import TensorSpec
@@ -54,9 +54,9 @@ def bench(
     config = BenchConfig(
         providers=tuple(providers), batches=tuple(batches or ()), axis_sizes=tuple((axis_sizes or {}).items()),
         timing=TimingPlan(warmup=warmup, runs=runs, duration_s=duration_s), threads=threads, opt_level=opt_level,
-        io_binding=io_binding, reference_device=reference_device, seed=seed, inputs_file=inputs_file,
+        io_binding=io_binding, reference_device=reference_device, seed=seed, inputs_file=as_path(inputs_file),
     )
-    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model)
+    export = ExportOptions(as_specs(inputs), framework, None, (), trust_model)
     return bench_with(model, config, source=source, export=export, progress=progress)
 
 

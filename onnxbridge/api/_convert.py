@@ -18,6 +18,7 @@ from ..options import (
     ToleranceLike,
     Tolerances,
     VariantOptions,
+    as_specs,
 )
 from ..results import Report
 from ..specs import TensorSpec
@@ -74,7 +75,7 @@ def convert(
     the provider, inputs and seed the model is validated with.
     """
     options = ConvertOptions(
-        export=ExportOptions(tuple(inputs or ()), framework, opset, tuple(routes or ()), trust_model, task),
+        export=ExportOptions(as_specs(inputs), framework, opset, tuple(routes or ()), trust_model, task),
         parity=ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
                                   seed=seed, inputs_file=inputs_file, save_inputs=save_inputs,
                                   save_outputs=save_outputs),
@@ -83,7 +84,7 @@ def convert(
         validate=validate,
         external_data=external_data,
         simplifier=simplifier,
-        variants=variants if isinstance(variants, VariantOptions) else VariantOptions(variants) if variants else None,
+        variants=variants if isinstance(variants, VariantOptions) else VariantOptions(tuple(variants)) if variants else None,
     )
     return convert_with(source, output, options, progress)
 

@@ -194,10 +194,10 @@ def _find(reference: Reference, before: Stage, after: Stage, k: int, feeds: Mapp
     if k > 1 or before.model is not None:
         from ..localize.onnx_side import localize_onnx
 
-        return localize_onnx(before.model, after.model, feeds, scorer, budget_bytes=options.budget_bytes,
+        return localize_onnx(before.onnx_model, after.onnx_model, feeds, scorer, budget_bytes=options.budget_bytes,
                              provider_a=before.provider, provider_b=after.provider)
     if reference.layers is not None and reference.loaded is not None:
-        return reference.layers.localize_layers(reference.loaded, reference.runner, feeds, after.model, scorer,
+        return reference.layers.localize_layers(reference.loaded, reference.runner, feeds, after.onnx_model, scorer,
                                                 budget_bytes=options.budget_bytes, provider=after.provider)
     notes.append(f"layer-by-layer comparison with a {reference.direction} source is not supported: the stage "
                  "table says which stage breaks; compare two ONNX files with onnxbridge debug A.onnx B.onnx")
@@ -210,7 +210,7 @@ def _unobserved_note(source: Stage, broken: Stage, feeds: Mapping[str, np.ndarra
     from ..runtime.sessions import OrtRunner
     from ..runtime.timing import session_options
 
-    plain = OrtRunner(broken.model, broken.provider, options=session_options(None, "disable"))
+    plain = OrtRunner(broken.onnx_model, broken.provider, options=session_options(None, "disable"))
     ref = source.runner.run(dict(feeds))
     got = plain.run(dict(feeds))
     scorer = stage_scorer(parity.tolerances, source.model, broken.model)

@@ -91,8 +91,10 @@ def read_input_cases(parity: ParityConfig) -> tuple[list[InputCase] | None, Fixt
 
     expected = read_fixtures(parity.expected_file) if parity.expected_file else None
     if parity.inputs_file:
-        same = expected is not None and parity.inputs_file.resolve() == expected.path.resolve()
-        cases = list(expected.side(INPUTS)) if same else load_cases(parity.inputs_file)
+        if expected is not None and parity.inputs_file.resolve() == expected.path.resolve():
+            cases = list(expected.side(INPUTS))
+        else:
+            cases = load_cases(parity.inputs_file)
         return fixture_cases(cases), expected
     if expected is not None:
         if expected.legacy or not expected.inputs:

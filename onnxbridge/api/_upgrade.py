@@ -12,7 +12,7 @@ from pathlib import Path
 from .._memory import StagePeaks
 from .._util import Progress, first_line, no_progress
 from ..fsutil import check_output_path
-from ..options import ParityConfig, ToleranceLike, UpgradeOptions
+from ..options import ParityConfig, ToleranceLike, UpgradeOptions, as_path
 from ..results import ParityReport, Report
 from ._stages import preflight, simplify_check, validate_model
 
@@ -36,7 +36,7 @@ def upgrade(
     progress: Progress | None = None,
 ) -> Report:
     """Convert ``model`` to ``opset`` into ``output``; see :func:`upgrade_with`."""
-    options = UpgradeOptions(opset, simplify, validate, test_data, keep_initializer_inputs)
+    options = UpgradeOptions(opset, simplify, validate, as_path(test_data), keep_initializer_inputs)
     parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, seed=seed)
     return upgrade_with(model, output, options, parity, progress)
 

@@ -36,6 +36,13 @@ class Stage:
     path: str | None = None
     provider: str = "cpu"
 
+    @property
+    def onnx_model(self) -> onnx.ModelProto:
+        """The stage's ONNX model: every stage but the source framework has one."""
+        if self.model is None:
+            raise ValueError(f"stage {self.name} is the source framework: it has no ONNX model")
+        return self.model
+
 
 @dataclass(frozen=True)
 class Bisection:
