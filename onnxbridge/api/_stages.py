@@ -56,6 +56,8 @@ def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[C
                     "or pass --framework",
                 )
             obj = (lambda m=model, e=example: (m, e) if e is not None else m)
+    if fw is None:  # parse_source names the framework of every source that is not Python code
+        raise UsageError(f"cannot tell the framework of {source}", "pass --framework")
     converter = registry.get(fw)()
     if export.task is not None:
         if not isinstance(converter, TakesTask):

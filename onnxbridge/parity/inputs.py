@@ -73,8 +73,8 @@ class ValueRange:
         if a.size == 0 or not (a.dtype == bool or np.issubdtype(a.dtype, np.number) or a.dtype.name == "bfloat16"):
             return None
         if a.dtype == bool:
-            values = tuple(bool(v) for v in np.unique(a))
-            return cls("bool", 0, 1, values=values if len(values) == 1 else ())
+            seen = tuple(bool(v) for v in np.unique(a))
+            return cls("bool", 0, 1, values=seen if len(seen) == 1 else ())
         f = a.astype(np.float64)
         finite = f[np.isfinite(f)]
         if finite.size == 0:
@@ -110,11 +110,11 @@ class ValueRange:
         if self.values:
             return rng.choice(np.asarray(self.values), size=shape).astype(dtype)
         if np.issubdtype(dtype, np.integer) or dtype == bool:
-            lo, hi = int(self.lo), int(self.hi)
-            out = rng.integers(lo, hi + 1, size=shape)
-            if self.nonzero and lo <= 0 <= hi:
-                out = np.where(out == 0, hi if hi > 0 else lo, out)
-            return out.astype(dtype)
+            ilo, ihi = int(self.lo), int(self.hi)
+            ints = rng.integers(ilo, ihi + 1, size=shape)
+            if self.nonzero and ilo <= 0 <= ihi:
+                ints = np.where(ints == 0, ihi if ihi > 0 else ilo, ints)
+            return ints.astype(dtype)
         span = max(self.hi - self.lo, 1e-6)
         if self.lo >= 0 and self.hi <= 1:  # images in [0, 1], probabilities
             out = rng.uniform(self.lo, self.hi, size=shape)

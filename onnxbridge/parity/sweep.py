@@ -174,11 +174,11 @@ def _settle(c: InputCase, reference: Runner) -> tuple[ParityCase | None, InputCa
     Returns (the case when it ends here, without comparison: the source could not run it; the inputs
     used; the reference's outputs; a note)."""
     errors: list[str] = []
-    inputs = c
-    attempts = REDRAWS if c.redraw is not None else 1
+    inputs, redraw = c, c.redraw
+    attempts = REDRAWS if redraw is not None else 1
     for attempt in range(attempts):
-        if attempt:
-            inputs = InputCase(c.case, c.redraw(attempt), c.redraw)
+        if attempt and redraw is not None:
+            inputs = InputCase(c.case, redraw(attempt), redraw)
         try:
             refs = reference.run(inputs.feeds)
         except OnnxBridgeError:
@@ -214,7 +214,7 @@ def _cannot_run(c: InputCase, reference: Runner, error: str) -> UsageError:
     )
 
 
-def self_check(reference: Runner, feeds: Mapping[str, np.ndarray],
+def self_check(reference: Runner, feeds: dict[str, np.ndarray],
                first: Sequence[np.ndarray]) -> tuple[bool, str | None]:
     """Run the reference again on ``feeds``: (True, None) when it repeats ``first`` within 1% of each
     output's default tolerance, else (False, a message naming the output and, where the runner can
