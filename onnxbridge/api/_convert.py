@@ -58,7 +58,7 @@ def convert(
     fuse_transformer: str | None = None,
     external_data: bool = False,
     simplifier: str = "onnxsim",
-    variants: Sequence[str] | VariantOptions | None = None,
+    variants: Sequence[str] | str | VariantOptions | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Export SOURCE to ``output`` (atomically), simplify it, validate it against the source.
@@ -84,9 +84,18 @@ def convert(
         validate=validate,
         external_data=external_data,
         simplifier=simplifier,
-        variants=variants if isinstance(variants, VariantOptions) else VariantOptions(tuple(variants)) if variants else None,
+        variants=_variant_options(variants),
     )
     return convert_with(source, output, options, progress)
+
+
+def _variant_options(variants: Sequence[str] | str | VariantOptions | None) -> VariantOptions | None:
+    """``["fp16", "int8"]`` or ``"fp16,int8"`` as options (None: no variants)."""
+    if isinstance(variants, VariantOptions):
+        return variants
+    if not variants:
+        return None
+    return VariantOptions((variants,) if isinstance(variants, str) else tuple(variants))
 
 
 def convert_with(source: str | Path, output: str | Path, options: ConvertOptions,

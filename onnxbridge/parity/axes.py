@@ -4,11 +4,15 @@ runs, and whether the exported model is valid on the whole range the user declar
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..results import AxisOutcome, AxisVerdict, CaseKind, ParityCase, Side
 from ..specs import SizeRange
 from .cases import AxisBounds, InputCase, PlannedCase, smallest_runnable
 from .inputs import REDRAWS
+
+if TYPE_CHECKING:
+    from ..runtime.sessions import Runner
 
 __all__ = ["smallest_runnable_cases", "judge_axes", "axis_breaks"]
 
@@ -27,7 +31,7 @@ def _ran(cases: Sequence[ParityCase], export: int) -> list[int]:
 
 
 def smallest_runnable_cases(results: Sequence[ParityCase], export_sizes: Mapping[str, int],
-                            maker: Callable[[PlannedCase], InputCase], reference) -> list[InputCase]:
+                            maker: Callable[[PlannedCase], InputCase], reference: Runner) -> list[InputCase]:
     """For each axis whose smallest swept size the source cannot run, a case at the smallest size it
     does run (found by bisection on the source alone, between that size and the next one it ran),
     unless the sweep has that size already. wav2vec2 and STFT front ends cannot run 1 sample."""

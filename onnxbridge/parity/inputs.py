@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..options import is_batch_axis
 from ..specs import TensorSpec, numpy_dtype
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["IdRanges", "ValueRange", "generate_inputs", "input_role", "default_axis_size", "vocab_sizes",
            "REDRAWS", "blame_inputs"]
@@ -61,10 +64,10 @@ class ValueRange:
     lo: float
     hi: float
     nonzero: bool = False
-    values: tuple = ()
+    values: tuple[float, ...] = ()  # the few values an example holds (ints and bools among them)
     mean: float = 0.0
     std: float = 1.0
-    sample: tuple = ()
+    sample: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, array: Any) -> ValueRange | None:
@@ -264,7 +267,7 @@ def _role_values(role: str, spec: TensorSpec, shape: tuple[int, ...], dtype: np.
 _ID_PASS_THROUGH = {"Cast", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Identity", "Expand"}
 
 
-def vocab_sizes(model) -> dict[str, int]:
+def vocab_sizes(model: onnx.ModelProto) -> dict[str, int]:
     """Integer graph input -> the size of the table it indexes, read off the ONNX graph.
 
     An input that reaches ``Gather(table, ids)`` as its indices (directly or through Cast /
@@ -281,7 +284,7 @@ def vocab_sizes(model) -> dict[str, int]:
                 if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
                     shapes[node.output[0]] = tuple(a.t.dims)
     producers = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = {}
+    consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
     for node in graph.node:
         for idx, name in enumerate(node.input):
             consumers.setdefault(name, []).append((node, idx))

@@ -67,7 +67,8 @@ def looser_dtype(*dtypes: np.dtype | str | None) -> np.dtype | None:
 def _bfloat16() -> np.dtype:
     import ml_dtypes
 
-    return np.dtype(ml_dtypes.bfloat16)
+    dtype: np.dtype = np.dtype(ml_dtypes.bfloat16)
+    return dtype
 
 
 def default_tolerance(dtype: np.dtype, atol: float | None = None, rtol: float | None = None) -> Tolerance:
@@ -233,7 +234,7 @@ def _nonfinite_note(r: np.ndarray, g: np.ndarray) -> str | None:
 def _k(r: np.ndarray, k: int) -> int | None:
     if r.ndim < 2 or r.shape[-1] < 2:
         return None
-    return max(1, min(k, r.shape[-1] - 1))
+    return max(1, min(k, int(r.shape[-1]) - 1))
 
 
 def _topk_agreement(r: np.ndarray, g: np.ndarray, k: int) -> float | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from .axes import axis_breaks, judge_axes, smallest_runnable_cases
 from .cases import AxisBounds, InputCase, PlannedCase, plan_cases
 from .inputs import REDRAWS, blame_inputs
 from .metrics import DEFAULT_TOLERANCES, compare_outputs, default_tolerance
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["ParityPlan", "plan_cases", "check_parity", "run_parity", "run_case",
            "compute_dtype", "output_compute_dtypes", "self_check"]
@@ -146,7 +150,8 @@ def run_parity(
     return report, used
 
 
-def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[..., ParityCase]):
+def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[..., ParityCase]
+               ) -> tuple[list[ParityCase], list[InputCase], list[str], tuple[bool | None, str | None]]:
     """(results, inputs used, notes, (source repeats, why not)) over the planned cases; the self-check
     runs on the first case the source runs."""
     results: list[ParityCase] = []
@@ -275,7 +280,7 @@ def _tolerances_used(cases: list[ParityCase]) -> dict[str, ToleranceUsed]:
     return used
 
 
-def compute_dtype(model) -> str | None:
+def compute_dtype(model: onnx.ModelProto) -> str | None:
     """The narrowest float type a model computes in (float16 / bfloat16 weights or casts), else None.
 
     A model with float32 inputs and outputs that casts to float16 inside cannot meet float32
@@ -287,7 +292,7 @@ def compute_dtype(model) -> str | None:
     return "float16" if found else None
 
 
-def output_compute_dtypes(model) -> dict[str, str | None]:
+def output_compute_dtypes(model: onnx.ModelProto) -> dict[str, str | None]:
     """Graph output -> the narrowest float type among the values it depends on (float16 / bfloat16
     initializers, casts to them, graph inputs of them), or None when it depends on none: only outputs
     that depend on narrow values are judged at the narrow type's tolerances."""
