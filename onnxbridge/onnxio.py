@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import onnx
 
     from .results import ExportedAxis, ModelInfo
-    from .specs import SizeRange
+    from .specs import SizeRange, TensorSpec
 
 __all__ = [
     "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "main_opset", "op_counts", "graph_inputs", "value_infos",
@@ -348,7 +348,7 @@ def model_info(path: str | Path) -> ModelInfo:
 
 
 
-def input_specs(model: onnx.ModelProto):
+def input_specs(model: onnx.ModelProto) -> tuple[TensorSpec, ...]:
     """TensorSpecs of the graph inputs; unnamed unknown dims get a name of their own."""
     from .specs import TensorSpec
 

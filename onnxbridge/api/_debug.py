@@ -13,6 +13,7 @@ import dataclasses
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._memory import StagePeaks
 from .._util import Progress, first_line, no_progress
@@ -24,6 +25,12 @@ from ..specs import TensorSpec
 from ._localize import Candidate, Reference, load_reference, localize_case
 from ._rerun import debug_command
 from ._stages import preflight, read_input_cases, validate_cases
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..parity.cases import InputCase
+    from ..results import ConversionResult
 
 __all__ = ["debug", "debug_with", "localize_validation"]
 
@@ -101,13 +108,14 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
                   peak_rss_bytes=peaks.bytes)
 
 
-def _load(path: str):
+def _load(path: str) -> onnx.ModelProto:
     from ..onnxio import load_onnx
 
     return load_onnx(path)
 
 
-def _pipeline(reference: Reference, export: ExportOptions, parity: ParityConfig, say: Progress, scratch: Path):
+def _pipeline(reference: Reference, export: ExportOptions, parity: ParityConfig, say: Progress, scratch: Path
+              ) -> tuple[list[Candidate], ConversionResult]:
     """``debug SOURCE`` alone: export as ``convert`` does, then simplify, each kept in memory as a stage (an
     export whose weights go to external data is written in ``scratch`` and not simplified)."""
     from ..transforms.simplify import run_onnxsim
@@ -161,8 +169,9 @@ def check_repro_dir(options: LocalizeOptions) -> None:
         check_output_path(options.repro_dir / "probe.onnx", what="repro")
 
 
-def localize_validation(reference: Reference, model_path: str, candidate_model, validation: ParityReport,
-                        cases, parity: ParityConfig, options: LocalizeOptions, source: str, export: ExportOptions
+def localize_validation(reference: Reference, model_path: str, candidate_model: onnx.ModelProto,
+                        validation: ParityReport, cases: Sequence[InputCase], parity: ParityConfig,
+                        options: LocalizeOptions, source: str, export: ExportOptions
                         ) -> tuple[Localization | None, tuple[str, ...]]:
     """``validate --localize``: localise the first failing case of a validation that failed; (the
     localisation or None, notes saying why not)."""
@@ -171,8 +180,9 @@ def localize_validation(reference: Reference, model_path: str, candidate_model, 
                      debug_command(source, [model_path], export, parity))
 
 
-def _localize(reference: Reference, candidates: Sequence[Candidate], validation: ParityReport, cases,
-              parity: ParityConfig, options: LocalizeOptions, command: str) -> tuple[Localization | None, tuple[str, ...]]:
+def _localize(reference: Reference, candidates: Sequence[Candidate], validation: ParityReport,
+              cases: Sequence[InputCase], parity: ParityConfig, options: LocalizeOptions, command: str
+              ) -> tuple[Localization | None, tuple[str, ...]]:
     """The localisation of the validation's first failing case (``cases``: the inputs it really used), or
     None and why not: a source that does not repeat itself has noise, not a place where it diverges."""
     if validation.source_repeats is False:

@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     import onnx
 
     from ..converters.base import LocalizesLayers, SourceModel
+    from ..localize.compare import Scorer
     from ..localize.finding import Finding
     from ..localize.stages import Stage
     from ..parity.domain import InputDomain
+    from ..results import Repro
 
 __all__ = ["Reference", "Candidate", "load_reference", "localize_case"]
 
@@ -75,10 +77,10 @@ class Remembering:
         return view
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        for seen, outs in self._kept:
+        for seen, kept in self._kept:
             if seen is feeds and self._replay:
-                return outs
-        outs = self.runner.run(feeds)
+                return kept
+        outs: list[np.ndarray] = self.runner.run(feeds)  # the wrapped runner is any Runner
         held = sum(o.nbytes for seen, kept in self._kept if seen is not feeds for o in kept)
         if held + sum(np.asarray(o).nbytes for o in outs) <= self.limit:
             self._kept[:] = [(s, o) for s, o in self._kept if s is not feeds] + [(feeds, outs)]
@@ -186,7 +188,7 @@ def _with_weights(stage: Stage) -> Stage:
     return dataclasses.replace(stage, model=load_weights(stage.model, stage.path))
 
 
-def _find(reference: Reference, before: Stage, after: Stage, k: int, feeds: Mapping[str, np.ndarray], scorer,
+def _find(reference: Reference, before: Stage, after: Stage, k: int, feeds: Mapping[str, np.ndarray], scorer: Scorer,
           options: LocalizeOptions, notes: list[str]) -> Finding:
     """The direction that applies: the source framework against the first ONNX stage, else ONNX vs ONNX."""
     from ..localize.finding import Finding
@@ -223,8 +225,8 @@ def _unobserved_note(source: Stage, broken: Stage, feeds: Mapping[str, np.ndarra
             "marking values changes ONNX Runtime's fusions; compare with --provider cpu or other inputs")
 
 
-def _write_repro(finding: Finding, options: LocalizeOptions, candidates: Sequence[Candidate], scorer,
-                 notes: list[str]):
+def _write_repro(finding: Finding, options: LocalizeOptions, candidates: Sequence[Candidate], scorer: Scorer,
+                 notes: list[str]) -> Repro | None:
     """The minimal failing subgraph, written where asked (nothing is written without a folder)."""
     if finding.repro is None or finding.divergence is None:
         return None

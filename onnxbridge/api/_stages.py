@@ -15,6 +15,7 @@ from ..options import ExportOptions, ParityConfig, ParityPlan
 from ..results import ParityReport
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
     from ..converters.base import Converter, SourceModel
@@ -152,7 +153,7 @@ class Recorded:
     def __init__(self, runner: Runner, cases: Sequence[InputCase]) -> None:
         self.name = runner.name
         self._output_names = runner.output_names
-        self._outputs: list[tuple[dict, list | BaseException]] = []
+        self._outputs: list[tuple[dict[str, Any], list[np.ndarray] | BaseException]] = []
         for c in cases:
             try:
                 self._outputs.append((c.feeds, runner.run(c.feeds)))
@@ -163,7 +164,7 @@ class Recorded:
     def output_names(self) -> tuple[str, ...]:
         return self._output_names
 
-    def run(self, feeds: dict) -> list:
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         for stored, outs in self._outputs:
             if stored is feeds:
                 if isinstance(outs, BaseException):
