@@ -68,6 +68,10 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
     from ..runtime.support import check_runtime_support
 
     say = progress or no_progress
+    if model is not None and (Path(model) / "model.onnx").is_file() and (Path(source) / "config.json").is_file():
+        from ..generation.convert import validate_with_past  # a with-past folder: generation parity
+
+        return validate_with_past(source, model, export.trust_model, parity, progress=say)
     preflight(parity, source, model)
     if localize is not None:
         from ._debug import check_repro_dir

@@ -1,0 +1,51 @@
+"""Which Hugging Face folders and tasks take the with-past route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+
+__all__ = ["WITH_PAST_TASKS", "is_causal_lm", "with_past_task"]
+
+WITH_PAST_TASKS = ("text-generation-with-past",)
+_LATER = ("text2text-generation-with-past", "automatic-speech-recognition-with-past")
+
+
+def is_causal_lm(config: dict) -> bool:
+    """config.json names a causal-LM architecture of the installed transformers."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    archs = config.get("architectures") or []
+    model_type = config.get("model_type")
+    return bool(archs) and MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(model_type) == archs[0]
+
+
+def with_past_task(source: str, task: str | None, output: str | Path) -> str | None:
+    """The with-past task to run for SOURCE -> ``output``, or None for the single-graph converters.
+
+    ``--task text-generation-with-past`` asks for it; without ``--task`` a causal-LM folder gets it when
+    ``output`` is a folder (a path not ending in ``.onnx``); ``-o FILE.onnx`` keeps the no-cache graph."""
+    if task in _LATER:
+        raise UsageError(f"--task {task} is not built yet", "encoder-decoders export without cache: "
+                         + task.removesuffix("-with-past"))
+    wants = task in WITH_PAST_TASKS
+    if task is not None and not wants:
+        return None
+    folder = Path(source)
+    if not (folder / "config.json").is_file():
+        if wants:
+            raise UsageError(f"--task {task} needs a Hugging Face model folder, not {source}",
+                             "give the folder save_pretrained wrote (config.json + model.safetensors)")
+        return None
+    to_file = str(output).endswith(".onnx")
+    if wants and to_file:
+        raise UsageError(f"--task {task} writes a folder (model.onnx, config.json, tokenizer files), not {output}",
+                         "give -o a folder, e.g. -o out/")
+    if wants:
+        return task
+    if to_file:
+        return None
+    from ..converters.hf_folder import _json
+
+    return WITH_PAST_TASKS[0] if is_causal_lm(_json(folder / "config.json", "model config")) else None
