@@ -105,3 +105,19 @@ def generation_parity(model: Any, folder_or_graph: Any, *, new_tokens: int = 32,
         verdicts.append(compare_runs(ours, theirs, logits_atol, tie_tolerance))
     return GenerationParity(new_tokens, logits_atol, tie_tolerance, session.provider.used, verdicts[0],
                             time.perf_counter() - t0, verdicts[1])
+
+
+def markdown_section(g: GenerationParity) -> list[str]:
+    """The report's generation section: the verdict, then one row per prompt and step up to its first
+    difference (token, source token, logits max_abs, top-2 gap)."""
+    lines = ["", "## Generation", "", f"**{'PASS' if g.passed else 'FAIL'}**: {g.summary()} ({g.provider}; logits "
+             f"atol {g.logits_atol:g}, tie tolerance {g.tie_tolerance:g}, scaled by max(1, max |logit|))", ""]
+    lines += ["| prompt | verdict | step | token | source token | logits max_abs | top-2 gap |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for i, row in enumerate((*g.rows, *g.batch_one)):
+        label = f"{i} ({len(row.prompt)} tokens{', batch 1' if i >= len(g.rows) else ''})"
+        for s in row.steps:
+            mark = row.verdict if row.step == s.step else ("same" if row.step is None or s.step < row.step else "")
+            lines.append(f"| {label} | {mark} | {s.step} | {s.token} | {s.source_token} | {s.max_abs:.3g} | "
+                         f"{s.top2_gap:.3g} |")
+    return lines

@@ -123,6 +123,10 @@ def to_markdown(report: Report, plot_file: str | None = None) -> str:
         from .divergence import markdown_section
 
         lines += markdown_section(report.localization, plot_file)
+    if report.generation is not None:
+        from ..generation.parity import markdown_section as generation_section
+
+        lines += generation_section(report.generation)
     lines += _bench_markdown(d.get("bench"))
     lines += _variants_markdown(report.variants)
     notes = d.get("notes") or []

@@ -13,6 +13,7 @@ import pytest
 
 import onnxbridge
 from tests.generation.conftest import ARCHS
+from tests.test_report_schema import check
 
 NEW_TOKENS = 12  # prompts up to 9 tokens + 12 new cross the sliding windows (8) of mistral / gemma2 / gemma3
 _converted: dict[str, tuple[Path, object]] = {}
@@ -82,6 +83,7 @@ def test_with_past_export_reproduces_generate(arch, lm_folders, tmp_path_factory
     assert d["inputs"][:2] == ["input_ids", "attention_mask"] and "past_key_values.1.value" in d["inputs"]
     assert d["outputs"][0] == "logits" and d["outputs"][-1] == "present.1.value"
     assert d["generation"]["passed"] is True and d["generation"]["rows"][0]["steps"][0]["top2_gap"] > 0
+    check("report.schema.json", d)
     want = hf_greedy(lm_folders[arch], PROMPTS, NEW_TOKENS)
     np.testing.assert_array_equal(ort_greedy(out, PROMPTS, NEW_TOKENS), want)
     np.testing.assert_array_equal(ort_greedy(out, PROMPTS[1:2], NEW_TOKENS), hf_greedy(lm_folders[arch], PROMPTS[1:2],
@@ -143,6 +145,9 @@ def test_planted_kv_cache_bug_exits_1_naming_the_step(lm_folders, tmp_path_facto
     assert "prompt 0 (7 tokens): diverges at step 1: onnx token" in text  # prefill right; the first decode reads the cache
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["passed"] is False and report["generation"]["rows"][0]["step"] == 1
+    check("report.schema.json", report)
+    assert run_cli("validate", lm_folders["llama"], tmp_path / "bad", "--report", tmp_path / "r.md").code == 1
+    assert "| 0 (7 tokens) | diverges | 1 |" in (tmp_path / "r.md").read_text()
     good = run_cli("validate", lm_folders["llama"], out)  # the untouched folder passes the same check
     assert good.code == 0, good.out + good.err
 
@@ -189,7 +194,8 @@ def test_usage_errors_exit_2(lm_folders, tmp_path_factory, tmp_path, run_cli):
 def test_a_file_output_keeps_the_no_cache_graph(lm_folders, tmp_path):
     import onnx
 
-    report = onnxbridge.convert(lm_folders["gpt2"], tmp_path / "m.onnx", validate=False, simplify=False)
+    report = onnxbridge.convert(lm_folders["gpt2"], tmp_path / "m.onnx", validate=False, simplify=False,
+                                routes=["torchscript"])
     names = [i.name for i in onnx.load(str(tmp_path / "m.onnx"), load_external_data=False).graph.input]
     assert names == ["input_ids", "attention_mask"] and report.generation is None
 
