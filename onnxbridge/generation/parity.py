@@ -110,8 +110,8 @@ def generation_parity(model: Any, folder_or_graph: Any, *, new_tokens: int = 32,
 def markdown_section(g: GenerationParity) -> list[str]:
     """The report's generation section: the verdict, then one row per prompt and step up to its first
     difference (token, source token, logits max_abs, top-2 gap)."""
-    lines = ["", "## Generation", "", f"**{'PASS' if g.passed else 'FAIL'}**: {g.summary()} ({g.provider}; logits "
-             f"atol {g.logits_atol:g}, tie tolerance {g.tie_tolerance:g}, scaled by max(1, max |logit|))", ""]
+    lines = ["", "## Generation", "", (f"**{'PASS' if g.passed else 'FAIL'}**: {g.summary()} ({g.provider}; logits "
+             f"atol {g.logits_atol:g}, tie tolerance {g.tie_tolerance:g}, scaled by max(1, max |logit|))"), ""]
     lines += ["| prompt | verdict | step | token | source token | logits max_abs | top-2 gap |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
     for i, row in enumerate((*g.rows, *g.batch_one)):
