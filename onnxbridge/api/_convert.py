@@ -91,10 +91,11 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
     say = progress or no_progress
     from ..generation.tasks import with_past_task
 
-    if with_past_task(source, options.export.task, output) is not None:  # a folder: model.onnx + configs
+    task = with_past_task(source, options.export.task, output)
+    if task is not None:  # a folder: the graph(s) with their KV cache, configs, tokenizer
         from ..generation.convert import convert_with_past
 
-        return convert_with_past(source, output, options, say)
+        return convert_with_past(source, output, options, say, task=task)
     parity = options.parity
     out = check_output_path(output, source, parity.inputs_file)
     preflight(parity, source, output)

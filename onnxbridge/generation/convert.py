@@ -22,8 +22,9 @@ FOLDER_FILES = ("config.json", "generation_config.json", "tokenizer.json", "toke
                 "chat_template.json", "preprocessor_config.json")
 
 
-def load_causal_lm(path: Path, trust: bool = False) -> Any:
-    """The folder's causal LM in float32, eval mode, with its cache on; offline, safetensors unless trusted."""
+def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False) -> Any:
+    """The folder's causal LM (or sequence-to-sequence LM) in float32, eval mode, with its cache on;
+    offline, safetensors unless trusted."""
     from ..converters.hf_folder import offline, read_folder
 
     folder = read_folder(path, trust=trust)
@@ -34,15 +35,15 @@ def load_causal_lm(path: Path, trust: bool = False) -> Any:
         import torch
         import transformers
 
+        auto = transformers.AutoModelForSeq2SeqLM if seq2seq else transformers.AutoModelForCausalLM
         try:
             with quiet():
-                model = transformers.AutoModelForCausalLM.from_pretrained(
-                    path, local_files_only=True, use_safetensors=folder.safetensors, dtype=torch.float32,
-                    trust_remote_code=trust)
+                model = auto.from_pretrained(path, local_files_only=True, use_safetensors=folder.safetensors,
+                                             dtype=torch.float32, trust_remote_code=trust)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
-            raise InputError(f"{path}: transformers could not load a causal LM ({first_line(e, 300)})",
-                             "check config.json and the weights; --task text-generation-with-past needs a "
-                             "causal-LM head") from e
+            kind = "sequence-to-sequence" if seq2seq else "causal"
+            raise InputError(f"{path}: transformers could not load a {kind} LM ({first_line(e, 300)})",
+                             "check config.json and the weights; a with-past task needs an LM head") from e
     model.config.use_cache = True
     return model.eval()
 
@@ -53,11 +54,14 @@ def _out_dir(output: str | Path, source: Path) -> Path:
         raise UsageError(f"output folder {out} is the source folder", "choose another -o folder")
     if out.exists() and not out.is_dir():
         raise UsageError(f"output {out} is a file", "give -o a folder for a with-past export")
-    if out.is_dir() and any(out.iterdir()) and not (out / "model.onnx").is_file():
+    if out.is_dir() and any(out.iterdir()) and not any((out / n).is_file() for n in _PRODUCTS):
         raise UsageError(f"output folder {out} is not empty", "give a new or empty folder (or a previous output)")
     if not out.parent.is_dir():
         raise InputError(f"output directory {out.parent} does not exist", f"create it first (mkdir -p {out.parent})")
     return out
+
+
+_PRODUCTS = ("model.onnx", "encoder_model.onnx")
 
 
 def _pad_id(model: Any) -> int:
@@ -70,9 +74,13 @@ def _pad_id(model: Any) -> int:
     return 0
 
 
-def convert_with_past(source: str, output: str | Path, options: Any, progress: Progress | None = None) -> Report:
-    """The with-past export of a causal-LM folder into ``output``, with generation parity unless
-    ``options.validate`` is off. ``options``: :class:`~onnxbridge.options.ConvertOptions`."""
+def convert_with_past(source: str, output: str | Path, options: Any, progress: Progress | None = None, *,
+                      task: str = "text-generation-with-past") -> Report:
+    """The with-past export of a causal-LM (or, for ``text2text-generation-with-past``, an encoder-decoder)
+    folder into ``output``, with generation parity unless ``options.validate`` is off. ``options``:
+    :class:`~onnxbridge.options.ConvertOptions`."""
+    if task == "text2text-generation-with-past":
+        return _convert_seq2seq(source, output, options, progress)
     from .export import export_with_past
 
     say = progress or no_progress
@@ -122,10 +130,55 @@ def _generation_notes(generation: Any) -> tuple[str, ...]:
 
 def _generation(model: Any, out: Path, parity: Any, new_tokens: int) -> Any:
     from .parity import generation_parity
+    from .seq2seq_loop import is_seq2seq_folder, seq2seq_parity
 
     provider = parity.provider if parity.provider != "auto" else "cpu"
-    return generation_parity(model, out, new_tokens=new_tokens, pad=_pad_id(model), provider=provider,
-                             seed=parity.seed)
+    check = seq2seq_parity if is_seq2seq_folder(out) else generation_parity
+    return check(model, out, new_tokens=new_tokens, pad=_pad_id(model), provider=provider, seed=parity.seed)
+
+
+def _convert_seq2seq(source: str, output: str | Path, options: Any, progress: Progress | None) -> Report:
+    """``text2text-generation-with-past``: encoder_model.onnx, decoder_model.onnx,
+    decoder_with_past_model.onnx (optimum's names), configs and tokenizer files, generation parity."""
+    from .seq2seq import DECODER_WITH_PAST, ENCODER, export_seq2seq
+
+    say = progress or no_progress
+    src = Path(source)
+    out = _out_dir(output, src)
+    say(f"loading {source}")
+    t0 = time.perf_counter()
+    model = load_causal_lm(src, options.export.trust_model, seq2seq=True)
+    timings = {"load_s": time.perf_counter() - t0}
+    scratch = out.parent / f".{out.name}.partial"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        say("exporting the encoder and the decoders with their KV cache")
+        exported = export_seq2seq(model, scratch, opset=options.export.opset or 18, routes=options.export.routes,
+                                  debug=options.export.debug)
+        timings["export_s"] = exported.seconds
+        copied = _copy_folder_files(src, scratch, model)
+        _publish(scratch, out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    generation = None
+    if options.validate:
+        say(f"generating {options.new_tokens} tokens per prompt through {out} and the source")
+        generation = _generation(model, out, options.parity, options.new_tokens)
+        timings["validate_s"] = generation.seconds
+    import onnxruntime as ort
+
+    with_past = ort.InferenceSession(str(out / DECODER_WITH_PAST), providers=["CPUExecutionProvider"])
+    route = exported.routes[0] if len(set(exported.routes)) == 1 else ", ".join(exported.routes)
+    conversion = ConversionResult(
+        framework="huggingface", route=route, attempts=exported.attempts, opset=options.export.opset or 18,
+        input_names=tuple(i.name for i in with_past.get_inputs()),
+        output_names=tuple(o.name for o in with_past.get_outputs()), seconds=exported.seconds,
+        notes=((f"task text2text-generation-with-past: {ENCODER}, decoder_model.onnx, {DECODER_WITH_PAST} "
+               f"({exported.layers} decoder layers); inputs / outputs listed are the decoder with past's"),
+               f"copied beside the graphs: {', '.join(copied)}"))
+    return Report(command="convert", source=source, framework="huggingface", output=str(out),
+                  conversion=conversion, timings=timings, notes=_generation_notes(generation), generation=generation)
 
 
 def validate_with_past(source: str, folder: str | Path, trust: bool, parity: Any, *, new_tokens: int = 32,
@@ -134,7 +187,9 @@ def validate_with_past(source: str, folder: str | Path, trust: bool, parity: Any
     say = progress or no_progress
     say(f"loading {source}")
     t0 = time.perf_counter()
-    model = load_causal_lm(Path(source), trust)
+    from .seq2seq_loop import is_seq2seq_folder
+
+    model = load_causal_lm(Path(source), trust, seq2seq=is_seq2seq_folder(Path(folder)))
     timings = {"load_s": time.perf_counter() - t0}
     say(f"generating {new_tokens} tokens per prompt through {folder} and the source")
     generation = _generation(model, Path(folder), parity, new_tokens)
@@ -160,7 +215,8 @@ def _copy_folder_files(src: Path, dst: Path, model: Any) -> tuple[str, ...]:
 def _publish(scratch: Path, out: Path) -> None:
     """The finished files into ``out`` (a previous output's model files replaced)."""
     out.mkdir(exist_ok=True)
-    for stale in ("model.onnx", "model.onnx.data"):
+    for stale in ("model.onnx", "model.onnx.data", "encoder_model.onnx", "decoder_model.onnx",
+                  "decoder_with_past_model.onnx"):
         (out / stale).unlink(missing_ok=True)
     for f in scratch.iterdir():
         if f.is_file():

@@ -27,13 +27,13 @@ def default_prompts(vocab: int, seed: int = 0, lengths: Sequence[int] = PROMPT_L
 
 
 @contextlib.contextmanager
-def _plain_generation_config(model: Any, pad: int) -> Iterator[None]:
+def _plain_generation_config(model: Any, pad: int, **keep: Any) -> Iterator[None]:
     """The model's generation config replaced by a plain one for the duration (no end-of-sequence
     stop, no repetition penalty or other processor the folder's generation_config.json may ask for)."""
     from transformers import GenerationConfig
 
     before = model.generation_config
-    model.generation_config = GenerationConfig(pad_token_id=pad)
+    model.generation_config = GenerationConfig(pad_token_id=pad, **keep)
     try:
         yield
     finally:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-__all__ = ["WITH_PAST_TASKS", "is_causal_lm", "with_past_task"]
+__all__ = ["WITH_PAST_TASKS", "is_causal_lm", "is_seq2seq_lm", "with_past_task"]
 
-WITH_PAST_TASKS = ("text-generation-with-past",)
-_LATER = ("text2text-generation-with-past", "automatic-speech-recognition-with-past")
+WITH_PAST_TASKS = ("text-generation-with-past", "text2text-generation-with-past")
+_LATER = ("automatic-speech-recognition-with-past",)
 
 
 def is_causal_lm(config: dict) -> bool:
@@ -21,13 +21,23 @@ def is_causal_lm(config: dict) -> bool:
     return bool(archs) and MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(model_type) == archs[0]
 
 
+def is_seq2seq_lm(config: dict) -> bool:
+    """config.json names a sequence-to-sequence LM architecture (T5, BART, Marian...)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+    )
+
+    archs = config.get("architectures") or []
+    return bool(archs) and MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES.get(config.get("model_type")) == archs[0]
+
+
 def with_past_task(source: str, task: str | None, output: str | Path) -> str | None:
     """The with-past task to run for SOURCE -> ``output``, or None for the single-graph converters.
 
     ``--task text-generation-with-past`` asks for it; without ``--task`` a causal-LM folder gets it when
     ``output`` is a folder (a path not ending in ``.onnx``); ``-o FILE.onnx`` keeps the no-cache graph."""
     if task in _LATER:
-        raise UsageError(f"--task {task} is not built yet", "encoder-decoders export without cache: "
+            raise UsageError(f"--task {task} is not built yet", "export without cache: --task "
                          + task.removesuffix("-with-past"))
     wants = task in WITH_PAST_TASKS
     if task is not None and not wants:
@@ -48,4 +58,5 @@ def with_past_task(source: str, task: str | None, output: str | Path) -> str | N
         return None
     from ..converters.hf_folder import _json
 
-    return WITH_PAST_TASKS[0] if is_causal_lm(_json(folder / "config.json", "model config")) else None
+    config = _json(folder / "config.json", "model config")
+    return WITH_PAST_TASKS[0] if is_causal_lm(config) else WITH_PAST_TASKS[1] if is_seq2seq_lm(config) else None

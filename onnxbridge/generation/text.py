@@ -43,7 +43,10 @@ def parse_ids(text: str) -> tuple[int, ...]:
 
 
 def _generation_config(folder: Path) -> dict[str, Any]:
-    path = folder / "generation_config.json"
+    return _json_file(folder / "generation_config.json")
+
+
+def _json_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
@@ -78,7 +81,8 @@ def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
              prompt_ids: Sequence[Sequence[int]] | None = None, max_new_tokens: int = 32, sample: bool = False,
              temperature: float = 1.0, top_k: int = 0, seed: int = 0, provider: str = "cpu",
              on_token: Callable[[int, tuple[int, ...]], None] | None = None) -> Generated:
-    """Generate from a with-past folder (``convert ... --task text-generation-with-past``).
+    """Generate from a with-past folder (``convert ... --task text-generation-with-past``, or an
+    encoder-decoder's ``text2text-generation-with-past``: then the prompts are the encoder's input).
 
     ``prompts`` are text (the folder's tokenizer encodes them), ``prompt_ids`` token ids; several prompts are
     left-padded into one batch. Greedy unless ``sample`` (``temperature``, ``top_k``, ``seed``). A row stops
@@ -87,7 +91,10 @@ def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
     folder = Path(folder)
     if (prompts is None) == (prompt_ids is None):
         raise UsageError("give exactly one of a text prompt and prompt ids", "--prompt \"...\" or --prompt-ids 1,2,3")
-    session = DecoderSession(folder, provider)
+    from .seq2seq_loop import Seq2SeqSession, is_seq2seq_folder
+
+    seq2seq = is_seq2seq_folder(folder)
+    session = Seq2SeqSession(folder, provider) if seq2seq else DecoderSession(folder, provider)
     gen = _generation_config(folder)
     tok = tokenizer(folder)
     if prompts is not None:
@@ -99,8 +106,14 @@ def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
         ids = [tuple(int(i) for i in p) for p in prompt_ids or ()]
     eos = _ids(gen.get("eos_token_id"))
     pad = (_ids(gen.get("pad_token_id")) or eos or (0,))[0]
-    run = session.generate(ids, max_new_tokens, pad=pad, eos=eos,
-                           sampling=Sampling(sample, temperature, top_k, seed), on_step=on_token)
+    sampling = Sampling(sample, temperature, top_k, seed)
+    if seq2seq:
+        start = _ids(gen.get("decoder_start_token_id")) or _ids(_json_file(folder / "config.json").get(
+            "decoder_start_token_id")) or (pad,)
+        run = session.generate(ids, max_new_tokens, start=start[0], pad=pad, eos=eos, sampling=sampling,
+                               on_step=on_token)
+    else:
+        run = session.generate(ids, max_new_tokens, pad=pad, eos=eos, sampling=sampling, on_step=on_token)
     tokens = tuple(_until_eos(row, eos) for row in run.tokens)
     texts_out = tuple(tok.decode(list(t), skip_special_tokens=True) for t in tokens) if tok is not None else None
     return Generated(run.prompts, tokens, texts_out, run.provider, run.seconds)

@@ -76,3 +76,37 @@ def lm_folders(tmp_path_factory) -> dict[str, Path]:
         out[arch] = root / arch
     _tokenizer(out["llama"])
     return out
+
+
+def _seq2seq_configs():
+    import transformers as tf
+
+    small = {"vocab_size": VOCAB, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
+                 "decoder_attention_heads": 4, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64, "max_position_embeddings": 64,
+                 "init_std": 0.2}
+    return {
+        # relative position buckets, no position embeddings, tied and rescaled embeddings
+        "t5": tf.T5Config(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+                          num_heads=4, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+                          initializer_factor=2.0),
+        "bart": tf.BartConfig(**small, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2),
+        "marian": tf.MarianConfig(**small, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0),  # sinusoids
+    }
+
+
+SEQ2SEQ = ("t5", "bart", "marian")
+
+
+@pytest.fixture(scope="session")
+def seq2seq_folders(tmp_path_factory) -> dict[str, Path]:
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    root = tmp_path_factory.mktemp("s2s")
+    out = {}
+    for arch, cfg in _seq2seq_configs().items():
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            AutoModelForSeq2SeqLM.from_config(cfg).save_pretrained(root / arch)
+        out[arch] = root / arch
+    return out
