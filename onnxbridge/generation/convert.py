@@ -22,7 +22,7 @@ FOLDER_FILES = ("config.json", "generation_config.json", "tokenizer.json", "toke
                 "chat_template.json", "preprocessor_config.json")
 
 
-def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False) -> Any:
+def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False, speech: bool = False) -> Any:
     """The folder's causal LM (or sequence-to-sequence LM) in float32, eval mode, with its cache on;
     offline, safetensors unless trusted."""
     from ..converters.hf_folder import offline, read_folder
@@ -35,7 +35,8 @@ def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False) -> An
         import torch
         import transformers
 
-        auto = transformers.AutoModelForSeq2SeqLM if seq2seq else transformers.AutoModelForCausalLM
+        auto = (transformers.AutoModelForSpeechSeq2Seq if speech else transformers.AutoModelForSeq2SeqLM if seq2seq
+                else transformers.AutoModelForCausalLM)
         try:
             with quiet():
                 model = auto.from_pretrained(path, local_files_only=True, use_safetensors=folder.safetensors,
@@ -79,8 +80,8 @@ def convert_with_past(source: str, output: str | Path, options: Any, progress: P
     """The with-past export of a causal-LM (or, for ``text2text-generation-with-past``, an encoder-decoder)
     folder into ``output``, with generation parity unless ``options.validate`` is off. ``options``:
     :class:`~onnxbridge.options.ConvertOptions`."""
-    if task == "text2text-generation-with-past":
-        return _convert_seq2seq(source, output, options, progress)
+    if task != "text-generation-with-past":
+        return _convert_seq2seq(source, output, options, progress, speech=task.startswith("automatic-speech"))
     from .export import export_with_past
 
     say = progress or no_progress
@@ -137,9 +138,11 @@ def _generation(model: Any, out: Path, parity: Any, new_tokens: int) -> Any:
     return check(model, out, new_tokens=new_tokens, pad=_pad_id(model), provider=provider, seed=parity.seed)
 
 
-def _convert_seq2seq(source: str, output: str | Path, options: Any, progress: Progress | None) -> Report:
-    """``text2text-generation-with-past``: encoder_model.onnx, decoder_model.onnx,
-    decoder_with_past_model.onnx (optimum's names), configs and tokenizer files, generation parity."""
+def _convert_seq2seq(source: str, output: str | Path, options: Any, progress: Progress | None,
+                     speech: bool = False) -> Report:
+    """``text2text-generation-with-past`` (``automatic-speech-recognition-with-past`` when ``speech``):
+    encoder_model.onnx, decoder_model.onnx, decoder_with_past_model.onnx (optimum's names), configs,
+    tokenizer and preprocessor files, generation parity."""
     from .seq2seq import DECODER_WITH_PAST, ENCODER, export_seq2seq
 
     say = progress or no_progress
@@ -147,7 +150,7 @@ def _convert_seq2seq(source: str, output: str | Path, options: Any, progress: Pr
     out = _out_dir(output, src)
     say(f"loading {source}")
     t0 = time.perf_counter()
-    model = load_causal_lm(src, options.export.trust_model, seq2seq=True)
+    model = load_causal_lm(src, options.export.trust_model, seq2seq=True, speech=speech)
     timings = {"load_s": time.perf_counter() - t0}
     scratch = out.parent / f".{out.name}.partial"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -155,7 +158,7 @@ def _convert_seq2seq(source: str, output: str | Path, options: Any, progress: Pr
     try:
         say("exporting the encoder and the decoders with their KV cache")
         exported = export_seq2seq(model, scratch, opset=options.export.opset or 18, routes=options.export.routes,
-                                  debug=options.export.debug)
+                                  debug=options.export.debug, speech=speech)
         timings["export_s"] = exported.seconds
         copied = _copy_folder_files(src, scratch, model)
         _publish(scratch, out)
@@ -187,9 +190,12 @@ def validate_with_past(source: str, folder: str | Path, trust: bool, parity: Any
     say = progress or no_progress
     say(f"loading {source}")
     t0 = time.perf_counter()
-    from .seq2seq_loop import is_seq2seq_folder
+    from ..converters.hf_folder import _json
+    from .tasks import task_of
 
-    model = load_causal_lm(Path(source), trust, seq2seq=is_seq2seq_folder(Path(folder)))
+    task = task_of(_json(Path(source) / "config.json", "model config")) or "text-generation-with-past"
+    model = load_causal_lm(Path(source), trust, seq2seq=task != "text-generation-with-past",
+                           speech=task.startswith("automatic-speech"))
     timings = {"load_s": time.perf_counter() - t0}
     say(f"generating {new_tokens} tokens per prompt through {folder} and the source")
     generation = _generation(model, Path(folder), parity, new_tokens)

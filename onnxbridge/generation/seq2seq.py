@@ -44,6 +44,16 @@ class Seq2SeqExport:
     seconds: float
 
 
+def flat_cache(cache: Any, layers: int, sides: tuple[str, ...]) -> list:
+    """An EncoderDecoderCache as flat tensors: per layer, per side (decoder, encoder), key then value."""
+    out = []
+    for i in range(layers):
+        for side in sides:
+            part = cache.self_attention_cache if side == "decoder" else cache.cross_attention_cache
+            out += [part.layers[i].keys, part.layers[i].values]
+    return out
+
+
 def _modules(model: Any, layers: int):
     import torch
     from transformers import DynamicCache, EncoderDecoderCache
@@ -57,12 +67,7 @@ def _modules(model: Any, layers: int):
             return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     def flat(cache, sides):
-        out = []
-        for i in range(layers):
-            for side in sides:
-                part = cache.self_attention_cache if side == "decoder" else cache.cross_attention_cache
-                out += [part.layers[i].keys, part.layers[i].values]
-        return out
+        return flat_cache(cache, layers, sides)
 
     class Decoder(torch.nn.Module):
         def __init__(self) -> None:
@@ -103,6 +108,7 @@ class _Graph:
     outputs: list[str]
     axes: dict[str, dict[int, str]]
     feeds: Any  # (batch, enc_seq, dec_seq, past, seed) -> feeds in input order, as numpy
+    keep: Any = None  # feeds -> [batch, encoder positions] of positions to compare (None: all)
 
 
 def _graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> list[_Graph]:
@@ -145,15 +151,16 @@ def _graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> list[_
     return [
         _Graph(ENCODER, encoder, ["input_ids", "attention_mask"], ["last_hidden_state"],
                {"input_ids": {0: B, 1: E}, "attention_mask": {0: B, 1: E}, "last_hidden_state": {0: B, 1: E}},
-               enc_feeds),
+               enc_feeds, lambda f: f[1].astype(bool)),
         _Graph(DECODER, decoder, ["encoder_attention_mask", "input_ids", "encoder_hidden_states"],
                ["logits", *present_all],
                {"encoder_attention_mask": {0: B, 1: E}, "input_ids": {0: B, 1: D},
-                "encoder_hidden_states": {0: B, 1: E}, "logits": {0: B, 1: D}, **dec_axes}, dec_feeds),
+                "encoder_hidden_states": {0: B, 1: E}, "logits": {0: B, 1: D}, **dec_axes}, dec_feeds,
+               lambda f: f[0].astype(bool)),
         _Graph(DECODER_WITH_PAST, with_past, ["encoder_attention_mask", "input_ids", *past_all],
                ["logits", *present_dec],
                {"encoder_attention_mask": {0: B, 1: E}, "input_ids": {0: B}, "logits": {0: B}, **past_axes},
-               past_feeds),
+               past_feeds, lambda f: f[0].astype(bool)),
     ]
 
 
@@ -175,12 +182,12 @@ def _export(g: _Graph, route: str, path: Path, opset: int) -> None:
         torch.onnx.export(g.module, args, str(path), dynamo=False, input_names=g.inputs, output_names=g.outputs,
                           dynamic_axes=g.axes, opset_version=min(opset, 20))
         return
-    dims: dict[str, Any] = {}
     shapes = []
-    for name, a in zip(g.inputs[:2] if g.file == DECODER_WITH_PAST else g.inputs, args):
-        shapes.append({k: dims.setdefault(v, torch.export.Dim.AUTO) for k, v in g.axes.get(name, {}).items()})
-    if g.file == DECODER_WITH_PAST:
-        shapes.append([{0: torch.export.Dim.AUTO, 2: torch.export.Dim.AUTO} for _ in args[2]])
+    for name, a in zip(g.inputs, args):  # the leading tensors by name; a trailing list (the past) by position
+        if isinstance(a, list):
+            shapes.append([{0: torch.export.Dim.AUTO, 2: torch.export.Dim.AUTO} for _ in a])
+        else:
+            shapes.append({k: torch.export.Dim.AUTO for k in g.axes.get(name, {})})
     program = torch.onnx.export(g.module, args, None, dynamo=True, dynamic_shapes=tuple(shapes),
                                 input_names=g.inputs, output_names=g.outputs, opset_version=opset)
     program.save(str(path))
@@ -200,11 +207,11 @@ def _check(g: _Graph, path: Path) -> str | None:
         names = [i.name for i in sess.get_inputs()]
         got = sess.run(None, dict(zip(g.inputs, _flat(feeds))) if len(names) == len(_flat(feeds)) else
                        {n: v for n, v in zip(g.inputs, _flat(feeds)) if n in names})
-        keep = feeds[0 if g.file != ENCODER else 1].astype(bool)  # padded encoder positions are arbitrary
+        keep = g.keep(feeds) if g.keep is not None else None  # padded encoder positions are arbitrary
         for name, w, o in zip(g.outputs, want, got):
             if w.shape != o.shape:
                 return f"{g.file} (batch {b}, encoder {e}, past {p}): {name} shape {o.shape}, expected {w.shape}"
-            if name == "last_hidden_state" or ".encoder." in name:
+            if keep is not None and (name == "last_hidden_state" or ".encoder." in name):
                 w, o = (np.moveaxis(a, 1 if name == "last_hidden_state" else 2, 1)[keep] for a in (w, o))
             err = float(np.max(np.abs(w - o))) if w.size else 0.0
             if not err <= 1e-4 * max(1.0, float(np.max(np.abs(w))) if w.size else 1.0):
@@ -213,7 +220,7 @@ def _check(g: _Graph, path: Path) -> str | None:
 
 
 def export_seq2seq(model: Any, out: Path, *, opset: int = 18, routes: tuple[str, ...] = (),
-                   debug: bool = False) -> Seq2SeqExport:
+                   debug: bool = False, speech: bool = False) -> Seq2SeqExport:
     """The three graphs into ``out`` (a folder), each through the first route that passes its check."""
     import torch
 
@@ -222,14 +229,19 @@ def export_seq2seq(model: Any, out: Path, *, opset: int = 18, routes: tuple[str,
         raise UsageError(f"unknown --route {unknown[0]!r} for a with-past export", f"routes: {', '.join(ROUTES)}")
     t0 = time.perf_counter()
     start = int(model.generation_config.decoder_start_token_id or model.config.decoder_start_token_id or 0)
+    if speech:
+        from .speech import features_shape, speech_graphs
+
+        encoder_input = {"input_features": torch.zeros(1, *features_shape(model))}
+    else:
+        encoder_input = {"input_ids": torch.ones(1, 3, dtype=torch.long)}
     with torch.no_grad():
-        probe = model(input_ids=torch.ones(1, 3, dtype=torch.long), decoder_input_ids=torch.full((1, 1), start),
-                      use_cache=True).past_key_values
+        probe = model(**encoder_input, decoder_input_ids=torch.full((1, 1), start), use_cache=True).past_key_values
     layers = len(probe.self_attention_cache.layers)
     dec = [(int(l.keys.shape[1]), int(l.keys.shape[3])) for l in probe.self_attention_cache.layers]
     enc = [(int(l.keys.shape[1]), int(l.keys.shape[3])) for l in probe.cross_attention_cache.layers]
     attempts, won = [], []
-    for g in _graphs(model, layers, enc, dec):
+    for g in (speech_graphs if speech else _graphs)(model, layers, enc, dec):
         for route in routes or ROUTES:
             scratch = out / f".{g.file}.{route.replace('/', '-')}"
             scratch.mkdir(parents=True, exist_ok=True)

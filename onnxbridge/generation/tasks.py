@@ -6,10 +6,11 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-__all__ = ["WITH_PAST_TASKS", "is_causal_lm", "is_seq2seq_lm", "with_past_task"]
+__all__ = ["WITH_PAST_TASKS", "is_causal_lm", "is_seq2seq_lm", "is_speech_seq2seq", "task_of", "with_past_task"]
 
-WITH_PAST_TASKS = ("text-generation-with-past", "text2text-generation-with-past")
-_LATER = ("automatic-speech-recognition-with-past",)
+WITH_PAST_TASKS = ("text-generation-with-past", "text2text-generation-with-past",
+                   "automatic-speech-recognition-with-past")
+_LATER: tuple[str, ...] = ()
 
 
 def is_causal_lm(config: dict) -> bool:
@@ -29,6 +30,25 @@ def is_seq2seq_lm(config: dict) -> bool:
 
     archs = config.get("architectures") or []
     return bool(archs) and MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES.get(config.get("model_type")) == archs[0]
+
+
+def is_speech_seq2seq(config: dict) -> bool:
+    """config.json names a speech-to-text encoder-decoder (Whisper...)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES,
+    )
+
+    archs = config.get("architectures") or []
+    return bool(archs) and MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES.get(config.get("model_type")) == archs[0]
+
+
+def task_of(config: dict) -> str | None:
+    """The with-past task a folder's config.json calls for, or None."""
+    if is_causal_lm(config):
+        return WITH_PAST_TASKS[0]
+    if is_seq2seq_lm(config):
+        return WITH_PAST_TASKS[1]
+    return WITH_PAST_TASKS[2] if is_speech_seq2seq(config) else None
 
 
 def with_past_task(source: str, task: str | None, output: str | Path) -> str | None:
@@ -58,5 +78,4 @@ def with_past_task(source: str, task: str | None, output: str | Path) -> str | N
         return None
     from ..converters.hf_folder import _json
 
-    config = _json(folder / "config.json", "model config")
-    return WITH_PAST_TASKS[0] if is_causal_lm(config) else WITH_PAST_TASKS[1] if is_seq2seq_lm(config) else None
+    return task_of(_json(folder / "config.json", "model config"))

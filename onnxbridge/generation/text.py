@@ -95,6 +95,10 @@ def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
 
     seq2seq = is_seq2seq_folder(folder)
     session = Seq2SeqSession(folder, provider) if seq2seq else DecoderSession(folder, provider)
+    if seq2seq and "input_features" in {i.name for i in session.encoder.get_inputs()}:
+        raise UsageError(f"{folder} is a speech model: its encoder takes audio features, not a prompt",
+                         "run Seq2SeqSession(folder).decode({'input_features': features}, None, N, start=...) "
+                         "from onnxbridge.generation.seq2seq_loop")
     gen = _generation_config(folder)
     tok = tokenizer(folder)
     if prompts is not None:

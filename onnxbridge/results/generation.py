@@ -41,7 +41,7 @@ class RowVerdict:
         return self.verdict != "diverges"
 
     def describe(self, index: int) -> str:
-        head = f"prompt {index} ({len(self.prompt)} tokens)"
+        head = f"prompt {index} ({len(self.prompt)} tokens)" if self.prompt else f"input {index} (audio features)"
         if self.verdict == "same":
             return f"{head}: {len(self.steps)} tokens identical"
         s = self.steps[self.step] if self.step is not None else None
