@@ -246,13 +246,17 @@ def export_with_past(model: Any, out: Path, *, opset: int = 18, routes: tuple[st
 
 
 def _move(path: Path, out: Path) -> None:
-    """The graph and its external data (if any) into place; the scratch folder removed."""
+    """The graph into place: one file, or ``model.onnx`` + ``model.onnx.data`` when the weights the
+    exporter wrote (judged on disk, never serialised whole) pass ~1.8 GB; the scratch folder removed."""
     import shutil
 
     import onnx
 
+    size = sum(f.stat().st_size for f in path.parent.iterdir() if f.is_file())
     model = onnx.load(str(path))
-    large = model.ByteSize() > 1_800_000_000
-    onnx.save(model, str(out), save_as_external_data=large, all_tensors_to_one_file=True,
-              location=out.name + ".data")
+    if size > 1_800_000_000:
+        onnx.save(model, str(out), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=out.name + ".data")
+    else:
+        onnx.save(model, str(out))
     shutil.rmtree(path.parent, ignore_errors=True)

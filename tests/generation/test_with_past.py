@@ -97,7 +97,8 @@ def _shift_present(src: Path, dst: Path, layer: int) -> None:
     from onnx import helper
 
     shutil.copytree(src, dst)
-    model = onnx.load(str(dst / "model.onnx"))
+    graph = next(p for p in dst.iterdir() if p.suffix == ".onnx")
+    model = onnx.load(str(graph))
     name = f"present.{layer}.value"
     for node in model.graph.node:  # inside the graph the value is as it was; only the output is shifted
         node.output[:] = [f"{name}_raw" if o == name else o for o in node.output]
@@ -114,7 +115,7 @@ def _shift_present(src: Path, dst: Path, layer: int) -> None:
         helper.make_node("Slice", ["doubled", "k0", "len", "k2"], [name]),
         helper.make_node("Gather", ["shape", "k2"], ["len"], axis=0),
     ])
-    onnx.save(_toposort(model), str(dst / "model.onnx"))
+    onnx.save(_toposort(model), str(graph))
 
 
 def _toposort(model):
@@ -216,3 +217,22 @@ def test_a_near_tie_is_a_tie_and_a_clear_gap_fails():
     bad = compare_runs(GenerationRun(((5,),), ((1,),), (wrong,)), GenerationRun(((5,),), ((2,),), (clear,)),
                        2e-3, 2e-3)[0]
     assert bad.verdict == "diverges" and not bad.passed and "onnx token 1 vs source 2" in bad.describe(0)
+
+
+def test_a_route_whose_graph_breaks_the_cache_is_lost_with_the_reason(lm_folders, tmp_path, monkeypatch):
+    """The route check runs each product against the wrapper at unused sizes: a graph whose present is
+    shifted fails it, the route is lost with the output and size named, and with no route left: exit 3."""
+    from onnxbridge.errors import ConversionError
+    from onnxbridge.generation import export as gexport
+
+    real = gexport._EXPORTERS["torchscript"]
+
+    def broken(wrapper, args, layout, path, opset):
+        real(wrapper, args, layout, path, opset)
+        _shift_present(path.parent, tmp_path / "shifted", layer=0)
+        shutil.copy(tmp_path / "shifted" / path.name, path)
+
+    monkeypatch.setitem(gexport._EXPORTERS, "torchscript", broken)
+    with pytest.raises(ConversionError, match=r"torchscript: prefill \(batch 3, seq 5, past 0\): present.0.value max_abs") as e:
+        onnxbridge.convert(lm_folders["gpt2"], tmp_path / "out", routes=["torchscript"])
+    assert e.value.exit_code == 3 and not (tmp_path / "out").exists() and not (tmp_path / ".out.partial").exists()
