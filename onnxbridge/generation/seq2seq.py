@@ -22,16 +22,11 @@ from typing import Any
 from .._util import first_line, quiet
 from ..errors import ConversionError, UsageError
 from ..results import RouteAttempt
+from .graphs import DECODER, DECODER_WITH_PAST, ENCODER, GraphSpec, flat_cache, kv_names
 
 __all__ = ["DECODER", "DECODER_WITH_PAST", "ENCODER", "Seq2SeqExport", "export_seq2seq", "kv_names"]
 
-ENCODER, DECODER, DECODER_WITH_PAST = "encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"
 ROUTES = ("torchscript", "torch.export/dynamo")
-
-
-def kv_names(prefix: str, layers: int, sides: tuple[str, ...] = ("decoder", "encoder")) -> list[str]:
-    """``prefix.{i}.{side}.key/.value`` for every layer, sides in order."""
-    return [f"{prefix}.{i}.{side}.{k}" for i in range(layers) for side in sides for k in ("key", "value")]
 
 
 @dataclass(frozen=True)
@@ -42,16 +37,6 @@ class Seq2SeqExport:
     attempts: tuple[RouteAttempt, ...]
     layers: int
     seconds: float
-
-
-def flat_cache(cache: Any, layers: int, sides: tuple[str, ...]) -> list:
-    """An EncoderDecoderCache as flat tensors: per layer, per side (decoder, encoder), key then value."""
-    out = []
-    for i in range(layers):
-        for side in sides:
-            part = cache.self_attention_cache if side == "decoder" else cache.cross_attention_cache
-            out += [part.layers[i].keys, part.layers[i].values]
-    return out
 
 
 def _modules(model: Any, layers: int):
@@ -100,18 +85,7 @@ def _modules(model: Any, layers: int):
     return Encoder().eval(), Decoder().eval(), DecoderWithPast().eval()
 
 
-@dataclass(frozen=True)
-class _Graph:
-    file: str
-    module: Any
-    inputs: list[str]
-    outputs: list[str]
-    axes: dict[str, dict[int, str]]
-    feeds: Any  # (batch, enc_seq, dec_seq, past, seed) -> feeds in input order, as numpy
-    keep: Any = None  # feeds -> [batch, encoder positions] of positions to compare (None: all)
-
-
-def _graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> list[_Graph]:
+def _graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> list[GraphSpec]:
     """The three graphs, their names, dynamic axes and a feed maker."""
     import numpy as np
 
@@ -149,15 +123,15 @@ def _graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> list[_
     past_axes = {n: {0: B, 2: P if ".decoder." in n else E} for n in past_all}
     past_axes.update({n: {0: B, 2: f"{P} + 1"} for n in present_dec})
     return [
-        _Graph(ENCODER, encoder, ["input_ids", "attention_mask"], ["last_hidden_state"],
+        GraphSpec(ENCODER, encoder, ["input_ids", "attention_mask"], ["last_hidden_state"],
                {"input_ids": {0: B, 1: E}, "attention_mask": {0: B, 1: E}, "last_hidden_state": {0: B, 1: E}},
                enc_feeds, lambda f: f[1].astype(bool)),
-        _Graph(DECODER, decoder, ["encoder_attention_mask", "input_ids", "encoder_hidden_states"],
+        GraphSpec(DECODER, decoder, ["encoder_attention_mask", "input_ids", "encoder_hidden_states"],
                ["logits", *present_all],
                {"encoder_attention_mask": {0: B, 1: E}, "input_ids": {0: B, 1: D},
                 "encoder_hidden_states": {0: B, 1: E}, "logits": {0: B, 1: D}, **dec_axes}, dec_feeds,
                lambda f: f[0].astype(bool)),
-        _Graph(DECODER_WITH_PAST, with_past, ["encoder_attention_mask", "input_ids", *past_all],
+        GraphSpec(DECODER_WITH_PAST, with_past, ["encoder_attention_mask", "input_ids", *past_all],
                ["logits", *present_dec],
                {"encoder_attention_mask": {0: B, 1: E}, "input_ids": {0: B}, "logits": {0: B}, **past_axes},
                past_feeds, lambda f: f[0].astype(bool)),
@@ -174,7 +148,7 @@ def _flat(feeds: list) -> list:
     return [t for f in feeds for t in (f if isinstance(f, list) else [f])]
 
 
-def _export(g: _Graph, route: str, path: Path, opset: int) -> None:
+def _export(g: GraphSpec, route: str, path: Path, opset: int) -> None:
     import torch
 
     args = _torch(g.feeds(2, 5, 1 if g.file != DECODER else 2, 3, 0))
@@ -193,7 +167,7 @@ def _export(g: _Graph, route: str, path: Path, opset: int) -> None:
     program.save(str(path))
 
 
-def _check(g: _Graph, path: Path) -> str | None:
+def _check(g: GraphSpec, path: Path) -> str | None:
     import numpy as np
     import onnxruntime as ort
     import torch

@@ -11,9 +11,9 @@ from typing import Any
 
 from ..errors import InputError, UsageError
 from ..results.generation import GenerationParity
+from .graphs import DECODER, DECODER_WITH_PAST, ENCODER
 from .loop import GenerationRun, Sampling, _choose, left_pad
 from .parity import _plain_generation_config, compare_runs, default_prompts
-from .seq2seq import DECODER, DECODER_WITH_PAST, ENCODER
 
 __all__ = ["Seq2SeqSession", "is_seq2seq_folder", "seq2seq_parity", "start_token"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .seq2seq import DECODER, DECODER_WITH_PAST, ENCODER, _Graph, flat_cache, kv_names
+from .graphs import DECODER, DECODER_WITH_PAST, ENCODER, GraphSpec, flat_cache, kv_names
 
 __all__ = ["features_shape", "speech_graphs"]
 
@@ -19,7 +19,7 @@ def features_shape(model: Any) -> tuple[int, int]:
     return int(cfg.num_mel_bins), 2 * int(cfg.max_source_positions)
 
 
-def speech_graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> list[_Graph]:
+def speech_graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> list[GraphSpec]:
     """The three graphs of a speech encoder-decoder, their names, axes and feed makers."""
     import numpy as np
     import torch
@@ -89,12 +89,12 @@ def speech_graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> 
     past_axes = {n: {0: B, 2: P} if ".decoder." in n else {0: B} for n in past_all}
     past_axes.update({n: {0: B, 2: f"{P} + 1"} for n in present_dec})
     return [
-        _Graph(ENCODER, Encoder().eval(), ["input_features"], ["last_hidden_state"],
+        GraphSpec(ENCODER, Encoder().eval(), ["input_features"], ["last_hidden_state"],
                {"input_features": {0: B}, "last_hidden_state": {0: B}}, enc_feeds),
-        _Graph(DECODER, Decoder().eval(), ["input_ids", "encoder_hidden_states"], ["logits", *present_all],
+        GraphSpec(DECODER, Decoder().eval(), ["input_ids", "encoder_hidden_states"], ["logits", *present_all],
                {"input_ids": {0: B, 1: D}, "encoder_hidden_states": {0: B}, "logits": {0: B, 1: D}, **dec_axes},
                dec_feeds),
-        _Graph(DECODER_WITH_PAST, DecoderWithPast().eval(), ["input_ids", *past_all], ["logits", *present_dec],
+        GraphSpec(DECODER_WITH_PAST, DecoderWithPast().eval(), ["input_ids", *past_all], ["logits", *present_dec],
                {"input_ids": {0: B}, "logits": {0: B}, **past_axes}, past_feeds),
     ]
 
