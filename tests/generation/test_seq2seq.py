@@ -59,6 +59,7 @@ def hf_greedy(folder: Path, prompts: list[list[int]], start: int, pad: int) -> n
     return out[:, 1:].numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", SEQ2SEQ)
 def test_seq2seq_with_past_reproduces_generate(arch, seq2seq_folders, tmp_path):
     import json
@@ -80,6 +81,7 @@ def test_seq2seq_with_past_reproduces_generate(arch, seq2seq_folders, tmp_path):
     assert all(list(g) == list(w[: len(g)]) for g, w in zip(got.tokens, want))
 
 
+@pytest.mark.slow
 def test_whisper_with_past_reproduces_generate(tmp_path, run_cli):
     """Whisper (no encoder mask, fixed log-mel frames): three files, and the test's own loop over them
     reproduces WhisperForConditionalGeneration.generate() for a batch of 3 and batch 1."""
