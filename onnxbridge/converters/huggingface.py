@@ -10,6 +10,7 @@ safetensors only unless ``--trust-model``.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import replace
 from typing import Any
 
@@ -52,19 +53,29 @@ class HfConverter:
     def _model(folder, task: str | None, trust: bool) -> tuple[Any, str]:
         with offline():
             import transformers
+            from safetensors import SafetensorError
 
             cls, note = model_class(folder, task)
             try:
                 with quiet():
-                    config = transformers.AutoConfig.from_pretrained(folder.path, local_files_only=True)
+                    custom = {"trust_remote_code": True} if folder.custom else {}  # --trust-model: the user's consent
+                    config = transformers.AutoConfig.from_pretrained(folder.path, local_files_only=True, **custom)
                     if hasattr(config, "use_cache"):
                         config.use_cache = False  # caches are outputs ONNX graphs should not carry
                     model = cls.from_pretrained(folder.path, config=config, local_files_only=True,
-                                                use_safetensors=folder.safetensors)
-            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+                                                use_safetensors=folder.safetensors, **custom)
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError,
+                    SafetensorError) as e:
                 raise InputError(f"{folder.path}: transformers could not load the model ({first_line(e, 300)})",
                                  "check that config.json and the weights belong together; --task picks the head"
                                  ) from e
+            except Exception as e:  # the folder's own code (--trust-model) may raise anything
+                if not folder.custom:
+                    raise
+                files = ", ".join(sorted({c.file for c in folder.custom}))
+                raise InputError(f"{folder.path}: the folder's own code ({files}) failed to load the model "
+                                 f"({type(e).__name__}: {first_line(e, 300)})",
+                                 "fix that code, or convert a folder that uses a stock transformers class") from e
         model.eval()
         return model, note
 
