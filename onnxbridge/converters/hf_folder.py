@@ -1,7 +1,9 @@
 """A Hugging Face model folder, as ``save_pretrained`` writes it, read without network and without
 unpickling: the weights files (safetensors, sharded or not; a pickled ``pytorch_model.bin`` only with
 ``--trust-model``), the task the config's ``architectures`` name (or ``--task``), and the inputs the
-config and the processor's preprocessing config describe, with dynamic batch and sequence axes.
+config and the processor's preprocessing config describe (:mod:`.hf_inputs`), the folder's own model
+code (``auto_map``) only with ``--trust-model``; every weights file is checked before it is loaded
+(:mod:`.hf_weights`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UnsafeInputError, UsageError
-from ..specs import TensorSpec
+from .hf_inputs import FolderInputs, input_specs, merge_inputs
 from .hf_weights import check_index, read_safetensors_header
-from .torch_utils import forward_params
 
-__all__ = ["TASKS", "CustomClass", "HfFolder", "input_specs", "model_class", "offline", "read_folder"]
+__all__ = ["TASKS", "CustomClass", "FolderInputs", "HfFolder", "input_specs", "merge_inputs", "model_class", "offline",
+           "read_folder"]
 
 CONFIG = "config.json"
 PREPROCESSOR = "preprocessor_config.json"
@@ -224,45 +226,3 @@ def model_class(folder: HfFolder, task: str | None) -> tuple[Any, str]:
         why = f"architecture {arch} is not in transformers {transformers.__version__}" if arch else "no architectures"
         return transformers.AutoModel, f"task feature-extraction ({why} in config.json; pass --task to choose)"
     return cls, f"{arch} (from config.json's architectures)"
-
-
-def _image_size(folder: HfFolder) -> tuple[int, int]:
-    """(height, width) from the processor's crop or resize size, else the config's image_size."""
-    for key in ("crop_size", "size"):
-        size = folder.preprocessor.get(key)
-        if isinstance(size, int):
-            return size, size
-        if isinstance(size, dict) and "height" in size and "width" in size:
-            return int(size["height"]), int(size["width"])
-        if isinstance(size, dict) and "shortest_edge" in size:
-            return int(size["shortest_edge"]), int(size["shortest_edge"])
-    size = folder.config.get("image_size", 224)
-    return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
-
-
-def input_specs(folder: HfFolder, model: Any) -> tuple[TensorSpec, ...]:
-    """The model's inputs, from its main input name, its config and the preprocessing config: dynamic
-    ``batch`` and sequence axes; image and mel-frame sizes fixed (the models fix them)."""
-    cfg, pre = model.config, folder.preprocessor
-    params = {p.name for p in forward_params(model)}
-    main = getattr(model, "main_input_name", "input_ids")
-    specs: list[TensorSpec] = []
-    if main == "pixel_values":
-        h, w = _image_size(folder)
-        specs.append(TensorSpec(main, ("batch", int(getattr(cfg, "num_channels", 3)), h, w), "float32"))
-    elif main == "input_features":
-        mels = int(pre.get("feature_size") or getattr(cfg, "num_mel_bins", 80))
-        frames = pre.get("nb_max_frames") or 2 * int(getattr(cfg, "max_source_positions", 1500))
-        specs.append(TensorSpec(main, ("batch", mels, int(frames)), "float32"))
-    elif main == "input_values":  # raw audio: a tenth of a second at the processor's sampling rate
-        rate = int(pre.get("sampling_rate") or getattr(cfg, "sampling_rate", 16000))
-        specs.append(TensorSpec(main, ("batch", rate // 10), "float32"))
-    else:
-        specs.append(TensorSpec(main, ("batch", "sequence"), "int64"))
-        if "attention_mask" in params:
-            specs.append(TensorSpec("attention_mask", ("batch", "sequence"), "int64"))
-        if "token_type_ids" in params and int(getattr(cfg, "type_vocab_size", 0) or 0) > 1:
-            specs.append(TensorSpec("token_type_ids", ("batch", "sequence"), "int64"))
-    if getattr(cfg, "is_encoder_decoder", False) and "decoder_input_ids" in params:
-        specs.append(TensorSpec("decoder_input_ids", ("batch", "decoder_sequence"), "int64"))
-    return tuple(specs)

@@ -18,9 +18,10 @@ from .._util import first_line, quiet
 from ..errors import InputError, UsageError
 from ..sources import SourceRef
 from ..specs import TensorSpec
-from .base import LoadedModel, merge_specs
-from .hf_folder import input_specs, model_class, offline, read_folder
+from .base import LoadedModel
+from .hf_folder import input_specs, merge_inputs, model_class, offline, read_folder
 from .pytorch import TorchConverter
+from .torch_utils import forward_params
 
 __all__ = ["HfConverter"]
 
@@ -44,8 +45,9 @@ class HfConverter:
                              "give the folder save_pretrained wrote (config.json + model.safetensors)")
         folder = read_folder(ref.path, trust=trust)
         model, note = self._model(folder, task, trust)
-        specs = merge_specs(input_specs(folder, model), specs, ref.text)
-        loaded = self._torch.load_module(model, None, specs, ref.text)
+        params = [p.name for p in forward_params(model) if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        inputs = merge_inputs(input_specs(folder, model), specs, params, ref.text)
+        loaded = self._torch.load_module(model, inputs.example(), inputs.specs, ref.text)
         weights = ", ".join(p.name for p in folder.weights)
         return replace(loaded, framework=self.framework, notes=(note, f"weights: {weights}", *loaded.notes))
 
