@@ -64,8 +64,9 @@ class HfConverter:
                     config = transformers.AutoConfig.from_pretrained(folder.path, local_files_only=True, **custom)
                     if hasattr(config, "use_cache"):
                         config.use_cache = False  # caches are outputs ONNX graphs should not carry
-                    model = cls.from_pretrained(folder.path, config=config, local_files_only=True,
-                                                use_safetensors=folder.safetensors, **custom)
+                    model, info = cls.from_pretrained(folder.path, config=config, local_files_only=True,
+                                                      use_safetensors=folder.safetensors, output_loading_info=True,
+                                                      **custom)
             except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError,
                     SafetensorError) as e:
                 raise InputError(f"{folder.path}: transformers could not load the model ({first_line(e, 300)})",
@@ -79,6 +80,15 @@ class HfConverter:
                                  f"({type(e).__name__}: {first_line(e, 300)})",
                                  "fix that code, or convert a folder that uses a stock transformers class") from e
         model.eval()
+        missing = sorted(info.get("missing_keys") or ())
+        if missing and task is None:  # random weights would be checked against themselves: parity proves nothing
+            files = ", ".join(p.name for p in folder.weights)
+            raise InputError(f"{folder.path}: {files} lack {len(missing)} tensor(s) the model needs "
+                             f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})",
+                             "the weights are incomplete or belong to another architecture: copy them again, or "
+                             "pass --task to convert a head that is new (randomly initialised) on purpose")
+        if missing:
+            note += f"; newly initialised (not in the weights): {', '.join(missing[:4])}{', ...' * (len(missing) > 4)}"
         return model, note
 
     def routes(self, loaded: LoadedModel) -> list:

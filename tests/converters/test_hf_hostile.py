@@ -187,3 +187,18 @@ def test_an_index_that_lies_about_a_shard_is_refused(bert, tmp_path, run_cli):
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
     res = run_cli("convert", folder, "-o", tmp_path / "out.onnx")
     assert res.code == 2 and f"tensor '{tensor}' is said to be in {shards[1]}" in res.err, res.err
+
+
+def test_weights_that_lack_a_tensor_are_refused_not_randomly_initialised(bert, tmp_path, run_cli):
+    """transformers fills a missing tensor with random values; parity would then check noise against itself."""
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    shutil.copy(bert / "config.json", folder)
+    weights = {}
+    for shard in bert.glob("model-*.safetensors"):
+        weights.update(load_file(shard))
+    del weights["classifier.weight"]
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    res = run_cli("convert", folder, "-o", tmp_path / "out.onnx")
+    assert res.code == 2 and "model.safetensors lack 1 tensor(s) the model needs (classifier.weight)" in res.err, res.err
+    assert not (tmp_path / "out.onnx").exists()
