@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .._util import quiet
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..specs import TensorSpec
 
 if TYPE_CHECKING:
@@ -50,16 +50,26 @@ def _sub(cfg: Any, name: str, default: Any) -> Any:
     return default
 
 
+def _positive(folder: HfFolder, key: str, value: Any) -> int:
+    """A size from the preprocessing config: a positive integer, or exit 2 naming the file and key."""
+    if type(value) is int and value > 0:
+        return value
+    raise InputError(f"{folder.path / 'preprocessor_config.json'}: {key} is {repr(value)[:40]}, not a positive size",
+                     "fix the value, or re-save the processor with save_pretrained")
+
+
 def _image_size(folder: HfFolder, cfg: Any) -> tuple[int, int]:
     """(height, width) from the processor's crop or resize size, else the (vision) config's image_size."""
     for key in ("crop_size", "size"):
         size = folder.preprocessor.get(key)
         if isinstance(size, int):
-            return size, size
+            side = _positive(folder, key, size)
+            return side, side
         if isinstance(size, dict) and "height" in size and "width" in size:
-            return int(size["height"]), int(size["width"])
+            return _positive(folder, f"{key}.height", size["height"]), _positive(folder, f"{key}.width", size["width"])
         if isinstance(size, dict) and "shortest_edge" in size:
-            return int(size["shortest_edge"]), int(size["shortest_edge"])
+            side = _positive(folder, f"{key}.shortest_edge", size["shortest_edge"])
+            return side, side
     size = _sub(cfg, "image_size", None) or folder.config.get("image_size", 224)
     return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
 
@@ -121,7 +131,8 @@ def _audio(folder: HfFolder, cfg: Any, name: str) -> tuple[TensorSpec, dict[str,
     fewest = min_samples(cfg)
     if fewest is None and isinstance(frames, int) and isinstance(mels, int):
         return TensorSpec(name, ("batch", frames, mels), "float32"), {}
-    rate = int(folder.preprocessor.get("sampling_rate") or getattr(cfg, "sampling_rate", 16000))
+    rate = folder.preprocessor.get("sampling_rate")
+    rate = _positive(folder, "sampling_rate", rate) if rate is not None else int(getattr(cfg, "sampling_rate", 16000))
     return TensorSpec(name, ("batch", "samples"), "float32"), {"samples": max(rate // 10, 2 * (fewest or 1))}
 
 
@@ -140,9 +151,12 @@ def input_specs(folder: HfFolder, model: Any) -> FolderInputs:
         specs.append(spec)
         export.update(sizes)
     elif main == "input_features":
-        mels = int(pre.get("feature_size") or getattr(cfg, "num_mel_bins", 80))
-        frames = pre.get("nb_max_frames") or 2 * int(getattr(cfg, "max_source_positions", 1500))
-        specs.append(TensorSpec(main, ("batch", mels, int(frames)), "float32"))
+        mels = pre.get("feature_size")
+        mels = _positive(folder, "feature_size", mels) if mels is not None else int(getattr(cfg, "num_mel_bins", 80))
+        frames = pre.get("nb_max_frames")
+        frames = (_positive(folder, "nb_max_frames", frames) if frames is not None
+                  else 2 * int(getattr(cfg, "max_source_positions", 1500)))
+        specs.append(TensorSpec(main, ("batch", mels, frames), "float32"))
     elif main == "input_values":
         spec, sizes = _audio(folder, cfg, main)
         specs.append(spec)

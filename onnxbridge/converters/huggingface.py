@@ -72,13 +72,15 @@ class HfConverter:
                 raise InputError(f"{folder.path}: transformers could not load the model ({first_line(e, 300)})",
                                  "check that config.json and the weights belong together; --task picks the head"
                                  ) from e
-            except Exception as e:  # the folder's own code (--trust-model) may raise anything
-                if not folder.custom:
-                    raise
-                files = ", ".join(sorted({c.file for c in folder.custom}))
-                raise InputError(f"{folder.path}: the folder's own code ({files}) failed to load the model "
-                                 f"({type(e).__name__}: {first_line(e, 300)})",
-                                 "fix that code, or convert a folder that uses a stock transformers class") from e
+            except Exception as e:  # config.json's values, or the folder's own code, may raise anything
+                if folder.custom:
+                    files = ", ".join(sorted({c.file for c in folder.custom}))
+                    raise InputError(f"{folder.path}: the folder's own code ({files}) failed to load the model "
+                                     f"({first_line(e, 300)})",
+                                     "fix that code, or convert a folder that uses a stock transformers class") from e
+                raise InputError(f"{folder.path}: transformers could not build the model from config.json "
+                                 f"({first_line(e, 300)})",
+                                 "fix the value it names, or re-save the model with save_pretrained") from e
         model.eval()
         missing = sorted(info.get("missing_keys") or ())
         if missing and task is None:  # random weights would be checked against themselves: parity proves nothing

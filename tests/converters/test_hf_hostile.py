@@ -202,3 +202,36 @@ def test_weights_that_lack_a_tensor_are_refused_not_randomly_initialised(bert, t
     res = run_cli("convert", folder, "-o", tmp_path / "out.onnx")
     assert res.code == 2 and "model.safetensors lack 1 tensor(s) the model needs (classifier.weight)" in res.err, res.err
     assert not (tmp_path / "out.onnx").exists()
+
+
+@pytest.fixture(scope="module")
+def convnext(tmp_path_factory) -> Path:
+    from transformers import ConvNextConfig, ConvNextForImageClassification
+
+    folder = tmp_path_factory.mktemp("hf") / "convnext"
+    torch.manual_seed(0)
+    ConvNextForImageClassification(ConvNextConfig(num_channels=3, num_stages=2, hidden_sizes=[8, 16], depths=[1, 1],
+                                                  num_labels=4, patch_size=4)).save_pretrained(folder)
+    return folder
+
+
+BAD_VALUES = [  # (file, key, value, what the message names)
+    ("preprocessor_config.json", "crop_size", {"height": "abc", "width": 32}, "crop_size.height is 'abc'"),
+    ("preprocessor_config.json", "size", -5, "size is -5"),
+    ("preprocessor_config.json", "size", {"shortest_edge": None}, "size.shortest_edge is None"),
+    ("preprocessor_config.json", "crop_size", 0, "crop_size is 0"),
+    ("config.json", "hidden_sizes", "abc", "could not build the model from config.json"),
+]
+
+
+@pytest.mark.parametrize("file, key, value, says", BAD_VALUES, ids=[f"{b[0]}:{b[1]}" for b in BAD_VALUES])
+def test_bad_values_in_the_configs_are_exit_2_naming_the_file(convnext, tmp_path, run_cli, file, key, value, says):
+    """Found: each was an internal error (exit 4): int('abc'), negative dimensions, a config validator's error."""
+    folder = shutil.copytree(convnext, tmp_path / "convnext")
+    path = folder / file
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[key] = value
+    path.write_text(json.dumps(data))
+    res = run_cli("convert", folder, "-o", tmp_path / "out.onnx", "--no-validate")
+    assert res.code == 2 and says in res.err and "internal error" not in res.err, res.err
+    assert not (tmp_path / "out.onnx").exists()

@@ -23,7 +23,7 @@ from onnxbridge.converters.hf_folder import (
     input_specs,
     merge_inputs,
 )
-from onnxbridge.errors import UsageError
+from onnxbridge.errors import InputError, UsageError
 from onnxbridge.specs import TensorSpec, parse_input_spec
 
 transformers = pytest.importorskip("transformers")
@@ -187,6 +187,8 @@ def test_audio_inputs_from_the_encoder_and_the_processor():
     got = input_specs(HfFolder(Path("."), {}, {"sampling_rate": 8000}), audio)
     assert got == FolderInputs((TensorSpec("input_values", ("batch", "samples")),), (("samples", 800),))
     assert got.example()["input_values"].shape == (2, 800)
+    with pytest.raises(InputError, match=r"preprocessor_config.json: sampling_rate is 'fast', not a positive size"):
+        input_specs(HfFolder(Path("."), {}, {"sampling_rate": "fast"}), audio)
     ast = SimpleNamespace(max_length=64, num_mel_bins=16)  # a spectrogram (AST): frames and mel bins fixed
     spectro = _Callable(SimpleNamespace(main_input_name="input_values", config=ast, forward=lambda input_values: None))
     assert input_specs(HfFolder(Path("."), {}), spectro).specs == (TensorSpec("input_values", ("batch", 64, 16)),)
