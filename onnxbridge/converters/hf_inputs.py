@@ -50,12 +50,12 @@ def _sub(cfg: Any, name: str, default: Any) -> Any:
     return default
 
 
-def _positive(folder: HfFolder, key: str, value: Any) -> int:
-    """A size from the preprocessing config: a positive integer, or exit 2 naming the file and key."""
+def _positive(folder: HfFolder, key: str, value: Any, file: str = "preprocessor_config.json") -> int:
+    """A size from the folder's configs: a positive integer, or exit 2 naming the file and key."""
     if type(value) is int and value > 0:
         return value
-    raise InputError(f"{folder.path / 'preprocessor_config.json'}: {key} is {repr(value)[:40]}, not a positive size",
-                     "fix the value, or re-save the processor with save_pretrained")
+    raise InputError(f"{folder.path / file}: {key} is {repr(value)[:40]}, not a positive size",
+                     "fix the value, or re-save the model and its processor with save_pretrained")
 
 
 def _image_size(folder: HfFolder, cfg: Any) -> tuple[int, int]:
@@ -70,8 +70,9 @@ def _image_size(folder: HfFolder, cfg: Any) -> tuple[int, int]:
         if isinstance(size, dict) and "shortest_edge" in size:
             side = _positive(folder, f"{key}.shortest_edge", size["shortest_edge"])
             return side, side
-    size = _sub(cfg, "image_size", None) or folder.config.get("image_size", 224)
-    return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
+    size = _sub(cfg, "image_size", 224)
+    h, w = (size[0], size[-1]) if isinstance(size, (list, tuple)) and size else (size, size)
+    return _positive(folder, "image_size", h, "config.json"), _positive(folder, "image_size", w, "config.json")
 
 
 def min_samples(cfg: Any) -> int | None:

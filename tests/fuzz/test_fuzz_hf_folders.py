@@ -1,4 +1,4 @@
-"""Fuzzing the weights of a Hugging Face folder: safetensors headers that lie (length prefix, JSON,
+"""Fuzzing what a Hugging Face folder holds: its configs (auto_map, the processor's sizes) and safetensors headers that lie (length prefix, JSON,
 dtypes, shapes, offsets, metadata) and valid files mutated byte by byte. ``read_folder`` must refuse
 each cleanly (exit 2, the file named) or accept it; and a file it accepts must then load in the
 safetensors library itself, so no header it lets through reaches transformers to die there (exit 4).
@@ -101,3 +101,49 @@ def test_the_valid_file_loads_and_its_truncations_are_refused(tmp_path):
     for cut in (0, 7, 8, 40, len(VALID) - 1):
         with pytest.raises(InputError, match="model.safetensors: unreadable safetensors weights"):
             read_folder(_folder(tmp_path, VALID[:cut]))
+
+
+# ------------------------------------------------------------------ config.json and the processor's config
+class _Model:
+    """A stand-in for the loaded model (input_specs reads its main input, config and forward; a vision
+    model is called once at another size), so configs are fuzzed without building transformers models."""
+
+    def __init__(self, main: str, config: dict):
+        from types import SimpleNamespace
+
+        self.main_input_name = main
+        self.config = SimpleNamespace(**config)
+
+    def forward(self, input_ids=None, attention_mask=None, pixel_values=None, input_values=None,
+                input_features=None, return_loss=None):
+        return None
+
+    def __call__(self, **kwargs):
+        return self.forward(**kwargs)
+
+
+sizes = st.one_of(st.integers(-3, 4096), st.sampled_from([None, True, "224", 1.5, [], {}]))
+processor_configs = st.dictionaries(
+    st.sampled_from(["crop_size", "size", "sampling_rate", "feature_size", "nb_max_frames", "other"]),
+    sizes | st.dictionaries(st.sampled_from(["height", "width", "shortest_edge", "longest_edge"]), sizes,
+                            max_size=3), max_size=4)
+auto_maps = st.one_of(json_values, st.dictionaries(
+    st.sampled_from(["AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoTokenizer"]) | st.text(max_size=8),
+    st.sampled_from(["modeling_x.Model", "x", "a.b.C", "repo--modeling_x.M", "../up.M", "/abs.M", "sub.mod.M"])
+    | json_values, max_size=3))
+
+
+@given(processor_configs, auto_maps, st.sampled_from(["pixel_values", "input_values", "input_features", "input_ids"]),
+       st.booleans(), sizes | st.lists(sizes, max_size=3))
+def test_fuzz_folder_configs(tmp_path, processor, auto_map, main, trust, image_size):
+    from onnxbridge.converters.hf_folder import input_specs, read_folder
+
+    folder = _folder(tmp_path, VALID)
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "auto_map": auto_map}))
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor))
+    model = _Model(main, {"conv_kernel": [10, 3], "conv_stride": [5, 2], "vision_config": None, "image_size": image_size})
+
+    def read():
+        return input_specs(read_folder(folder, trust=trust), model)
+
+    loads_or_refuses(read, folder)
