@@ -63,4 +63,7 @@ def write_report(report: Report, path: Path) -> Path:
         text = to_html(report)
     else:
         raise UsageError(f"unknown report format {path.suffix!r}", "use --report FILE.json, FILE.md or FILE.html")
+    from ..overlays import write_beside
+
+    write_beside(report, path)  # Model Explorer node data (onnxbridge view), where the report has any
     return atomic_write_text(path, text)
