@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..fsutil import atomic_write_text
-from ..results import Report
 from .kinds import (
     divergence_overlay,
     placement_from_report,
@@ -21,6 +21,9 @@ from .kinds import (
     time_overlay,
 )
 from .nodedata import LegendItem, Overlay, graph_id
+
+if TYPE_CHECKING:
+    from ..results import Report
 
 __all__ = ["OverlayFile", "OverlayIndex", "index_path", "overlays_for", "read_index", "write_beside"]
 
@@ -36,6 +39,7 @@ class OverlayFile:
     title: str
     summary: str
     legend: tuple[LegendItem, ...]
+    marked: tuple[str, ...] = ()  # the first divergence's nodes, the fallbacks, the top nodes by time
 
 
 @dataclass(frozen=True)
@@ -105,15 +109,21 @@ def write_beside(report: Report, report_path: str | Path) -> OverlayIndex | None
     files = []
     for o in overlays:
         path = o.write(base.with_name(f"{base.stem}.overlay-{o.kind}.json"))
-        files.append(OverlayFile(o.kind, path, o.title, o.summary, o.legend))
+        files.append(OverlayFile(o.kind, path, o.title, o.summary, o.legend, tuple(v.key for v in o.values if v.marked)))
     index = OverlayIndex(model.resolve(), tuple(files))
     atomic_write_text(index_path(base), json.dumps({
         "onnxbridge_overlays": INDEX_VERSION, "model": str(index.model),
         "overlays": [{"kind": f.kind, "file": f.path.name, "title": f.title, "summary": f.summary,
-                      "legend": [{"color": item.color, "meaning": item.meaning} for item in f.legend]}
+                      "legend": [{"color": item.color, "meaning": item.meaning} for item in f.legend],
+                      "marked": list(f.marked)}
                      for f in files],
     }, indent=1) + "\n")
     return index
+
+
+def first_divergence(index: OverlayIndex) -> str | None:
+    """The node the divergence overlay marks first, if any."""
+    return next((f.marked[0] for f in index.files if f.kind == "divergence" and f.marked), None)
 
 
 def read_index(report_path: str | Path) -> OverlayIndex:
@@ -128,7 +138,8 @@ def read_index(report_path: str | Path) -> OverlayIndex:
         raw = json.loads(path.read_text(encoding="utf-8"))
         files = tuple(
             OverlayFile(str(o["kind"]), path.with_name(Path(str(o["file"])).name), str(o["title"]), str(o["summary"]),
-                        tuple(LegendItem(str(i["color"]), str(i["meaning"])) for i in o["legend"]))
+                        tuple(LegendItem(str(i["color"]), str(i["meaning"])) for i in o["legend"]),
+                        tuple(str(m) for m in o.get("marked", ())))
             for o in raw["overlays"])
         index = OverlayIndex(Path(str(raw["model"])), files)
     except (ValueError, KeyError, TypeError) as e:

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
-from ..results import Localization, Placement
 from .nodedata import LegendItem, Overlay, OverlayValue
-from .profile import NodeProfile
+
+if TYPE_CHECKING:
+    from ..results import Localization, Placement
+    from .profile import NodeProfile
 
 __all__ = ["FAIL", "FALLBACK", "FIRST", "PASS", "divergence_overlay", "graph_node", "placement_from_report", "placement_overlay", "time_overlay"]
 
