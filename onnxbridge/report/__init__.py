@@ -53,6 +53,9 @@ def _plot_beside(report: Report, path: Path) -> str | None:
 def write_report(report: Report, path: Path) -> Path:
     """Write ``report`` in the format its suffix names, atomically."""
     suffix = path.suffix.lower()
+    from ..overlays import write_beside
+
+    overlays = write_beside(report, path)  # Model Explorer node data (onnxbridge view), where the report has any
     if suffix == ".json":
         text = to_json(report) + "\n"
     elif suffix == ".md":
@@ -60,10 +63,9 @@ def write_report(report: Report, path: Path) -> Path:
 
         text = render(report, _plot_beside(report, path))
     elif suffix in (".html", ".htm"):
-        text = to_html(report)
+        from .html import to_html as render_html
+
+        text = render_html(report, overlays, path.name)
     else:
         raise UsageError(f"unknown report format {path.suffix!r}", "use --report FILE.json, FILE.md or FILE.html")
-    from ..overlays import write_beside
-
-    write_beside(report, path)  # Model Explorer node data (onnxbridge view), where the report has any
     return atomic_write_text(path, text)

@@ -20,6 +20,7 @@ from .numbers import short
 
 if TYPE_CHECKING:
     from ..results import Localization, ParityReport, Placement, Report
+    from ..overlays import OverlayIndex
 
 __all__ = ["to_html", "histogram_svg", "placement_svg"]
 
@@ -354,8 +355,9 @@ def _localization_section(loc: Localization) -> str:
     return out
 
 
-def to_html(report: Report) -> str:
-    """The whole report as one HTML page that fetches nothing."""
+def to_html(report: Report, overlays: OverlayIndex | None = None, name: str = "") -> str:
+    """The whole report as one HTML page that fetches nothing; ``overlays``: the overlay files written beside
+    it (``name``: its file name), linked with a picture of the first divergence."""
     d = report.to_dict()
     v = report.validation
     parts = [
@@ -387,6 +389,10 @@ def to_html(report: Report) -> str:
                      + "</ul>")
     if report.localization is not None:
         parts.append(_localization_section(report.localization))
+    if overlays is not None:
+        from ..overlays.report_section import overlay_section
+
+        parts.append(overlay_section(overlays, name))
     parts += [_routes_section(d), _simplify_section(d), _variants_section(report.variants)]
     notes = list(v.notes if v is not None else ()) + list(d.get("notes") or [])
     if notes:
