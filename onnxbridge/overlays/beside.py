@@ -80,6 +80,16 @@ def _names(path: Path):
     return graph_id(model), nodes, node_of
 
 
+def _module_calls(path: Path) -> dict[str, tuple[str, ...]]:
+    """Node name -> the module calls it came from, innermost first, from the exporter's metadata."""
+    import onnx
+
+    from ..localize.origins import origins
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {name: tuple(str(ref) for ref in reversed(o.stack)) for name, o in origins(model).items()}
+
+
 def overlays_for(report: Report, model: Path | None = None) -> tuple[Overlay, ...]:
     """Every overlay ``report`` has data for, keyed to ``model`` (default: the report's output model)."""
     model = model or _model_of(report)
@@ -88,7 +98,8 @@ def overlays_for(report: Report, model: Path | None = None) -> tuple[Overlay, ..
     graph, nodes, node_of = _names(model)
     found: list[Overlay | None] = []
     if report.localization is not None:
-        found.append(divergence_overlay(report.localization, graph, node_of))
+        modules = _module_calls(model) if report.localization.direction != "onnx" else None
+        found.append(divergence_overlay(report.localization, graph, node_of, modules))
     profile = report.bench.profile if report.bench is not None else None
     if profile is not None:
         found.append(time_overlay(profile, graph, set(nodes)))

@@ -23,21 +23,31 @@ def _known(keys: Collection[str] | None, key: str) -> bool:
     return keys is None or key in keys
 
 
-def divergence_overlay(loc: Localization, graph: str, node_of: Mapping[str, str]) -> Overlay | None:
+def divergence_overlay(loc: Localization, graph: str, node_of: Mapping[str, str],
+                       modules: Mapping[str, tuple[str, ...]] | None = None) -> Overlay | None:
     """Error / tolerance per node (the worst of its compared outputs; above 1 fails); the first
     divergence's ONNX nodes are marked.
 
-    ``node_of``: node name or output value name -> node name, in the model shown; names outside it (a
-    framework module's own) are left out. None when there is nothing to show.
+    ``node_of``: node name or output value name -> node name, in the model shown. ``modules``: node name
+    -> the module / layer calls it came from, innermost first (from the exporter's metadata): a node
+    with no value of its own compared takes the score of the innermost call that was. None when there
+    is nothing to show.
     """
     scores: dict[str, float] = {}
+    by_layer: dict[str, float] = {}
     for layer in loc.layers:
         if layer.score is None:
             continue
+        by_layer[layer.name] = float(layer.score)
         for key in layer.values or (layer.name,):
             node = node_of.get(key)
             if node is not None:
                 scores[node] = max(scores.get(node, 0.0), float(layer.score))
+    for node, calls in (modules or {}).items():
+        if node not in scores:
+            score = next((by_layer[c] for c in calls if c in by_layer), None)
+            if score is not None:
+                scores[node] = score
     values = {n: OverlayValue(n, round(s, 6), FAIL if s > 1 else NEAR if s > 0.1 else PASS)
               for n, s in scores.items()}
     first = loc.first if loc.diverges else None

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 import onnx
 import pytest
 
+from tests.localize.conftest import exports  # noqa: F401  (the shared PyTorch export, made once)
 from tests.localize.onnx_chain import chain
 
 BAD_WEIGHT = "W5"  # scaled by 1.5: node mm5 is the first to diverge

@@ -92,3 +92,47 @@ def test_parse_node_times_drops_warmup_and_averages():
     assert [(n.name, n.ms) for n in p.nodes] == [("a", pytest.approx(0.035)), ("b", pytest.approx(0.015))]
     assert p.nodes_ms == pytest.approx(0.050) and p.coverage == pytest.approx(50 / 60)
 
+
+
+def test_a_pytorch_source_colours_the_nodes_of_each_module(exports, tmp_path, capsys):
+    """debug SOURCE MODEL.onnx: module scores reach the ONNX nodes through the exporter's metadata; the
+    planted module's nodes fail, the blocks before it pass."""
+    import onnx
+
+    from onnxbridge.localize.origins import origins
+    from tests.localize.conftest import scale_module_weight, src
+
+    bad = onnx.load(str(exports["clean"]))  # the localisation tests' export (made once per session)
+    scale_module_weight(bad, "blocks.2.fc", 1.02)
+    onnx.save(bad, tmp_path / "bad.onnx")
+    report = tmp_path / "where.json"
+    assert main(["debug", src("clean"), str(tmp_path / "bad.onnx"), "--input", "x:batch,16",
+                 "--report", str(report)]) == 1
+    files = {f.kind: f for f in read_index(report).files}
+    div = _results(files["divergence"].path)
+    table = origins(onnx.load(str(tmp_path / "bad.onnx")))
+    of = {n: str(o.module) for n, o in table.items()}
+    planted = [n for n, m in of.items() if m == "blocks.2.fc"]
+    earlier = [n for n, m in of.items() if m.startswith(("blocks.0", "blocks.1"))]
+    assert planted and earlier
+    assert any(div[n]["bgColor"] == FIRST for n in planted)
+    assert all(div[n]["value"] > 1 for n in planted)
+    assert all(div[n]["value"] < 1 for n in earlier if n in div) and any(n in div for n in earlier)
+
+
+def test_placement_marks_cpu_fallbacks_and_places_fused_nodes():
+    from onnxbridge.overlays.kinds import FALLBACK, TARGET, placement_from_report, placement_overlay
+    from onnxbridge.results import PlacedNode, Placement
+
+    cuda = "CUDAExecutionProvider"
+    o = placement_overlay([("mm0", cuda), ("fused mm1/MatMulAddFusion", cuda), ("topk", "CPUExecutionProvider"),
+                           ("Attention_0", cuda)], cuda, "g", {"mm0", "mm1", "topk"})
+    by = {v.key: v for v in o.values}
+    assert set(by) == {"mm0", "mm1", "topk"}  # a node ORT built from several has no place in the graph
+    assert (by["topk"].color, by["topk"].marked) == (FALLBACK, True)
+    assert (by["mm1"].color, by["mm1"].marked, by["mm1"].value) == (TARGET, False, cuda)
+    assert "1 off" in o.summary
+    p = Placement(target=cuda, nodes=3, by_provider={cuda: 2, "CPUExecutionProvider": 1}, by_op={},
+                  fallback=(PlacedNode("topk", "TopK", "CPUExecutionProvider"),))
+    r = {v.key: v for v in placement_from_report(p, "g", ["mm0", "mm1", "topk"]).values}
+    assert r["topk"].marked and not r["mm0"].marked and r["mm0"].value == cuda
