@@ -121,7 +121,12 @@ def test_a_pytorch_source_colours_the_nodes_of_each_module(exports, tmp_path, ca
 
 
 def test_placement_marks_cpu_fallbacks_and_places_fused_nodes():
-    from onnxbridge.overlays.kinds import FALLBACK, TARGET, placement_from_report, placement_overlay
+    from onnxbridge.overlays.kinds import (
+        FALLBACK,
+        TARGET,
+        placement_from_report,
+        placement_overlay,
+    )
     from onnxbridge.results import PlacedNode, Placement
 
     cuda = "CUDAExecutionProvider"
