@@ -53,6 +53,8 @@ def _plot_beside(report: Report, path: Path) -> str | None:
 def write_report(report: Report, path: Path) -> Path:
     """Write ``report`` in the format its suffix names, atomically."""
     suffix = path.suffix.lower()
+    if suffix not in (".json", ".md", ".html", ".htm"):
+        raise UsageError(f"unknown report format {path.suffix!r}", "use --report FILE.json, FILE.md or FILE.html")
     from ..overlays import write_beside
 
     overlays = write_beside(report, path)  # Model Explorer node data (onnxbridge view), where the report has any
@@ -66,6 +68,4 @@ def write_report(report: Report, path: Path) -> Path:
         from .html import to_html as render_html
 
         text = render_html(report, overlays, path.name)
-    else:
-        raise UsageError(f"unknown report format {path.suffix!r}", "use --report FILE.json, FILE.md or FILE.html")
     return atomic_write_text(path, text)
