@@ -44,10 +44,12 @@ class OverlayFile:
 
 @dataclass(frozen=True)
 class OverlayIndex:
-    """The overlays of one report and the ONNX model they are keyed to."""
+    """The overlays of one report and the ONNX model they are keyed to (``overlays``: the values, when
+    just written; an index read back from disk has the files only)."""
 
     model: Path
     files: tuple[OverlayFile, ...]
+    overlays: tuple[Overlay, ...] = ()
 
 
 def index_path(report_path: str | Path) -> Path:
@@ -121,7 +123,7 @@ def write_beside(report: Report, report_path: str | Path) -> OverlayIndex | None
     for o in overlays:
         path = o.write(base.with_name(f"{base.stem}.overlay-{o.kind}.json"))
         files.append(OverlayFile(o.kind, path, o.title, o.summary, o.legend, tuple(v.key for v in o.values if v.marked)))
-    index = OverlayIndex(model.resolve(), tuple(files))
+    index = OverlayIndex(model.resolve(), tuple(files), overlays)
     atomic_write_text(index_path(base), json.dumps({
         "onnxbridge_overlays": INDEX_VERSION, "model": str(index.model),
         "overlays": [{"kind": f.kind, "file": f.path.name, "title": f.title, "summary": f.summary,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,11 @@ __all__ = ["FAIL", "FALLBACK", "FIRST", "PASS", "divergence_overlay", "graph_nod
 FIRST, FAIL, NEAR, PASS = "#b00020", "#f4a261", "#ffe08a", "#b7e4c7"
 TARGET, FALLBACK, OTHER = "#b7e4c7", "#e63946", "#a8dadc"
 HOT, WARM, COOL = "#d62828", "#f77f00", "#fcbf49"
+
+
+def _number(x: float) -> float | str:
+    """A score as the node-data file can hold it: JSON has no inf / NaN, so those become labels."""
+    return round(x, 6) if math.isfinite(x) else str(x)
 
 
 def _known(keys: Collection[str] | None, key: str) -> bool:
@@ -48,13 +54,13 @@ def divergence_overlay(loc: Localization, graph: str, node_of: Mapping[str, str]
             score = next((by_layer[c] for c in calls if c in by_layer), None)
             if score is not None:
                 scores[node] = score
-    values = {n: OverlayValue(n, round(s, 6), FAIL if s > 1 else NEAR if s > 0.1 else PASS)
+    values = {n: OverlayValue(n, _number(s), FAIL if not s <= 1 else NEAR if s > 0.1 else PASS)
               for n, s in scores.items()}
     first = loc.first if loc.diverges else None
     if first is not None:
         for node in first.onnx_nodes:
             if node in node_of.values():
-                values[node] = OverlayValue(node, round(float(first.score), 6), FIRST, marked=True)
+                values[node] = OverlayValue(node, _number(float(first.score)), FIRST, marked=True)
     if not values:
         return None
     where = f"first divergence: {first.name} [{first.class_name}], score {first.score:.3g}" if first else \

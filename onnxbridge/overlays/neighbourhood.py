@@ -115,7 +115,7 @@ def neighbourhood_svg(nb: Neighbourhood, values: Mapping[str, OverlayValue], tit
             stroke = "#000" if v is not None and v.marked else "#888"
             sw = 2.5 if v is not None and v.marked else 1
             text_color = "#fff" if fill in ("#b00020",) else "#111"
-            score = f" · {v.value:.3g}" if v is not None and isinstance(v.value, float) else ""
+            score = "" if v is None else f" · {v.value:.3g}" if isinstance(v.value, float) else f" · {v.value}"
             out.append(f"<g><title>{escape(box.detail or box.label)}{escape(score)}</title>"
                        f"<rect x='{x:.0f}' y='{y:.0f}' width='{_W}' height='{_H}' rx='6' fill='{fill}' "
                        f"stroke='{stroke}' stroke-width='{sw}'/>"

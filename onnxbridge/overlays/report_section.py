@@ -28,26 +28,19 @@ def overlay_section(index: OverlayIndex, report_name: str) -> str:
 
 
 def _picture(index: OverlayIndex) -> str:
-    import json
-
     import onnx
 
-    from .beside import first_divergence
     from .neighbourhood import neighbourhood, neighbourhood_svg
-    from .nodedata import OverlayValue
 
-    first = first_divergence(index)
-    div = next((f for f in index.files if f.kind == "divergence"), None)
-    if first is None or div is None or not index.model.is_file():
+    div = next((o for o in index.overlays if o.kind == "divergence"), None)
+    marked = [v.key for v in div.values if v.marked] if div is not None else []
+    if not marked or not index.model.is_file():
         return ""
-    model = onnx.load(str(index.model), load_external_data=False)
-    nb = neighbourhood(model, list(div.marked))
+    nb = neighbourhood(onnx.load(str(index.model), load_external_data=False), marked)
     if nb is None:
         return ""
-    (graph,) = json.loads(div.path.read_text(encoding="utf-8")).values()
-    values = {k: OverlayValue(k, v["value"], v["bgColor"], k in div.marked) for k, v in graph["results"].items()}
-    svg = neighbourhood_svg(nb, values, f"first divergence {first} and its inputs, two levels up")
+    svg = neighbourhood_svg(nb, {v.key: v for v in div.values}, f"first divergence {marked[0]} and its inputs, two levels up")
     more = f"; {nb.left_out} more input(s) left out" if nb.left_out else ""
-    return (f"<figure>{svg}<figcaption>The first diverging node <code>{escape(first)}</code> (thick border) and "
-            f"its inputs two levels up, coloured as the divergence overlay; numbers: error / tolerance"
+    return (f"<figure>{svg}<figcaption>The first diverging node <code>{escape(marked[0])}</code> (thick border) "
+            f"and its inputs two levels up, coloured as the divergence overlay; numbers: error / tolerance"
             f"{more}.</figcaption></figure>")

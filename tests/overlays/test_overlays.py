@@ -141,3 +141,19 @@ def test_placement_marks_cpu_fallbacks_and_places_fused_nodes():
                   fallback=(PlacedNode("topk", "TopK", "CPUExecutionProvider"),))
     r = {v.key: v for v in placement_from_report(p, "g", ["mm0", "mm1", "topk"]).values}
     assert r["topk"].marked and not r["mm0"].marked and r["mm0"].value == cuda
+
+
+def test_an_infinite_score_is_written_as_a_label():
+    """fp16 overflow gives error / tolerance inf: JSON cannot hold it, the overlay says 'inf'."""
+    from onnxbridge.overlays.kinds import divergence_overlay
+    from onnxbridge.overlays.nodedata import node_data_json
+    from onnxbridge.results import Divergence, LayerCheck, Localization
+
+    layers = (LayerCheck("h0", "MatMul", 0, 0, 0.01, values=("h0",)), LayerCheck("h1", "Add", 0, 1, float("inf"),
+                                                                                 values=("h1",)))
+    first = Divergence("b1", "node", "Add", "its own op", ("b1",), float("inf"))
+    loc = Localization("onnx", "a", "b", "case", True, first, layers, 2, 2, 1, 2, 0, 0.0, "cmd")
+    o = divergence_overlay(loc, "g", {"h0": "m0", "m0": "m0", "h1": "b1", "b1": "b1"})
+    (graph,) = json.loads(node_data_json(o)).values()
+    assert graph["results"]["b1"] == {"value": "inf", "bgColor": FIRST}
+    assert graph["results"]["m0"]["value"] == 0.01
