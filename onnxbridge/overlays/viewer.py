@@ -79,7 +79,18 @@ def plan_view(model: str | Path, overlays: Sequence[Path] = (), port: int | None
         from .nodedata import graph_id
 
         graph = graph_id(onnx.load(str(path), load_external_data=False))
+    if port is not None and not _port_free(port):
+        raise UsageError(f"--port {port}: 127.0.0.1:{port} is in use", "pick another port, or leave out --port")
     return ViewerPlan(path.resolve(), tuple(p.resolve() for p in overlays), port or free_port(), select, graph)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def serve(plan: ViewerPlan, open_browser: bool) -> None:

@@ -99,3 +99,16 @@ def _select(url: str, node: str) -> str:
     data["uiState"]["paneStates"][0]["selectedNodeId"] = node
     return u._replace(query="data=" + quote(json.dumps(data))).geturl()
 
+
+
+def test_view_on_a_port_in_use_exits_2(chain_models, capsys):
+    pytest.importorskip("model_explorer")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["view", str(chain_models["bad"]), "--no-browser", "--port", str(port)]) == 2
+    assert f"127.0.0.1:{port} is in use" in capsys.readouterr().err
+    assert main(["view", str(chain_models["bad"].with_suffix(".txt")), "--no-browser"]) == 2
