@@ -163,8 +163,10 @@ def _verdict(passed: bool) -> str:
 
 def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
     """Write report files, print the summary (or JSON), and return the exit code."""
+    from ..overlays import write_with_overlays
+
     for path in reports:
-        report.write(path)
+        write_with_overlays(report, path)  # Model Explorer node data beside it (onnxbridge view)
     if as_json:
         from ..report import to_json
 

@@ -6,6 +6,7 @@ from .section import ReportSections
 from .sections import (
     bench,
     generation,
+    graph,
     localization,
     notes,
     routes,
@@ -24,6 +25,7 @@ SECTIONS.register(upgrade.SECTION)
 SECTIONS.register(simplify.SECTION)
 SECTIONS.register(validation.SECTION)
 SECTIONS.register(localization.SECTION)
+SECTIONS.register(graph.SECTION)
 SECTIONS.register(generation.SECTION)
 SECTIONS.register(bench.SECTION)
 SECTIONS.register(variants.SECTION)
