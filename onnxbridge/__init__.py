@@ -33,6 +33,7 @@ __all__ = [
     "check",
     "frameworks",
     "upgrade",
+    "generate",
     "Report",
     "ConversionResult",
     "SimplifyResult",
@@ -60,6 +61,7 @@ _LAZY = {
     "check": "onnxbridge.gate",
     "frameworks": "onnxbridge.api",
     "upgrade": "onnxbridge.api",
+    "generate": "onnxbridge.generation.text",
 }
 
 

@@ -54,6 +54,7 @@ def bench(
     reference_device: str = "auto",
     seed: int = 0,
     inputs_file: str | Path | None = None,
+    profile: bool = False,
     progress: Progress | None = None,
 ) -> Report:
     """Time ``model`` on each provider in ``providers`` (and SOURCE eager, when given) at each batch size.
@@ -61,7 +62,8 @@ def bench(
     ``runs`` timed runs after ``warmup`` (or as many as fit in ``duration_s`` seconds); ``threads``
     sets ONNX Runtime's intra-op threads (and the source framework's); ``io_binding`` ``auto``
     binds inputs and outputs on the device for CUDA / TensorRT only. Returns a :class:`Report`
-    whose ``bench`` holds every measurement and the speed-up over the source framework.
+    whose ``bench`` holds every measurement and the speed-up over the source framework. ``profile``
+    adds per-node time from ONNX Runtime's profiler on the first provider and input (``bench.profile``).
     """
     config = BenchConfig(
         providers=tuple(providers), batches=tuple(batches or ()), axis_sizes=tuple((axis_sizes or {}).items()),
@@ -69,11 +71,12 @@ def bench(
         io_binding=io_binding, reference_device=reference_device, seed=seed, inputs_file=as_path(inputs_file),
     )
     export = ExportOptions(as_specs(inputs), framework, None, (), trust_model)
-    return bench_with(model, config, source=source, export=export, progress=progress)
+    return bench_with(model, config, source=source, export=export, profile=profile, progress=progress)
 
 
 def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = None,
-               export: ExportOptions = ExportOptions(), progress: Progress | None = None) -> Report:
+               export: ExportOptions = ExportOptions(), profile: bool = False,
+               progress: Progress | None = None) -> Report:
     """:func:`bench` with its options built already."""
     from ..onnxio import input_specs, load_onnx
     from ..runtime.support import check_runtime_support
@@ -104,6 +107,7 @@ def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = N
     with peaks.stage("bench"):
         sessions, notes = _sessions(onnx_model, model, config, options)
         measured = _measure(sessions, reference, cases, config, say)
+        node_profile = _profile(onnx_model, model, config, cases[0][1], say) if profile else None
     timings["bench_s"] = time.perf_counter() - t_all
     bench_report = BenchReport(
         results=measured.results, reference_results=measured.reference, reference_parity=measured.checks,
@@ -111,6 +115,7 @@ def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = N
                                config.timing.duration_s, config.threads, config.opt_level, config.io_binding,
                                config.seed),
         batch_axis=batch_name, axis_sizes={k: v for k, v in sizes.items() if k != batch_name},
+        profile=node_profile,
     )
     notes += [f"batch {c.batch}: the ONNX model's outputs differ from the source's on the bench inputs "
               f"(worst max_abs {c.max_abs:.3g}); run onnxbridge validate before trusting these figures"
@@ -230,6 +235,17 @@ def _sessions(onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig
             notes.append(choice.note)
         sessions.append((session, choice))
     return sessions, notes
+
+
+def _profile(onnx_model, path, config: BenchConfig, feeds, say: Progress):
+    """Per-node time on the first provider asked for, at the first batch (a session of its own)."""
+    from ..onnxio import session_payload
+    from ..overlays.profile import profile_session
+    from ..runtime.timing import session_options
+
+    say(f"profiling nodes on {config.providers[0]}")
+    return profile_session(session_payload(onnx_model, path), feeds, config.providers[0],
+                           session_options(config.threads, config.opt_level))
 
 
 @dataclasses.dataclass

@@ -62,6 +62,7 @@ def convert(
     external_data: bool = False,
     simplifier: str = "onnxsim",
     variants: Sequence[str] | str | VariantOptions | None = None,
+    new_tokens: int = 32,
     progress: Progress | None = None,
 ) -> Report:
     """Export SOURCE to ``output`` (atomically), simplify it, validate it against the source.
@@ -76,6 +77,10 @@ def convert(
     installed); ``variants``: deployment variants to build beside ``output`` (``["fp16", "int8"]``, or
     :class:`~onnxbridge.options.VariantOptions`), each gated on accuracy and speed (see :func:`variant`) on
     the provider, inputs and seed the model is validated with.
+
+    A causal-LM Hugging Face folder with ``output`` a folder (or ``task="text-generation-with-past"``) is
+    exported with its KV cache in optimum's layout and judged by generation parity over ``new_tokens``
+    greedy tokens per prompt (see :mod:`onnxbridge.generation`).
     """
     options = ConvertOptions(
         export=ExportOptions(as_specs(inputs), framework, opset, tuple(routes or ()), trust_model, task),
@@ -88,6 +93,7 @@ def convert(
         external_data=external_data,
         simplifier=simplifier,
         variants=_variant_options(variants),
+        new_tokens=new_tokens,
     )
     return convert_with(source, output, options, progress)
 
@@ -110,6 +116,13 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
 
     source = str(source)
     say = progress or no_progress
+    from ..generation.tasks import with_past_task
+
+    task = with_past_task(source, options.export.task, output)
+    if task is not None:  # a folder: the graph(s) with their KV cache, configs, tokenizer
+        from ..generation.convert import convert_with_past
+
+        return convert_with_past(source, output, options, say, task=task)
     parity = options.parity
     out = check_output_path(output, source, parity.inputs_file)
     preflight(parity, source, output)

@@ -68,6 +68,11 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
     from ..runtime.support import check_runtime_support
 
     say = progress or no_progress
+    if model is not None and Path(model).is_dir() and (Path(source) / "config.json").is_file() and any(
+            (Path(model) / n).is_file() for n in ("model.onnx", "encoder_model.onnx")):
+        from ..generation.convert import validate_with_past  # a with-past folder: generation parity
+
+        return validate_with_past(source, model, export.trust_model, parity, progress=say)
     preflight(parity, source, model)
     if localize is not None:
         from ._debug import check_repro_dir

@@ -27,6 +27,8 @@ COMMANDS = {
     "variant": ("onnxbridge.cli.variant", "variant", "Deployment variants (fp16, int8, int4, ORT format...) gated on accuracy and speed."),
     "check": ("onnxbridge.cli.check", "check", "The pre-commit / CI gate: every declared model still matches its source."),
     "upgrade": ("onnxbridge.cli.upgrade", "upgrade", "Convert an ONNX file to another opset, repaired, simplified, parity-checked."),
+    "generate": ("onnxbridge.cli.generate", "generate", "Generate text from a with-past folder through its KV cache (streamed)."),
+    "view": ("onnxbridge.cli.view", "view", "Google's Model Explorer on an ONNX model, with a report's overlays."),
     "frameworks": ("onnxbridge.cli.frameworks", "frameworks", "The frameworks onnxbridge converts from (plugins included)."),
 }
 

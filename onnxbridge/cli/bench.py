@@ -17,24 +17,29 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--source", default=None, help="Also time SOURCE eager on the same inputs and report the speed-up.")
+@click.option("--profile", is_flag=True,
+              help="Per-node time from ONNX Runtime's profiler (top nodes; overlays beside --report for onnxbridge view).")
 @export_options()
 @bench_options
 @report_options
-def bench(model: str, source: str | None, export, config, reports, as_json: bool) -> int:
+def bench(model: str, source: str | None, profile: bool, export, config, reports, as_json: bool) -> int:
     """Time MODEL on ONNX Runtime (p50/p90/p99, throughput), optionally against SOURCE eager.
 
     \b
       onnxbridge bench model.onnx --provider cpu --batch 1,8 --axis seq=128
       onnxbridge bench model.onnx --source models.py:net --runs 200 --report bench.json
+      onnxbridge bench model.onnx --profile --report bench.json   # then: onnxbridge view model.onnx --report bench.json
     """
     from ..api import bench_with
     from .render import progress
 
     check_report_paths(reports, model)
     with progress(not as_json) as say:
-        report = bench_with(model, config, source=source, export=export, progress=say)
+        report = bench_with(model, config, source=source, export=export, profile=profile, progress=say)
+    from ..overlays import write_with_overlays
+
     for path in reports:
-        report.write(path)
+        write_with_overlays(report, path)  # per-node time beside it (onnxbridge view)
     if as_json:
         from ..report import to_json
 
@@ -47,6 +52,10 @@ def bench(model: str, source: str | None, export, config, reports, as_json: bool
         console = Console(width=120)
     if report.bench is not None:
         console.print(bench_table(report.bench, str(model)))
+    if report.bench is not None and report.bench.profile is not None:
+        from .profile_table import profile_table
+
+        console.print(profile_table(report.bench.profile))
     for note in report.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
     for path in reports:

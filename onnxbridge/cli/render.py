@@ -68,6 +68,9 @@ def summary_table(report: Report):
             t.add_row("placement", v.placement.summary())
         for n in v.notes:
             t.add_row("note", n)
+    g = report.generation
+    if g is not None:
+        t.add_row("generation", f"{_verdict(g.passed)} {escape(g.summary())}", marked=True)
     if report.variants is not None:
         _variant_rows(t, report.variants)
     if report.localization is not None:
@@ -160,8 +163,10 @@ def _verdict(passed: bool) -> str:
 
 def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
     """Write report files, print the summary (or JSON), and return the exit code."""
+    from ..overlays import write_with_overlays
+
     for path in reports:
-        report.write(path)
+        write_with_overlays(report, path)  # Model Explorer node data beside it (onnxbridge view)
     if as_json:
         from ..report import to_json
 
@@ -181,6 +186,10 @@ def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
                     f"{out.mismatched} element(s) off, worst at {list(out.worst_index or ())}"
                 )
                 console.print(f"[red]✗[/red] {escape(f'{where}: {why}')}", markup=True, highlight=False)
+        g = report.generation
+        for i, row in enumerate((*g.rows, *g.batch_one) if g is not None else ()):
+            if not row.passed:
+                console.print(f"[red]✗[/red] {escape(row.describe(i))}", markup=True, highlight=False)
         for path in reports:
             console.print(f"report written: {path}", markup=False)
     return EXIT_PARITY if report.passed is False else EXIT_OK

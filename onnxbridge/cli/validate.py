@@ -11,7 +11,7 @@ from .util import check_report_paths
 
 @click.command()
 @click.argument("source")
-@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.argument("model", required=False, type=click.Path())
 @export_options()
 @parity_options(expected=True)
 @localize_options(flag=True)
@@ -26,6 +26,7 @@ def validate(source: str, model: str | None, export, parity, localize, reports, 
       onnxbridge validate net.onnx --expected golden.npz     # the gate's fixtures hold both
       onnxbridge validate net.onnx net_fp16.onnx --tol logits=1e-2 --report parity.html
       onnxbridge validate models.py:net net.onnx --localize --report where.html   # and where it breaks
+      onnxbridge validate my-llama/ my-llama-onnx/   # a with-past folder: generation parity, token by token
     """
     from .. import api
 

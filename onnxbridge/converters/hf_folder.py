@@ -1,7 +1,9 @@
 """A Hugging Face model folder, as ``save_pretrained`` writes it, read without network and without
 unpickling: the weights files (safetensors, sharded or not; a pickled ``pytorch_model.bin`` only with
 ``--trust-model``), the task the config's ``architectures`` name (or ``--task``), and the inputs the
-config and the processor's preprocessing config describe, with dynamic batch and sequence axes.
+config and the processor's preprocessing config describe (:mod:`.hf_inputs`), the folder's own model
+code (``auto_map``) only with ``--trust-model``; every weights file is checked before it is loaded
+(:mod:`.hf_weights`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UnsafeInputError, UsageError
-from ..specs import TensorSpec
-from .torch_utils import forward_params
+from .hf_inputs import FolderInputs, input_specs, merge_inputs
+from .hf_weights import check_index, read_safetensors_header
 
-__all__ = ["TASKS", "HfFolder", "read_folder", "model_class", "input_specs", "offline"]
+__all__ = ["TASKS", "CustomClass", "FolderInputs", "HfFolder", "input_specs", "merge_inputs", "model_class", "offline",
+           "read_folder"]
 
 CONFIG = "config.json"
 PREPROCESSOR = "preprocessor_config.json"
@@ -44,14 +47,25 @@ TASKS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class CustomClass:
+    """One entry of config.json's ``auto_map``: the Auto class it serves and the folder's own code."""
+
+    auto: str  # "AutoConfig", "AutoModelForSequenceClassification", ...
+    file: str  # "modeling_tiny.py", in the folder
+    name: str  # the class that file defines
+
+
+@dataclass(frozen=True)
 class HfFolder:
-    """What the folder holds: its config, the processor's preprocessing config, the weights files."""
+    """What the folder holds: its config, the processor's preprocessing config, the weights files,
+    and the classes of its own code that config.json asks for (loaded only with ``--trust-model``)."""
 
     path: Path
     config: dict[str, Any]
     preprocessor: dict[str, Any] = field(default_factory=dict)
     weights: tuple[Path, ...] = ()
     safetensors: bool = True
+    custom: tuple[CustomClass, ...] = ()
 
 
 def _json(path: Path, what: str) -> dict[str, Any]:
@@ -66,15 +80,21 @@ def _json(path: Path, what: str) -> dict[str, Any]:
 
 
 def _shards(folder: Path, index: str) -> tuple[Path, ...]:
-    """The shard files an index names; every one must be there."""
+    """The shard files an index names; every one must be there (and, for safetensors, hold what it says)."""
     data = _json(folder / index, "weights index")
-    names = sorted(set((data.get("weight_map") or {}).values()))
+    weight_map = data.get("weight_map")
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise InputError(f"{folder / index} has no weight_map of tensor -> shard file names",
+                         "re-save the model with save_pretrained")
+    names = sorted(set(weight_map.values()))
     if not names:
         raise InputError(f"{folder / index} names no weights file", "re-save the model with save_pretrained")
-    missing = [n for n in names if not (folder / n).is_file() or Path(n).name != n]
+    missing = [n for n in names if Path(n).name != n or not (folder / n).is_file()]
     if missing:
         raise InputError(f"{folder}: weights shard {missing[0]} (named in {index}) is missing",
                          "copy every shard save_pretrained wrote into the folder")
+    if index == SAFETENSORS_INDEX:
+        check_index(folder / index, weight_map, {n: read_safetensors_header(folder / n) for n in names})
     return tuple(folder / n for n in names)
 
 
@@ -83,6 +103,7 @@ def _weights(folder: Path, trust: bool) -> tuple[tuple[Path, ...], bool]:
     if (folder / SAFETENSORS_INDEX).is_file():
         return _shards(folder, SAFETENSORS_INDEX), True
     if (folder / SAFETENSORS).is_file():
+        read_safetensors_header(folder / SAFETENSORS)
         return (folder / SAFETENSORS,), True
     pickled = next((n for n in (PICKLE_INDEX, PICKLE) if (folder / n).is_file()), None)
     if pickled is not None:
@@ -100,6 +121,44 @@ def _weights(folder: Path, trust: bool) -> tuple[tuple[Path, ...], bool]:
                      "save the model with save_pretrained into this folder")
 
 
+def _custom_code(folder: Path, config: dict[str, Any], trust: bool) -> tuple[CustomClass, ...]:
+    """The model classes config.json's ``auto_map`` takes from the folder's own code (AutoConfig and
+    AutoModel* entries; a tokenizer's are not loaded here). Without ``trust``: refused, naming the files."""
+    auto_map = config.get("auto_map")
+    if auto_map is None:
+        return ()
+    where = folder / CONFIG
+    if not isinstance(auto_map, dict):
+        raise InputError(f"{where}: auto_map is not an object", "remove it, or re-save the model")
+    found: list[CustomClass] = []
+    for auto, ref in auto_map.items():
+        if not (auto == "AutoConfig" or auto.startswith("AutoModel")):
+            continue
+        if not isinstance(ref, str) or "." not in ref:
+            raise InputError(f"{where}: auto_map[{auto!r}] = {str(ref)[:80]} is not 'module.Class'",
+                             "remove the entry, or re-save the model with save_pretrained")
+        if "--" in ref:
+            raise InputError(f"{where}: auto_map[{auto!r}] = {ref!r} names code in another repository",
+                             "onnxbridge downloads nothing: copy that code into the folder and name it there")
+        module, name = ref.rsplit(".", 1)
+        found.append(CustomClass(auto, module.replace(".", "/") + ".py", name))
+    if not found:
+        return ()
+    files = sorted({c.file for c in found})
+    if not trust:
+        classes = ", ".join(f"{c.name} ({c.file})" for c in found)
+        raise UnsafeInputError(
+            f"{where}: auto_map asks for the folder's own code: {classes}; loading it runs {', '.join(files)}",
+            "read that code and pass --trust-model to run it (onnxbridge neither runs it nor swaps in a stock "
+            "class without your consent)",
+        )
+    absent = [f for f in files if Path(f).is_absolute() or ".." in Path(f).parts or not (folder / f).is_file()]
+    if absent:
+        raise InputError(f"{where}: auto_map names {absent[0]}, which is not in the folder",
+                         "copy the model's code files into the folder beside config.json")
+    return tuple(found)
+
+
 def read_folder(path: Path, trust: bool = False) -> HfFolder:
     """The folder's config, preprocessing config and weights files; every problem names the file."""
     if not (path / CONFIG).is_file():
@@ -107,9 +166,10 @@ def read_folder(path: Path, trust: bool = False) -> HfFolder:
     config = _json(path / CONFIG, "model config")
     if not isinstance(config.get("model_type"), str):
         raise InputError(f"{path / CONFIG} has no model_type", "not a transformers config; re-save the model")
+    custom = _custom_code(path, config, trust)
     pre = _json(path / PREPROCESSOR, "preprocessing config") if (path / PREPROCESSOR).is_file() else {}
     weights, safe = _weights(path, trust)
-    return HfFolder(path, config, pre, weights, safe)
+    return HfFolder(path, config, pre, weights, safe, custom)
 
 
 @contextlib.contextmanager
@@ -129,10 +189,32 @@ def offline() -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _custom_model_class(folder: HfFolder, task: str | None) -> tuple[Any, str] | None:
+    """The Auto class that loads the folder's own model class (``--trust-model`` given), or None when
+    auto_map names no model class for this task."""
+    import transformers
+
+    models = [c for c in folder.custom if c.auto != "AutoConfig"]
+    archs = folder.config.get("architectures") or []
+    if task is not None:
+        if task not in TASKS:
+            raise UsageError(f"unknown --task {task!r}", f"tasks: {', '.join(TASKS)}")
+        chosen = next((c for c in models if c.auto == TASKS[task]), None)
+    else:
+        chosen = next((c for c in models if c.name in archs), models[0] if models else None)
+    if chosen is None:
+        return None
+    return (getattr(transformers, chosen.auto),
+            f"{chosen.name} from the folder's own {chosen.file} (auto_map, run with --trust-model)")
+
+
 def model_class(folder: HfFolder, task: str | None) -> tuple[Any, str]:
     """(the transformers class to load, a note saying which task and why)."""
     import transformers
 
+    custom = _custom_model_class(folder, task) if folder.custom else None
+    if custom is not None:
+        return custom
     if task is not None:
         if task not in TASKS:
             raise UsageError(f"unknown --task {task!r}", f"tasks: {', '.join(TASKS)}")
@@ -144,45 +226,3 @@ def model_class(folder: HfFolder, task: str | None) -> tuple[Any, str]:
         why = f"architecture {arch} is not in transformers {transformers.__version__}" if arch else "no architectures"
         return transformers.AutoModel, f"task feature-extraction ({why} in config.json; pass --task to choose)"
     return cls, f"{arch} (from config.json's architectures)"
-
-
-def _image_size(folder: HfFolder) -> tuple[int, int]:
-    """(height, width) from the processor's crop or resize size, else the config's image_size."""
-    for key in ("crop_size", "size"):
-        size = folder.preprocessor.get(key)
-        if isinstance(size, int):
-            return size, size
-        if isinstance(size, dict) and "height" in size and "width" in size:
-            return int(size["height"]), int(size["width"])
-        if isinstance(size, dict) and "shortest_edge" in size:
-            return int(size["shortest_edge"]), int(size["shortest_edge"])
-    size = folder.config.get("image_size", 224)
-    return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
-
-
-def input_specs(folder: HfFolder, model: Any) -> tuple[TensorSpec, ...]:
-    """The model's inputs, from its main input name, its config and the preprocessing config: dynamic
-    ``batch`` and sequence axes; image and mel-frame sizes fixed (the models fix them)."""
-    cfg, pre = model.config, folder.preprocessor
-    params = {p.name for p in forward_params(model)}
-    main = getattr(model, "main_input_name", "input_ids")
-    specs: list[TensorSpec] = []
-    if main == "pixel_values":
-        h, w = _image_size(folder)
-        specs.append(TensorSpec(main, ("batch", int(getattr(cfg, "num_channels", 3)), h, w), "float32"))
-    elif main == "input_features":
-        mels = int(pre.get("feature_size", 0) or getattr(cfg, "num_mel_bins", 80))
-        frames = pre.get("nb_max_frames", 0) or 2 * int(getattr(cfg, "max_source_positions", 1500))
-        specs.append(TensorSpec(main, ("batch", mels, int(frames)), "float32"))
-    elif main == "input_values":  # raw audio: a tenth of a second at the processor's sampling rate
-        rate = int(pre.get("sampling_rate", 0) or getattr(cfg, "sampling_rate", 16000))
-        specs.append(TensorSpec(main, ("batch", rate // 10), "float32"))
-    else:
-        specs.append(TensorSpec(main, ("batch", "sequence"), "int64"))
-        if "attention_mask" in params:
-            specs.append(TensorSpec("attention_mask", ("batch", "sequence"), "int64"))
-        if "token_type_ids" in params and int(getattr(cfg, "type_vocab_size", 0) or 0) > 1:
-            specs.append(TensorSpec("token_type_ids", ("batch", "sequence"), "int64"))
-    if getattr(cfg, "is_encoder_decoder", False) and "decoder_input_ids" in params:
-        specs.append(TensorSpec("decoder_input_ids", ("batch", "decoder_sequence"), "int64"))
-    return tuple(specs)

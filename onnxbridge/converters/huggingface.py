@@ -10,6 +10,7 @@ safetensors only unless ``--trust-model``.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import replace
 from typing import Any
 
@@ -17,10 +18,11 @@ from .._util import first_line, quiet
 from ..errors import InputError, UsageError
 from ..sources import SourceRef
 from ..specs import TensorSpec
-from .base import SourceModel, merge_specs
-from .hf_folder import TASKS, input_specs, model_class, offline, read_folder
+from .base import SourceModel
+from .hf_folder import TASKS, input_specs, merge_inputs, model_class, offline, read_folder
 from .pytorch import TorchConverter
 from .torch_runner import TorchCall
+from .torch_utils import forward_params
 
 __all__ = ["HfConverter"]
 
@@ -45,8 +47,9 @@ class HfConverter:
                              "give the folder save_pretrained wrote (config.json + model.safetensors)")
         folder = read_folder(ref.path, trust=trust)
         model, note = self._model(folder, task, trust)
-        specs = merge_specs(input_specs(folder, model), specs, ref.text)
-        loaded = self._torch.load_module(model, None, specs, ref.text)
+        params = [p.name for p in forward_params(model) if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        inputs = merge_inputs(input_specs(folder, model), specs, params, ref.text)
+        loaded = self._torch.load_module(model, inputs.example(), inputs.specs, ref.text)
         weights = ", ".join(p.name for p in folder.weights)
         return replace(loaded, framework=self.framework, notes=(note, f"weights: {weights}", *loaded.notes))
 
@@ -54,20 +57,42 @@ class HfConverter:
     def _model(folder, task: str | None, trust: bool) -> tuple[Any, str]:
         with offline():
             import transformers
+            from safetensors import SafetensorError
 
             cls, note = model_class(folder, task)
             try:
                 with quiet():
-                    config = transformers.AutoConfig.from_pretrained(folder.path, local_files_only=True)
+                    custom = {"trust_remote_code": True} if folder.custom else {}  # --trust-model: the user's consent
+                    config = transformers.AutoConfig.from_pretrained(folder.path, local_files_only=True, **custom)
                     if hasattr(config, "use_cache"):
                         config.use_cache = False  # caches are outputs ONNX graphs should not carry
-                    model = cls.from_pretrained(folder.path, config=config, local_files_only=True,
-                                                use_safetensors=folder.safetensors)
-            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+                    model, info = cls.from_pretrained(folder.path, config=config, local_files_only=True,
+                                                      use_safetensors=folder.safetensors, output_loading_info=True,
+                                                      **custom)
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError,
+                    SafetensorError) as e:
                 raise InputError(f"{folder.path}: transformers could not load the model ({first_line(e, 300)})",
                                  "check that config.json and the weights belong together; --task picks the head"
                                  ) from e
+            except Exception as e:  # config.json's values, or the folder's own code, may raise anything
+                if folder.custom:
+                    files = ", ".join(sorted({c.file for c in folder.custom}))
+                    raise InputError(f"{folder.path}: the folder's own code ({files}) failed to load the model "
+                                     f"({first_line(e, 300)})",
+                                     "fix that code, or convert a folder that uses a stock transformers class") from e
+                raise InputError(f"{folder.path}: transformers could not build the model from config.json "
+                                 f"({first_line(e, 300)})",
+                                 "fix the value it names, or re-save the model with save_pretrained") from e
         model.eval()
+        missing = sorted(info.get("missing_keys") or ())
+        if missing and task is None:  # random weights would be checked against themselves: parity proves nothing
+            files = ", ".join(p.name for p in folder.weights)
+            raise InputError(f"{folder.path}: {files} lack {len(missing)} tensor(s) the model needs "
+                             f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})",
+                             "the weights are incomplete or belong to another architecture: copy them again, or "
+                             "pass --task to convert a head that is new (randomly initialised) on purpose")
+        if missing:
+            note += f"; newly initialised (not in the weights): {', '.join(missing[:4])}{', ...' * (len(missing) > 4)}"
         return model, note
 
     def routes(self, loaded: SourceModel[TorchCall]) -> list:

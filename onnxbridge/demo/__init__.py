@@ -37,6 +37,7 @@ def run_demo(
     """Convert, simplify and validate each bundled model into ``out_dir``; write a report per model."""
     from ..api import convert
     from ..errors import InputError
+    from ..overlays import write_with_overlays
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -46,7 +47,7 @@ def run_demo(
     for m in DEMO_MODELS:
         say = (lambda text, n=m.name: progress(f"{n}: {text}")) if progress else None
         report = convert(m.source, out / f"{m.name}.onnx", inputs=m.inputs, provider=provider, progress=say)
-        report.write(out / f"{m.name}.report.md")
+        write_with_overlays(report, out / f"{m.name}.report.md")
         report.write(out / f"{m.name}.report.json")
         reports.append(report)
     return reports

@@ -149,8 +149,11 @@ class ConvertOptions:
     external_data: bool = False  # weights in OUT.onnx.data beside the graph (automatic over 2 GB)
     simplifier: str = "onnxsim"
     variants: VariantOptions | None = None
+    new_tokens: int = 32  # with-past tasks: greedy tokens per prompt in the generation parity check
 
     def __post_init__(self) -> None:
+        if self.new_tokens < 1:
+            raise UsageError(f"--new-tokens {self.new_tokens} must be >= 1", "e.g. --new-tokens 32")
         object.__setattr__(self, "simplifier", _choice(self.simplifier or "onnxsim", SIMPLIFIERS, "--simplifier"))
         if self.optimize.requested:  # a CUDA-optimised model is validated where it can run
             provider = self.optimize.validation_provider(self.parity.provider)

@@ -11,6 +11,7 @@ from ..fsutil import atomic_write_text
 from ..options import REPORT_SUFFIXES
 
 if TYPE_CHECKING:
+    from ..overlays import OverlayIndex
     from ..results import Report
     from .section import ReportSections
 
@@ -59,18 +60,23 @@ def _plot_beside(report: Report, path: Path) -> str | None:
     return save(fig, path.with_name(path.stem + ".where.svg")).name
 
 
-def write_report(report: Report, path: Path, sections: ReportSections | None = None) -> Path:
-    """Write ``report`` in the format its suffix names, atomically."""
+def write_report(report: Report, path: Path, sections: ReportSections | None = None,
+                 overlays: OverlayIndex | None = None) -> Path:
+    """Write ``report`` in the format its suffix names, atomically; ``overlays``: the overlay files written
+    beside it (``onnxbridge.overlays.write_beside``), linked from the page."""
     suffix = path.suffix.lower()
+    if suffix not in (".json", ".md", ".html", ".htm"):
+        raise UsageError(f"unknown report format {path.suffix!r}", "use --report FILE.json, FILE.md or FILE.html")
     if suffix == ".json":
         text = to_json(report) + "\n"
     elif suffix == ".md":
         from .markdown import to_markdown as render
         from .section import RenderContext
 
-        text = render(report, _sections(sections), RenderContext(_plot_beside(report, path)))
+        text = render(report, _sections(sections), RenderContext(_plot_beside(report, path), overlays, path.name))
     elif suffix in (".html", ".htm"):
-        text = to_html(report, sections)
-    else:
-        raise UsageError(f"unknown report format {path.suffix!r}", "use --report FILE.json, FILE.md or FILE.html")
+        from .html import to_html as render_html
+        from .section import RenderContext
+
+        text = render_html(report, _sections(sections), RenderContext(overlays=overlays, report_name=path.name))
     return atomic_write_text(path, text)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from .section import ReportSections
 from .sections import (
     bench,
+    generation,
+    graph,
     localization,
     notes,
     routes,
@@ -23,6 +25,8 @@ SECTIONS.register(upgrade.SECTION)
 SECTIONS.register(simplify.SECTION)
 SECTIONS.register(validation.SECTION)
 SECTIONS.register(localization.SECTION)
+SECTIONS.register(graph.SECTION)
+SECTIONS.register(generation.SECTION)
 SECTIONS.register(bench.SECTION)
 SECTIONS.register(variants.SECTION)
 SECTIONS.register(notes.SECTION)

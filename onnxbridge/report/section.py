@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..results.table import Table
 
 if TYPE_CHECKING:
+    from ..overlays import OverlayIndex
     from ..results import Report
 
 __all__ = ["Bullets", "Text", "Table", "Block", "Section", "ReportSection", "ReportSections", "RenderContext"]
@@ -50,9 +51,12 @@ class Section:
 
 @dataclass(frozen=True)
 class RenderContext:
-    """What a renderer may need besides the report: the per-layer plot written beside a Markdown report."""
+    """What a renderer may need besides the report: the per-layer plot written beside a Markdown report,
+    the overlay files written beside the report (``onnxbridge view``) and the report's own file name."""
 
     plot_file: str | None = None
+    overlays: OverlayIndex | None = None
+    report_name: str = ""
 
 
 @dataclass(frozen=True)

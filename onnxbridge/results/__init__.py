@@ -17,6 +17,7 @@ from .export import (
     UpgradeResult,
 )
 from .frameworks import FrameworkListing
+from .generation import GenerationParity, RowVerdict, TokenStep
 from .localize import Divergence, LayerCheck, Localization, Repro, SourceLine, StageCheck
 from .model_info import ModelInfo, TargetCheck
 from .parity import (
@@ -75,6 +76,9 @@ __all__ = [
     "VariantResult",
     "VariantsReport",
     "SimplifierCandidate",
+    "GenerationParity",
+    "RowVerdict",
+    "TokenStep",
 ]
 
 
@@ -94,6 +98,7 @@ class Report:
     upgrade: UpgradeResult | None = None
     variants: VariantsReport | None = None
     localization: Localization | None = None
+    generation: GenerationParity | None = None  # with-past exports: token-by-token generation parity
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     peak_rss_bytes: dict[str, int] = field(default_factory=dict)  # per stage (load, export, simplify, ...)
@@ -103,7 +108,7 @@ class Report:
         """Parity verdict of the run (expected outputs an upgraded model shipped with included), or None
         when nothing was validated."""
         golden = self.upgrade.golden if self.upgrade is not None else None
-        verdicts = [r.passed for r in (self.validation, golden) if r is not None]
+        verdicts = [r.passed for r in (self.validation, golden, self.generation) if r is not None]
         return None if not verdicts else all(verdicts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +144,9 @@ class Report:
             d["variants"] = self.variants
         if self.localization is not None:
             d["localization"] = self.localization
+        if self.generation is not None:
+            d["generation"] = {**to_plain(self.generation), "passed": self.generation.passed,
+                               "summary": self.generation.summary()}
         return mapping_plain(d)
 
     def write(self, path: str | Path) -> Path:

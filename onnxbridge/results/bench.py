@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..overlays.profile import NodeProfile
 
 __all__ = ["LatencyStats", "BenchCase", "ReferenceCheck", "BenchSettings", "BenchReport", "SPEEDUP_BASIS"]
 
@@ -102,6 +105,7 @@ class BenchReport:
     settings: BenchSettings | None = None
     batch_axis: str | None = None
     axis_sizes: dict[str, int] = field(default_factory=dict)
+    profile: NodeProfile | None = None  # per-node time, from bench --profile
 
     @property
     def head(self) -> BenchCase:
@@ -131,4 +135,5 @@ class BenchReport:
             "results": list(self.results),
             "reference_results": list(self.reference_results),
             "reference_parity": list(self.reference_parity),
+            "profile": self.profile.to_dict() if self.profile is not None else None,
         }

@@ -129,10 +129,11 @@ def test_inputs_come_from_the_processor_config_first():
     model = SimpleNamespace(main_input_name="pixel_values", config=SimpleNamespace(num_channels=1, image_size=224),
                             forward=lambda pixel_values: None)
     crop = HfFolder(Path("."), {}, {"crop_size": {"height": 20, "width": 28}, "size": {"shortest_edge": 40}})
-    assert [s.dims for s in input_specs(crop, model)] == [("batch", 1, 20, 28)]
-    assert [s.dims for s in input_specs(HfFolder(Path("."), {}), model)] == [("batch", 1, 224, 224)]
+    assert [s.dims for s in input_specs(crop, model).specs] == [("batch", 1, 20, 28)]
+    assert [s.dims for s in input_specs(HfFolder(Path("."), {}), model).specs] == [("batch", 1, 224, 224)]
     audio = SimpleNamespace(main_input_name="input_values", config=SimpleNamespace(), forward=lambda input_values: None)
-    assert [s.dims for s in input_specs(HfFolder(Path("."), {}, {"sampling_rate": 8000}), audio)] == [("batch", 800)]
+    got = input_specs(HfFolder(Path("."), {}, {"sampling_rate": 8000}), audio)  # samples: dynamic, exported at 800
+    assert [s.dims for s in got.specs] == [("batch", "samples")] and dict(got.export_sizes) == {"samples": 800}
 
 
 def test_whisper_folder_exports_without_caches(folders, tmp_path):

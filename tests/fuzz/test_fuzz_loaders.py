@@ -230,7 +230,7 @@ def test_fuzz_input_specs(text):
     from onnxbridge.specs import parse_input_spec, parse_input_specs
 
     with tempfile.TemporaryDirectory() as d:
-        loads_or_refuses(lambda: (parse_input_spec(text), parse_input_specs([text, text])), Path(d))
+        loads_or_refuses(lambda: (parse_input_spec(text), parse_input_specs([text, text])), Path(d), echoes=[text])
 
 
 # ------------------------------------------------------------------------------------ archives

@@ -48,3 +48,25 @@ def test_inputs_of_a_type_numpy_lacks_are_described_not_crashed_on(tmp_path, run
         assert info.inputs[0]["dtype"] in ("FLOAT4E2M1", "unknown")
     r = run_cli("inspect", path)
     assert r.code in (0, 2) and "internal error" not in r.err, r.err
+
+
+@pytest.mark.parametrize("text", ["Traceback", "x:1:Traceback", 'File "a.py", line 3'])
+def test_a_message_may_echo_an_input_that_looks_like_a_traceback(tmp_path, text):
+    """Found: scripts/fuzz.sh flagged --input 'Traceback' because the refusal quoted it."""
+    from onnxbridge.specs import parse_input_spec
+
+    assert loads_or_refuses(lambda: parse_input_spec(text), tmp_path, echoes=[text]) is None
+
+
+def test_the_harness_still_flags_a_traceback_the_input_did_not_hold(tmp_path):
+    from onnxbridge.errors import UsageError
+
+    from .harness import traceback_signs
+
+    def leaks():
+        raise UsageError('bad --input: Traceback (most recent call last):\n  File "x.py", line 1, in f')
+
+    with pytest.raises(AssertionError):
+        loads_or_refuses(leaks, tmp_path, echoes=["x:1"])
+    assert traceback_signs('  File "x.py", line 1', echoes=["Traceback"]) == ['File "[^"]*", line \\d+']
+    assert traceback_signs("unknown dtype 'Traceback'", echoes=["x:1:Traceback"]) == []

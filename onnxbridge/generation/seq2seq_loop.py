@@ -1,0 +1,156 @@
+"""The ONNX Runtime loop over an encoder-decoder folder (:mod:`.seq2seq`'s three graphs): the encoder once,
+``decoder_model.onnx`` for the first step, ``decoder_with_past_model.onnx`` for every later one; and its
+generation parity against the source's own ``generate()``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, UsageError
+from ..results.generation import GenerationParity
+from .graphs import DECODER, DECODER_WITH_PAST, ENCODER
+from .loop import GenerationRun, Sampling, _choose, left_pad
+from .parity import _plain_generation_config, compare_runs, default_prompts
+
+__all__ = ["Seq2SeqSession", "is_seq2seq_folder", "seq2seq_parity", "start_token"]
+
+
+def is_seq2seq_folder(path: Path) -> bool:
+    return (path / ENCODER).is_file()
+
+
+def start_token(model_or_config: Any) -> int:
+    """The decoder's first token: the generation config's ``decoder_start_token_id``, else the config's."""
+    for cfg in (getattr(model_or_config, "generation_config", None), getattr(model_or_config, "config", None)):
+        v = getattr(cfg, "decoder_start_token_id", None)
+        if isinstance(v, int):
+            return v
+    return 0
+
+
+class Seq2SeqSession:
+    """Three ONNX Runtime sessions over an encoder-decoder folder."""
+
+    def __init__(self, folder: str | Path, provider: str = "cpu") -> None:
+        from ..runtime.providers import create_session
+
+        folder = Path(folder)
+        missing = [f for f in (ENCODER, DECODER, DECODER_WITH_PAST) if not (folder / f).is_file()]
+        if missing:
+            raise InputError(f"{folder}: {missing[0]} is missing",
+                             "give the folder convert --task text2text-generation-with-past wrote")
+        self.encoder, self.provider = create_session(str(folder / ENCODER), provider)
+        self.decoder, _ = create_session(str(folder / DECODER), provider)
+        self.with_past, _ = create_session(str(folder / DECODER_WITH_PAST), provider)
+        self.past_names = [i.name for i in self.with_past.get_inputs() if i.name.startswith("past_key_values.")]
+
+    def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, *, start: int, pad: int = 0,
+                 eos: Sequence[int] = (), sampling: Sampling | None = None, keep_logits: bool = False,
+                 on_step: Callable[[int, tuple[int, ...]], None] | None = None) -> GenerationRun:
+        """As :meth:`.loop.DecoderSession.generate`; the prompts (left-padded) are the encoder's input and
+        the decoder starts from ``start``."""
+        ids, mask = left_pad(prompts, pad)
+        run = self.decode({"input_ids": ids, "attention_mask": mask}, mask, max_new_tokens, start=start, pad=pad,
+                          eos=eos, sampling=sampling, keep_logits=keep_logits, on_step=on_step)
+        return GenerationRun(tuple(tuple(int(t) for t in p) for p in prompts), run.tokens, run.logits,
+                             run.provider, run.seconds)
+
+    def decode(self, encoder_feeds: dict[str, Any], mask: Any, max_new_tokens: int, *, start: int, pad: int = 0,
+               eos: Sequence[int] = (), sampling: Sampling | None = None, keep_logits: bool = False,
+               on_step: Callable[[int, tuple[int, ...]], None] | None = None) -> GenerationRun:
+        """The encoder on ``encoder_feeds`` once, then up to ``max_new_tokens`` decoder steps per row
+        (``mask``: the encoder's attention mask, None for a graph that takes none, e.g. Whisper's)."""
+        import numpy as np
+
+        sampling = sampling or Sampling()
+        if max_new_tokens < 1:
+            raise UsageError(f"--max-new-tokens {max_new_tokens} must be >= 1", "e.g. --max-new-tokens 32")
+        t0 = time.perf_counter()
+        (states,) = self.encoder.run(None, encoder_feeds)
+        batch = states.shape[0]
+        extra = {"encoder_attention_mask": mask} if mask is not None else {}
+        current = np.full((batch, 1), start, dtype=np.int64)
+        rng = np.random.default_rng(sampling.seed)
+        finished = np.zeros(batch, dtype=bool)
+        tokens, seen, past = [], [], {}
+        for step in range(max_new_tokens):
+            if step == 0:
+                outs = self.decoder.run(None, {**extra, "input_ids": current, "encoder_hidden_states": states})
+                names = [o.name for o in self.decoder.get_outputs()]
+            else:
+                outs = self.with_past.run(None, {**extra, "input_ids": current, **past})
+                names = [o.name for o in self.with_past.get_outputs()]
+            by_name = dict(zip(names, outs))
+            last = by_name["logits"][:, -1, :].astype(np.float32)
+            if keep_logits:
+                seen.append(last)
+            chosen = np.where(finished, pad, _choose(last, sampling, rng))
+            tokens.append(chosen)
+            if on_step is not None:
+                on_step(step, tuple(int(t) for t in chosen))
+            finished |= np.isin(chosen, list(eos)) if eos else False
+            if finished.all():
+                break
+            for name in self.past_names:  # the encoder's keys and values come from the first step only
+                present = name.replace("past_key_values.", "present.")
+                if present in by_name:
+                    past[name] = by_name[present]
+            current = chosen[:, None].astype(np.int64)
+        new = np.stack(tokens, axis=1)
+        return GenerationRun(tuple(() for _ in range(batch)), tuple(tuple(int(t) for t in row) for row in new),
+                             tuple(seen), self.provider.used, time.perf_counter() - t0)
+
+
+def _source_generate(model: Any, prompts: Sequence[Sequence[int]], new_tokens: int, pad: int,
+                     start: int, features: Any = None) -> GenerationRun:
+    """The source's greedy ``generate()``; for speech (``features``) the generic one of transformers'
+    GenerationMixin: Whisper's own adds token suppression and timestamp rules the graphs do not contain."""
+    import torch
+    from transformers import GenerationMixin
+
+    t0 = time.perf_counter()
+    if features is not None:
+        inputs, run = {"input_features": torch.from_numpy(features)}, lambda **kw: GenerationMixin.generate(model, **kw)
+    else:
+        ids, mask = left_pad(prompts, pad)
+        inputs, run = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}, model.generate
+    with torch.no_grad(), _plain_generation_config(model, pad, decoder_start_token_id=start):
+        out = run(**inputs, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                  output_logits=True, return_dict_in_generate=True)
+    new = out.sequences[:, 1:].numpy()
+    return GenerationRun(tuple(tuple(p) for p in prompts), tuple(tuple(int(t) for t in r) for r in new),
+                         tuple(step.float().numpy() for step in out.logits), "torch", time.perf_counter() - t0)
+
+
+def seq2seq_parity(model: Any, folder: Path, *, new_tokens: int = 32, pad: int = 0,
+                   prompts: Sequence[Sequence[int]] | None = None, provider: str = "cpu",
+                   logits_atol: float = 1e-3, tie_tolerance: float = 1e-3, seed: int = 0) -> GenerationParity:
+    """Generation parity of the three graphs against the source's greedy ``generate()`` (see :mod:`.parity`):
+    prompts of different lengths (left-padded), or for a speech model three random log-mel inputs; then the
+    first alone."""
+    import numpy as np
+
+    t0 = time.perf_counter()
+    session = Seq2SeqSession(folder, provider)
+    start = start_token(model)
+    speech = "input_features" in {i.name for i in session.encoder.get_inputs()}
+    verdicts = []
+    if speech:
+        from .speech import features_shape
+
+        feats = np.random.default_rng(seed).standard_normal((3, *features_shape(model))).astype(np.float32)
+        for batch in (feats, feats[:1]):
+            ours = session.decode({"input_features": batch}, None, new_tokens, start=start, pad=pad, keep_logits=True)
+            theirs = _source_generate(model, [()] * len(batch), new_tokens, pad, start, features=batch)
+            verdicts.append(compare_runs(ours, theirs, logits_atol, tie_tolerance))
+    else:
+        prompts = tuple(tuple(p) for p in (prompts or default_prompts(int(model.config.vocab_size), seed)))
+        for batch in (prompts, prompts[:1]):
+            ours = session.generate(batch, new_tokens, start=start, pad=pad, keep_logits=True)
+            theirs = _source_generate(model, batch, new_tokens, pad, start)
+            verdicts.append(compare_runs(ours, theirs, logits_atol, tie_tolerance))
+    return GenerationParity(new_tokens, logits_atol, tie_tolerance, session.provider.used, verdicts[0],
+                            time.perf_counter() - t0, verdicts[1])

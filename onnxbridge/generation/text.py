@@ -1,0 +1,130 @@
+"""``onnxbridge.generate``: prompts (text through the folder's tokenizer, or token ids) through a with-past
+folder's KV-cache loop, greedy or sampled, stopping at the folder's end-of-sequence tokens."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, UsageError
+from .loop import DecoderSession, Sampling
+
+__all__ = ["Generated", "generate", "parse_ids", "tokenizer"]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The new tokens of each prompt (up to and including an end-of-sequence token), their text when
+    the folder has a tokenizer, the provider that ran and the seconds taken."""
+
+    prompts: tuple[tuple[int, ...], ...]
+    tokens: tuple[tuple[int, ...], ...]
+    texts: tuple[str, ...] | None
+    provider: str
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return sum(len(t) for t in self.tokens) / self.seconds if self.seconds > 0 else 0.0
+
+
+def parse_ids(text: str) -> tuple[int, ...]:
+    """``"1,2,3"`` -> (1, 2, 3)."""
+    try:
+        ids = tuple(int(t) for t in text.replace(" ", "").split(",") if t)
+    except ValueError as e:
+        raise UsageError(f"--prompt-ids {text!r} is not a list of integers", "e.g. --prompt-ids 1,2,3") from e
+    if not ids or min(ids) < 0:
+        raise UsageError(f"--prompt-ids {text!r} needs non-negative token ids", "e.g. --prompt-ids 1,2,3")
+    return ids
+
+
+def _generation_config(folder: Path) -> dict[str, Any]:
+    return _json_file(folder / "generation_config.json")
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: unreadable ({e})", "re-run convert to write it again") from e
+
+
+def _ids(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,)
+    return tuple(v for v in value or () if isinstance(v, int))
+
+
+def tokenizer(folder: Path) -> Any:
+    """The folder's tokenizer (read offline), or None when it has none."""
+    if not any((folder / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+        return None
+    from ..converters.hf_folder import offline
+
+    with offline():
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{folder}: the tokenizer files do not load ({e})",
+                             "copy the source folder's tokenizer files, or use --prompt-ids") from e
+
+
+def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
+             prompt_ids: Sequence[Sequence[int]] | None = None, max_new_tokens: int = 32, sample: bool = False,
+             temperature: float = 1.0, top_k: int = 0, seed: int = 0, provider: str = "cpu",
+             on_token: Callable[[int, tuple[int, ...]], None] | None = None) -> Generated:
+    """Generate from a with-past folder (``convert ... --task text-generation-with-past``, or an
+    encoder-decoder's ``text2text-generation-with-past``: then the prompts are the encoder's input).
+
+    ``prompts`` are text (the folder's tokenizer encodes them), ``prompt_ids`` token ids; several prompts are
+    left-padded into one batch. Greedy unless ``sample`` (``temperature``, ``top_k``, ``seed``). A row stops
+    at the folder's end-of-sequence tokens; ``on_token(step, tokens)`` sees each step's tokens as they come.
+    """
+    folder = Path(folder)
+    if (prompts is None) == (prompt_ids is None):
+        raise UsageError("give exactly one of a text prompt and prompt ids", "--prompt \"...\" or --prompt-ids 1,2,3")
+    from .seq2seq_loop import Seq2SeqSession, is_seq2seq_folder
+
+    seq2seq = is_seq2seq_folder(folder)
+    session = Seq2SeqSession(folder, provider) if seq2seq else DecoderSession(folder, provider)
+    if seq2seq and "input_features" in {i.name for i in session.encoder.get_inputs()}:
+        raise UsageError(f"{folder} is a speech model: its encoder takes audio features, not a prompt",
+                         "run Seq2SeqSession(folder).decode({'input_features': features}, None, N, start=...) "
+                         "from onnxbridge.generation.seq2seq_loop")
+    gen = _generation_config(folder)
+    tok = tokenizer(folder)
+    if prompts is not None:
+        if tok is None:
+            raise InputError(f"{folder} has no tokenizer files", "copy them beside model.onnx, or use --prompt-ids")
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        ids = [tuple(tok(t)["input_ids"]) for t in texts]
+    else:
+        ids = [tuple(int(i) for i in p) for p in prompt_ids or ()]
+    eos = _ids(gen.get("eos_token_id"))
+    pad = (_ids(gen.get("pad_token_id")) or eos or (0,))[0]
+    sampling = Sampling(sample, temperature, top_k, seed)
+    if seq2seq:
+        start = _ids(gen.get("decoder_start_token_id")) or _ids(_json_file(folder / "config.json").get(
+            "decoder_start_token_id")) or (pad,)
+        run = session.generate(ids, max_new_tokens, start=start[0], pad=pad, eos=eos, sampling=sampling,
+                               on_step=on_token)
+    else:
+        run = session.generate(ids, max_new_tokens, pad=pad, eos=eos, sampling=sampling, on_step=on_token)
+    tokens = tuple(_until_eos(row, eos) for row in run.tokens)
+    texts_out = tuple(tok.decode(list(t), skip_special_tokens=True) for t in tokens) if tok is not None else None
+    return Generated(run.prompts, tokens, texts_out, run.provider, run.seconds)
+
+
+def _until_eos(row: tuple[int, ...], eos: tuple[int, ...]) -> tuple[int, ...]:
+    for i, t in enumerate(row):
+        if t in eos:
+            return row[: i + 1]
+    return row
