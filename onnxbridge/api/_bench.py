@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from ..overlays.profile import NodeProfile
     from ..parity.inputs import IdRanges
     from ..runtime.providers import ProviderChoice
     from ..runtime.sessions import Runner
@@ -237,7 +238,8 @@ def _sessions(onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig
     return sessions, notes
 
 
-def _profile(onnx_model, path, config: BenchConfig, feeds, say: Progress):
+def _profile(onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig, feeds: dict[str, np.ndarray],
+             say: Progress) -> NodeProfile:
     """Per-node time on the first provider asked for, at the first batch (a session of its own)."""
     from ..onnxio import session_payload
     from ..overlays.profile import profile_session
