@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-__all__ = ["ERROR_BIN_EDGES", "OutputParity", "CaseKind", "Side", "ParityCase", "ParityReport", "PlacedNode",
+__all__ = ["ERROR_BIN_EDGES", "OracleDistances", "OracleSummary", "OutputParity", "CaseKind", "Side", "ParityCase", "ParityReport", "PlacedNode",
            "Placement", "AxisOutcome", "AxisVerdict", "ToleranceUsed"]
 
 
@@ -13,6 +13,48 @@ __all__ = ["ERROR_BIN_EDGES", "OutputParity", "CaseKind", "Side", "ParityCase", 
 # (i >= 1) the errors in (EDGES[i-1], EDGES[i]]: up to 1e-9, one decade each up to 1e2, then
 # everything above 1e2 (Inf, and NaN on one side only, included). 14 counts for 14 edges.
 ERROR_BIN_EDGES: tuple[float, ...] = (0.0,) + tuple(10.0**e for e in range(-9, 3)) + (float("inf"),)
+
+
+@dataclass(frozen=True)
+class OracleDistances:
+    """The precision oracle's three distances for one output in one case (max abs, float64): the source's
+    own float32 output from the source run in float64, the ONNX output from float64, the ONNX output from the
+    source. ``decided``: the oracle passed an output the tolerance failed, by ``rule`` (``tolerance``: the
+    ONNX output is within the tolerance of float64; ``multiple``: within ``multiple`` times the source's own
+    distance): a numerically sensitive model."""
+
+    source_vs_fp64: float
+    onnx_vs_fp64: float
+    onnx_vs_source: float
+    multiple: float
+    decided: bool
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class OracleSummary:
+    """What the precision oracle did in one check: whether the source could run in float64 (``how``; else
+    ``why_not``, and the fixed tolerance alone decides), the multiple allowed, how many output checks it
+    judged (``consulted``: they failed the tolerance) and passed (``decided``)."""
+
+    available: bool
+    how: str | None
+    multiple: float
+    consulted: int = 0
+    decided: int = 0
+    why_not: str | None = None
+
+    def line(self) -> str:
+        """One line for people."""
+        if not self.available:
+            return f"no float64 oracle: {self.why_not}; the fixed tolerance decides"
+        if self.decided:
+            return (f"numerically sensitive model: {self.decided} output check(s) failing the fixed tolerance "
+                    f"are as close to float64 as the source ({self.how}; within the tolerance of float64 or "
+                    f"{self.multiple:g}x the source's own float32 distance)")
+        if self.consulted:
+            return f"float64 oracle ({self.how}) consulted on {self.consulted} output check(s): none within its rule"
+        return f"float64 oracle available ({self.how}), not needed: the fixed tolerance held"
 
 
 @dataclass(frozen=True)
@@ -38,6 +80,8 @@ class OutputParity:
     topk: int | None = None
     error_histogram: tuple[int, ...] | None = None
     tolerance_from: str | None = None
+    masked_positions: int = 0
+    oracle: OracleDistances | None = None
 
 
 class CaseKind(str, enum.Enum):
@@ -184,6 +228,12 @@ class ParityReport:
     axes: tuple[AxisVerdict, ...] = ()
     source_repeats: bool | None = None
     nondeterminism: str | None = None
+    oracle: OracleSummary | None = None
+
+    @property
+    def masked_positions(self) -> int:
+        """``[batch, seq]`` positions the attention / padding mask left out, over every case and output."""
+        return sum(o.masked_positions for c in self.cases for o in c.outputs)
 
     @property
     def compared(self) -> int:
@@ -217,7 +267,9 @@ class ParityReport:
         skipped = len(self.cases) - self.compared
         if self.passed:
             return (f"parity passed on {self.provider_used}: {self.compared} cases, worst max_abs {self.worst_abs:.3g}"
-                    + (f" ({skipped} size(s) the source cannot run, not compared)" if skipped else ""))
+                    + (f" ({skipped} size(s) the source cannot run, not compared)" if skipped else "")
+                    + (f"; {self.masked_positions} masked position(s) not compared" if self.masked_positions else "")
+                    + (f"; {self.oracle.line()}" if self.oracle is not None and self.oracle.decided else ""))
         if self.nondeterminism:
             return f"parity NOT JUDGED: {self.nondeterminism}"
         if self.narrowed:
