@@ -68,7 +68,7 @@ def inception_like(seed: int = 2) -> tuple[nn.Module, tuple[torch.Tensor]]:
 
 
 def mobilenet_v2():
-    """Keras MobileNetV2 (weights=None, 10 classes, 32x32, logits), BatchNorm statistics from two images."""
+    """Keras MobileNetV2 (weights=None, 10 classes, 32x32, logits), BatchNorm statistics from four images."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -77,7 +77,7 @@ def mobilenet_v2():
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.0
-    model(np.random.default_rng(0).standard_normal((2, 32, 32, 3)).astype(np.float32), training=True)
+    model(np.random.default_rng(0).standard_normal((4, 32, 32, 3)).astype(np.float32), training=True)
     return model
 
 
