@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MaskedPositions", "mask_inputs", "keep_for", "apply_keep", "masked_pairs"]
+__all__ = ["MaskedPositions", "apply_keep", "keep_for", "mask_inputs", "masked_pairs"]
 
-_MASK = re.compile(r"mask", re.I)
-_NOT_PADDING = re.compile(r"head|causal|position|pixel", re.I)  # masks over something else than tokens
+_MASK = re.compile(r"mask", re.IGNORECASE)
+_NOT_PADDING = re.compile(r"head|causal|position|pixel", re.IGNORECASE)  # masks over something else than tokens
 
 
 @dataclass(frozen=True)

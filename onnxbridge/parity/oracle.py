@@ -24,7 +24,7 @@ from .._util import first_line
 from ..results import OracleDistances, OracleSummary, OutputParity
 from ..runtime.sessions import Runner
 
-__all__ = ["Float64Reference", "PrecisionOracle", "DEFAULT_ORACLE_MULTIPLE", "max_distance"]
+__all__ = ["DEFAULT_ORACLE_MULTIPLE", "Float64Reference", "PrecisionOracle", "max_distance"]
 
 DEFAULT_ORACLE_MULTIPLE = 2.0
 # The multiple rule vouches only for a source whose own float32 noise is below this share of the output's

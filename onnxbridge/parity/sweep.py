@@ -138,6 +138,9 @@ def run_parity(
     repeats, nondeterminism = repeat
     passed = (bool(judged) and all(c.passed for c in judged) and repeats is not False
               and not any(a.outcome is AxisOutcome.EXPORT_NARROWED for a in axes))
+    said = oracle.summary()
+    if said.consulted or (not passed and not said.available and said.multiple > 0):
+        notes.append(said.line())
     report = ParityReport(
         reference=reference.name,
         provider_requested=candidate.provider.requested,
@@ -155,7 +158,7 @@ def run_parity(
         axes=axes,
         source_repeats=repeats,
         nondeterminism=nondeterminism,
-        oracle=oracle.summary(),
+        oracle=said,
     )
     return report, used
 

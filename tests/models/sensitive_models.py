@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["inception_like", "masked_attention", "mobilenet_v2", "bn_from_one_batch"]
+__all__ = ["bn_from_one_batch", "inception_like", "masked_attention", "mobilenet_v2"]
 
 
 def bn_from_one_batch(model: nn.Module, batch: torch.Tensor) -> nn.Module:

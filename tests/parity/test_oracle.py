@@ -196,3 +196,11 @@ def test_only_one_unambiguous_padding_mask_excludes_positions():
     assert keep_for(np.zeros((2, 4)), masks).keep is None  # pooled output: compared whole
     other = {**masks, "decoder_attention_mask": np.array([[1, 0, 0], [1, 1, 1]]) != 0}
     assert keep_for(np.zeros((2, 3, 4)), other).keep is None  # two masks of that shape disagree: compare all
+
+
+def test_oracle_fields_of_real_reports_fit_the_published_schema(inception, masked):
+    from tests.test_report_schema import check
+
+    for _, _, report in (inception, masked):
+        check("report.schema.json", report)
+    assert any(o["oracle"] for c in inception[2]["validation"]["cases"] for o in c["outputs"])
