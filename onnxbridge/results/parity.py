@@ -235,6 +235,17 @@ class ParityReport:
         """``[batch, seq]`` positions the attention / padding mask left out, over every case and output."""
         return sum(o.masked_positions for c in self.cases for o in c.outputs)
 
+    def _worst_decided(self) -> str:
+        """The oracle's three distances on the output it passed furthest from the source."""
+        decided = [o for c in self.cases for o in c.outputs if o.oracle is not None and o.oracle.decided]
+        if not decided:
+            return ""
+        o = max(decided, key=lambda o: o.oracle.onnx_vs_source if o.oracle else 0.0)
+        d = o.oracle
+        assert d is not None
+        return (f"; worst '{o.name}': source vs float64 {d.source_vs_fp64:.3g}, ONNX vs float64 "
+                f"{d.onnx_vs_fp64:.3g}, ONNX vs source {d.onnx_vs_source:.3g}")
+
     @property
     def compared(self) -> int:
         """Cases whose outputs were compared (the source could run them)."""
@@ -269,7 +280,8 @@ class ParityReport:
             return (f"parity passed on {self.provider_used}: {self.compared} cases, worst max_abs {self.worst_abs:.3g}"
                     + (f" ({skipped} size(s) the source cannot run, not compared)" if skipped else "")
                     + (f"; {self.masked_positions} masked position(s) not compared" if self.masked_positions else "")
-                    + (f"; {self.oracle.line()}" if self.oracle is not None and self.oracle.decided else ""))
+                    + (f"; {self.oracle.line()}{self._worst_decided()}"
+                       if self.oracle is not None and self.oracle.decided else ""))
         if self.nondeterminism:
             return f"parity NOT JUDGED: {self.nondeterminism}"
         if self.narrowed:

@@ -23,6 +23,7 @@ from onnx import numpy_helper
 
 from onnxbridge.cli import main
 from onnxbridge.parity.masks import keep_for, mask_inputs
+from tests.parity.conftest import flat
 
 MODELS = Path(__file__).resolve().parent.parent / "models" / "sensitive_models.py"
 
@@ -91,6 +92,9 @@ def test_a_sensitive_torch_cnn_passes_by_the_oracle_with_its_three_numbers(incep
 @pytest.mark.route("torch.export/dynamo")
 def test_a_five_percent_error_in_the_torch_classifier_is_not_hidden(inception, tmp_path, run_cli):
     _, path, _ = inception
+    r = run_cli("validate", src("inception_like"), path, "--input", "x:batch,3,32,32")
+    assert r.code == 0 and "numerically sensitive model" in flat(r.out)
+    assert "source vs float64" in flat(r.out) and "ONNX vs float64" in flat(r.out)
     bad = tmp_path / "planted.onnx"
     plant(path, bad, (10, 16))
     rep = tmp_path / "planted.json"
