@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from .numbers import short
 
 if TYPE_CHECKING:
-    from ..results import Report
+    from ..results import OutputParity, Report
 
 __all__ = ["to_markdown", "route_why", "AXIS_HEADERS", "axis_rows", "case_mark", "variant_cells",
            "VARIANT_VERDICTS"]
@@ -57,6 +57,18 @@ def case_mark(case) -> str:
     return "– not compared" if case.kind.value == "source_limit" else "✗"
 
 
+def _oracle_note(o: OutputParity) -> str:
+    """The precision oracle's three distances and the masked positions of one output, when there are any."""
+    note = ""
+    if o.oracle is not None:
+        note += (f" oracle{' (numerically sensitive)' if o.oracle.decided else ''}: source vs fp64 "
+                 f"{short(o.oracle.source_vs_fp64)}, ONNX vs fp64 {short(o.oracle.onnx_vs_fp64)}, "
+                 f"ONNX vs source {short(o.oracle.onnx_vs_source)}")
+    if o.masked_positions:
+        note += f" {o.masked_positions} masked position(s) not compared"
+    return note
+
+
 def _cell(text: str) -> str:
     """Text safe inside one Markdown table cell: no pipes, no line breaks, not endless."""
     text = " ".join(str(text).split()).replace("|", "\\|")
@@ -103,6 +115,7 @@ def to_markdown(report: Report, plot_file: str | None = None) -> str:
             for o in c.outputs:
                 extra = (f" {o.mismatched} off, worst at {list(o.worst_index)}"
                          if (not o.passed and o.worst_index is not None and not o.error) else "")
+                extra += _oracle_note(o)
                 top1 = "-" if o.top1_agreement is None else f"{o.top1_agreement:.0%}"
                 lines.append(
                     f"| {c.label} | {o.name} | {list(o.shape)} | {short(o.max_abs)} | {short(o.max_rel)} | "

@@ -92,8 +92,10 @@ def test_a_sensitive_torch_cnn_passes_by_the_oracle_with_its_three_numbers(incep
 @pytest.mark.route("torch.export/dynamo")
 def test_a_five_percent_error_in_the_torch_classifier_is_not_hidden(inception, tmp_path, run_cli):
     _, path, _ = inception
-    r = run_cli("validate", src("inception_like"), path, "--input", "x:batch,3,32,32")
+    md = tmp_path / "ok.md"
+    r = run_cli("validate", src("inception_like"), path, "--input", "x:batch,3,32,32", "--report", md)
     assert r.code == 0 and "numerically sensitive model" in flat(r.out)
+    assert "oracle (numerically sensitive): source vs fp64" in md.read_text()
     assert "source vs float64" in flat(r.out) and "ONNX vs float64" in flat(r.out)
     bad = tmp_path / "planted.onnx"
     plant(path, bad, (10, 16))
