@@ -314,10 +314,12 @@ def _quick_parity(reference: Runner, loaded: SourceModel[object], tolerances: To
     by the tolerances the final validation uses (the same check, over the example alone)."""
     from ..parity.cases import example_case
     from ..parity.check import one_pass
+    from ..parity.oracle import PrecisionOracle
     from ..parity.sweep import run_case
     from ..runtime.sessions import OrtRunner
 
     example = example_case(loaded.example)
+    oracle = PrecisionOracle(reference, tolerances.oracle_multiple)  # one float64 twin for every route
 
     def check(product: ExportedModel, candidate: OrtRunner | None = None) -> str | None:
         """None when ``product`` passes, else why not; ``candidate``: its CPU session, when one is open."""
@@ -325,7 +327,7 @@ def _quick_parity(reference: Runner, loaded: SourceModel[object], tolerances: To
             candidate = OrtRunner(product.model, "cpu", path=product.path)
         judged = one_pass(tolerances=tolerances, candidate=product.model, cases=[example])
         case = run_case(example.case, example.feeds, reference, candidate, judged.tolerances,
-                        dict(judged.compute_dtype))
+                        dict(judged.compute_dtype), oracle=oracle)
         if case.passed:
             return None
         if case.error:

@@ -108,9 +108,9 @@ def export_options(*, routes: bool = False) -> Callable:
 
 
 def _parity(provider="auto", atol=None, rtol=None, tolerances=(), fallback="warn", seed=0, inputs_file=None,
-            save_inputs=None, save_outputs=None, expected_file=None) -> ParityConfig:
-    return ParityConfig(provider, Tolerances.build(atol, rtol, tolerances), fallback, seed, inputs_file,
-                        expected_file, save_inputs, save_outputs)
+            save_inputs=None, save_outputs=None, expected_file=None, oracle_multiple=None) -> ParityConfig:
+    return ParityConfig(provider, Tolerances.build(atol, rtol, tolerances, oracle_multiple), fallback, seed,
+                        inputs_file, expected_file, save_inputs, save_outputs)
 
 
 _PARITY = (
@@ -120,6 +120,9 @@ _PARITY = (
     click.option("--rtol", type=float, default=None, help="Relative tolerance (default: by dtype)."),
     click.option("--tol", "tolerances", multiple=True, metavar="NAME=ATOL[,RTOL]",
                  help="Tolerance for one output, over --atol/--rtol and the dtype default (repeatable)."),
+    click.option("--oracle-multiple", type=float, default=None, metavar="X",
+                 help="A float32 output that fails the tolerance passes when it is within X times the source's "
+                      "own float32 distance to the source run in float64 (default 2; 0: off)."),
     click.option("--fallback", type=click.Choice(FALLBACK_POLICIES, case_sensitive=False), default="warn",
                  show_default=True,
                  help="When nodes fall back from the CUDA / TensorRT provider to CPU: warn, or fail (exit 2)."),

@@ -286,13 +286,11 @@ class KerasConverter:
         return [KerasTf2OnnxRoute(), KerasTorchRoute()]
 
     def reference_runner(self, loaded: SourceModel[KerasState]):
-        """Keras eager (TensorFlow backend), inference mode."""
-        from .tf_runner import TfRunner
+        """Keras eager (TensorFlow backend), inference mode; it can run in float64 (the precision oracle)."""
+        from .keras_fp64 import KerasRunner
 
-        return TfRunner(
-            loaded.state.call, loaded.state.output_names, positional=[s.name for s in loaded.specs],
-            name="keras (tensorflow eager)",
-        )
+        return KerasRunner(loaded.model, loaded.state.output_names, [s.name for s in loaded.specs],
+                           "keras (tensorflow eager)")
 
     @staticmethod
     def failing_op(e: BaseException) -> str | None:

@@ -56,10 +56,18 @@ def forward_args(call: str, arg_order: tuple[str, ...], tensors: Mapping[str, An
     return tuple(tensors[n] for n in arg_order), dict(fixed or {})
 
 
+# A float64 twin doubles the weights in memory: past this many bytes of float32 weights, no oracle.
+FLOAT64_MAX_BYTES = 2 << 30
+
+
 class TorchRunner:
-    """Calls the model the way its ``forward`` expects (positional or keyword) under inference mode."""
+    """Calls the model the way its ``forward`` expects (positional or keyword) under inference mode.
+
+    Implements :class:`~onnxbridge.parity.oracle.Float64Reference`: :meth:`float64_runner` runs a deep copy
+    of the module in float64 (the precision oracle)."""
 
     name = "pytorch"
+    float64_how = "pytorch: a deep copy of the module .double(), float inputs cast"
 
     def __init__(self, module: Any, call: str, arg_order: tuple[str, ...], output_names: tuple[str, ...],
                  fixed: Mapping[str, Any] | None = None) -> None:
@@ -82,6 +90,18 @@ class TorchRunner:
         with torch.inference_mode():
             out = self.module(*args, **kwargs)
         return [to_numpy(t) for _, t in flatten_outputs(out)]
+
+    def float64_runner(self) -> TorchRunner:
+        """The same call on a deep copy of the module in float64 (float feeds are cast by the oracle)."""
+        import copy
+
+        weights = sum(t.numel() * t.element_size() for t in [*self.module.parameters(), *self.module.buffers()])
+        if weights > FLOAT64_MAX_BYTES:
+            raise MemoryError(f"{weights / 2**30:.1f} GiB of weights: a float64 copy would not fit comfortably")
+        twin = copy.deepcopy(self.module).double()
+        runner = TorchRunner(twin, self.call, self.arg_order, self._output_names, self.fixed)
+        runner.name = "pytorch (float64)"
+        return runner
 
     def random_ops(self, feeds: Mapping[str, np.ndarray]) -> list[str]:
         """The seeded-random ops one forward calls (``aten.randn_like.default at model.py:12 (code)``),

@@ -77,26 +77,34 @@ def _check_tolerance(value: float | None, flag: str) -> float | None:
 
 @dataclass(frozen=True)
 class Tolerances:
-    """The user's tolerances: ``--atol`` / ``--rtol`` over the dtype defaults, and ``--tol`` per output."""
+    """The user's tolerances: ``--atol`` / ``--rtol`` over the dtype defaults, and ``--tol`` per output;
+    ``oracle_multiple`` (``--oracle-multiple``): a float32 output that fails them still passes when its
+    distance to the source run in float64 is at most this multiple of the source's own (0: no oracle)."""
 
     atol: float | None = None
     rtol: float | None = None
     per_output: tuple[tuple[str, Tolerance], ...] = ()
+    oracle_multiple: float = 2.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "atol", _check_tolerance(self.atol, "--atol"))
         object.__setattr__(self, "rtol", _check_tolerance(self.rtol, "--rtol"))
+        multiple = _check_tolerance(self.oracle_multiple, "--oracle-multiple")
+        object.__setattr__(self, "oracle_multiple", 2.0 if multiple is None else multiple)
 
     @classmethod
     def build(cls, atol: float | None = None, rtol: float | None = None,
-              tolerances: Mapping[str, ToleranceLike] | Sequence[str] | Tolerances | None = None) -> Tolerances:
+              tolerances: Mapping[str, ToleranceLike] | Sequence[str] | Tolerances | None = None,
+              oracle_multiple: float | None = None) -> Tolerances:
         """From API keywords: ``tolerances`` as ``--tol`` strings or a mapping name -> Tolerance /
         (atol, rtol) / atol, each checked as ``--tol`` checks it (finite, >= 0)."""
+        multiple = 2.0 if oracle_multiple is None else oracle_multiple
         if isinstance(tolerances, Tolerances):
-            return cls(atol, rtol, tolerances.per_output)
+            return cls(atol, rtol, tolerances.per_output, multiple if oracle_multiple is not None
+                       else tolerances.oracle_multiple)
         if isinstance(tolerances, Mapping):
-            return cls(atol, rtol, tuple((str(n), _tolerance(str(n), t)) for n, t in tolerances.items()))
-        return cls(atol, rtol, tuple(parse_tolerances([str(t) for t in tolerances or ()]).items()))
+            return cls(atol, rtol, tuple((str(n), _tolerance(str(n), t)) for n, t in tolerances.items()), multiple)
+        return cls(atol, rtol, tuple(parse_tolerances([str(t) for t in tolerances or ()]).items()), multiple)
 
     def for_output(self, name: str) -> Tolerance | None:
         """The ``--tol`` of one output, if the user gave one."""

@@ -250,6 +250,8 @@ def _role_values(role: str, spec: TensorSpec, shape: tuple[int, ...], dtype: np.
             # keep at least the first position; pad a random tail per row
             keep = rng.integers(1, shape[-1] + 1, size=shape[:-1])
             arr = (np.arange(shape[-1]) < keep[..., None]).astype(np.int64)
+            if arr.all():  # at least one padded position, so that masked comparison is exercised
+                arr[(0,) * (len(shape) - 1) + (-1,)] = 0
         return arr.astype(dtype)
     if role == "token_type":
         return rng.integers(0, max(1, min(2, ranges.high(spec.name) or 2)), size=shape).astype(dtype)

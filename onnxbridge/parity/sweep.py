@@ -11,6 +11,7 @@ cannot run is listed as such (:attr:`CaseKind.SOURCE_LIMIT`), never judged.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -27,7 +28,9 @@ from ..runtime.sessions import OrtRunner, Runner
 from .axes import axis_breaks, judge_axes, smallest_runnable_cases
 from .cases import AxisBounds, InputCase, PlannedCase, plan_cases
 from .inputs import REDRAWS, blame_inputs
+from .masks import masked_pairs
 from .metrics import DEFAULT_TOLERANCES, compare_outputs, default_tolerance
+from .oracle import PrecisionOracle
 
 if TYPE_CHECKING:
     import onnx
@@ -47,8 +50,11 @@ def run_case(
     compute_dtype: str | Mapping[str, str | None] | None = None,
     *,
     refs: list[np.ndarray] | None = None,
+    oracle: PrecisionOracle | None = None,
 ) -> ParityCase:
-    """Run both sides on ``feeds`` (the reference only when ``refs`` is not given) and compare every output."""
+    """Run both sides on ``feeds`` (the reference only when ``refs`` is not given) and compare every output:
+    positions an attention / padding mask input leaves out are not compared (:mod:`.masks`), and a float32
+    output that fails the tolerance is judged again against the source in float64 (``oracle``, :mod:`.oracle`)."""
     shapes = {k: tuple(int(d) for d in np.shape(v)) for k, v in feeds.items()}
 
     def failed(side: Side, error: str) -> ParityCase:
@@ -71,7 +77,13 @@ def run_case(
     if len(refs) != len(gots):
         return failed(Side.COMPARISON, f"output count differs: reference gives {len(refs)}, "
                                        f"ONNX model gives {len(gots)} ({', '.join(names)})")
-    outputs = compare_outputs(names, refs, gots, tolerances, compute_dtype=compute_dtype)
+    kept_refs, kept_gots, positions = masked_pairs(refs, gots, feeds)
+    outputs = compare_outputs(names, kept_refs, kept_gots, tolerances, compute_dtype=compute_dtype)
+    outputs = [dataclasses.replace(o, masked_positions=p.count) if p.count else o for o, p in zip(outputs, positions)]
+    if oracle is not None:
+        narrow = frozenset(n for n in names if (compute_dtype.get(n) if isinstance(compute_dtype, Mapping)
+                                                else compute_dtype))
+        outputs = oracle.judge(feeds, refs, gots, outputs, [p.keep for p in positions], narrow)
     return ParityCase(case.label, case.seed, shapes, tuple(outputs), all(o.passed for o in outputs),
                       kind=case.kind, axis=case.axis, size=case.size)
 
@@ -112,8 +124,9 @@ def run_parity(
             f"the outputs are: {', '.join(candidate.output_names)}",
         )
     t0 = time.perf_counter()
+    oracle = PrecisionOracle(reference, tolerances.oracle_multiple)
     compare = partial(run_case, reference=reference, candidate=candidate, tolerances=tolerances,
-                      compute_dtype=compute_dtype)
+                      compute_dtype=compute_dtype, oracle=oracle)
     results, used, notes, repeat = _run_cases(cases, reference, compare)
     export_sizes = _export_sizes(cases)
     if maker is not None:
@@ -129,6 +142,9 @@ def run_parity(
     repeats, nondeterminism = repeat
     passed = (bool(judged) and all(c.passed for c in judged) and repeats is not False
               and not any(a.outcome is AxisOutcome.EXPORT_NARROWED for a in axes))
+    said = oracle.summary()
+    if said.consulted or (not passed and not said.available and said.multiple > 0):
+        notes.append(said.line())
     report = ParityReport(
         reference=reference.name,
         provider_requested=candidate.provider.requested,
@@ -146,6 +162,7 @@ def run_parity(
         axes=axes,
         source_repeats=repeats,
         nondeterminism=nondeterminism,
+        oracle=said,
     )
     return report, used
 

@@ -17,7 +17,7 @@ from ..options import BUDGET_CEILINGS
 from ..options.providers import CPU, CUDA, TENSORRT, provider_label
 from .figures import figure as _figure
 from .figures import svg as _svg
-from .markdown import AXIS_HEADERS, axis_rows, case_mark, variant_cells
+from .markdown import AXIS_HEADERS, axis_rows, case_mark, oracle_note, variant_cells
 from .numbers import short
 from .section import Bullets, RenderContext, Section, Text
 
@@ -157,7 +157,7 @@ def _cases_section(v: ParityReport) -> str:
             if o.top1_agreement is not None:
                 topk = f"{o.top1_agreement:.0%}" + (f" / {o.topk_agreement:.0%}@{o.topk}" if o.topk else "")
             worst = _e(list(o.worst_index)) if o.worst_index is not None else "-"
-            detail = " ".join(_e(x) for x in (o.error, o.nan_or_inf) if x)
+            detail = " ".join(_e(x) for x in (o.error, o.nan_or_inf, oracle_note(o).strip()) if x)
             rows.append([
                 _td(_e(c.label)), _td(_e(shapes)), _td(_e(o.name)), _td(short(o.max_abs), True),
                 _td(short(o.max_rel), True), _td(short(o.mean_abs), True), _td(short(o.cosine), True),

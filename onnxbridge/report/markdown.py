@@ -10,7 +10,7 @@ from .numbers import short
 from .section import Bullets, RenderContext, Section, Text
 
 if TYPE_CHECKING:
-    from ..results import Report
+    from ..results import OutputParity, Report
     from ..results.table import Table
     from .section import ReportSections
 
@@ -44,6 +44,18 @@ def table_markdown(table: Table) -> str:
     """A :class:`Table` as Markdown, every cell made safe."""
     return "\n".join(["| " + " | ".join(_cell(h) for h in table.headers) + " |", "|" + " --- |" * len(table.headers)]
                      + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows])
+
+
+def oracle_note(o: OutputParity) -> str:
+    """The precision oracle's three distances and the masked positions of one output, when there are any."""
+    note = ""
+    if o.oracle is not None:
+        note += (f" oracle{' (numerically sensitive)' if o.oracle.decided else ''}: source vs fp64 "
+                 f"{short(o.oracle.source_vs_fp64)}, ONNX vs fp64 {short(o.oracle.onnx_vs_fp64)}, "
+                 f"ONNX vs source {short(o.oracle.onnx_vs_source)}")
+    if o.masked_positions:
+        note += f" {o.masked_positions} masked position(s) not compared"
+    return note
 
 
 def _cell(text: str) -> str:
@@ -104,6 +116,7 @@ def validation_markdown(report: Report, ctx: RenderContext) -> list[str]:
         for o in c.outputs:
             extra = (f" {o.mismatched} off, worst at {list(o.worst_index)}"
                      if (not o.passed and o.worst_index is not None and not o.error) else "")
+            extra += oracle_note(o)
             top1 = "-" if o.top1_agreement is None else f"{o.top1_agreement:.0%}"
             lines.append(
                 f"| {c.label} | {o.name} | {list(o.shape)} | {short(o.max_abs)} | {short(o.max_rel)} | "

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..options.providers import provider_label
 
-__all__ = ["ERROR_BIN_EDGES", "OutputParity", "CaseKind", "Side", "ParityCase", "ParityReport", "PlacedNode",
+__all__ = ["ERROR_BIN_EDGES", "OracleDistances", "OracleSummary", "OutputParity", "CaseKind", "Side", "ParityCase", "ParityReport", "PlacedNode",
            "Placement", "AxisOutcome", "AxisVerdict", "ToleranceUsed"]
 
 
@@ -15,6 +15,48 @@ __all__ = ["ERROR_BIN_EDGES", "OutputParity", "CaseKind", "Side", "ParityCase", 
 # (i >= 1) the errors in (EDGES[i-1], EDGES[i]]: up to 1e-9, one decade each up to 1e2, then
 # everything above 1e2 (Inf, and NaN on one side only, included). 14 counts for 14 edges.
 ERROR_BIN_EDGES: tuple[float, ...] = (0.0,) + tuple(10.0**e for e in range(-9, 3)) + (float("inf"),)
+
+
+@dataclass(frozen=True)
+class OracleDistances:
+    """The precision oracle's three distances for one output in one case (max abs, float64): the source's
+    own float32 output from the source run in float64, the ONNX output from float64, the ONNX output from the
+    source. ``decided``: the oracle passed an output the tolerance failed, by ``rule`` (``tolerance``: the
+    ONNX output is within the tolerance of float64; ``multiple``: within ``multiple`` times the source's own
+    distance): a numerically sensitive model."""
+
+    source_vs_fp64: float
+    onnx_vs_fp64: float
+    onnx_vs_source: float
+    multiple: float
+    decided: bool
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class OracleSummary:
+    """What the precision oracle did in one check: whether the source could run in float64 (``how``; else
+    ``why_not``, and the fixed tolerance alone decides), the multiple allowed, how many output checks it
+    judged (``consulted``: they failed the tolerance) and passed (``decided``)."""
+
+    available: bool
+    how: str | None
+    multiple: float
+    consulted: int = 0
+    decided: int = 0
+    why_not: str | None = None
+
+    def line(self) -> str:
+        """One line for people."""
+        if not self.available:
+            return f"no float64 oracle: {self.why_not}; the fixed tolerance decides"
+        if self.decided:
+            return (f"numerically sensitive model: {self.decided} output check(s) failing the fixed tolerance "
+                    f"are as close to float64 as the source ({self.how}; within the tolerance of float64 or "
+                    f"{self.multiple:g}x the source's own float32 distance)")
+        if self.consulted:
+            return f"float64 oracle ({self.how}) consulted on {self.consulted} output check(s): none within its rule"
+        return f"float64 oracle available ({self.how}), not needed: the fixed tolerance held"
 
 
 @dataclass(frozen=True)
@@ -40,6 +82,8 @@ class OutputParity:
     topk: int | None = None
     error_histogram: tuple[int, ...] | None = None
     tolerance_from: str | None = None
+    masked_positions: int = 0
+    oracle: OracleDistances | None = None
 
 
 class CaseKind(str, enum.Enum):
@@ -186,6 +230,23 @@ class ParityReport:
     axes: tuple[AxisVerdict, ...] = ()
     source_repeats: bool | None = None
     nondeterminism: str | None = None
+    oracle: OracleSummary | None = None
+
+    @property
+    def masked_positions(self) -> int:
+        """``[batch, seq]`` positions the attention / padding mask left out, over every case and output."""
+        return sum(o.masked_positions for c in self.cases for o in c.outputs)
+
+    def _worst_decided(self) -> str:
+        """The oracle's three distances on the output it passed furthest from the source."""
+        decided = [o for c in self.cases for o in c.outputs if o.oracle is not None and o.oracle.decided]
+        if not decided:
+            return ""
+        o = max(decided, key=lambda o: o.oracle.onnx_vs_source if o.oracle else 0.0)
+        d = o.oracle
+        assert d is not None
+        return (f"; worst '{o.name}': source vs float64 {d.source_vs_fp64:.3g}, ONNX vs float64 "
+                f"{d.onnx_vs_fp64:.3g}, ONNX vs source {d.onnx_vs_source:.3g}")
 
     @property
     def compared(self) -> int:
@@ -219,7 +280,10 @@ class ParityReport:
         skipped = len(self.cases) - self.compared
         if self.passed:
             return (f"parity passed on {self.provider_used}: {self.compared} cases, worst max_abs {self.worst_abs:.3g}"
-                    + (f" ({skipped} size(s) the source cannot run, not compared)" if skipped else ""))
+                    + (f" ({skipped} size(s) the source cannot run, not compared)" if skipped else "")
+                    + (f"; {self.masked_positions} masked position(s) not compared" if self.masked_positions else "")
+                    + (f"; {self.oracle.line()}{self._worst_decided()}"
+                       if self.oracle is not None and self.oracle.decided else ""))
         if self.nondeterminism:
             return f"parity NOT JUDGED: {self.nondeterminism}"
         if self.narrowed:
