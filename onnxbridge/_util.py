@@ -179,6 +179,8 @@ class Captured:
 def _fds_to(target: int) -> Iterator[None]:
     """Point file descriptors 1 and 2 at ``target`` for the block (C stdio flushed on both edges)."""
     for stream in (sys.__stdout__, sys.__stderr__, sys.stdout, sys.stderr):
+        if stream is None:  # sys.__stdout__ / __stderr__ under pythonw and some embedders
+            continue
         with contextlib.suppress(Exception):
             stream.flush()
     saved = [os.dup(1), os.dup(2)]

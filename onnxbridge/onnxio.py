@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import onnx
 
     from .results import ExportedAxis, ModelInfo
-    from .specs import SizeRange
+    from .specs import SizeRange, TensorSpec
 
 __all__ = [
     "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "main_opset", "op_counts", "graph_inputs", "value_infos",
@@ -78,8 +78,10 @@ def check_versions(model: onnx.ModelProto, path: str | Path) -> None:
     """Refuse a model stamped with an IR version or opset newer than the installed onnx knows."""
     import onnx
 
-    newest = {"": onnx.defs.onnx_opset_version(), "ai.onnx": onnx.defs.onnx_opset_version(),
-              "ai.onnx.ml": onnx.helper.VERSION_TABLE[-1][3], "ai.onnx.training": onnx.helper.VERSION_TABLE[-1][4]}
+    last = onnx.helper.VERSION_TABLE[-1]  # (release, IR, ai.onnx, ai.onnx.ml[, ai.onnx.training])
+    newest: dict[str, int | None] = {
+        "": onnx.defs.onnx_opset_version(), "ai.onnx": onnx.defs.onnx_opset_version(),
+        "ai.onnx.ml": last[3], "ai.onnx.training": last[4] if len(last) == 5 else None}
     problems = []
     if model.ir_version > onnx.IR_VERSION:
         problems.append(f"IR version {model.ir_version} (this onnx reads up to {onnx.IR_VERSION})")
@@ -346,7 +348,7 @@ def model_info(path: str | Path) -> ModelInfo:
 
 
 
-def input_specs(model: onnx.ModelProto):
+def input_specs(model: onnx.ModelProto) -> tuple[TensorSpec, ...]:
     """TensorSpecs of the graph inputs; unnamed unknown dims get a name of their own."""
     from .specs import TensorSpec
 

@@ -31,6 +31,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 __all__ = ["PREFIX", "publish", "recover", "pending", "locked", "scratch_dir", "temp_name", "fsync_file"]
 
@@ -38,6 +39,7 @@ PREFIX = ".onnxbridge-tmp-"
 JOURNAL = ".journal"
 _POINTER = "JOURNAL"  # inside a staging folder: the journal's path, relative to that folder
 STALE_S = 24 * 3600.0  # a temp file whose writer's pid is reused is stale after this long
+_Target = TypeVar("_Target", str, Path, "str | Path")  # Mapping keys are invariant: dict[Path, Path] is fine too
 
 
 def temp_name(name: str = "") -> str:
@@ -100,7 +102,7 @@ def locked(folders: Iterable[str | Path], *, shared: bool = False) -> Iterator[N
             os.close(fd)
 
 
-def publish(files: Mapping[str | Path, str | Path], remove: Iterable[str | Path] = ()) -> None:
+def publish(files: Mapping[_Target, str | Path], remove: Iterable[str | Path] = ()) -> None:
     """Move each new file (value) over its target (key), all together or none; ``remove`` lists
     targets that must be gone afterwards (an external-data file the new model no longer has).
 

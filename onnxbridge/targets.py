@@ -18,6 +18,7 @@ Sources (keep them with the table when it changes):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -96,7 +97,7 @@ def _tensorrt(major: str) -> Target:
     return Target(f"tensorrt{major}", lo, hi, ir, ("", "ai.onnx", "trt.plugins"), unsupported, source)
 
 
-def parse_targets(texts: str | list[str] | tuple[str, ...]) -> tuple[Target, ...]:
+def parse_targets(texts: str | Sequence[str]) -> tuple[Target, ...]:
     """``ort==1.17,ort-web,tensorrt10`` (comma-separated, repeatable) -> targets."""
     items = [t.strip().lower() for text in ([texts] if isinstance(texts, str) else texts) for t in text.split(",")]
     out = []

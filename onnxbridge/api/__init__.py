@@ -8,6 +8,9 @@ Orchestration only; each verb returns a :class:`~onnxbridge.results.Report`. The
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from ._bench import bench, bench_with
 from ._convert import convert, convert_with
 from ._debug import debug, debug_with
@@ -18,14 +21,20 @@ from ._upgrade import upgrade, upgrade_with
 from ._validate import validate, validate_with
 from ._variants import variant, variant_with
 
+if TYPE_CHECKING:
+    from ..converters.base import Converter, SourceModel
+    from ..options import ExportOptions
+    from ..specs import TensorSpec
+
 __all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "debug", "debug_with", "inspect",
            "bench", "bench_with", "load_source", "frameworks", "upgrade", "upgrade_with", "variant", "variant_with"]
 
 
-def load_source(source: str, *, inputs=None, framework: str | None = None, trust_model: bool = False,
-                task: str | None = None, export=None):
+def load_source(source: str, *, inputs: Sequence[str | TensorSpec] | None = None, framework: str | None = None,
+                trust_model: bool = False, task: str | None = None, export: ExportOptions | None = None
+                ) -> tuple[Converter, SourceModel[object]]:
     """SOURCE -> (converter, SourceModel): the source loaded the way ``convert`` loads it."""
-    from ..options import ExportOptions
+    from ..options import ExportOptions, as_specs
 
-    return _load_source(str(source), export or ExportOptions(tuple(inputs or ()), framework, None, (), trust_model,
+    return _load_source(str(source), export or ExportOptions(as_specs(inputs), framework, None, (), trust_model,
                                                          task))

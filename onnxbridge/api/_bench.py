@@ -11,14 +11,27 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
-from ..options import BenchConfig, ExportOptions, TimingPlan, is_batch_axis
+from ..options import BenchConfig, ExportOptions, TimingPlan, as_path, as_specs, is_batch_axis
 from ..results import BenchCase, BenchReport, BenchSettings, ReferenceCheck, Report
 from ..runtime.capabilities import OnAccelerator, ThreadLimited
 from ..specs import TensorSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+    from ..overlays.profile import NodeProfile
+    from ..parity.inputs import IdRanges
+    from ..runtime.providers import ProviderChoice
+    from ..runtime.sessions import Runner
+
+    _Cases = list[tuple[int, dict[str, np.ndarray]]]  # (batch, feeds) to measure
+    _Sessions = list[tuple[Any, ProviderChoice]]  # (onnxruntime session, the provider it runs on)
 
 __all__ = ["bench", "bench_with", "batch_axis"]
 
@@ -56,9 +69,9 @@ def bench(
     config = BenchConfig(
         providers=tuple(providers), batches=tuple(batches or ()), axis_sizes=tuple((axis_sizes or {}).items()),
         timing=TimingPlan(warmup=warmup, runs=runs, duration_s=duration_s), threads=threads, opt_level=opt_level,
-        io_binding=io_binding, reference_device=reference_device, seed=seed, inputs_file=inputs_file,
+        io_binding=io_binding, reference_device=reference_device, seed=seed, inputs_file=as_path(inputs_file),
     )
-    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model)
+    export = ExportOptions(as_specs(inputs), framework, None, (), trust_model)
     return bench_with(model, config, source=source, export=export, profile=profile, progress=progress)
 
 
@@ -132,7 +145,8 @@ def _leading_dim(specs: Sequence[TensorSpec]) -> int | str | None:
     return next(iter(leading)) if len(leading) == 1 else None
 
 
-def _fit_specs(given: tuple[TensorSpec, ...], graph: tuple[TensorSpec, ...], model_path) -> tuple[TensorSpec, ...]:
+def _fit_specs(given: tuple[TensorSpec, ...], graph: tuple[TensorSpec, ...], model_path: str | Path
+               ) -> tuple[TensorSpec, ...]:
     if not given:
         return graph
     names = {s.name for s in graph}
@@ -169,7 +183,9 @@ def _sizes(specs: Sequence[TensorSpec], config: BenchConfig) -> tuple[dict[str, 
     return sizes, batch_name, batches
 
 
-def _plan_inputs(specs, sizes, batch_name, batches, config: BenchConfig, int_high, model):
+def _plan_inputs(specs: tuple[TensorSpec, ...], sizes: dict[str, int], batch_name: str | None,
+                 batches: tuple[int, ...], config: BenchConfig, int_high: IdRanges | None, model: str | Path
+                 ) -> _Cases:
     """[(batch, feeds)] to measure: one per batch size asked for, or the --inputs data."""
     from ..parity.inputs import generate_inputs
 
@@ -189,7 +205,7 @@ def _plan_inputs(specs, sizes, batch_name, batches, config: BenchConfig, int_hig
         if batch_name:
             return [(1, generate_inputs(specs, {**sizes, batch_name: 1}, seed, int_high=int_high))]
         return [(_fixed_batch(specs) or 1, generate_inputs(specs, sizes, seed, int_high=int_high))]
-    out = []
+    out: _Cases = []
     for b in batches:
         if batch_name is None:
             fixed = _fixed_batch(specs)
@@ -205,13 +221,15 @@ def _plan_inputs(specs, sizes, batch_name, batches, config: BenchConfig, int_hig
     return out
 
 
-def _sessions(onnx_model, path, config: BenchConfig, options) -> tuple[list, list[str]]:
+def _sessions(onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig, options: Any
+              ) -> tuple[_Sessions, list[str]]:
     """One session per provider asked for, with the provider that really runs read back."""
     from ..onnxio import session_payload
     from ..runtime.providers import create_session
 
     payload = session_payload(onnx_model, path)
-    sessions, notes = [], []
+    sessions: _Sessions = []
+    notes: list[str] = []
     for p in config.providers:
         session, choice = create_session(payload, p, options=options)
         if choice.note:
@@ -220,7 +238,8 @@ def _sessions(onnx_model, path, config: BenchConfig, options) -> tuple[list, lis
     return sessions, notes
 
 
-def _profile(onnx_model, path, config: BenchConfig, feeds, say: Progress):
+def _profile(onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig, feeds: dict[str, np.ndarray],
+             say: Progress) -> NodeProfile:
     """Per-node time on the first provider asked for, at the first batch (a session of its own)."""
     from ..onnxio import session_payload
     from ..overlays.profile import profile_session
@@ -238,7 +257,8 @@ class _Measured:
     checks: tuple[ReferenceCheck, ...] = ()
 
 
-def _measure(sessions, reference, cases, config: BenchConfig, say: Progress) -> _Measured:
+def _measure(sessions: _Sessions, reference: Runner | None, cases: _Cases, config: BenchConfig, say: Progress
+             ) -> _Measured:
     """Time every session (and the reference) at every batch; check the reference against the first session."""
     device = config.reference_device
     if device == "auto":
@@ -265,7 +285,8 @@ def _measure(sessions, reference, cases, config: BenchConfig, say: Progress) -> 
     return _Measured(tuple(results), tuple(refs), tuple(checks))
 
 
-def _time_ort(session, choice, feeds, batch, shapes, binding, config: BenchConfig) -> BenchCase:
+def _time_ort(session: Any, choice: ProviderChoice, feeds: dict[str, np.ndarray], batch: int,
+              shapes: dict[str, tuple[int, ...]], binding: bool, config: BenchConfig) -> BenchCase:
     from ..runtime.timing import ort_callable, time_callable
 
     call, sync = ort_callable(session, feeds, io_binding=binding)
@@ -276,7 +297,8 @@ def _time_ort(session, choice, feeds, batch, shapes, binding, config: BenchConfi
                      note=choice.note)
 
 
-def _time_reference(reference, feeds, batch, shapes, device, plan) -> BenchCase:
+def _time_reference(reference: Runner, feeds: dict[str, np.ndarray], batch: int, shapes: dict[str, tuple[int, ...]],
+                    device: str, plan: TimingPlan) -> BenchCase:
     from ..runtime.timing import time_reference
 
     stats, name = time_reference(reference, feeds, device, plan)
@@ -284,7 +306,7 @@ def _time_reference(reference, feeds, batch, shapes, device, plan) -> BenchCase:
                      io_binding=False, stats=stats, settings={"device": device})
 
 
-def _outputs_match(reference, session, feeds, batch) -> ReferenceCheck:
+def _outputs_match(reference: Runner, session: Any, feeds: dict[str, np.ndarray], batch: int) -> ReferenceCheck:
     """One run of each side on the bench inputs: a speed figure of a wrong model is worth nothing."""
     from ..parity.metrics import compare_outputs
 

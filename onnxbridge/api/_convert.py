@@ -18,15 +18,19 @@ from ..options import (
     ToleranceLike,
     Tolerances,
     VariantOptions,
+    as_specs,
 )
 from ..results import Report
 from ..specs import TensorSpec
 from ._stages import load_source, preflight, read_input_cases, simplify_check, validate_model
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import onnx
 
     from ..converters.base import Converter, ExportedModel, SourceModel
+    from ..results import ConversionResult, ExportedAxis, OptimizeResult, SimplifyResult
     from ..runtime.sessions import OrtRunner, Runner
 
 __all__ = ["convert", "convert_with"]
@@ -57,7 +61,7 @@ def convert(
     fuse_transformer: str | None = None,
     external_data: bool = False,
     simplifier: str = "onnxsim",
-    variants: Sequence[str] | VariantOptions | None = None,
+    variants: Sequence[str] | str | VariantOptions | None = None,
     new_tokens: int = 32,
     progress: Progress | None = None,
 ) -> Report:
@@ -79,7 +83,7 @@ def convert(
     greedy tokens per prompt (see :mod:`onnxbridge.generation`).
     """
     options = ConvertOptions(
-        export=ExportOptions(tuple(inputs or ()), framework, opset, tuple(routes or ()), trust_model, task),
+        export=ExportOptions(as_specs(inputs), framework, opset, tuple(routes or ()), trust_model, task),
         parity=ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
                                   seed=seed, inputs_file=inputs_file, save_inputs=save_inputs,
                                   save_outputs=save_outputs),
@@ -88,10 +92,19 @@ def convert(
         validate=validate,
         external_data=external_data,
         simplifier=simplifier,
-        variants=variants if isinstance(variants, VariantOptions) else VariantOptions(variants) if variants else None,
+        variants=_variant_options(variants),
         new_tokens=new_tokens,
     )
     return convert_with(source, output, options, progress)
+
+
+def _variant_options(variants: Sequence[str] | str | VariantOptions | None) -> VariantOptions | None:
+    """``["fp16", "int8"]`` or ``"fp16,int8"`` as options (None: no variants)."""
+    if isinstance(variants, VariantOptions):
+        return variants
+    if not variants:
+        return None
+    return VariantOptions((variants,) if isinstance(variants, str) else tuple(variants))
 
 
 def convert_with(source: str | Path, output: str | Path, options: ConvertOptions,
@@ -170,7 +183,8 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
 
 def _transform_and_write(product: ExportedModel, loaded: SourceModel[object], options: ConvertOptions, out: Path,
                          scratch: Path, say: Progress,
-                         timings: dict[str, float], peaks: StagePeaks, axes: tuple = ()):
+                         timings: dict[str, float], peaks: StagePeaks, axes: tuple[ExportedAxis, ...] = ()
+                         ) -> tuple[onnx.ModelProto, SimplifyResult | None, OptimizeResult | None]:
     """(the model written, as loaded back without weights, or in memory), the simplify and optimise
     results. A product in a file is simplified file to file and moved into place; one in memory is
     transformed in memory and saved. Either way the file records each dynamic axis's declared and
@@ -200,7 +214,7 @@ def _transform_and_write(product: ExportedModel, loaded: SourceModel[object], op
     return load_onnx(out), simp, None
 
 
-def _record_axis_ranges(model: onnx.ModelProto, loaded: SourceModel[object], axes: tuple) -> None:
+def _record_axis_ranges(model: onnx.ModelProto, loaded: SourceModel[object], axes: tuple[ExportedAxis, ...]) -> None:
     """The declared and exported range of every dynamic axis, in the model's metadata."""
     from ..onnxio import write_axis_ranges
     from ..specs import declared_ranges
@@ -208,7 +222,7 @@ def _record_axis_ranges(model: onnx.ModelProto, loaded: SourceModel[object], axe
     write_axis_ranges(model, declared_ranges(loaded.specs), axes)
 
 
-def _record_axis_ranges_in_file(path: Path, loaded: SourceModel[object], axes: tuple) -> None:
+def _record_axis_ranges_in_file(path: Path, loaded: SourceModel[object], axes: tuple[ExportedAxis, ...]) -> None:
     """As :func:`_record_axis_ranges`, in a (scratch) file whose weights stay in external data."""
     import onnx
 
@@ -223,7 +237,8 @@ def _product_notes(product: ExportedModel, options: ConvertOptions) -> tuple[str
     return ()
 
 
-def _export(converter: Converter, loaded: SourceModel[object], reference: Runner, options: ConvertOptions, save_to: Path):
+def _export(converter: Converter, loaded: SourceModel[object], reference: Runner, options: ConvertOptions,
+            save_to: Path) -> tuple[ExportedModel, ConversionResult]:
     """The route loop: each route of the converter (or those ``--route`` names), in order."""
     from ..converters.base import ExportRequest, ReportsFailingOp, pick_routes, run_routes
 
@@ -240,7 +255,8 @@ def _export(converter: Converter, loaded: SourceModel[object], reference: Runner
     )
 
 
-def _route_checks(reference: Runner, loaded: SourceModel[object], options: ConvertOptions):
+def _route_checks(reference: Runner, loaded: SourceModel[object], options: ConvertOptions
+                  ) -> tuple[Callable[[ExportedModel], object], Callable[[ExportedModel], str | None] | None]:
     """(the structural check, the quick parity check or None without validation) of a route's product.
     The parity check runs on the CPU session the structural check opened: one session per product."""
     if not options.validate:
@@ -248,10 +264,10 @@ def _route_checks(reference: Runner, loaded: SourceModel[object], options: Conve
     quick = _quick_parity(reference, loaded, options.parity.tolerances)
     opened: list[tuple[ExportedModel, OrtRunner]] = []  # (product, its CPU session) of the last structural check
 
-    def structural(product) -> None:
+    def structural(product: ExportedModel) -> None:
         opened[:] = [(product, _structural_check(product))]
 
-    def parity(product) -> str | None:
+    def parity(product: ExportedModel) -> str | None:
         checked, session = opened.pop() if opened else (None, None)
         return quick(product, session if checked is product else None)
 
@@ -259,7 +275,7 @@ def _route_checks(reference: Runner, loaded: SourceModel[object], options: Conve
 
 
 def _transform(model: onnx.ModelProto, loaded: SourceModel[object], options: ConvertOptions, say: Progress, timings: dict[str, float],
-               peaks: StagePeaks):
+               peaks: StagePeaks) -> tuple[onnx.ModelProto, SimplifyResult | None, OptimizeResult | None]:
     """Simplify, then optimise (each kept only where parity with its input holds)."""
     simp = opt = None
     if options.simplify:
@@ -282,7 +298,7 @@ def _transform(model: onnx.ModelProto, loaded: SourceModel[object], options: Con
     return model, simp, opt
 
 
-def _structural_check(product):
+def _structural_check(product: ExportedModel) -> OrtRunner:
     """Valid ONNX that ONNX Runtime can load on CPU; the CPU session."""
     import onnx
 
@@ -292,7 +308,8 @@ def _structural_check(product):
     return OrtRunner(product.model, "cpu", path=product.path)
 
 
-def _quick_parity(reference: Runner, loaded: SourceModel[object], tolerances: Tolerances):
+def _quick_parity(reference: Runner, loaded: SourceModel[object], tolerances: Tolerances
+                  ) -> Callable[[ExportedModel, OrtRunner | None], str | None]:
     """A candidate passes when it matches the reference on the export-size example inputs, judged
     by the tolerances the final validation uses (the same check, over the example alone)."""
     from ..parity.cases import example_case

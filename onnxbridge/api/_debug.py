@@ -13,17 +13,24 @@ import dataclasses
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._memory import StagePeaks
 from .._util import Progress, first_line, no_progress
 from ..errors import UsageError
 from ..fsutil import check_output_path
-from ..options import ConvertOptions, ExportOptions, LocalizeOptions, ParityConfig, ToleranceLike
+from ..options import ConvertOptions, ExportOptions, LocalizeOptions, ParityConfig, ToleranceLike, as_path, as_specs
 from ..results import Localization, ParityReport, Report, Side
 from ..specs import TensorSpec
 from ._localize import Candidate, Reference, load_reference, localize_case
 from ._rerun import debug_command
 from ._stages import preflight, read_input_cases, validate_cases
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..parity.cases import InputCase
+    from ..results import ConversionResult
 
 __all__ = ["debug", "debug_with", "localize_validation"]
 
@@ -53,11 +60,11 @@ def debug(
     subgraph (``MODEL.repro.onnx`` + ``MODEL.repro.npz``) is written. The report's ``localization`` holds
     the answer; ``passed`` is the validation's verdict.
     """
-    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model, task)
+    export = ExportOptions(as_specs(inputs), framework, None, (), trust_model, task)
     parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, seed=seed,
                                 inputs_file=inputs_file)
     paths = [models] if isinstance(models, (str, Path)) else list(models)
-    return debug_with(source, paths, export, parity, LocalizeOptions(budget_mb, repro_dir), progress)
+    return debug_with(source, paths, export, parity, LocalizeOptions(budget_mb, as_path(repro_dir)), progress)
 
 
 def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportOptions, parity: ParityConfig,
@@ -65,14 +72,14 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
     """:func:`debug` with its options built already."""
     source = str(source)
     say = progress or no_progress
-    models = [str(m) for m in models]
-    preflight(parity, source, *models)
+    paths = [str(m) for m in models]
+    preflight(parity, source, *paths)
     check_repro_dir(options)
     if parity.expected_file:
         raise UsageError("debug compares with a SOURCE or a reference ONNX model, not with fixtures",
                          "give the SOURCE (or the original .onnx) and the model: onnxbridge debug SOURCE MODEL.onnx")
     is_onnx = str(source).lower().endswith(".onnx")
-    if is_onnx and not models:
+    if is_onnx and not paths:
         raise UsageError(f"debug {source} alone has nothing to compare", "onnxbridge debug A.onnx B.onnx")
     cases, _ = read_input_cases(parity)
     say(f"loading {source}")
@@ -81,8 +88,8 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
         reference, domain = load_reference(source, export)
     conversion = None
     with tempfile.TemporaryDirectory(prefix="onnxbridge-debug-") as scratch:  # an export too large for memory
-        if models:
-            candidates = [Candidate(name, _load(p), p) for name, p in zip(stage_names(models), models)]
+        if paths:
+            candidates = [Candidate(name, _load(p), p) for name, p in zip(stage_names(paths), paths)]
         else:
             with peaks.stage("export"):
                 candidates, conversion = _pipeline(reference, export, parity, say, Path(scratch))
@@ -94,20 +101,21 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
         say("localising")
         with peaks.stage("localize"):
             loc, notes = _localize(reference, candidates, validation, cases, parity, options,
-                                   debug_command(source, models, export, parity))
+                                   debug_command(source, paths, export, parity))
     return Report(command="debug", source=str(source), framework=reference.direction, output=last.path,
                   conversion=conversion, validation=validation, localization=loc, notes=notes,
                   timings={"validate_s": validation.seconds} | ({"localize_s": loc.seconds} if loc else {}),
                   peak_rss_bytes=peaks.bytes)
 
 
-def _load(path: str):
+def _load(path: str) -> onnx.ModelProto:
     from ..onnxio import load_onnx
 
     return load_onnx(path)
 
 
-def _pipeline(reference: Reference, export: ExportOptions, parity: ParityConfig, say: Progress, scratch: Path):
+def _pipeline(reference: Reference, export: ExportOptions, parity: ParityConfig, say: Progress, scratch: Path
+              ) -> tuple[list[Candidate], ConversionResult]:
     """``debug SOURCE`` alone: export as ``convert`` does, then simplify, each kept in memory as a stage (an
     export whose weights go to external data is written in ``scratch`` and not simplified)."""
     from ..transforms.simplify import run_onnxsim
@@ -161,8 +169,9 @@ def check_repro_dir(options: LocalizeOptions) -> None:
         check_output_path(options.repro_dir / "probe.onnx", what="repro")
 
 
-def localize_validation(reference: Reference, model_path: str, candidate_model, validation: ParityReport,
-                        cases, parity: ParityConfig, options: LocalizeOptions, source: str, export: ExportOptions
+def localize_validation(reference: Reference, model_path: str, candidate_model: onnx.ModelProto,
+                        validation: ParityReport, cases: Sequence[InputCase], parity: ParityConfig,
+                        options: LocalizeOptions, source: str, export: ExportOptions
                         ) -> tuple[Localization | None, tuple[str, ...]]:
     """``validate --localize``: localise the first failing case of a validation that failed; (the
     localisation or None, notes saying why not)."""
@@ -171,8 +180,9 @@ def localize_validation(reference: Reference, model_path: str, candidate_model, 
                      debug_command(source, [model_path], export, parity))
 
 
-def _localize(reference: Reference, candidates: Sequence[Candidate], validation: ParityReport, cases,
-              parity: ParityConfig, options: LocalizeOptions, command: str) -> tuple[Localization | None, tuple[str, ...]]:
+def _localize(reference: Reference, candidates: Sequence[Candidate], validation: ParityReport,
+              cases: Sequence[InputCase], parity: ParityConfig, options: LocalizeOptions, command: str
+              ) -> tuple[Localization | None, tuple[str, ...]]:
     """The localisation of the validation's first failing case (``cases``: the inputs it really used), or
     None and why not: a source that does not repeat itself has noise, not a place where it diverges."""
     if validation.source_repeats is False:

@@ -25,7 +25,8 @@ def frameworks() -> tuple[FrameworkListing, ...]:
     registry = default_registry()
     out = []
     for name in registry.names():
-        error, routes = None, ()
+        error: str | None = None
+        routes: tuple[str, ...] = ()
         try:
             info = registry.info(name)
             routes = tuple(registry.get(name).route_names)

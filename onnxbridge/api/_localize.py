@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     import onnx
 
     from ..converters.base import LocalizesLayers, SourceModel
+    from ..localize.compare import Scorer
     from ..localize.finding import Finding
     from ..localize.stages import Stage
     from ..parity.domain import InputDomain
+    from ..results import Repro
 
 __all__ = ["Reference", "Candidate", "load_reference", "localize_case"]
 
@@ -75,10 +77,10 @@ class Remembering:
         return view
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        for seen, outs in self._kept:
+        for seen, kept in self._kept:
             if seen is feeds and self._replay:
-                return outs
-        outs = self.runner.run(feeds)
+                return kept
+        outs: list[np.ndarray] = self.runner.run(feeds)  # the wrapped runner is any Runner
         held = sum(o.nbytes for seen, kept in self._kept if seen is not feeds for o in kept)
         if held + sum(np.asarray(o).nbytes for o in outs) <= self.limit:
             self._kept[:] = [(s, o) for s, o in self._kept if s is not feeds] + [(feeds, outs)]
@@ -186,7 +188,7 @@ def _with_weights(stage: Stage) -> Stage:
     return dataclasses.replace(stage, model=load_weights(stage.model, stage.path))
 
 
-def _find(reference: Reference, before: Stage, after: Stage, k: int, feeds: Mapping[str, np.ndarray], scorer,
+def _find(reference: Reference, before: Stage, after: Stage, k: int, feeds: Mapping[str, np.ndarray], scorer: Scorer,
           options: LocalizeOptions, notes: list[str]) -> Finding:
     """The direction that applies: the source framework against the first ONNX stage, else ONNX vs ONNX."""
     from ..localize.finding import Finding
@@ -194,10 +196,10 @@ def _find(reference: Reference, before: Stage, after: Stage, k: int, feeds: Mapp
     if k > 1 or before.model is not None:
         from ..localize.onnx_side import localize_onnx
 
-        return localize_onnx(before.model, after.model, feeds, scorer, budget_bytes=options.budget_bytes,
+        return localize_onnx(before.onnx_model, after.onnx_model, feeds, scorer, budget_bytes=options.budget_bytes,
                              provider_a=before.provider, provider_b=after.provider)
     if reference.layers is not None and reference.loaded is not None:
-        return reference.layers.localize_layers(reference.loaded, reference.runner, feeds, after.model, scorer,
+        return reference.layers.localize_layers(reference.loaded, reference.runner, feeds, after.onnx_model, scorer,
                                                 budget_bytes=options.budget_bytes, provider=after.provider)
     notes.append(f"layer-by-layer comparison with a {reference.direction} source is not supported: the stage "
                  "table says which stage breaks; compare two ONNX files with onnxbridge debug A.onnx B.onnx")
@@ -210,7 +212,7 @@ def _unobserved_note(source: Stage, broken: Stage, feeds: Mapping[str, np.ndarra
     from ..runtime.sessions import OrtRunner
     from ..runtime.timing import session_options
 
-    plain = OrtRunner(broken.model, broken.provider, options=session_options(None, "disable"))
+    plain = OrtRunner(broken.onnx_model, broken.provider, options=session_options(None, "disable"))
     ref = source.runner.run(dict(feeds))
     got = plain.run(dict(feeds))
     scorer = stage_scorer(parity.tolerances, source.model, broken.model)
@@ -223,8 +225,8 @@ def _unobserved_note(source: Stage, broken: Stage, feeds: Mapping[str, np.ndarra
             "marking values changes ONNX Runtime's fusions; compare with --provider cpu or other inputs")
 
 
-def _write_repro(finding: Finding, options: LocalizeOptions, candidates: Sequence[Candidate], scorer,
-                 notes: list[str]):
+def _write_repro(finding: Finding, options: LocalizeOptions, candidates: Sequence[Candidate], scorer: Scorer,
+                 notes: list[str]) -> Repro | None:
     """The minimal failing subgraph, written where asked (nothing is written without a folder)."""
     if finding.repro is None or finding.divergence is None:
         return None

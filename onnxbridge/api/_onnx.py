@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
@@ -11,6 +12,13 @@ from ..fsutil import check_output_path
 from ..options import OptimizeOptions
 from ..results import Report
 from ..targets import parse_targets
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..results import ModelInfo, TargetCheck
+    from ..specs import TensorSpec
+    from ..targets import Target
 
 __all__ = ["simplify", "inspect"]
 
@@ -65,7 +73,8 @@ def simplify(
                   timings=timings, optimize=opt, notes=opt.notes if opt else (), peak_rss_bytes=peaks.bytes)
 
 
-def _simplify_file(model: str | Path, out: Path, original, specs, sizes, validate: bool, seed: int,
+def _simplify_file(model: str | Path, out: Path, original: onnx.ModelProto, specs: tuple[TensorSpec, ...],
+                   sizes: Mapping[str, int], validate: bool, seed: int,
                    optimize_options: OptimizeOptions, peaks: StagePeaks) -> Report:
     """A model with external data: simplified file to file, weights memory-mapped, then moved into place."""
     import shutil
@@ -92,7 +101,7 @@ def _simplify_file(model: str | Path, out: Path, original, specs, sizes, validat
                   timings={"simplify_s": simp.seconds}, notes=notes, peak_rss_bytes=peaks.bytes)
 
 
-def inspect(model: str | Path, targets: str | Sequence[str] = ()):
+def inspect(model: str | Path, targets: str | Sequence[str] = ()) -> ModelInfo:
     """Opsets, inputs/outputs, op histogram, parameters and size of an ONNX file (``warnings``: what the
     installed onnxruntime cannot load in it); with ``targets``
     (``"ort==1.17,ort-web,tensorrt10"``), whether each deployment target loads it, and the opset
@@ -116,7 +125,7 @@ def inspect(model: str | Path, targets: str | Sequence[str] = ()):
     return dataclasses.replace(info, targets=tuple(_judge(onnx_model, t, Path(model)) for t in wanted))
 
 
-def _judge(model, target, path: Path):
+def _judge(model: onnx.ModelProto, target: Target, path: Path) -> TargetCheck:
     """The static check, the installed ONNX Runtime's own word, then the conversion offer."""
     import dataclasses
 
@@ -133,10 +142,10 @@ def _judge(model, target, path: Path):
             return dataclasses.replace(verdict, ok=False, problems=(f"ONNX Runtime refused it: {first_line(e, 200)}",))
     if verdict.fix_opset is None:
         return verdict
-    return _offer(model, verdict, target, path)
+    return _offer(model, verdict, target, path, verdict.fix_opset)
 
 
-def _offer(model, verdict, target, path: Path):
+def _offer(model: onnx.ModelProto, verdict: TargetCheck, target: Target, path: Path, n: int) -> TargetCheck:
     """Convert to the target's opset in memory; offer the command only when the result passes the target's
     check and matches the original on ONNX Runtime."""
     import dataclasses
@@ -151,7 +160,6 @@ def _offer(model, verdict, target, path: Path):
     from ..targets import check_target
     from ..transforms.upgrade import convert_opset
 
-    n = verdict.fix_opset
     try:
         converted, _ = convert_opset(model, n)
     except OnnxBridgeError as e:

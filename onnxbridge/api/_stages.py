@@ -15,6 +15,7 @@ from ..options import ExportOptions, ParityConfig, ParityPlan
 from ..results import ParityReport
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
     from ..converters.base import Converter, SourceModel
@@ -56,6 +57,8 @@ def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[C
                     "or pass --framework",
                 )
             obj = (lambda m=model, e=example: (m, e) if e is not None else m)
+    if fw is None:  # parse_source names the framework of every source that is not Python code
+        raise UsageError(f"cannot tell the framework of {source}", "pass --framework")
     converter = registry.get(fw)()
     if export.task is not None:
         if not isinstance(converter, TakesTask):
@@ -91,8 +94,10 @@ def read_input_cases(parity: ParityConfig) -> tuple[list[InputCase] | None, Fixt
 
     expected = read_fixtures(parity.expected_file) if parity.expected_file else None
     if parity.inputs_file:
-        same = expected is not None and parity.inputs_file.resolve() == expected.path.resolve()
-        cases = list(expected.side(INPUTS)) if same else load_cases(parity.inputs_file)
+        if expected is not None and parity.inputs_file.resolve() == expected.path.resolve():
+            cases = list(expected.side(INPUTS))
+        else:
+            cases = load_cases(parity.inputs_file)
         return fixture_cases(cases), expected
     if expected is not None:
         if expected.legacy or not expected.inputs:
@@ -148,7 +153,7 @@ class Recorded:
     def __init__(self, runner: Runner, cases: Sequence[InputCase]) -> None:
         self.name = runner.name
         self._output_names = runner.output_names
-        self._outputs: list[tuple[dict, list | BaseException]] = []
+        self._outputs: list[tuple[dict[str, Any], list[np.ndarray] | BaseException]] = []
         for c in cases:
             try:
                 self._outputs.append((c.feeds, runner.run(c.feeds)))
@@ -159,7 +164,7 @@ class Recorded:
     def output_names(self) -> tuple[str, ...]:
         return self._output_names
 
-    def run(self, feeds: dict) -> list:
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         for stored, outs in self._outputs:
             if stored is feeds:
                 if isinstance(outs, BaseException):

@@ -8,13 +8,20 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._memory import StagePeaks
 from .._util import Progress, first_line, no_progress
 from ..fsutil import check_output_path
-from ..options import ParityConfig, ToleranceLike, UpgradeOptions
+from ..options import ParityConfig, ToleranceLike, UpgradeOptions, as_path
 from ..results import ParityReport, Report
 from ._stages import preflight, simplify_check, validate_model
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..parity.fixtures import Fixtures
+    from ..specs import TensorSpec
 
 __all__ = ["upgrade", "upgrade_with"]
 
@@ -36,7 +43,7 @@ def upgrade(
     progress: Progress | None = None,
 ) -> Report:
     """Convert ``model`` to ``opset`` into ``output``; see :func:`upgrade_with`."""
-    options = UpgradeOptions(opset, simplify, validate, test_data, keep_initializer_inputs)
+    options = UpgradeOptions(opset, simplify, validate, as_path(test_data), keep_initializer_inputs)
     parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, seed=seed)
     return upgrade_with(model, output, options, parity, progress)
 
@@ -93,7 +100,7 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
                   peak_rss_bytes=peaks.bytes)
 
 
-def _load_legacy(path: str | Path):
+def _load_legacy(path: str | Path) -> tuple[onnx.ModelProto, str | None]:
     """(model, what the ONNX checker says about it or None): old files often fail today's checker (an
     output without a shape), which the upgrade repairs; the upgraded model must pass it."""
     import onnx
@@ -110,7 +117,8 @@ def _load_legacy(path: str | Path):
     return model, None
 
 
-def _against_original(original, final, parity: ParityConfig, specs, sizes, out: Path,
+def _against_original(original: onnx.ModelProto, final: onnx.ModelProto, parity: ParityConfig,
+                      specs: tuple[TensorSpec, ...], sizes: Mapping[str, int], out: Path,
                       notes: list[str]) -> ParityReport | None:
     """The original model on ONNX Runtime CPU as the reference (None when ONNX Runtime cannot run it)."""
     from ..parity.domain import InputDomain
@@ -126,7 +134,8 @@ def _against_original(original, final, parity: ParityConfig, specs, sizes, out: 
                           reference_model=original)
 
 
-def _shipped_outputs(model: str | Path, original, options: UpgradeOptions):
+def _shipped_outputs(model: str | Path, original: onnx.ModelProto, options: UpgradeOptions
+                     ) -> tuple[Path | None, Fixtures | None]:
     """(folder, fixtures) of the ``test_data_set_*`` folders (``--test-data``, else beside the model), or
     (None, None) when there are none or nothing is validated."""
     from ..parity.zoo import find_test_data, read_test_data
@@ -137,7 +146,7 @@ def _shipped_outputs(model: str | Path, original, options: UpgradeOptions):
     return folder, read_test_data(folder, original)
 
 
-def _replay(fixtures, final, parity: ParityConfig) -> ParityReport:
+def _replay(fixtures: Fixtures, final: onnx.ModelProto, parity: ParityConfig) -> ParityReport:
     """The expected outputs against the new model on ONNX Runtime."""
     from ..parity.cases import fixture_cases
     from ..parity.check import one_pass

@@ -9,8 +9,8 @@ from typing import Any
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
-from ..options import ExportOptions, LocalizeOptions, ParityConfig, ToleranceLike
-from ..results import Report
+from ..options import ExportOptions, LocalizeOptions, ParityConfig, ToleranceLike, as_path, as_specs
+from ..results import Localization, Report
 from ..specs import TensorSpec
 from ._localize import Reference, load_reference
 from ._stages import preflight, read_input_cases, validate_cases
@@ -51,11 +51,11 @@ def validate(
     ``localize=True``: when parity fails, say where (see :func:`onnxbridge.api.debug`); ``budget_mb`` and
     ``repro_dir`` as there.
     """
-    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model, task)
+    export = ExportOptions(as_specs(inputs), framework, None, (), trust_model, task)
     parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
                                 seed=seed, inputs_file=inputs_file, expected_file=expected_file,
                                 save_inputs=save_inputs, save_outputs=save_outputs)
-    options = LocalizeOptions(budget_mb, repro_dir) if localize else None
+    options = LocalizeOptions(budget_mb, as_path(repro_dir)) if localize else None
     return validate_with(source, model, export, parity, progress, localize=options)
 
 
@@ -102,7 +102,8 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
     with peaks.stage("validate"):  # the cases really used (redrawn, smallest runnable): localisation reruns one
         report, cases = validate_cases(reference, candidate_model, parity, domain, cases, path=model,
                                        reference_model=reference_model)
-    loc, notes = None, ()
+    loc: Localization | None = None
+    notes: tuple[str, ...] = ()
     if localize is not None and not report.passed:
         if ref is None:
             notes = ("--localize needs a SOURCE or a reference ONNX model: fixtures hold no intermediate values",)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
 from ..errors import UsageError
-from ..options import ExportOptions, ParityConfig, TimingPlan, VariantOptions
+from ..options import ExportOptions, ParityConfig, TimingPlan, VariantOptions, as_path, as_specs, budget_limits
 from ..results import Report, VariantsReport
 from ..specs import TensorSpec
 
@@ -51,12 +51,13 @@ def variant(
     ``provider``. ``budget`` (``"cosine=0.999,top1_decisive=0.99"`` or a mapping) overrides the defaults,
     ``min_speedup`` the speed rule (0: off), ``write_failed`` writes failing variants too, marked FAIL."""
     options = VariantOptions(
-        kinds=(to,) if isinstance(to, str) else tuple(to), provider=provider, budget=budget or (),
-        min_speedup=min_speedup, write_failed=write_failed, out_dir=out_dir, output=output, inputs_file=inputs_file,
-        calibration_method=calibration_method, seed=seed, axis_sizes=tuple((axis_sizes or {}).items()),
-        timing=TimingPlan(warmup=warmup, runs=runs), rounds=rounds, threads=threads, engine_cache=engine_cache,
+        kinds=(to,) if isinstance(to, str) else tuple(to), provider=provider, budget=budget_limits(budget),
+        min_speedup=min_speedup, write_failed=write_failed, out_dir=as_path(out_dir), output=as_path(output),
+        inputs_file=as_path(inputs_file), calibration_method=calibration_method, seed=seed,
+        axis_sizes=tuple((axis_sizes or {}).items()), timing=TimingPlan(warmup=warmup, runs=runs), rounds=rounds,
+        threads=threads, engine_cache=as_path(engine_cache),
     )
-    export = ExportOptions(tuple(inputs or ()), framework, None, (), trust_model)
+    export = ExportOptions(as_specs(inputs), framework, None, (), trust_model)
     return variant_with(model, options, source=source, export=export, progress=progress)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from .options import export_options, localize_options, parity_options, report_options, with_repro_dir
 from .render import finish, progress
 from .util import check_report_paths
+
+if TYPE_CHECKING:
+    from ..options import LocalizeOptions
 
 
 @click.command()
@@ -16,7 +21,8 @@ from .util import check_report_paths
 @parity_options()
 @localize_options()
 @report_options
-def debug(source: str, models: tuple[str, ...], export, parity, localize, reports, as_json: bool) -> int:
+def debug(source: str, models: tuple[str, ...], export, parity, localize: LocalizeOptions, reports,
+          as_json: bool) -> int:
     """Say where MODELS leave SOURCE: the first stage that breaks parity, the first module / layer / node
     that diverges inside it (with its source line), the per-layer error, and a minimal failing subgraph.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 import click
 
@@ -177,6 +177,10 @@ def localize_options(*, flag: bool = False) -> Callable:
         *_LOCALIZE)
 
 
+@overload
+def with_repro_dir(options: LocalizeOptions, reports: tuple[str, ...]) -> LocalizeOptions: ...
+@overload
+def with_repro_dir(options: None, reports: tuple[str, ...]) -> None: ...
 def with_repro_dir(options: LocalizeOptions | None, reports: tuple[str, ...]) -> LocalizeOptions | None:
     """The repro goes next to the first report when no --repro-dir is given."""
     if options is None or options.repro_dir is not None or not reports:

@@ -31,11 +31,14 @@ def upgrade(model: str, output: str, opset: int, test_data: str | None, keep_ini
     """Convert MODEL to another opset (up or down): fix the IR version, weights listed as inputs and missing
     shapes, simplify, and replay parity against the original on ONNX Runtime and against the expected
     outputs shipped with the model (model zoo test_data_set_* folders)."""
+    from pathlib import Path
+
     from ..api import upgrade_with
     from ..options import ParityConfig, UpgradeOptions
 
     check_report_paths(reports, model, output)
-    options = UpgradeOptions(opset, not no_simplify, not no_validate, test_data, keep_initializer_inputs)
+    options = UpgradeOptions(opset, not no_simplify, not no_validate, Path(test_data) if test_data else None,
+                             keep_initializer_inputs)
     parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, seed=seed)
     with progress(not as_json) as say:
         report = upgrade_with(model, output, options, parity, progress=say)

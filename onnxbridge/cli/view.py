@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _SHOWN_LAST = ("placement", "time", "divergence")
 
@@ -27,7 +32,8 @@ def view(model: str, report: str | None, no_browser: bool, port: int | None) -> 
     from ..overlays.viewer import plan_view, require_viewer, serve
 
     require_viewer()
-    files, select = (), None
+    files: tuple[Path, ...] = ()
+    select = None
     if report is not None:
         index = read_index(report)
         # the viewer colours the graph by the overlay added last: divergence over time over placement

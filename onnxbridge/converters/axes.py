@@ -24,12 +24,13 @@ def name_dynamic_axes(model: onnx.ModelProto, specs: Sequence[TensorSpec]) -> tu
         if spec is None:
             continue
         for i, d in enumerate(inp.type.tensor_type.shape.dim):
-            if i >= len(spec.dims) or not isinstance(spec.dims[i], str):
+            axis = spec.dims[i] if i < len(spec.dims) else None
+            if not isinstance(axis, str):
                 continue
             if d.dim_param:
-                mapping.setdefault(d.dim_param, spec.dims[i])
+                mapping.setdefault(d.dim_param, axis)
             elif d.HasField("dim_value"):
-                notes.append(f"axis '{spec.dims[i]}' of input '{inp.name}' was fixed to {d.dim_value} by the exporter")
+                notes.append(f"axis '{axis}' of input '{inp.name}' was fixed to {d.dim_value} by the exporter")
     rename_dim_params(model, mapping)
     return tuple(notes)
 

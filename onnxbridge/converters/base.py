@@ -247,7 +247,7 @@ def run_routes(
     loaded: SourceModel[object],
     request: ExportRequest,
     *,
-    validate: Callable[[ExportedModel], None],
+    validate: Callable[[ExportedModel], object],  # raises when the product is not valid; what it returns is unused
     check_parity: Callable[[ExportedModel], str | None] | None = None,
     failing_op: Callable[[BaseException], str | None] = lambda e: None,
 ) -> tuple[ExportedModel, ConversionResult]:
@@ -288,7 +288,7 @@ def run_routes(
 
 
 def _try_route(route: Route, loaded: SourceModel[object], request: ExportRequest,
-               validate: Callable[[ExportedModel], None],
+               validate: Callable[[ExportedModel], object],
                check_parity: Callable[[ExportedModel], str | None] | None,
                failing_op: Callable[[BaseException], str | None]) -> tuple[RouteAttempt, ExportedModel | None]:
     """Export through one route, check the product, and say how far it got (and why not further)."""

@@ -18,9 +18,10 @@ from .._util import first_line, quiet
 from ..errors import InputError, UsageError
 from ..sources import SourceRef
 from ..specs import TensorSpec
-from .base import LoadedModel
+from .base import SourceModel
 from .hf_folder import TASKS, input_specs, merge_inputs, model_class, offline, read_folder
 from .pytorch import TorchConverter
+from .torch_runner import TorchCall
 from .torch_utils import forward_params
 
 __all__ = ["HfConverter"]
@@ -39,7 +40,7 @@ class HfConverter:
         self._torch = TorchConverter()
 
     def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None,
-             task: str | None = None) -> LoadedModel:
+             task: str | None = None) -> SourceModel[TorchCall]:
         """The folder's model in eval mode, with inputs built from its configs (or ``--input``)."""
         if ref.kind != "dir" or ref.path is None:
             raise UsageError(f"the huggingface converter reads a model folder, not {ref.text}",
@@ -94,10 +95,10 @@ class HfConverter:
             note += f"; newly initialised (not in the weights): {', '.join(missing[:4])}{', ...' * (len(missing) > 4)}"
         return model, note
 
-    def routes(self, loaded: LoadedModel) -> list:
+    def routes(self, loaded: SourceModel[TorchCall]) -> list:
         return self._torch.routes(loaded)
 
-    def reference_runner(self, loaded: LoadedModel):
+    def reference_runner(self, loaded: SourceModel[TorchCall]):
         return self._torch.reference_runner(loaded)
 
     @staticmethod

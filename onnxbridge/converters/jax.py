@@ -84,7 +84,8 @@ class Jax2OnnxRoute:
 
         names = sorted({d for s in loaded.specs for d in s.dims if isinstance(d, str)})
         symbols = dict(zip(names, jax.export.symbolic_shape(", ".join(names)))) if names else {}
-        structs = [jax.ShapeDtypeStruct(tuple(symbols.get(d, d) for d in s.dims), np.dtype(s.dtype))
+        structs = [jax.ShapeDtypeStruct(tuple(symbols.get(d, d) if isinstance(d, str) else d for d in s.dims),
+                                        np.dtype(s.dtype))
                    for s in loaded.specs]
         outputs = loaded.state.output_names
         with quiet():

@@ -155,7 +155,7 @@ def _model_inputs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]] |
         return None
     if not inputs:
         return None
-    out = []
+    out: list[tuple[str, tuple[int | None, ...], str]] = []
     for t in inputs:
         op = getattr(getattr(t, "_keras_history", None), "operation", None)
         name = getattr(op, "name", None) or getattr(t, "name", None) or f"input_{len(out)}"
@@ -223,7 +223,7 @@ class KerasConverter:
         output_names = flat_output_names(out, getattr(model, "output_names", None) or ())
         if not output_names:
             raise UsageError(f"{ref.text}: the model returned no tensors", "return a tensor, a list or a dict of them")
-        notes = ()
+        notes: tuple[str, ...] = ()
         if origin == "python" and _model_inputs(model) is None:
             notes = ("the model had no input signature; onnxbridge built it by calling it on the example inputs",)
         return SourceModel(

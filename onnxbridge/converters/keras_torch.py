@@ -73,7 +73,8 @@ class KerasTorchRoute:
                 "opset": request.opset,
             }
             (work / "request.json").write_text(json.dumps(request_doc))
-            np.savez(work / "example.npz", **{s.name: loaded.example[s.name] for s in loaded.specs})
+            arrays = {s.name: loaded.example[s.name] for s in loaded.specs}
+            np.savez(work / "example.npz", **arrays)  # type: ignore[arg-type]  # mypy matches **dict to allow_pickle: bool
             self._run_child(work)
             model = onnx.load(str(work / "model.onnx"))
         names = tuple(o.name for o in model.graph.output)
@@ -181,6 +182,7 @@ def _child_export(work: Path) -> None:
             ep, dynamo=True, opset_version=req["opset"], input_names=names,
             output_names=req["output_names"], verbose=False,
         )
+        assert program is not None  # torch types the TorchScript path's None; dynamo=True returns the program
     onnx.save(program.model_proto, str(work / "model.onnx"))
 
 

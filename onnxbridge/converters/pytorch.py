@@ -104,7 +104,8 @@ class TorchConverter:
             notes.append("a Hugging Face model: exported and checked without its KV cache (use_cache=False)")
         call, names, arrays = self._bind_example(module, example, where)
         specs, arrays, sizes = self._fit_specs(module, specs, call, names, arrays, where)
-        int_high: int | dict[str, int] | None = self._vocab_size(module)
+        vocab = self._vocab_size(module)
+        int_high: int | dict[str, int] | None = vocab
         generated = not arrays
         user_example = dict(arrays)
         if generated:
@@ -122,10 +123,10 @@ class TorchConverter:
             out, tables = self._run_eager(loaded, watch_embeddings=True)
         except UsageError as e:
             raise (self._refused_generated(loaded, e) if generated else e) from e.__cause__
-        if tables:
+        if tables and vocab is not None:  # tables are embeddings', so vocab is known whenever there are some
             # ids drawn below the smallest table are always valid; now that we know which table
             # each input indexes, draw them over that table's whole range
-            int_high = {s.name: tables.get(s.name, int_high) for s in specs if not s.dtype.startswith(("float", "bf"))}
+            int_high = {s.name: tables.get(s.name, vocab) for s in specs if not s.dtype.startswith(("float", "bf"))}
             loaded = replace(loaded, domain=loaded.domain.with_ids(int_high))
             if generated:
                 loaded = replace(loaded, domain=loaded.domain.with_example(

@@ -18,14 +18,16 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..errors import UsageError
 
 if TYPE_CHECKING:
     from .base import Converter
+
+_Target = TypeVar("_Target", bound="str | type")
 
 __all__ = ["ConverterRegistry", "FrameworkInfo", "default_registry", "ENTRY_POINT_GROUP", "BUILTIN_FRAMEWORKS"]
 
@@ -86,13 +88,19 @@ class ConverterRegistry:
         self._infos: dict[str, FrameworkInfo] = {}
         self._origins: dict[str, str] = {}  # framework -> "built-in" or the distribution that registered it
 
+    @overload
+    def register(self, framework: str, target: None = None, info: FrameworkInfo | None = None,
+                 origin: str = "registered at run time") -> Callable[[_Target], _Target]: ...
+    @overload
+    def register(self, framework: str, target: _Target, info: FrameworkInfo | None = None,
+                 origin: str = "registered at run time") -> _Target: ...
     def register(self, framework: str, target: str | type | None = None, info: FrameworkInfo | None = None,
-                 origin: str = "registered at run time"):
+                 origin: str = "registered at run time") -> Callable[[_Target], _Target] | str | type:
         """Register ``target`` ("module:Class" or a class); usable as a class decorator. ``info`` declares
         the SOURCE forms without loading the class (else they are read from the class when needed);
         ``origin`` says where it comes from (``built-in``, a distribution) for listings."""
 
-        def add(obj: str | type) -> str | type:
+        def add(obj: _Target) -> _Target:
             if framework in self._targets or framework in self._loaded:
                 raise UsageError(f"a converter for {framework!r} is already registered ({self.origin(framework)})",
                                  "register the converter under another framework name")
@@ -188,7 +196,7 @@ class ConverterRegistry:
         forms += [f"a folder with {m}" for i in self._infos_in_order() for m in i.dir_markers]
         return ", ".join(forms)
 
-    def load_entry_points(self, eps: Iterable | None = None) -> None:
+    def load_entry_points(self, eps: Iterable[EntryPoint] | None = None) -> None:
         """Add converters from the ``onnxbridge.converters`` entry-point group (built-ins win)."""
         for ep in eps if eps is not None else entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in self._targets or ep.name in self._loaded:
@@ -209,7 +217,8 @@ class ConverterRegistry:
 
 def _load_target(target: str) -> type[Converter]:
     module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    cls: type[Converter] = getattr(importlib.import_module(module_name), attr)
+    return cls
 
 
 _DEFAULT: ConverterRegistry | None = None

@@ -85,10 +85,10 @@ class TfConverter:
     ) -> SourceModel[TfState]:
         """The function to convert, its input specs and outputs, and export-size inputs."""
         start_tensorflow()
-        if ref.kind == "dir":
+        if ref.kind == "dir" and ref.path is not None:
             owner, fn = _saved_model_signature(ref.path)
         elif ref.path is not None and ref.path.suffix.lower() == ".tflite":
-            return self._load_tflite(ref, specs)
+            return self._load_tflite(ref, ref.path, specs)
         elif ref.is_python:
             obj = load_python_object(ref) if obj is None else obj
             owner = resolve_factory(obj, ref.text)[0]
@@ -139,8 +139,7 @@ class TfConverter:
         return SourceModel(self.framework, ref.text, cf, InputDomain.of(specs, sizes, None, example),
                            TfFunctionState(call, tuple(flat_output_names(out)), owner))
 
-    def _load_tflite(self, ref: SourceRef, specs: tuple[TensorSpec, ...]) -> SourceModel[TfState]:
-        path = ref.path
+    def _load_tflite(self, ref: SourceRef, path: Path, specs: tuple[TensorSpec, ...]) -> SourceModel[TfState]:
         inputs, outputs = _read_tflite(path)
         found = [TensorSpec(name, _spec_dims(d["shape_signature"]), d["dtype"].__name__) for name, d in inputs]
         specs = merge_specs(found, specs, ref.text)

@@ -20,7 +20,6 @@ numbers, 5-8x faster on those models (``bench/bench_keras.py``).
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,8 @@ from ..specs import TensorSpec
 
 if TYPE_CHECKING:
     import onnx
+
+    from .._util import Captured
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -51,7 +52,7 @@ DEFAULT_OPSET = 18
 _MAX_ITERATIONS = 20  # optimizer sweeps; tf2onnx loops until no optimizer changes anything
 
 
-def quiet_tf() -> contextlib.AbstractContextManager[io.StringIO]:
+def quiet_tf() -> contextlib.AbstractContextManager[Captured]:
     """Keep TensorFlow's, tf2onnx's and Keras' logging and prints off stdout/stderr."""
     from .._util import TF_LOGGERS, quiet
 

@@ -72,7 +72,7 @@ def _guards(shape_env: Any, symbols: Mapping[str, str]) -> dict[str, str]:
     for guard in getattr(shape_env, "guards", ()):
         frame = getattr(getattr(guard, "sloc", None), "framework_loc", None)
         filename = getattr(frame, "filename", None)
-        if pattern is None or not filename or inside(filename, own):
+        if pattern is None or frame is None or not filename or inside(filename, own):
             continue
         expr = str(guard.expr)
         if not any(op in expr for op in ("<", ">")):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,12 @@ TORCHSCRIPT_DEFAULT_OPSET = 17
 LARGE_MODEL = TWO_GB  # from here on the dynamo route saves its product to a file (request.save_to)
 
 
-def _call_values(loaded: SourceModel[TorchCall], example: dict[str, Any] | None = None):
+def _call_values(loaded: SourceModel[TorchCall], example: Mapping[str, Any] | None = None):
     """(args, kwargs) that call forward on ``example`` (default: the loaded example)."""
     from .torch_runner import to_torch
 
-    example = loaded.example if example is None else example
-    tensors = {n: to_torch(example[n]) for n in loaded.state.arg_order}
+    values = loaded.example if example is None else example
+    tensors = {n: to_torch(values[n]) for n in loaded.state.arg_order}
     return loaded.state.args(tensors)
 
 
@@ -166,6 +166,7 @@ class DynamoRoute:
                 input_names = list(loaded.state.arg_order) if loaded.state.call == "args" else None
                 program = torch.onnx.export(ep, dynamo=True, opset_version=request.opset, input_names=input_names,
                                             output_names=list(names), verbose=False)
+        assert program is not None  # torch types the TorchScript path's None; dynamo=True returns the program
         notes = tuple(f"exported from an example grown from {axis}={size} to 2 (torch.export specialises sizes 0 "
                       f"and 1); {axis}={size} is checked too" for axis, size in grown.items())
         axes = exported_axes(ep, loaded.state.arg_order, _dynamic(loaded))
@@ -222,7 +223,7 @@ class TorchScriptRoute:
                 torch.onnx.export(
                     model,
                     args,
-                    buf,
+                    buf,  # type: ignore[arg-type]  # torch's hint says a path; the TorchScript exporter writes file objects too
                     dynamo=False,
                     input_names=list(order),
                     output_names=list(names),
@@ -255,11 +256,11 @@ class TorchScriptRoute:
             )
 
 
-def _keyword_adapter(inner: Any, names: tuple[str, ...], fixed: dict[str, Any] | None = None) -> Any:
-    """A module whose ``forward(*tensors)`` calls ``inner(**dict(zip(names, tensors)), **fixed)``."""
+def _keyword_adapter(inner: Any, names: tuple[str, ...], fixed_kwargs: Mapping[str, Any] | None = None) -> Any:
+    """A module whose ``forward(*tensors)`` calls ``inner(**dict(zip(names, tensors)), **fixed_kwargs)``."""
     import torch
 
-    fixed = dict(fixed or {})
+    fixed = dict(fixed_kwargs or {})
 
     class KeywordAdapter(torch.nn.Module):
         def __init__(self) -> None:

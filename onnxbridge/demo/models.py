@@ -48,7 +48,7 @@ def small_cnn():
         model = SmallCNN()
         with torch.no_grad():
             for m in model.modules():
-                if isinstance(m, nn.BatchNorm2d):
+                if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None and m.running_var is not None:
                     m.running_mean.uniform_(-0.5, 0.5)
                     m.running_var.uniform_(0.5, 1.5)
         return model.eval(), (torch.randn(2, 3, 32, 32),)

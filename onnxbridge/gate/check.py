@@ -76,7 +76,9 @@ def check(
     extra = {k: v for k, v in (("jobs", jobs), ("retries", retries)) if v is not None}
     options = ExecutorOptions.parse(executor, **extra)
     if executors is None:
-        from .executors.registry import EXECUTORS as executors
+        from .executors.registry import EXECUTORS
+
+        executors = EXECUTORS
     kind = executors.resolve(options)  # an unknown executor or option it does not take: exit 2 before any work
     manifest = load_manifest(config, cwd=cwd)
     selected = manifest.select(list(models or ()))
@@ -111,7 +113,7 @@ def _run(todo: list[Task], kind: ExecutorKind, options: ExecutorOptions, say: Pr
     done: dict[str, ModelResult] = {}
     if not todo:
         return done  # nothing to run: no executor started, Ray not even imported
-    with contextlib.closing(iter(kind.make(options).run(todo, say))) as outcomes:
+    with contextlib.closing(kind.make(options).run(todo, say)) as outcomes:
         for outcome in outcomes:
             result = finish(outcome)
             done[result.name] = result

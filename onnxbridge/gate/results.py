@@ -72,11 +72,11 @@ def worst_of(check: str, report: ParityReport) -> Worst | None:
         fails = report.failures
         if not fails:
             return Worst(check, "-", None, None, None, None, False, "no cases were run")
-        errored = [(c, o) for c, o in fails if o is None]
+        errored = [c for c, o in fails if o is None]
         if errored:
-            case = errored[0][0]
-            return Worst(check, case.label, None, None, None, None, False, case.error)
-        case, out = max(fails, key=lambda co: co[1].max_abs if co[1].max_abs == co[1].max_abs else float("inf"))
+            return Worst(check, errored[0].label, None, None, None, None, False, errored[0].error)
+        compared = [(c, o) for c, o in fails if o is not None]
+        case, out = max(compared, key=lambda co: co[1].max_abs if co[1].max_abs == co[1].max_abs else float("inf"))
         return Worst(check, case.label, out.name, out.max_abs, out.atol, out.rtol, False, out.error or out.nan_or_inf)
     best = None
     for case in report.cases:

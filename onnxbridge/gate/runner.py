@@ -77,9 +77,9 @@ def run_task(task: Task) -> Outcome:
         else:
             result = _check(task)
     except OnnxBridgeError as e:
-        result = _result(task, "error", e.message, hint=e.hint, exit_code=e.exit_code)
+        result = _result(task, GateStatus.ERROR, e.message, hint=e.hint, exit_code=e.exit_code)
     except Exception as e:  # a bug below us; keep checking the other models
-        result = _result(task, "error", f"internal error: {type(e).__name__}: {str(e).strip()[:300]}",
+        result = _result(task, GateStatus.ERROR, f"internal error: {type(e).__name__}: {str(e).strip()[:300]}",
                          hint="rerun with --debug --jobs 1 and report it if it looks like a bug",
                          exit_code=EXIT_INTERNAL)
     return Outcome(dataclasses.replace(result, seconds=time.perf_counter() - t0), staged)
@@ -193,7 +193,7 @@ def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None
                        framework=framework, validations=reports, notes=notes)
     replay = reports["replay"]
     worst = max((w for w in (worst_of(n, r) for n, r in reports.items()) if w and w.max_abs is not None),
-                key=lambda w: w.max_abs, default=None)
+                key=lambda w: w.max_abs or 0.0, default=None)  # max_abs is set on every one kept
     parts = [f"replay {len(replay.cases)} case(s) on {provider_label(replay.provider_used)}"]
     if "source" in reports:
         parts.append(f"source ({framework}) {len(reports['source'].cases)} case(s)")

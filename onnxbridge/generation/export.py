@@ -38,8 +38,8 @@ def cache_layout(model: Any) -> CacheLayout:
     if not layers:
         raise ConversionError(f"{type(model).__name__} returns no layered KV cache ({type(cache).__name__})",
                               "export it without its cache: --task text-generation")
-    keys = tuple(KvShape(int(l.keys.shape[1]), int(l.keys.shape[3])) for l in layers)
-    values = tuple(KvShape(int(l.values.shape[1]), int(l.values.shape[3])) for l in layers)
+    keys = tuple(KvShape(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in layers)
+    values = tuple(KvShape(int(layer.values.shape[1]), int(layer.values.shape[3])) for layer in layers)
     uses_pos = "position_ids" in inspect.signature(model.forward).parameters
     return CacheLayout(keys, values, uses_pos, str(layers[0].keys.dtype).removeprefix("torch."))
 
@@ -156,6 +156,7 @@ def _export_dynamo(wrapper, args, layout: CacheLayout, path: Path, opset: int) -
     program = torch.onnx.export(wrapper, args, None, dynamo=True, dynamic_shapes=shapes,
                                 input_names=list(layout.input_names), output_names=list(layout.output_names),
                                 opset_version=opset, external_data=True)
+    assert program is not None  # torch types the TorchScript path's None; dynamo=True returns the program
     program.save(str(path), external_data=True)
 
 
@@ -167,7 +168,7 @@ def name_axes(path: Path, layout: CacheLayout) -> None:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    wanted = {"input_ids": (BATCH, SEQ), "attention_mask": (BATCH, TOTAL), "position_ids": (BATCH, SEQ),
+    wanted: dict[str, tuple[str | None, ...]] = {"input_ids": (BATCH, SEQ), "attention_mask": (BATCH, TOTAL), "position_ids": (BATCH, SEQ),
               "logits": (BATCH, SEQ)}
     wanted.update({n: (BATCH, None, PAST) for n in layout.past_names})
     wanted.update({n: (BATCH, None, TOTAL) for n in layout.present_names})

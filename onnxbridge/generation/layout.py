@@ -81,7 +81,9 @@ class CacheLayout:
         if missing:
             raise InputError(f"the graph has no input {missing[0]!r}: not a with-past decoder",
                              "convert the folder with --task text-generation-with-past")
-        keys, values, i = [], [], 0
+        keys: list[KvShape] = []
+        values: list[KvShape] = []
+        i = 0
         while past_name(i, "key") in inputs:
             for kind, into in (("key", keys), ("value", values)):
                 shape = inputs[past_name(i, kind)].shape

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..results.generation import GenerationParity, RowVerdict, TokenStep
+from ..results.generation import GenerationParity, RowVerdict, TokenStep, Verdict
 from .loop import DecoderSession, GenerationRun, left_pad
 
 __all__ = ["compare_runs", "default_prompts", "generation_parity", "source_generate"]
@@ -63,7 +63,9 @@ def compare_runs(onnx: GenerationRun, source: GenerationRun, logits_atol: float,
     rows = []
     for r, prompt in enumerate(source.prompts):
         steps: list[TokenStep] = []
-        verdict, at, reason = "same", None, None
+        verdict: Verdict = "same"
+        at: int | None = None
+        reason: str | None = None
         for k in range(len(source.tokens[r])):
             if k >= len(onnx.tokens[r]):
                 verdict, at, reason = "diverges", k - 1 if k else None, f"the ONNX loop stopped after {k} tokens"

@@ -156,7 +156,7 @@ def _export(g: GraphSpec, route: str, path: Path, opset: int) -> None:
         torch.onnx.export(g.module, args, str(path), dynamo=False, input_names=g.inputs, output_names=g.outputs,
                           dynamic_axes=g.axes, opset_version=min(opset, 20))
         return
-    shapes = []
+    shapes: list[Any] = []  # torch's dynamic_shapes: a dict per tensor, a list of dicts for the past
     for name, a in zip(g.inputs, args):  # the leading tensors by name; a trailing list (the past) by position
         if isinstance(a, list):
             shapes.append([{0: torch.export.Dim.AUTO, 2: torch.export.Dim.AUTO} for _ in a])
@@ -164,6 +164,7 @@ def _export(g: GraphSpec, route: str, path: Path, opset: int) -> None:
             shapes.append({k: torch.export.Dim.AUTO for k in g.axes.get(name, {})})
     program = torch.onnx.export(g.module, args, None, dynamo=True, dynamic_shapes=tuple(shapes),
                                 input_names=g.inputs, output_names=g.outputs, opset_version=opset)
+    assert program is not None  # torch types the TorchScript path's None; dynamo=True returns the program
     program.save(str(path))
 
 
@@ -212,8 +213,8 @@ def export_seq2seq(model: Any, out: Path, *, opset: int = 18, routes: tuple[str,
     with torch.no_grad():
         probe = model(**encoder_input, decoder_input_ids=torch.full((1, 1), start), use_cache=True).past_key_values
     layers = len(probe.self_attention_cache.layers)
-    dec = [(int(l.keys.shape[1]), int(l.keys.shape[3])) for l in probe.self_attention_cache.layers]
-    enc = [(int(l.keys.shape[1]), int(l.keys.shape[3])) for l in probe.cross_attention_cache.layers]
+    dec = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in probe.self_attention_cache.layers]
+    enc = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in probe.cross_attention_cache.layers]
     attempts, won = [], []
     for g in (speech_graphs if speech else _graphs)(model, layers, enc, dec):
         for route in routes or ROUTES:

@@ -75,7 +75,8 @@ class Seq2SeqSession:
         current = np.full((batch, 1), start, dtype=np.int64)
         rng = np.random.default_rng(sampling.seed)
         finished = np.zeros(batch, dtype=bool)
-        tokens, seen, past = [], [], {}
+        tokens, seen = [], []
+        past: dict[str, np.ndarray] = {}
         for step in range(max_new_tokens):
             if step == 0:
                 outs = self.decoder.run(None, {**extra, "input_ids": current, "encoder_hidden_states": states})
@@ -118,8 +119,9 @@ def _source_generate(model: Any, prompts: Sequence[Sequence[int]], new_tokens: i
         ids, mask = left_pad(prompts, pad)
         inputs, run = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}, model.generate
     with torch.no_grad(), _plain_generation_config(model, pad, decoder_start_token_id=start):
-        out = run(**inputs, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                  output_logits=True, return_dict_in_generate=True)
+        # a GenerateOutput (return_dict_in_generate=True); transformers' hint is a union with LongTensor
+        out: Any = run(**inputs, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                       output_logits=True, return_dict_in_generate=True)
     new = out.sequences[:, 1:].numpy()
     return GenerationRun(tuple(tuple(p) for p in prompts), tuple(tuple(int(t) for t in r) for r in new),
                          tuple(step.float().numpy() for step in out.logits), "torch", time.perf_counter() - t0)
@@ -148,9 +150,9 @@ def seq2seq_parity(model: Any, folder: Path, *, new_tokens: int = 32, pad: int =
             verdicts.append(compare_runs(ours, theirs, logits_atol, tie_tolerance))
     else:
         prompts = tuple(tuple(p) for p in (prompts or default_prompts(int(model.config.vocab_size), seed)))
-        for batch in (prompts, prompts[:1]):
-            ours = session.generate(batch, new_tokens, start=start, pad=pad, keep_logits=True)
-            theirs = _source_generate(model, batch, new_tokens, pad, start)
+        for rows in (prompts, prompts[:1]):
+            ours = session.generate(rows, new_tokens, start=start, pad=pad, keep_logits=True)
+            theirs = _source_generate(model, rows, new_tokens, pad, start)
             verdicts.append(compare_runs(ours, theirs, logits_atol, tie_tolerance))
     return GenerationParity(new_tokens, logits_atol, tie_tolerance, session.provider.used, verdicts[0],
                             time.perf_counter() - t0, verdicts[1])

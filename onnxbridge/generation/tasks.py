@@ -19,7 +19,7 @@ def is_causal_lm(config: dict) -> bool:
 
     archs = config.get("architectures") or []
     model_type = config.get("model_type")
-    return bool(archs) and MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(model_type) == archs[0]
+    return bool(archs) and MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(model_type or "") == archs[0]
 
 
 def is_seq2seq_lm(config: dict) -> bool:
@@ -29,7 +29,7 @@ def is_seq2seq_lm(config: dict) -> bool:
     )
 
     archs = config.get("architectures") or []
-    return bool(archs) and MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES.get(config.get("model_type")) == archs[0]
+    return bool(archs) and MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES.get(config.get("model_type") or "") == archs[0]
 
 
 def is_speech_seq2seq(config: dict) -> bool:
@@ -39,7 +39,7 @@ def is_speech_seq2seq(config: dict) -> bool:
     )
 
     archs = config.get("architectures") or []
-    return bool(archs) and MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES.get(config.get("model_type")) == archs[0]
+    return bool(archs) and MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES.get(config.get("model_type") or "") == archs[0]
 
 
 def task_of(config: dict) -> str | None:

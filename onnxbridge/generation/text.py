@@ -95,7 +95,7 @@ def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
 
     seq2seq = is_seq2seq_folder(folder)
     session = Seq2SeqSession(folder, provider) if seq2seq else DecoderSession(folder, provider)
-    if seq2seq and "input_features" in {i.name for i in session.encoder.get_inputs()}:
+    if isinstance(session, Seq2SeqSession) and "input_features" in {i.name for i in session.encoder.get_inputs()}:
         raise UsageError(f"{folder} is a speech model: its encoder takes audio features, not a prompt",
                          "run Seq2SeqSession(folder).decode({'input_features': features}, None, N, start=...) "
                          "from onnxbridge.generation.seq2seq_loop")
@@ -111,7 +111,7 @@ def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
     eos = _ids(gen.get("eos_token_id"))
     pad = (_ids(gen.get("pad_token_id")) or eos or (0,))[0]
     sampling = Sampling(sample, temperature, top_k, seed)
-    if seq2seq:
+    if isinstance(session, Seq2SeqSession):
         start = _ids(gen.get("decoder_start_token_id")) or _ids(_json_file(folder / "config.json").get(
             "decoder_start_token_id")) or (pad,)
         run = session.generate(ids, max_new_tokens, start=start[0], pad=pad, eos=eos, sampling=sampling,

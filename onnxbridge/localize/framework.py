@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -29,11 +30,11 @@ def localize_calls(tracer: CallTracer, tree: CallTree, cmap: Mapping[ModuleRef, 
     d = descend(tracer, cmap, fetcher, feeds, scorer, budget_bytes=budget_bytes, tree=tree,
                 value_owner=value_owners(table))
     layers = tuple(layer_check(c) for c in d.checks)
-    common = dict(layers=layers, total=sum(1 for r in tree.calls if r in cmap), passes=d.passes,
-                  values_marked=d.values_marked, not_mapped=sum(1 for r in tree.calls if r not in cmap),
-                  notes=notes)
+    clean = Finding(None, layers=layers, total=sum(1 for r in tree.calls if r in cmap), passes=d.passes,
+                    values_marked=d.values_marked, not_mapped=sum(1 for r in tree.calls if r not in cmap),
+                    notes=notes)
     if d.culprit is None or d.first_failing is None:
-        return Finding(None, **common)
+        return clean
     ref, first = d.culprit, d.first_failing
     if ref == first.ref:
         nodes = cmap[ref].own_nodes
@@ -52,7 +53,7 @@ def localize_calls(tracer: CallTracer, tree: CallTree, cmap: Mapping[ModuleRef, 
         note=bad.note or None,
     )
     repro = _repro_case(d, cmap, fetcher, feeds, bad.name, outputs=ref == first.ref)
-    return Finding(divergence, repro=repro, **common)
+    return replace(clean, divergence=divergence, repro=repro)
 
 
 def _repro_case(d: Descent, cmap: Mapping[ModuleRef, CallValues], fetcher: ValueFetcher,
@@ -63,7 +64,8 @@ def _repro_case(d: Descent, cmap: Mapping[ModuleRef, CallValues], fetcher: Value
     index = fetcher.index
     tensors = None if d.captured is None else (d.captured.outputs if outputs else d.captured.inputs)
     passing = {x.name for c in d.checks for x in c.outputs + c.inputs if x.passed}
-    stop = (passing | set(cmap[d.culprit].inputs if d.culprit in cmap else ())) - {value}
+    culprit = cmap.get(d.culprit) if d.culprit is not None else None
+    stop = (passing | set(culprit.inputs if culprit is not None else ())) - {value}
     nodes = index.region(value, stop)
     if not tensors or not nodes or len(nodes) > MAX_REPRO_NODES:
         return None

@@ -26,6 +26,8 @@ from ..errors import UsageError
 if TYPE_CHECKING:
     import onnx
 
+    from ..runtime.sessions import OrtRunner
+
 __all__ = ["topo_order", "GraphIndex", "value_elem_types", "value_nbytes", "marked", "ValueFetcher"]
 
 _RANDOM_OPS = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial"})
@@ -219,11 +221,11 @@ class ValueFetcher:
         self.model, self.provider, self.opt_level, self.threads = model, provider, opt_level, threads
         self.index = index or GraphIndex.of(model)
         self._marked: tuple[str, ...] | None = None
-        self._runner = None
+        self._runner: OrtRunner | None = None
         self.sessions = 0
         self.runs = 0
 
-    def _session(self, names: Sequence[str]):
+    def _session(self, names: Sequence[str]) -> OrtRunner:
         from ..onnxio import TWO_GB
         from ..runtime.sessions import OrtRunner
         from ..runtime.timing import session_options

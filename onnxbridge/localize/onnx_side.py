@@ -14,6 +14,7 @@ paired inputs and the failing value (one node when the names line up; the fused 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -160,9 +161,10 @@ def _fusion_note(s: _Search, outputs: Sequence[str]) -> str:
 
 def _finding(s: _Search, root: str | None, notes: Sequence[str]) -> Finding:
     layers = tuple(_layer(s, v, d) for v, d in sorted(s.checked.items(), key=lambda kv: s.pos[kv[0]]))
-    common = dict(layers=layers, total=len(s.by_a), passes=s.rounds, values_marked=s.marked, notes=tuple(notes))
+    clean = Finding(None, layers=layers, total=len(s.by_a), passes=s.rounds, values_marked=s.marked,
+                    notes=tuple(notes))
     if root is None:
-        return Finding(None, **common)
+        return clean
     ia, ib = s.fa.index, s.fb.index
     ok_a = {v for v in ia.ancestors(root) if v != root and v in s.checked and s.checked[v].passed}
     ok_a |= {p.a for p in s.by_a.values() if p.how == "input"}
@@ -179,7 +181,7 @@ def _finding(s: _Search, root: str | None, notes: Sequence[str]) -> Finding:
         module=str(origin.module) if origin and origin.stack else None,
         reference_value=root, candidate_value=vb, note=d.note or None,
     )
-    return Finding(divergence, repro=_repro_case(s, root, region_b), **common)
+    return replace(clean, divergence=divergence, repro=_repro_case(s, root, region_b))
 
 
 def _layer(s: _Search, value: str, d: TensorDiff) -> LayerCheck:

@@ -36,6 +36,13 @@ class Stage:
     path: str | None = None
     provider: str = "cpu"
 
+    @property
+    def onnx_model(self) -> onnx.ModelProto:
+        """The stage's ONNX model: every stage but the source framework has one."""
+        if self.model is None:
+            raise ValueError(f"stage {self.name} is the source framework: it has no ONNX model")
+        return self.model
+
 
 @dataclass(frozen=True)
 class Bisection:
@@ -90,8 +97,9 @@ def bisect_stages(stages: Sequence[Stage], feeds: Mapping[str, np.ndarray], tole
             continue
         vs_src = _worst(_compare(outs[0], got, names, stage_scorer(tolerances, s.model)))
         step = None
-        if k > 1 and outs[k - 1] is not None:
-            step = _worst(_compare(outs[k - 1], got, names, stage_scorer(tolerances, s.model, stages[k - 1].model)))
+        before = outs[k - 1] if k > 1 else None
+        if before is not None:
+            step = _worst(_compare(before, got, names, stage_scorer(tolerances, s.model, stages[k - 1].model)))
         passed = vs_src is None or vs_src.passed
         checks.append(StageCheck(
             s.name, s.path, s.provider, passed, vs_src.score if vs_src else 0.0, vs_src.max_abs if vs_src else 0.0,

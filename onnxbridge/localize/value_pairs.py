@@ -46,12 +46,15 @@ def _defaults(node: onnx.NodeProto) -> dict[str, object]:
             if at.default_value is not None and at.default_value.type}
 
 
-def _attrs_key(node: onnx.NodeProto) -> tuple:
+_AttrValue = bytes | str | int | float | tuple[bytes | str | int | float, ...]
+
+
+def _attrs_key(node: onnx.NodeProto) -> tuple[tuple[str, _AttrValue], ...]:
     """The node's attributes, schema defaults left out (``Gemm(alpha=1.0, transB=1)`` == ``Gemm(transB=1)``)."""
     from onnx import helper
 
     defaults = _defaults(node)
-    out = []
+    out: list[tuple[str, _AttrValue]] = []
     for at in sorted(node.attribute, key=lambda x: x.name):
         v = helper.get_attribute_value(at)
         if at.name in defaults and defaults[at.name] == v:
@@ -75,16 +78,17 @@ def _pair_structure(a: onnx.ModelProto, b: onnx.ModelProto, ia: GraphIndex, pair
     for na in a.graph.node:
         if all(not o or o in pairs or o in ia.static for o in na.output):
             continue
-        ins: list[str] | None = []
+        ins: list[str] = []
+        nb = None
         for i in na.input:
             if not i or i in ia.static:
                 ins.append(i)  # same-named weight, or an absent optional input
             elif i in pairs:
                 ins.append(pairs[i].b)
             else:
-                ins = None
                 break
-        nb = by_sig.get((na.op_type, _attrs_key(na), tuple(ins))) if ins is not None else None
+        else:  # every input has its counterpart in b
+            nb = by_sig.get((na.op_type, _attrs_key(na), tuple(ins)))
         if nb is None or len(nb.output) != len(na.output):
             continue
         for x, y in zip(na.output, nb.output):

@@ -20,11 +20,20 @@ from ._common import (
     PROVIDERS,
     REFERENCE_DEVICES,
     REPORT_SUFFIXES,
+    as_path,
     is_batch_axis,
 )
 from .plans import ParityPlan, TimingPlan
 from .runs import ExecutorOptions, LocalizeOptions
-from .stages import BenchConfig, ConvertOptions, ExportOptions, OptimizeOptions, ParityConfig, UpgradeOptions
+from .stages import (
+    BenchConfig,
+    ConvertOptions,
+    ExportOptions,
+    OptimizeOptions,
+    ParityConfig,
+    UpgradeOptions,
+    as_specs,
+)
 from .tolerances import Tolerance, ToleranceLike, Tolerances, parse_tolerances
 from .variants import (
     BUDGET_CEILINGS,
@@ -34,6 +43,7 @@ from .variants import (
     SIMPLIFIERS,
     Budget,
     VariantOptions,
+    budget_limits,
     parse_budget,
 )
 
@@ -45,4 +55,5 @@ __all__ = [
     "SIMPLIFIERS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "CALIBRATION_METHODS", "Budget", "parse_budget", "VariantOptions",
     "ExecutorOptions",
     "LocalizeOptions",
+    "as_path", "as_specs", "budget_limits",  # what the API's convenience keywords become in the objects above
 ]

@@ -9,7 +9,8 @@ from ..errors import UsageError
 from .providers import KNOWN_PROVIDERS
 
 __all__ = ["PROVIDERS", "FALLBACK_POLICIES", "OPT_LEVELS", "IO_BINDING_MODES", "REFERENCE_DEVICES",
-           "OPTIMIZE_TARGETS", "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "is_batch_axis"]
+           "OPTIMIZE_TARGETS", "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "is_batch_axis",
+           "as_path"]
 
 PROVIDERS = ("auto", *(p.name for p in KNOWN_PROVIDERS))  # auto, cpu, cuda, tensorrt
 FALLBACK_POLICIES = ("warn", "fail")
@@ -35,5 +36,6 @@ def _choice(value: str | None, allowed: Sequence[str], flag: str) -> str:
     return text
 
 
-def _path(value: str | Path | None) -> Path | None:
+def as_path(value: str | Path | None) -> Path | None:
+    """A path option as the option objects hold it ("" and None: not given)."""
     return None if value is None or value == "" else Path(value)

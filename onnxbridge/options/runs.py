@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ._common import _path
+from ._common import as_path
 
 __all__ = ["ExecutorOptions", "LocalizeOptions"]
 
@@ -76,7 +76,7 @@ class LocalizeOptions:
             raise UsageError(f"--budget-mb {self.budget_mb!r} must be a positive number of megabytes",
                              "e.g. --budget-mb 64")
         object.__setattr__(self, "budget_mb", float(self.budget_mb))
-        object.__setattr__(self, "repro_dir", _path(self.repro_dir))
+        object.__setattr__(self, "repro_dir", as_path(self.repro_dir))
 
     @property
     def budget_bytes(self) -> int:

@@ -19,20 +19,21 @@ from ._common import (
     PROVIDERS,
     REFERENCE_DEVICES,
     _choice,
-    _path,
+    as_path,
 )
 from .plans import ParityPlan, TimingPlan
 from .tolerances import ToleranceLike, Tolerances
 from .variants import SIMPLIFIERS, VariantOptions
 
-__all__ = ["ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "UpgradeOptions", "BenchConfig"]
+__all__ = ["ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "UpgradeOptions", "BenchConfig",
+           "as_specs"]
 
-def _specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
-    if not inputs:
-        return ()
-    if all(isinstance(i, TensorSpec) for i in inputs):
-        return tuple(inputs)  # type: ignore[arg-type]
-    return parse_input_specs([str(i) for i in inputs])
+def as_specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
+    """``--input`` strings (or specs already parsed) as the option objects hold them."""
+    specs = tuple(i for i in inputs or () if isinstance(i, TensorSpec))
+    if inputs and len(specs) < len(inputs):
+        return parse_input_specs([str(i) for i in inputs])
+    return specs
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class ExportOptions:
     debug: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "inputs", _specs(self.inputs))
+        object.__setattr__(self, "inputs", as_specs(self.inputs))
         object.__setattr__(self, "routes", tuple(self.routes or ()))
         if self.opset is not None and (not isinstance(self.opset, int) or self.opset < 1):
             raise UsageError(f"--opset {self.opset!r} must be a positive integer", "e.g. --opset 18")
@@ -73,7 +74,7 @@ class ParityConfig:
         object.__setattr__(self, "provider", _choice(self.provider or "auto", PROVIDERS, "provider"))
         object.__setattr__(self, "fallback", _choice(self.fallback or "warn", FALLBACK_POLICIES, "--fallback"))
         for name in ("inputs_file", "expected_file", "save_inputs", "save_outputs"):
-            object.__setattr__(self, name, _path(getattr(self, name)))
+            object.__setattr__(self, name, as_path(getattr(self, name)))
         if self.save_inputs and self.save_outputs and self.save_inputs.resolve() == self.save_outputs.resolve():
             raise UsageError(
                 f"--save-inputs and --save-outputs both name {self.save_inputs}",
@@ -178,7 +179,7 @@ class UpgradeOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.opset, int) or isinstance(self.opset, bool) or self.opset < 1:
             raise UsageError(f"--opset {self.opset!r} must be a positive integer", "e.g. --opset 17")
-        object.__setattr__(self, "test_data", _path(self.test_data))
+        object.__setattr__(self, "test_data", as_path(self.test_data))
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ class BenchConfig:
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads {self.threads} must be at least 1",
                              "give a positive thread count, or leave it out")
-        object.__setattr__(self, "inputs_file", _path(self.inputs_file))
+        object.__setattr__(self, "inputs_file", as_path(self.inputs_file))
         if self.inputs_file and self.batches:
             raise UsageError("--batch cannot sweep real inputs from --inputs", "leave out --batch, or leave out --inputs")
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ._common import PROVIDERS, _choice, _path
+from ._common import PROVIDERS, _choice, as_path
 from .plans import TimingPlan
 
 __all__ = ["SIMPLIFIERS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "CALIBRATION_METHODS", "Budget",
-           "parse_budget", "VariantOptions"]
+           "parse_budget", "budget_limits", "VariantOptions"]
 
 # Simplifiers ``--simplifier`` may name; ``auto`` runs every one installed and keeps the best (transforms/simplifiers.py).
 SIMPLIFIERS = ("onnxsim", "onnxslim", "onnxscript", "auto")
@@ -69,11 +69,16 @@ def parse_budget(texts: Sequence[str] | str | None) -> dict[str, float]:
     return out
 
 
+def budget_limits(value: Mapping[str, float] | Sequence[str] | str | None) -> tuple[tuple[str, float], ...]:
+    """``--budget`` strings or a mapping as the (metric, limit) pairs :class:`VariantOptions` holds."""
+    return tuple(_limits(value).items())
+
+
 def _limits(value: Any) -> dict[str, float]:
     """Budget limits from ``--budget`` strings, a mapping, or (metric, limit) pairs."""
     if isinstance(value, Mapping):
         return dict(value)
-    items = [value] if isinstance(value, str) else list(value or ())
+    items: list[Any] = [value] if isinstance(value, str) else list(value or ())  # Budget checks each pair
     if all(isinstance(i, str) for i in items):
         return parse_budget(items)
     return dict(items)
@@ -132,7 +137,7 @@ class VariantOptions:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UsageError(f"{name.replace('_', ' ')} {value!r} must be a positive integer", "e.g. 4")
         for name in ("out_dir", "output", "inputs_file", "engine_cache"):
-            object.__setattr__(self, name, _path(getattr(self, name)))
+            object.__setattr__(self, name, as_path(getattr(self, name)))
         if self.output is not None and len(self.kinds) > 1:
             raise UsageError(f"-o names one file but {len(self.kinds)} variants were asked for",
                              "give --out-dir DIR for several variants, or one --to")

@@ -102,11 +102,11 @@ def overlays_for(report: Report, model: Path | None = None) -> tuple[Overlay, ..
     if report.localization is not None:
         modules = _module_calls(model) if report.localization.direction != "onnx" else None
         found.append(divergence_overlay(report.localization, graph, node_of, modules))
-    profile = report.bench.profile if report.bench is not None else None
-    if profile is not None:
-        found.append(time_overlay(profile, graph, set(nodes)))
-        found.append(placement_overlay([(n.name, n.provider) for n in profile.nodes],
-                                       report.bench.head.provider_used, graph, set(nodes)))
+    bench = report.bench
+    if bench is not None and bench.profile is not None:
+        found.append(time_overlay(bench.profile, graph, set(nodes)))
+        found.append(placement_overlay([(n.name, n.provider) for n in bench.profile.nodes],
+                                       bench.head.provider_used, graph, set(nodes)))
     elif report.validation is not None and report.validation.placement is not None:
         found.append(placement_from_report(report.validation.placement, graph, nodes))
     return tuple(o for o in found if o is not None)
@@ -116,7 +116,7 @@ def write_beside(report: Report, report_path: str | Path) -> OverlayIndex | None
     """Write the overlay files of ``report`` beside ``report_path`` and their index; None when it has none."""
     model = _model_of(report)
     overlays = overlays_for(report, model) if model is not None else ()
-    if not overlays:
+    if model is None or not overlays:
         return None
     base = Path(report_path)
     files = []

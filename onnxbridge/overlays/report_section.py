@@ -41,7 +41,8 @@ def _picture(index: OverlayIndex) -> str:
     nb = neighbourhood(onnx.load(str(index.model), load_external_data=False), marked)
     if nb is None:
         return ""
-    svg = neighbourhood_svg(nb, {v.key: v for v in div.values}, f"first divergence {marked[0]} and its inputs, two levels up")
+    values = div.values if div is not None else ()  # div is set: it marked the values above
+    svg = neighbourhood_svg(nb, {v.key: v for v in values}, f"first divergence {marked[0]} and its inputs, two levels up")
     more = f"; {nb.left_out} more input(s) left out" if nb.left_out else ""
     return (f"<figure>{svg}<figcaption>The first diverging node <code>{escape(marked[0])}</code> (thick border) "
             f"and its inputs two levels up, coloured as the divergence overlay; numbers: error / tolerance"

@@ -4,11 +4,15 @@ runs, and whether the exported model is valid on the whole range the user declar
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..results import AxisOutcome, AxisVerdict, CaseKind, ParityCase, Side
 from ..specs import SizeRange
 from .cases import AxisBounds, InputCase, PlannedCase, smallest_runnable
 from .inputs import REDRAWS
+
+if TYPE_CHECKING:
+    from ..runtime.sessions import Runner
 
 __all__ = ["smallest_runnable_cases", "judge_axes", "axis_breaks"]
 
@@ -18,16 +22,16 @@ def _axis_cases(results: Sequence[ParityCase], axis: str) -> list[ParityCase]:
 
 
 def _cannot_run(cases: Sequence[ParityCase]) -> list[int]:
-    return sorted(c.size for c in cases if c.kind is CaseKind.SOURCE_LIMIT)
+    return sorted(c.size for c in cases if c.kind is CaseKind.SOURCE_LIMIT and c.size is not None)
 
 
 def _ran(cases: Sequence[ParityCase], export: int) -> list[int]:
     return sorted({export} | {c.size for c in cases if c.kind is not CaseKind.SOURCE_LIMIT
-                              and c.failed_side is not Side.REFERENCE})
+                              and c.failed_side is not Side.REFERENCE and c.size is not None})
 
 
 def smallest_runnable_cases(results: Sequence[ParityCase], export_sizes: Mapping[str, int],
-                            maker: Callable[[PlannedCase], InputCase], reference) -> list[InputCase]:
+                            maker: Callable[[PlannedCase], InputCase], reference: Runner) -> list[InputCase]:
     """For each axis whose smallest swept size the source cannot run, a case at the smallest size it
     does run (found by bisection on the source alone, between that size and the next one it ran),
     unless the sweep has that size already. wav2vec2 and STFT front ends cannot run 1 sample."""
@@ -45,9 +49,10 @@ def smallest_runnable_cases(results: Sequence[ParityCase], export_sizes: Mapping
 
         def runs(size: int) -> bool:
             case = make(size)
-            for attempt in (0, REDRAWS - 1):
+            redraw = case.redraw
+            for attempt in (0, REDRAWS - 1) if redraw is not None else (0,):
                 try:
-                    reference.run(case.feeds if attempt == 0 else case.redraw(attempt))
+                    reference.run(case.feeds if attempt == 0 or redraw is None else redraw(attempt))
                     return True
                 except Exception:
                     continue
@@ -77,7 +82,7 @@ def judge_axes(results: Sequence[ParityCase], export_sizes: Mapping[str, int],
         smallest = ran[0] if limits and limits[0] < ran[0] else None
         outcome, notes = AxisOutcome.OK, []
         if smallest is not None:
-            why = next(c.error for c in cases if c.size == max(s for s in limits if s < smallest))
+            why = next(c.error or "" for c in cases if c.size == max(s for s in limits if s < smallest))
             notes.append(f"the source itself cannot run {axis} below {smallest} ({why.split(': ', 1)[-1]}); "
                          f"{axis} from {smallest} was checked")
         for probe, bound in b.probes.items():

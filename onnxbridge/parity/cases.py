@@ -57,10 +57,13 @@ class AxisBounds:
     def probes(self) -> dict[int, int]:
         """Size just outside the exported range -> the bound it probes (where the export may break)."""
         out: dict[int, int] = {}
-        if self.narrower_above:
-            out[self.exported[1] + 1] = self.exported[1]
+        if self.exported is None:
+            return out
+        lo, hi = self.exported
+        if self.narrower_above and hi is not None:
+            out[hi + 1] = hi
         if self.narrower_below:
-            out[self.exported[0] - 1] = self.exported[0]
+            out[lo - 1] = lo
         return out
 
 

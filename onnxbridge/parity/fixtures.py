@@ -63,7 +63,7 @@ def write_fixtures(path: str | Path, *, inputs: Cases = (), outputs: Cases = (),
     if meta is not None:
         arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # mypy matches **dict to allow_pickle: bool
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -129,7 +129,11 @@ def _split(key: str) -> tuple[str, str, str]:
 
 def save_cases(path: str | Path, cases: Cases, kind: str = INPUTS) -> Path:
     """Write one side (``inputs`` or ``outputs``) of some cases."""
-    return write_fixtures(path, **{kind: cases})
+    if kind == INPUTS:
+        return write_fixtures(path, inputs=cases)
+    if kind == OUTPUTS:
+        return write_fixtures(path, outputs=cases)
+    raise ValueError(f"fixture side {kind!r}: expected {INPUTS!r} or {OUTPUTS!r}")
 
 
 def load_cases(path: str | Path, kind: str = INPUTS) -> list[tuple[str, dict[str, np.ndarray]]]:

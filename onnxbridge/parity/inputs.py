@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..options import is_batch_axis
 from ..specs import TensorSpec, numpy_dtype
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["IdRanges", "ValueRange", "generate_inputs", "input_role", "default_axis_size", "vocab_sizes",
            "REDRAWS", "blame_inputs"]
@@ -61,10 +64,10 @@ class ValueRange:
     lo: float
     hi: float
     nonzero: bool = False
-    values: tuple = ()
+    values: tuple[float, ...] = ()  # the few values an example holds (ints and bools among them)
     mean: float = 0.0
     std: float = 1.0
-    sample: tuple = ()
+    sample: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, array: Any) -> ValueRange | None:
@@ -73,8 +76,8 @@ class ValueRange:
         if a.size == 0 or not (a.dtype == bool or np.issubdtype(a.dtype, np.number) or a.dtype.name == "bfloat16"):
             return None
         if a.dtype == bool:
-            values = tuple(bool(v) for v in np.unique(a))
-            return cls("bool", 0, 1, values=values if len(values) == 1 else ())
+            seen = tuple(bool(v) for v in np.unique(a))
+            return cls("bool", 0, 1, values=seen if len(seen) == 1 else ())
         f = a.astype(np.float64)
         finite = f[np.isfinite(f)]
         if finite.size == 0:
@@ -110,11 +113,11 @@ class ValueRange:
         if self.values:
             return rng.choice(np.asarray(self.values), size=shape).astype(dtype)
         if np.issubdtype(dtype, np.integer) or dtype == bool:
-            lo, hi = int(self.lo), int(self.hi)
-            out = rng.integers(lo, hi + 1, size=shape)
-            if self.nonzero and lo <= 0 <= hi:
-                out = np.where(out == 0, hi if hi > 0 else lo, out)
-            return out.astype(dtype)
+            ilo, ihi = int(self.lo), int(self.hi)
+            ints = rng.integers(ilo, ihi + 1, size=shape)
+            if self.nonzero and ilo <= 0 <= ihi:
+                ints = np.where(ints == 0, ihi if ihi > 0 else ilo, ints)
+            return ints.astype(dtype)
         span = max(self.hi - self.lo, 1e-6)
         if self.lo >= 0 and self.hi <= 1:  # images in [0, 1], probabilities
             out = rng.uniform(self.lo, self.hi, size=shape)
@@ -266,7 +269,7 @@ def _role_values(role: str, spec: TensorSpec, shape: tuple[int, ...], dtype: np.
 _ID_PASS_THROUGH = {"Cast", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Identity", "Expand"}
 
 
-def vocab_sizes(model) -> dict[str, int]:
+def vocab_sizes(model: onnx.ModelProto) -> dict[str, int]:
     """Integer graph input -> the size of the table it indexes, read off the ONNX graph.
 
     An input that reaches ``Gather(table, ids)`` as its indices (directly or through Cast /
@@ -283,7 +286,7 @@ def vocab_sizes(model) -> dict[str, int]:
                 if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
                     shapes[node.output[0]] = tuple(a.t.dims)
     producers = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = {}
+    consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
     for node in graph.node:
         for idx, name in enumerate(node.input):
             consumers.setdefault(name, []).append((node, idx))

@@ -34,7 +34,7 @@ def _cast_to(node: Any) -> str | None:
     if node.op_type not in ("Cast", "CastLike"):
         return None
     to = next((a.i for a in node.attribute if a.name == "to"), None)
-    return _NARROW.get(to)
+    return None if to is None else _NARROW.get(to)
 
 
 def narrow_dependencies(model: Any) -> dict[str, str | None]:

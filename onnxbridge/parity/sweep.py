@@ -15,6 +15,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from .inputs import REDRAWS, blame_inputs
 from .masks import masked_pairs
 from .metrics import DEFAULT_TOLERANCES, compare_outputs, default_tolerance
 from .oracle import PrecisionOracle
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["ParityPlan", "plan_cases", "check_parity", "run_parity", "run_case",
            "compute_dtype", "output_compute_dtypes", "self_check"]
@@ -163,7 +167,8 @@ def run_parity(
     return report, used
 
 
-def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[..., ParityCase]):
+def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[..., ParityCase]
+               ) -> tuple[list[ParityCase], list[InputCase], list[str], tuple[bool | None, str | None]]:
     """(results, inputs used, notes, (source repeats, why not)) over the planned cases; the self-check
     runs on the first case the source runs."""
     results: list[ParityCase] = []
@@ -191,11 +196,11 @@ def _settle(c: InputCase, reference: Runner) -> tuple[ParityCase | None, InputCa
     Returns (the case when it ends here, without comparison: the source could not run it; the inputs
     used; the reference's outputs; a note)."""
     errors: list[str] = []
-    inputs = c
-    attempts = REDRAWS if c.redraw is not None else 1
+    inputs, redraw = c, c.redraw
+    attempts = REDRAWS if redraw is not None else 1
     for attempt in range(attempts):
-        if attempt:
-            inputs = InputCase(c.case, c.redraw(attempt), c.redraw)
+        if attempt and redraw is not None:
+            inputs = InputCase(c.case, redraw(attempt), redraw)
         try:
             refs = reference.run(inputs.feeds)
         except OnnxBridgeError:
@@ -231,7 +236,7 @@ def _cannot_run(c: InputCase, reference: Runner, error: str) -> UsageError:
     )
 
 
-def self_check(reference: Runner, feeds: Mapping[str, np.ndarray],
+def self_check(reference: Runner, feeds: dict[str, np.ndarray],
                first: Sequence[np.ndarray]) -> tuple[bool, str | None]:
     """Run the reference again on ``feeds``: (True, None) when it repeats ``first`` within 1% of each
     output's default tolerance, else (False, a message naming the output and, where the runner can
@@ -292,7 +297,7 @@ def _tolerances_used(cases: list[ParityCase]) -> dict[str, ToleranceUsed]:
     return used
 
 
-def compute_dtype(model) -> str | None:
+def compute_dtype(model: onnx.ModelProto) -> str | None:
     """The narrowest float type a model computes in (float16 / bfloat16 weights or casts), else None.
 
     A model with float32 inputs and outputs that casts to float16 inside cannot meet float32
@@ -304,7 +309,7 @@ def compute_dtype(model) -> str | None:
     return "float16" if found else None
 
 
-def output_compute_dtypes(model) -> dict[str, str | None]:
+def output_compute_dtypes(model: onnx.ModelProto) -> dict[str, str | None]:
     """Graph output -> the narrowest float type among the values it depends on (float16 / bfloat16
     initializers, casts to them, graph inputs of them), or None when it depends on none: only outputs
     that depend on narrow values are judged at the narrow type's tolerances."""

@@ -32,6 +32,11 @@ def highlighted(loc: Localization) -> LayerCheck | None:
     return next((c for c in sorted(loc.layers, key=lambda c: c.position) if c.passed is False), None)
 
 
+def _scored(loc: Localization) -> list[tuple[LayerCheck, float]]:
+    """The checks that carry a score, with it, in model order."""
+    return sorted(((c, c.score) for c in loc.layers if c.score is not None), key=lambda p: p[0].position)
+
+
 def _y(score: float, top: float) -> float:
     return top if not math.isfinite(score) else max(min(score, top), _FLOOR)
 
@@ -39,18 +44,18 @@ def _y(score: float, top: float) -> float:
 def divergence_figure(loc: Localization) -> Any:
     """Error / tolerance of every compared call or value along the model, failing ones red, the first
     diverging one ringed and named; None without matplotlib or without checks."""
-    points = sorted((c for c in loc.layers if c.score is not None), key=lambda c: c.position)
+    points = _scored(loc)
     fig = figure(7.6, 3.2) if points else None
     if fig is None:
         return None
     ax = fig.add_subplot()
-    finite = [c.score for c in points if math.isfinite(c.score)]
+    finite = [score for _, score in points if math.isfinite(score)]
     top = max(max(finite, default=1.0), 1.0) * 10
-    xs = [c.position for c in points]
-    ys = [_y(c.score, top) for c in points]
+    xs = [c.position for c, _ in points]
+    ys = [_y(score, top) for _, score in points]
     ax.plot(xs, ys, color="#bbb", linewidth=0.8, zorder=1)
-    ax.scatter(xs, ys, s=[max(6, 36 - 8 * c.depth) for c in points], zorder=3,
-               c=["#c62828" if c.passed is False else "#2e7d32" for c in points])
+    ax.scatter(xs, ys, s=[max(6, 36 - 8 * c.depth) for c, _ in points], zorder=3,
+               c=["#c62828" if c.passed is False else "#2e7d32" for c, _ in points])
     ax.axhline(1.0, color="#555", linestyle="--", linewidth=1)
     ax.text(xs[0], 1.15, "tolerance", fontsize=7, color="#555")
     ax.set_yscale("log")
@@ -75,13 +80,13 @@ def divergence_figure(loc: Localization) -> Any:
 
 def sparkline(loc: Localization, width: int = 60) -> str:
     """The worst error / tolerance per stretch of the model as bars (▁ <= 1e-4 ... █ >= 100)."""
-    points = sorted((c for c in loc.layers if c.score is not None), key=lambda c: c.position)
+    points = _scored(loc)
     if not points:
         return ""
     step = max(1, math.ceil(len(points) / width))
     out = []
     for k in range(0, len(points), step):
-        worst = max(c.score for c in points[k:k + step])
+        worst = max(score for _, score in points[k:k + step])
         level = 0.0 if worst <= 0 else 1.0 if not math.isfinite(worst) else (math.log10(worst) + 4) / 6  # 1e-4: 0
         out.append(_BARS[min(len(_BARS) - 1, max(0, int(level * (len(_BARS) - 1) + 0.5)))])
     return "".join(out)

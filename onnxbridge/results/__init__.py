@@ -35,7 +35,7 @@ from .parity import (
     Side,
     ToleranceUsed,
 )
-from .serialize import to_plain
+from .serialize import mapping_plain, to_plain
 from .variants import KeptNode, OutputAccuracy, VariantResult, VariantsReport, VariantStatus
 
 __all__ = [
@@ -151,7 +151,7 @@ class Report:
         if self.generation is not None:
             d["generation"] = {**to_plain(self.generation), "passed": self.generation.passed,
                                "summary": self.generation.summary()}
-        return to_plain(d)
+        return mapping_plain(d)
 
     def write(self, path: str | Path) -> Path:
         """Write the report; the format follows the suffix (.json, .md, .html)."""

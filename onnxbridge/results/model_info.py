@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .serialize import to_plain
+from .serialize import fields_plain
 
 __all__ = ["ModelInfo", "TargetCheck"]
 
@@ -34,8 +34,8 @@ class ModelInfo:
     ir_version: int
     opsets: dict[str, int]
     producer: str
-    inputs: list[dict]
-    outputs: list[dict]
+    inputs: list[dict[str, Any]]  # name, shape, dtype (docs/schema/inspect.schema.json)
+    outputs: list[dict[str, Any]]
     op_histogram: dict[str, int]
     nodes: int
     parameters: int
@@ -47,4 +47,4 @@ class ModelInfo:
         """The JSON of ``inspect --json`` (schema: docs/schema/inspect.schema.json)."""
         from .._version import __version__
 
-        return {"onnxbridge_version": __version__, "command": "inspect", **to_plain(self, own=False)}
+        return {"onnxbridge_version": __version__, "command": "inspect", **fields_plain(self)}

@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["to_plain"]
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = ["to_plain", "fields_plain", "mapping_plain"]
 
 
 def to_plain(value: Any, *, own: bool = True) -> Any:
@@ -22,9 +26,9 @@ def to_plain(value: Any, *, own: bool = True) -> Any:
         custom = getattr(value, "to_dict", None) if own else None
         if custom is not None:
             return to_plain(custom())
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return fields_plain(value)
     if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
+        return mapping_plain(value)
     if isinstance(value, (list, tuple)):
         return [to_plain(v) for v in value]
     if isinstance(value, enum.Enum):
@@ -36,3 +40,13 @@ def to_plain(value: Any, *, own: bool = True) -> Any:
     if isinstance(value, float) and not math.isfinite(value):  # NaN and Inf are not JSON
         return None
     return value
+
+
+def fields_plain(value: DataclassInstance) -> dict[str, Any]:
+    """A dataclass's own fields, JSON-ready (what a ``to_dict`` starts from)."""
+    return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+
+
+def mapping_plain(value: Mapping[Any, Any]) -> dict[str, Any]:
+    """A mapping with its keys as strings and its values JSON-ready."""
+    return {str(k): to_plain(v) for k, v in value.items()}

@@ -44,7 +44,8 @@ class OutputAccuracy:
     nonfinite: int = 0
 
     def value(self, metric: str) -> float | None:
-        return getattr(self, metric)
+        value: float | None = getattr(self, metric)  # a metric is one of the fields above
+        return value
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,9 @@ class VariantResult:
         return self.status is VariantStatus.PASSED
 
     def to_dict(self) -> dict[str, Any]:
-        from .serialize import to_plain
+        from .serialize import fields_plain
 
-        d = to_plain(self, own=False)
+        d = fields_plain(self)
         del d["table"]  # a rendering of ``details``, which the JSON report carries
         return d
 
@@ -135,9 +136,9 @@ class VariantsReport:
         return all(v.passed for v in self.variants)
 
     def to_dict(self) -> dict[str, Any]:
-        from .serialize import to_plain
+        from .serialize import fields_plain
 
-        d = to_plain(self, own=False)
+        d = fields_plain(self)
         d["shapes"] = {k: list(v) for k, v in self.shapes.items()}
         d["passed"] = self.passed
         return d

@@ -103,11 +103,12 @@ def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str 
         if node in seen:
             continue
         seen[node] = PlacedNode(node, str(args.get("op_name", "?")), str(provider))
-        in_graph = graph_shape_nodes is not None and node in graph_shape_nodes[1]
-        if _is_shape_arith(args, seen[node].op_type) and (not in_graph or node in graph_shape_nodes[0]):
+        # a node of the graph counts only where the graph says it computes a shape; ORT-made ones by op alone
+        outside = graph_shape_nodes is None or node not in graph_shape_nodes[1] or node in graph_shape_nodes[0]
+        if _is_shape_arith(args, seen[node].op_type) and outside:
             shape_arith.add(node)
     by_provider = Counter(n.provider for n in seen.values())
-    by_op: dict[str, Counter] = {}
+    by_op: dict[str, Counter[str]] = {}
     for n in seen.values():
         by_op.setdefault(n.op_type, Counter())[n.provider] += 1
     memcpy = sum(1 for n in seen.values() if n.op_type in _MEMCPY)

@@ -12,7 +12,7 @@ import glob
 import io
 import os
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ def short_provider(ep: str) -> str:
 
 
 def create_session(model: bytes | str | Path, requested: str = "auto", *, options: Any = None,
-                   provider_options: Mapping[str, Mapping[str, str]] | None = None):
+                   provider_options: Mapping[str, Mapping[str, str]] | None = None) -> tuple[Any, ProviderChoice]:
     """An ``InferenceSession`` on ``requested`` and the ``ProviderChoice`` read back from it.
 
     ``model`` is serialized ONNX bytes (preferred: the file was already checked by ``onnx.load``)
@@ -94,14 +94,15 @@ def create_session(model: bytes | str | Path, requested: str = "auto", *, option
     return session, ProviderChoice(requested, used, running, note)
 
 
-def _with_options(wanted: list[str], available: list[str], options: Mapping[str, Mapping[str, str]] | None) -> list:
+def _with_options(wanted: list[str], available: list[str], options: Mapping[str, Mapping[str, str]] | None
+                  ) -> list[str | tuple[str, dict[str, str]]]:
     """The providers to ask for, each with its options when some were given."""
     by_ep = {p.ort: dict(v) for k, v in (options or {}).items() if (p := Provider.named(k)) is not None}
     return [(p, by_ep[p]) if p in by_ep else p for p in wanted if p in available]
 
 
 @contextlib.contextmanager
-def _quiet_ort(ort):
+def _quiet_ort(ort: Any) -> Iterator[None]:
     """Keep onnxruntime's provider-bridge error spew off the user's terminal (its C++ log, and the Python
     ``print`` of "EP Error ... Falling back" that would land in ``--json`` output); we report it ourselves."""
     ort.set_default_logger_severity(4)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Runner", "OrtRunner"]
 
-_ORT_DTYPES = {
+_ORT_DTYPES: dict[str, np.dtype] = {
     "tensor(float)": np.dtype(np.float32),
     "tensor(float16)": np.dtype(np.float16),
     "tensor(double)": np.dtype(np.float64),

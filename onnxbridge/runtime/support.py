@@ -34,7 +34,8 @@ def identity_probe(opsets: dict[str, int], ir_version: int | None = None) -> byt
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     probe = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
     probe.ir_version = min(probe.ir_version, 10) if ir_version is None else ir_version
-    return probe.SerializeToString()
+    data: bytes = probe.SerializeToString()
+    return data
 
 
 def runtime_problems(model: onnx.ModelProto) -> list[str]:

@@ -13,7 +13,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .providers import ProviderChoice
 
 __all__ = ["TrtSettings", "EngineBuild", "provider_options", "profile_shapes", "missing_libraries", "build_engine"]
 
@@ -84,7 +87,7 @@ class EngineBuild:
 
 
 def build_engine(model: bytes | str | Path, feeds: Mapping[str, Any], settings: TrtSettings, *,
-                 options: Any = None):
+                 options: Any = None) -> tuple[Any, ProviderChoice, EngineBuild]:
     """A TensorRT session with its engine built (session creation + first run, timed); returns
     ``(session, ProviderChoice, EngineBuild)``. A TensorRT that does not start is a ``ProviderError``."""
     from .providers import create_session

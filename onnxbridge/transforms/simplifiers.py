@@ -109,10 +109,11 @@ def choose_simplifier(model: onnx.ModelProto, check: Check | None, tools: tuple[
     cands = [c for c, _ in runs]
     for i in ranked:
         cand, out = runs[i]
-        report, error = _check(check, out)
-        cands[i] = dataclasses.replace(cand, parity=None if check is None else error is None and report.passed,
+        report, error = _check(check, out)  # a report when the check ran, else an error (or neither: no check)
+        held = report is not None and report.passed
+        cands[i] = dataclasses.replace(cand, parity=None if check is None else held,
                                        detail=error or (report.summary() if report is not None else None))
-        if check is None or (error is None and report.passed):
+        if check is None or held:
             why = "; ".join(_rejections(cands, w0, before)) or None
             return out, SimplifyResult(True, before, cand.nodes, time.perf_counter() - t0, why,
                                        None if report is None else True, None if report is None else report.worst_abs,

@@ -240,8 +240,8 @@ def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStat
     rule = kind.speed_rule(options)
     notes = kind.notes(options)
     if c.unavailable is not None:
-        reasons = (c.unavailable.reason,) + ((f"hint: {c.unavailable.hint}",) if c.unavailable.hint else ())
-        return VariantResult(kind=kind.name, status=VariantStatus.UNAVAILABLE, path=None, reasons=reasons,
+        why = (c.unavailable.reason,) + ((f"hint: {c.unavailable.hint}",) if c.unavailable.hint else ())
+        return VariantResult(kind=kind.name, status=VariantStatus.UNAVAILABLE, path=None, reasons=why,
                              budget=budget.as_dict(), min_speedup=rule, notes=notes)
     assert c.built is not None  # a candidate is built or unavailable
     lat, base = stats[kind.name], stats["fp32"]

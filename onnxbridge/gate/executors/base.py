@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Protocol
 
 from ...errors import EXIT_INTERNAL, EXIT_USAGE
@@ -17,7 +17,8 @@ Progress = Callable[[str], None]
 class Executor(Protocol):
     """Runs tasks somewhere and yields each one's outcome as it finishes."""
 
-    def run(self, tasks: Sequence[Task], say: Progress) -> Iterator[Outcome]:
+    def run(self, tasks: Sequence[Task], say: Progress) -> Generator[Outcome, None, None]:
+        """A generator: the gate closes it when it stops early, and the executor cleans up there."""
         ...
 
 

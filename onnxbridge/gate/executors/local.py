@@ -7,7 +7,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 from ...options import ExecutorOptions
@@ -30,7 +30,7 @@ class LocalExecutor:
         self.jobs = 1 if options.jobs is None else options.jobs
         self.tries = options.retries + 1
 
-    def run(self, tasks: Sequence[Task], say: Progress) -> Iterator[Outcome]:
+    def run(self, tasks: Sequence[Task], say: Progress) -> Generator[Outcome, None, None]:
         workers = min(self.jobs or os.cpu_count() or 1, len(tasks))
         if workers <= 1:
             for task in tasks:
@@ -87,7 +87,8 @@ class _Pools:
         pool = ProcessPoolExecutor(max_workers=min(workers, len(indices)),
                                    mp_context=multiprocessing.get_context("spawn"))
         futures: dict = {}
-        died, not_started = [], []
+        died: list[int] = []
+        not_started: list[int] = []
         try:
             futures = {pool.submit(_run_marked, self.tasks[i], str(self.marks / str(i))): i for i in indices}
             for future in as_completed(futures):

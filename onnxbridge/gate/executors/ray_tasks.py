@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from ..._util import first_line
@@ -55,7 +55,7 @@ class RayExecutor:
     def __init__(self, options: ExecutorOptions) -> None:
         self.options = options
 
-    def run(self, tasks: Sequence[Task], say: Progress) -> Iterator[Outcome]:
+    def run(self, tasks: Sequence[Task], say: Progress) -> Generator[Outcome, None, None]:
         ray = _import_ray()
         started = _connect(ray, self.options, say, tasks[0].root if tasks else ".")
         try:
