@@ -5,6 +5,7 @@ from __future__ import annotations
 from .section import ReportSections
 from .sections import (
     bench,
+    decode_bench,
     generation,
     localization,
     notes,
@@ -26,6 +27,7 @@ SECTIONS.register(validation.SECTION)
 SECTIONS.register(localization.SECTION)
 SECTIONS.register(generation.SECTION)
 SECTIONS.register(bench.SECTION)
+SECTIONS.register(decode_bench.SECTION)
 SECTIONS.register(variants.SECTION)
 SECTIONS.register(notes.SECTION)
 SECTIONS.register(timings.SECTION)
