@@ -108,14 +108,15 @@ def decode_table(b: DecodeBench, title: str):
     from rich.markup import escape
     from rich.table import Table
 
-    ratios = [f"batch {n}: decode {d:.2f}x, prefill {p:.2f}x" for n in b.batches
-              if (d := b.decode_speedup(n)) is not None and (p := b.prefill_speedup(n)) is not None]
+    ratios = [f"{v} batch {n}: decode {d:.2f}x, prefill {p:.2f}x" for v in b.variants for n in b.batches
+              if (d := b.decode_speedup(n, v)) is not None and (p := b.prefill_speedup(n, v)) is not None]
     t = Table(title=escape(f"onnxbridge bench: {title} (prompt {b.prompt_length}, {b.new_tokens} new tokens, "
                            f"{b.provider})"),
               caption=escape("ONNX Runtime (faster mode) vs the source: " + "; ".join(ratios)) if ratios else None)
-    for col in ("runtime", "mode", "batch", "prefill ms", "decode tok/s", "peak RSS MiB", "added MiB"):
-        t.add_column(col, justify="left" if col in ("runtime", "mode") else "right", no_wrap=True)
+    for col in ("runtime", "variant", "mode", "batch", "prefill ms", "decode tok/s", "peak RSS MiB", "added MiB"):
+        t.add_column(col, justify="left" if col in ("runtime", "variant", "mode") else "right", no_wrap=True)
     for r in b.rows:
-        t.add_row(r.runtime, r.mode, str(r.batch), f"{r.prefill_ms:.3g}", f"{r.decode_tokens_per_s:,.1f}",
+        t.add_row(r.runtime, r.variant if r.runtime == "onnxruntime" else "-", r.mode, str(r.batch),
+                  f"{r.prefill_ms:.3g}", f"{r.decode_tokens_per_s:,.1f}",
                   f"{r.peak_rss_bytes / 2**20:,.0f}", f"{r.peak_added_bytes / 2**20:,.1f}")
     return t

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,17 +197,21 @@ class _TorchRunner:
             return t1 - t0, t2 - t1
 
 
-def _timing(runtime: str, mode: str, batch: int, trials: Sequence[Trial], tokens: int) -> DecodeTiming:
+def _timing(runtime: str, mode: str, batch: int, trials: Sequence[Trial], tokens: int, variant: str) -> DecodeTiming:
     prefill = tuple(t.prefill_s * 1e3 for t in trials)
     rate = tuple(tokens / t.decode_s if t.decode_s > 0 else 0.0 for t in trials)
     return DecodeTiming(runtime, mode, batch, statistics.median(prefill), statistics.median(rate),
-                        max(t.peak_rss for t in trials), max(t.peak_added for t in trials), len(trials), prefill, rate)
+                        max(t.peak_rss for t in trials), max(t.peak_added for t in trials), len(trials), prefill, rate,
+                        variant)
 
 
 def bench_decoder(folder: str | Path, config: DecodeBenchConfig = DecodeBenchConfig(), *, source: Any = None,
-                  source_label: str | None = None, progress: Progress = no_progress) -> DecodeBench:
-    """Time ``folder``'s ``model.onnx`` and (given) ``source``, a transformers causal LM or a folder
-    holding one, interleaved: per trial, per batch, each ONNX Runtime mode then the source."""
+                  source_label: str | None = None, variants: Mapping[str, str | Path] | None = None,
+                  progress: Progress = no_progress) -> DecodeBench:
+    """Time ``folder``'s ``model.onnx``, ``variants`` (name -> a quantised copy of the folder, e.g. from
+    :func:`onnxbridge.generation.quantize.quantize_folder`) and (given) ``source``, a transformers causal LM
+    or a folder holding one, interleaved: per trial, per batch, each ONNX Runtime folder and mode, then the
+    source. The greedy-token check compares the fp32 folder with the source (a quantised copy may differ)."""
     import numpy as np
 
     folder = Path(folder)
@@ -217,7 +221,10 @@ def bench_decoder(folder: str | Path, config: DecodeBenchConfig = DecodeBenchCon
 
         torch.set_num_threads(config.threads)
     session = DecoderSession(folder, config.provider, threads=config.threads)
-    runners: list[tuple[str, str, Runner]] = [(ORT, m, _OrtRunner(session, m)) for m in config.ort_modes]
+    runners: list[tuple[str, str, str, Runner]] = [(ORT, m, "fp32", _OrtRunner(session, m)) for m in config.ort_modes]
+    for name, path in (variants or {}).items():
+        other = DecoderSession(path, config.provider, threads=config.threads)
+        runners += [(ORT, m, name, _OrtRunner(other, m)) for m in config.ort_modes]
     if source is not None:
         if isinstance(source, (str, Path)):
             from .convert import load_causal_lm
@@ -226,7 +233,7 @@ def bench_decoder(folder: str | Path, config: DecodeBenchConfig = DecodeBenchCon
             progress(f"loading {source}")
             source = load_causal_lm(Path(source))
         runner = _TorchRunner(source)
-        runners.append((TORCH, "dynamic-cache", runner))
+        runners.append((TORCH, "dynamic-cache", "fp32", runner))
         if not runner.keep:
             notes.append("the source's forward takes no logits_to_keep: its prefill computes every position's logits")
     vocab = int(session.session.get_outputs()[0].shape[-1]) if isinstance(
@@ -236,19 +243,19 @@ def bench_decoder(folder: str | Path, config: DecodeBenchConfig = DecodeBenchCon
                for b in config.batches}
     steps = config.new_tokens - 1
     for b in config.batches:  # warm-up: allocator arenas, kernels, lazy initialisation
-        for _, _, run in runners:
+        for *_, run in runners:
             run(prompts[b], min(steps, 2))
-    trials: dict[tuple[str, str, int], list[Trial]] = {}
+    trials: dict[tuple[str, str, str, int], list[Trial]] = {}
     for t in range(config.trials):
         progress(f"trial {t + 1}/{config.trials}")
         for b in config.batches:
-            for runtime, mode, run in runners:
-                trials.setdefault((runtime, mode, b), []).append(run(prompts[b], steps))
-    rows = tuple(_timing(rt, mode, b, trials[(rt, mode, b)], b * steps)
-                 for b in config.batches for rt, mode, _ in runners)
+            for runtime, mode, variant, run in runners:
+                trials.setdefault((runtime, mode, variant, b), []).append(run(prompts[b], steps))
+    rows = tuple(_timing(rt, mode, b, trials[(rt, mode, v, b)], b * steps, v)
+                 for b in config.batches for rt, mode, v, _ in runners)
     agree = []
     for b in config.batches:
-        first = {trials[(rt, mode, b)][0].tokens for rt, mode, _ in runners}
+        first = {trials[(rt, mode, v, b)][0].tokens for rt, mode, v, _ in runners if v == "fp32"}
         agree.append(len(first) == 1)
         if len(first) > 1:
             notes.append(f"batch {b}: the runtimes chose different greedy tokens (near-ties on random weights, or "

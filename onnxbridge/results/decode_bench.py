@@ -32,6 +32,7 @@ class DecodeTiming:
     trials: int
     prefill_ms_all: tuple[float, ...] = ()
     decode_tokens_per_s_all: tuple[float, ...] = ()
+    variant: str = "fp32"  # ONNX Runtime rows: which folder (fp32, or a quantised copy: int4, int8)
 
 
 @dataclass(frozen=True)
@@ -50,28 +51,32 @@ class DecodeBench:
     notes: tuple[str, ...] = ()
     same_tokens: tuple[bool, ...] = ()  # per batch: every runtime and mode chose the same greedy tokens
 
-    def best_ort(self, batch: int) -> DecodeTiming | None:
-        """The faster ONNX Runtime mode at ``batch`` (by decode tokens/s)."""
-        rows = [r for r in self.rows if r.runtime == ORT and r.batch == batch]
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.variant for r in self.rows if r.runtime == ORT))
+
+    def best_ort(self, batch: int, variant: str = "fp32") -> DecodeTiming | None:
+        """The faster ONNX Runtime mode at ``batch`` (by decode tokens/s) of ``variant``."""
+        rows = [r for r in self.rows if r.runtime == ORT and r.batch == batch and r.variant == variant]
         return max(rows, key=lambda r: r.decode_tokens_per_s) if rows else None
 
     def source_row(self, batch: int) -> DecodeTiming | None:
         return next((r for r in self.rows if r.runtime == TORCH and r.batch == batch), None)
 
-    def decode_speedup(self, batch: int) -> float | None:
+    def decode_speedup(self, batch: int, variant: str = "fp32") -> float | None:
         """ORT decode tokens/s over the source's, at ``batch`` (None without a source)."""
-        o, s = self.best_ort(batch), self.source_row(batch)
+        o, s = self.best_ort(batch, variant), self.source_row(batch)
         return None if o is None or s is None or s.decode_tokens_per_s <= 0 else o.decode_tokens_per_s / s.decode_tokens_per_s
 
-    def prefill_speedup(self, batch: int) -> float | None:
+    def prefill_speedup(self, batch: int, variant: str = "fp32") -> float | None:
         """The source's prefill latency over ORT's (the faster mode's), at ``batch``."""
-        o, s = self.best_ort(batch), self.source_row(batch)
+        o, s = self.best_ort(batch, variant), self.source_row(batch)
         return None if o is None or s is None or o.prefill_ms <= 0 else s.prefill_ms / o.prefill_ms
 
     def to_dict(self) -> dict[str, Any]:
         from .serialize import to_plain
 
-        ratios = [{"batch": b, "ort_mode": (self.best_ort(b).mode if self.best_ort(b) else None),
-                   "decode_speedup": self.decode_speedup(b), "prefill_speedup": self.prefill_speedup(b)}
-                  for b in self.batches]
+        ratios = [{"batch": b, "variant": v, "ort_mode": (best.mode if (best := self.best_ort(b, v)) else None),
+                   "decode_speedup": self.decode_speedup(b, v), "prefill_speedup": self.prefill_speedup(b, v)}
+                  for v in self.variants for b in self.batches]
         return {**to_plain(self, own=False), "ratios": ratios}
