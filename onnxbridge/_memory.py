@@ -12,7 +12,7 @@ import resource
 import sys
 from collections.abc import Iterator
 
-__all__ = ["STAGES", "StagePeaks", "peak_rss_bytes"]
+__all__ = ["STAGES", "StagePeaks", "peak_rss_bytes", "reset_peak", "rss_bytes"]
 
 # every stage a run report's peak_rss_bytes may name (docs/schema/report.schema.json lists the same)
 STAGES = ("load", "export", "upgrade", "simplify", "optimize", "validate", "localize", "variants", "bench")
@@ -55,3 +55,21 @@ class StagePeaks:
             yield
         finally:
             self.bytes[name] = max(self.bytes.get(name, 0), peak_rss_bytes())
+
+
+def reset_peak() -> bool:
+    """Reset the kernel's high-water mark so the next :func:`peak_rss_bytes` is the peak from now on
+    (False where that is not possible: then it stays the process's peak so far)."""
+    return _reset()
+
+
+def rss_bytes() -> int:
+    """The process's resident memory now (0 where /proc is not readable)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

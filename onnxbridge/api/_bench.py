@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     _Cases = list[tuple[int, dict[str, np.ndarray]]]  # (batch, feeds) to measure
     _Sessions = list[tuple[Any, ProviderChoice]]  # (onnxruntime session, the provider it runs on)
 
-__all__ = ["bench", "bench_with", "batch_axis"]
+    from ..generation.bench import DecodeBenchConfig
+
+__all__ = ["bench", "bench_with", "batch_axis", "decode_config"]
 
 
 def bench(
@@ -56,6 +58,9 @@ def bench(
     seed: int = 0,
     inputs_file: str | Path | None = None,
     profile: bool = False,
+    prompt_length: int = 128,
+    new_tokens: int = 64,
+    trials: int = 3,
     progress: Progress | None = None,
 ) -> Report:
     """Time ``model`` on each provider in ``providers`` (and SOURCE eager, when given) at each batch size.
@@ -65,6 +70,12 @@ def bench(
     binds inputs and outputs on the device for CUDA / TensorRT only. Returns a :class:`Report`
     whose ``bench`` holds every measurement and the speed-up over the source framework. ``profile``
     adds per-node time from ONNX Runtime's profiler on the first provider and input (``bench.profile``).
+
+
+    ``model`` a with-past folder (``convert ... --task text-generation-with-past``): prefill latency at
+    ``prompt_length`` tokens and decode tokens/s over ``new_tokens`` greedy tokens per batch size (default
+    1 and 4), ``trials`` interleaved trials, against SOURCE (the Hugging Face folder) in transformers with
+    its cache; the report's ``decode_bench`` holds them (docs/generation.md).
     """
     config = BenchConfig(
         providers=tuple(providers), batches=tuple(batches or ()), axis_sizes=tuple((axis_sizes or {}).items()),
@@ -72,18 +83,39 @@ def bench(
         io_binding=io_binding, reference_device=reference_device, seed=seed, inputs_file=as_path(inputs_file),
     )
     export = ExportOptions(as_specs(inputs), framework, None, (), trust_model)
-    return bench_with(model, config, source=source, export=export, profile=profile, progress=progress)
+    decode = (decode_config(config, prompt_length=prompt_length, new_tokens=new_tokens, trials=trials)
+              if Path(model).is_dir() else None)
+    return bench_with(model, config, source=source, export=export, profile=profile, progress=progress,
+                      decode=decode)
+
+
+def decode_config(config: BenchConfig, *, prompt_length: int, new_tokens: int, trials: int) -> DecodeBenchConfig:
+    """The decode bench's settings from the bench options (batches default 1 and 4; ``--io-binding`` auto
+    measures both ONNX Runtime modes, on / off one)."""
+    from ..generation.bench import ORT_MODES, DecodeBenchConfig
+
+    if len(config.providers) > 1:
+        raise UsageError("a with-past folder is benched on one provider", "give one --provider")
+    modes = {"on": ("io-binding",), "off": ("feeds",)}.get(config.io_binding, ORT_MODES)
+    return DecodeBenchConfig(prompt_length, tuple(config.batches or (1, 4)), new_tokens, trials, config.threads,
+                             (config.providers or ("auto",))[0], modes, config.seed)
 
 
 def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = None,
                export: ExportOptions = ExportOptions(), profile: bool = False,
-               progress: Progress | None = None) -> Report:
-    """:func:`bench` with its options built already."""
+               progress: Progress | None = None, decode: DecodeBenchConfig | None = None) -> Report:
+    """:func:`bench` with its options built already; ``decode`` (with a with-past folder as ``model``):
+    the decode bench instead."""
     from ..onnxio import input_specs, load_onnx
     from ..runtime.support import check_runtime_support
     from ..runtime.timing import session_options
 
     say = progress or no_progress
+    if Path(model).is_dir():
+        from ..generation.bench import bench_folder
+
+        return bench_folder(model, decode or decode_config(config, prompt_length=128, new_tokens=64, trials=3),
+                            source=source, progress=say)
     options = session_options(config.threads, config.opt_level)  # refuses a level this onnxruntime lacks
     t_all = time.perf_counter()
     timings: dict[str, float] = {}

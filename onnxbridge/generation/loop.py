@@ -62,7 +62,7 @@ def left_pad(prompts: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
 class DecoderSession:
     """One ONNX Runtime session over ``model.onnx`` of a with-past folder (or a graph path)."""
 
-    def __init__(self, path: str | Path, provider: str = "cpu") -> None:
+    def __init__(self, path: str | Path, provider: str = "cpu", *, threads: int | None = None) -> None:
         from ..runtime.providers import create_session
 
         path = Path(path)
@@ -70,7 +70,13 @@ class DecoderSession:
         if not graph.is_file():
             raise InputError(f"{path}: no model.onnx", "give the folder convert --task text-generation-with-past wrote")
         self.path = graph
-        self.session, self.provider = create_session(str(graph), provider)
+        options = None
+        if threads is not None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+        self.session, self.provider = create_session(str(graph), provider, options=options)
         self.layout = CacheLayout.from_session(self.session)
 
     def step(self, feeds: dict[str, Any]) -> tuple[Any, list[Any]]:

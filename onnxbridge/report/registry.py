@@ -5,6 +5,7 @@ from __future__ import annotations
 from .section import ReportSections
 from .sections import (
     bench,
+    decode_bench,
     generation,
     graph,
     localization,
@@ -28,6 +29,7 @@ SECTIONS.register(localization.SECTION)
 SECTIONS.register(graph.SECTION)
 SECTIONS.register(generation.SECTION)
 SECTIONS.register(bench.SECTION)
+SECTIONS.register(decode_bench.SECTION)
 SECTIONS.register(variants.SECTION)
 SECTIONS.register(notes.SECTION)
 SECTIONS.register(timings.SECTION)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .bench import BenchCase, BenchReport, BenchSettings, LatencyStats, ReferenceCheck
+from .decode_bench import DecodeBench, DecodeTiming
 from .export import (
     ConversionResult,
     ExportedAxis,
@@ -83,6 +84,8 @@ __all__ = [
     "GenerationParity",
     "RowVerdict",
     "TokenStep",
+    "DecodeBench",
+    "DecodeTiming",
 ]
 
 
@@ -103,6 +106,7 @@ class Report:
     variants: VariantsReport | None = None
     localization: Localization | None = None
     generation: GenerationParity | None = None  # with-past exports: token-by-token generation parity
+    decode_bench: DecodeBench | None = None  # bench OUT_DIR: prefill and decode speed of a with-past folder
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     peak_rss_bytes: dict[str, int] = field(default_factory=dict)  # per stage (load, export, simplify, ...)
@@ -151,6 +155,8 @@ class Report:
         if self.generation is not None:
             d["generation"] = {**to_plain(self.generation), "passed": self.generation.passed,
                                "summary": self.generation.summary()}
+        if self.decode_bench is not None:
+            d["decode_bench"] = self.decode_bench
         return mapping_plain(d)
 
     def write(self, path: str | Path) -> Path:
