@@ -101,6 +101,12 @@ def test_bert_folder_with_sharded_safetensors(folders, tmp_path):
     assert report.conversion.output_names == ("logits",)
     assert _dims(out) == {k: ["batch", "sequence"] for k in ("input_ids", "attention_mask", "token_type_ids")}
     assert {"batch=5", "sequence=11", "all axes larger"} <= {c.label for c in report.validation.cases}
+    # where the time went: each route tried, and each case's runs on both sides
+    assert {f"export.{a.route}_s" for a in report.conversion.attempts} <= set(report.timings)
+    assert {"load_s", "export_s", "simplify_s", "validate_s", "validate.source_s", "validate.onnx_s"} <= set(report.timings)
+    judged = [c for c in report.validation.cases if c.kind.value != "source_limit"]
+    assert judged and all(c.source_s is not None and c.onnx_s is not None for c in judged)
+    assert report.timings["validate.onnx_s"] == pytest.approx(sum(c.onnx_s for c in judged))
     # batch 3, sequence 13: sizes the validator did not use; transformers itself as the truth
     rng = np.random.default_rng(7)
     feeds = {"input_ids": rng.integers(0, 120, (3, 13)), "attention_mask": np.ones((3, 13), np.int64),
