@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -113,11 +114,16 @@ def floor(folder: Path, out: Path) -> None:
     torch.onnx.export(model, (), str(out), kwargs=kwargs, dynamo=True)
 
 
-def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str, str]:
-    """Wall seconds, exit code, stdout, and the tail of stderr."""
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str, str]:
+    """Wall seconds, CPU seconds (user + system of the child and its children: steadier than wall time on a
+    machine other work loads), exit code, stdout, and the tail of stderr."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    return time.perf_counter() - t0, done.returncode, done.stdout, done.stderr[-2000:]
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.returncode, done.stdout, done.stderr[-2000:]
 
 
 def _tools(args: argparse.Namespace) -> dict[str, Callable[[str, Path, Path], list[str]]]:
@@ -137,13 +143,12 @@ def _tools(args: argparse.Namespace) -> dict[str, Callable[[str, Path, Path], li
     return tools
 
 
-def _cases(stdout: str) -> int | None:
-    """How many cases onnxbridge compared, from its --json report on stdout."""
+def _report(stdout: str) -> dict:
+    """onnxbridge's --json report on stdout ({} when it cannot be read)."""
     try:
-        report = json.loads(stdout[stdout.find("{"):])
+        return json.loads(stdout[stdout.find("{"):])
     except json.JSONDecodeError:
-        return None
-    return len(report.get("validation", {}).get("cases", [])) or None
+        return {}
 
 
 def main() -> int:
@@ -161,7 +166,8 @@ def main() -> int:
     names = args.model or list(MODELS)
     tools = _tools(args)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    rows: dict[str, dict] = {n: {t: [] for t in tools} | {"errors": {}, "cases": None} for n in names}
+    rows: dict[str, dict] = {n: {t: [] for t in tools} | {"cpu": {t: [] for t in tools}, "errors": {}, "cases": None,
+                                                         "onnxbridge_timings": [], "route": None} for n in names}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folders = {n: _build(n, root / "src" / n) for n in names}
@@ -171,22 +177,35 @@ def main() -> int:
                 for t in order:
                     out = root / "out" / f"{n}-{t}-{r}"
                     out.mkdir(parents=True)
-                    seconds, rc, stdout, stderr = _run(tools[t](n, folders[n], out), env)
+                    seconds, cpu, rc, stdout, stderr = _run(tools[t](n, folders[n], out), env)
                     if rc != 0:
                         rows[n]["errors"][t] = f"exit {rc}: {(stdout + stderr)[-400:]}"
                         continue
                     rows[n][t].append(seconds)
+                    rows[n]["cpu"][t].append(cpu)
                     if t == "onnxbridge":
-                        rows[n]["cases"] = _cases(stdout)
+                        report = _report(stdout)
+                        rows[n]["cases"] = len(report.get("validation", {}).get("cases", [])) or None
+                        rows[n]["onnxbridge_timings"].append(report.get("timings"))
+                        rows[n]["route"] = report.get("route")
                 print(f"round {r + 1}/{args.rounds} {n}: " + ", ".join(
-                    f"{t} {rows[n][t][-1]:.1f}s" if rows[n][t] and len(rows[n][t]) == r + 1 else f"{t} failed"
+                    f"{t} {rows[n][t][-1]:.1f}s ({rows[n]['cpu'][t][-1]:.1f} cpu s)"
+                    if rows[n][t] and len(rows[n][t]) == r + 1 else f"{t} failed"
                     for t in tools), flush=True)
+                if args.json:  # after every model, so that an interrupted run keeps what it measured
+                    _write(args, rows, None)
     summary = _summarize(rows, tools)
     if args.json:
-        args.json.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
-                                         "rounds": args.rounds, "onnxbridge_args": args.onnxbridge_arg,
-                                         "models": rows, "summary": summary}, indent=2))
+        _write(args, rows, summary)
     return 0
+
+
+def _write(args: argparse.Namespace, rows: dict[str, dict], summary: dict | None) -> None:
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
+                                     "load_average": os.getloadavg(), "rounds": args.rounds,
+                                     "onnxbridge_args": args.onnxbridge_arg, "models": rows, "summary": summary},
+                                    indent=2))
 
 
 def _summarize(rows: dict[str, dict], tools) -> dict:
@@ -205,8 +224,19 @@ def _summarize(rows: dict[str, dict], tools) -> dict:
         print(f"{n:10} {row['cases'] or '-':>5} " + " ".join(f"{med[t]:13.2f}" if med[t] else f"{'failed':>13}"
                                                            for t in tools)
               + " " + " ".join(f"{row['ratio'][t]:13.2f}" if t in row["ratio"] else f"{'-':>13}" for t in ratios))
+    cpu_ratios: dict[str, list[float]] = {t: [] for t in ratios}
+    for n, row in rows.items():
+        cpu = {t: statistics.median(row["cpu"][t]) if row["cpu"][t] else None for t in tools}
+        row["median_cpu_s"] = cpu
+        row["cpu_ratio"] = {t: cpu["onnxbridge"] / cpu[t] for t in ratios if cpu["onnxbridge"] and cpu[t]}
+        for t, v in row["cpu_ratio"].items():
+            cpu_ratios[t].append(v)
+        print(f"{n:10} cpu s: " + ", ".join(f"{t} {cpu[t]:.1f}" for t in tools if cpu[t])
+              + "; cpu ratio " + ", ".join(f"x {t} {v:.2f}" for t, v in row["cpu_ratio"].items()))
     out = {f"median_ratio_vs_{t}": statistics.median(v) for t, v in ratios.items() if v}
     out |= {f"max_ratio_vs_{t}": max(v) for t, v in ratios.items() if v}
+    out |= {f"median_cpu_ratio_vs_{t}": statistics.median(v) for t, v in cpu_ratios.items() if v}
+    out |= {f"max_cpu_ratio_vs_{t}": max(v) for t, v in cpu_ratios.items() if v}
     for k, v in out.items():
         print(f"{k}: {v:.2f}")
     return out

@@ -22,7 +22,7 @@ from ..options import (
 )
 from ..results import Report
 from ..specs import TensorSpec
-from ._stages import load_source, preflight, read_input_cases, simplify_check, validate_model
+from ._stages import load_source, preflight, read_input_cases, side_timings, simplify_check, validate_model
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -147,6 +147,7 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
         with peaks.stage("export"):
             product, conversion = _export(converter, loaded, reference, options, scratch / out.name)
         timings["export_s"] = conversion.seconds
+        timings |= {f"export.{a.route}_s": a.seconds for a in conversion.attempts}
         say(f"writing {out}")
         model, simp, opt = _transform_and_write(product, loaded, options, out, scratch, say, timings, peaks,
                                                 conversion.axis_ranges)
@@ -158,6 +159,7 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
         with peaks.stage("validate"):
             validation = validate_model(reference, model, parity, loaded.domain, cases, path=out)
         timings["validate_s"] = validation.seconds
+        timings |= side_timings(validation)
     elif parity.saves_fixtures:
         from ._stages import save_fixtures
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..parity.inputs import IdRanges
     from ..runtime.sessions import Runner
 
-__all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "validate_model", "validate_cases",
+__all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "validate_model", "validate_cases", "side_timings",
            "save_fixtures", "id_ranges", "axis_bounds"]
 
 
@@ -225,3 +225,10 @@ def save_fixtures(parity: ParityConfig, cases: Sequence[InputCase], reference: R
         names = reference.output_names
         write_fixtures(parity.save_outputs,
                        outputs=[(c.case.label, dict(zip(names, reference.run(c.feeds)))) for c in cases])
+
+
+def side_timings(validation: ParityReport) -> dict[str, float]:
+    """The wall time of every case's runs, summed per side: ``validate.source_s``, ``validate.onnx_s``."""
+    cases = validation.cases
+    return {"validate.source_s": sum(c.source_s or 0.0 for c in cases),
+            "validate.onnx_s": sum(c.onnx_s or 0.0 for c in cases)}

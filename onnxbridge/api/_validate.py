@@ -118,7 +118,9 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
         from ._rerun import where_it_breaks
 
         notes = where_it_breaks(report, source, model, export, parity)
-    timings = {"validate_s": report.seconds} | ({"localize_s": loc.seconds} if loc else {})
+    from ._stages import side_timings
+
+    timings = {"validate_s": report.seconds} | side_timings(report) | ({"localize_s": loc.seconds} if loc else {})
     return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report,
                   localization=loc, timings=timings, notes=notes, peak_rss_bytes=peaks.bytes)
 

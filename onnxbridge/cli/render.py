@@ -192,4 +192,21 @@ def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
                 console.print(f"[red]✗[/red] {escape(row.describe(i))}", markup=True, highlight=False)
         for path in reports:
             console.print(f"report written: {path}", markup=False)
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None and (ctx.find_root().obj or {}).get("debug"):
+            for line in stage_lines(report):
+                console.print(line, markup=False, highlight=False)
     return EXIT_PARITY if report.passed is False else EXIT_OK
+
+
+def stage_lines(report: Report) -> list[str]:
+    """``--debug``: where the time and the memory went, stage by stage, and each case's runs."""
+    lines = [f"time {k.removesuffix('_s')}: {v:.2f} s" for k, v in report.timings.items()]
+    lines += [f"peak memory {k}: {v / 2**20:.0f} MiB" for k, v in report.peak_rss_bytes.items()]
+    for case in report.validation.cases if report.validation is not None else ():
+        lines.append(f"case {case.label}: source {_secs(case.source_s)}, onnx {_secs(case.onnx_s)}")
+    return lines
+
+
+def _secs(seconds: float | None) -> str:
+    return "not run" if seconds is None else f"{seconds * 1000:.1f} ms"

@@ -269,14 +269,14 @@ def run_routes(
         if product is None:
             continue
         if attempt.ok:
-            return product, _result(framework, route.name, attempts, product, loaded, t_all)
+            return product, _result(framework, route.name, attempts, product, loaded, t_all, routes)
         if attempt.parity is False and fallback is None:
             fallback = (product, len(attempts) - 1)
     if fallback is not None:
         product, idx = fallback
         note = f"no route passed parity; keeping the product of {attempts[idx].route} so validation can show where"
         product = dataclasses.replace(product, notes=product.notes + (note,))
-        return product, _result(framework, attempts[idx].route, attempts, product, loaded, t_all)
+        return product, _result(framework, attempts[idx].route, attempts, product, loaded, t_all, routes)
     lines = "; ".join(
         f"{a.route}: {a.error}" + (f" [op: {a.failing_op}]" if a.failing_op else "") for a in attempts
     )
@@ -314,9 +314,13 @@ def _try_route(route: Route, loaded: SourceModel[object], request: ExportRequest
 
 
 def _result(framework: str, route: str, attempts: Sequence[RouteAttempt], product: ExportedModel,
-            loaded: SourceModel[object], t0: float) -> ConversionResult:
+            loaded: SourceModel[object], t0: float, routes: Sequence[Route]) -> ConversionResult:
     from ..onnxio import main_opset
 
+    order = tuple(r.name for r in routes)
+    not_tried = order[len(attempts):]
+    notes = (f"routes not tried: {', '.join(not_tried)} ({route} passed first; order: {' > '.join(order)})",
+             ) if not_tried else ()
     opset = main_opset(product.model)
     init = {i.name for i in product.model.graph.initializer}
     return ConversionResult(
@@ -327,6 +331,8 @@ def _result(framework: str, route: str, attempts: Sequence[RouteAttempt], produc
         input_names=tuple(i.name for i in product.model.graph.input if i.name not in init),
         output_names=tuple(o.name for o in product.model.graph.output),
         seconds=time.perf_counter() - t0,
-        notes=loaded.notes + product.notes,
+        notes=loaded.notes + product.notes + notes,
         axis_ranges=product.axis_ranges,
+        route_order=order,
+        not_tried=not_tried,
     )

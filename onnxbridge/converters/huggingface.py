@@ -31,7 +31,7 @@ class HfConverter:
     """Hugging Face model folders to ONNX, through the PyTorch routes."""
 
     framework = "huggingface"
-    route_names = TorchConverter.route_names
+    route_names = ("torchscript", "torch.export/dynamo")  # TorchScript first: see routes()
     dir_markers = ("config.json",)
     packages = ("torch", "transformers", "safetensors", "onnxscript", "onnxsim")
     tasks = tuple(TASKS)  # --task (see converters.base.TakesTask)
@@ -96,7 +96,13 @@ class HfConverter:
         return model, note
 
     def routes(self, loaded: SourceModel[TorchCall]) -> list:
-        return self._torch.routes(loaded)
+        """TorchScript first, as optimum exports transformers models: on these models it exports in a
+        fraction of torch.export/dynamo's time (no decomposition pass), and its product is held to the
+        same structural and parity checks. torch.export/dynamo runs when TorchScript fails, is refused
+        (a branch on tensor values) or misses parity; ``--route`` picks the order."""
+        torch_routes = self._torch.routes(loaded)
+        by_name = {r.name: r for r in torch_routes}
+        return [by_name[n] for n in self.route_names if n in by_name]
 
     def reference_runner(self, loaded: SourceModel[TorchCall]):
         return self._torch.reference_runner(loaded)

@@ -77,10 +77,13 @@ class DataDependenceProbe:
 
     Shared by the routes of one conversion: the dynamo route records what torch.export found,
     and the TorchScript route asks (probing with torch.export itself when no answer is recorded).
+    The program a probe exported is kept: the TorchScript route reads each dynamic axis's exported
+    range from it, so that the sweep checks the same sizes whichever route wins.
     """
 
     def __init__(self) -> None:
         self.verdict: bool | None = None
+        self.program: Any = None  # the ExportedProgram the probe made, when it made one
 
     def record(self, error: BaseException | None) -> None:
         if error is None:
@@ -93,11 +96,22 @@ class DataDependenceProbe:
     def value_dependent(self, loaded: SourceModel[TorchCall]) -> bool | None:
         if self.verdict is None:
             try:
-                _torch_export(loaded)
+                self.program = _torch_export(loaded)[0]
                 self.record(None)
             except Exception as e:
                 self.record(e)
         return self.verdict
+
+    def exported_axes(self, loaded: SourceModel[TorchCall]) -> tuple:
+        """The exported range of each dynamic axis, as the dynamo route records it (probing once when
+        no probe ran yet); empty when torch.export cannot export the model."""
+        from .torch_ranges import exported_axes
+
+        if self.verdict is None:
+            self.value_dependent(loaded)
+        if self.program is None:
+            return ()
+        return exported_axes(self.program, loaded.state.arg_order, _dynamic(loaded))
 
 
 def _dynamic(loaded: SourceModel[TorchCall]) -> dict[str, dict[int, str]]:
@@ -237,7 +251,8 @@ class TorchScriptRoute:
                 with contextlib.suppress(Exception):
                     torch._C._jit_set_onnx_log_enabled(False)
         self._refuse_frozen_branches(caught, loaded)
-        return _finish(onnx.load_from_string(buf.getvalue()), loaded, self.name)
+        axes = self.probe.exported_axes(loaded) if dynamic_axes else ()
+        return _finish(onnx.load_from_string(buf.getvalue()), loaded, self.name, axes=axes)
 
     def _refuse_frozen_branches(self, caught: list, loaded: SourceModel[TorchCall]) -> None:
         """Tracing warns on every `if` over a traced tensor. Branches on shapes are caught by the

@@ -56,23 +56,31 @@ def run_case(
     positions an attention / padding mask input leaves out are not compared (:mod:`.masks`), and a float32
     output that fails the tolerance is judged again against the source in float64 (``oracle``, :mod:`.oracle`)."""
     shapes = {k: tuple(int(d) for d in np.shape(v)) for k, v in feeds.items()}
+    source_s = onnx_s = None
 
     def failed(side: Side, error: str) -> ParityCase:
-        return ParityCase(case.label, case.seed, shapes, (), False, error, case.kind, case.axis, case.size, side)
+        return ParityCase(case.label, case.seed, shapes, (), False, error, case.kind, case.axis, case.size, side,
+                          source_s=source_s, onnx_s=onnx_s)
 
     if refs is None:
+        t0 = time.perf_counter()
         try:
             refs = reference.run(feeds)
         except OnnxBridgeError:
             raise
         except Exception as e:
+            source_s = time.perf_counter() - t0
             return failed(Side.REFERENCE, f"reference {reference.name} failed: {first_line(e, 400)}")
+        source_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
     try:
         gots = candidate.run(feeds)
     except OnnxBridgeError:
         raise
     except Exception as e:
+        onnx_s = time.perf_counter() - t0
         return failed(Side.CANDIDATE, f"{candidate.name} failed: {first_line(e, 400)}")
+    onnx_s = time.perf_counter() - t0
     names = candidate.output_names
     if len(refs) != len(gots):
         return failed(Side.COMPARISON, f"output count differs: reference gives {len(refs)}, "
@@ -85,7 +93,7 @@ def run_case(
                                                 else compute_dtype))
         outputs = oracle.judge(feeds, refs, gots, outputs, [p.keep for p in positions], narrow)
     return ParityCase(case.label, case.seed, shapes, tuple(outputs), all(o.passed for o in outputs),
-                      kind=case.kind, axis=case.axis, size=case.size)
+                      kind=case.kind, axis=case.axis, size=case.size, source_s=source_s, onnx_s=onnx_s)
 
 
 def check_parity(reference: Runner, candidate: OrtRunner, cases: Sequence[InputCase], *,
@@ -176,12 +184,15 @@ def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[
     notes: list[str] = []
     repeat: tuple[bool | None, str | None] = (None, None)
     for c in cases:
+        t0 = time.perf_counter()
         case, inputs, refs, note = _settle(c, reference)
+        source_s = time.perf_counter() - t0  # every draw the source ran
         if note:
             notes.append(note)
         if repeat[0] is None and refs is not None:
             repeat = self_check(reference, inputs.feeds, refs)
-        results.append(case if case is not None else compare(case=inputs.case, feeds=inputs.feeds, refs=refs))
+        case = case if case is not None else compare(case=inputs.case, feeds=inputs.feeds, refs=refs)
+        results.append(dataclasses.replace(case, source_s=source_s))
         used.append(inputs)
     return results, used, notes, repeat
 

@@ -131,6 +131,8 @@ class Report:
             "framework": self.framework or (conv.framework if conv else None),
             "route": conv.route if conv else None,
             "routes_tried": list(conv.attempts) if conv else [],
+            "route_order": list(conv.route_order) if conv else [],
+            "routes_not_tried": list(conv.not_tried) if conv else [],
             "output": self.output,
             "opset": conv.opset if conv else None,
             "inputs": list(conv.input_names) if conv else None,

@@ -50,6 +50,8 @@ class ConversionResult:
     seconds: float
     notes: tuple[str, ...] = ()
     axis_ranges: tuple[ExportedAxis, ...] = ()
+    route_order: tuple[str, ...] = ()  # every route offered, in the order they would be tried
+    not_tried: tuple[str, ...] = ()  # those after the winner: an earlier route passed, so they never ran
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,8 @@ class ParityCase:
     axis: str | None = None
     size: int | None = None
     failed_side: Side | None = None
+    source_s: float | None = None  # wall time of the source's run of this case (None: not run for it)
+    onnx_s: float | None = None  # wall time of ONNX Runtime's run of this case
 
 
 class AxisOutcome(str, enum.Enum):

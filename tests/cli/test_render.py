@@ -56,3 +56,22 @@ def test_inspect_shows_names_and_paths_with_brackets(tmp_path, run_cli):
     out = " ".join(r.out.split())
     for text in ("x[/0]", "y[mask]", "[v2]"):
         assert text in out
+
+
+def test_debug_output_says_where_the_time_and_memory_went(run_cli, tmp_path, tiny_onnx):
+    """``--debug``: each stage's wall time and peak memory, and each case's run on both sides; not without it."""
+    import re
+
+    import onnx
+
+    model = tmp_path / "m.onnx"
+    onnx.save(tiny_onnx, model)
+    r = run_cli("--debug", "validate", model, model)
+    assert r.code == 0, r.err
+    assert re.search(r"^time validate: \d+\.\d\d s$", r.out, re.M)
+    assert re.search(r"^time validate\.onnx: \d+\.\d\d s$", r.out, re.M)
+    assert re.search(r"^peak memory validate: \d+ MiB$", r.out, re.M)
+    cases = re.findall(r"^case (.+): source (\d+\.\d) ms, onnx (\d+\.\d) ms$", r.out, re.M)
+    assert cases and cases[0][0] == "seed=0"
+    quiet = run_cli("validate", model, model)
+    assert quiet.code == 0 and "time validate" not in quiet.out and "peak memory" not in quiet.out

@@ -84,7 +84,7 @@ def _sizes_used(report) -> set[str]:
     return {c.label for c in report.validation.cases}
 
 
-@pytest.mark.route("torch.export/dynamo")
+@pytest.mark.route("torchscript")  # a folder: TorchScript first
 @pytest.mark.parametrize("family, cls_name", [("wav2vec2", "Wav2Vec2ForCTC"), ("hubert", "HubertForCTC")])
 def test_speech_folder_takes_any_number_of_samples(folders, tmp_path, run_cli, family, cls_name):
     out = tmp_path / f"{family}.onnx"
@@ -103,7 +103,7 @@ def test_speech_folder_takes_any_number_of_samples(folders, tmp_path, run_cli, f
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.route("torch.export/dynamo")
+@pytest.mark.route("torchscript")  # a folder: TorchScript first
 @pytest.mark.parametrize("family, cls_name", [("clip", "CLIPModel"), pytest.param("siglip", "SiglipModel",
                                                                                    marks=pytest.mark.slow)])
 def test_text_and_image_folder_gets_every_input(folders, tmp_path, family, cls_name):
@@ -126,7 +126,7 @@ def test_text_and_image_folder_gets_every_input(folders, tmp_path, family, cls_n
         np.testing.assert_allclose(got[name], want[name].numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
 
 
-@pytest.mark.route("torch.export/dynamo")
+@pytest.mark.route("torchscript")  # a folder: TorchScript first
 def test_image_folder_gets_dynamic_height_and_width_where_the_model_runs_at_other_sizes(folders, tmp_path):
     out = tmp_path / "convnext.onnx"
     report = onnxbridge.convert(folders["convnext"], out, simplify=False)

@@ -90,17 +90,37 @@ def _transformers(cls_name: str, folder: Path, feeds: dict[str, np.ndarray]):
         return model(**{k: torch.from_numpy(v) for k, v in feeds.items()}, return_dict=True)
 
 
-@pytest.mark.route("torch.export/dynamo")
-def test_bert_folder_with_sharded_safetensors(folders, tmp_path):
+@pytest.fixture(scope="module")
+def bert_default(folders, tmp_path_factory):
+    """The bert folder converted with the default route order: (report, ONNX file)."""
+    out = tmp_path_factory.mktemp("bert") / "bert.onnx"
+    return onnxbridge.convert(folders["bert"], out), out
+
+
+@pytest.mark.route("torchscript")
+def test_bert_folder_with_sharded_safetensors(folders, bert_default):
     assert (folders["bert"] / "model.safetensors.index.json").is_file()
-    out = tmp_path / "bert.onnx"
-    report = onnxbridge.convert(folders["bert"], out)
+    report, out = bert_default
     assert report.passed is True and report.framework == "huggingface", report.validation.summary()
-    assert report.conversion.route == "torch.export/dynamo"
+    # TorchScript first for a folder (as optimum exports); its product passed, so dynamo never ran, and says so
+    assert report.conversion.route == "torchscript"
+    assert report.conversion.route_order == ("torchscript", "torch.export/dynamo")
+    assert report.conversion.not_tried == ("torch.export/dynamo",)
+    assert [a.route for a in report.conversion.attempts] == ["torchscript"]
+    assert any("routes not tried: torch.export/dynamo" in n for n in report.conversion.notes)
+    data = report.to_dict()
+    assert data["route_order"] == ["torchscript", "torch.export/dynamo"]
+    assert data["routes_not_tried"] == ["torch.export/dynamo"]
     assert any("BertForSequenceClassification (from config.json's architectures)" in n for n in report.conversion.notes)
     assert report.conversion.output_names == ("logits",)
     assert _dims(out) == {k: ["batch", "sequence"] for k in ("input_ids", "attention_mask", "token_type_ids")}
     assert {"batch=5", "sequence=11", "all axes larger"} <= {c.label for c in report.validation.cases}
+    # where the time went: each route tried, and each case's runs on both sides
+    assert {f"export.{a.route}_s" for a in report.conversion.attempts} <= set(report.timings)
+    assert {"load_s", "export_s", "simplify_s", "validate_s", "validate.source_s", "validate.onnx_s"} <= set(report.timings)
+    judged = [c for c in report.validation.cases if c.kind.value != "source_limit"]
+    assert judged and all(c.source_s is not None and c.onnx_s is not None for c in judged)
+    assert report.timings["validate.onnx_s"] == pytest.approx(sum(c.onnx_s for c in judged))
     # batch 3, sequence 13: sizes the validator did not use; transformers itself as the truth
     rng = np.random.default_rng(7)
     feeds = {"input_ids": rng.integers(0, 120, (3, 13)), "attention_mask": np.ones((3, 13), np.int64),
@@ -109,6 +129,55 @@ def test_bert_folder_with_sharded_safetensors(folders, tmp_path):
     want = _transformers("BertForSequenceClassification", folders["bert"], feeds).logits.numpy()
     np.testing.assert_allclose(_ort(out, feeds)["logits"], want, rtol=1e-4, atol=1e-5)
     assert os.environ.get("HF_HUB_OFFLINE") == HUB_OFFLINE_BEFORE  # set while loading only
+
+
+@pytest.mark.route("torch.export/dynamo")
+def test_torchscript_first_checks_the_cases_dynamo_checked(folders, bert_default, tmp_path):
+    """The route order changes the exporter, not the check: the TorchScript product is swept over the same
+    cases (the exported range of each axis comes from torch.export either way) as dynamo's, and both hold."""
+    ts_report, _ = bert_default
+    out = tmp_path / "dynamo.onnx"
+    report = onnxbridge.convert(folders["bert"], out, routes=["torch.export/dynamo"], simplify=False)
+    assert report.passed is True, report.validation.summary()
+    assert report.conversion.route == "torch.export/dynamo" and report.conversion.not_tried == ()
+    assert report.conversion.route_order == ("torch.export/dynamo",)
+    labels = [(c.label, c.kind) for c in report.validation.cases]
+    assert labels == [(c.label, c.kind) for c in ts_report.validation.cases]
+    assert report.conversion.axis_ranges == ts_report.conversion.axis_ranges
+    assert {("sequence", 64)} <= {(a.axis, a.hi) for a in ts_report.conversion.axis_ranges}  # the position limit
+    feeds = {"input_ids": np.random.default_rng(8).integers(0, 120, (4, 17)),
+             "attention_mask": np.ones((4, 17), np.int64), "token_type_ids": np.zeros((4, 17), np.int64)}
+    want = _transformers("BertForSequenceClassification", folders["bert"], feeds).logits.numpy()
+    np.testing.assert_allclose(_ort(out, feeds)["logits"], want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_torchscript_product_off_parity_falls_through_to_dynamo(folders, tmp_path, monkeypatch):
+    """The first route is held to parity: a TorchScript graph whose weights are off (here: made off) loses to
+    torch.export/dynamo, and the report says why it lost and in what order the routes ran."""
+    from onnx import numpy_helper
+
+    from onnxbridge.converters.torch_routes import TorchScriptRoute
+
+    real = TorchScriptRoute.export
+
+    def off(self, loaded, request):
+        product = real(self, loaded, request)
+        big = max(product.model.graph.initializer, key=lambda t: np.prod(t.dims))
+        big.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(big) * 1.5, big.name))
+        return product
+
+    monkeypatch.setattr(TorchScriptRoute, "export", off)
+    out = tmp_path / "bert.onnx"
+    report = onnxbridge.convert(folders["bert"], out, simplify=False)
+    assert report.passed is True, report.validation.summary()
+    conv = report.conversion
+    assert conv.route == "torch.export/dynamo" and conv.not_tried == ()
+    assert [(a.route, a.parity) for a in conv.attempts] == [("torchscript", False), ("torch.export/dynamo", True)]
+    assert "parity: output 'logits'" in conv.attempts[0].error
+    feeds = {"input_ids": np.random.default_rng(9).integers(0, 120, (2, 21)),
+             "attention_mask": np.ones((2, 21), np.int64), "token_type_ids": np.zeros((2, 21), np.int64)}
+    want = _transformers("BertForSequenceClassification", folders["bert"], feeds).logits.numpy()
+    np.testing.assert_allclose(_ort(out, feeds)["logits"], want, rtol=1e-4, atol=1e-5)
 
 
 def test_vit_folder_takes_its_size_from_the_processor(folders, tmp_path):

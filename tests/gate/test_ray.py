@@ -148,7 +148,7 @@ def comparable(report) -> dict:
     """The report's JSON without what may differ between two runs: timings."""
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("seconds", "passed_at")}
+            return {k: strip(v) for k, v in value.items() if k not in ("seconds", "passed_at", "source_s", "onnx_s")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
