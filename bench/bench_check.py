@@ -27,7 +27,7 @@ import textwrap
 import time
 from pathlib import Path
 
-MODEL = '''\
+MODEL = """\
 import torch
 from torch import nn
 
@@ -35,7 +35,7 @@ from torch import nn
 def build():
     torch.manual_seed({seed})
     return nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 8))
-'''
+"""
 
 # run in a fresh interpreter: the CLI in-process, then what it imported and how long it took
 PROBE = textwrap.dedent("""
@@ -67,8 +67,14 @@ def make_project(root: Path, n: int) -> Path:
 def run_probe(manifest: Path, *extra: str) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(manifest), *extra], capture_output=True, text=True,
-                          cwd=manifest.parent, env=env, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(manifest), *extra],
+        capture_output=True,
+        text=True,
+        cwd=manifest.parent,
+        env=env,
+        timeout=1800,
+    )
     wall = time.perf_counter() - t0
     if "PROBE" not in proc.stdout:
         raise SystemExit(f"check crashed:\n{proc.stdout}\n{proc.stderr}")
@@ -83,10 +89,14 @@ def scenario(name: str, runs: list[dict]) -> dict:
     inproc = [r["in_process_s"] for r in runs]
     last = runs[-1]
     return {
-        "scenario": name, "runs": len(runs), "exit_code": last["rc"],
-        "wall_s_median": statistics.median(walls), "wall_s_min": min(walls),
+        "scenario": name,
+        "runs": len(runs),
+        "exit_code": last["rc"],
+        "wall_s_median": statistics.median(walls),
+        "wall_s_min": min(walls),
         "in_process_s_median": statistics.median(inproc),
-        "cli_import_s_median": statistics.median(r["import_s"] for r in runs), "imported": last["imported"],
+        "cli_import_s_median": statistics.median(r["import_s"] for r in runs),
+        "imported": last["imported"],
         "summary": last["lines"][-1] if last["lines"] else "",
         "changed_model_line": next((ln for ln in last["lines"] if ln.startswith(("✓ m3", "✗ m3"))), None),
     }
@@ -117,19 +127,33 @@ def main(argv: list[str] | None = None) -> int:
         src.write_text(src.read_text().replace("nn.GELU(approximate='none')", "nn.ReLU()"))
         results.append(scenario("one source changed, parity broken", [run_probe(manifest)]))
 
-    print(f"onnxbridge check on {args.models} declared models ({platform.python_version()}, "
-          f"{os.cpu_count()} CPUs); setup --update --jobs {args.jobs}: {setup_s:.1f} s")
+    print(
+        f"onnxbridge check on {args.models} declared models ({platform.python_version()}, "
+        f"{os.cpu_count()} CPUs); setup --update --jobs {args.jobs}: {setup_s:.1f} s"
+    )
     for r in results:
-        print(f"  {r['scenario']:<36} wall {r['wall_s_median']:.3f} s (process start to exit, median of "
-              f"{r['runs']}; importing the CLI {r['cli_import_s_median']:.3f} s, the check itself "
-              f"{r['in_process_s_median']:.3f} s), exit {r['exit_code']}, "
-              f"imported: {', '.join(r['imported']) or 'no framework / onnx / onnxruntime'}")
+        print(
+            f"  {r['scenario']:<36} wall {r['wall_s_median']:.3f} s (process start to exit, median of "
+            f"{r['runs']}; importing the CLI {r['cli_import_s_median']:.3f} s, the check itself "
+            f"{r['in_process_s_median']:.3f} s), exit {r['exit_code']}, "
+            f"imported: {', '.join(r['imported']) or 'no framework / onnx / onnxruntime'}"
+        )
         if r["changed_model_line"]:
             print(f"      {r['changed_model_line']}")
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(
-            {"models": args.models, "setup_update_s": setup_s, "python": platform.python_version(),
-             "cpus": os.cpu_count(), "results": results}, indent=2) + "\n")
+        Path(args.json_out).write_text(
+            json.dumps(
+                {
+                    "models": args.models,
+                    "setup_update_s": setup_s,
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "results": results,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     ok = results[0]["exit_code"] == 0 and not results[0]["imported"] and results[-1]["exit_code"] == 1
     return 0 if ok else 1
 

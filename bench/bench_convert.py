@@ -56,23 +56,59 @@ def _build(name: str, folder: Path) -> Path:
     elif name == "llama":
         model = tf.LlamaForCausalLM(tf.LlamaConfig(**text, num_key_value_heads=2, max_position_embeddings=64))
     elif name == "t5":
-        model = tf.T5ForConditionalGeneration(tf.T5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2,
-                                                          num_heads=4, decoder_start_token_id=0))
+        model = tf.T5ForConditionalGeneration(
+            tf.T5Config(
+                vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, decoder_start_token_id=0
+            )
+        )
     elif name == "whisper":
-        model = tf.WhisperForConditionalGeneration(tf.WhisperConfig(
-            vocab_size=100, num_mel_bins=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-            decoder_attention_heads=2, d_model=32, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=20,
-            max_target_positions=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1))
+        model = tf.WhisperForConditionalGeneration(
+            tf.WhisperConfig(
+                vocab_size=100,
+                num_mel_bins=16,
+                encoder_layers=1,
+                decoder_layers=1,
+                encoder_attention_heads=2,
+                decoder_attention_heads=2,
+                d_model=32,
+                encoder_ffn_dim=64,
+                decoder_ffn_dim=64,
+                max_source_positions=20,
+                max_target_positions=32,
+                pad_token_id=0,
+                bos_token_id=1,
+                eos_token_id=2,
+                decoder_start_token_id=1,
+            )
+        )
         tf.WhisperFeatureExtractor(feature_size=16, chunk_length=1, hop_length=400).save_pretrained(folder)
     elif name == "wav2vec2":
-        model = tf.Wav2Vec2Model(tf.Wav2Vec2Config(
-            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, conv_dim=(16, 16),
-            conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4))
+        model = tf.Wav2Vec2Model(
+            tf.Wav2Vec2Config(
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                intermediate_size=64,
+                conv_dim=(16, 16),
+                conv_stride=(5, 4),
+                conv_kernel=(10, 4),
+                num_conv_pos_embeddings=16,
+                num_conv_pos_embedding_groups=4,
+            )
+        )
         tf.Wav2Vec2FeatureExtractor().save_pretrained(folder)
     elif name == "vit":
-        model = tf.ViTForImageClassification(tf.ViTConfig(image_size=32, patch_size=8, hidden_size=32,
-                                                          num_hidden_layers=2, num_attention_heads=4,
-                                                          intermediate_size=64, num_labels=5))
+        model = tf.ViTForImageClassification(
+            tf.ViTConfig(
+                image_size=32,
+                patch_size=8,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                intermediate_size=64,
+                num_labels=5,
+            )
+        )
         tf.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
     else:
         raise SystemExit(f"unknown model {name!r}: one of {', '.join(MODELS)}")
@@ -93,8 +129,10 @@ def _floor_inputs(model_type: str, config) -> dict:
         return {"input_ids": ids, "attention_mask": mask, "decoder_input_ids": ids[:, :4]}
     if model_type == "whisper":
         frames = 2 * config.max_source_positions
-        return {"input_features": torch.randn(2, config.num_mel_bins, frames, generator=g),
-                "decoder_input_ids": ids[:, :4]}
+        return {
+            "input_features": torch.randn(2, config.num_mel_bins, frames, generator=g),
+            "decoder_input_ids": ids[:, :4],
+        }
     if model_type == "wav2vec2":
         return {"input_values": torch.randn(2, 1600, generator=g)}
     if model_type == "vit":
@@ -129,24 +167,46 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, floa
 def _tools(args: argparse.Namespace) -> dict[str, Callable[[str, Path, Path], list[str]]]:
     python = sys.executable
     tools: dict[str, Callable[[str, Path, Path], list[str]]] = {
-        "onnxbridge": lambda name, folder, out: [python, "-m", "onnxbridge", "convert", str(folder), "-o",
-                                                 str(out / "model.onnx"), "--json", *args.onnxbridge_arg],
-        "torch_floor": lambda name, folder, out: [python, str(Path(__file__).resolve()), "--floor", str(folder),
-                                                  str(out / "model.onnx")],
+        "onnxbridge": lambda name, folder, out: [
+            python,
+            "-m",
+            "onnxbridge",
+            "convert",
+            str(folder),
+            "-o",
+            str(out / "model.onnx"),
+            "--json",
+            *args.onnxbridge_arg,
+        ],
+        "torch_floor": lambda name, folder, out: [
+            python,
+            str(Path(__file__).resolve()),
+            "--floor",
+            str(folder),
+            str(out / "model.onnx"),
+        ],
     }
     if args.optimum_venv:
         cli = Path(args.optimum_venv) / "bin" / "optimum-cli"
         if not cli.exists():
             raise SystemExit(f"{cli} not found: --optimum-venv is the venv folder holding bin/optimum-cli")
-        tools["optimum"] = lambda name, folder, out: [str(cli), "export", "onnx", "--model", str(folder),
-                                                      "--task", MODELS[name], str(out)]
+        tools["optimum"] = lambda name, folder, out: [
+            str(cli),
+            "export",
+            "onnx",
+            "--model",
+            str(folder),
+            "--task",
+            MODELS[name],
+            str(out),
+        ]
     return tools
 
 
 def _report(stdout: str) -> dict:
     """onnxbridge's --json report on stdout ({} when it cannot be read)."""
     try:
-        return json.loads(stdout[stdout.find("{"):])
+        return json.loads(stdout[stdout.find("{") :])
     except json.JSONDecodeError:
         return {}
 
@@ -166,8 +226,11 @@ def main() -> int:
     names = args.model or list(MODELS)
     tools = _tools(args)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    rows: dict[str, dict] = {n: {t: [] for t in tools} | {"cpu": {t: [] for t in tools}, "errors": {}, "cases": None,
-                                                         "onnxbridge_timings": [], "route": None} for n in names}
+    rows: dict[str, dict] = {
+        n: {t: [] for t in tools}
+        | {"cpu": {t: [] for t in tools}, "errors": {}, "cases": None, "onnxbridge_timings": [], "route": None}
+        for n in names
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folders = {n: _build(n, root / "src" / n) for n in names}
@@ -188,10 +251,16 @@ def main() -> int:
                         rows[n]["cases"] = len(report.get("validation", {}).get("cases", [])) or None
                         rows[n]["onnxbridge_timings"].append(report.get("timings"))
                         rows[n]["route"] = report.get("route")
-                print(f"round {r + 1}/{args.rounds} {n}: " + ", ".join(
-                    f"{t} {rows[n][t][-1]:.1f}s ({rows[n]['cpu'][t][-1]:.1f} cpu s)"
-                    if rows[n][t] and len(rows[n][t]) == r + 1 else f"{t} failed"
-                    for t in tools), flush=True)
+                print(
+                    f"round {r + 1}/{args.rounds} {n}: "
+                    + ", ".join(
+                        f"{t} {rows[n][t][-1]:.1f}s ({rows[n]['cpu'][t][-1]:.1f} cpu s)"
+                        if rows[n][t] and len(rows[n][t]) == r + 1
+                        else f"{t} failed"
+                        for t in tools
+                    ),
+                    flush=True,
+                )
                 if args.json:  # after every model, so that an interrupted run keeps what it measured
                     _write(args, rows, None)
     summary = _summarize(rows, tools)
@@ -202,17 +271,31 @@ def main() -> int:
 
 def _write(args: argparse.Namespace, rows: dict[str, dict], summary: dict | None) -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
-                                     "load_average": os.getloadavg(), "rounds": args.rounds,
-                                     "onnxbridge_args": args.onnxbridge_arg, "models": rows, "summary": summary},
-                                    indent=2))
+    args.json.write_text(
+        json.dumps(
+            {
+                "machine": platform.platform(),
+                "cpus": os.cpu_count(),
+                "load_average": os.getloadavg(),
+                "rounds": args.rounds,
+                "onnxbridge_args": args.onnxbridge_arg,
+                "models": rows,
+                "summary": summary,
+            },
+            indent=2,
+        )
+    )
 
 
 def _summarize(rows: dict[str, dict], tools) -> dict:
     """Per-model medians and ratios, printed as a table; the median ratio over the set."""
     ratios: dict[str, list[float]] = {t: [] for t in tools if t != "onnxbridge"}
-    print(f"\n{'model':10} {'cases':>5} " + " ".join(f"{t + ' s':>13}" for t in tools)
-          + " " + " ".join(f"{'x ' + t:>13}" for t in ratios))
+    print(
+        f"\n{'model':10} {'cases':>5} "
+        + " ".join(f"{t + ' s':>13}" for t in tools)
+        + " "
+        + " ".join(f"{'x ' + t:>13}" for t in ratios)
+    )
     for n, row in rows.items():
         med = {t: statistics.median(row[t]) if row[t] else None for t in tools}
         row["median_s"] = med
@@ -221,9 +304,12 @@ def _summarize(rows: dict[str, dict], tools) -> dict:
             if med["onnxbridge"] and med[t]:
                 row["ratio"][t] = med["onnxbridge"] / med[t]
                 ratios[t].append(row["ratio"][t])
-        print(f"{n:10} {row['cases'] or '-':>5} " + " ".join(f"{med[t]:13.2f}" if med[t] else f"{'failed':>13}"
-                                                           for t in tools)
-              + " " + " ".join(f"{row['ratio'][t]:13.2f}" if t in row["ratio"] else f"{'-':>13}" for t in ratios))
+        print(
+            f"{n:10} {row['cases'] or '-':>5} "
+            + " ".join(f"{med[t]:13.2f}" if med[t] else f"{'failed':>13}" for t in tools)
+            + " "
+            + " ".join(f"{row['ratio'][t]:13.2f}" if t in row["ratio"] else f"{'-':>13}" for t in ratios)
+        )
     cpu_ratios: dict[str, list[float]] = {t: [] for t in ratios}
     for n, row in rows.items():
         cpu = {t: statistics.median(row["cpu"][t]) if row["cpu"][t] else None for t in tools}
@@ -231,8 +317,12 @@ def _summarize(rows: dict[str, dict], tools) -> dict:
         row["cpu_ratio"] = {t: cpu["onnxbridge"] / cpu[t] for t in ratios if cpu["onnxbridge"] and cpu[t]}
         for t, v in row["cpu_ratio"].items():
             cpu_ratios[t].append(v)
-        print(f"{n:10} cpu s: " + ", ".join(f"{t} {cpu[t]:.1f}" for t in tools if cpu[t])
-              + "; cpu ratio " + ", ".join(f"x {t} {v:.2f}" for t, v in row["cpu_ratio"].items()))
+        print(
+            f"{n:10} cpu s: "
+            + ", ".join(f"{t} {cpu[t]:.1f}" for t in tools if cpu[t])
+            + "; cpu ratio "
+            + ", ".join(f"x {t} {v:.2f}" for t, v in row["cpu_ratio"].items())
+        )
     out = {f"median_ratio_vs_{t}": statistics.median(v) for t, v in ratios.items() if v}
     out |= {f"max_ratio_vs_{t}": max(v) for t, v in ratios.items() if v}
     out |= {f"median_cpu_ratio_vs_{t}": statistics.median(v) for t, v in cpu_ratios.items() if v}

@@ -23,9 +23,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CONFIG = {"hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 12, "num_attention_heads": 12,
-          "num_key_value_heads": 12, "vocab_size": 32000, "max_position_embeddings": 2048, "tie_word_embeddings": False,
-          "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
+CONFIG = {
+    "hidden_size": 768,
+    "intermediate_size": 2048,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "num_key_value_heads": 12,
+    "vocab_size": 32000,
+    "max_position_embeddings": 2048,
+    "tie_word_embeddings": False,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 0,
+}
 
 
 def build(src: Path) -> int:
@@ -63,45 +73,73 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_decode_"))
     src, fp32, int4 = work / "src", work / "fp32", work / "int4"
     params = build(src)
-    print(f"random Llama-style decoder: {params / 1e6:.1f}M parameters ({CONFIG['num_hidden_layers']} layers, hidden "
-          f"{CONFIG['hidden_size']}, vocab {CONFIG['vocab_size']})", flush=True)
+    print(
+        f"random Llama-style decoder: {params / 1e6:.1f}M parameters ({CONFIG['num_hidden_layers']} layers, hidden "
+        f"{CONFIG['hidden_size']}, vocab {CONFIG['vocab_size']})",
+        flush=True,
+    )
     t0 = time.perf_counter()
     if not (fp32 / "model.onnx").is_file():
         report = onnxbridge.convert(src, fp32, new_tokens=8)
-        print(f"converted in {time.perf_counter() - t0:.0f} s; generation parity: {report.generation.summary()}",
-              flush=True)
+        print(
+            f"converted in {time.perf_counter() - t0:.0f} s; generation parity: {report.generation.summary()}",
+            flush=True,
+        )
     variants, quant = {}, None
     if not args.no_int4:
         quant = quantize_folder(fp32, int4, "int4", block_size=args.block_size)
         variants["int4"] = quant.folder
         print(f"int4: {quant.settings} -> {quant.quantized_ops}", flush=True)
     load_before = os.getloadavg()
-    config = DecodeBenchConfig(args.prompt_length, tuple(int(b) for b in args.batch.split(",")), args.new_tokens,
-                               args.trials, args.threads, "cpu")
+    config = DecodeBenchConfig(
+        args.prompt_length,
+        tuple(int(b) for b in args.batch.split(",")),
+        args.new_tokens,
+        args.trials,
+        args.threads,
+        "cpu",
+    )
     result = bench_decoder(fp32, config, source=src, variants=variants, progress=lambda m: print(m, flush=True))
     load_after = os.getloadavg()
 
-    print(f"\nprompt {result.prompt_length}, {result.new_tokens} new tokens, {result.provider}, medians of "
-          f"{args.trials} interleaved trials; load average {load_before[0]:.1f} -> {load_after[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
+    print(
+        f"\nprompt {result.prompt_length}, {result.new_tokens} new tokens, {result.provider}, medians of "
+        f"{args.trials} interleaved trials; load average {load_before[0]:.1f} -> {load_after[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     print(f"{'side':34} {'batch':>5} {'prefill ms':>11} {'decode tok/s':>13} {'peak RSS MiB':>13}")
     for r in result.rows:
         side = f"{r.runtime} {r.variant if r.runtime == 'onnxruntime' else ''} {r.mode}".replace("  ", " ")
-        print(f"{side:34} {r.batch:>5} {r.prefill_ms:>11.1f} {r.decode_tokens_per_s:>13.1f} "
-              f"{r.peak_rss_bytes / 2**20:>13.0f}")
+        print(
+            f"{side:34} {r.batch:>5} {r.prefill_ms:>11.1f} {r.decode_tokens_per_s:>13.1f} "
+            f"{r.peak_rss_bytes / 2**20:>13.0f}"
+        )
     for v in result.variants:
         for b in result.batches:
-            print(f"ORT {v} (best mode {result.best_ort(b, v).mode}) vs transformers, batch {b}: decode "
-                  f"{result.decode_speedup(b, v):.2f}x, prefill {result.prefill_speedup(b, v):.2f}x")
+            print(
+                f"ORT {v} (best mode {result.best_ort(b, v).mode}) vs transformers, batch {b}: decode "
+                f"{result.decode_speedup(b, v):.2f}x, prefill {result.prefill_speedup(b, v):.2f}x"
+            )
     print("same greedy tokens (fp32 ORT vs transformers):", dict(zip(result.batches, result.same_tokens)))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_average_before": load_before, "load_average_after": load_after},
-        "model": {"parameters": params, **CONFIG},
-        "int4": None if quant is None else {"settings": quant.settings, "quantized_ops": quant.quantized_ops},
-        "decode_bench": to_plain(result),
-    }, indent=2) + "\n")
+    args.json.write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "load_average_before": load_before,
+                    "load_average_after": load_after,
+                },
+                "model": {"parameters": params, **CONFIG},
+                "int4": None if quant is None else {"settings": quant.settings, "quantized_ops": quant.quantized_ops},
+                "decode_bench": to_plain(result),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"written: {args.json}")
     return 0
 

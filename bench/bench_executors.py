@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TORCH = '''\
+TORCH = """\
 import torch
 from torch import nn
 
@@ -40,9 +40,9 @@ def mlp(seed):
 def conv(seed):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-'''
+"""
 
-KERAS = '''\
+KERAS = """\
 import keras
 
 
@@ -50,22 +50,29 @@ def mlp(seed):
     keras.utils.set_random_seed(seed)
     return keras.Sequential([keras.Input((16,), name="x"), keras.layers.Dense(32, activation="tanh"),
                              keras.layers.Dense(8)])
-'''
+"""
 
 
 def make_project(root: Path, n: int) -> list[str]:
     """``n`` models: m0.. (every 4th Keras, every 3rd of the rest a convolution); returns their names."""
     (root / "zoo").mkdir(parents=True)
-    (root / "zoo" / "tnets.py").write_text(TORCH + "".join(
-        f"\n\ndef m{i}():\n    return {'conv' if i % 3 == 1 else 'mlp'}({i})\n" for i in range(n) if i % 4 != 3))
-    (root / "zoo" / "knets.py").write_text(KERAS + "".join(
-        f"\n\ndef m{i}():\n    return mlp({i})\n" for i in range(n) if i % 4 == 3))
+    (root / "zoo" / "tnets.py").write_text(
+        TORCH
+        + "".join(
+            f"\n\ndef m{i}():\n    return {'conv' if i % 3 == 1 else 'mlp'}({i})\n" for i in range(n) if i % 4 != 3
+        )
+    )
+    (root / "zoo" / "knets.py").write_text(
+        KERAS + "".join(f"\n\ndef m{i}():\n    return mlp({i})\n" for i in range(n) if i % 4 == 3)
+    )
     entries = []
     for i in range(n):
         keras_model = i % 4 == 3
         spec = "x:batch,16" if keras_model or i % 3 != 1 else "x:batch,3,16,16"
-        entries.append(f'[[models]]\nname = "m{i}"\nsource = "zoo/{"knets" if keras_model else "tnets"}.py:m{i}"\n'
-                       f'onnx = "artifacts/m{i}.onnx"\n' + ("" if keras_model else f'inputs = ["{spec}"]\n'))
+        entries.append(
+            f'[[models]]\nname = "m{i}"\nsource = "zoo/{"knets" if keras_model else "tnets"}.py:m{i}"\n'
+            f'onnx = "artifacts/m{i}.onnx"\n' + ("" if keras_model else f'inputs = ["{spec}"]\n')
+        )
     (root / "onnxbridge.toml").write_text('provider = "cpu"\n\n' + "\n".join(entries))
     return [f"m{i}" for i in range(n)]
 
@@ -75,15 +82,20 @@ def run_check(root: Path, *args: str) -> dict:
     exe = Path(sys.executable).parent / "onnxbridge"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     t0 = time.perf_counter()
-    proc = subprocess.run([str(exe), "check", "--json", *args], cwd=root, capture_output=True, text=True,
-                          env=env, timeout=3600)
+    proc = subprocess.run(
+        [str(exe), "check", "--json", *args], cwd=root, capture_output=True, text=True, env=env, timeout=3600
+    )
     wall = time.perf_counter() - t0
     try:
         report = json.loads(proc.stdout)
     except ValueError:
         raise SystemExit(f"check {' '.join(args)} crashed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return {"wall_s": wall, "exit_code": proc.returncode, "counts": report["counts"],
-            "model_s_sum": sum(m["seconds"] for m in report["models"])}
+    return {
+        "wall_s": wall,
+        "exit_code": proc.returncode,
+        "counts": report["counts"],
+        "model_s_sum": sum(m["seconds"] for m in report["models"]),
+    }
 
 
 def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
@@ -115,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         names = make_project(root, max(sizes))
         t0 = time.perf_counter()
         setup = run_check(root, "--update", "--jobs", str(args.jobs))
-        print(f"setup: check --update --jobs {args.jobs} of {len(names)} models: {time.perf_counter() - t0:.1f} s, "
-              f"exit {setup['exit_code']}", flush=True)
+        print(
+            f"setup: check --update --jobs {args.jobs} of {len(names)} models: {time.perf_counter() - t0:.1f} s, "
+            f"exit {setup['exit_code']}",
+            flush=True,
+        )
         if setup["exit_code"] != 0:
             raise SystemExit(f"--update failed: {setup['counts']}")
         for n in sizes:
@@ -129,20 +144,34 @@ def main(argv: list[str] | None = None) -> int:
             row["ratio_ray_over_local"] = row["ray"]["wall_s"] / row["local"]["wall_s"]
             row["load_after"] = load_average()
             rows.append(row)
-            print(f"N={n:>3}: local --jobs {args.jobs} {row['local']['wall_s']:6.1f} s, ray {row['ray']['wall_s']:6.1f} s,"
-                  f" ray/local {row['ratio_ray_over_local']:.2f} (load {row['load_before']:.1f} -> "
-                  f"{row['load_after']:.1f})", flush=True)
+            print(
+                f"N={n:>3}: local --jobs {args.jobs} {row['local']['wall_s']:6.1f} s, ray {row['ray']['wall_s']:6.1f} s,"
+                f" ray/local {row['ratio_ray_over_local']:.2f} (load {row['load_before']:.1f} -> "
+                f"{row['load_after']:.1f})",
+                flush=True,
+            )
     lines = {label: fit([(r["models"], r[label]["wall_s"]) for r in rows]) for label in ("local", "ray")}
     for label, (fixed, per) in lines.items():
         busy = sum(r[label]["model_s_sum"] for r in rows) / sum(r["models"] for r in rows)
         print(f"{label:>5}: wall ~ {fixed:.1f} s + {per:.2f} s x N  (busy time per model in a worker: {busy:.2f} s)")
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({
-            "python": platform.python_version(), "cpus": os.cpu_count(), "jobs": args.jobs, "rows": rows,
-            "fit": {label: {"fixed_s": f, "per_model_s": p} for label, (f, p) in lines.items()},
-            "busy_per_model_s": {label: sum(r[label]["model_s_sum"] for r in rows) / sum(r["models"] for r in rows)
-                                 for label in ("local", "ray")},
-        }, indent=2) + "\n")
+        Path(args.json_out).write_text(
+            json.dumps(
+                {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "jobs": args.jobs,
+                    "rows": rows,
+                    "fit": {label: {"fixed_s": f, "per_model_s": p} for label, (f, p) in lines.items()},
+                    "busy_per_model_s": {
+                        label: sum(r[label]["model_s_sum"] for r in rows) / sum(r["models"] for r in rows)
+                        for label in ("local", "ray")
+                    },
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

@@ -46,8 +46,11 @@ def build(name: str):
     if name == "tiny":
         inp = keras.Input((8,), name="x")
         return keras.Model(inp, keras.layers.Dense(4)(inp))
-    ctor = {"resnet50": keras.applications.ResNet50, "vgg16": keras.applications.VGG16,
-            "mobilenet_v2": keras.applications.MobileNetV2}[name]
+    ctor = {
+        "resnet50": keras.applications.ResNet50,
+        "vgg16": keras.applications.VGG16,
+        "mobilenet_v2": keras.applications.MobileNetV2,
+    }[name]
     return ctor(weights=None, input_shape=SHAPES[name], classes=1000, classifier_activation=None)
 
 
@@ -102,11 +105,19 @@ def full_convert(name: str) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        report = onnxbridge.convert(f"{Path(__file__).resolve()}:{name}", Path(tmp) / f"{name}.onnx",
-                                    inputs=[f"x:batch,{','.join(map(str, SHAPES[name]))}"], opset=OPSET)
+        report = onnxbridge.convert(
+            f"{Path(__file__).resolve()}:{name}",
+            Path(tmp) / f"{name}.onnx",
+            inputs=[f"x:batch,{','.join(map(str, SHAPES[name]))}"],
+            opset=OPSET,
+        )
         total = time.perf_counter() - t0
-    return {"seconds": round(total, 2), "timings": {k: round(v, 2) for k, v in report.timings.items()},
-            "passed": report.passed, "route": report.conversion.route}
+    return {
+        "seconds": round(total, 2),
+        "timings": {k: round(v, 2) for k, v in report.timings.items()},
+        "passed": report.passed,
+        "route": report.conversion.route,
+    }
 
 
 def bench_model(name: str, rounds: int, full: bool) -> dict:
@@ -154,10 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     with_onnxbridge(tiny, "tiny")
 
     results = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "loadavg_before": list(os.getloadavg())},
-        "versions": {"tensorflow": tf.__version__, "tf2onnx": __import__("tf2onnx").__version__,
-                     "keras": __import__("keras").__version__, "onnxruntime": __import__("onnxruntime").__version__},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_before": list(os.getloadavg())},
+        "versions": {
+            "tensorflow": tf.__version__,
+            "tf2onnx": __import__("tf2onnx").__version__,
+            "keras": __import__("keras").__version__,
+            "onnxruntime": __import__("onnxruntime").__version__,
+        },
         "opset": OPSET,
         "models": {},
     }
@@ -165,12 +179,16 @@ def main(argv: list[str] | None = None) -> int:
         results["models"][name] = bench_model(name, args.rounds, args.full)
     results["machine"]["loadavg_after"] = list(os.getloadavg())
 
-    print(f"\n{'model':14s} {'tf2onnx s':>10s} {'onnxbridge s':>13s} {'speedup':>8s} {'max err tf2onnx':>16s} "
-          f"{'max err onnxbridge':>19s} {'nodes':>9s}")
+    print(
+        f"\n{'model':14s} {'tf2onnx s':>10s} {'onnxbridge s':>13s} {'speedup':>8s} {'max err tf2onnx':>16s} "
+        f"{'max err onnxbridge':>19s} {'nodes':>9s}"
+    )
     for name, r in results["models"].items():
-        print(f"{name:14s} {r['tf2onnx']['median_s']:10.2f} {r['onnxbridge']['median_s']:13.2f} "
-              f"{r['speedup']:7.2f}x {r['tf2onnx']['max_abs_error']:16.2e} {r['onnxbridge']['max_abs_error']:19.2e} "
-              f"{r['tf2onnx']['nodes']:4d}/{r['onnxbridge']['nodes']:<4d}")
+        print(
+            f"{name:14s} {r['tf2onnx']['median_s']:10.2f} {r['onnxbridge']['median_s']:13.2f} "
+            f"{r['speedup']:7.2f}x {r['tf2onnx']['max_abs_error']:16.2e} {r['onnxbridge']['max_abs_error']:19.2e} "
+            f"{r['tf2onnx']['nodes']:4d}/{r['onnxbridge']['nodes']:<4d}"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

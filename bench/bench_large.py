@@ -92,11 +92,26 @@ def main() -> int:
     (work / "big.py").write_text(MODEL.format(n_embd=a.n_embd, layers=a.layers, heads=a.heads))
     out = work / "out" / "model.onnx"
     out.parent.mkdir(exist_ok=True)
-    figures: dict = {"n_embd": a.n_embd, "layers": a.layers, "machine": platform.platform(),
-                     "cpus": os.cpu_count(), "stages": {}}
+    figures: dict = {
+        "n_embd": a.n_embd,
+        "layers": a.layers,
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "stages": {},
+    }
     # the export runs once either way; --no-validate/--no-simplify when only comparing simplifiers
-    convert = ["convert", "big.py:decoder", "-o", str(out), "--input", "input_ids:batch,seq:int64",
-               "--provider", "cpu", "--json", "--external-data"]
+    convert = [
+        "convert",
+        "big.py:decoder",
+        "-o",
+        str(out),
+        "--input",
+        "input_ids:batch,seq:int64",
+        "--provider",
+        "cpu",
+        "--json",
+        "--external-data",
+    ]
     if a.skip_pipeline:
         convert += ["--no-simplify", "--no-validate"]
     code, seconds, peak, text = run(onnxbridge(*convert), work)
@@ -117,26 +132,37 @@ def main() -> int:
 def _stage(figures: dict, name: str, code: int, seconds: float, peak: int, weights: int, report: dict) -> None:
     stages = report.get("peak_rss_bytes", {})
     timings = report.get("timings", {})
-    figures["stages"][name] = {"exit_code": code, "seconds": seconds, "peak_rss_bytes": peak,
-                               "peak_rss_ratio": peak / weights, "stage_peak_rss_bytes": stages, "timings": timings}
+    figures["stages"][name] = {
+        "exit_code": code,
+        "seconds": seconds,
+        "peak_rss_bytes": peak,
+        "peak_rss_ratio": peak / weights,
+        "stage_peak_rss_bytes": stages,
+        "timings": timings,
+    }
     inner = ", ".join(f"{k} {v / 1e9:.2f} GB ({v / weights:.2f}x)" for k, v in stages.items())
     times = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-    print(f"{name:<16} exit {code}  {seconds:6.1f} s  peak RSS {peak / 1e9:.2f} GB = {peak / weights:.2f}x weights"
-          + (f"\n{'':<18}per stage: {inner}" if inner else "") + (f"\n{'':<18}times: {times}" if times else ""))
+    print(
+        f"{name:<16} exit {code}  {seconds:6.1f} s  peak RSS {peak / 1e9:.2f} GB = {peak / weights:.2f}x weights"
+        + (f"\n{'':<18}per stage: {inner}" if inner else "")
+        + (f"\n{'':<18}times: {times}" if times else "")
+    )
 
 
 def _pipeline(work: Path, out: Path, weights: int, figures: dict) -> None:
     project = work / "proj"
     project.mkdir(exist_ok=True)
     (project / "big.py").write_text((work / "big.py").read_text())
-    (project / "onnxbridge.toml").write_text(textwrap.dedent('''
+    (project / "onnxbridge.toml").write_text(
+        textwrap.dedent("""
         [[models]]
         name = "decoder"
         source = "big.py:decoder"
         onnx = "artifacts/decoder.onnx"
         inputs = ["input_ids:batch,seq:int64"]
         provider = "cpu"
-        '''))
+        """)
+    )
     code, seconds, peak, text = run(onnxbridge("check", "--update", "--json"), project)
     _stage(figures, "check --update", code, seconds, peak, weights, {})
     code, seconds, peak, text = run(onnxbridge("check", "--json"), project)
@@ -156,10 +182,16 @@ def _compare(work: Path, out: Path, weights: int, figures: dict) -> None:
         dst.parent.mkdir(exist_ok=True)
         script = code_text.replace("SRC", repr(str(out))).replace("DST", repr(str(dst)))
         code, seconds, peak, _ = run([sys.executable, "-c", script], work)
-        figures["simplifiers"][name] = {"exit_code": code, "seconds": seconds, "peak_rss_bytes": peak,
-                                        "peak_rss_ratio": peak / weights}
-        print(f"simplifier {name:<9} exit {code}  {seconds:6.1f} s  peak RSS {peak / 1e9:.2f} GB "
-              f"= {peak / weights:.2f}x weights")
+        figures["simplifiers"][name] = {
+            "exit_code": code,
+            "seconds": seconds,
+            "peak_rss_bytes": peak,
+            "peak_rss_ratio": peak / weights,
+        }
+        print(
+            f"simplifier {name:<9} exit {code}  {seconds:6.1f} s  peak RSS {peak / 1e9:.2f} GB "
+            f"= {peak / weights:.2f}x weights"
+        )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,11 @@ def plant(model_path: Path, out: Path, module: str | None) -> str:
     table = origins(model)
     inits = {i.name: i for i in model.graph.initializer}
     ops = ("MatMul", "Gemm") if module else ("Conv",)
-    nodes = [n for n in model.graph.node if n.op_type in ops and n.name in table
-             and (module is None or table[n.name].module.qualname == module)]
+    nodes = [
+        n
+        for n in model.graph.node
+        if n.op_type in ops and n.name in table and (module is None or table[n.name].module.qualname == module)
+    ]
     node = nodes[len(nodes) // 2] if module is None else nodes[0]
     name = next(i for i in node.input[1:] if i in inits)
     inits[name].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(inits[name]) * np.float32(1.05), name))
@@ -78,12 +81,18 @@ def one(source: str, bad: str, scenario: str) -> dict:
         mb = scenario.split(":")[1]
         report = api.debug(source, bad, budget_mb=1e6 if mb == "inf" else float(mb), repro_dir=Path(bad).parent)
         loc = report.localization
-        extra = {"validate_s": report.validation.seconds, "localize_s": loc.seconds, "passes": loc.passes,
-                 "values_marked": loc.values_marked, "compared": loc.compared, "total": loc.total,
-                 "found": loc.first.name if loc.first else None,
-                 "call_site": str(loc.first.call_site) if loc.first and loc.first.call_site else None,
-                 "repro_nodes": loc.repro.nodes if loc.repro else None,
-                 "repro_reproduces": loc.repro.reproduces if loc.repro else None}
+        extra = {
+            "validate_s": report.validation.seconds,
+            "localize_s": loc.seconds,
+            "passes": loc.passes,
+            "values_marked": loc.values_marked,
+            "compared": loc.compared,
+            "total": loc.total,
+            "found": loc.first.name if loc.first else None,
+            "call_site": str(loc.first.call_site) if loc.first and loc.first.call_site else None,
+            "repro_nodes": loc.repro.nodes if loc.repro else None,
+            "repro_reproduces": loc.repro.reproduces if loc.repro else None,
+        }
     seconds = time.perf_counter() - t0
     _, peak = _rss()
     return {"seconds": seconds, "peak_mb": peak - base, "passed": report.passed, **extra}
@@ -114,8 +123,12 @@ def main() -> int:
         for scenario in SCENARIOS:
             runs = []
             for _ in range(args.repeat):
-                p = subprocess.run([sys.executable, __file__, "--one", source, str(bad), scenario],
-                                   capture_output=True, text=True, cwd=ROOT)
+                p = subprocess.run(
+                    [sys.executable, __file__, "--one", source, str(bad), scenario],
+                    capture_output=True,
+                    text=True,
+                    cwd=ROOT,
+                )
                 line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
                 if not line:
                     print(p.stderr[-3000:], file=sys.stderr)
@@ -123,8 +136,16 @@ def main() -> int:
                 runs.append(json.loads(line[-1][7:]))
             timed = ("seconds", "peak_mb", "validate_s", "localize_s")
             med = {k: statistics.median(r[k] for r in runs) for k in timed if k in runs[0]}
-            rows.append({"model": name, "planted": planted, "scenario": scenario, **runs[0], **med,
-                         "runs": [{k: r[k] for k in timed if k in r} for r in runs]})
+            rows.append(
+                {
+                    "model": name,
+                    "planted": planted,
+                    "scenario": scenario,
+                    **runs[0],
+                    **med,
+                    "runs": [{k: r[k] for k in timed if k in r} for r in runs],
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     for r in rows:
         base = next(b for b in rows if b["model"] == r["model"] and b["scenario"] == "validate")
@@ -133,11 +154,21 @@ def main() -> int:
     print("\n| model | scenario | seconds | x validate | peak MB | x validate | passes | values marked | found |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['model']} | {r['scenario']} | {r['seconds']:.2f} | {r['x_validate_time']:.2f} | {r['peak_mb']:.0f} | "
-              f"{(r['x_validate_peak'] or 0):.2f} | {r.get('passes', '-')} | {r.get('values_marked', '-')} | "
-              f"{r.get('found') or '-'} |")
-    result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_start": started,
-                          "load_end": os.getloadavg()}, "repeat": args.repeat, "rows": rows}
+        print(
+            f"| {r['model']} | {r['scenario']} | {r['seconds']:.2f} | {r['x_validate_time']:.2f} | {r['peak_mb']:.0f} | "
+            f"{(r['x_validate_peak'] or 0):.2f} | {r.get('passes', '-')} | {r.get('values_marked', '-')} | "
+            f"{r.get('found') or '-'} |"
+        )
+    result = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_start": started,
+            "load_end": os.getloadavg(),
+        },
+        "repeat": args.repeat,
+        "rows": rows,
+    }
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -48,8 +48,11 @@ def bert_tokens():
     from bench.models import _seeded, _trained_like
 
     _seeded()
-    config = (BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
-              if TINY else BertConfig())
+    config = (
+        BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+        if TINY
+        else BertConfig()
+    )
     config.num_labels, config.hidden_act, config._attn_implementation = 9, "gelu", "eager"
     model = _trained_like(BertForTokenClassification(config))
     ids = torch.randint(0, config.vocab_size, (2, SEQ))
@@ -64,8 +67,9 @@ def resnet50():
     from bench.models import _seeded, _trained_like
 
     _seeded()
-    config = ResNetConfig(depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], embedding_size=16) if TINY \
-        else ResNetConfig()
+    config = (
+        ResNetConfig(depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], embedding_size=16) if TINY else ResNetConfig()
+    )
     return _trained_like(ResNetForImageClassification(config)), {"pixel_values": torch.randn(2, 3, 224, 224)}
 
 
@@ -77,11 +81,27 @@ def llama_small():
     from bench.models import _seeded, _trained_like
 
     _seeded()
-    config = LlamaConfig(hidden_size=768, intermediate_size=2048, num_hidden_layers=8, num_attention_heads=12,
-                         num_key_value_heads=4, vocab_size=32000, max_position_embeddings=512, use_cache=False)
+    config = LlamaConfig(
+        hidden_size=768,
+        intermediate_size=2048,
+        num_hidden_layers=8,
+        num_attention_heads=12,
+        num_key_value_heads=4,
+        vocab_size=32000,
+        max_position_embeddings=512,
+        use_cache=False,
+    )
     if TINY:
-        config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                             num_key_value_heads=2, vocab_size=1000, max_position_embeddings=256, use_cache=False)
+        config = LlamaConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=1000,
+            max_position_embeddings=256,
+            use_cache=False,
+        )
     config._attn_implementation = "eager"
     model = _trained_like(LlamaForCausalLM(config))
     ids = torch.randint(0, config.vocab_size, (2, SEQ))
@@ -129,8 +149,9 @@ def trained_cnn():
     from transformers import ResNetConfig, ResNetForImageClassification
 
     torch.manual_seed(0)
-    config = ResNetConfig(layer_type="basic", depths=[2, 2, 2], hidden_sizes=[32, 64, 128], embedding_size=32,
-                          num_labels=CLASSES)
+    config = ResNetConfig(
+        layer_type="basic", depths=[2, 2, 2], hidden_sizes=[32, 64, 128], embedding_size=32, num_labels=CLASSES
+    )
     model = ResNetForImageClassification(config)
     opt = torch.optim.Adam(model.parameters(), 2e-3)
     model.train()
@@ -152,17 +173,27 @@ def convert(source: str, out: Path, inputs: list[str], **kw) -> dict:
     t0 = time.perf_counter()
     report = onnxbridge.convert(source, out, inputs=inputs, provider="cpu", **kw)
     d = report.to_dict()
-    return {"seconds": time.perf_counter() - t0, "route": d["route"], "passed": d["passed"],
-            "optimize": (d.get("optimize") or {}).get("fused_ops")}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "route": d["route"],
+        "passed": d["passed"],
+        "optimize": (d.get("optimize") or {}).get("fused_ops"),
+    }
 
 
 def variants(model: Path, kinds: list[str], *, source: str | None = None, inputs: list[str] = (), **kw) -> dict:
     from onnxbridge.api import variant_with
     from onnxbridge.options import ExportOptions, TimingPlan, VariantOptions
 
-    options = VariantOptions(tuple(kinds), "cpu", timing=TimingPlan(warmup=3, runs=kw.pop("runs", 10)),
-                             rounds=kw.pop("rounds", 3), min_speedup=kw.pop("min_speedup", None),
-                             write_failed=True, **kw)
+    options = VariantOptions(
+        tuple(kinds),
+        "cpu",
+        timing=TimingPlan(warmup=3, runs=kw.pop("runs", 10)),
+        rounds=kw.pop("rounds", 3),
+        min_speedup=kw.pop("min_speedup", None),
+        write_failed=True,
+        **kw,
+    )
     report = variant_with(model, options, source=source, export=ExportOptions(tuple(inputs)))
     return report.to_dict()["variants"]
 
@@ -214,8 +245,15 @@ def bench_bert(work: Path) -> dict:
     inputs = ["input_ids:batch,seq:int64", "attention_mask:batch,seq:int64"]
     out = work / "bert.onnx"
     entry = {"load_before": load(), "export": convert(src, out, inputs, fuse_transformer="bert")}
-    entry["variants"] = variants(out, ["int8", "fp16", "int4"], source=src, inputs=inputs,
-                                 axis_sizes=(("batch", 1), ("seq", SEQ)), calibration_cases=2, eval_cases=4)
+    entry["variants"] = variants(
+        out,
+        ["int8", "fp16", "int4"],
+        source=src,
+        inputs=inputs,
+        axis_sizes=(("batch", 1), ("seq", SEQ)),
+        calibration_cases=2,
+        eval_cases=4,
+    )
     entry["eager_p50_ms_by_threads"] = {t: eager_p50(bert_tokens, t) for t in (1, 2)}
     entry["load_after"] = load()
     return entry
@@ -241,13 +279,13 @@ def bench_cnn(work: Path) -> dict:
     entry["trained_export"]["train_and_export_s"] = time.perf_counter() - t0
     cal, _ = synthetic_images(200, 100)
     ev, labels = synthetic_images(200, 200)
-    cases = [(f"c{2 * i + k}", {"pixel_values": x[i:i + 1]}) for i in range(200) for k, x in ((0, cal), (1, ev))]
+    cases = [(f"c{2 * i + k}", {"pixel_values": x[i : i + 1]}) for i in range(200) for k, x in ((0, cal), (1, ev))]
     npz = write_fixtures(work / "images.npz", inputs=cases)
     entry["trained"] = variants(small, ["int8-static"], min_speedup=1.5, inputs_file=npz, runs=30)
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(small), providers=["CPUExecutionProvider"])
-    pred = np.concatenate([sess.run(None, {"pixel_values": ev[i:i + 1]})[0] for i in range(200)]).argmax(1)
+    pred = np.concatenate([sess.run(None, {"pixel_values": ev[i : i + 1]})[0] for i in range(200)]).argmax(1)
     entry["trained"]["fp32_label_accuracy"] = float((pred == labels).mean())
     entry["load_after"] = load()
     return entry
@@ -258,8 +296,15 @@ def bench_lm(work: Path) -> dict:
     inputs = ["input_ids:batch,seq:int64", "attention_mask:batch,seq:int64"]
     out = work / "llama.onnx"
     entry = {"load_before": load(), "export": convert(src, out, inputs)}
-    entry["variants"] = variants(out, ["int4", "int8"], source=src, inputs=inputs,
-                                 axis_sizes=(("batch", 1), ("seq", SEQ)), calibration_cases=2, eval_cases=4)
+    entry["variants"] = variants(
+        out,
+        ["int4", "int8"],
+        source=src,
+        inputs=inputs,
+        axis_sizes=(("batch", 1), ("seq", SEQ)),
+        calibration_cases=2,
+        eval_cases=4,
+    )
     entry["eager_p50_ms_by_threads"] = {t: eager_p50(llama_small, t) for t in (1, 2)}
     entry["load_after"] = load()
     return entry
@@ -273,21 +318,27 @@ def rows(name: str, v: dict) -> list[str]:
     out = []
     base_acc = {o["name"]: o for o in v["fp32_accuracy"]}
     first = next(iter(base_acc.values()), {})
-    out.append(f"| {name} | fp32 ORT | {v['fp32_size_bytes'] / 1e6:.1f} MB | {fp32['p50']:.1f} | 1.00x | "
-               + (f"{eager['p50'] / fp32['p50']:.2f}x" if eager else "-")
-               + f" | cosine {first.get('cosine', 1):.6f}, top1 {first.get('top1') or 0:.4f} | reference |")
+    out.append(
+        f"| {name} | fp32 ORT | {v['fp32_size_bytes'] / 1e6:.1f} MB | {fp32['p50']:.1f} | 1.00x | "
+        + (f"{eager['p50'] / fp32['p50']:.2f}x" if eager else "-")
+        + f" | cosine {first.get('cosine', 1):.6f}, top1 {first.get('top1') or 0:.4f} | reference |"
+    )
     for x in v["variants"]:
         if x["status"] == "unavailable":
             out.append(f"| {name} | {x['kind']} | - | - | - | - | - | unavailable: {x['reasons'][0]} |")
             continue
-        acc = "; ".join(f"{o['name']}: cosine {o['cosine']:.6f}, cosine_min {o['cosine_min']:.5f}, "
-                        f"top1 {o['top1'] if o['top1'] is not None else float('nan'):.4f}, "
-                        f"top1_decisive {o['top1_decisive'] if o['top1_decisive'] is not None else float('nan'):.4f}"
-                        for o in x["accuracy"])
+        acc = "; ".join(
+            f"{o['name']}: cosine {o['cosine']:.6f}, cosine_min {o['cosine_min']:.5f}, "
+            f"top1 {o['top1'] if o['top1'] is not None else float('nan'):.4f}, "
+            f"top1_decisive {o['top1_decisive'] if o['top1_decisive'] is not None else float('nan'):.4f}"
+            for o in x["accuracy"]
+        )
         verdict = "PASS" if x["status"] == "passed" else "FAIL: " + "; ".join(x["reasons"])
         eager_x = f"{x['speedup_vs_eager']:.2f}x" if x["speedup_vs_eager"] else "-"
-        out.append(f"| {name} | {x['kind']} | {x['size_bytes'] / 1e6:.1f} MB ({x['size_ratio']:.3f}x) | "
-                   f"{x['latency']['p50']:.1f} | {x['speedup_vs_fp32']:.2f}x | {eager_x} | {acc} | {verdict} |")
+        out.append(
+            f"| {name} | {x['kind']} | {x['size_bytes'] / 1e6:.1f} MB ({x['size_ratio']:.3f}x) | "
+            f"{x['latency']['p50']:.1f} | {x['speedup_vs_fp32']:.2f}x | {eager_x} | {acc} | {verdict} |"
+        )
     return out
 
 
@@ -309,9 +360,17 @@ def main() -> None:
     import onnxruntime
     import torch
 
-    result = {"machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                          "torch_threads": torch.get_num_threads(), "load_at_start": load()},
-              "command": " ".join(["python"] + sys.argv), "tiny": TINY}
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "load_at_start": load(),
+        },
+        "command": " ".join(["python"] + sys.argv),
+        "tiny": TINY,
+    }
     with tempfile.TemporaryDirectory(prefix="onnxbridge-variants-") as tmp:
         work = Path(tmp)
         for name, fn in (("bert", bench_bert), ("cnn", bench_cnn), ("lm", bench_lm)):
@@ -323,8 +382,10 @@ def main() -> None:
                 write(args.out, result)  # after each model: a long run that dies later keeps what it measured
     result["machine"]["load_at_end"] = load()
     write(args.out, result)
-    table = ["| model | variant | size | p50 ms | vs fp32 ORT | vs eager | accuracy vs reference | verdict |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    table = [
+        "| model | variant | size | p50 ms | vs fp32 ORT | vs eager | accuracy vs reference | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     if "bert" in result:
         table += rows("BERT-base b1 s128", result["bert"]["variants"])
     if "cnn" in result:
@@ -336,16 +397,25 @@ def main() -> None:
     for name in ("bert", "lm"):
         if name in result:
             best = min(result[name]["eager_p50_ms_by_threads"].values())
-            fastest = min((x for x in result[name]["variants"]["variants"] if x["status"] == "passed"),
-                          key=lambda x: x["latency"]["p50"], default=None)
-            print(f"{name}: eager p50 by torch threads {result[name]['eager_p50_ms_by_threads']} ms; fastest passing "
-                  f"variant {fastest['kind'] if fastest else '-'} vs the best eager: "
-                  + (f"{best / fastest['latency']['p50']:.2f}x" if fastest else "-"))
+            fastest = min(
+                (x for x in result[name]["variants"]["variants"] if x["status"] == "passed"),
+                key=lambda x: x["latency"]["p50"],
+                default=None,
+            )
+            print(
+                f"{name}: eager p50 by torch threads {result[name]['eager_p50_ms_by_threads']} ms; fastest passing "
+                f"variant {fastest['kind'] if fastest else '-'} vs the best eager: "
+                + (f"{best / fastest['latency']['p50']:.2f}x" if fastest else "-")
+            )
     if "cnn" in result:
-        print(f"ResNet-50 distinct fp32 classes over the judging images: {result['cnn']['resnet50']['distinct_fp32_classes']}; "
-              f"trained CNN fp32 label accuracy {result['cnn']['trained']['fp32_label_accuracy']:.3f}")
-    print(f"load average: start {result['machine']['load_at_start']}, end {result['machine']['load_at_end']}; "
-          f"JSON: {args.out}")
+        print(
+            f"ResNet-50 distinct fp32 classes over the judging images: {result['cnn']['resnet50']['distinct_fp32_classes']}; "
+            f"trained CNN fp32 label accuracy {result['cnn']['trained']['fp32_label_accuracy']:.3f}"
+        )
+    print(
+        f"load average: start {result['machine']['load_at_start']}, end {result['machine']['load_at_end']}; "
+        f"JSON: {args.out}"
+    )
 
 
 if __name__ == "__main__":

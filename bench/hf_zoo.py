@@ -67,13 +67,27 @@ def run(name: str, provider: str, simplify: bool, folder: Path) -> dict:
         return {"family": name, "ok": False, "error": f"{type(e).__name__}: {str(e)[:500]}"}
     v = report.validation
     row = {
-        "family": name, "ok": bool(report.passed), "route": report.conversion.route,
-        "total_s": round(time.perf_counter() - t0, 2), "export_s": round(report.conversion.seconds, 2),
-        "validate_s": round(v.seconds, 2), "provider_used": v.provider_used, "summary": v.summary(),
-        "cases_compared": v.compared, "cases_source_cannot_run": len(v.cases) - v.compared,
-        "worst_max_abs": v.worst_abs, "outputs": list(report.conversion.output_names),
-        "axes": [{"axis": a.axis, "exported": a.exported, "smallest_runnable": a.smallest_runnable,
-                  "outcome": a.outcome.value} for a in v.axes],
+        "family": name,
+        "ok": bool(report.passed),
+        "route": report.conversion.route,
+        "total_s": round(time.perf_counter() - t0, 2),
+        "export_s": round(report.conversion.seconds, 2),
+        "validate_s": round(v.seconds, 2),
+        "provider_used": v.provider_used,
+        "summary": v.summary(),
+        "cases_compared": v.compared,
+        "cases_source_cannot_run": len(v.cases) - v.compared,
+        "worst_max_abs": v.worst_abs,
+        "outputs": list(report.conversion.output_names),
+        "axes": [
+            {
+                "axis": a.axis,
+                "exported": a.exported,
+                "smallest_runnable": a.smallest_runnable,
+                "outcome": a.outcome.value,
+            }
+            for a in v.axes
+        ],
         "routes_tried": [{"route": a.route, "ok": a.ok, "error": a.error} for a in report.conversion.attempts],
     }
     row["independent"] = _independent(name, out, report.conversion.output_names, provider, v.dynamic_axes)
@@ -86,7 +100,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--provider", choices=sorted(ORT_PROVIDERS), default="cpu")
     ap.add_argument("--family", action="append", choices=sorted(hf_models.FAMILIES))
-    ap.add_argument("--simplify", action="store_true", help="also simplify (parity-checked), as convert does by default")
+    ap.add_argument(
+        "--simplify", action="store_true", help="also simplify (parity-checked), as convert does by default"
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     rows = []
@@ -98,17 +114,25 @@ def main() -> int:
                 print(f"{name:10s} FAILED {row['error'][:200]}")
                 continue
             indep = max((e["max_abs"] for e in row["independent"].values()), default=float("nan"))
-            print(f"{name:10s} {'pass' if row['ok'] else 'FAIL'} {row['route']:20s} export {row['export_s']:6.1f} s "
-                  f"validate {row['validate_s']:5.1f} s  cases {row['cases_compared']:2d} "
-                  f"(+{row['cases_source_cannot_run']} not runnable)  worst {row['worst_max_abs']:.2e}  "
-                  f"independent {indep:.2e}  on {row['provider_used']}")
+            print(
+                f"{name:10s} {'pass' if row['ok'] else 'FAIL'} {row['route']:20s} export {row['export_s']:6.1f} s "
+                f"validate {row['validate_s']:5.1f} s  cases {row['cases_compared']:2d} "
+                f"(+{row['cases_source_cannot_run']} not runnable)  worst {row['worst_max_abs']:.2e}  "
+                f"independent {indep:.2e}  on {row['provider_used']}"
+            )
     if args.json:
         import onnxruntime
         import torch
         import transformers
 
-        meta = {"python": platform.python_version(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                "transformers": transformers.__version__, "machine": platform.machine(), "provider": args.provider}
+        meta = {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "transformers": transformers.__version__,
+            "machine": platform.machine(),
+            "provider": args.provider,
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"meta": meta, "families": rows}, indent=2, default=str) + "\n")
     return 0 if all(r["ok"] for r in rows) else 1

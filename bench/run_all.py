@@ -98,8 +98,9 @@ def harness(model_path: Path, runs: int, rounds: int, batch: int = 1, extra: dic
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     ours, bare = [], []
     for _ in range(rounds):
-        r = onnxbridge.bench(model_path, providers=["cpu"], runs=runs, warmup=10, batches=[batch],
-                             axis_sizes=extra or None)
+        r = onnxbridge.bench(
+            model_path, providers=["cpu"], runs=runs, warmup=10, batches=[batch], axis_sizes=extra or None
+        )
         ours.append(r.bench["latency_ms"]["p50"])
         for _ in range(10):
             session.run(None, feeds)
@@ -110,9 +111,18 @@ def harness(model_path: Path, runs: int, rounds: int, batch: int = 1, extra: dic
             times.append(time.perf_counter() - t0)
         bare.append(float(np.percentile(np.asarray(times) * 1000, 50)))
     o, b = statistics.median(ours), statistics.median(bare)
-    return {"model": model_path.name, "runs_per_round": runs, "rounds": rounds, "onnxbridge_p50_ms": o,
-            "bare_session_run_p50_ms": b, "overhead": o / b - 1, "rounds_onnxbridge_ms": ours, "rounds_bare_ms": bare,
-            "target": 0.02, "met": o / b - 1 <= 0.02}
+    return {
+        "model": model_path.name,
+        "runs_per_round": runs,
+        "rounds": rounds,
+        "onnxbridge_p50_ms": o,
+        "bare_session_run_p50_ms": b,
+        "overhead": o / b - 1,
+        "rounds_onnxbridge_ms": ours,
+        "rounds_bare_ms": bare,
+        "target": 0.02,
+        "met": o / b - 1 <= 0.02,
+    }
 
 
 def tiny_mlp(path: Path) -> Path:
@@ -121,11 +131,15 @@ def tiny_mlp(path: Path) -> Path:
     from onnx import TensorProto, helper
 
     rng = np.random.default_rng(0)
-    w = helper.make_tensor("W", TensorProto.FLOAT, [256, 256], rng.standard_normal((256, 256)).astype(np.float32).ravel())
+    w = helper.make_tensor(
+        "W", TensorProto.FLOAT, [256, 256], rng.standard_normal((256, 256)).astype(np.float32).ravel()
+    )
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Relu", ["h"], ["y"])], "mlp",
+        [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+        "mlp",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 256])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 256])], initializer=[w],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 256])],
+        initializer=[w],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -237,18 +251,33 @@ def models(names: list[str], batches: list[int], runs: int, work: Path, threads:
         entry["optimize"] = simp.to_dict().get("optimize")
         rows = []
         for label, path in (("plain", plain), ("optimised", opt)):
-            r = bench(path, source=source, inputs=inputs, providers=["cpu"], batches=batches,
-                      axis_sizes=axes or None, runs=runs, warmup=3, threads=threads)
+            r = bench(
+                path,
+                source=source,
+                inputs=inputs,
+                providers=["cpu"],
+                batches=batches,
+                axis_sizes=axes or None,
+                runs=runs,
+                warmup=3,
+                threads=threads,
+            )
             b = r.bench
             refs = {x["batch"]: x for x in b["reference_results"]}
             for row in b["results"]:
                 ref = refs[row["batch"]]
-                rows.append({
-                    "export": label, "batch": row["batch"], "ort_p50_ms": row["latency_ms"]["p50"],
-                    "ort_mean_ms": row["latency_ms"]["mean"], "torch_p50_ms": ref["latency_ms"]["p50"],
-                    "torch_mean_ms": ref["latency_ms"]["mean"], "speedup": row["speedup_vs_reference"],
-                    "runs": row["runs"],
-                })
+                rows.append(
+                    {
+                        "export": label,
+                        "batch": row["batch"],
+                        "ort_p50_ms": row["latency_ms"]["p50"],
+                        "ort_mean_ms": row["latency_ms"]["mean"],
+                        "torch_p50_ms": ref["latency_ms"]["p50"],
+                        "torch_mean_ms": ref["latency_ms"]["mean"],
+                        "speedup": row["speedup_vs_reference"],
+                        "runs": row["runs"],
+                    }
+                )
             entry.setdefault("reference_parity", {})[label] = b["reference_parity"]
             entry.setdefault("notes", []).extend(r.notes)
         entry["rows"] = rows
@@ -258,8 +287,12 @@ def models(names: list[str], batches: list[int], runs: int, work: Path, threads:
     if bert:
         row = next((r for r in bert["rows"] if r["export"] == "optimised" and r["batch"] == 1), None)
         if row:
-            out["target"] = {"what": "optimised BERT-base batch 1 seq 128 vs PyTorch eager", "target": 1.5,
-                             "speedup": row["speedup"], "met": row["speedup"] >= 1.5}
+            out["target"] = {
+                "what": "optimised BERT-base batch 1 seq 128 vs PyTorch eager",
+                "target": 1.5,
+                "speedup": row["speedup"],
+                "met": row["speedup"] >= 1.5,
+            }
     return out
 
 
@@ -267,9 +300,15 @@ def machine() -> dict:
     import onnxruntime
     import torch
 
-    return {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "torch_threads": torch.get_num_threads(), "load_at_start": load()}
+    return {
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_at_start": load(),
+    }
 
 
 def main() -> None:

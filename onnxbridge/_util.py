@@ -16,8 +16,16 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["first_line", "summarize_error", "quiet", "Captured", "Progress", "no_progress", "EXPORTER_LOGGERS",
-           "TF_LOGGERS"]
+__all__ = [
+    "first_line",
+    "summarize_error",
+    "quiet",
+    "Captured",
+    "Progress",
+    "no_progress",
+    "EXPORTER_LOGGERS",
+    "TF_LOGGERS",
+]
 
 Progress = Callable[[str], None]
 
@@ -47,18 +55,33 @@ def first_line(e: BaseException, limit: int = 300, *, with_type: bool = True) ->
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # how exporters name one dimension of one input: inputs['x'].shape[1], L['x'].size()[1],
 # L['kwargs']['input_ids'].size()[0], inputs['tensors'][0].shape[0] (positional adapters)
-_DIM_BY_INDEX = (re.compile(r"inputs\['(?:tensors|args)'\]\[(\d+)\]\.shape\[(\d+)\]"),
-                 re.compile(r"L\['(?:tensors|args)'\]\[(\d+)\]\.size\(\)\[(\d+)\]"),
-                 re.compile(r"inputs\[(\d+)\]\.shape\[(\d+)\]"))
-_DIM_BY_NAME = (re.compile(r"inputs\['(\w+)'\]\.shape\[(\d+)\]"),
-                re.compile(r"L\['kwargs'\]\['(\w+)'\]\.size\(\)\[(\d+)\]"),
-                re.compile(r"L\['(\w+)'\]\.size\(\)\[(\d+)\]"))
+_DIM_BY_INDEX = (
+    re.compile(r"inputs\['(?:tensors|args)'\]\[(\d+)\]\.shape\[(\d+)\]"),
+    re.compile(r"L\['(?:tensors|args)'\]\[(\d+)\]\.size\(\)\[(\d+)\]"),
+    re.compile(r"inputs\[(\d+)\]\.shape\[(\d+)\]"),
+)
+_DIM_BY_NAME = (
+    re.compile(r"inputs\['(\w+)'\]\.shape\[(\d+)\]"),
+    re.compile(r"L\['kwargs'\]\['(\w+)'\]\.size\(\)\[(\d+)\]"),
+    re.compile(r"L\['(\w+)'\]\.size\(\)\[(\d+)\]"),
+)
 # lines that are advice about the exporter itself, not about the model
 _BOILERPLATE = (
-    "Create an issue", "Create an error report", "Next steps", "For more information", "tlparse",
-    "Refer to the full stack trace", "The error above occurred when calling torch.export.export",
-    "draft_export", "If you're using mark_dynamic", "Use tlparse", "for more info run with",
-    "TORCH_LOGS", "TORCHDYNAMO", "Set TORCH", "To fix the error",
+    "Create an issue",
+    "Create an error report",
+    "Next steps",
+    "For more information",
+    "tlparse",
+    "Refer to the full stack trace",
+    "The error above occurred when calling torch.export.export",
+    "draft_export",
+    "If you're using mark_dynamic",
+    "Use tlparse",
+    "for more info run with",
+    "TORCH_LOGS",
+    "TORCHDYNAMO",
+    "Set TORCH",
+    "To fix the error",
 )
 
 
@@ -134,8 +157,9 @@ def summarize_error(e: BaseException, input_names: Sequence[str] = (), limit: in
         m = re.match(r"<class '([\w.]+)'>: (.*)", after[0].strip()) if after else None
         headline = f"{m.group(1).rsplit('.', 1)[-1]}: {m.group(2)}" if m else (after[0].strip() if after else "")
         executing = tuple(ln.strip()[:200] for ln in after if ln.startswith("While executing"))[:1]
-        return ErrorSummary(_rename_dims(headline, input_names)[:limit], executing, _innermost_frame(text),
-                            _dims(text, input_names))
+        return ErrorSummary(
+            _rename_dims(headline, input_names)[:limit], executing, _innermost_frame(text), _dims(text, input_names)
+        )
     headline = _cut_boilerplate(next((ln.strip() for ln in lines if ln.strip()), "")) or type(e).__name__
     details: list[str] = []
     suggested = False
@@ -154,8 +178,12 @@ def summarize_error(e: BaseException, input_names: Sequence[str] = (), limit: in
             details.append(s[:limit])
     if not headline.startswith(type(e).__name__):
         headline = f"{type(e).__name__}: {headline}"
-    return ErrorSummary(_rename_dims(headline, input_names)[:limit], tuple(dict.fromkeys(details)),
-                        _innermost_frame(text), _dims(text, input_names))
+    return ErrorSummary(
+        _rename_dims(headline, input_names)[:limit],
+        tuple(dict.fromkeys(details)),
+        _innermost_frame(text),
+        _dims(text, input_names),
+    )
 
 
 # ----------------------------------------------------------------------------------- quiet

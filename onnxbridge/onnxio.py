@@ -27,10 +27,31 @@ if TYPE_CHECKING:
     from .specs import SizeRange, TensorSpec
 
 __all__ = [
-    "load_onnx", "save_onnx", "publish_model", "model_info", "TWO_GB", "node_count", "main_opset", "op_counts", "graph_inputs", "value_infos",
-    "input_specs", "uses_external_data", "external_files", "data_name", "session_payload", "check_versions",
-    "weight_bytes", "copy_model", "load_weights", "AXIS_RANGES_KEY", "write_axis_ranges", "read_axis_ranges",
-    "write_meta", "read_meta", "decode_meta",
+    "load_onnx",
+    "save_onnx",
+    "publish_model",
+    "model_info",
+    "TWO_GB",
+    "node_count",
+    "main_opset",
+    "op_counts",
+    "graph_inputs",
+    "value_infos",
+    "input_specs",
+    "uses_external_data",
+    "external_files",
+    "data_name",
+    "session_payload",
+    "check_versions",
+    "weight_bytes",
+    "copy_model",
+    "load_weights",
+    "AXIS_RANGES_KEY",
+    "write_axis_ranges",
+    "read_axis_ranges",
+    "write_meta",
+    "read_meta",
+    "decode_meta",
 ]
 
 TWO_GB = 2**31 - 1
@@ -50,8 +71,10 @@ def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
         raise InputError(f"{path} is a directory, not an ONNX file", "give the path of a .onnx file")
     journal = pending(path)
     if journal is not None:
-        raise InputError(f"{path} is incomplete: a run that wrote it with its other files was interrupted ({journal})",
-                         "rerun the command that wrote it (onnxbridge convert / check --update); it finishes the write")
+        raise InputError(
+            f"{path} is incomplete: a run that wrote it with its other files was interrupted ({journal})",
+            "rerun the command that wrote it (onnxbridge convert / check --update); it finishes the write",
+        )
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # DecodeError, truncated files, garbage
@@ -70,7 +93,9 @@ def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
             else:
                 onnx.checker.check_model(model)
         except Exception as e:
-            raise InputError(f"{path} is not a valid ONNX model: {first_line(e, with_type=False)}", "re-export the model") from e
+            raise InputError(
+                f"{path} is not a valid ONNX model: {first_line(e, with_type=False)}", "re-export the model"
+            ) from e
     return model
 
 
@@ -80,8 +105,11 @@ def check_versions(model: onnx.ModelProto, path: str | Path) -> None:
 
     last = onnx.helper.VERSION_TABLE[-1]  # (release, IR, ai.onnx, ai.onnx.ml[, ai.onnx.training])
     newest: dict[str, int | None] = {
-        "": onnx.defs.onnx_opset_version(), "ai.onnx": onnx.defs.onnx_opset_version(),
-        "ai.onnx.ml": last[3], "ai.onnx.training": last[4] if len(last) == 5 else None}
+        "": onnx.defs.onnx_opset_version(),
+        "ai.onnx": onnx.defs.onnx_opset_version(),
+        "ai.onnx.ml": last[3],
+        "ai.onnx.training": last[4] if len(last) == 5 else None,
+    }
     problems = []
     if model.ir_version > onnx.IR_VERSION:
         problems.append(f"IR version {model.ir_version} (this onnx reads up to {onnx.IR_VERSION})")
@@ -90,8 +118,9 @@ def check_versions(model: onnx.ModelProto, path: str | Path) -> None:
         if top is not None and o.version > top:
             problems.append(f"opset {o.version} of {o.domain or 'ai.onnx'} (this onnx knows up to {top})")
     if problems:
-        raise InputError(f"{path} is newer than the installed onnx {onnx.__version__} supports: {'; '.join(problems)}",
-                         _VERSION_HINT)
+        raise InputError(
+            f"{path} is newer than the installed onnx {onnx.__version__} supports: {'; '.join(problems)}", _VERSION_HINT
+        )
 
 
 def load_weights(model: onnx.ModelProto, path: str | Path) -> onnx.ModelProto:
@@ -143,24 +172,31 @@ def _check_external(model: onnx.ModelProto, path: Path) -> None:
         try:
             link = target.is_symlink()
             if not loc or "\0" in loc or os.path.isabs(loc) or not _inside(target, folder, follow=not link):
-                raise UnsafeInputError(f"{where}: refused external data at {loc!r} (outside the model's folder)",
-                                       "external data must be a regular file inside the model's folder")
+                raise UnsafeInputError(
+                    f"{where}: refused external data at {loc!r} (outside the model's folder)",
+                    "external data must be a regular file inside the model's folder",
+                )
             if loc not in sizes:
                 if link or not target.is_file():
                     what = "a symbolic link" if link else "missing or not a regular file"
-                    raise UnsafeInputError(f"{where}: external data {loc!r} is {what}",
-                                           "external data must be a regular file inside the model's folder")
+                    raise UnsafeInputError(
+                        f"{where}: external data {loc!r} is {what}",
+                        "external data must be a regular file inside the model's folder",
+                    )
                 sizes[loc] = target.stat().st_size
         except (OSError, ValueError) as e:  # a name too long, a NUL byte...
-            raise InputError(f"{where}: unusable external-data location {loc[:80]!r} ({first_line(e)})",
-                             "re-export the model") from e
+            raise InputError(
+                f"{where}: unusable external-data location {loc[:80]!r} ({first_line(e)})", "re-export the model"
+            ) from e
         try:
             offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
         except ValueError as e:
             raise InputError(f"{where}: malformed external-data offset/length", "re-export the model") from e
         if offset < 0 or offset + max(length, 0) > sizes[loc]:
-            raise InputError(f"{where}: external data {loc!r} is {sizes[loc]} bytes, shorter than offset {offset} + "
-                             f"length {length}", "the data file is truncated or belongs to another model; re-export it")
+            raise InputError(
+                f"{where}: external data {loc!r} is {sizes[loc]} bytes, shorter than offset {offset} + length {length}",
+                "the data file is truncated or belongs to another model; re-export it",
+            )
 
 
 def _inside(target: Path, folder: Path, *, follow: bool = True) -> bool:
@@ -183,8 +219,9 @@ def session_payload(model: onnx.ModelProto, path: str | Path | None) -> bytes | 
 
     if uses_external_data(model) or model.ByteSize() >= TWO_GB:
         if path is None:
-            raise UsageError("a model with external data (or over 2 GB) must be loaded from its file",
-                             "save it first, then validate")
+            raise UsageError(
+                "a model with external data (or over 2 GB) must be loaded from its file", "save it first, then validate"
+            )
         return str(path)
     return model.SerializeToString()
 
@@ -347,7 +384,6 @@ def model_info(path: str | Path) -> ModelInfo:
     )
 
 
-
 def input_specs(model: onnx.ModelProto) -> tuple[TensorSpec, ...]:
     """TensorSpecs of the graph inputs; unnamed unknown dims get a name of their own."""
     from .specs import TensorSpec
@@ -402,16 +438,20 @@ def read_meta(props: Any, key: str) -> Any:
 AXIS_RANGES_KEY = "onnxbridge.axis_ranges"
 
 
-def write_axis_ranges(model: onnx.ModelProto, declared: Mapping[str, SizeRange],
-                      exported: Sequence[ExportedAxis]) -> None:
+def write_axis_ranges(
+    model: onnx.ModelProto, declared: Mapping[str, SizeRange], exported: Sequence[ExportedAxis]
+) -> None:
     """Record in the model's metadata the range each dynamic axis was declared valid on (``seq=1..24``)
     and the range the exporter recorded, so that a later ``validate`` or ``check`` judges the same range."""
     by_axis = {e.axis: e for e in exported}
     entry = {}
     for axis in sorted(set(declared) | set(by_axis)):
         d, e = declared.get(axis), by_axis.get(axis)
-        entry[axis] = {"declared": [d.lo, d.hi] if d else None, "exported": [e.lo, e.hi] if e else None,
-                       "guard": e.guard if e else None}
+        entry[axis] = {
+            "declared": [d.lo, d.hi] if d else None,
+            "exported": [e.lo, e.hi] if e else None,
+            "guard": e.guard if e else None,
+        }
     write_meta(model.metadata_props, AXIS_RANGES_KEY, entry or None)
 
 
@@ -430,8 +470,11 @@ def read_axis_ranges(model: onnx.ModelProto) -> tuple[dict[str, SizeRange], tupl
                 declared[str(axis)] = SizeRange(int(d[0]), None if d[1] is None else int(d[1]))
             if e:
                 guard = entry.get("guard")
-                exported.append(ExportedAxis(str(axis), int(e[0]), None if e[1] is None else int(e[1]),
-                                             str(guard) if guard else None))
+                exported.append(
+                    ExportedAxis(
+                        str(axis), int(e[0]), None if e[1] is None else int(e[1]), str(guard) if guard else None
+                    )
+                )
     except (ValueError, TypeError, AttributeError, IndexError, KeyError):
         return {}, ()
     return declared, tuple(exported)

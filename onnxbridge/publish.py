@@ -264,7 +264,7 @@ def _recover_journal(journal: Path) -> list[str]:
 
 def _stale(entry: Path) -> bool:
     """Our temp file or folder whose writer is gone (or that is older than a day)."""
-    pid_text = entry.name[len(PREFIX):].split("-", 1)[0]
+    pid_text = entry.name[len(PREFIX) :].split("-", 1)[0]
     try:
         pid = int(pid_text)
     except ValueError:

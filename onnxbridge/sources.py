@@ -23,8 +23,16 @@ from .errors import InputError, UsageError
 if TYPE_CHECKING:
     from .converters.registry import ConverterRegistry
 
-__all__ = ["SourceRef", "parse_source", "load_python_object", "detect_framework", "resolve_factory", "on_sys_path",
-           "fresh_names", "ONNX"]
+__all__ = [
+    "SourceRef",
+    "parse_source",
+    "load_python_object",
+    "detect_framework",
+    "resolve_factory",
+    "on_sys_path",
+    "fresh_names",
+    "ONNX",
+]
 
 ONNX = "onnx"  # not a framework to convert from: the form of an already exported model
 
@@ -192,8 +200,9 @@ def resolve_factory(obj: Any, where: str, registry: ConverterRegistry | None = N
     """
     if detect_framework(obj, registry) is not None and not inspect.isclass(obj):
         return obj, None
-    if callable(obj) and (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj)
-                          or hasattr(obj, "func")):
+    if callable(obj) and (
+        inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj) or hasattr(obj, "func")
+    ):
         try:
             inspect.signature(obj).bind()
         except TypeError as e:  # a TypeError from inside the call is the factory's own, reported below

@@ -12,18 +12,35 @@ from .errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["TensorSpec", "SizeRange", "parse_input_spec", "parse_input_specs", "declared_ranges", "DTYPES",
-           "numpy_dtype"]
+__all__ = [
+    "TensorSpec",
+    "SizeRange",
+    "parse_input_spec",
+    "parse_input_specs",
+    "declared_ranges",
+    "DTYPES",
+    "numpy_dtype",
+]
 
 # Names accepted after the second colon, mapped to numpy dtype names.
 DTYPES = {
-    "float32": "float32", "float": "float32", "fp32": "float32",
-    "float16": "float16", "half": "float16", "fp16": "float16",
-    "float64": "float64", "double": "float64",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "int64": "int64", "long": "int64",
-    "int32": "int32", "int": "int32",
-    "int16": "int16", "int8": "int8", "uint8": "uint8",
+    "float32": "float32",
+    "float": "float32",
+    "fp32": "float32",
+    "float16": "float16",
+    "half": "float16",
+    "fp16": "float16",
+    "float64": "float64",
+    "double": "float64",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "int64": "int64",
+    "long": "int64",
+    "int32": "int32",
+    "int": "int32",
+    "int16": "int16",
+    "int8": "int8",
+    "uint8": "uint8",
     "bool": "bool",
 }
 
@@ -138,12 +155,16 @@ def _parse_range(text: str, dim: str, hint: str) -> tuple[str, SizeRange]:
     """One ``NAME=LO..HI`` dim of ``--input`` (either bound may be left out)."""
     m = _RANGED.match(dim)
     if not m or not (m.group("lo") or m.group("hi")):
-        raise UsageError(f"malformed --input {text!r}: {dim!r} is not NAME=LO..HI",
-                         "a range is written seq=1..24, seq=..24 or seq=8..")
+        raise UsageError(
+            f"malformed --input {text!r}: {dim!r} is not NAME=LO..HI",
+            "a range is written seq=1..24, seq=..24 or seq=8..",
+        )
     axis = m.group("name")
     if re.fullmatch(r"\d+", axis):
-        raise UsageError(f"malformed --input {text!r}: {dim!r} puts a range on the fixed size {axis}",
-                         "only a named (dynamic) axis takes a range: write NAME=LO..HI, e.g. seq=1..24")
+        raise UsageError(
+            f"malformed --input {text!r}: {dim!r} puts a range on the fixed size {axis}",
+            "only a named (dynamic) axis takes a range: write NAME=LO..HI, e.g. seq=1..24",
+        )
     if not _AXIS.match(axis):
         raise UsageError(f"malformed --input {text!r}: {axis!r} is not an axis name", hint)
     lo = int(m.group("lo")) if m.group("lo") else 1
@@ -151,8 +172,10 @@ def _parse_range(text: str, dim: str, hint: str) -> tuple[str, SizeRange]:
     if lo < 1:
         raise UsageError(f"malformed --input {text!r}: {dim!r} starts below 1", "sizes start at 1: e.g. seq=1..24")
     if hi is not None and hi < lo:
-        raise UsageError(f"malformed --input {text!r}: in {dim!r} the upper bound is below the lower bound",
-                         "write LO..HI with LO <= HI")
+        raise UsageError(
+            f"malformed --input {text!r}: in {dim!r} the upper bound is below the lower bound",
+            "write LO..HI with LO <= HI",
+        )
     return axis, SizeRange(lo, hi)
 
 
@@ -178,6 +201,8 @@ def _one_range_per_axis(ranges: Iterable[tuple[str, SizeRange]]) -> dict[str, Si
     out: dict[str, SizeRange] = {}
     for axis, size_range in ranges:
         if out.setdefault(axis, size_range) != size_range:
-            raise UsageError(f"axis {axis!r} is given two ranges: {out[axis]} and {size_range}",
-                             "declare the range once, or give the same range on every input")
+            raise UsageError(
+                f"axis {axis!r} is given two ranges: {out[axis]} and {size_range}",
+                "declare the range once, or give the same range on every input",
+            )
     return out

@@ -32,20 +32,65 @@ __all__ = ["Target", "TargetCheck", "parse_targets", "check_target", "ORT_RELEAS
 
 # ONNX Runtime release -> (newest ai.onnx opset, newest IR version) it implements
 ORT_RELEASES: dict[str, tuple[int, int]] = {
-    "1.10": (15, 8), "1.11": (16, 8), "1.12": (17, 8), "1.13": (17, 8), "1.14": (18, 8), "1.15": (19, 9),
-    "1.16": (19, 9), "1.17": (20, 9), "1.18": (21, 10), "1.19": (21, 10), "1.20": (21, 10),
+    "1.10": (15, 8),
+    "1.11": (16, 8),
+    "1.12": (17, 8),
+    "1.13": (17, 8),
+    "1.14": (18, 8),
+    "1.15": (19, 9),
+    "1.16": (19, 9),
+    "1.17": (20, 9),
+    "1.18": (21, 10),
+    "1.19": (21, 10),
+    "1.20": (21, 10),
 }
 _ORT_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft", "com.microsoft.nchwc", "ai.onnx.preview.training")
 
-_TRT_UNSUPPORTED = frozenset({
-    "Bernoulli", "BitShift", "BlackmanWindow", "Compress", "ConcatFromSequence", "ConvInteger", "DFT", "Det",
-    "DynamicQuantizeLinear", "HammingWindow", "HannWindow", "Hardmax", "IsInf", "MatMulInteger", "MaxRoiPool",
-    "MaxUnpool", "MelWeightMatrix", "Multinomial", "NegativeLogLikelihoodLoss", "Optional", "OptionalGetElement",
-    "OptionalHasElement", "QLinearConv", "QLinearMatMul", "STFT", "SequenceAt", "SequenceConstruct",
-    "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "SoftmaxCrossEntropyLoss",
-    "SplitToSequence", "StringNormalizer", "TfIdfVectorizer", "Unique",
-})
-_TRT = {"10": (9, 20, 10, "onnx-tensorrt 10.x docs/operators.md"), "8": (9, 17, 8, "onnx-tensorrt 8.5 docs/operators.md")}
+_TRT_UNSUPPORTED = frozenset(
+    {
+        "Bernoulli",
+        "BitShift",
+        "BlackmanWindow",
+        "Compress",
+        "ConcatFromSequence",
+        "ConvInteger",
+        "DFT",
+        "Det",
+        "DynamicQuantizeLinear",
+        "HammingWindow",
+        "HannWindow",
+        "Hardmax",
+        "IsInf",
+        "MatMulInteger",
+        "MaxRoiPool",
+        "MaxUnpool",
+        "MelWeightMatrix",
+        "Multinomial",
+        "NegativeLogLikelihoodLoss",
+        "Optional",
+        "OptionalGetElement",
+        "OptionalHasElement",
+        "QLinearConv",
+        "QLinearMatMul",
+        "STFT",
+        "SequenceAt",
+        "SequenceConstruct",
+        "SequenceEmpty",
+        "SequenceErase",
+        "SequenceInsert",
+        "SequenceLength",
+        "SequenceMap",
+        "SoftmaxCrossEntropyLoss",
+        "SplitToSequence",
+        "StringNormalizer",
+        "TfIdfVectorizer",
+        "Unique",
+    }
+)
+_TRT = {
+    "10": (9, 20, 10, "onnx-tensorrt 10.x docs/operators.md"),
+    "8": (9, 17, 8, "onnx-tensorrt 8.5 docs/operators.md"),
+}
 
 TARGET_NAMES = ("ort", "ort==X.Y", "ort-web", "ort-web==X.Y", "tensorrt10", "tensorrt8")
 
@@ -78,12 +123,21 @@ def _ort(version: str | None, web: bool) -> Target:
             from onnx.defs import onnx_opset_version
 
             opset, ir = row or (onnx_opset_version(), IR_VERSION)
-            return Target(f"ort ({onnxruntime.__version__}, installed)", 7, opset, ir, _ORT_DOMAINS,
-                          source="the installed ONNX Runtime (the model is loaded)", installed=True)
+            return Target(
+                f"ort ({onnxruntime.__version__}, installed)",
+                7,
+                opset,
+                ir,
+                _ORT_DOMAINS,
+                source="the installed ONNX Runtime (the model is loaded)",
+                installed=True,
+            )
     short = ".".join(version.split(".")[:2])
     if short not in ORT_RELEASES:
-        raise UsageError(f"--target {kind}=={version}: no table entry for ONNX Runtime {version}",
-                         f"known: {', '.join(ORT_RELEASES)}; `ort` alone checks the installed one")
+        raise UsageError(
+            f"--target {kind}=={version}: no table entry for ONNX Runtime {version}",
+            f"known: {', '.join(ORT_RELEASES)}; `ort` alone checks the installed one",
+        )
     opset, ir = ORT_RELEASES[short]
     what = "ONNX Runtime Web (wasm)" if web else "ONNX Runtime"
     return Target(f"{kind}=={short}", 7, opset, ir, _ORT_DOMAINS, source=f"{what} {short}: compatibility matrix")
@@ -91,7 +145,9 @@ def _ort(version: str | None, web: bool) -> Target:
 
 def _tensorrt(major: str) -> Target:
     if major not in _TRT:
-        raise UsageError(f"--target tensorrt{major}: no table entry", f"known: {', '.join('tensorrt' + m for m in _TRT)}")
+        raise UsageError(
+            f"--target tensorrt{major}: no table entry", f"known: {', '.join('tensorrt' + m for m in _TRT)}"
+        )
     lo, hi, ir, source = _TRT[major]
     unsupported = _TRT_UNSUPPORTED if major == "10" else _TRT_UNSUPPORTED | {"LayerNormalization"}
     return Target(f"tensorrt{major}", lo, hi, ir, ("", "ai.onnx", "trt.plugins"), unsupported, source)

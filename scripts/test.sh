@@ -10,6 +10,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 # Static checks first, on the configuration in pyproject.toml: any finding fails the run.
 .venv/bin/python -m ruff check .
-# ruff format --check . goes here once the tree has been formatted in one commit (the lead's last step)
+.venv/bin/python -m ruff format --check .
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest -n 2 "$@"

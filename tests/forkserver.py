@@ -9,8 +9,20 @@ import sys
 import time
 from pathlib import Path
 
-PRELOAD = ["onnxbridge.cli", "onnxbridge.api", "onnxbridge.gate", "numpy", "onnx", "onnxruntime", "onnx_ir",
-           "onnxscript", "onnxsim", "torch", "torch.onnx", "torch.export"]
+PRELOAD = [
+    "onnxbridge.cli",
+    "onnxbridge.api",
+    "onnxbridge.gate",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "onnx_ir",
+    "onnxscript",
+    "onnxsim",
+    "torch",
+    "torch.onnx",
+    "torch.export",
+]
 
 
 def _run_cli(args: list[str], cwd: str) -> None:  # pragma: no cover - runs in the fork server's children

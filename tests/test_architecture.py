@@ -41,8 +41,11 @@ def test_framework_forms_come_from_the_registry(tmp_path):
         pass
 
     reg = ConverterRegistry()
-    reg.register("toyfw", "tests.test_architecture:Toy",
-                 FrameworkInfo("toyfw", (".toy",), ("toy.json",), (__name__,), ("numpy",)))
+    reg.register(
+        "toyfw",
+        "tests.test_architecture:Toy",
+        FrameworkInfo("toyfw", (".toy",), ("toy.json",), (__name__,), ("numpy",)),
+    )
     (tmp_path / "m.toy").write_bytes(b"x")
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder" / "toy.json").write_text("{}")
@@ -101,6 +104,11 @@ def test_the_import_table_in_architecture_md_matches_the_code():
         if "everything above" in text:
             assert real <= above, (names, real - above)
         else:
-            assert real == documented & set(actual), (names, "imports but the table omits", real - documented,
-                                                       "the table names but not imported", documented - real)
+            assert real == documented & set(actual), (
+                names,
+                "imports but the table omits",
+                real - documented,
+                "the table names but not imported",
+                documented - real,
+            )
         above.update(names)

@@ -29,8 +29,9 @@ def cli_flags() -> dict[str, set[str]]:
     """Command name -> its flags, read from the click commands themselves; ``""`` holds the global ones."""
     from onnxbridge.cli import COMMANDS, cli
 
-    flags = {name: _options(getattr(importlib.import_module(module), attr))
-             for name, (module, attr, _) in COMMANDS.items()}
+    flags = {
+        name: _options(getattr(importlib.import_module(module), attr)) for name, (module, attr, _) in COMMANDS.items()
+    }
     flags[""] = _options(cli)
     return flags
 
@@ -66,8 +67,10 @@ def _sections(text: str) -> list[tuple[str, str]]:
 
 
 def _docs() -> dict[str, str]:
-    pages = {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8")
-             for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+    pages = {
+        p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8")
+        for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    }
     if CONTRACT.is_file():
         # the contract's proposals for work under way name commands not built yet
         pages["CONTRACT.md"] = CONTRACT.read_text(encoding="utf-8").split("## Additions under way")[0]
@@ -77,8 +80,12 @@ def _docs() -> dict[str, str]:
 @pytest.mark.parametrize("page", sorted(_docs()))
 def test_every_command_line_in_the_docs_uses_flags_that_command_has(page, cli_flags):
     lines = _command_lines(_docs()[page], cli_flags)
-    wrong = [(cmd, flag) for cmd, flags in lines for flag in flags
-             if cmd in cli_flags and flag not in cli_flags[cmd] | cli_flags[""]]
+    wrong = [
+        (cmd, flag)
+        for cmd, flags in lines
+        for flag in flags
+        if cmd in cli_flags and flag not in cli_flags[cmd] | cli_flags[""]
+    ]
     unknown = {cmd for cmd, _ in lines if cmd not in cli_flags}
     assert not wrong and not unknown, (page, wrong, unknown)
 
@@ -113,9 +120,15 @@ def test_every_option_of_every_command_is_documented(cli_flags):
 
 
 def test_the_exit_codes_the_cli_uses_are_listed_in_cli_md_readme_and_help(run_cli):
-    documented = {int(row.split("|")[1]) for row in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-                  .split("## Exit codes", 1)[1].split("\n## ", 1)[0].splitlines()
-                  if re.match(r"\| \d+ \|", row)}
+    documented = {
+        int(row.split("|")[1])
+        for row in (ROOT / "docs" / "cli.md")
+        .read_text(encoding="utf-8")
+        .split("## Exit codes", 1)[1]
+        .split("\n## ", 1)[0]
+        .splitlines()
+        if re.match(r"\| \d+ \|", row)
+    }
     assert documented == set(EXIT_CODES)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     sentence = readme.split("Exit codes:", 1)[1].split("The full contract", 1)[0]
@@ -150,8 +163,9 @@ def test_every_public_error_class_is_in_api_md_with_its_exit_code():
     assert found == {c.__name__: c.exit_code for c in public}
 
 
-@pytest.mark.parametrize(("name", "raised", "code"), [
-    ("internal", RuntimeError("boom"), 4), ("interrupted", KeyboardInterrupt(), 130)])
+@pytest.mark.parametrize(
+    ("name", "raised", "code"), [("internal", RuntimeError("boom"), 4), ("interrupted", KeyboardInterrupt(), 130)]
+)
 def test_a_bug_exits_4_and_ctrl_c_130(name, raised, code, run_cli, monkeypatch, tmp_path, tiny_onnx):
     import onnx
 
@@ -187,8 +201,10 @@ def test_every_run_report_records_peak_rss_of_the_stages_it_ran(run_cli, tmp_pat
         ("simplify", model, "-o", tmp_path / "s.onnx"): {"load", "simplify"},
         ("validate", model, model): {"load", "validate"},
         ("upgrade", model, "-o", tmp_path / "u.onnx", "--opset", "18"): {"load", "upgrade", "simplify", "validate"},
-        ("variant", model, "--to", "ort", "--out-dir", tmp_path, "--runs", "1", "--rounds", "1",
-         "--warmup", "0"): {"load", "variants"},
+        ("variant", model, "--to", "ort", "--out-dir", tmp_path, "--runs", "1", "--rounds", "1", "--warmup", "0"): {
+            "load",
+            "variants",
+        },
     }
     for args, stages in runs.items():
         r = run_cli(*args, "--json")

@@ -41,8 +41,12 @@ def test_newer_than_onnx_is_refused_by_every_verb(tmp_path, run_cli, stamp):
     kw = {"ir": onnx.IR_VERSION + 1} if stamp == "ir" else {"opset": onnx.defs.onnx_opset_version() + 1}
     path = _stamped(tmp_path, "future.onnx", **kw)
     want = f"IR version {kw['ir']}" if stamp == "ir" else f"opset {kw['opset']} of ai.onnx"
-    for args in (["inspect", path], ["validate", path, path], ["simplify", path, "-o", tmp_path / "s.onnx"],
-                 ["bench", path, "--runs", "1", "--warmup", "0"]):
+    for args in (
+        ["inspect", path],
+        ["validate", path, path],
+        ["simplify", path, "-o", tmp_path / "s.onnx"],
+        ["bench", path, "--runs", "1", "--warmup", "0"],
+    ):
         r = run_cli(*args)
         assert r.code == 2, (args[0], r.err)
         assert f"newer than the installed onnx {onnx.__version__} supports" in r.err and want in r.err, r.err
@@ -62,8 +66,11 @@ def test_newer_than_onnxruntime_warns_in_inspect_and_refuses_elsewhere(tmp_path,
     assert r.code == 0 and f"the installed onnxruntime {ort.__version__} cannot load this model" in r.err, r.err
     r = run_cli("inspect", path, "--json")
     assert "cannot load" in r.out  # in the JSON's warnings too
-    for args in (["validate", path, path], ["simplify", path, "-o", tmp_path / "s.onnx"],
-                 ["bench", path, "--runs", "1", "--warmup", "0"]):
+    for args in (
+        ["validate", path, path],
+        ["simplify", path, "-o", tmp_path / "s.onnx"],
+        ["bench", path, "--runs", "1", "--warmup", "0"],
+    ):
         r = run_cli(*args)
         assert r.code == 2, (args[0], r.err)
         assert f"newer than the installed onnxruntime {ort.__version__} supports" in r.err, r.err

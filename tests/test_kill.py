@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 KILLS = {"convert": 5, "simplify": 11, "update": 4}  # 20 kills
 
-NETS = '''
+NETS = """
 import torch
 from torch import nn
 
@@ -42,9 +42,9 @@ def net_a():
 
 def net_b():
     return net(1)
-'''
+"""
 
-MANIFEST = '''
+MANIFEST = """
 [[models]]
 name = "net"
 source = "models.py:net"
@@ -52,7 +52,8 @@ onnx = "artifacts/net.onnx"
 inputs = ["x:batch,16"]
 provider = "cpu"
 external_data = true
-'''
+"""
+
 
 def _outputs(model_path: Path, x: np.ndarray) -> np.ndarray:
     from onnxbridge.runtime.sessions import OrtRunner
@@ -108,8 +109,21 @@ def test_kill9_at_random_points_leaves_old_or_new(cli_server, tmp_path):
 
     # convert: an in-memory product saved with external data; check --update (external_data = true): the
     # exporter's on-disk product published with its fixtures
-    convert = [["convert", f"{nets}:net_{k}", "-o", out / "m.onnx", "--input", "x:batch,16", "--external-data",
-                "--no-validate", "--route", "torchscript"] for k in "ab"]
+    convert = [
+        [
+            "convert",
+            f"{nets}:net_{k}",
+            "-o",
+            out / "m.onnx",
+            "--input",
+            "x:batch,16",
+            "--external-data",
+            "--no-validate",
+            "--route",
+            "torchscript",
+        ]
+        for k in "ab"
+    ]
     simplify = [["simplify", out / "m.onnx", "-o", out / "s.onnx", "--no-validate"]]
     times = {"convert": server.complete(convert[0], tmp_path), "simplify": server.complete(simplify[0], tmp_path)}
     assert (out / "m.onnx.data").exists(), "the stand-in must take the external-data path"

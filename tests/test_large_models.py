@@ -17,7 +17,7 @@ from onnx import TensorProto, helper
 
 from onnxbridge.errors import InputError, UnsafeInputError
 
-NETS = '''
+NETS = """
 import torch
 from torch import nn
 
@@ -25,7 +25,7 @@ from torch import nn
 def net():
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(16, 64), nn.GELU(), nn.Linear(64, 8)).eval()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +119,19 @@ def test_truncated_or_symlinked_weights_are_refused(converted, tmp_path):
 def _folding_bomb() -> onnx.ModelProto:
     """y = x + ConstantOfShape([1000, 1000]): folding it writes a 4 MB constant into a 40-byte model."""
     shape = helper.make_tensor("shape", TensorProto.INT64, [2], [1000, 1000])
-    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["c"],
-                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
-             helper.make_node("Add", ["x", "c"], ["y"])]
-    graph = helper.make_graph(nodes, "bomb", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1000])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1000, 1000])], [shape])
+    nodes = [
+        helper.make_node(
+            "ConstantOfShape", ["shape"], ["c"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])
+        ),
+        helper.make_node("Add", ["x", "c"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "bomb",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1000])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1000, 1000])],
+        [shape],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10
     return model
@@ -153,7 +161,8 @@ def test_check_update_with_external_data(tmp_path):
     from onnxbridge.gate import check
 
     (tmp_path / "models.py").write_text(textwrap.dedent(NETS))
-    (tmp_path / "onnxbridge.toml").write_text(textwrap.dedent('''
+    (tmp_path / "onnxbridge.toml").write_text(
+        textwrap.dedent("""
         [[models]]
         name = "net"
         source = "models.py:net"
@@ -161,7 +170,8 @@ def test_check_update_with_external_data(tmp_path):
         inputs = ["x:batch,16"]
         provider = "cpu"
         external_data = true
-        '''))
+        """)
+    )
     report = check(tmp_path / "onnxbridge.toml", update=True)
     assert [r.status for r in report.results] == ["updated"], [r.message for r in report.results]
     art = tmp_path / "artifacts"

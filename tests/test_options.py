@@ -32,8 +32,12 @@ def test_parity_config_checks_its_values():
     p = ParityConfig.build(provider="CPU", atol=1e-3, tolerances=["logits=1e-2,1e-1"], fallback="FAIL", seed=4)
     assert (p.provider, p.fallback, p.plan.seeds) == ("cpu", "fail", (4, 5, 6))
     assert p.tolerances.for_output("logits") == Tolerance(1e-2, 1e-1) and p.tolerances.atol == 1e-3
-    for bad, words in ((dict(provider="tpu"), "unknown provider"), (dict(fallback="maybe"), "--fallback"),
-                       (dict(atol=-1.0), "--atol"), (dict(tolerances=["y=nan"]), "finite")):
+    for bad, words in (
+        (dict(provider="tpu"), "unknown provider"),
+        (dict(fallback="maybe"), "--fallback"),
+        (dict(atol=-1.0), "--atol"),
+        (dict(tolerances=["y=nan"]), "finite"),
+    ):
         with pytest.raises(UsageError, match=words):
             ParityConfig.build(**bad)
     with pytest.raises(UsageError, match="both name"):
@@ -68,11 +72,16 @@ def test_convert_variants_are_judged_where_and_on_what_the_model_is_validated():
 def test_bench_config_refuses_nonsense_before_any_model_is_loaded():
     c = BenchConfig(("cpu,cuda".split(",")[0], "CPU"), (1, 8), (("seq", 128),))
     assert c.providers == ("cpu",) and c.axes == {"seq": 128}
-    for kwargs, words in ((dict(providers=()), "no provider"), (dict(batches=(0,)), "batch size"),
-                          (dict(axis_sizes=(("seq", 0),)), "axis size"), (dict(io_binding="x"), "--io-binding"),
-                          (dict(opt_level="max"), "optimisation level"), (dict(threads=0), "--threads"),
-                          (dict(timing=TimingPlan(runs=0)), "--runs"),
-                          (dict(batches=(2,), inputs_file="in.npz"), "--batch cannot")):
+    for kwargs, words in (
+        (dict(providers=()), "no provider"),
+        (dict(batches=(0,)), "batch size"),
+        (dict(axis_sizes=(("seq", 0),)), "axis size"),
+        (dict(io_binding="x"), "--io-binding"),
+        (dict(opt_level="max"), "optimisation level"),
+        (dict(threads=0), "--threads"),
+        (dict(timing=TimingPlan(runs=0)), "--runs"),
+        (dict(batches=(2,), inputs_file="in.npz"), "--batch cannot"),
+    ):
         with pytest.raises(UsageError, match=words):
             BenchConfig(**kwargs)
 
@@ -97,7 +106,8 @@ def test_the_convert_keywords_build_the_variant_options(monkeypatch):
     for variants in (["fp16", "int8"], "fp16,int8", [], None):
         _convert.convert("models.py:net", "net.onnx", variants=variants, provider="cpu", seed=3)
     assert [(o.variants.kinds, o.variants.provider, o.variants.seed) for o in built[:2]] == [
-        (("fp16", "int8"), "cpu", 3)] * 2
+        (("fp16", "int8"), "cpu", 3)
+    ] * 2
     assert built[2].variants is None and built[3].variants is None
 
 
@@ -106,7 +116,12 @@ def test_api_tolerances_are_typed_values_checked_like_tol():
     same refusals as --tol: a negative or non-finite number, a wrong count, a string."""
     t = Tolerances.build(None, None, {"a": 2, "b": (1e-2, None), "c": (0.1,)})
     assert dict(t.per_output) == {"a": Tolerance(2.0, None), "b": Tolerance(1e-2, None), "c": Tolerance(0.1, None)}
-    for bad, match in (({"y": -1.0}, ">= 0"), ({"y": float("inf")}, "finite"), ({"y": (1, 2, 3)}, "ATOL"),
-                       ({"y": "1e-3"}, "ATOL"), ({"y": (True,)}, "ATOL")):
+    for bad, match in (
+        ({"y": -1.0}, ">= 0"),
+        ({"y": float("inf")}, "finite"),
+        ({"y": (1, 2, 3)}, "ATOL"),
+        ({"y": "1e-3"}, "ATOL"),
+        ({"y": (True,)}, "ATOL"),
+    ):
         with pytest.raises(UsageError, match=match):
             Tolerances.build(None, None, bad)

@@ -24,8 +24,11 @@ def _state(targets: dict[str, Path]) -> dict[str, str | None]:
 def _targets(tmp_path: Path) -> dict[str, Path]:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    return {"onnx": tmp_path / "a" / "m.onnx", "data": tmp_path / "a" / "m.onnx.data",
-            "fixtures": tmp_path / "b" / "m.npz"}
+    return {
+        "onnx": tmp_path / "a" / "m.onnx",
+        "data": tmp_path / "a" / "m.onnx.data",
+        "fixtures": tmp_path / "b" / "m.npz",
+    }
 
 
 def _new_files(tmp_path: Path, targets: dict[str, Path], tag: str) -> dict[Path, Path]:

@@ -51,9 +51,18 @@ def test_html_without_matplotlib_shows_the_counts_as_tables(tmp_path, monkeypatc
 
 
 def _chromium(*args: str, tmp_path) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chrome-profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chrome-profile'}",
+    ]
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
@@ -66,8 +75,8 @@ def test_html_renders_in_headless_chromium(tmp_path):
     dom = _chromium("--dump-dom", page.as_uri(), tmp_path=tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    assert "<h1>onnxbridge validate <span class=\"badge bad\">FAIL</span></h1>" in html
-    assert html.count("<svg") == 3 and html.count("<tr class=\"fail\">") == 3
+    assert '<h1>onnxbridge validate <span class="badge bad">FAIL</span></h1>' in html
+    assert html.count("<svg") == 3 and html.count('<tr class="fail">') == 3
     shot = tmp_path / "shot.png"
     r = _chromium("--window-size=1200,2400", f"--screenshot={shot}", page.as_uri(), tmp_path=tmp_path)
     assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]

@@ -60,8 +60,16 @@ def _scale(k: float, divide: bool = False):
 
 def test_convert_report_matches_the_schema(run_cli, tmp_path):
     rep = tmp_path / "r.json"
-    r = run_cli("convert", "onnxbridge.demo.models:small_cnn", "-o", tmp_path / "cnn.onnx",
-                "--input", "pixel_values:batch,3,32,32", "--report", rep)
+    r = run_cli(
+        "convert",
+        "onnxbridge.demo.models:small_cnn",
+        "-o",
+        tmp_path / "cnn.onnx",
+        "--input",
+        "pixel_values:batch,3,32,32",
+        "--report",
+        rep,
+    )
     assert r.code == 0, r.err
     d = check("report.schema.json", json.loads(rep.read_text()))
     assert d["command"] == "convert" and d["validation"]["cases"][0]["kind"] == "seed"
@@ -84,8 +92,11 @@ def test_a_sweep_break_is_typed_in_the_json(run_cli, files):
     assert r.code == 1
     d = check("report.schema.json", json.loads(r.out))
     broken = [c for c in d["validation"]["cases"] if not c["passed"]]
-    assert [(c["kind"], c["axis"], c["size"]) for c in broken] == [("axis", "batch", 1), ("axis", "batch", 5),
-                                                                         ("axis", "batch", 11)]
+    assert [(c["kind"], c["axis"], c["size"]) for c in broken] == [
+        ("axis", "batch", 1),
+        ("axis", "batch", 5),
+        ("axis", "batch", 11),
+    ]
     assert {c["failed_side"] for c in broken} == {"candidate"}
     assert d["validation"]["broken_axes"] == {"batch": [1, 5, 11]}
 
@@ -108,13 +119,16 @@ def test_bench_against_a_source_that_disagrees_writes_valid_json(tmp_path, write
     """The source's outputs differ from the ONNX model's: reference_parity says so, the JSON stays valid."""
     from onnxbridge import bench
 
-    src = write_py("m.py", '''
+    src = write_py(
+        "m.py",
+        """
         import torch
 
         def net():
             torch.manual_seed(0)
             return torch.nn.Sequential(torch.nn.Linear(16, 10)).eval()
-    ''')
+    """,
+    )
     onnx_models.save(onnx_models.mlp(), tmp_path / "mlp.onnx")
     report = bench(tmp_path / "mlp.onnx", source=f"{src}:net", inputs=["x:batch,16"], runs=2, warmup=0)
     d = check("report.schema.json", report.to_dict())

@@ -26,8 +26,14 @@ def _provenance(report) -> Section | None:
     tickets = tuple(n for n in report.notes if n.startswith("ticket "))
     if not tickets:
         return None
-    return Section("Provenance", (Text("tickets <linked> | checked"), Bullets(tickets),
-                                  Table(("ticket", "status"), tuple((t, "open") for t in tickets), (True,) * len(tickets))))
+    return Section(
+        "Provenance",
+        (
+            Text("tickets <linked> | checked"),
+            Bullets(tickets),
+            Table(("ticket", "status"), tuple((t, "open") for t in tickets), (True,) * len(tickets)),
+        ),
+    )
 
 
 def test_a_throwaway_section_appears_in_markdown_and_html(tmp_path):

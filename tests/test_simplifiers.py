@@ -28,13 +28,25 @@ def _check(model):
 def _foldable():
     """y = relu(x @ (W * 2)) + (c + c): two constant subgraphs to fold, and an Identity to drop."""
     rng = np.random.default_rng(0)
-    nodes = [helper.make_node("Mul", ["w", "two"], ["w2"]), helper.make_node("MatMul", ["x", "w2"], ["h"]),
-             helper.make_node("Identity", ["h"], ["hi"]), helper.make_node("Relu", ["hi"], ["r"]),
-             helper.make_node("Add", ["c", "c"], ["cc"]), helper.make_node("Add", ["r", "cc"], ["y"])]
-    inits = {"w": rng.standard_normal((8, 8)).astype(np.float32), "two": np.array(2.0, np.float32),
-             "c": rng.standard_normal(8).astype(np.float32)}
-    return graph(nodes, inits, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
-                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])])
+    nodes = [
+        helper.make_node("Mul", ["w", "two"], ["w2"]),
+        helper.make_node("MatMul", ["x", "w2"], ["h"]),
+        helper.make_node("Identity", ["h"], ["hi"]),
+        helper.make_node("Relu", ["hi"], ["r"]),
+        helper.make_node("Add", ["c", "c"], ["cc"]),
+        helper.make_node("Add", ["r", "cc"], ["y"]),
+    ]
+    inits = {
+        "w": rng.standard_normal((8, 8)).astype(np.float32),
+        "two": np.array(2.0, np.float32),
+        "c": rng.standard_normal(8).astype(np.float32),
+    }
+    return graph(
+        nodes,
+        inits,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+    )
 
 
 def test_auto_keeps_the_fewest_nodes_and_reports_every_candidate():
@@ -53,9 +65,12 @@ def test_folding_that_grows_the_weights_is_refused():
     """Tile of a 500-float constant to 500 000 floats: onnxslim folds it into a 2 MB weight (onnxsim too, unless
     run as simplify runs it: large constants left unfolded)."""
     nodes = [helper.make_node("Tile", ["c", "reps"], ["t"]), helper.make_node("Add", ["x", "t"], ["y"])]
-    model = graph(nodes, {"c": np.arange(500, dtype=np.float32), "reps": np.array([1000], np.int64)},
-                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [500_000])],
-                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [500_000])])
+    model = graph(
+        nodes,
+        {"c": np.arange(500, dtype=np.float32), "reps": np.array([1000], np.int64)},
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [500_000])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [500_000])],
+    )
     out, result = choose_simplifier(model, _check(model))
     grown = [c.tool for c in result.candidates if c.ok and c.weight_bytes > 1_000_000]
     assert grown, "expected onnxslim to fold the Tile"
@@ -65,6 +80,7 @@ def test_folding_that_grows_the_weights_is_refused():
 
 def test_a_candidate_that_breaks_parity_is_not_kept(monkeypatch):
     """A (fake) tool that drops the Relu wins on node count, fails parity, and the next one is kept."""
+
     def wrong(model):
         m = run_onnxsim(model)
         relu = next(n for n in m.graph.node if n.op_type == "Relu")
@@ -96,8 +112,17 @@ def test_simplify_auto_report_matches_the_schema(run_cli, tmp_path):
     from tests.test_report_schema import check
 
     onnx.save(_foldable(), str(tmp_path / "m.onnx"))
-    r = run_cli("simplify", tmp_path / "m.onnx", "-o", tmp_path / "s.onnx", "--simplifier", "auto", "--json",
-                "--report", tmp_path / "r.md")
+    r = run_cli(
+        "simplify",
+        tmp_path / "m.onnx",
+        "-o",
+        tmp_path / "s.onnx",
+        "--simplifier",
+        "auto",
+        "--json",
+        "--report",
+        tmp_path / "r.md",
+    )
     assert r.code == 0, r.err
     d = check("report.schema.json", json.loads(r.out))
     assert d["simplify"]["tool"] in simplifiers.installed() and len(d["simplify"]["candidates"]) >= 1

@@ -18,9 +18,12 @@ from tests.transforms.test_upgrade import zoo_folder
 
 def _gelu_model(path, opset: int = 20, ir: int = 9):
     """Gelu exists from opset 20 on: no conversion can take it below."""
-    g = helper.make_graph([helper.make_node("Gelu", ["x"], ["y"])], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])])
+    g = helper.make_graph(
+        [helper.make_node("Gelu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir
     onnx.save(model, str(path))
@@ -28,9 +31,12 @@ def _gelu_model(path, opset: int = 20, ir: int = 9):
 
 
 def _unique_model(path):
-    g = helper.make_graph([helper.make_node("Unique", ["x"], ["y"])], "u",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])])
+    g = helper.make_graph(
+        [helper.make_node("Unique", ["x"], ["y"])],
+        "u",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])],
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -47,8 +53,10 @@ def test_a_too_new_model_gets_a_checked_downgrade_that_works(tmp_path, run_cli):
     by = {t["target"]: t for t in data["targets"]}
     assert set(by) == {"ort==1.17", "ort-web==1.20", "tensorrt10"}
     ort17 = by["ort==1.17"]
-    assert not ort17["ok"] and ort17["problems"] == ["IR version 10 > 9, the newest it loads",
-                                                     "opset 21 > 20, the newest it implements"]
+    assert not ort17["ok"] and ort17["problems"] == [
+        "IR version 10 > 9, the newest it loads",
+        "opset 21 > 20, the newest it implements",
+    ]
     assert ort17["fix_opset"] == 20 and ort17["fix_parity"] is True and "--opset 20" in ort17["fix_command"]
     assert by["ort-web==1.20"]["ok"] and "compatibility matrix" in by["ort-web==1.20"]["source"]
     assert by["tensorrt10"]["fix_opset"] == 20
@@ -61,8 +69,9 @@ def test_a_too_new_model_gets_a_checked_downgrade_that_works(tmp_path, run_cli):
     x = numpy_helper.to_array(onnx.load_tensor(str(model.parent / "test_data_set_0" / "input_0.pb")))
     x = x + np.random.default_rng(1).random(x.shape, dtype=np.float32)
     run = {p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (model, down)}
-    np.testing.assert_allclose(run[down].run(None, {"data_0": x})[0], run[model].run(None, {"data_0": x})[0],
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        run[down].run(None, {"data_0": x})[0], run[model].run(None, {"data_0": x})[0], rtol=1e-4, atol=1e-6
+    )
 
 
 def test_ops_a_target_lacks_get_no_conversion_offer(tmp_path, run_cli):

@@ -26,15 +26,36 @@ if TYPE_CHECKING:
     from ..options import ExportOptions
     from ..specs import TensorSpec
 
-__all__ = ["convert", "convert_with", "simplify", "validate", "validate_with", "debug", "debug_with", "inspect",
-           "bench", "bench_with", "load_source", "frameworks", "upgrade", "upgrade_with", "variant", "variant_with"]
+__all__ = [
+    "convert",
+    "convert_with",
+    "simplify",
+    "validate",
+    "validate_with",
+    "debug",
+    "debug_with",
+    "inspect",
+    "bench",
+    "bench_with",
+    "load_source",
+    "frameworks",
+    "upgrade",
+    "upgrade_with",
+    "variant",
+    "variant_with",
+]
 
 
-def load_source(source: str, *, inputs: Sequence[str | TensorSpec] | None = None, framework: str | None = None,
-                trust_model: bool = False, task: str | None = None, export: ExportOptions | None = None
-                ) -> tuple[Converter, SourceModel[object]]:
+def load_source(
+    source: str,
+    *,
+    inputs: Sequence[str | TensorSpec] | None = None,
+    framework: str | None = None,
+    trust_model: bool = False,
+    task: str | None = None,
+    export: ExportOptions | None = None,
+) -> tuple[Converter, SourceModel[object]]:
     """SOURCE -> (converter, SourceModel): the source loaded the way ``convert`` loads it."""
     from ..options import ExportOptions, as_specs
 
-    return _load_source(str(source), export or ExportOptions(as_specs(inputs), framework, None, (), trust_model,
-                                                         task))
+    return _load_source(str(source), export or ExportOptions(as_specs(inputs), framework, None, (), trust_model, task))

@@ -78,15 +78,24 @@ def bench(
     its cache; the report's ``decode_bench`` holds them (docs/generation.md).
     """
     config = BenchConfig(
-        providers=tuple(providers), batches=tuple(batches or ()), axis_sizes=tuple((axis_sizes or {}).items()),
-        timing=TimingPlan(warmup=warmup, runs=runs, duration_s=duration_s), threads=threads, opt_level=opt_level,
-        io_binding=io_binding, reference_device=reference_device, seed=seed, inputs_file=as_path(inputs_file),
+        providers=tuple(providers),
+        batches=tuple(batches or ()),
+        axis_sizes=tuple((axis_sizes or {}).items()),
+        timing=TimingPlan(warmup=warmup, runs=runs, duration_s=duration_s),
+        threads=threads,
+        opt_level=opt_level,
+        io_binding=io_binding,
+        reference_device=reference_device,
+        seed=seed,
+        inputs_file=as_path(inputs_file),
     )
     export = ExportOptions(as_specs(inputs), framework, None, (), trust_model)
-    decode = (decode_config(config, prompt_length=prompt_length, new_tokens=new_tokens, trials=trials)
-              if Path(model).is_dir() else None)
-    return bench_with(model, config, source=source, export=export, profile=profile, progress=progress,
-                      decode=decode)
+    decode = (
+        decode_config(config, prompt_length=prompt_length, new_tokens=new_tokens, trials=trials)
+        if Path(model).is_dir()
+        else None
+    )
+    return bench_with(model, config, source=source, export=export, profile=profile, progress=progress, decode=decode)
 
 
 def decode_config(config: BenchConfig, *, prompt_length: int, new_tokens: int, trials: int) -> DecodeBenchConfig:
@@ -97,13 +106,28 @@ def decode_config(config: BenchConfig, *, prompt_length: int, new_tokens: int, t
     if len(config.providers) > 1:
         raise UsageError("a with-past folder is benched on one provider", "give one --provider")
     modes = {"on": ("io-binding",), "off": ("feeds",)}.get(config.io_binding, ORT_MODES)
-    return DecodeBenchConfig(prompt_length, tuple(config.batches or (1, 4)), new_tokens, trials, config.threads,
-                             (config.providers or ("auto",))[0], modes, config.seed)
+    return DecodeBenchConfig(
+        prompt_length,
+        tuple(config.batches or (1, 4)),
+        new_tokens,
+        trials,
+        config.threads,
+        (config.providers or ("auto",))[0],
+        modes,
+        config.seed,
+    )
 
 
-def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = None,
-               export: ExportOptions = ExportOptions(), profile: bool = False,
-               progress: Progress | None = None, decode: DecodeBenchConfig | None = None) -> Report:
+def bench_with(
+    model: str | Path,
+    config: BenchConfig,
+    *,
+    source: str | None = None,
+    export: ExportOptions = ExportOptions(),
+    profile: bool = False,
+    progress: Progress | None = None,
+    decode: DecodeBenchConfig | None = None,
+) -> Report:
     """:func:`bench` with its options built already; ``decode`` (with a with-past folder as ``model``):
     the decode bench instead."""
     from ..onnxio import input_specs, load_onnx
@@ -114,8 +138,12 @@ def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = N
     if Path(model).is_dir():
         from ..generation.bench import bench_folder
 
-        return bench_folder(model, decode or decode_config(config, prompt_length=128, new_tokens=64, trials=3),
-                            source=source, progress=say)
+        return bench_folder(
+            model,
+            decode or decode_config(config, prompt_length=128, new_tokens=64, trials=3),
+            source=source,
+            progress=say,
+        )
     options = session_options(config.threads, config.opt_level)  # refuses a level this onnxruntime lacks
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
@@ -143,18 +171,38 @@ def bench_with(model: str | Path, config: BenchConfig, *, source: str | None = N
         node_profile = _profile(onnx_model, model, config, cases[0][1], say) if profile else None
     timings["bench_s"] = time.perf_counter() - t_all
     bench_report = BenchReport(
-        results=measured.results, reference_results=measured.reference, reference_parity=measured.checks,
-        settings=BenchSettings(config.timing.warmup, config.timing.runs if config.timing.duration_s is None else None,
-                               config.timing.duration_s, config.threads, config.opt_level, config.io_binding,
-                               config.seed),
-        batch_axis=batch_name, axis_sizes={k: v for k, v in sizes.items() if k != batch_name},
+        results=measured.results,
+        reference_results=measured.reference,
+        reference_parity=measured.checks,
+        settings=BenchSettings(
+            config.timing.warmup,
+            config.timing.runs if config.timing.duration_s is None else None,
+            config.timing.duration_s,
+            config.threads,
+            config.opt_level,
+            config.io_binding,
+            config.seed,
+        ),
+        batch_axis=batch_name,
+        axis_sizes={k: v for k, v in sizes.items() if k != batch_name},
         profile=node_profile,
     )
-    notes += [f"batch {c.batch}: the ONNX model's outputs differ from the source's on the bench inputs "
-              f"(worst max_abs {c.max_abs:.3g}); run onnxbridge validate before trusting these figures"
-              for c in measured.checks if not c.passed]
-    return Report(command="bench", source=source or str(model), framework=framework, output=str(model),
-                  bench=bench_report, timings=timings, notes=tuple(dict.fromkeys(notes)), peak_rss_bytes=peaks.bytes)
+    notes += [
+        f"batch {c.batch}: the ONNX model's outputs differ from the source's on the bench inputs "
+        f"(worst max_abs {c.max_abs:.3g}); run onnxbridge validate before trusting these figures"
+        for c in measured.checks
+        if not c.passed
+    ]
+    return Report(
+        command="bench",
+        source=source or str(model),
+        framework=framework,
+        output=str(model),
+        bench=bench_report,
+        timings=timings,
+        notes=tuple(dict.fromkeys(notes)),
+        peak_rss_bytes=peaks.bytes,
+    )
 
 
 def batch_axis(specs: Sequence[TensorSpec]) -> str | None:
@@ -177,8 +225,9 @@ def _leading_dim(specs: Sequence[TensorSpec]) -> int | str | None:
     return next(iter(leading)) if len(leading) == 1 else None
 
 
-def _fit_specs(given: tuple[TensorSpec, ...], graph: tuple[TensorSpec, ...], model_path: str | Path
-               ) -> tuple[TensorSpec, ...]:
+def _fit_specs(
+    given: tuple[TensorSpec, ...], graph: tuple[TensorSpec, ...], model_path: str | Path
+) -> tuple[TensorSpec, ...]:
     if not given:
         return graph
     names = {s.name for s in graph}
@@ -209,15 +258,23 @@ def _sizes(specs: Sequence[TensorSpec], config: BenchConfig) -> tuple[dict[str, 
     batches = config.batches
     if batch_name in config.axes:  # --axis batch=N: the batch to measure, as --batch N
         if batches:
-            raise UsageError(f"--axis {batch_name}={sizes[batch_name]} and --batch both set the batch size",
-                             f"leave out --axis {batch_name}=...; --batch takes the batch sizes to sweep")
+            raise UsageError(
+                f"--axis {batch_name}={sizes[batch_name]} and --batch both set the batch size",
+                f"leave out --axis {batch_name}=...; --batch takes the batch sizes to sweep",
+            )
         batches = (sizes[batch_name],)
     return sizes, batch_name, batches
 
 
-def _plan_inputs(specs: tuple[TensorSpec, ...], sizes: dict[str, int], batch_name: str | None,
-                 batches: tuple[int, ...], config: BenchConfig, int_high: IdRanges | None, model: str | Path
-                 ) -> _Cases:
+def _plan_inputs(
+    specs: tuple[TensorSpec, ...],
+    sizes: dict[str, int],
+    batch_name: str | None,
+    batches: tuple[int, ...],
+    config: BenchConfig,
+    int_high: IdRanges | None,
+    model: str | Path,
+) -> _Cases:
     """[(batch, feeds)] to measure: one per batch size asked for, or the --inputs data."""
     from ..parity.inputs import generate_inputs
 
@@ -228,8 +285,10 @@ def _plan_inputs(specs: tuple[TensorSpec, ...], sizes: dict[str, int], batch_nam
         label, feeds = load_cases(config.inputs_file)[0]
         missing = [s.name for s in specs if s.name not in feeds]
         if missing:
-            raise UsageError(f"--inputs {config.inputs_file} has no array for {', '.join(missing)}",
-                             "write it with --save-inputs from a run on the same model")
+            raise UsageError(
+                f"--inputs {config.inputs_file} has no array for {', '.join(missing)}",
+                "write it with --save-inputs from a run on the same model",
+            )
         feeds = {s.name: feeds[s.name] for s in specs}
         first = next(iter(feeds.values()), None)
         return [(int(first.shape[0]) if first is not None and first.ndim else 1, feeds)]
@@ -253,8 +312,9 @@ def _plan_inputs(specs: tuple[TensorSpec, ...], sizes: dict[str, int], batch_nam
     return out
 
 
-def _sessions(onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig, options: Any
-              ) -> tuple[_Sessions, list[str]]:
+def _sessions(
+    onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig, options: Any
+) -> tuple[_Sessions, list[str]]:
     """One session per provider asked for, with the provider that really runs read back."""
     from ..onnxio import session_payload
     from ..runtime.providers import create_session
@@ -270,16 +330,18 @@ def _sessions(onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig
     return sessions, notes
 
 
-def _profile(onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig, feeds: dict[str, np.ndarray],
-             say: Progress) -> NodeProfile:
+def _profile(
+    onnx_model: onnx.ModelProto, path: str | Path, config: BenchConfig, feeds: dict[str, np.ndarray], say: Progress
+) -> NodeProfile:
     """Per-node time on the first provider asked for, at the first batch (a session of its own)."""
     from ..onnxio import session_payload
     from ..overlays.profile import profile_session
     from ..runtime.timing import session_options
 
     say(f"profiling nodes on {config.providers[0]}")
-    return profile_session(session_payload(onnx_model, path), feeds, config.providers[0],
-                           session_options(config.threads, config.opt_level))
+    return profile_session(
+        session_payload(onnx_model, path), feeds, config.providers[0], session_options(config.threads, config.opt_level)
+    )
 
 
 @dataclasses.dataclass
@@ -289,8 +351,9 @@ class _Measured:
     checks: tuple[ReferenceCheck, ...] = ()
 
 
-def _measure(sessions: _Sessions, reference: Runner | None, cases: _Cases, config: BenchConfig, say: Progress
-             ) -> _Measured:
+def _measure(
+    sessions: _Sessions, reference: Runner | None, cases: _Cases, config: BenchConfig, say: Progress
+) -> _Measured:
     """Time every session (and the reference) at every batch; check the reference against the first session."""
     device = config.reference_device
     if device == "auto":
@@ -307,8 +370,7 @@ def _measure(sessions: _Sessions, reference: Runner | None, cases: _Cases, confi
                 refs.append(ref)
                 checks.append(_outputs_match(reference, sessions[0][0], feeds, batch))
             for session, choice in sessions:
-                binding = config.io_binding == "on" or (config.io_binding == "auto"
-                                                        and choice.provider.is_gpu)
+                binding = config.io_binding == "on" or (config.io_binding == "auto" and choice.provider.is_gpu)
                 say(f"{choice.used} batch {batch}")
                 row = _time_ort(session, choice, feeds, batch, shapes, binding, config)
                 if ref is not None and row.stats.p50 > 0:
@@ -317,25 +379,53 @@ def _measure(sessions: _Sessions, reference: Runner | None, cases: _Cases, confi
     return _Measured(tuple(results), tuple(refs), tuple(checks))
 
 
-def _time_ort(session: Any, choice: ProviderChoice, feeds: dict[str, np.ndarray], batch: int,
-              shapes: dict[str, tuple[int, ...]], binding: bool, config: BenchConfig) -> BenchCase:
+def _time_ort(
+    session: Any,
+    choice: ProviderChoice,
+    feeds: dict[str, np.ndarray],
+    batch: int,
+    shapes: dict[str, tuple[int, ...]],
+    binding: bool,
+    config: BenchConfig,
+) -> BenchCase:
     from ..runtime.timing import ort_callable, time_callable
 
     call, sync = ort_callable(session, feeds, io_binding=binding)
     stats = time_callable(call, config.timing, sync)
-    return BenchCase(runtime="onnxruntime", provider_requested=choice.requested, provider_used=choice.used,
-                     batch=batch, shapes=shapes, io_binding=binding, stats=stats,
-                     settings={"intra_op_threads": config.threads, "graph_optimization_level": config.opt_level},
-                     note=choice.note)
+    return BenchCase(
+        runtime="onnxruntime",
+        provider_requested=choice.requested,
+        provider_used=choice.used,
+        batch=batch,
+        shapes=shapes,
+        io_binding=binding,
+        stats=stats,
+        settings={"intra_op_threads": config.threads, "graph_optimization_level": config.opt_level},
+        note=choice.note,
+    )
 
 
-def _time_reference(reference: Runner, feeds: dict[str, np.ndarray], batch: int, shapes: dict[str, tuple[int, ...]],
-                    device: str, plan: TimingPlan) -> BenchCase:
+def _time_reference(
+    reference: Runner,
+    feeds: dict[str, np.ndarray],
+    batch: int,
+    shapes: dict[str, tuple[int, ...]],
+    device: str,
+    plan: TimingPlan,
+) -> BenchCase:
     from ..runtime.timing import time_reference
 
     stats, name = time_reference(reference, feeds, device, plan)
-    return BenchCase(runtime=reference.name, provider_requested=None, provider_used=name, batch=batch, shapes=shapes,
-                     io_binding=False, stats=stats, settings={"device": device})
+    return BenchCase(
+        runtime=reference.name,
+        provider_requested=None,
+        provider_used=name,
+        batch=batch,
+        shapes=shapes,
+        io_binding=False,
+        stats=stats,
+        settings={"device": device},
+    )
 
 
 def _outputs_match(reference: Runner, session: Any, feeds: dict[str, np.ndarray], batch: int) -> ReferenceCheck:

@@ -84,9 +84,17 @@ def convert(
     """
     options = ConvertOptions(
         export=ExportOptions(as_specs(inputs), framework, opset, tuple(routes or ()), trust_model, task),
-        parity=ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
-                                  seed=seed, inputs_file=inputs_file, save_inputs=save_inputs,
-                                  save_outputs=save_outputs),
+        parity=ParityConfig.build(
+            provider=provider,
+            atol=atol,
+            rtol=rtol,
+            tolerances=tolerances,
+            fallback=fallback,
+            seed=seed,
+            inputs_file=inputs_file,
+            save_inputs=save_inputs,
+            save_outputs=save_outputs,
+        ),
         optimize=OptimizeOptions(optimize, fuse_transformer),
         simplify=simplify,
         validate=validate,
@@ -107,8 +115,9 @@ def _variant_options(variants: Sequence[str] | str | VariantOptions | None) -> V
     return VariantOptions((variants,) if isinstance(variants, str) else tuple(variants))
 
 
-def convert_with(source: str | Path, output: str | Path, options: ConvertOptions,
-                 progress: Progress | None = None) -> Report:
+def convert_with(
+    source: str | Path, output: str | Path, options: ConvertOptions, progress: Progress | None = None
+) -> Report:
     """:func:`convert` with its options built already (the CLI, the gate and pipelines call this)."""
     import shutil
 
@@ -149,8 +158,9 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
         timings["export_s"] = conversion.seconds
         timings |= {f"export.{a.route}_s": a.seconds for a in conversion.attempts}
         say(f"writing {out}")
-        model, simp, opt = _transform_and_write(product, loaded, options, out, scratch, say, timings, peaks,
-                                                conversion.axis_ranges)
+        model, simp, opt = _transform_and_write(
+            product, loaded, options, out, scratch, say, timings, peaks, conversion.axis_ranges
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     validation = None
@@ -176,17 +186,38 @@ def convert_with(source: str | Path, output: str | Path, options: ConvertOptions
         timings["variants_s"] = time.perf_counter() - t0
     from ._rerun import where_it_breaks
 
-    notes = (opt.notes if opt else ()) + _product_notes(product, options) + where_it_breaks(
-        validation, source, out, options.export, parity)
-    return Report(command="convert", source=source, framework=converter.framework, output=str(out),
-                  conversion=conversion, simplify=simp, validation=validation, timings=timings, optimize=opt,
-                  notes=notes, peak_rss_bytes=peaks.bytes, variants=variants)
+    notes = (
+        (opt.notes if opt else ())
+        + _product_notes(product, options)
+        + where_it_breaks(validation, source, out, options.export, parity)
+    )
+    return Report(
+        command="convert",
+        source=source,
+        framework=converter.framework,
+        output=str(out),
+        conversion=conversion,
+        simplify=simp,
+        validation=validation,
+        timings=timings,
+        optimize=opt,
+        notes=notes,
+        peak_rss_bytes=peaks.bytes,
+        variants=variants,
+    )
 
 
-def _transform_and_write(product: ExportedModel, loaded: SourceModel[object], options: ConvertOptions, out: Path,
-                         scratch: Path, say: Progress,
-                         timings: dict[str, float], peaks: StagePeaks, axes: tuple[ExportedAxis, ...] = ()
-                         ) -> tuple[onnx.ModelProto, SimplifyResult | None, OptimizeResult | None]:
+def _transform_and_write(
+    product: ExportedModel,
+    loaded: SourceModel[object],
+    options: ConvertOptions,
+    out: Path,
+    scratch: Path,
+    say: Progress,
+    timings: dict[str, float],
+    peaks: StagePeaks,
+    axes: tuple[ExportedAxis, ...] = (),
+) -> tuple[onnx.ModelProto, SimplifyResult | None, OptimizeResult | None]:
     """(the model written, as loaded back without weights, or in memory), the simplify and optimise
     results. A product in a file is simplified file to file and moved into place; one in memory is
     transformed in memory and saved. Either way the file records each dynamic axis's declared and
@@ -239,8 +270,9 @@ def _product_notes(product: ExportedModel, options: ConvertOptions) -> tuple[str
     return ()
 
 
-def _export(converter: Converter, loaded: SourceModel[object], reference: Runner, options: ConvertOptions,
-            save_to: Path) -> tuple[ExportedModel, ConversionResult]:
+def _export(
+    converter: Converter, loaded: SourceModel[object], reference: Runner, options: ConvertOptions, save_to: Path
+) -> tuple[ExportedModel, ConversionResult]:
     """The route loop: each route of the converter (or those ``--route`` names), in order."""
     from ..converters.base import ExportRequest, ReportsFailingOp, pick_routes, run_routes
 
@@ -249,16 +281,18 @@ def _export(converter: Converter, loaded: SourceModel[object], reference: Runner
         converter.framework,
         pick_routes(converter.routes(loaded), options.export.routes),
         loaded,
-        ExportRequest(opset=options.export.opset, save_to=save_to, external_data=options.external_data,
-                      debug=options.export.debug),
+        ExportRequest(
+            opset=options.export.opset, save_to=save_to, external_data=options.external_data, debug=options.export.debug
+        ),
         validate=structural,
         check_parity=parity,
         failing_op=converter.failing_op if isinstance(converter, ReportsFailingOp) else lambda e: None,
     )
 
 
-def _route_checks(reference: Runner, loaded: SourceModel[object], options: ConvertOptions
-                  ) -> tuple[Callable[[ExportedModel], object], Callable[[ExportedModel], str | None] | None]:
+def _route_checks(
+    reference: Runner, loaded: SourceModel[object], options: ConvertOptions
+) -> tuple[Callable[[ExportedModel], object], Callable[[ExportedModel], str | None] | None]:
     """(the structural check, the quick parity check or None without validation) of a route's product.
     The parity check runs on the CPU session the structural check opened: one session per product."""
     if not options.validate:
@@ -276,8 +310,14 @@ def _route_checks(reference: Runner, loaded: SourceModel[object], options: Conve
     return structural, parity
 
 
-def _transform(model: onnx.ModelProto, loaded: SourceModel[object], options: ConvertOptions, say: Progress, timings: dict[str, float],
-               peaks: StagePeaks) -> tuple[onnx.ModelProto, SimplifyResult | None, OptimizeResult | None]:
+def _transform(
+    model: onnx.ModelProto,
+    loaded: SourceModel[object],
+    options: ConvertOptions,
+    say: Progress,
+    timings: dict[str, float],
+    peaks: StagePeaks,
+) -> tuple[onnx.ModelProto, SimplifyResult | None, OptimizeResult | None]:
     """Simplify, then optimise (each kept only where parity with its input holds)."""
     simp = opt = None
     if options.simplify:
@@ -294,8 +334,15 @@ def _transform(model: onnx.ModelProto, loaded: SourceModel[object], options: Con
         say("optimising")
         own = loaded.domain.for_model(model)
         with peaks.stage("optimize"):
-            model, opt = optimize_step(model, options.optimize, own.specs, dict(own.axis_sizes), own.ids,
-                                       options.parity.seed, hints=transformer_hints(loaded.model))
+            model, opt = optimize_step(
+                model,
+                options.optimize,
+                own.specs,
+                dict(own.axis_sizes),
+                own.ids,
+                options.parity.seed,
+                hints=transformer_hints(loaded.model),
+            )
         timings["optimize_s"] = opt.seconds
     return model, simp, opt
 
@@ -310,8 +357,9 @@ def _structural_check(product: ExportedModel) -> OrtRunner:
     return OrtRunner(product.model, "cpu", path=product.path)
 
 
-def _quick_parity(reference: Runner, loaded: SourceModel[object], tolerances: Tolerances
-                  ) -> Callable[[ExportedModel, OrtRunner | None], str | None]:
+def _quick_parity(
+    reference: Runner, loaded: SourceModel[object], tolerances: Tolerances
+) -> Callable[[ExportedModel, OrtRunner | None], str | None]:
     """A candidate passes when it matches the reference on the export-size example inputs, judged
     by the tolerances the final validation uses (the same check, over the example alone)."""
     from ..parity.cases import example_case
@@ -328,8 +376,15 @@ def _quick_parity(reference: Runner, loaded: SourceModel[object], tolerances: To
         if candidate is None:
             candidate = OrtRunner(product.model, "cpu", path=product.path)
         judged = one_pass(tolerances=tolerances, candidate=product.model, cases=[example])
-        case = run_case(example.case, example.feeds, reference, candidate, judged.tolerances,
-                        dict(judged.compute_dtype), oracle=oracle)
+        case = run_case(
+            example.case,
+            example.feeds,
+            reference,
+            candidate,
+            judged.tolerances,
+            dict(judged.compute_dtype),
+            oracle=oracle,
+        )
         if case.passed:
             return None
         if case.error:

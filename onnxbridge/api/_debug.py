@@ -61,14 +61,21 @@ def debug(
     the answer; ``passed`` is the validation's verdict.
     """
     export = ExportOptions(as_specs(inputs), framework, None, (), trust_model, task)
-    parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, seed=seed,
-                                inputs_file=inputs_file)
+    parity = ParityConfig.build(
+        provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, seed=seed, inputs_file=inputs_file
+    )
     paths = [models] if isinstance(models, (str, Path)) else list(models)
     return debug_with(source, paths, export, parity, LocalizeOptions(budget_mb, as_path(repro_dir)), progress)
 
 
-def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportOptions, parity: ParityConfig,
-               options: LocalizeOptions, progress: Progress | None = None) -> Report:
+def debug_with(
+    source: str | Path,
+    models: Sequence[str | Path],
+    export: ExportOptions,
+    parity: ParityConfig,
+    options: LocalizeOptions,
+    progress: Progress | None = None,
+) -> Report:
     """:func:`debug` with its options built already."""
     source = str(source)
     say = progress or no_progress
@@ -76,8 +83,10 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
     preflight(parity, source, *paths)
     check_repro_dir(options)
     if parity.expected_file:
-        raise UsageError("debug compares with a SOURCE or a reference ONNX model, not with fixtures",
-                         "give the SOURCE (or the original .onnx) and the model: onnxbridge debug SOURCE MODEL.onnx")
+        raise UsageError(
+            "debug compares with a SOURCE or a reference ONNX model, not with fixtures",
+            "give the SOURCE (or the original .onnx) and the model: onnxbridge debug SOURCE MODEL.onnx",
+        )
     is_onnx = str(source).lower().endswith(".onnx")
     if is_onnx and not paths:
         raise UsageError(f"debug {source} alone has nothing to compare", "onnxbridge debug A.onnx B.onnx")
@@ -96,16 +105,26 @@ def debug_with(source: str | Path, models: Sequence[str | Path], export: ExportO
         last = candidates[-1]
         say("validating")
         with peaks.stage("validate"):
-            validation, cases = validate_cases(reference.runner, last.model, parity, domain, cases,
-                                               path=last.path, reference_model=reference.model)
+            validation, cases = validate_cases(
+                reference.runner, last.model, parity, domain, cases, path=last.path, reference_model=reference.model
+            )
         say("localising")
         with peaks.stage("localize"):
-            loc, notes = _localize(reference, candidates, validation, cases, parity, options,
-                                   debug_command(source, paths, export, parity))
-    return Report(command="debug", source=str(source), framework=reference.direction, output=last.path,
-                  conversion=conversion, validation=validation, localization=loc, notes=notes,
-                  timings={"validate_s": validation.seconds} | ({"localize_s": loc.seconds} if loc else {}),
-                  peak_rss_bytes=peaks.bytes)
+            loc, notes = _localize(
+                reference, candidates, validation, cases, parity, options, debug_command(source, paths, export, parity)
+            )
+    return Report(
+        command="debug",
+        source=str(source),
+        framework=reference.direction,
+        output=last.path,
+        conversion=conversion,
+        validation=validation,
+        localization=loc,
+        notes=notes,
+        timings={"validate_s": validation.seconds} | ({"localize_s": loc.seconds} if loc else {}),
+        peak_rss_bytes=peaks.bytes,
+    )
 
 
 def _load(path: str) -> onnx.ModelProto:
@@ -114,8 +133,9 @@ def _load(path: str) -> onnx.ModelProto:
     return load_onnx(path)
 
 
-def _pipeline(reference: Reference, export: ExportOptions, parity: ParityConfig, say: Progress, scratch: Path
-              ) -> tuple[list[Candidate], ConversionResult]:
+def _pipeline(
+    reference: Reference, export: ExportOptions, parity: ParityConfig, say: Progress, scratch: Path
+) -> tuple[list[Candidate], ConversionResult]:
     """``debug SOURCE`` alone: export as ``convert`` does, then simplify, each kept in memory as a stage (an
     export whose weights go to external data is written in ``scratch`` and not simplified)."""
     from ..transforms.simplify import run_onnxsim
@@ -128,13 +148,16 @@ def _pipeline(reference: Reference, export: ExportOptions, parity: ParityConfig,
 
     say("exporting")
     converter = default_registry().get(loaded.framework)()
-    product, conversion = _export(converter, loaded, reference.runner, ConvertOptions(export=export, parity=parity),
-                                  scratch / "exported.onnx")
+    product, conversion = _export(
+        converter, loaded, reference.runner, ConvertOptions(export=export, parity=parity), scratch / "exported.onnx"
+    )
     _record_axis_ranges(product.model, loaded, conversion.axis_ranges)  # as convert does: the sweep reads them
     if product.path is not None:
         note = "the exported model's weights are in external data: not simplified in memory"
-        return ([Candidate("exported", product.model, str(product.path))],
-                dataclasses.replace(conversion, notes=conversion.notes + (note,)))
+        return (
+            [Candidate("exported", product.model, str(product.path))],
+            dataclasses.replace(conversion, notes=conversion.notes + (note,)),
+        )
     stages = [Candidate("exported", product.model)]
     say("simplifying")
     try:
@@ -169,25 +192,49 @@ def check_repro_dir(options: LocalizeOptions) -> None:
         check_output_path(options.repro_dir / "probe.onnx", what="repro")
 
 
-def localize_validation(reference: Reference, model_path: str, candidate_model: onnx.ModelProto,
-                        validation: ParityReport, cases: Sequence[InputCase], parity: ParityConfig,
-                        options: LocalizeOptions, source: str, export: ExportOptions
-                        ) -> tuple[Localization | None, tuple[str, ...]]:
+def localize_validation(
+    reference: Reference,
+    model_path: str,
+    candidate_model: onnx.ModelProto,
+    validation: ParityReport,
+    cases: Sequence[InputCase],
+    parity: ParityConfig,
+    options: LocalizeOptions,
+    source: str,
+    export: ExportOptions,
+) -> tuple[Localization | None, tuple[str, ...]]:
     """``validate --localize``: localise the first failing case of a validation that failed; (the
     localisation or None, notes saying why not)."""
     candidates = [Candidate(stage_names([model_path])[0], candidate_model, model_path)]
-    return _localize(reference, candidates, validation, cases, parity, options,
-                     debug_command(source, [model_path], export, parity))
+    return _localize(
+        reference, candidates, validation, cases, parity, options, debug_command(source, [model_path], export, parity)
+    )
 
 
-def _localize(reference: Reference, candidates: Sequence[Candidate], validation: ParityReport,
-              cases: Sequence[InputCase], parity: ParityConfig, options: LocalizeOptions, command: str
-              ) -> tuple[Localization | None, tuple[str, ...]]:
+def _localize(
+    reference: Reference,
+    candidates: Sequence[Candidate],
+    validation: ParityReport,
+    cases: Sequence[InputCase],
+    parity: ParityConfig,
+    options: LocalizeOptions,
+    command: str,
+) -> tuple[Localization | None, tuple[str, ...]]:
     """The localisation of the validation's first failing case (``cases``: the inputs it really used), or
     None and why not: a source that does not repeat itself has noise, not a place where it diverges."""
     if validation.source_repeats is False:
-        return None, ("not localised: the source does not repeat itself (see the validation), so a layer-by-layer "
-                      "comparison would only follow its noise",)
+        return None, (
+            "not localised: the source does not repeat itself (see the validation), so a layer-by-layer "
+            "comparison would only follow its noise",
+        )
     k = case_to_localize(validation)
-    return localize_case(reference, candidates, cases[k].feeds, cases[k].case.label, parity, options,
-                         provider_used=validation.provider_used, command=command), ()
+    return localize_case(
+        reference,
+        candidates,
+        cases[k].feeds,
+        cases[k].case.label,
+        parity,
+        options,
+        provider_used=validation.provider_used,
+        command=command,
+    ), ()

@@ -34,9 +34,16 @@ def frameworks() -> tuple[FrameworkListing, ...]:
             from ..converters.registry import FrameworkInfo
 
             info, error = FrameworkInfo(name), first_line(e)
-        out.append(FrameworkListing(
-            name=name, origin=registry.origin(name), suffixes=info.suffixes, dir_markers=info.dir_markers,
-            type_modules=info.type_modules, routes=routes,
-            packages={p: _installed(p) for p in info.packages}, error=error,
-        ))
+        out.append(
+            FrameworkListing(
+                name=name,
+                origin=registry.origin(name),
+                suffixes=info.suffixes,
+                dir_markers=info.dir_markers,
+                type_modules=info.type_modules,
+                routes=routes,
+                packages={p: _installed(p) for p in info.packages},
+                error=error,
+            )
+        )
     return tuple(out)

@@ -128,9 +128,17 @@ def _stages(reference: Reference, candidates: Sequence[Candidate], provider_used
     return stages
 
 
-def localize_case(reference: Reference, candidates: Sequence[Candidate], feeds: Mapping[str, np.ndarray],
-                  case: str, parity: ParityConfig, options: LocalizeOptions, *, provider_used: str = "",
-                  command: str = "") -> Localization:
+def localize_case(
+    reference: Reference,
+    candidates: Sequence[Candidate],
+    feeds: Mapping[str, np.ndarray],
+    case: str,
+    parity: ParityConfig,
+    options: LocalizeOptions,
+    *,
+    provider_used: str = "",
+    command: str = "",
+) -> Localization:
     """Stage bisection on ``feeds``, then localisation between the broken stage and the one before it
     (the reference and the last stage when none is broken, for the per-layer curve)."""
     from ..localize.finding import Finding
@@ -162,15 +170,27 @@ def localize_case(reference: Reference, candidates: Sequence[Candidate], feeds: 
     repro = _write_repro(finding, options, candidates, scorer, notes)
     return Localization(
         direction=reference.direction if k == 1 else "onnx",
-        reference=reference.runner.name if k == 1 else before.name, candidate=after.name, case=case,
-        diverges=finding.divergence is not None, first=finding.divergence, layers=finding.layers,
-        compared=len(finding.layers), total=finding.total, passes=finding.passes,
-        values_marked=finding.values_marked, budget_bytes=options.budget_bytes, seconds=time.perf_counter() - t0,
-        command=command, stages=bisection.checks,
-        broken_stage=None if bisection.broken is None else stages[bisection.broken].name, repro=repro,
-        not_mapped=finding.not_mapped, notes=tuple(finding.notes) + tuple(notes),
-        layer_unit=(reference.layers.layer_unit if k == 1 and reference.layers is not None
-                    else Localization.layer_unit),
+        reference=reference.runner.name if k == 1 else before.name,
+        candidate=after.name,
+        case=case,
+        diverges=finding.divergence is not None,
+        first=finding.divergence,
+        layers=finding.layers,
+        compared=len(finding.layers),
+        total=finding.total,
+        passes=finding.passes,
+        values_marked=finding.values_marked,
+        budget_bytes=options.budget_bytes,
+        seconds=time.perf_counter() - t0,
+        command=command,
+        stages=bisection.checks,
+        broken_stage=None if bisection.broken is None else stages[bisection.broken].name,
+        repro=repro,
+        not_mapped=finding.not_mapped,
+        notes=tuple(finding.notes) + tuple(notes),
+        layer_unit=(
+            reference.layers.layer_unit if k == 1 and reference.layers is not None else Localization.layer_unit
+        ),
     )
 
 
@@ -183,26 +203,52 @@ def _with_weights(stage: Stage) -> Stage:
     if stage.model is None or not uses_external_data(stage.model):
         return stage
     if weight_bytes(stage.model) >= TWO_GB or stage.path is None:
-        raise UsageError("localisation marks intermediate values in memory: models over 2 GB are not "
-                         "supported yet", "debug a smaller configuration of the model")
+        raise UsageError(
+            "localisation marks intermediate values in memory: models over 2 GB are not supported yet",
+            "debug a smaller configuration of the model",
+        )
     return dataclasses.replace(stage, model=load_weights(stage.model, stage.path))
 
 
-def _find(reference: Reference, before: Stage, after: Stage, k: int, feeds: Mapping[str, np.ndarray], scorer: Scorer,
-          options: LocalizeOptions, notes: list[str]) -> Finding:
+def _find(
+    reference: Reference,
+    before: Stage,
+    after: Stage,
+    k: int,
+    feeds: Mapping[str, np.ndarray],
+    scorer: Scorer,
+    options: LocalizeOptions,
+    notes: list[str],
+) -> Finding:
     """The direction that applies: the source framework against the first ONNX stage, else ONNX vs ONNX."""
     from ..localize.finding import Finding
 
     if k > 1 or before.model is not None:
         from ..localize.onnx_side import localize_onnx
 
-        return localize_onnx(before.onnx_model, after.onnx_model, feeds, scorer, budget_bytes=options.budget_bytes,
-                             provider_a=before.provider, provider_b=after.provider)
+        return localize_onnx(
+            before.onnx_model,
+            after.onnx_model,
+            feeds,
+            scorer,
+            budget_bytes=options.budget_bytes,
+            provider_a=before.provider,
+            provider_b=after.provider,
+        )
     if reference.layers is not None and reference.loaded is not None:
-        return reference.layers.localize_layers(reference.loaded, reference.runner, feeds, after.onnx_model, scorer,
-                                                budget_bytes=options.budget_bytes, provider=after.provider)
-    notes.append(f"layer-by-layer comparison with a {reference.direction} source is not supported: the stage "
-                 "table says which stage breaks; compare two ONNX files with onnxbridge debug A.onnx B.onnx")
+        return reference.layers.localize_layers(
+            reference.loaded,
+            reference.runner,
+            feeds,
+            after.onnx_model,
+            scorer,
+            budget_bytes=options.budget_bytes,
+            provider=after.provider,
+        )
+    notes.append(
+        f"layer-by-layer comparison with a {reference.direction} source is not supported: the stage "
+        "table says which stage breaks; compare two ONNX files with onnxbridge debug A.onnx B.onnx"
+    )
     return Finding(None, (), 0, 0, 0)
 
 
@@ -216,17 +262,23 @@ def _unobserved_note(source: Stage, broken: Stage, feeds: Mapping[str, np.ndarra
     ref = source.runner.run(dict(feeds))
     got = plain.run(dict(feeds))
     scorer = stage_scorer(parity.tolerances, source.model, broken.model)
-    ok = len(ref) == len(got) and all(scorer.diff(n, r, g, output=n).passed
-                                      for n, r, g in zip(plain.output_names, ref, got))
+    ok = len(ref) == len(got) and all(
+        scorer.diff(n, r, g, output=n).passed for n, r, g in zip(plain.output_names, ref, got)
+    )
     if ok:
-        return (f"'{broken.name}' matches with ONNX Runtime's graph optimisations disabled: the difference comes "
-                "from a fusion ONNX Runtime applies, which marking intermediate values switches off")
-    return ("no module, layer or node diverges once intermediate values are observed, although the outputs do: "
-            "marking values changes ONNX Runtime's fusions; compare with --provider cpu or other inputs")
+        return (
+            f"'{broken.name}' matches with ONNX Runtime's graph optimisations disabled: the difference comes "
+            "from a fusion ONNX Runtime applies, which marking intermediate values switches off"
+        )
+    return (
+        "no module, layer or node diverges once intermediate values are observed, although the outputs do: "
+        "marking values changes ONNX Runtime's fusions; compare with --provider cpu or other inputs"
+    )
 
 
-def _write_repro(finding: Finding, options: LocalizeOptions, candidates: Sequence[Candidate], scorer: Scorer,
-                 notes: list[str]) -> Repro | None:
+def _write_repro(
+    finding: Finding, options: LocalizeOptions, candidates: Sequence[Candidate], scorer: Scorer, notes: list[str]
+) -> Repro | None:
     """The minimal failing subgraph, written where asked (nothing is written without a folder)."""
     if finding.repro is None or finding.divergence is None:
         return None

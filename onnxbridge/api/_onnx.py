@@ -69,13 +69,30 @@ def simplify(
             result, opt = optimize_step(result, optimize_options, specs, sizes, id_ranges(original, None), seed)
         timings["optimize_s"] = opt.seconds
     save_onnx(result, out)
-    return Report(command="simplify", source=str(model), framework="onnx", output=str(out), simplify=simp,
-                  timings=timings, optimize=opt, notes=opt.notes if opt else (), peak_rss_bytes=peaks.bytes)
+    return Report(
+        command="simplify",
+        source=str(model),
+        framework="onnx",
+        output=str(out),
+        simplify=simp,
+        timings=timings,
+        optimize=opt,
+        notes=opt.notes if opt else (),
+        peak_rss_bytes=peaks.bytes,
+    )
 
 
-def _simplify_file(model: str | Path, out: Path, original: onnx.ModelProto, specs: tuple[TensorSpec, ...],
-                   sizes: Mapping[str, int], validate: bool, seed: int,
-                   optimize_options: OptimizeOptions, peaks: StagePeaks) -> Report:
+def _simplify_file(
+    model: str | Path,
+    out: Path,
+    original: onnx.ModelProto,
+    specs: tuple[TensorSpec, ...],
+    sizes: Mapping[str, int],
+    validate: bool,
+    seed: int,
+    optimize_options: OptimizeOptions,
+    peaks: StagePeaks,
+) -> Report:
     """A model with external data: simplified file to file, weights memory-mapped, then moved into place."""
     import shutil
 
@@ -95,10 +112,21 @@ def _simplify_file(model: str | Path, out: Path, original: onnx.ModelProto, spec
         publish_model(kept, out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    notes = ("--optimize / --fuse-transformer are not applied to a model whose weights are in external data",
-             ) if optimize_options.requested else ()
-    return Report(command="simplify", source=str(model), framework="onnx", output=str(out), simplify=simp,
-                  timings={"simplify_s": simp.seconds}, notes=notes, peak_rss_bytes=peaks.bytes)
+    notes = (
+        ("--optimize / --fuse-transformer are not applied to a model whose weights are in external data",)
+        if optimize_options.requested
+        else ()
+    )
+    return Report(
+        command="simplify",
+        source=str(model),
+        framework="onnx",
+        output=str(out),
+        simplify=simp,
+        timings={"simplify_s": simp.seconds},
+        notes=notes,
+        peak_rss_bytes=peaks.bytes,
+    )
 
 
 def inspect(model: str | Path, targets: str | Sequence[str] = ()) -> ModelInfo:
@@ -118,8 +146,12 @@ def inspect(model: str | Path, targets: str | Sequence[str] = ()) -> ModelInfo:
     if problems:
         import onnxruntime as ort
 
-        info = dataclasses.replace(info, warnings=tuple(
-            f"the installed onnxruntime {ort.__version__} cannot load this model: {p}" for p in problems))
+        info = dataclasses.replace(
+            info,
+            warnings=tuple(
+                f"the installed onnxruntime {ort.__version__} cannot load this model: {p}" for p in problems
+            ),
+        )
     if not wanted:
         return info
     return dataclasses.replace(info, targets=tuple(_judge(onnx_model, t, Path(model)) for t in wanted))
@@ -169,12 +201,24 @@ def _offer(model: onnx.ModelProto, verdict: TargetCheck, target: Target, path: P
     command = f"onnxbridge upgrade {path} -o {path.with_suffix('')}.opset{n}.onnx --opset {n}"
     try:
         specs = input_specs(model)
-        report = check_generated(OrtRunner(model, "cpu", path=path), OrtRunner(converted, "cpu"), specs,
-                                 default_sizes(specs),
-                                 ParityPlan.from_seed(0, 1))
+        report = check_generated(
+            OrtRunner(model, "cpu", path=path),
+            OrtRunner(converted, "cpu"),
+            specs,
+            default_sizes(specs),
+            ParityPlan.from_seed(0, 1),
+        )
     except Exception as e:  # the original may be too new for the installed ONNX Runtime
-        return dataclasses.replace(verdict, fix_opset=n, fix_command=command,
-                                   fix_note=f"parity not checked here ({first_line(e, 150)}); upgrade checks it")
-    return dataclasses.replace(verdict, fix_opset=n, fix_command=command if report.passed else None,
-                               fix_parity=report.passed,
-                               fix_note=None if report.passed else f"opset {n} breaks parity ({report.summary()})")
+        return dataclasses.replace(
+            verdict,
+            fix_opset=n,
+            fix_command=command,
+            fix_note=f"parity not checked here ({first_line(e, 150)}); upgrade checks it",
+        )
+    return dataclasses.replace(
+        verdict,
+        fix_opset=n,
+        fix_command=command if report.passed else None,
+        fix_parity=report.passed,
+        fix_note=None if report.passed else f"opset {n} breaks parity ({report.summary()})",
+    )

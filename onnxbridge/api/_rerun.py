@@ -12,14 +12,17 @@ from ..results import ParityReport
 __all__ = ["debug_command", "where_it_breaks"]
 
 
-def where_it_breaks(validation: ParityReport | None, source: str, model: str | Path, export: ExportOptions,
-                    parity: ParityConfig) -> tuple[str, ...]:
+def where_it_breaks(
+    validation: ParityReport | None, source: str, model: str | Path, export: ExportOptions, parity: ParityConfig
+) -> tuple[str, ...]:
     """A note with the ``onnxbridge debug`` command that says where a failed validation breaks (none when
     it passed, or when the source does not repeat itself: then there is only noise to follow)."""
     if validation is None or validation.passed or not validation.compared or validation.source_repeats is False:
         return ()
-    return (f"to see where it breaks (first diverging module / layer / node): "
-            f"{debug_command(source, [str(model)], export, parity)}",)
+    return (
+        f"to see where it breaks (first diverging module / layer / node): "
+        f"{debug_command(source, [str(model)], export, parity)}",
+    )
 
 
 def debug_command(source: str, models: Sequence[str], export: ExportOptions, parity: ParityConfig) -> str:

@@ -25,8 +25,18 @@ if TYPE_CHECKING:
     from ..parity.inputs import IdRanges
     from ..runtime.sessions import Runner
 
-__all__ = ["load_source", "preflight", "read_input_cases", "simplify_check", "validate_model", "validate_cases", "side_timings",
-           "save_fixtures", "id_ranges", "axis_bounds"]
+__all__ = [
+    "load_source",
+    "preflight",
+    "read_input_cases",
+    "simplify_check",
+    "validate_model",
+    "validate_cases",
+    "side_timings",
+    "save_fixtures",
+    "id_ranges",
+    "axis_bounds",
+]
 
 
 def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[Converter, SourceModel[object]]:
@@ -56,7 +66,7 @@ def load_source(source: str, export: ExportOptions = ExportOptions()) -> tuple[C
                     f"return a model of a framework onnxbridge knows ({', '.join(registry.names())}), "
                     "or pass --framework",
                 )
-            obj = (lambda m=model, e=example: (m, e) if e is not None else m)
+            obj = lambda m=model, e=example: (m, e) if e is not None else m
     if fw is None:  # parse_source names the framework of every source that is not Python code
         raise UsageError(f"cannot tell the framework of {source}", "pass --framework")
     converter = registry.get(fw)()
@@ -118,8 +128,9 @@ def axis_bounds(domain: InputDomain, model: onnx.ModelProto) -> dict[str, AxisBo
     return domain.bounds(model)
 
 
-def simplify_check(original: onnx.ModelProto, domain: InputDomain, seed: int, *,
-                   path: str | Path | None = None) -> Callable[..., ParityReport]:
+def simplify_check(
+    original: onnx.ModelProto, domain: InputDomain, seed: int, *, path: str | Path | None = None
+) -> Callable[..., ParityReport]:
     """The check a simplified model must pass: the unsimplified one on ONNX Runtime CPU as reference.
 
     The reference's outputs are recorded now and its session released, so the unsimplified and
@@ -133,16 +144,25 @@ def simplify_check(original: onnx.ModelProto, domain: InputDomain, seed: int, *,
 
     # no redraws: the recorded reference answers only the inputs it was recorded on
     parity = one_pass(candidate=original, domain=domain, plan=ParityPlan.from_seed(seed, 1), redraw=False)
-    reference = Recorded(OrtRunner(original, "cpu", path=path, name="unsimplified model (onnxruntime cpu)"),
-                         parity.cases)
+    reference = Recorded(
+        OrtRunner(original, "cpu", path=path, name="unsimplified model (onnxruntime cpu)"), parity.cases
+    )
 
     def check(simplified: onnx.ModelProto, path: str | Path | None = None) -> ParityReport:
         candidate = OrtRunner(simplified, "cpu", path=path)
         try:
             return parity.report(reference, candidate)
         except UsageError as e:  # the unsimplified model runs no generated input: nothing to compare
-            return ParityReport(reference.name, "cpu", candidate.provider.used, (), False, (), {},
-                                notes=(e.message.replace("the source", "the unsimplified model"),))
+            return ParityReport(
+                reference.name,
+                "cpu",
+                candidate.provider.used,
+                (),
+                False,
+                (),
+                {},
+                notes=(e.message.replace("the source", "the unsimplified model"),),
+            )
 
     return check
 
@@ -173,25 +193,45 @@ class Recorded:
         raise UsageError("no recorded outputs for these inputs", "run the cases the reference was recorded on")
 
 
-def validate_model(reference: Runner, model: onnx.ModelProto, parity: ParityConfig, domain: InputDomain,
-                   cases: list[InputCase] | None, *, path: str | Path | None = None,
-                   reference_model: onnx.ModelProto | None = None) -> ParityReport:
+def validate_model(
+    reference: Runner,
+    model: onnx.ModelProto,
+    parity: ParityConfig,
+    domain: InputDomain,
+    cases: list[InputCase] | None,
+    *,
+    path: str | Path | None = None,
+    reference_model: onnx.ModelProto | None = None,
+) -> ParityReport:
     """Parity of ``model`` (on the provider asked for, placement profiled) against ``reference``, over
     ``cases`` or the generated plan; writes the fixtures asked for."""
     return validate_cases(reference, model, parity, domain, cases, path=path, reference_model=reference_model)[0]
 
 
-def validate_cases(reference: Runner, model: onnx.ModelProto, parity: ParityConfig, domain: InputDomain,
-                   cases: list[InputCase] | None, *, path: str | Path | None = None,
-                   reference_model: onnx.ModelProto | None = None) -> tuple[ParityReport, list[InputCase]]:
+def validate_cases(
+    reference: Runner,
+    model: onnx.ModelProto,
+    parity: ParityConfig,
+    domain: InputDomain,
+    cases: list[InputCase] | None,
+    *,
+    path: str | Path | None = None,
+    reference_model: onnx.ModelProto | None = None,
+) -> tuple[ParityReport, list[InputCase]]:
     """:func:`validate_model`, and the cases with the inputs really used (redrawn, smallest runnable), one
     per case of the report: the localisation reruns the failing one."""
     from ..parity.check import one_pass
     from ..runtime.placement import apply_fallback_policy
     from ..runtime.sessions import OrtRunner
 
-    check = one_pass(tolerances=parity.tolerances, candidate=model, reference=reference_model, domain=domain,
-                     plan=parity.plan, cases=cases)
+    check = one_pass(
+        tolerances=parity.tolerances,
+        candidate=model,
+        reference=reference_model,
+        domain=domain,
+        plan=parity.plan,
+        cases=cases,
+    )
     candidate = OrtRunner(model, parity.provider, path=path, profile=True, fallback=parity.fallback)
     report, used = check.run(reference, candidate)
     notes = list(report.notes)
@@ -199,8 +239,10 @@ def validate_cases(reference: Runner, model: onnx.ModelProto, parity: ParityConf
     loosened = sorted(n for n, d in narrow.items() if d)
     if loosened:
         kinds = "/".join(sorted({d for d in narrow.values() if d}))
-        notes.append(f"the model computes in {kinds}: outputs that depend on it are judged at its default "
-                     f"tolerances ({', '.join(loosened)})")
+        notes.append(
+            f"the model computes in {kinds}: outputs that depend on it are judged at its default "
+            f"tolerances ({', '.join(loosened)})"
+        )
     fallback = apply_fallback_policy(report.placement, parity.fallback)
     if fallback:
         notes.append(fallback)
@@ -223,12 +265,15 @@ def save_fixtures(parity: ParityConfig, cases: Sequence[InputCase], reference: R
         write_fixtures(parity.save_inputs, inputs=[(c.case.label, c.feeds) for c in cases])
     if parity.save_outputs:
         names = reference.output_names
-        write_fixtures(parity.save_outputs,
-                       outputs=[(c.case.label, dict(zip(names, reference.run(c.feeds)))) for c in cases])
+        write_fixtures(
+            parity.save_outputs, outputs=[(c.case.label, dict(zip(names, reference.run(c.feeds)))) for c in cases]
+        )
 
 
 def side_timings(validation: ParityReport) -> dict[str, float]:
     """The wall time of every case's runs, summed per side: ``validate.source_s``, ``validate.onnx_s``."""
     cases = validation.cases
-    return {"validate.source_s": sum(c.source_s or 0.0 for c in cases),
-            "validate.onnx_s": sum(c.onnx_s or 0.0 for c in cases)}
+    return {
+        "validate.source_s": sum(c.source_s or 0.0 for c in cases),
+        "validate.onnx_s": sum(c.onnx_s or 0.0 for c in cases),
+    }

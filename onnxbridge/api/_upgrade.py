@@ -48,8 +48,13 @@ def upgrade(
     return upgrade_with(model, output, options, parity, progress)
 
 
-def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions, parity: ParityConfig,
-                 progress: Progress | None = None) -> Report:
+def upgrade_with(
+    model: str | Path,
+    output: str | Path,
+    options: UpgradeOptions,
+    parity: ParityConfig,
+    progress: Progress | None = None,
+) -> Report:
     """The version converter, the legacy repairs, onnxsim (kept only where parity holds), an atomic
     write, then parity against the original model and the model's own expected outputs."""
     from ..converters.base import axis_sizes as default_sizes
@@ -68,8 +73,9 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
         golden_folder, fixtures = _shipped_outputs(model, original, options)  # bad test data: exit 2, nothing written
     say(f"converting to opset {options.opset}")
     with peaks.stage("upgrade"):
-        converted, result = convert_opset(original, options.opset,
-                                          keep_initializer_inputs=options.keep_initializer_inputs)
+        converted, result = convert_opset(
+            original, options.opset, keep_initializer_inputs=options.keep_initializer_inputs
+        )
     timings = {"upgrade_s": result.seconds}
     specs = input_specs(converted)
     sizes = default_sizes(specs)
@@ -89,15 +95,26 @@ def upgrade_with(model: str | Path, output: str | Path, options: UpgradeOptions,
         with peaks.stage("validate"):
             validation = _against_original(original, final, parity, specs, sizes, out, notes)
             if fixtures is not None:
-                result = dataclasses.replace(result, golden=_replay(fixtures, final, parity),
-                                             golden_source=str(golden_folder))
+                result = dataclasses.replace(
+                    result, golden=_replay(fixtures, final, parity), golden_source=str(golden_folder)
+                )
         timings["validate_s"] = time.perf_counter() - t0
         if validation is None and result.golden is None:
-            notes.append("nothing to validate against: the original does not run on ONNX Runtime and the model "
-                         "ships no expected outputs (test_data_set_*)")
-    return Report(command="upgrade", source=str(model), framework="onnx", output=str(out), simplify=simp,
-                  validation=validation, upgrade=dataclasses.replace(result, notes=tuple(notes)), timings=timings,
-                  peak_rss_bytes=peaks.bytes)
+            notes.append(
+                "nothing to validate against: the original does not run on ONNX Runtime and the model "
+                "ships no expected outputs (test_data_set_*)"
+            )
+    return Report(
+        command="upgrade",
+        source=str(model),
+        framework="onnx",
+        output=str(out),
+        simplify=simp,
+        validation=validation,
+        upgrade=dataclasses.replace(result, notes=tuple(notes)),
+        timings=timings,
+        peak_rss_bytes=peaks.bytes,
+    )
 
 
 def _load_legacy(path: str | Path) -> tuple[onnx.ModelProto, str | None]:
@@ -117,9 +134,15 @@ def _load_legacy(path: str | Path) -> tuple[onnx.ModelProto, str | None]:
     return model, None
 
 
-def _against_original(original: onnx.ModelProto, final: onnx.ModelProto, parity: ParityConfig,
-                      specs: tuple[TensorSpec, ...], sizes: Mapping[str, int], out: Path,
-                      notes: list[str]) -> ParityReport | None:
+def _against_original(
+    original: onnx.ModelProto,
+    final: onnx.ModelProto,
+    parity: ParityConfig,
+    specs: tuple[TensorSpec, ...],
+    sizes: Mapping[str, int],
+    out: Path,
+    notes: list[str],
+) -> ParityReport | None:
     """The original model on ONNX Runtime CPU as the reference (None when ONNX Runtime cannot run it)."""
     from ..parity.domain import InputDomain
     from ..runtime.sessions import OrtRunner
@@ -127,15 +150,19 @@ def _against_original(original: onnx.ModelProto, final: onnx.ModelProto, parity:
     try:
         reference = OrtRunner(original, "cpu", name="original model (onnxruntime cpu)")
     except Exception as e:
-        notes.append(f"the original model does not load on ONNX Runtime ({first_line(e, 200)}): "
-                     "only its expected outputs can judge the upgrade")
+        notes.append(
+            f"the original model does not load on ONNX Runtime ({first_line(e, 200)}): "
+            "only its expected outputs can judge the upgrade"
+        )
         return None
-    return validate_model(reference, final, parity, InputDomain.of(specs, sizes), None, path=out,
-                          reference_model=original)
+    return validate_model(
+        reference, final, parity, InputDomain.of(specs, sizes), None, path=out, reference_model=original
+    )
 
 
-def _shipped_outputs(model: str | Path, original: onnx.ModelProto, options: UpgradeOptions
-                     ) -> tuple[Path | None, Fixtures | None]:
+def _shipped_outputs(
+    model: str | Path, original: onnx.ModelProto, options: UpgradeOptions
+) -> tuple[Path | None, Fixtures | None]:
     """(folder, fixtures) of the ``test_data_set_*`` folders (``--test-data``, else beside the model), or
     (None, None) when there are none or nothing is validated."""
     from ..parity.zoo import find_test_data, read_test_data

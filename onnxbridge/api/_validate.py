@@ -52,15 +52,31 @@ def validate(
     ``repro_dir`` as there.
     """
     export = ExportOptions(as_specs(inputs), framework, None, (), trust_model, task)
-    parity = ParityConfig.build(provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, fallback=fallback,
-                                seed=seed, inputs_file=inputs_file, expected_file=expected_file,
-                                save_inputs=save_inputs, save_outputs=save_outputs)
+    parity = ParityConfig.build(
+        provider=provider,
+        atol=atol,
+        rtol=rtol,
+        tolerances=tolerances,
+        fallback=fallback,
+        seed=seed,
+        inputs_file=inputs_file,
+        expected_file=expected_file,
+        save_inputs=save_inputs,
+        save_outputs=save_outputs,
+    )
     options = LocalizeOptions(budget_mb, as_path(repro_dir)) if localize else None
     return validate_with(source, model, export, parity, progress, localize=options)
 
 
-def validate_with(source: str | Path, model: str | Path | None, export: ExportOptions, parity: ParityConfig,
-                  progress: Progress | None = None, *, localize: LocalizeOptions | None = None) -> Report:
+def validate_with(
+    source: str | Path,
+    model: str | Path | None,
+    export: ExportOptions,
+    parity: ParityConfig,
+    progress: Progress | None = None,
+    *,
+    localize: LocalizeOptions | None = None,
+) -> Report:
     """:func:`validate` with its options built already; ``localize``: say where parity breaks, when it does."""
     source = str(source)
     from ..onnxio import input_specs, load_onnx
@@ -68,8 +84,12 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
     from ..runtime.support import check_runtime_support
 
     say = progress or no_progress
-    if model is not None and Path(model).is_dir() and (Path(source) / "config.json").is_file() and any(
-            (Path(model) / n).is_file() for n in ("model.onnx", "encoder_model.onnx")):
+    if (
+        model is not None
+        and Path(model).is_dir()
+        and (Path(source) / "config.json").is_file()
+        and any((Path(model) / n).is_file() for n in ("model.onnx", "encoder_model.onnx"))
+    ):
         from ..generation.convert import validate_with_past  # a with-past folder: generation parity
 
         return validate_with_past(source, model, export.trust_model, parity, progress=say)
@@ -90,8 +110,11 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
     if expected is not None:
         from ..parity.fixtures import FixtureRunner
 
-        reference: Any = FixtureRunner(expected, [(c.case.label, c.feeds) for c in cases or ()],
-                                       tuple(o.name for o in candidate_model.graph.output))
+        reference: Any = FixtureRunner(
+            expected,
+            [(c.case.label, c.feeds) for c in cases or ()],
+            tuple(o.name for o in candidate_model.graph.output),
+        )
     else:
         say(f"loading {source}")
         ref, ref_domain = load_reference(source_onnx or source, export)
@@ -100,8 +123,9 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
             domain, fw, reference_model = ref_domain, ref.direction, None
     say("validating")
     with peaks.stage("validate"):  # the cases really used (redrawn, smallest runnable): localisation reruns one
-        report, cases = validate_cases(reference, candidate_model, parity, domain, cases, path=model,
-                                       reference_model=reference_model)
+        report, cases = validate_cases(
+            reference, candidate_model, parity, domain, cases, path=model, reference_model=reference_model
+        )
     loc: Localization | None = None
     notes: tuple[str, ...] = ()
     if localize is not None and not report.passed:
@@ -112,8 +136,9 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
 
             say("localising")
             with peaks.stage("localize"):
-                loc, notes = localize_validation(ref, str(model), candidate_model, report, cases, parity, localize,
-                                                 str(source), export)
+                loc, notes = localize_validation(
+                    ref, str(model), candidate_model, report, cases, parity, localize, str(source), export
+                )
     if localize is None and ref is not None:
         from ._rerun import where_it_breaks
 
@@ -121,8 +146,17 @@ def validate_with(source: str | Path, model: str | Path | None, export: ExportOp
     from ._stages import side_timings
 
     timings = {"validate_s": report.seconds} | side_timings(report) | ({"localize_s": loc.seconds} if loc else {})
-    return Report(command="validate", source=str(source), framework=fw, output=str(model), validation=report,
-                  localization=loc, timings=timings, notes=notes, peak_rss_bytes=peaks.bytes)
+    return Report(
+        command="validate",
+        source=str(source),
+        framework=fw,
+        output=str(model),
+        validation=report,
+        localization=loc,
+        timings=timings,
+        notes=notes,
+        peak_rss_bytes=peaks.bytes,
+    )
 
 
 def _roles(source: str, model: str | Path | None, parity: ParityConfig) -> tuple[str | None, str | Path]:

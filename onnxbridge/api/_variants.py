@@ -51,18 +51,34 @@ def variant(
     ``provider``. ``budget`` (``"cosine=0.999,top1_decisive=0.99"`` or a mapping) overrides the defaults,
     ``min_speedup`` the speed rule (0: off), ``write_failed`` writes failing variants too, marked FAIL."""
     options = VariantOptions(
-        kinds=(to,) if isinstance(to, str) else tuple(to), provider=provider, budget=budget_limits(budget),
-        min_speedup=min_speedup, write_failed=write_failed, out_dir=as_path(out_dir), output=as_path(output),
-        inputs_file=as_path(inputs_file), calibration_method=calibration_method, seed=seed,
-        axis_sizes=tuple((axis_sizes or {}).items()), timing=TimingPlan(warmup=warmup, runs=runs), rounds=rounds,
-        threads=threads, engine_cache=as_path(engine_cache),
+        kinds=(to,) if isinstance(to, str) else tuple(to),
+        provider=provider,
+        budget=budget_limits(budget),
+        min_speedup=min_speedup,
+        write_failed=write_failed,
+        out_dir=as_path(out_dir),
+        output=as_path(output),
+        inputs_file=as_path(inputs_file),
+        calibration_method=calibration_method,
+        seed=seed,
+        axis_sizes=tuple((axis_sizes or {}).items()),
+        timing=TimingPlan(warmup=warmup, runs=runs),
+        rounds=rounds,
+        threads=threads,
+        engine_cache=as_path(engine_cache),
     )
     export = ExportOptions(as_specs(inputs), framework, None, (), trust_model)
     return variant_with(model, options, source=source, export=export, progress=progress)
 
 
-def variant_with(model: str | Path, options: VariantOptions, *, source: str | None = None,
-                 export: ExportOptions = ExportOptions(), progress: Progress | None = None) -> Report:
+def variant_with(
+    model: str | Path,
+    options: VariantOptions,
+    *,
+    source: str | None = None,
+    export: ExportOptions = ExportOptions(),
+    progress: Progress | None = None,
+) -> Report:
     """:func:`variant` with its options built already."""
     from ..onnxio import input_specs, load_onnx
     from ..parity.domain import InputDomain
@@ -90,15 +106,24 @@ def variant_with(model: str | Path, options: VariantOptions, *, source: str | No
     t0 = time.perf_counter()
     with peaks.stage("variants"):
         result = variants_stage(path, original, options, reference, domain, say)
-    return Report(command="variant", source=source or str(path), framework=fw, output=None, variants=result,
-                  timings={"variants_s": time.perf_counter() - t0}, peak_rss_bytes=peaks.bytes)
+    return Report(
+        command="variant",
+        source=source or str(path),
+        framework=fw,
+        output=None,
+        variants=result,
+        timings={"variants_s": time.perf_counter() - t0},
+        peak_rss_bytes=peaks.bytes,
+    )
 
 
-def variants_stage(path: Path, model: Any, options: VariantOptions, reference: Any, domain: InputDomain,
-                   say: Progress) -> VariantsReport:
+def variants_stage(
+    path: Path, model: Any, options: VariantOptions, reference: Any, domain: InputDomain, say: Progress
+) -> VariantsReport:
     """The variant stage on a written fp32 model (``convert --variant`` calls it after validation)."""
     from ..variants.stage import run_variants
 
     own = domain.for_model(model)
-    return run_variants(path, options, reference=reference, specs=own.specs, axis_sizes=own.axis_sizes,
-                        ranges=own.ids, progress=say)
+    return run_variants(
+        path, options, reference=reference, specs=own.specs, axis_sizes=own.axis_sizes, ranges=own.ids, progress=say
+    )

@@ -19,17 +19,49 @@ __all__ = ["main", "cli"]
 COMMANDS = {
     "convert": ("onnxbridge.cli.convert", "convert", "Export SOURCE to ONNX, simplify it, validate it."),
     "simplify": ("onnxbridge.cli.simplify", "simplify", "Simplify an ONNX model, parity-checked against the original."),
-    "validate": ("onnxbridge.cli.validate", "validate", "Parity of an ONNX model against its source, another ONNX model or fixtures."),
-    "debug": ("onnxbridge.cli.debug", "debug", "Where parity breaks: first diverging stage, module / layer / node, repro."),
-    "bench": ("onnxbridge.cli.bench", "bench", "Speed on ONNX Runtime (p50/p90/p99, throughput), optionally vs the source."),
+    "validate": (
+        "onnxbridge.cli.validate",
+        "validate",
+        "Parity of an ONNX model against its source, another ONNX model or fixtures.",
+    ),
+    "debug": (
+        "onnxbridge.cli.debug",
+        "debug",
+        "Where parity breaks: first diverging stage, module / layer / node, repro.",
+    ),
+    "bench": (
+        "onnxbridge.cli.bench",
+        "bench",
+        "Speed on ONNX Runtime (p50/p90/p99, throughput), optionally vs the source.",
+    ),
     "inspect": ("onnxbridge.cli.inspect", "inspect_cmd", "Opsets, inputs/outputs, op histogram, parameters, size."),
     "demo": ("onnxbridge.cli.demo", "demo", "The whole pipeline on bundled example models (no downloads)."),
-    "variant": ("onnxbridge.cli.variant", "variant", "Deployment variants (fp16, int8, int4, ORT format...) gated on accuracy and speed."),
-    "check": ("onnxbridge.cli.check", "check", "The pre-commit / CI gate: every declared model still matches its source."),
-    "upgrade": ("onnxbridge.cli.upgrade", "upgrade", "Convert an ONNX file to another opset, repaired, simplified, parity-checked."),
-    "generate": ("onnxbridge.cli.generate", "generate", "Generate text from a with-past folder through its KV cache (streamed)."),
+    "variant": (
+        "onnxbridge.cli.variant",
+        "variant",
+        "Deployment variants (fp16, int8, int4, ORT format...) gated on accuracy and speed.",
+    ),
+    "check": (
+        "onnxbridge.cli.check",
+        "check",
+        "The pre-commit / CI gate: every declared model still matches its source.",
+    ),
+    "upgrade": (
+        "onnxbridge.cli.upgrade",
+        "upgrade",
+        "Convert an ONNX file to another opset, repaired, simplified, parity-checked.",
+    ),
+    "generate": (
+        "onnxbridge.cli.generate",
+        "generate",
+        "Generate text from a with-past folder through its KV cache (streamed).",
+    ),
     "view": ("onnxbridge.cli.view", "view", "Google's Model Explorer on an ONNX model, with a report's overlays."),
-    "frameworks": ("onnxbridge.cli.frameworks", "frameworks", "The frameworks onnxbridge converts from (plugins included)."),
+    "frameworks": (
+        "onnxbridge.cli.frameworks",
+        "frameworks",
+        "The frameworks onnxbridge converts from (plugins included).",
+    ),
 }
 
 

@@ -16,21 +16,53 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("model", type=click.Path())
-@click.option("--source", default=None, help="Also time SOURCE eager on the same inputs and report the speed-up "
-                                               "(a with-past folder: the Hugging Face folder it came from).")
-@click.option("--profile", is_flag=True,
-              help="Per-node time from ONNX Runtime's profiler (top nodes; overlays beside --report for onnxbridge view).")
-@click.option("--prompt-length", type=int, default=128, show_default=True,
-              help="With-past folder: prompt tokens of the timed prefill.")
-@click.option("--new-tokens", type=int, default=64, show_default=True,
-              help="With-past folder: greedy tokens per row (the first from the prefill).")
-@click.option("--trials", type=int, default=3, show_default=True,
-              help="With-past folder: interleaved trials per side and batch (the median is reported).")
+@click.option(
+    "--source",
+    default=None,
+    help="Also time SOURCE eager on the same inputs and report the speed-up "
+    "(a with-past folder: the Hugging Face folder it came from).",
+)
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="Per-node time from ONNX Runtime's profiler (top nodes; overlays beside --report for onnxbridge view).",
+)
+@click.option(
+    "--prompt-length",
+    type=int,
+    default=128,
+    show_default=True,
+    help="With-past folder: prompt tokens of the timed prefill.",
+)
+@click.option(
+    "--new-tokens",
+    type=int,
+    default=64,
+    show_default=True,
+    help="With-past folder: greedy tokens per row (the first from the prefill).",
+)
+@click.option(
+    "--trials",
+    type=int,
+    default=3,
+    show_default=True,
+    help="With-past folder: interleaved trials per side and batch (the median is reported).",
+)
 @export_options()
 @bench_options
 @report_options
-def bench(model: str, source: str | None, profile: bool, prompt_length: int, new_tokens: int, trials: int, export,
-          config, reports, as_json: bool) -> int:
+def bench(
+    model: str,
+    source: str | None,
+    profile: bool,
+    prompt_length: int,
+    new_tokens: int,
+    trials: int,
+    export,
+    config,
+    reports,
+    as_json: bool,
+) -> int:
     """Time MODEL on ONNX Runtime (p50/p90/p99, throughput), optionally against SOURCE eager.
 
     MODEL may be a with-past folder (convert --task text-generation-with-past): then prefill latency and
@@ -50,11 +82,13 @@ def bench(model: str, source: str | None, profile: bool, prompt_length: int, new
     from .render import progress
 
     check_report_paths(reports, model)
-    decode = (decode_config(config, prompt_length=prompt_length, new_tokens=new_tokens, trials=trials)
-              if Path(model).is_dir() else None)
+    decode = (
+        decode_config(config, prompt_length=prompt_length, new_tokens=new_tokens, trials=trials)
+        if Path(model).is_dir()
+        else None
+    )
     with progress(not as_json) as say:
-        report = bench_with(model, config, source=source, export=export, profile=profile, progress=say,
-                            decode=decode)
+        report = bench_with(model, config, source=source, export=export, profile=profile, progress=say, decode=decode)
     from ..overlays import write_with_overlays
 
     for path in reports:
@@ -99,15 +133,22 @@ def bench_table(b: BenchReport, title: str):
 
     from ..results.bench import SPEEDUP_BASIS
 
-    t = Table(title=escape(f"onnxbridge bench: {title}"),
-              caption=escape(f"speed-up: {SPEEDUP_BASIS}") if b.reference_results else None)
+    t = Table(
+        title=escape(f"onnxbridge bench: {title}"),
+        caption=escape(f"speed-up: {SPEEDUP_BASIS}") if b.reference_results else None,
+    )
     for col in ("runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "mean±sd", "per s", "speed-up"):
         t.add_column(col, justify="left" if col == "runtime" else "right", no_wrap=True)
     for r in b.results + b.reference_results:
         lat, speed = r.stats, r.speedup_vs_reference
         t.add_row(
-            _label(r), str(r.batch), f"{lat.p50:.3g}", f"{lat.p90:.3g}", f"{lat.p99:.3g}",
-            f"{lat.mean:.3g}±{lat.stdev:.2g}", f"{r.throughput_per_s:,.1f}",
+            _label(r),
+            str(r.batch),
+            f"{lat.p50:.3g}",
+            f"{lat.p90:.3g}",
+            f"{lat.p99:.3g}",
+            f"{lat.mean:.3g}±{lat.stdev:.2g}",
+            f"{r.throughput_per_s:,.1f}",
             "-" if speed is None else f"{speed:.2f}x",
         )
     return t
@@ -118,15 +159,27 @@ def decode_table(b: DecodeBench, title: str):
     from rich.markup import escape
     from rich.table import Table
 
-    ratios = [f"{v} batch {n}: decode {d:.2f}x, prefill {p:.2f}x" for v in b.variants for n in b.batches
-              if (d := b.decode_speedup(n, v)) is not None and (p := b.prefill_speedup(n, v)) is not None]
-    t = Table(title=escape(f"onnxbridge bench: {title} (prompt {b.prompt_length}, {b.new_tokens} new tokens, "
-                           f"{b.provider})"),
-              caption=escape("ONNX Runtime (faster mode) vs the source: " + "; ".join(ratios)) if ratios else None)
+    ratios = [
+        f"{v} batch {n}: decode {d:.2f}x, prefill {p:.2f}x"
+        for v in b.variants
+        for n in b.batches
+        if (d := b.decode_speedup(n, v)) is not None and (p := b.prefill_speedup(n, v)) is not None
+    ]
+    t = Table(
+        title=escape(f"onnxbridge bench: {title} (prompt {b.prompt_length}, {b.new_tokens} new tokens, {b.provider})"),
+        caption=escape("ONNX Runtime (faster mode) vs the source: " + "; ".join(ratios)) if ratios else None,
+    )
     for col in ("runtime", "variant", "mode", "batch", "prefill ms", "decode tok/s", "peak RSS MiB", "added MiB"):
         t.add_column(col, justify="left" if col in ("runtime", "variant", "mode") else "right", no_wrap=True)
     for r in b.rows:
-        t.add_row(r.runtime, r.variant if r.runtime == "onnxruntime" else "-", r.mode, str(r.batch),
-                  f"{r.prefill_ms:.3g}", f"{r.decode_tokens_per_s:,.1f}",
-                  f"{r.peak_rss_bytes / 2**20:,.0f}", f"{r.peak_added_bytes / 2**20:,.1f}")
+        t.add_row(
+            r.runtime,
+            r.variant if r.runtime == "onnxruntime" else "-",
+            r.mode,
+            str(r.batch),
+            f"{r.prefill_ms:.3g}",
+            f"{r.decode_tokens_per_s:,.1f}",
+            f"{r.peak_rss_bytes / 2**20:,.0f}",
+            f"{r.peak_added_bytes / 2**20:,.1f}",
+        )
     return t

@@ -14,22 +14,43 @@ _COLOR = {"passed": "green", "updated": "green", "unchanged": None, "failed": "r
 
 
 @click.command()
-@click.option("--config", type=click.Path(dir_okay=False), default=None,
-              help="The manifest (default: onnxbridge.toml, or [tool.onnxbridge] in pyproject.toml, "
-                   "in this folder or a parent).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The manifest (default: onnxbridge.toml, or [tool.onnxbridge] in pyproject.toml, in this folder or a parent).",
+)
 @click.option("--model", "models", multiple=True, metavar="NAME", help="Check only this model (repeatable).")
-@click.option("-j", "--jobs", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Check models in N parallel processes (0: one per CPU; default 1). With --executor ray: "
-                   "the CPUs of the local Ray instance (default: all).")
-@click.option("--executor", default="local", show_default=True,
-              metavar="|".join(EXECUTORS.names()) + "[:ADDRESS]",
-              help="Where each model is checked: " + "; ".join(f"{k.name}: {k.summary}" for k in EXECUTORS)
-                   + ". ray:HOST:PORT, ray:auto or ray:ray://HOST:10001 names a running cluster; ray needs "
-                     "onnxbridge[ray].")
-@click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True, metavar="N",
-              help="Run a model whose worker died (killed, out of memory) again up to N times (Ray, or --jobs N).")
-@click.option("--update", is_flag=True,
-              help="Re-export the models and rewrite their ONNX files and fixtures, on purpose.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Check models in N parallel processes (0: one per CPU; default 1). With --executor ray: "
+    "the CPUs of the local Ray instance (default: all).",
+)
+@click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    metavar="|".join(EXECUTORS.names()) + "[:ADDRESS]",
+    help="Where each model is checked: "
+    + "; ".join(f"{k.name}: {k.summary}" for k in EXECUTORS)
+    + ". ray:HOST:PORT, ray:auto or ray:ray://HOST:10001 names a running cluster; ray needs "
+    "onnxbridge[ray].",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 10),
+    default=2,
+    show_default=True,
+    metavar="N",
+    help="Run a model whose worker died (killed, out of memory) again up to N times (Ray, or --jobs N).",
+)
+@click.option(
+    "--update", is_flag=True, help="Re-export the models and rewrite their ONNX files and fixtures, on purpose."
+)
 @click.option("--force", is_flag=True, help="Ignore the cache: check every model against its source.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report (with CI annotations) on stdout.")
 def check(config, models, jobs, executor, retries, update, force, as_json) -> int:
@@ -51,8 +72,16 @@ def check(config, models, jobs, executor, retries, update, force, as_json) -> in
 
     try:
         with progress(not as_json) as say:
-            report = run_check(config, models=models, jobs=jobs, update=update, force=force, progress=say,
-                               executor=executor, retries=retries)
+            report = run_check(
+                config,
+                models=models,
+                jobs=jobs,
+                update=update,
+                force=force,
+                progress=say,
+                executor=executor,
+                retries=retries,
+            )
     except OnnxBridgeError as e:
         if as_json:  # CI still gets something to annotate; the message goes to stderr as well
             click.echo(json.dumps(_error_json(e), indent=2))
@@ -68,11 +97,22 @@ def _error_json(e: OnnxBridgeError) -> dict:
     from .._version import __version__
 
     path, line = getattr(e, "path", None), getattr(e, "line", None)
-    annotation = {"file": str(path) if path else None, "line": line or 1, "level": "error",
-                  "title": "onnxbridge check manifest", "message": str(e)}
-    return {"onnxbridge_version": __version__, "command": "check", "passed": False, "exit_code": e.exit_code,
-            "error": {"message": e.message, "hint": e.hint, "file": annotation["file"], "line": line},
-            "models": [], "annotations": [annotation]}
+    annotation = {
+        "file": str(path) if path else None,
+        "line": line or 1,
+        "level": "error",
+        "title": "onnxbridge check manifest",
+        "message": str(e),
+    }
+    return {
+        "onnxbridge_version": __version__,
+        "command": "check",
+        "passed": False,
+        "exit_code": e.exit_code,
+        "error": {"message": e.message, "hint": e.hint, "file": annotation["file"], "line": line},
+        "models": [],
+        "annotations": [annotation],
+    }
 
 
 def _print(report) -> None:
@@ -81,8 +121,7 @@ def _print(report) -> None:
     width = max((len(r.name) for r in report.results), default=0)
     for r in report.results:
         status = r.status.upper() if r.status in (GateStatus.FAILED, GateStatus.ERROR) else r.status.value
-        head = click.style(f"{_MARK[r.status]} {r.name:<{width}}  {status:<9}", fg=_COLOR[r.status],
-                           bold=not r.ok)
+        head = click.style(f"{_MARK[r.status]} {r.name:<{width}}  {status:<9}", fg=_COLOR[r.status], bold=not r.ok)
         line = f"{head} {r.message}"
         if r.status in (GateStatus.PASSED, GateStatus.FAILED, GateStatus.ERROR) and r.reasons:
             line += f" [{'; '.join(r.reasons)}]"

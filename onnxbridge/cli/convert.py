@@ -18,22 +18,46 @@ from .util import check_report_paths
 
 @click.command()
 @click.argument("source")
-@click.option("-o", "--output", required=True, type=click.Path(),
-              help="The ONNX file to write (a folder for a with-past export: model.onnx, configs, tokenizer).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(),
+    help="The ONNX file to write (a folder for a with-past export: model.onnx, configs, tokenizer).",
+)
 @export_options(routes=True)
 @click.option("--no-simplify", is_flag=True, help="Skip simplification.")
 @click.option("--no-validate", is_flag=True, help="Skip the parity check.")
-@click.option("--external-data", is_flag=True,
-              help="Write the weights to OUT.onnx.data beside the graph (automatic over 2 GB).")
+@click.option(
+    "--external-data", is_flag=True, help="Write the weights to OUT.onnx.data beside the graph (automatic over 2 GB)."
+)
 @simplifier_option
 @optimize_options
 @parity_options()
 @convert_variant_options
-@click.option("--new-tokens", type=int, default=32, show_default=True,
-              help="With-past tasks: greedy tokens per prompt in the generation parity check.")
+@click.option(
+    "--new-tokens",
+    type=int,
+    default=32,
+    show_default=True,
+    help="With-past tasks: greedy tokens per prompt in the generation parity check.",
+)
 @report_options
-def convert(source: str, output: str, export, no_simplify: bool, no_validate: bool, external_data: bool,
-            simplifier: str, optimize, parity, variants, new_tokens: int, reports, as_json: bool) -> int:
+def convert(
+    source: str,
+    output: str,
+    export,
+    no_simplify: bool,
+    no_validate: bool,
+    external_data: bool,
+    simplifier: str,
+    optimize,
+    parity,
+    variants,
+    new_tokens: int,
+    reports,
+    as_json: bool,
+) -> int:
     """Export SOURCE to ONNX, simplify it, and validate it against SOURCE.
 
     SOURCE is file.py:NAME, package.module:NAME or a model file or folder of a registered converter
@@ -51,9 +75,17 @@ def convert(source: str, output: str, export, no_simplify: bool, no_validate: bo
     from .variant import variants_exit
 
     check_report_paths(reports, source, output)
-    options = ConvertOptions(export, parity, optimize, simplify=not no_simplify, validate=not no_validate,
-                             external_data=external_data, simplifier=simplifier, variants=variants,
-                             new_tokens=new_tokens)
+    options = ConvertOptions(
+        export,
+        parity,
+        optimize,
+        simplify=not no_simplify,
+        validate=not no_validate,
+        external_data=external_data,
+        simplifier=simplifier,
+        variants=variants,
+        new_tokens=new_tokens,
+    )
     with progress(not as_json) as say:
         report = api.convert_with(source, output, options, progress=say)
     return variants_exit(report, finish(report, reports, as_json))

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 @parity_options()
 @localize_options()
 @report_options
-def debug(source: str, models: tuple[str, ...], export, parity, localize: LocalizeOptions, reports,
-          as_json: bool) -> int:
+def debug(
+    source: str, models: tuple[str, ...], export, parity, localize: LocalizeOptions, reports, as_json: bool
+) -> int:
     """Say where MODELS leave SOURCE: the first stage that breaks parity, the first module / layer / node
     that diverges inside it (with its source line), the per-layer error, and a minimal failing subgraph.
 

@@ -10,8 +10,13 @@ from .render import progress, summary_table
 
 
 @click.command()
-@click.option("--out-dir", default="onnxbridge-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Where the ONNX files and reports go.")
+@click.option(
+    "--out-dir",
+    default="onnxbridge-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the ONNX files and reports go.",
+)
 @click.option("--provider", type=PROVIDER_CHOICE, default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON reports on stdout.")
 def demo(out_dir: str, provider: str, as_json: bool) -> int:

@@ -18,8 +18,18 @@ from .options import PROVIDER_CHOICE
 @click.option("--seed", type=int, default=0, show_default=True, help="With --sample.")
 @click.option("--provider", type=PROVIDER_CHOICE, default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the tokens (and texts) as JSON instead of streaming.")
-def generate(folder: str, prompts: tuple[str, ...], prompt_ids: tuple[str, ...], max_new_tokens: int, sample: bool,
-             temperature: float, top_k: int, seed: int, provider: str, as_json: bool) -> int:
+def generate(
+    folder: str,
+    prompts: tuple[str, ...],
+    prompt_ids: tuple[str, ...],
+    max_new_tokens: int,
+    sample: bool,
+    temperature: float,
+    top_k: int,
+    seed: int,
+    provider: str,
+    as_json: bool,
+) -> int:
     """Generate from a with-past folder (convert FOLDER -o OUT_DIR), streaming tokens as they come.
 
     \b
@@ -39,21 +49,41 @@ def generate(folder: str, prompts: tuple[str, ...], prompt_ids: tuple[str, ...],
 
         tok = tokenizer(Path(folder))
         stream = _streamer(tok, len(prompts or prompt_ids))
-    result = run(folder, list(prompts) if prompts else None, prompt_ids=ids, max_new_tokens=max_new_tokens,
-                 sample=sample, temperature=temperature, top_k=top_k, seed=seed, provider=provider,
-                 on_token=stream)
+    result = run(
+        folder,
+        list(prompts) if prompts else None,
+        prompt_ids=ids,
+        max_new_tokens=max_new_tokens,
+        sample=sample,
+        temperature=temperature,
+        top_k=top_k,
+        seed=seed,
+        provider=provider,
+        on_token=stream,
+    )
     if as_json:
         import json
 
-        click.echo(json.dumps({"prompts": result.prompts, "tokens": result.tokens, "texts": result.texts,
-                               "provider": result.provider, "seconds": result.seconds}))
+        click.echo(
+            json.dumps(
+                {
+                    "prompts": result.prompts,
+                    "tokens": result.tokens,
+                    "texts": result.texts,
+                    "provider": result.provider,
+                    "seconds": result.seconds,
+                }
+            )
+        )
     else:
         click.echo("")
         if len(result.tokens) > 1:
             for i, t in enumerate(result.texts or result.tokens):
                 click.echo(f"[{i}] {t}")
-        click.echo(f"{sum(len(t) for t in result.tokens)} tokens, {result.tokens_per_s:.1f} tokens/s "
-                   f"({result.provider})", err=True)
+        click.echo(
+            f"{sum(len(t) for t in result.tokens)} tokens, {result.tokens_per_s:.1f} tokens/s ({result.provider})",
+            err=True,
+        )
     return 0
 
 
@@ -71,7 +101,7 @@ def _streamer(tok, rows: int):
             click.echo(f"{tokens[0]} ", nl=False)
             return
         text = tok.decode(seen, skip_special_tokens=True)
-        click.echo(text[len(printed[0]):], nl=False)
+        click.echo(text[len(printed[0]) :], nl=False)
         printed[0] = text
 
     return on_step

@@ -13,9 +13,14 @@ def _dims(dims) -> str:
 
 @click.command("inspect")
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--target", "targets", multiple=True, metavar="ort[==X.Y],ort-web[==X.Y],tensorrt10,...",
-              help="Deployment targets to check MODEL against (comma-separated, repeatable): IR version, opset, ops; "
-                   "an opset conversion that fixes it is tried and parity-checked.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="ort[==X.Y],ort-web[==X.Y],tensorrt10,...",
+    help="Deployment targets to check MODEL against (comma-separated, repeatable): IR version, opset, ops; "
+    "an opset conversion that fixes it is tried and parity-checked.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def inspect_cmd(model: str, targets: tuple[str, ...], as_json: bool) -> int:
     """Opsets, inputs/outputs, op histogram, parameters and size of MODEL (and which runtimes load it).
@@ -33,9 +38,13 @@ def inspect_cmd(model: str, targets: tuple[str, ...], as_json: bool) -> int:
     from rich.table import Table
 
     console = Console()  # the model's names and paths are text, not markup
-    console.print(f"[bold]{escape(str(info.path))}[/bold]: "
-                  + escape(f"{info.size_bytes / 1e6:.2f} MB, IR {info.ir_version}, producer {info.producer or '?'}, "
-                           f"opsets {info.opsets}"))
+    console.print(
+        f"[bold]{escape(str(info.path))}[/bold]: "
+        + escape(
+            f"{info.size_bytes / 1e6:.2f} MB, IR {info.ir_version}, producer {info.producer or '?'}, "
+            f"opsets {info.opsets}"
+        )
+    )
     console.print(f"nodes {info.nodes}, parameters {info.parameters:,} ({info.initializer_bytes / 1e6:.2f} MB)")
     io = Table("kind", "name", "dims", "dtype", title="inputs and outputs")
     for kind, values in (("input", info.inputs), ("output", info.outputs)):
@@ -62,6 +71,7 @@ def _targets_table(checks):
         fix = t.fix_command or t.fix_note or ""
         if t.fix_command and t.fix_parity:
             fix += " (parity checked)"
-        table.add_row(t.target, "[green]yes[/green]" if t.ok else "[red]no[/red]", escape("; ".join(t.problems)),
-                      escape(fix))
+        table.add_row(
+            t.target, "[green]yes[/green]" if t.ok else "[red]no[/red]", escape("; ".join(t.problems)), escape(fix)
+        )
     return table

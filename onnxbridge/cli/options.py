@@ -32,8 +32,18 @@ from ..options import (
 )
 from ..variants.registry import KINDS
 
-__all__ = ["PROVIDER_CHOICE", "export_options", "parity_options", "optimize_options", "bench_options",
-           "localize_options", "report_options", "simplifier_option", "convert_variant_options", "variant_options"]
+__all__ = [
+    "PROVIDER_CHOICE",
+    "export_options",
+    "parity_options",
+    "optimize_options",
+    "bench_options",
+    "localize_options",
+    "report_options",
+    "simplifier_option",
+    "convert_variant_options",
+    "variant_options",
+]
 
 PROVIDER_CHOICE = click.Choice(PROVIDERS, case_sensitive=False)
 
@@ -71,7 +81,7 @@ def group(name: str, build: Callable[..., Any], *options: Callable) -> Callable:
             wrapper = option(wrapper)
         # the parameters the options declared, read back from click's record of them
         declared = getattr(wrapper, "__click_params__", [])
-        params.extend(p.name for p in declared[len(declared) - len(options):])
+        params.extend(p.name for p in declared[len(declared) - len(options) :])
         return wrapper
 
     return decorate
@@ -84,21 +94,40 @@ def _export(inputs=(), framework=None, trust_model=False, task=None, opset=None,
 
 
 _SOURCE = (
-    click.option("--input", "inputs", multiple=True, metavar="NAME:DIMS[:DTYPE]",
-                 help="Model input; a name in DIMS is a dynamic axis, NAME=LO..HI one valid on that range "
-                      "(repeatable)."),
-    click.option("--framework", type=FrameworkType(), default=None,
-                 help="Override the framework detected from SOURCE (a registered converter's name)."),
-    click.option("--trust-model", is_flag=True,
-                 help="Trust the model file: allow pickled objects (.pt2, pytorch_model.bin) and code (Keras Lambda "
-                      "layers)."),
-    click.option("--task", default=None, metavar="TASK",
-                 help="Hugging Face folders: the task, i.e. the model head (default: config.json's architectures)."),
+    click.option(
+        "--input",
+        "inputs",
+        multiple=True,
+        metavar="NAME:DIMS[:DTYPE]",
+        help="Model input; a name in DIMS is a dynamic axis, NAME=LO..HI one valid on that range (repeatable).",
+    ),
+    click.option(
+        "--framework",
+        type=FrameworkType(),
+        default=None,
+        help="Override the framework detected from SOURCE (a registered converter's name).",
+    ),
+    click.option(
+        "--trust-model",
+        is_flag=True,
+        help="Trust the model file: allow pickled objects (.pt2, pytorch_model.bin) and code (Keras Lambda layers).",
+    ),
+    click.option(
+        "--task",
+        default=None,
+        metavar="TASK",
+        help="Hugging Face folders: the task, i.e. the model head (default: config.json's architectures).",
+    ),
 )
 _ROUTES = (
     click.option("--opset", type=int, default=None, help="Target ONNX opset (default: the exporter's)."),
-    click.option("--route", "routes", multiple=True, metavar="NAME",
-                 help="Export route(s) to try, in order (e.g. torch.export/dynamo, torchscript). Default: all."),
+    click.option(
+        "--route",
+        "routes",
+        multiple=True,
+        metavar="NAME",
+        help="Export route(s) to try, in order (e.g. torch.export/dynamo, torchscript). Default: all.",
+    ),
 )
 
 
@@ -107,35 +136,89 @@ def export_options(*, routes: bool = False) -> Callable:
     return group("export", _export, *_SOURCE, *(_ROUTES if routes else ()))
 
 
-def _parity(provider="auto", atol=None, rtol=None, tolerances=(), fallback="warn", seed=0, inputs_file=None,
-            save_inputs=None, save_outputs=None, expected_file=None, oracle_multiple=None) -> ParityConfig:
-    return ParityConfig(provider, Tolerances.build(atol, rtol, tolerances, oracle_multiple), fallback, seed,
-                        inputs_file, expected_file, save_inputs, save_outputs)
+def _parity(
+    provider="auto",
+    atol=None,
+    rtol=None,
+    tolerances=(),
+    fallback="warn",
+    seed=0,
+    inputs_file=None,
+    save_inputs=None,
+    save_outputs=None,
+    expected_file=None,
+    oracle_multiple=None,
+) -> ParityConfig:
+    return ParityConfig(
+        provider,
+        Tolerances.build(atol, rtol, tolerances, oracle_multiple),
+        fallback,
+        seed,
+        inputs_file,
+        expected_file,
+        save_inputs,
+        save_outputs,
+    )
 
 
 _PARITY = (
-    click.option("--provider", type=PROVIDER_CHOICE, default="auto", show_default=True,
-                 help="Where the ONNX model runs; an explicit provider that does not start is an error."),
+    click.option(
+        "--provider",
+        type=PROVIDER_CHOICE,
+        default="auto",
+        show_default=True,
+        help="Where the ONNX model runs; an explicit provider that does not start is an error.",
+    ),
     click.option("--atol", type=float, default=None, help="Absolute tolerance (default: by dtype)."),
     click.option("--rtol", type=float, default=None, help="Relative tolerance (default: by dtype)."),
-    click.option("--tol", "tolerances", multiple=True, metavar="NAME=ATOL[,RTOL]",
-                 help="Tolerance for one output, over --atol/--rtol and the dtype default (repeatable)."),
-    click.option("--oracle-multiple", type=float, default=None, metavar="X",
-                 help="A float32 output that fails the tolerance passes when it is within X times the source's "
-                      "own float32 distance to the source run in float64 (default 2; 0: off)."),
-    click.option("--fallback", type=click.Choice(FALLBACK_POLICIES, case_sensitive=False), default="warn",
-                 show_default=True,
-                 help="When nodes fall back from the CUDA / TensorRT provider to CPU: warn, or fail (exit 2)."),
+    click.option(
+        "--tol",
+        "tolerances",
+        multiple=True,
+        metavar="NAME=ATOL[,RTOL]",
+        help="Tolerance for one output, over --atol/--rtol and the dtype default (repeatable).",
+    ),
+    click.option(
+        "--oracle-multiple",
+        type=float,
+        default=None,
+        metavar="X",
+        help="A float32 output that fails the tolerance passes when it is within X times the source's "
+        "own float32 distance to the source run in float64 (default 2; 0: off).",
+    ),
+    click.option(
+        "--fallback",
+        type=click.Choice(FALLBACK_POLICIES, case_sensitive=False),
+        default="warn",
+        show_default=True,
+        help="When nodes fall back from the CUDA / TensorRT provider to CPU: warn, or fail (exit 2).",
+    ),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
-    click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), default=None,
-                 help="Real input data (.npz) instead of generated inputs."),
-    click.option("--save-inputs", type=click.Path(dir_okay=False), default=None,
-                 help="Write the inputs used (.npz golden fixture)."),
-    click.option("--save-outputs", type=click.Path(dir_okay=False), default=None,
-                 help="Write the reference outputs (.npz golden fixture)."),
+    click.option(
+        "--inputs",
+        "inputs_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Real input data (.npz) instead of generated inputs.",
+    ),
+    click.option(
+        "--save-inputs",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write the inputs used (.npz golden fixture).",
+    ),
+    click.option(
+        "--save-outputs",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write the reference outputs (.npz golden fixture).",
+    ),
 )
 _EXPECTED = click.option(
-    "--expected", "expected_file", type=click.Path(dir_okay=False), default=None,
+    "--expected",
+    "expected_file",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="Golden outputs (.npz) to replay against MODEL, with --inputs (alone when it holds the inputs too).",
 )
 
@@ -146,19 +229,39 @@ def parity_options(*, expected: bool = False) -> Callable:
 
 
 optimize_options = group(
-    "optimize", lambda optimize=None, fuse_transformer=None: OptimizeOptions(optimize, fuse_transformer),
-    click.option("--optimize", "optimize", type=click.Choice(OPTIMIZE_TARGETS, case_sensitive=False), default=None,
-                 help="Save ONNX Runtime's offline graph optimisations for this provider (parity-checked)."),
-    click.option("--fuse-transformer", "fuse_transformer", type=click.Choice(FUSIONS, case_sensitive=False),
-                 default=None, help="Fuse attention / layer norm / GELU into ONNX Runtime ops (parity-checked)."),
+    "optimize",
+    lambda optimize=None, fuse_transformer=None: OptimizeOptions(optimize, fuse_transformer),
+    click.option(
+        "--optimize",
+        "optimize",
+        type=click.Choice(OPTIMIZE_TARGETS, case_sensitive=False),
+        default=None,
+        help="Save ONNX Runtime's offline graph optimisations for this provider (parity-checked).",
+    ),
+    click.option(
+        "--fuse-transformer",
+        "fuse_transformer",
+        type=click.Choice(FUSIONS, case_sensitive=False),
+        default=None,
+        help="Fuse attention / layer norm / GELU into ONNX Runtime ops (parity-checked).",
+    ),
 )
 
 
 _LOCALIZE = (
-    click.option("--budget-mb", type=float, default=64.0, show_default=True,
-                 help="Memory for intermediate values held at once while localising (more: fewer passes)."),
-    click.option("--repro-dir", type=click.Path(file_okay=False), default=None,
-                 help="Folder for the minimal failing subgraph (MODEL.repro.onnx + .npz); default: the --report's."),
+    click.option(
+        "--budget-mb",
+        type=float,
+        default=64.0,
+        show_default=True,
+        help="Memory for intermediate values held at once while localising (more: fewer passes).",
+    ),
+    click.option(
+        "--repro-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Folder for the minimal failing subgraph (MODEL.repro.onnx + .npz); default: the --report's.",
+    ),
 )
 
 
@@ -166,15 +269,21 @@ def localize_options(*, flag: bool = False) -> Callable:
     """``--budget-mb --repro-dir`` as ``localize`` (a :class:`LocalizeOptions`); with ``flag`` (validate),
     ``--localize`` turns it on, else ``localize`` is None."""
     if not flag:
-        return group("localize", lambda budget_mb=64.0, repro_dir=None: LocalizeOptions(budget_mb, repro_dir),
-                     *_LOCALIZE)
+        return group(
+            "localize", lambda budget_mb=64.0, repro_dir=None: LocalizeOptions(budget_mb, repro_dir), *_LOCALIZE
+        )
 
     def build(localize=False, budget_mb=64.0, repro_dir=None) -> LocalizeOptions | None:
         return LocalizeOptions(budget_mb, repro_dir) if localize else None
 
-    return group("localize", build, click.option(
-        "--localize", is_flag=True, help="When parity fails, say where: the first diverging module / layer / node."),
-        *_LOCALIZE)
+    return group(
+        "localize",
+        build,
+        click.option(
+            "--localize", is_flag=True, help="When parity fails, say where: the first diverging module / layer / node."
+        ),
+        *_LOCALIZE,
+    )
 
 
 @overload
@@ -228,62 +337,135 @@ def _axes(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     return tuple(out.items())
 
 
-def _bench(providers=(), batch=None, axes=(), warmup=10, runs=100, duration=None, threads=None, opt_level="all",
-           io_binding="auto", reference_device="auto", seed=0, inputs_file=None) -> BenchConfig:
-    return BenchConfig(_providers(providers), _int_list(batch, "--batch"), _axes(axes),
-                       TimingPlan(warmup=warmup, runs=runs, duration_s=duration), threads, opt_level, io_binding,
-                       reference_device, seed, inputs_file)
+def _bench(
+    providers=(),
+    batch=None,
+    axes=(),
+    warmup=10,
+    runs=100,
+    duration=None,
+    threads=None,
+    opt_level="all",
+    io_binding="auto",
+    reference_device="auto",
+    seed=0,
+    inputs_file=None,
+) -> BenchConfig:
+    return BenchConfig(
+        _providers(providers),
+        _int_list(batch, "--batch"),
+        _axes(axes),
+        TimingPlan(warmup=warmup, runs=runs, duration_s=duration),
+        threads,
+        opt_level,
+        io_binding,
+        reference_device,
+        seed,
+        inputs_file,
+    )
 
 
 bench_options = group(
-    "config", _bench,
-    click.option("--provider", "providers", multiple=True, metavar="auto|cpu|cuda|tensorrt",
-                 help="Provider(s) to measure: repeat or comma-separate (default auto). One that does not start "
-                      "is an error."),
-    click.option("--batch", "batch", default=None, metavar="N[,N...]", help="Batch sizes to sweep, e.g. 1,8 "
-                                                                             "(default 1)."),
+    "config",
+    _bench,
+    click.option(
+        "--provider",
+        "providers",
+        multiple=True,
+        metavar="auto|cpu|cuda|tensorrt",
+        help="Provider(s) to measure: repeat or comma-separate (default auto). One that does not start is an error.",
+    ),
+    click.option(
+        "--batch", "batch", default=None, metavar="N[,N...]", help="Batch sizes to sweep, e.g. 1,8 (default 1)."
+    ),
     click.option("--axis", "axes", multiple=True, metavar="NAME=SIZE", help="Size of a dynamic axis, e.g. seq=128."),
     click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs first."),
     click.option("--runs", type=int, default=100, show_default=True, help="Timed runs (ignored with --duration)."),
     click.option("--duration", type=float, default=None, metavar="SECONDS", help="Time budget instead of --runs."),
-    click.option("--threads", type=int, default=None,
-                 help="Intra-op threads (ONNX Runtime and the source framework)."),
-    click.option("--opt-level", type=click.Choice(OPT_LEVELS, case_sensitive=False), default="all",
-                 show_default=True, help="ONNX Runtime graph optimisation level of the session."),
-    click.option("--io-binding", type=click.Choice(IO_BINDING_MODES, case_sensitive=False), default="auto",
-                 show_default=True, help="Bind inputs/outputs on the device (auto: on for CUDA / TensorRT)."),
-    click.option("--reference-device", type=click.Choice(REFERENCE_DEVICES, case_sensitive=False), default="auto",
-                 show_default=True, help="Where --source runs (auto: CUDA when ONNX Runtime runs on a GPU)."),
+    click.option("--threads", type=int, default=None, help="Intra-op threads (ONNX Runtime and the source framework)."),
+    click.option(
+        "--opt-level",
+        type=click.Choice(OPT_LEVELS, case_sensitive=False),
+        default="all",
+        show_default=True,
+        help="ONNX Runtime graph optimisation level of the session.",
+    ),
+    click.option(
+        "--io-binding",
+        type=click.Choice(IO_BINDING_MODES, case_sensitive=False),
+        default="auto",
+        show_default=True,
+        help="Bind inputs/outputs on the device (auto: on for CUDA / TensorRT).",
+    ),
+    click.option(
+        "--reference-device",
+        type=click.Choice(REFERENCE_DEVICES, case_sensitive=False),
+        default="auto",
+        show_default=True,
+        help="Where --source runs (auto: CUDA when ONNX Runtime runs on a GPU).",
+    ),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
-    click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), default=None,
-                 help="Real input data (.npz; its first case) instead of generated inputs."),
+    click.option(
+        "--inputs",
+        "inputs_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Real input data (.npz; its first case) instead of generated inputs.",
+    ),
 )
 
 
 def report_options(f: Callable) -> Callable:
     """``--report FILE`` (repeatable) and ``--json``."""
     f = click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of a summary.")(f)
-    return click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
-                        help="Write a report: .json, .md or .html (repeatable).")(f)
+    return click.option(
+        "--report",
+        "reports",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="Write a report: .json, .md or .html (repeatable).",
+    )(f)
 
 
 simplifier_option = click.option(
-    "--simplifier", type=click.Choice(SIMPLIFIERS, case_sensitive=False), default="onnxsim", show_default=True,
+    "--simplifier",
+    type=click.Choice(SIMPLIFIERS, case_sensitive=False),
+    default="onnxsim",
+    show_default=True,
     help="Simplifier: one tool, or auto (onnxsim, onnxslim and the onnxscript optimizer where installed; the "
-         "fewest nodes that keep parity without growing the weights).")
+    "fewest nodes that keep parity without growing the weights).",
+)
 
 _VARIANT_GATE = (
-    click.option("--budget", "budget", multiple=True, metavar="METRIC=VALUE[,...]",
-                 help="Accuracy limits over each variant's defaults, e.g. cosine=0.999,top1_decisive=0.99 "
-                      "(metrics: cosine, cosine_min, top1, top1_decisive, top5, max_abs, nonfinite)."),
-    click.option("--min-speedup", type=float, default=None, metavar="X",
-                 help="Required p50 speed-up over fp32 on the provider (default 1.0; the ORT format is not gated; "
-                      "0: off)."),
+    click.option(
+        "--budget",
+        "budget",
+        multiple=True,
+        metavar="METRIC=VALUE[,...]",
+        help="Accuracy limits over each variant's defaults, e.g. cosine=0.999,top1_decisive=0.99 "
+        "(metrics: cosine, cosine_min, top1, top1_decisive, top5, max_abs, nonfinite).",
+    ),
+    click.option(
+        "--min-speedup",
+        type=float,
+        default=None,
+        metavar="X",
+        help="Required p50 speed-up over fp32 on the provider (default 1.0; the ORT format is not gated; 0: off).",
+    ),
     click.option("--write-failed", is_flag=True, help="Write variants that fail their gate too, marked FAIL."),
-    click.option("--calibration-method", type=click.Choice(CALIBRATION_METHODS, case_sensitive=False),
-                 default="minmax", show_default=True, help="int8-static calibration."),
-    click.option("--engine-cache", type=click.Path(file_okay=False), default=None,
-                 help="TensorRT engine cache folder (default: .onnxbridge-trt-cache beside the outputs)."),
+    click.option(
+        "--calibration-method",
+        type=click.Choice(CALIBRATION_METHODS, case_sensitive=False),
+        default="minmax",
+        show_default=True,
+        help="int8-static calibration.",
+    ),
+    click.option(
+        "--engine-cache",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="TensorRT engine cache folder (default: .onnxbridge-trt-cache beside the outputs).",
+    ),
 )
 
 
@@ -291,44 +473,109 @@ def _kinds(text: str) -> tuple[str, ...]:
     return tuple(k for k in text.split(",") if k.strip())
 
 
-def _convert_variants(variants=None, budget=(), min_speedup=None, write_failed=False, calibration_method="minmax",
-                      engine_cache=None) -> VariantOptions | None:
+def _convert_variants(
+    variants=None, budget=(), min_speedup=None, write_failed=False, calibration_method="minmax", engine_cache=None
+) -> VariantOptions | None:
     if not variants:
         return None
-    return VariantOptions(_kinds(variants), budget=tuple(budget), min_speedup=min_speedup,
-                          write_failed=write_failed, calibration_method=calibration_method, engine_cache=engine_cache)
+    return VariantOptions(
+        _kinds(variants),
+        budget=tuple(budget),
+        min_speedup=min_speedup,
+        write_failed=write_failed,
+        calibration_method=calibration_method,
+        engine_cache=engine_cache,
+    )
 
 
 convert_variant_options = group(
-    "variants", _convert_variants,
-    click.option("--variant", "variants", default=None, metavar="KIND[,KIND...]",
-                 help=f"Deployment variants to build beside the output, each gated on accuracy and speed: "
-                      f"{KINDS.help()}."),
+    "variants",
+    _convert_variants,
+    click.option(
+        "--variant",
+        "variants",
+        default=None,
+        metavar="KIND[,KIND...]",
+        help=f"Deployment variants to build beside the output, each gated on accuracy and speed: {KINDS.help()}.",
+    ),
     *_VARIANT_GATE,
 )
 
 
-def _variant(to="", provider="cpu", output=None, out_dir=None, inputs_file=None, seed=0, axes=(), warmup=3, runs=10,
-             rounds=3, threads=None, budget=(), min_speedup=None, write_failed=False, calibration_method="minmax",
-             engine_cache=None) -> VariantOptions:
-    return VariantOptions(_kinds(to), provider, tuple(budget), min_speedup, write_failed, out_dir, output,
-                          inputs_file, calibration_method, seed=seed, axis_sizes=_axes(axes),
-                          timing=TimingPlan(warmup=warmup, runs=runs), rounds=rounds, threads=threads,
-                          engine_cache=engine_cache)
+def _variant(
+    to="",
+    provider="cpu",
+    output=None,
+    out_dir=None,
+    inputs_file=None,
+    seed=0,
+    axes=(),
+    warmup=3,
+    runs=10,
+    rounds=3,
+    threads=None,
+    budget=(),
+    min_speedup=None,
+    write_failed=False,
+    calibration_method="minmax",
+    engine_cache=None,
+) -> VariantOptions:
+    return VariantOptions(
+        _kinds(to),
+        provider,
+        tuple(budget),
+        min_speedup,
+        write_failed,
+        out_dir,
+        output,
+        inputs_file,
+        calibration_method,
+        seed=seed,
+        axis_sizes=_axes(axes),
+        timing=TimingPlan(warmup=warmup, runs=runs),
+        rounds=rounds,
+        threads=threads,
+        engine_cache=engine_cache,
+    )
 
 
 variant_options = group(
-    "options", _variant,
-    click.option("--to", "to", required=True, metavar="KIND[,KIND...]",
-                 help=f"Variants to build: {KINDS.help()} (comma-separated)."),
-    click.option("--provider", type=PROVIDER_CHOICE, default="cpu", show_default=True,
-                 help="Where the variants will run: they are judged and timed there."),
-    click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-                 help="The file to write (one variant only; default MODEL.KIND.onnx beside MODEL)."),
-    click.option("--out-dir", type=click.Path(file_okay=False), default=None,
-                 help="Folder for the variants (default: beside MODEL)."),
-    click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), default=None,
-                 help="Real inputs (.npz fixtures): even cases calibrate, odd cases judge."),
+    "options",
+    _variant,
+    click.option(
+        "--to",
+        "to",
+        required=True,
+        metavar="KIND[,KIND...]",
+        help=f"Variants to build: {KINDS.help()} (comma-separated).",
+    ),
+    click.option(
+        "--provider",
+        type=PROVIDER_CHOICE,
+        default="cpu",
+        show_default=True,
+        help="Where the variants will run: they are judged and timed there.",
+    ),
+    click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="The file to write (one variant only; default MODEL.KIND.onnx beside MODEL).",
+    ),
+    click.option(
+        "--out-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Folder for the variants (default: beside MODEL).",
+    ),
+    click.option(
+        "--inputs",
+        "inputs_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Real inputs (.npz fixtures): even cases calibrate, odd cases judge.",
+    ),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
     click.option("--axis", "axes", multiple=True, metavar="NAME=SIZE", help="Size of a dynamic axis, e.g. seq=128."),
     click.option("--warmup", type=int, default=3, show_default=True, help="Untimed runs first."),

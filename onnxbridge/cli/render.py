@@ -51,8 +51,10 @@ def summary_table(report: Report):
         _upgrade_rows(t, u)
     s = report.simplify
     if s is not None:
-        t.add_row("simplify", f"nodes {s.nodes_before} -> {s.nodes_after}, {s.seconds:.2f} s"
-                  + (f" ({s.reason})" if s.reason else ""))
+        t.add_row(
+            "simplify",
+            f"nodes {s.nodes_before} -> {s.nodes_after}, {s.seconds:.2f} s" + (f" ({s.reason})" if s.reason else ""),
+        )
     v = report.validation
     if v is not None:
         worst: dict[str, float] = {}
@@ -84,14 +86,19 @@ def summary_table(report: Report):
 
 def _upgrade_rows(t, u) -> None:
     """What ``upgrade`` changed, and the replay of the expected outputs the model shipped with."""
-    t.add_row("upgrade", f"opset {u.opset_before} -> {u.opset_after}, IR {u.ir_before} -> {u.ir_after}, "
-                         f"nodes {u.nodes_before} -> {u.nodes_after}")
+    t.add_row(
+        "upgrade",
+        f"opset {u.opset_before} -> {u.opset_after}, IR {u.ir_before} -> {u.ir_after}, "
+        f"nodes {u.nodes_before} -> {u.nodes_after}",
+    )
     t.add_row("  op types", u.replaced)
     if u.op_versions:
         t.add_row("  op versions", ", ".join(f"{op} {a}->{b}" for op, (a, b) in u.op_versions.items()))
     if u.initializer_inputs_removed or u.shapes_added:
-        t.add_row("  repairs", f"{u.initializer_inputs_removed} weight input(s) made constants, "
-                               f"{u.shapes_added} output shape(s) inferred")
+        t.add_row(
+            "  repairs",
+            f"{u.initializer_inputs_removed} weight input(s) made constants, {u.shapes_added} output shape(s) inferred",
+        )
     if u.golden is not None:
         from rich.markup import escape
 
@@ -136,8 +143,11 @@ def _localization_rows(t, loc) -> None:
     if f is None:
         t.add_row("diverges at", f"nothing beyond tolerance ({loc.compared} compared)")
     else:
-        t.add_row("diverges at", f"[bold]{escape(f.name)}[/bold] "
-                                 + escape(f"[{f.class_name}], {f.where}; error/tolerance {f.score:.3g}"), marked=True)
+        t.add_row(
+            "diverges at",
+            f"[bold]{escape(f.name)}[/bold] " + escape(f"[{f.class_name}], {f.where}; error/tolerance {f.score:.3g}"),
+            marked=True,
+        )
         if f.call_site:
             t.add_row("  source", f"{f.call_site}  {f.call_site.code}")
         elif f.source:
@@ -181,9 +191,14 @@ def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
         for validation in failed:
             for case, out in validation.failures[:20]:
                 where = f"case {case.label}" + (f", output '{out.name}'" if out else "")
-                why = case.error if out is None else (
-                    out.error or f"max_abs {out.max_abs:.3g} > atol {out.atol:g} (+rtol {out.rtol:g}), "
-                    f"{out.mismatched} element(s) off, worst at {list(out.worst_index or ())}"
+                why = (
+                    case.error
+                    if out is None
+                    else (
+                        out.error
+                        or f"max_abs {out.max_abs:.3g} > atol {out.atol:g} (+rtol {out.rtol:g}), "
+                        f"{out.mismatched} element(s) off, worst at {list(out.worst_index or ())}"
+                    )
                 )
                 console.print(f"[red]✗[/red] {escape(f'{where}: {why}')}", markup=True, highlight=False)
         g = report.generation

@@ -17,13 +17,22 @@ from .util import check_report_paths
 @simplifier_option
 @optimize_options
 @report_options
-def simplify(model: str, output: str, no_validate: bool, seed: int, simplifier: str, optimize, reports,
-             as_json: bool) -> int:
+def simplify(
+    model: str, output: str, no_validate: bool, seed: int, simplifier: str, optimize, reports, as_json: bool
+) -> int:
     """Simplify MODEL (onnxsim + shape inference, or --simplifier auto) and keep the result only if parity holds."""
     from .. import api
 
     check_report_paths(reports, model, output)
     with progress(not as_json) as say:
-        report = api.simplify(model, output, validate=not no_validate, seed=seed, optimize=optimize.target,
-                              fuse_transformer=optimize.fuse, simplifier=simplifier, progress=say)
+        report = api.simplify(
+            model,
+            output,
+            validate=not no_validate,
+            seed=seed,
+            optimize=optimize.target,
+            fuse_transformer=optimize.fuse,
+            simplifier=simplifier,
+            progress=say,
+        )
     return finish(report, reports, as_json)

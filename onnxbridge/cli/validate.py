@@ -32,6 +32,7 @@ def validate(source: str, model: str | None, export, parity, localize, reports, 
 
     check_report_paths(reports, source, model)
     with progress(not as_json) as say:
-        report = api.validate_with(source, model, export, parity, progress=say,
-                                   localize=with_repro_dir(localize, reports))
+        report = api.validate_with(
+            source, model, export, parity, progress=say, localize=with_repro_dir(localize, reports)
+        )
     return finish(report, reports, as_json)

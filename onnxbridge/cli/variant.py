@@ -19,16 +19,25 @@ def variants_exit(report: Report, code: int) -> int:
     if report.variants is None:
         return code
     statuses = {v.status for v in report.variants.variants}
-    worst = (EXIT_USAGE if VariantStatus.UNAVAILABLE in statuses else
-             EXIT_PARITY if statuses & {VariantStatus.REFUSED, VariantStatus.FORCED} else EXIT_OK)
+    worst = (
+        EXIT_USAGE
+        if VariantStatus.UNAVAILABLE in statuses
+        else EXIT_PARITY
+        if statuses & {VariantStatus.REFUSED, VariantStatus.FORCED}
+        else EXIT_OK
+    )
     return max(code, worst)
 
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @variant_options
-@click.option("--source", default=None, metavar="SOURCE",
-              help="Judge the variants against the source framework (file.py:NAME, model.pt2, ...) instead of MODEL.")
+@click.option(
+    "--source",
+    default=None,
+    metavar="SOURCE",
+    help="Judge the variants against the source framework (file.py:NAME, model.pt2, ...) instead of MODEL.",
+)
 @export_options()
 @report_options
 def variant(model: str, options, source: str | None, export, reports, as_json: bool) -> int:

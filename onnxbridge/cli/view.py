@@ -14,8 +14,13 @@ _SHOWN_LAST = ("placement", "time", "divergence")
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--report", "report", type=click.Path(dir_okay=False), default=None,
-              help="A report written by debug / validate / bench --profile: show the overlays written beside it.")
+@click.option(
+    "--report",
+    "report",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A report written by debug / validate / bench --profile: show the overlays written beside it.",
+)
 @click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
 @click.option("--port", type=int, default=None, help="Loopback port to serve on (default: a free one).")
 def view(model: str, report: str | None, no_browser: bool, port: int | None) -> int:
@@ -37,8 +42,10 @@ def view(model: str, report: str | None, no_browser: bool, port: int | None) -> 
     if report is not None:
         index = read_index(report)
         # the viewer colours the graph by the overlay added last: divergence over time over placement
-        files = tuple(f.path for f in sorted(index.files, key=lambda f: _SHOWN_LAST.index(f.kind)
-                                             if f.kind in _SHOWN_LAST else -1))
+        files = tuple(
+            f.path
+            for f in sorted(index.files, key=lambda f: _SHOWN_LAST.index(f.kind) if f.kind in _SHOWN_LAST else -1)
+        )
         for f in index.files:
             click.echo(f"overlay {f.kind}: {f.title} ({f.summary})")
             for item in f.legend:
@@ -51,4 +58,3 @@ def view(model: str, report: str | None, no_browser: bool, port: int | None) -> 
     click.echo("serving on 127.0.0.1 only; Ctrl+C stops it")
     serve(plan, open_browser=not no_browser)
     return 0
-

@@ -75,13 +75,21 @@ class SourceModel(Generic[S_co]):
         return self.domain.axis_sizes
 
 
-def LoadedModel(framework: str, source: str, model: Any, specs: Sequence[TensorSpec],  # noqa: N802
-                example: Mapping[str, np.ndarray], axis_sizes: Mapping[str, int] | None = None,
-                int_high: IdRanges | int | Mapping[str, int] | None = None, notes: tuple[str, ...] = (),
-                state: object = None) -> SourceModel[object]:
+def LoadedModel(
+    framework: str,
+    source: str,
+    model: Any,
+    specs: Sequence[TensorSpec],  # noqa: N802
+    example: Mapping[str, np.ndarray],
+    axis_sizes: Mapping[str, int] | None = None,
+    int_high: IdRanges | int | Mapping[str, int] | None = None,
+    notes: tuple[str, ...] = (),
+    state: object = None,
+) -> SourceModel[object]:
     """A :class:`SourceModel` from the fields a plugin gives (the form docs/plugins.md shows)."""
-    return SourceModel(framework, source, model, InputDomain.of(tuple(specs), axis_sizes, int_high, example),
-                       state, notes)
+    return SourceModel(
+        framework, source, model, InputDomain.of(tuple(specs), axis_sizes, int_high, example), state, notes
+    )
 
 
 @dataclass(frozen=True)
@@ -153,8 +161,15 @@ class TakesTask(Protocol):
 
     tasks: tuple[str, ...]
 
-    def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False,
-                  obj: Any = None, task: str | None = None) -> SourceModel[Any]: ...
+    def load(
+        self,
+        ref: SourceRef,
+        specs: tuple[TensorSpec, ...] = (),
+        *,
+        trust: bool = False,
+        obj: Any = None,
+        task: str | None = None,
+    ) -> SourceModel[Any]: ...
 
 
 @runtime_checkable
@@ -164,9 +179,17 @@ class LocalizesLayers(Protocol):
 
     layer_unit: str
 
-    def localize_layers(self, loaded: SourceModel[Any], runner: Runner, feeds: Mapping[str, np.ndarray],
-                        onnx_model: onnx.ModelProto, scorer: Scorer, *, budget_bytes: int,
-                        provider: str) -> Finding: ...
+    def localize_layers(
+        self,
+        loaded: SourceModel[Any],
+        runner: Runner,
+        feeds: Mapping[str, np.ndarray],
+        onnx_model: onnx.ModelProto,
+        scorer: Scorer,
+        *,
+        budget_bytes: int,
+        provider: str,
+    ) -> Finding: ...
 
 
 def merge_specs(found: Sequence[TensorSpec], given: Sequence[TensorSpec], where: str) -> tuple[TensorSpec, ...]:
@@ -235,9 +258,7 @@ def pick_routes(available: Sequence[Route], wanted: Sequence[str] | None) -> lis
     by_name = {r.name: r for r in available}
     unknown = [w for w in wanted if w not in by_name]
     if unknown:
-        raise UsageError(
-            f"unknown route(s) {', '.join(unknown)} for this source", f"routes: {', '.join(by_name)}"
-        )
+        raise UsageError(f"unknown route(s) {', '.join(unknown)} for this source", f"routes: {', '.join(by_name)}")
     return [by_name[w] for w in wanted]
 
 
@@ -277,9 +298,7 @@ def run_routes(
         note = f"no route passed parity; keeping the product of {attempts[idx].route} so validation can show where"
         product = dataclasses.replace(product, notes=product.notes + (note,))
         return product, _result(framework, attempts[idx].route, attempts, product, loaded, t_all, routes)
-    lines = "; ".join(
-        f"{a.route}: {a.error}" + (f" [op: {a.failing_op}]" if a.failing_op else "") for a in attempts
-    )
+    lines = "; ".join(f"{a.route}: {a.error}" + (f" [op: {a.failing_op}]" if a.failing_op else "") for a in attempts)
     raise ConversionError(
         f"no route could export the model from {loaded.source} ({lines})",
         "see the routes above; rewrite the failing construct, pass --opset, or run with --debug",
@@ -287,10 +306,14 @@ def run_routes(
     )
 
 
-def _try_route(route: Route, loaded: SourceModel[object], request: ExportRequest,
-               validate: Callable[[ExportedModel], object],
-               check_parity: Callable[[ExportedModel], str | None] | None,
-               failing_op: Callable[[BaseException], str | None]) -> tuple[RouteAttempt, ExportedModel | None]:
+def _try_route(
+    route: Route,
+    loaded: SourceModel[object],
+    request: ExportRequest,
+    validate: Callable[[ExportedModel], object],
+    check_parity: Callable[[ExportedModel], str | None] | None,
+    failing_op: Callable[[BaseException], str | None],
+) -> tuple[RouteAttempt, ExportedModel | None]:
     """Export through one route, check the product, and say how far it got (and why not further)."""
     t0 = time.perf_counter()
     try:
@@ -303,24 +326,55 @@ def _try_route(route: Route, loaded: SourceModel[object], request: ExportRequest
     try:
         validate(product)
     except Exception as e:
-        return RouteAttempt(route.name, False, time.perf_counter() - t0, f"invalid ONNX: {first_line(e)}",
-                            failing_op(e), exported=True, valid_onnx=False), None
+        return RouteAttempt(
+            route.name,
+            False,
+            time.perf_counter() - t0,
+            f"invalid ONNX: {first_line(e)}",
+            failing_op(e),
+            exported=True,
+            valid_onnx=False,
+        ), None
     reason = check_parity(product) if check_parity else None
     if reason is not None:
-        return RouteAttempt(route.name, False, time.perf_counter() - t0, f"parity: {reason}", None,
-                            exported=True, valid_onnx=True, parity=False), product
-    return RouteAttempt(route.name, True, time.perf_counter() - t0, exported=True, valid_onnx=True,
-                        parity=None if check_parity is None else True), product
+        return RouteAttempt(
+            route.name,
+            False,
+            time.perf_counter() - t0,
+            f"parity: {reason}",
+            None,
+            exported=True,
+            valid_onnx=True,
+            parity=False,
+        ), product
+    return RouteAttempt(
+        route.name,
+        True,
+        time.perf_counter() - t0,
+        exported=True,
+        valid_onnx=True,
+        parity=None if check_parity is None else True,
+    ), product
 
 
-def _result(framework: str, route: str, attempts: Sequence[RouteAttempt], product: ExportedModel,
-            loaded: SourceModel[object], t0: float, routes: Sequence[Route]) -> ConversionResult:
+def _result(
+    framework: str,
+    route: str,
+    attempts: Sequence[RouteAttempt],
+    product: ExportedModel,
+    loaded: SourceModel[object],
+    t0: float,
+    routes: Sequence[Route],
+) -> ConversionResult:
     from ..onnxio import main_opset
 
     order = tuple(r.name for r in routes)
-    not_tried = order[len(attempts):]
-    notes = (f"routes not tried: {', '.join(not_tried)} ({route} passed first; order: {' > '.join(order)})",
-             ) if not_tried else ()
+    not_tried = order[len(attempts) :]
+    notes = (
+        (f"routes not tried: {', '.join(not_tried)} ({route} passed first; order: {' > '.join(order)})",)
+        if not_tried
+        else ()
+    )
     opset = main_opset(product.model)
     init = {i.name for i in product.model.graph.initializer}
     return ConversionResult(

@@ -20,8 +20,17 @@ from ..errors import InputError, UnsafeInputError, UsageError
 from .hf_inputs import FolderInputs, input_specs, merge_inputs
 from .hf_weights import check_index, read_safetensors_header
 
-__all__ = ["TASKS", "CustomClass", "FolderInputs", "HfFolder", "input_specs", "merge_inputs", "model_class", "offline",
-           "read_folder"]
+__all__ = [
+    "TASKS",
+    "CustomClass",
+    "FolderInputs",
+    "HfFolder",
+    "input_specs",
+    "merge_inputs",
+    "model_class",
+    "offline",
+    "read_folder",
+]
 
 CONFIG = "config.json"
 PREPROCESSOR = "preprocessor_config.json"
@@ -72,8 +81,10 @@ def _json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise InputError(f"{path}: unreadable {what} ({type(e).__name__}: {e})",
-                         f"{path.name} must be the JSON file save_pretrained writes") from e
+        raise InputError(
+            f"{path}: unreadable {what} ({type(e).__name__}: {e})",
+            f"{path.name} must be the JSON file save_pretrained writes",
+        ) from e
     if not isinstance(data, dict):
         raise InputError(f"{path}: {what} is not a JSON object", f"{path.name} must be the file save_pretrained writes")
     return data
@@ -84,15 +95,19 @@ def _shards(folder: Path, index: str) -> tuple[Path, ...]:
     data = _json(folder / index, "weights index")
     weight_map = data.get("weight_map")
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-        raise InputError(f"{folder / index} has no weight_map of tensor -> shard file names",
-                         "re-save the model with save_pretrained")
+        raise InputError(
+            f"{folder / index} has no weight_map of tensor -> shard file names",
+            "re-save the model with save_pretrained",
+        )
     names = sorted(set(weight_map.values()))
     if not names:
         raise InputError(f"{folder / index} names no weights file", "re-save the model with save_pretrained")
     missing = [n for n in names if Path(n).name != n or not (folder / n).is_file()]
     if missing:
-        raise InputError(f"{folder}: weights shard {missing[0]} (named in {index}) is missing",
-                         "copy every shard save_pretrained wrote into the folder")
+        raise InputError(
+            f"{folder}: weights shard {missing[0]} (named in {index}) is missing",
+            "copy every shard save_pretrained wrote into the folder",
+        )
     if index == SAFETENSORS_INDEX:
         check_index(folder / index, weight_map, {n: read_safetensors_header(folder / n) for n in names})
     return tuple(folder / n for n in names)
@@ -115,10 +130,14 @@ def _weights(folder: Path, trust: bool) -> tuple[tuple[Path, ...], bool]:
         return (_shards(folder, PICKLE_INDEX) if pickled == PICKLE_INDEX else (folder / PICKLE,)), False
     other = [n for n in _OTHER_WEIGHTS if (folder / n).is_file()]
     if other:
-        raise InputError(f"{folder} holds {other[0]} only: TensorFlow / Flax weights",
-                         "save the PyTorch model (model.safetensors) with save_pretrained")
-    raise InputError(f"{folder}: no weights file ({SAFETENSORS}, {SAFETENSORS_INDEX} or {PICKLE})",
-                     "save the model with save_pretrained into this folder")
+        raise InputError(
+            f"{folder} holds {other[0]} only: TensorFlow / Flax weights",
+            "save the PyTorch model (model.safetensors) with save_pretrained",
+        )
+    raise InputError(
+        f"{folder}: no weights file ({SAFETENSORS}, {SAFETENSORS_INDEX} or {PICKLE})",
+        "save the model with save_pretrained into this folder",
+    )
 
 
 def _custom_code(folder: Path, config: dict[str, Any], trust: bool) -> tuple[CustomClass, ...]:
@@ -135,11 +154,15 @@ def _custom_code(folder: Path, config: dict[str, Any], trust: bool) -> tuple[Cus
         if not (auto == "AutoConfig" or auto.startswith("AutoModel")):
             continue
         if not isinstance(ref, str) or "." not in ref:
-            raise InputError(f"{where}: auto_map[{auto!r}] = {str(ref)[:80]} is not 'module.Class'",
-                             "remove the entry, or re-save the model with save_pretrained")
+            raise InputError(
+                f"{where}: auto_map[{auto!r}] = {str(ref)[:80]} is not 'module.Class'",
+                "remove the entry, or re-save the model with save_pretrained",
+            )
         if "--" in ref:
-            raise InputError(f"{where}: auto_map[{auto!r}] = {ref!r} names code in another repository",
-                             "onnxbridge downloads nothing: copy that code into the folder and name it there")
+            raise InputError(
+                f"{where}: auto_map[{auto!r}] = {ref!r} names code in another repository",
+                "onnxbridge downloads nothing: copy that code into the folder and name it there",
+            )
         module, name = ref.rsplit(".", 1)
         found.append(CustomClass(auto, module.replace(".", "/") + ".py", name))
     if not found:
@@ -154,8 +177,10 @@ def _custom_code(folder: Path, config: dict[str, Any], trust: bool) -> tuple[Cus
         )
     absent = [f for f in files if Path(f).is_absolute() or ".." in Path(f).parts or not (folder / f).is_file()]
     if absent:
-        raise InputError(f"{where}: auto_map names {absent[0]}, which is not in the folder",
-                         "copy the model's code files into the folder beside config.json")
+        raise InputError(
+            f"{where}: auto_map names {absent[0]}, which is not in the folder",
+            "copy the model's code files into the folder beside config.json",
+        )
     return tuple(found)
 
 
@@ -204,8 +229,10 @@ def _custom_model_class(folder: HfFolder, task: str | None) -> tuple[Any, str] |
         chosen = next((c for c in models if c.name in archs), models[0] if models else None)
     if chosen is None:
         return None
-    return (getattr(transformers, chosen.auto),
-            f"{chosen.name} from the folder's own {chosen.file} (auto_map, run with --trust-model)")
+    return (
+        getattr(transformers, chosen.auto),
+        f"{chosen.name} from the folder's own {chosen.file} (auto_map, run with --trust-model)",
+    )
 
 
 def model_class(folder: HfFolder, task: str | None) -> tuple[Any, str]:

@@ -54,8 +54,10 @@ def _positive(folder: HfFolder, key: str, value: Any, file: str = "preprocessor_
     """A size from the folder's configs: a positive integer, or exit 2 naming the file and key."""
     if type(value) is int and value > 0:
         return value
-    raise InputError(f"{folder.path / file}: {key} is {repr(value)[:40]}, not a positive size",
-                     "fix the value, or re-save the model and its processor with save_pretrained")
+    raise InputError(
+        f"{folder.path / file}: {key} is {repr(value)[:40]}, not a positive size",
+        "fix the value, or re-save the model and its processor with save_pretrained",
+    )
 
 
 def _image_size(folder: HfFolder, cfg: Any) -> tuple[int, int]:
@@ -155,8 +157,11 @@ def input_specs(folder: HfFolder, model: Any) -> FolderInputs:
         mels = pre.get("feature_size")
         mels = _positive(folder, "feature_size", mels) if mels is not None else int(getattr(cfg, "num_mel_bins", 80))
         frames = pre.get("nb_max_frames")
-        frames = (_positive(folder, "nb_max_frames", frames) if frames is not None
-                  else 2 * int(getattr(cfg, "max_source_positions", 1500)))
+        frames = (
+            _positive(folder, "nb_max_frames", frames)
+            if frames is not None
+            else 2 * int(getattr(cfg, "max_source_positions", 1500))
+        )
         specs.append(TensorSpec(main, ("batch", mels, frames), "float32"))
     elif main == "input_values":
         spec, sizes = _audio(folder, cfg, main)
@@ -178,7 +183,6 @@ def input_specs(folder: HfFolder, model: Any) -> FolderInputs:
     return FolderInputs(tuple(specs), tuple(sorted(export.items())))
 
 
-
 def merge_inputs(found: FolderInputs, given: Sequence[TensorSpec], params: Sequence[str], where: str) -> FolderInputs:
     """``--input`` by name over the inputs found: a given input replaces the one of its name (its axes
     freed or fixed, same rank) or, when the forward takes it and none was found, is added."""
@@ -186,8 +190,10 @@ def merge_inputs(found: FolderInputs, given: Sequence[TensorSpec], params: Seque
         return found
     unknown = [g.name for g in given if g.name not in params]
     if unknown:
-        raise UsageError(f"--input {unknown[0]}: the model of {where} takes no input of that name",
-                         f"its forward takes: {', '.join(params)}")
+        raise UsageError(
+            f"--input {unknown[0]}: the model of {where} takes no input of that name",
+            f"its forward takes: {', '.join(params)}",
+        )
     by_name = {g.name: g for g in given}
     hints = dict(found.export_sizes)
     specs: list[TensorSpec] = []

@@ -19,9 +19,24 @@ MAX_HEADER = 100_000_000  # the safetensors library refuses larger headers
 MAX_U64 = 2**64 - 1
 # dtype -> bits per element: the dtypes torch can load from safetensors
 DTYPE_BITS: dict[str, int] = {
-    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8,
-    "I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32,
-    "C64": 64, "F64": 64, "I64": 64, "U64": 64,
+    "BOOL": 8,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E4M3FNUZ": 8,
+    "F8_E5M2FNUZ": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "C64": 64,
+    "F64": 64,
+    "I64": 64,
+    "U64": 64,
 }
 _HINT = "the file is damaged or not a safetensors file: copy it again, or re-save the model with save_pretrained"
 
@@ -53,8 +68,9 @@ def _tensor_bytes(path: Path, name: str, info: Any) -> tuple[int, int, int]:
         raise _bad(path, f"tensor {name!r} has no {missing[0]}")
     dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
-        raise _bad(path, f"tensor {name!r} has dtype {dtype!r}, which torch cannot load "
-                         f"(known: {', '.join(DTYPE_BITS)})")
+        raise _bad(
+            path, f"tensor {name!r} has dtype {dtype!r}, which torch cannot load (known: {', '.join(DTYPE_BITS)})"
+        )
     if not isinstance(shape, list) or not all(_uint(d) for d in shape):
         raise _bad(path, f"tensor {name!r} has shape {str(shape)[:80]}, not a list of sizes")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_uint(o) for o in offsets)):
@@ -81,8 +97,9 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
             if n > MAX_HEADER:
                 raise _bad(path, f"the header claims {n} bytes (more than {MAX_HEADER}): not a safetensors file")
             if n > size - 8:
-                raise _bad(path, f"the header claims {n} bytes but the file holds {size - 8} after its length: "
-                                 "truncated")
+                raise _bad(
+                    path, f"the header claims {n} bytes but the file holds {size - 8} after its length: truncated"
+                )
             raw = f.read(n)
     except OSError as e:
         raise InputError(f"{path}: cannot read the weights ({e.strerror or e})", "check the file's permissions") from e
@@ -100,11 +117,17 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
     start = 0
     for begin, end, want, name in spans:
         if end > data:
-            raise _bad(path, f"tensor {name!r} ends at byte {end} of the data, past its end ({data} bytes): "
-                             "the file is truncated or its offsets are wrong")
+            raise _bad(
+                path,
+                f"tensor {name!r} ends at byte {end} of the data, past its end ({data} bytes): "
+                "the file is truncated or its offsets are wrong",
+            )
         if begin != start or end < begin:
-            raise _bad(path, f"tensor {name!r} starts at byte {begin} of the data, where {start} was expected "
-                             "(tensors overlap or leave a gap)")
+            raise _bad(
+                path,
+                f"tensor {name!r} starts at byte {begin} of the data, where {start} was expected "
+                "(tensors overlap or leave a gap)",
+            )
         if end - begin != want:
             raise _bad(path, f"tensor {name!r} holds {end - begin} bytes, but its shape and dtype need {want}")
         start = end
@@ -122,5 +145,7 @@ def check_index(index: Path, weight_map: dict[str, str], headers: dict[str, Safe
     for tensor, shard in weight_map.items():
         header = headers.get(shard)
         if header is not None and tensor not in header.tensors:
-            raise InputError(f"{index}: tensor {tensor!r} is said to be in {shard}, which does not hold it",
-                             "the index and the shards come from different saves: copy them again together")
+            raise InputError(
+                f"{index}: tensor {tensor!r} is said to be in {shard}, which does not hold it",
+                "the index and the shards come from different saves: copy them again together",
+            )

@@ -39,12 +39,21 @@ class HfConverter:
     def __init__(self) -> None:
         self._torch = TorchConverter()
 
-    def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None,
-             task: str | None = None) -> SourceModel[TorchCall]:
+    def load(
+        self,
+        ref: SourceRef,
+        specs: tuple[TensorSpec, ...] = (),
+        *,
+        trust: bool = False,
+        obj: Any = None,
+        task: str | None = None,
+    ) -> SourceModel[TorchCall]:
         """The folder's model in eval mode, with inputs built from its configs (or ``--input``)."""
         if ref.kind != "dir" or ref.path is None:
-            raise UsageError(f"the huggingface converter reads a model folder, not {ref.text}",
-                             "give the folder save_pretrained wrote (config.json + model.safetensors)")
+            raise UsageError(
+                f"the huggingface converter reads a model folder, not {ref.text}",
+                "give the folder save_pretrained wrote (config.json + model.safetensors)",
+            )
         folder = read_folder(ref.path, trust=trust)
         model, note = self._model(folder, task, trust)
         params = [p.name for p in forward_params(model) if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
@@ -66,31 +75,50 @@ class HfConverter:
                     config = transformers.AutoConfig.from_pretrained(folder.path, local_files_only=True, **custom)
                     if hasattr(config, "use_cache"):
                         config.use_cache = False  # caches are outputs ONNX graphs should not carry
-                    model, info = cls.from_pretrained(folder.path, config=config, local_files_only=True,
-                                                      use_safetensors=folder.safetensors, output_loading_info=True,
-                                                      **custom)
-            except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError,
-                    SafetensorError) as e:
-                raise InputError(f"{folder.path}: transformers could not load the model ({first_line(e, 300)})",
-                                 "check that config.json and the weights belong together; --task picks the head"
-                                 ) from e
+                    model, info = cls.from_pretrained(
+                        folder.path,
+                        config=config,
+                        local_files_only=True,
+                        use_safetensors=folder.safetensors,
+                        output_loading_info=True,
+                        **custom,
+                    )
+            except (
+                OSError,
+                ValueError,
+                KeyError,
+                TypeError,
+                RuntimeError,
+                EOFError,
+                pickle.UnpicklingError,
+                SafetensorError,
+            ) as e:
+                raise InputError(
+                    f"{folder.path}: transformers could not load the model ({first_line(e, 300)})",
+                    "check that config.json and the weights belong together; --task picks the head",
+                ) from e
             except Exception as e:  # config.json's values, or the folder's own code, may raise anything
                 if folder.custom:
                     files = ", ".join(sorted({c.file for c in folder.custom}))
-                    raise InputError(f"{folder.path}: the folder's own code ({files}) failed to load the model "
-                                     f"({first_line(e, 300)})",
-                                     "fix that code, or convert a folder that uses a stock transformers class") from e
-                raise InputError(f"{folder.path}: transformers could not build the model from config.json "
-                                 f"({first_line(e, 300)})",
-                                 "fix the value it names, or re-save the model with save_pretrained") from e
+                    raise InputError(
+                        f"{folder.path}: the folder's own code ({files}) failed to load the model "
+                        f"({first_line(e, 300)})",
+                        "fix that code, or convert a folder that uses a stock transformers class",
+                    ) from e
+                raise InputError(
+                    f"{folder.path}: transformers could not build the model from config.json ({first_line(e, 300)})",
+                    "fix the value it names, or re-save the model with save_pretrained",
+                ) from e
         model.eval()
         missing = sorted(info.get("missing_keys") or ())
         if missing and task is None:  # random weights would be checked against themselves: parity proves nothing
             files = ", ".join(p.name for p in folder.weights)
-            raise InputError(f"{folder.path}: {files} lack {len(missing)} tensor(s) the model needs "
-                             f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})",
-                             "the weights are incomplete or belong to another architecture: copy them again, or "
-                             "pass --task to convert a head that is new (randomly initialised) on purpose")
+            raise InputError(
+                f"{folder.path}: {files} lack {len(missing)} tensor(s) the model needs "
+                f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})",
+                "the weights are incomplete or belong to another architecture: copy them again, or "
+                "pass --task to convert a head that is new (randomly initialised) on purpose",
+            )
         if missing:
             note += f"; newly initialised (not in the weights): {', '.join(missing[:4])}{', ...' * (len(missing) > 4)}"
         return model, note

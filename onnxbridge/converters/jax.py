@@ -31,14 +31,18 @@ class JaxState:
     order: tuple[str, ...]
     output_names: tuple[str, ...]
 
+
 DEFAULT_OPSET = 21  # jax2onnx's own default (23) is newer than most runtimes load
 
 
 def _param_names(fn: Any, count: int) -> list[str]:
     target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
     try:
-        params = [p.name for p in inspect.signature(target).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p.name
+            for p in inspect.signature(target).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         params = []
     return [params[i] if i < len(params) else f"input_{i}" for i in range(count)]
@@ -84,13 +88,21 @@ class Jax2OnnxRoute:
 
         names = sorted({d for s in loaded.specs for d in s.dims if isinstance(d, str)})
         symbols = dict(zip(names, jax.export.symbolic_shape(", ".join(names)))) if names else {}
-        structs = [jax.ShapeDtypeStruct(tuple(symbols.get(d, d) if isinstance(d, str) else d for d in s.dims),
-                                        np.dtype(s.dtype))
-                   for s in loaded.specs]
+        structs = [
+            jax.ShapeDtypeStruct(
+                tuple(symbols.get(d, d) if isinstance(d, str) else d for d in s.dims), np.dtype(s.dtype)
+            )
+            for s in loaded.specs
+        ]
         outputs = loaded.state.output_names
         with quiet():
-            model = to_onnx(loaded.model, structs, opset=request.opset or DEFAULT_OPSET,
-                            input_names=[s.name for s in loaded.specs], output_names=list(outputs))
+            model = to_onnx(
+                loaded.model,
+                structs,
+                opset=request.opset or DEFAULT_OPSET,
+                input_names=[s.name for s in loaded.specs],
+                output_names=list(outputs),
+            )
         return ExportedModel(model, tuple(o.name for o in model.graph.output))
 
 
@@ -102,21 +114,31 @@ class JaxConverter:
     type_modules = ("flax", "jaxlib", "jax", "equinox")
     packages = ("jax", "jaxlib", "flax", "jax2onnx")
 
-    def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False,
-             obj: Any = None) -> SourceModel[JaxState]:
+    def load(
+        self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
+    ) -> SourceModel[JaxState]:
         if not ref.is_python:
-            raise UsageError(f"the jax converter reads file.py:NAME or module:NAME, not {ref.text}",
-                             "return a Flax module, a jitted function, or (callable, example_inputs)")
+            raise UsageError(
+                f"the jax converter reads file.py:NAME or module:NAME, not {ref.text}",
+                "return a Flax module, a jitted function, or (callable, example_inputs)",
+            )
         fn, example = resolve_factory(obj if obj is not None else load_python_object(ref), ref.text)
         if not callable(fn):
             raise UsageError(f"{ref.text} gives a {type(fn).__name__}, not a callable", "return a JAX callable")
-        arrays = [np.asarray(a) for a in (example if isinstance(example, (tuple, list)) else
-                                          (() if example is None else (example,)))]
+        arrays = [
+            np.asarray(a)
+            for a in (example if isinstance(example, (tuple, list)) else (() if example is None else (example,)))
+        ]
         specs, feeds, sizes = self._inputs(fn, arrays, specs, ref.text)
         order = tuple(s.name for s in specs)
         out = _flatten(fn(*(feeds[n] for n in order)))
-        return SourceModel(self.framework, ref.text, fn, InputDomain.of(specs, sizes, None, feeds),
-                           JaxState(order, tuple(n for n, _ in out)))
+        return SourceModel(
+            self.framework,
+            ref.text,
+            fn,
+            InputDomain.of(specs, sizes, None, feeds),
+            JaxState(order, tuple(n for n, _ in out)),
+        )
 
     @staticmethod
     def _inputs(fn: Any, arrays: list[np.ndarray], specs: tuple[TensorSpec, ...], where: str):
@@ -131,8 +153,10 @@ class JaxConverter:
             specs = tuple(TensorSpec(n, tuple(int(d) for d in a.shape), a.dtype.name) for n, a in zip(names, arrays))
             return specs, dict(zip(names, arrays)), {}
         if len(specs) != len(arrays):
-            raise UsageError(f"{len(specs)} --input given but {where} has {len(arrays)} example inputs",
-                             "give one --input per positional input")
+            raise UsageError(
+                f"{len(specs)} --input given but {where} has {len(arrays)} example inputs",
+                "give one --input per positional input",
+            )
         feeds = {s.name: a for s, a in zip(specs, arrays)}
         sizes = axis_sizes(specs, feeds)  # the example must fit --input (rank, fixed sizes)
         return tuple(dataclasses.replace(s, dtype=feeds[s.name].dtype.name) for s in specs), feeds, sizes

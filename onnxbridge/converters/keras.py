@@ -63,6 +63,7 @@ class KerasState:
     path: str | None = None
     trust: bool = False
 
+
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -142,8 +143,11 @@ def _walk_layers(layer: Any, seen: set[int] | None = None):
 
 
 def _vocab_size(model: Any) -> int | None:
-    sizes = [int(lyr.input_dim) for lyr in _walk_layers(model) if type(lyr).__name__ == "Embedding"
-             and hasattr(lyr, "input_dim")]
+    sizes = [
+        int(lyr.input_dim)
+        for lyr in _walk_layers(model)
+        if type(lyr).__name__ == "Embedding" and hasattr(lyr, "input_dim")
+    ]
     return min(sizes) if sizes else None
 
 
@@ -214,7 +218,8 @@ class KerasConverter:
         int_high = _vocab_size(model)
         feeds = (
             {s.name: a.astype(s.dtype, copy=False) for s, a in zip(specs, arrays)}
-            if arrays is not None else generate_inputs(specs, sizes, seed=0, int_high=int_high)
+            if arrays is not None
+            else generate_inputs(specs, sizes, seed=0, int_high=int_high)
         )
         from .tf_runner import keras_call
 
@@ -231,8 +236,9 @@ class KerasConverter:
             source=ref.text,
             model=model,
             domain=InputDomain.of(specs, sizes, int_high, feeds),
-            state=KerasState(call, tuple(output_names), origin,
-                             str(ref.path.resolve()) if ref.path is not None else None, trust),
+            state=KerasState(
+                call, tuple(output_names), origin, str(ref.path.resolve()) if ref.path is not None else None, trust
+            ),
             notes=notes,
         )
 
@@ -240,13 +246,17 @@ class KerasConverter:
         declared = _model_inputs(model)
         if declared is not None:
             found = [
-                TensorSpec(name, tuple(axis_name(len(shape), i) if d is None else d for i, d in enumerate(shape)), dtype)
+                TensorSpec(
+                    name, tuple(axis_name(len(shape), i) if d is None else d for i, d in enumerate(shape)), dtype
+                )
                 for name, shape, dtype in declared
             ]
             specs = merge_specs(found, specs, where)
         elif not specs and arrays is not None:
-            specs = tuple(TensorSpec(f"input_{i}" if len(arrays) > 1 else "input", tuple(int(d) for d in a.shape),
-                                     a.dtype.name) for i, a in enumerate(arrays))
+            specs = tuple(
+                TensorSpec(f"input_{i}" if len(arrays) > 1 else "input", tuple(int(d) for d in a.shape), a.dtype.name)
+                for i, a in enumerate(arrays)
+            )
         elif not specs:
             raise UsageError(
                 f"no inputs known for {where}: the model has no input signature (a subclassed model?)",
@@ -289,8 +299,9 @@ class KerasConverter:
         """Keras eager (TensorFlow backend), inference mode; it can run in float64 (the precision oracle)."""
         from .keras_fp64 import KerasRunner
 
-        return KerasRunner(loaded.model, loaded.state.output_names, [s.name for s in loaded.specs],
-                           "keras (tensorflow eager)")
+        return KerasRunner(
+            loaded.model, loaded.state.output_names, [s.name for s in loaded.specs], "keras (tensorflow eager)"
+        )
 
     @staticmethod
     def failing_op(e: BaseException) -> str | None:
@@ -299,15 +310,32 @@ class KerasConverter:
     # ---------------------------------------------------------------- localisation
     layer_unit = "layer calls, in the order they finish"
 
-    def localize_layers(self, loaded: SourceModel[KerasState], runner: Runner, feeds: Mapping[str, np.ndarray],
-                        onnx_model: onnx.ModelProto, scorer: Scorer, *, budget_bytes: int,
-                        provider: str) -> Finding:
+    def localize_layers(
+        self,
+        loaded: SourceModel[KerasState],
+        runner: Runner,
+        feeds: Mapping[str, np.ndarray],
+        onnx_model: onnx.ModelProto,
+        scorer: Scorer,
+        *,
+        budget_bytes: int,
+        provider: str,
+    ) -> Finding:
         """Each layer call of the Keras model against the ONNX values it became (see
         :func:`onnxbridge.localize.keras_side.localize_keras`)."""
         from ..localize.keras_side import localize_keras
 
-        return localize_keras(loaded.model, loaded.state.call, loaded.specs, [feeds[s.name] for s in loaded.specs],
-                              onnx_model, feeds, scorer, budget_bytes=budget_bytes, provider=provider)
+        return localize_keras(
+            loaded.model,
+            loaded.state.call,
+            loaded.specs,
+            [feeds[s.name] for s in loaded.specs],
+            onnx_model,
+            feeds,
+            scorer,
+            budget_bytes=budget_bytes,
+            provider=provider,
+        )
 
 
 class KerasTf2OnnxRoute:
@@ -323,7 +351,10 @@ class KerasTf2OnnxRoute:
             cf = fn.get_concrete_function()
         names = loaded.state.output_names
         model, notes = concrete_to_onnx(
-            cf, [s.name for s in loaded.specs], names, opset=request.opset,
+            cf,
+            [s.name for s in loaded.specs],
+            names,
+            opset=request.opset,
             name=getattr(loaded.model, "name", "keras model"),
         )
         return ExportedModel(model, names, notes + name_dynamic_axes(model, loaded.specs))

@@ -38,7 +38,15 @@ class KerasRunner(TfRunner):
         import numpy as np
 
         twin = type(self.model).from_config(float64_config(self.model.get_config()))
-        twin.set_weights([np.asarray(w, dtype=np.float64) if np.issubdtype(np.asarray(w).dtype, np.floating)
-                          else w for w in self.model.get_weights()])
-        return TfRunner(keras_call(twin, len(self.positional)), self.output_names, positional=self.positional,
-                        name=f"{self.name} (float64)")
+        twin.set_weights(
+            [
+                np.asarray(w, dtype=np.float64) if np.issubdtype(np.asarray(w).dtype, np.floating) else w
+                for w in self.model.get_weights()
+            ]
+        )
+        return TfRunner(
+            keras_call(twin, len(self.positional)),
+            self.output_names,
+            positional=self.positional,
+            name=f"{self.name} (float64)",
+        )

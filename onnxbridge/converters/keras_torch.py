@@ -92,7 +92,10 @@ class KerasTorchRoute:
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "onnxbridge.converters.keras_torch", str(work)],
-                env=env, capture_output=True, text=True, timeout=self.timeout_s,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout_s,
             )
         except subprocess.TimeoutExpired as e:
             raise ChildRouteError(f"the Keras-on-torch export took over {self.timeout_s:.0f} s and was stopped") from e
@@ -176,11 +179,16 @@ def _child_export(work: Path) -> None:
     )
     with quiet(), torch.no_grad():
         # forward(*xs): the varargs tuple is the one parameter dynamic_shapes describes
-        ep = torch.export.export(wrapper, tuple(example), dynamic_shapes=(dynamic,) if any(dynamic) else None,
-                                 strict=False)
+        ep = torch.export.export(
+            wrapper, tuple(example), dynamic_shapes=(dynamic,) if any(dynamic) else None, strict=False
+        )
         program = torch.onnx.export(
-            ep, dynamo=True, opset_version=req["opset"], input_names=names,
-            output_names=req["output_names"], verbose=False,
+            ep,
+            dynamo=True,
+            opset_version=req["opset"],
+            input_names=names,
+            output_names=req["output_names"],
+            verbose=False,
         )
         assert program is not None  # torch types the TorchScript path's None; dynamo=True returns the program
     onnx.save(program.model_proto, str(work / "model.onnx"))

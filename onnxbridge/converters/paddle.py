@@ -35,6 +35,7 @@ class PaddleState:
     params: Path
     keep: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
+
 DEFAULT_OPSET = 17
 
 
@@ -43,8 +44,10 @@ def _program(params: Path) -> Path:
     for suffix in (".json", ".pdmodel"):
         if params.with_suffix(suffix).is_file():
             return params.with_suffix(suffix)
-    raise InputError(f"{params}: no {params.stem}.json or {params.stem}.pdmodel beside it",
-                     "give the files paddle.jit.save wrote, side by side")
+    raise InputError(
+        f"{params}: no {params.stem}.json or {params.stem}.pdmodel beside it",
+        "give the files paddle.jit.save wrote, side by side",
+    )
 
 
 def _predictor(program: Path, params: Path) -> Any:
@@ -62,8 +65,9 @@ def _export(program: Path, params: Path, opset: int) -> Any:
 
     with tempfile.TemporaryDirectory(prefix="onnxbridge-paddle-") as tmp, quiet():
         out = Path(tmp) / "model.onnx"
-        paddle2onnx.export(str(program), str(params), str(out), opset_version=opset, enable_onnx_checker=True,
-                           optimize_tool="None")
+        paddle2onnx.export(
+            str(program), str(params), str(out), opset_version=opset, enable_onnx_checker=True, optimize_tool="None"
+        )
         return onnx.load(str(out))
 
 
@@ -74,8 +78,9 @@ def _found_specs(program: Path, params: Path) -> tuple[TensorSpec, ...]:
 
     specs = []
     for s in input_specs(_export(program, params, DEFAULT_OPSET)):
-        dims = tuple(d if isinstance(d, int) else ("batch" if i == 0 else f"{s.name}_dim{i}")
-                     for i, d in enumerate(s.dims))
+        dims = tuple(
+            d if isinstance(d, int) else ("batch" if i == 0 else f"{s.name}_dim{i}") for i, d in enumerate(s.dims)
+        )
         specs.append(TensorSpec(s.name, dims, s.dtype))
     return tuple(specs)
 
@@ -120,8 +125,9 @@ class PaddleConverter:
     packages = ("paddlepaddle", "paddle2onnx")
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
-    def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False,
-             obj: Any = None) -> SourceModel[PaddleState]:
+    def load(
+        self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
+    ) -> SourceModel[PaddleState]:
         notes: tuple[str, ...] = ()
         if ref.is_python:
             program, params = self._save_layer(obj if obj is not None else load_python_object(ref), specs, ref.text)
@@ -149,8 +155,9 @@ class PaddleConverter:
         layer.eval()
         self._tmp = tempfile.TemporaryDirectory(prefix="onnxbridge-paddle-")
         prefix = Path(self._tmp.name) / "inference"
-        input_spec = [paddle.static.InputSpec([d if isinstance(d, int) else None for d in s.dims], s.dtype, s.name)
-                      for s in specs]
+        input_spec = [
+            paddle.static.InputSpec([d if isinstance(d, int) else None for d in s.dims], s.dtype, s.name) for s in specs
+        ]
         with quiet():
             paddle.jit.save(layer, str(prefix), input_spec=input_spec)
         params = prefix.with_suffix(".pdiparams")

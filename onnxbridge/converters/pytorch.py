@@ -83,7 +83,9 @@ class TorchConverter:
             raise UsageError(f"the PyTorch converter cannot read {ref.text}", "give file.py:NAME, module:NAME or .pt2")
         return self.load_module(model, example, specs, ref.text)
 
-    def load_module(self, model: Any, example: Any, specs: tuple[TensorSpec, ...], where: str) -> SourceModel[TorchCall]:
+    def load_module(
+        self, model: Any, example: Any, specs: tuple[TensorSpec, ...], where: str
+    ) -> SourceModel[TorchCall]:
         """The hook other converters reuse (the Hugging Face folder converter): a model already in memory,
         its example inputs (a tuple, a dict, or None) and ``--input`` specs -> a ``SourceModel[TorchCall]`` that
         this converter's routes and reference runner take."""
@@ -129,16 +131,18 @@ class TorchConverter:
             int_high = {s.name: tables.get(s.name, vocab) for s in specs if not s.dtype.startswith(("float", "bf"))}
             loaded = replace(loaded, domain=loaded.domain.with_ids(int_high))
             if generated:
-                loaded = replace(loaded, domain=loaded.domain.with_example(
-                    generate_inputs(specs, sizes, seed=0, int_high=int_high)))
+                loaded = replace(
+                    loaded, domain=loaded.domain.with_example(generate_inputs(specs, sizes, seed=0, int_high=int_high))
+                )
                 out, _ = self._run_eager(loaded)
         names_out = output_names_for(out)
         if not names_out:
             raise UsageError(f"{where}: forward returned no tensors", "return a tensor, tuple, dict or ModelOutput")
         # generated inputs keep to the ranges of the user's example (a divisor example in 1..6 never gets 0)
         ranges = loaded.domain.ids.with_examples(user_example)
-        return replace(loaded, domain=loaded.domain.with_ids(ranges),
-                       state=replace(loaded.state, output_names=names_out))
+        return replace(
+            loaded, domain=loaded.domain.with_ids(ranges), state=replace(loaded.state, output_names=names_out)
+        )
 
     def _bind_example(self, module: Any, example: Any, where: str):
         """(call mode, names, arrays) from the example inputs a factory returned."""
@@ -148,8 +152,11 @@ class TorchConverter:
             return None, (), {}
         if isinstance(example, torch.Tensor | np.ndarray):
             example = (example,)
-        if isinstance(example, tuple) and len(example) == 2 and isinstance(example[1], dict) and isinstance(
-            example[0], tuple
+        if (
+            isinstance(example, tuple)
+            and len(example) == 2
+            and isinstance(example[1], dict)
+            and isinstance(example[0], tuple)
         ):  # ExportedProgram.example_inputs: (args, kwargs)
             args, kwargs = example
             if not kwargs:
@@ -181,9 +188,7 @@ class TorchConverter:
                 "or return (model, example_inputs) from NAME",
             )
         if not specs:  # everything fixed, from the example
-            specs = tuple(
-                TensorSpec(n, tuple(int(d) for d in a.shape), a.dtype.name) for n, a in arrays.items()
-            )
+            specs = tuple(TensorSpec(n, tuple(int(d) for d in a.shape), a.dtype.name) for n, a in arrays.items())
             return specs, arrays, {}
         if not arrays:
             return specs, {}, axis_sizes(specs)
@@ -192,8 +197,7 @@ class TorchConverter:
         missing = [s.name for s in specs if s.name not in arrays]
         if missing:
             raise UsageError(
-                f"--input {', '.join(missing)} does not match the example inputs of {where} "
-                f"({', '.join(arrays)})",
+                f"--input {', '.join(missing)} does not match the example inputs of {where} ({', '.join(arrays)})",
                 "name --input after the example inputs",
             )
         sizes = axis_sizes(specs, arrays)
@@ -214,9 +218,9 @@ class TorchConverter:
         if call is None or (fixed and call == "args" and set(spec_names) <= named):
             call = "kwargs" if set(spec_names) <= named else "args"
         if call == "kwargs":
-            unknown = [n for n in spec_names if n not in named] if not any(
-                p.kind == p.VAR_KEYWORD for p in params
-            ) else []
+            unknown = (
+                [n for n in spec_names if n not in named] if not any(p.kind == p.VAR_KEYWORD for p in params) else []
+            )
             if unknown:
                 raise UsageError(
                     f"forward() has no parameter {', '.join(unknown)}",
@@ -268,7 +272,8 @@ class TorchConverter:
         hooks = []
         if watch_embeddings and isinstance(module, torch.nn.Module):
             storage = {
-                t.untyped_storage().data_ptr(): name for name, t in tensors.items()
+                t.untyped_storage().data_ptr(): name
+                for name, t in tensors.items()
                 if not t.is_floating_point() and t.numel()
             }
 
@@ -318,9 +323,17 @@ class TorchConverter:
     # ---------------------------------------------------------------- localisation
     layer_unit = "module calls, in the order they finish"
 
-    def localize_layers(self, loaded: SourceModel[TorchCall], runner: Runner, feeds: Mapping[str, np.ndarray],
-                        onnx_model: onnx.ModelProto, scorer: Scorer, *, budget_bytes: int,
-                        provider: str) -> Finding:
+    def localize_layers(
+        self,
+        loaded: SourceModel[TorchCall],
+        runner: Runner,
+        feeds: Mapping[str, np.ndarray],
+        onnx_model: onnx.ModelProto,
+        scorer: Scorer,
+        *,
+        budget_bytes: int,
+        provider: str,
+    ) -> Finding:
         """Each module call of the eager model against the ONNX values it became (see
         :func:`onnxbridge.localize.torch_side.localize_torch`)."""
         from ..localize.torch_side import localize_torch
@@ -328,5 +341,6 @@ class TorchConverter:
 
         module = loaded.model.module() if is_exported_program(loaded.model) else loaded.model
         args, kwargs = loaded.state.args({n: to_torch(np.asarray(feeds[n])) for n in loaded.state.arg_order})
-        return localize_torch(module, args, kwargs, onnx_model, feeds, scorer, budget_bytes=budget_bytes,
-                              provider=provider)
+        return localize_torch(
+            module, args, kwargs, onnx_model, feeds, scorer, budget_bytes=budget_bytes, provider=provider
+        )

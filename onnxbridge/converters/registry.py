@@ -63,19 +63,32 @@ _TF = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnxsim")
 
 # Built-ins, in detection order (Keras before TensorFlow: a Keras model is a TensorFlow object too).
 BUILTIN_FRAMEWORKS: tuple[tuple[FrameworkInfo, str], ...] = (
-    (FrameworkInfo("pytorch", (".pt2",), (), ("torch",), ("torch", "onnxscript", "onnxsim")),
-     "onnxbridge.converters.pytorch:TorchConverter"),
-    (FrameworkInfo("keras", (".keras", ".h5", ".hdf5"), (), ("keras", "tf_keras", "tensorflow.python.keras"), _TF),
-     "onnxbridge.converters.keras:KerasConverter"),
-    (FrameworkInfo("tensorflow", (".tflite",), ("saved_model.pb",), ("tensorflow",), _TF),
-     "onnxbridge.converters.tensorflow:TfConverter"),
-    (FrameworkInfo("huggingface", (), ("config.json",), (), ("torch", "transformers", "safetensors", "onnxscript",
-                                                             "onnxsim")),
-     "onnxbridge.converters.huggingface:HfConverter"),
-    (FrameworkInfo("jax", (), (), ("flax", "jaxlib", "jax", "equinox"), ("jax", "jaxlib", "flax", "jax2onnx")),
-     "onnxbridge.converters.jax:JaxConverter"),
-    (FrameworkInfo("paddle", (".pdiparams", ".pdmodel"), (), ("paddle",), ("paddlepaddle", "paddle2onnx")),
-     "onnxbridge.converters.paddle:PaddleConverter"),
+    (
+        FrameworkInfo("pytorch", (".pt2",), (), ("torch",), ("torch", "onnxscript", "onnxsim")),
+        "onnxbridge.converters.pytorch:TorchConverter",
+    ),
+    (
+        FrameworkInfo("keras", (".keras", ".h5", ".hdf5"), (), ("keras", "tf_keras", "tensorflow.python.keras"), _TF),
+        "onnxbridge.converters.keras:KerasConverter",
+    ),
+    (
+        FrameworkInfo("tensorflow", (".tflite",), ("saved_model.pb",), ("tensorflow",), _TF),
+        "onnxbridge.converters.tensorflow:TfConverter",
+    ),
+    (
+        FrameworkInfo(
+            "huggingface", (), ("config.json",), (), ("torch", "transformers", "safetensors", "onnxscript", "onnxsim")
+        ),
+        "onnxbridge.converters.huggingface:HfConverter",
+    ),
+    (
+        FrameworkInfo("jax", (), (), ("flax", "jaxlib", "jax", "equinox"), ("jax", "jaxlib", "flax", "jax2onnx")),
+        "onnxbridge.converters.jax:JaxConverter",
+    ),
+    (
+        FrameworkInfo("paddle", (".pdiparams", ".pdmodel"), (), ("paddle",), ("paddlepaddle", "paddle2onnx")),
+        "onnxbridge.converters.paddle:PaddleConverter",
+    ),
 )
 
 
@@ -89,21 +102,34 @@ class ConverterRegistry:
         self._origins: dict[str, str] = {}  # framework -> "built-in" or the distribution that registered it
 
     @overload
-    def register(self, framework: str, target: None = None, info: FrameworkInfo | None = None,
-                 origin: str = "registered at run time") -> Callable[[_Target], _Target]: ...
+    def register(
+        self,
+        framework: str,
+        target: None = None,
+        info: FrameworkInfo | None = None,
+        origin: str = "registered at run time",
+    ) -> Callable[[_Target], _Target]: ...
     @overload
-    def register(self, framework: str, target: _Target, info: FrameworkInfo | None = None,
-                 origin: str = "registered at run time") -> _Target: ...
-    def register(self, framework: str, target: str | type | None = None, info: FrameworkInfo | None = None,
-                 origin: str = "registered at run time") -> Callable[[_Target], _Target] | str | type:
+    def register(
+        self, framework: str, target: _Target, info: FrameworkInfo | None = None, origin: str = "registered at run time"
+    ) -> _Target: ...
+    def register(
+        self,
+        framework: str,
+        target: str | type | None = None,
+        info: FrameworkInfo | None = None,
+        origin: str = "registered at run time",
+    ) -> Callable[[_Target], _Target] | str | type:
         """Register ``target`` ("module:Class" or a class); usable as a class decorator. ``info`` declares
         the SOURCE forms without loading the class (else they are read from the class when needed);
         ``origin`` says where it comes from (``built-in``, a distribution) for listings."""
 
         def add(obj: _Target) -> _Target:
             if framework in self._targets or framework in self._loaded:
-                raise UsageError(f"a converter for {framework!r} is already registered ({self.origin(framework)})",
-                                 "register the converter under another framework name")
+                raise UsageError(
+                    f"a converter for {framework!r} is already registered ({self.origin(framework)})",
+                    "register the converter under another framework name",
+                )
             if isinstance(obj, str):
                 self._targets[framework] = obj
             else:
@@ -172,8 +198,7 @@ class ConverterRegistry:
 
     def for_folder(self, folder: Path) -> str | None:
         """The framework whose marker file the folder holds."""
-        return next((i.name for i in self._infos_in_order() if any((folder / m).exists() for m in i.dir_markers)),
-                    None)
+        return next((i.name for i in self._infos_in_order() if any((folder / m).exists() for m in i.dir_markers)), None)
 
     def for_object(self, obj: Any) -> str | None:
         """The framework an object's class hierarchy comes from, without importing anything."""
@@ -207,7 +232,7 @@ class ConverterRegistry:
                 raise UsageError(
                     f"the converter plugin {ep.name!r} = {ep.value!r} from {by} clashes with the "
                     f"{self.origin(ep.name)} converter of that name: it is refused",
-                    f"rename its entry point in the [project.entry-points.\"{ENTRY_POINT_GROUP}\"] table of the "
+                    f'rename its entry point in the [project.entry-points."{ENTRY_POINT_GROUP}"] table of the '
                     "plugin's pyproject.toml, or uninstall it",
                 )
             self._targets[ep.name] = ep.load

@@ -100,7 +100,9 @@ class TfConverter:
             )
         return self._load_function(ref, fn, specs, owner)
 
-    def _load_function(self, ref: SourceRef, cf: Any, specs: tuple[TensorSpec, ...], owner: Any) -> SourceModel[TfState]:
+    def _load_function(
+        self, ref: SourceRef, cf: Any, specs: tuple[TensorSpec, ...], owner: Any
+    ) -> SourceModel[TfState]:
         """``owner`` holds the variables ``cf`` reads: it must live as long as ``cf`` is used."""
         import tensorflow as tf
 
@@ -114,8 +116,10 @@ class TfConverter:
             keys = None
             found_names = [clean_name(s.name or p.name) for s, p in zip(flat_specs, placeholders)]
         else:
-            raise UsageError(f"{ref.text}: a signature with nested or mixed arguments is not supported",
-                             "wrap it in a tf.function taking flat tensors")
+            raise UsageError(
+                f"{ref.text}: a signature with nested or mixed arguments is not supported",
+                "wrap it in a tf.function taking flat tensors",
+            )
         found = [
             TensorSpec(n, _spec_dims(s.shape), s.dtype.name) for n, s in zip(unique_names(found_names), flat_specs)
         ]
@@ -123,11 +127,14 @@ class TfConverter:
         sizes = axis_sizes(specs)
         example = generate_inputs(specs, sizes, seed=0)
         if keys is None:
+
             def call(*xs):
                 return cf(*xs)
         else:
+
             def call(*xs):
                 return cf(**dict(zip(keys, xs)))
+
         try:
             with quiet_tf():
                 out = call(*(tf.constant(example[s.name]) for s in specs))
@@ -136,8 +143,13 @@ class TfConverter:
                 f"the inputs do not fit {ref.text}: calling it raised {first_line(e, 300)}",
                 "check --input shapes and dtypes against the signature",
             ) from e
-        return SourceModel(self.framework, ref.text, cf, InputDomain.of(specs, sizes, None, example),
-                           TfFunctionState(call, tuple(flat_output_names(out)), owner))
+        return SourceModel(
+            self.framework,
+            ref.text,
+            cf,
+            InputDomain.of(specs, sizes, None, example),
+            TfFunctionState(call, tuple(flat_output_names(out)), owner),
+        )
 
     def _load_tflite(self, ref: SourceRef, path: Path, specs: tuple[TensorSpec, ...]) -> SourceModel[TfState]:
         inputs, outputs = _read_tflite(path)
@@ -145,13 +157,19 @@ class TfConverter:
         specs = merge_specs(found, specs, ref.text)
         sizes = axis_sizes(specs)
         example = generate_inputs(specs, sizes, seed=0)
-        return SourceModel(self.framework, ref.text, path, InputDomain.of(specs, sizes, None, example), TfliteState(
-            inputs={s.name: d["index"] for s, (_, d) in zip(specs, inputs)},
-            outputs=tuple((name, d["index"]) for name, d in outputs),
-            tensor_names={d["name"]: s.name for s, (_, d) in zip(specs, inputs)}
-            | {d["name"]: name for name, d in outputs},
-            output_names=tuple(name for name, _ in outputs),
-        ))
+        return SourceModel(
+            self.framework,
+            ref.text,
+            path,
+            InputDomain.of(specs, sizes, None, example),
+            TfliteState(
+                inputs={s.name: d["index"] for s, (_, d) in zip(specs, inputs)},
+                outputs=tuple((name, d["index"]) for name, d in outputs),
+                tensor_names={d["name"]: s.name for s, (_, d) in zip(specs, inputs)}
+                | {d["name"]: name for name, d in outputs},
+                output_names=tuple(name for name, _ in outputs),
+            ),
+        )
 
     # ---------------------------------------------------------------- routes
     def routes(self, loaded: SourceModel[TfState]) -> list:
@@ -179,8 +197,9 @@ def _saved_model_signature(path: Path) -> tuple[Any, Any]:
         with quiet_tf():
             obj = tf.saved_model.load(str(path))
     except Exception as e:
-        raise InputError(f"{path} is not a readable SavedModel ({first_line(e, 200)})",
-                         "re-export it with tf.saved_model.save") from e
+        raise InputError(
+            f"{path} is not a readable SavedModel ({first_line(e, 200)})", "re-export it with tf.saved_model.save"
+        ) from e
     signatures = dict(getattr(obj, "signatures", {}) or {})
     if SERVING not in signatures:
         others = f" (it has: {', '.join(sorted(signatures))})" if signatures else ""
@@ -223,8 +242,10 @@ def _function_of(obj: Any, specs: tuple[TensorSpec, ...], where: str) -> Any:
     except UsageError:
         raise
     except Exception as e:
-        raise UsageError(f"{where}: tracing the tf.function failed: {first_line(e, 300)}",
-                         "check --input against the function's arguments") from e
+        raise UsageError(
+            f"{where}: tracing the tf.function failed: {first_line(e, 300)}",
+            "check --input against the function's arguments",
+        ) from e
 
 
 def _read_tflite(path: Path):
@@ -232,8 +253,9 @@ def _read_tflite(path: Path):
     with open(path, "rb") as f:
         head = f.read(8)
     if len(head) < 8 or head[4:8] != b"TFL3":
-        raise InputError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier)",
-                         "convert the model with tf.lite.TFLiteConverter")
+        raise InputError(
+            f"{path} is not a TFLite flatbuffer (no TFL3 identifier)", "convert the model with tf.lite.TFLiteConverter"
+        )
     import tensorflow as tf
 
     try:
@@ -241,8 +263,10 @@ def _read_tflite(path: Path):
             warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated": it still is the reference
             interp = tf.lite.Interpreter(model_path=str(path))
     except Exception as e:
-        raise InputError(f"{path} is not a readable TFLite model ({first_line(e, 200)})",
-                         "re-convert it with tf.lite.TFLiteConverter") from e
+        raise InputError(
+            f"{path} is not a readable TFLite model ({first_line(e, 200)})",
+            "re-convert it with tf.lite.TFLiteConverter",
+        ) from e
     by_index_in = {d["index"]: d for d in interp.get_input_details()}
     by_index_out = {d["index"]: d for d in interp.get_output_details()}
     names_in = {i: clean_name(re.sub(r"^serving_default_", "", d["name"])) for i, d in by_index_in.items()}

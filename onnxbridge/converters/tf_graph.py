@@ -208,8 +208,12 @@ def concrete_to_onnx(
             with tf.Graph().as_default() as tf_graph:
                 tf.import_graph_def(graph_def, name="")
                 return tfonnx.process_tf_graph(
-                    tf_graph, opset=opset, input_names=tf_in, output_names=tf_out,
-                    const_node_values=const_values, tensors_to_rename=rename,
+                    tf_graph,
+                    opset=opset,
+                    input_names=tf_in,
+                    output_names=tf_out,
+                    const_node_values=const_values,
+                    tensors_to_rename=rename,
                 )
 
         graph = process()
@@ -227,10 +231,9 @@ def _refuse_unmapped(model: onnx.ModelProto) -> None:
     """tf2onnx leaves ops it cannot map in the graph under their TensorFlow names; name them."""
     import onnx
 
-    unmapped = sorted({
-        n.op_type for n in model.graph.node
-        if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type, n.domain)
-    })
+    unmapped = sorted(
+        {n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type, n.domain)}
+    )
     if unmapped:
         raise RuntimeError(f"tf2onnx cannot map TensorFlow op {unmapped[0]} to ONNX (unmapped: {', '.join(unmapped)})")
 

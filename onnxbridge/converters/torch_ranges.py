@@ -85,7 +85,9 @@ def _guards(shape_env: Any, symbols: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
-def exported_axes(ep: Any, arg_order: Sequence[str], dynamic: Mapping[str, Mapping[int, str]]) -> tuple[ExportedAxis, ...]:
+def exported_axes(
+    ep: Any, arg_order: Sequence[str], dynamic: Mapping[str, Mapping[int, str]]
+) -> tuple[ExportedAxis, ...]:
     """The range torch.export recorded for each named dynamic axis (intersected over the inputs that
     share the axis name), with the guard that bounds it when the model's code made one. Empty when the
     program cannot be read."""

@@ -42,8 +42,9 @@ def _call_values(loaded: SourceModel[TorchCall], example: Mapping[str, Any] | No
     return loaded.state.args(tensors)
 
 
-def _finish(model, loaded: SourceModel[TorchCall], route: str, notes: tuple[str, ...] = (),
-            axes: tuple = ()) -> ExportedModel:
+def _finish(
+    model, loaded: SourceModel[TorchCall], route: str, notes: tuple[str, ...] = (), axes: tuple = ()
+) -> ExportedModel:
     fixed = name_dynamic_axes(model, loaded.specs)
     names = loaded.state.output_names
     if len(model.graph.output) != len(names):
@@ -52,8 +53,14 @@ def _finish(model, loaded: SourceModel[TorchCall], route: str, notes: tuple[str,
     return ExportedModel(model, names, notes + fixed, axis_ranges=axes)
 
 
-def _finish_file(path: Path, loaded: SourceModel[TorchCall], route: str, notes: tuple[str, ...] = (), axes: tuple = (),
-                 stamp: Callable[[Any], None] | None = None) -> ExportedModel:
+def _finish_file(
+    path: Path,
+    loaded: SourceModel[TorchCall],
+    route: str,
+    notes: tuple[str, ...] = (),
+    axes: tuple = (),
+    stamp: Callable[[Any], None] | None = None,
+) -> ExportedModel:
     """``_finish`` for a product saved to ``path``: the graph (its weights stay on disk) is re-saved with
     its dynamic axes named and, with ``stamp``, what ``stamp`` writes on it (the module calls)."""
     import dataclasses
@@ -178,16 +185,26 @@ class DynamoRoute:
                 self.probe.record(None)
             with quiet(enabled=not request.debug), math_attention():
                 input_names = list(loaded.state.arg_order) if loaded.state.call == "args" else None
-                program = torch.onnx.export(ep, dynamo=True, opset_version=request.opset, input_names=input_names,
-                                            output_names=list(names), verbose=False)
+                program = torch.onnx.export(
+                    ep,
+                    dynamo=True,
+                    opset_version=request.opset,
+                    input_names=input_names,
+                    output_names=list(names),
+                    verbose=False,
+                )
         assert program is not None  # torch types the TorchScript path's None; dynamo=True returns the program
-        notes = tuple(f"exported from an example grown from {axis}={size} to 2 (torch.export specialises sizes 0 "
-                      f"and 1); {axis}={size} is checked too" for axis, size in grown.items())
+        notes = tuple(
+            f"exported from an example grown from {axis}={size} to 2 (torch.export specialises sizes 0 "
+            f"and 1); {axis}={size} is checked too"
+            for axis, size in grown.items()
+        )
         axes = exported_axes(ep, loaded.state.arg_order, _dynamic(loaded))
         if request.save_to is not None and (request.external_data or _ir_weight_bytes(program.model) >= LARGE_MODEL):
             program.save(request.save_to, external_data=True)  # onnx-ir writes the tensors; no protobuf copy
-            return _finish_file(request.save_to, loaded, self.name, notes, axes,
-                                stamp=lambda model: _stamp_module_calls(model, program))
+            return _finish_file(
+                request.save_to, loaded, self.name, notes, axes, stamp=lambda model: _stamp_module_calls(model, program)
+            )
         model = program.model_proto
         _stamp_module_calls(model, program)
         return _finish(model, loaded, self.name, notes, axes)
@@ -259,8 +276,10 @@ class TorchScriptRoute:
         shape sweep; a branch on *values* would silently freeze, so it is refused outright."""
         own = torch_dir()
         branches = [
-            w for w in caught
-            if type(w.message).__name__ == "TracerWarning" and "Python boolean" in str(w.message)
+            w
+            for w in caught
+            if type(w.message).__name__ == "TracerWarning"
+            and "Python boolean" in str(w.message)
             and not inside(str(w.filename or ""), own)  # torch's own input checks are shape-only
         ]
         if branches and self.probe.value_dependent(loaded) is not False:

@@ -47,8 +47,9 @@ def to_numpy(t: Any) -> np.ndarray:
     return t.numpy()
 
 
-def forward_args(call: str, arg_order: tuple[str, ...], tensors: Mapping[str, Any],
-                 fixed: Mapping[str, Any] | None = None) -> tuple[tuple, dict[str, Any]]:
+def forward_args(
+    call: str, arg_order: tuple[str, ...], tensors: Mapping[str, Any], fixed: Mapping[str, Any] | None = None
+) -> tuple[tuple, dict[str, Any]]:
     """(args, kwargs) for ``forward``: the inputs in ``arg_order``, by keyword when ``call`` is
     ``"kwargs"``, else positionally; ``fixed`` keywords (``use_cache=False``) after them."""
     if call == "kwargs":
@@ -69,8 +70,14 @@ class TorchRunner:
     name = "pytorch"
     float64_how = "pytorch: a deep copy of the module .double(), float inputs cast"
 
-    def __init__(self, module: Any, call: str, arg_order: tuple[str, ...], output_names: tuple[str, ...],
-                 fixed: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        module: Any,
+        call: str,
+        arg_order: tuple[str, ...],
+        output_names: tuple[str, ...],
+        fixed: Mapping[str, Any] | None = None,
+    ) -> None:
         self.module = module
         self.call = call
         self.arg_order = arg_order
@@ -136,7 +143,11 @@ class TorchRunner:
                 return module(*args, **kwargs)
 
         sync = torch.cuda.synchronize if device == "cuda" else None
-        name = f"pytorch eager (cpu, {torch.get_num_threads()} threads)" if device == "cpu" else f"pytorch eager ({device})"
+        name = (
+            f"pytorch eager (cpu, {torch.get_num_threads()} threads)"
+            if device == "cpu"
+            else f"pytorch eager ({device})"
+        )
         return call, sync, name
 
     def release(self) -> None:

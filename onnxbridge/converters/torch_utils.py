@@ -65,8 +65,9 @@ def without_cache(model: Any) -> dict[str, Any]:
     return {"use_cache": False} if takes and configs else {}
 
 
-def grow_small_axes(example: Mapping[str, np.ndarray], dynamic: Mapping[str, Mapping[int, str]],
-                    to: int = 2) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+def grow_small_axes(
+    example: Mapping[str, np.ndarray], dynamic: Mapping[str, Mapping[int, str]], to: int = 2
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """The example with every dynamic axis of size 0 or 1 grown to ``to`` (repeating its values, as
     optimum's dummy inputs are never 0/1), and {axis name: old size} for those grown.
 
@@ -136,7 +137,6 @@ def dim_specs(dynamic: Mapping[int, str], ranges: Mapping[str, Any]) -> dict[int
             bounds["min"] = int(r.lo)
         out[ax] = torch.export.Dim.DYNAMIC(**bounds) if bounds else torch.export.Dim.DYNAMIC
     return out
-
 
 
 def _key_name(key: Any) -> str:
@@ -256,8 +256,11 @@ def failing_op(e: BaseException) -> str | None:
         return "data-dependent control flow" + where
     if "Python boolean" in text:
         return "data-dependent control flow"
-    m = re.search(r"You marked L\['(\w+)'\]\.size\(\)\[(\d+)\] as dynamic but your code specialized it to be a "
-                  r"constant \((\d+)\)", text)
+    m = re.search(
+        r"You marked L\['(\w+)'\]\.size\(\)\[(\d+)\] as dynamic but your code specialized it to be a "
+        r"constant \((\d+)\)",
+        text,
+    )
     if m:
         return f"input '{m.group(1)}' dim {m.group(2)} declared dynamic, but the model fixes it to {m.group(3)}"
     for pat in _OP_PATTERNS:

@@ -28,8 +28,17 @@ from .._version import __version__
 from ..fsutil import atomic_write_text
 from ..publish import locked
 
-__all__ = ["CACHE_PATH", "state_dir", "FileHasher", "file_sha256", "Fingerprint", "Cache", "package_versions",
-           "replay_packages", "source_packages"]
+__all__ = [
+    "CACHE_PATH",
+    "state_dir",
+    "FileHasher",
+    "file_sha256",
+    "Fingerprint",
+    "Cache",
+    "package_versions",
+    "replay_packages",
+    "source_packages",
+]
 
 CACHE_PATH = Path(".onnxbridge") / "cache.json"
 FORMAT = 1
@@ -134,8 +143,11 @@ class Fingerprint:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Fingerprint:
         return cls(
-            entry=str(d.get("entry", "")), onnx=str(d.get("onnx", "")), fixtures=str(d.get("fixtures", "")),
-            sources=dict(d.get("sources", {})), runtime_versions=dict(d.get("runtime_versions", {})),
+            entry=str(d.get("entry", "")),
+            onnx=str(d.get("onnx", "")),
+            fixtures=str(d.get("fixtures", "")),
+            sources=dict(d.get("sources", {})),
+            runtime_versions=dict(d.get("runtime_versions", {})),
             export_versions=dict(d.get("export_versions", {})),
         )
 
@@ -149,8 +161,9 @@ class Fingerprint:
         if self.fixtures != old.fixtures:
             out.append("fixtures changed")
         if source:
-            changed = sorted(p for p in set(self.sources) | set(old.sources)
-                             if self.sources.get(p) != old.sources.get(p))
+            changed = sorted(
+                p for p in set(self.sources) | set(old.sources) if self.sources.get(p) != old.sources.get(p)
+            )
             if changed:
                 more = f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
                 out.append(f"source changed: {', '.join(changed[:3])}{more}")
@@ -166,8 +179,9 @@ class Fingerprint:
 class Cache:
     """``.onnxbridge/cache.json``: files' stat signatures and hashes, and each model's last pass."""
 
-    def __init__(self, path: Path, data: dict[str, Any] | None = None, note: str | None = None,
-                 text: str | None = None) -> None:
+    def __init__(
+        self, path: Path, data: dict[str, Any] | None = None, note: str | None = None, text: str | None = None
+    ) -> None:
         self.path = path
         self._text = text  # as read, so that an unchanged cache is not rewritten
         data = data or {}
@@ -204,8 +218,7 @@ class Cache:
             return None
         return Fingerprint.from_dict(rec["fingerprint"]), rec
 
-    def record_pass(self, name: str, fp: Fingerprint, files: list[str], *, framework: str | None,
-                    summary: str) -> None:
+    def record_pass(self, name: str, fp: Fingerprint, files: list[str], *, framework: str | None, summary: str) -> None:
         """Remember that ``name`` passed with fingerprint ``fp``; ``files`` are the project files it hashed."""
         self._recorded.add(name)
         self.models[name] = {
@@ -236,9 +249,13 @@ class Cache:
         used = {p for rec in models.values() for p in _paths(rec)}
         merged = {**self.files, **on_disk.files, **files}
         imports = {**on_disk.imports, **self.imports}
-        data = {"format": FORMAT, "onnxbridge": __version__,
-                "files": {k: v for k, v in merged.items() if k in used}, "models": models,
-                "imports": {k: v for k, v in imports.items() if k in used}}
+        data = {
+            "format": FORMAT,
+            "onnxbridge": __version__,
+            "files": {k: v for k, v in merged.items() if k in used},
+            "models": models,
+            "imports": {k: v for k, v in imports.items() if k in used},
+        }
         text = json.dumps(data, indent=1, sort_keys=True) + "\n"
         if text == on_disk._text:
             return None

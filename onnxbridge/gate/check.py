@@ -90,7 +90,9 @@ def check(
     todo = [p.task for p in plans.values() if p.task is not None]
     keep = {m.name for m in manifest.models}
     try:
-        done = _run(todo, kind, options, say, lambda o: _finish(plans[o.result.name], o, manifest, cache, hasher, runtime))
+        done = _run(
+            todo, kind, options, say, lambda o: _finish(plans[o.result.name], o, manifest, cache, hasher, runtime)
+        )
     except BaseException:  # Ctrl-C: what passed and was written until now stays recorded
         cache.save(hasher.table, keep=keep)
         raise
@@ -100,15 +102,24 @@ def check(
     if note:
         notes.append(note)
     return CheckReport(
-        config=str(manifest.path), root=str(manifest.root), results=results,
-        seconds=time.perf_counter() - t0, update=update,
+        config=str(manifest.path),
+        root=str(manifest.root),
+        results=results,
+        seconds=time.perf_counter() - t0,
+        update=update,
         jobs=options.jobs if options.jobs is not None else kind.default_jobs,
-        notes=tuple(notes), executor=str(options),
+        notes=tuple(notes),
+        executor=str(options),
     )
 
 
-def _run(todo: list[Task], kind: ExecutorKind, options: ExecutorOptions, say: Progress,
-         finish: Callable[[Outcome], ModelResult]) -> dict[str, ModelResult]:
+def _run(
+    todo: list[Task],
+    kind: ExecutorKind,
+    options: ExecutorOptions,
+    say: Progress,
+    finish: Callable[[Outcome], ModelResult],
+) -> dict[str, ModelResult]:
     """Run the tasks on the executor; each outcome is finished here, in this process, as it arrives."""
     done: dict[str, ModelResult] = {}
     if not todo:
@@ -121,18 +132,25 @@ def _run(todo: list[Task], kind: ExecutorKind, options: ExecutorOptions, say: Pr
     return done
 
 
-def _finish(plan: _Plan, outcome: Outcome, manifest: Manifest, cache: Cache, hasher: FileHasher,
-            runtime: dict[str, str]) -> ModelResult:
+def _finish(
+    plan: _Plan, outcome: Outcome, manifest: Manifest, cache: Cache, hasher: FileHasher, runtime: dict[str, str]
+) -> ModelResult:
     """Write what the worker made (``--update``), then record the pass, unless it ran with other versions."""
     result, entry = outcome.result, plan.entry
     if outcome.staged is not None:
         try:
             publish_update(entry, manifest.root, state_dir(manifest.root), outcome.staged)
         except OSError as e:
-            return replace(result, status=GateStatus.ERROR, exit_code=EXIT_USAGE, checks=(), worst=None,
-                           message=f"could not write {entry.onnx} and {entry.fixtures}: {e.strerror or e}",
-                           hint="make the folder writable (nothing was written for this model) and rerun "
-                                "onnxbridge check --update")
+            return replace(
+                result,
+                status=GateStatus.ERROR,
+                exit_code=EXIT_USAGE,
+                checks=(),
+                worst=None,
+                message=f"could not write {entry.onnx} and {entry.fixtures}: {e.strerror or e}",
+                hint="make the folder writable (nothing was written for this model) and rerun "
+                "onnxbridge check --update",
+            )
     if result.status not in (GateStatus.PASSED, GateStatus.UPDATED):
         return result
     drift = version_drift(outcome.versions)
@@ -148,8 +166,16 @@ def version_drift(versions: dict[str, str]) -> list[str]:
     return [f"{name} {v} (here {here[name]})" for name, v in sorted(versions.items()) if here.get(name) != v]
 
 
-def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHasher, runtime: dict[str, str], *,
-          update: bool, force: bool) -> _Plan:
+def _plan(
+    entry: ModelEntry,
+    manifest: Manifest,
+    cache: Cache,
+    hasher: FileHasher,
+    runtime: dict[str, str],
+    *,
+    update: bool,
+    force: bool,
+) -> _Plan:
     where = manifest.location(entry)
     source = manifest.source_for_load(entry)
     if update:
@@ -159,15 +185,23 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
         return _Plan(entry, result=_error(entry, where, missing_onnx(entry)))
     fixtures_sha = hasher.digest(entry.fixtures)
     if fixtures_sha is None:
-        return _Plan(entry, result=_error(entry, where, InputError(
-            f"fixtures file {entry.fixtures} of model '{entry.name}' does not exist",
-            f"{UPDATE_HINT} (the fixtures hold the golden inputs and outputs the ONNX file is replayed on)",
-        )))
+        return _Plan(
+            entry,
+            result=_error(
+                entry,
+                where,
+                InputError(
+                    f"fixtures file {entry.fixtures} of model '{entry.name}' does not exist",
+                    f"{UPDATE_HINT} (the fixtures hold the golden inputs and outputs the ONNX file is replayed on)",
+                ),
+            ),
+        )
     last = cache.last_pass(entry.name)
     framework = entry.framework or (last[1].get("framework") if last else None) or _guess_framework(entry)
     sources, notes = _sources(entry, manifest.root, hasher, last, cache.imports)
-    fp = Fingerprint(entry.digest, onnx_sha, fixtures_sha, sources, runtime,
-                     package_versions(source_packages(framework)))
+    fp = Fingerprint(
+        entry.digest, onnx_sha, fixtures_sha, sources, runtime, package_versions(source_packages(framework))
+    )
     if force or last is None:
         mode, reasons = "full", ["--force" if force else "no recorded pass"]
     else:
@@ -179,9 +213,15 @@ def _plan(entry: ModelEntry, manifest: Manifest, cache: Cache, hasher: FileHashe
             mode, reasons = "replay", fp.changes(old, source=False) or ["fingerprint changed"]
         else:
             result = ModelResult(
-                name=entry.name, status=GateStatus.UNCHANGED, location=where, onnx=entry.onnx, source=entry.source,
+                name=entry.name,
+                status=GateStatus.UNCHANGED,
+                location=where,
+                onnx=entry.onnx,
+                source=entry.source,
                 message=f"since its pass at {rec.get('passed_at', '?')}: {rec.get('summary', '')}".rstrip(": "),
-                framework=rec.get("framework"), notes=notes, last_passed=rec.get("passed_at"),
+                framework=rec.get("framework"),
+                notes=notes,
+                last_passed=rec.get("passed_at"),
             )
             return _Plan(entry, result=result, fingerprint=fp)
     task = Task(entry, str(manifest.root), where, source, mode, tuple(reasons))
@@ -206,14 +246,17 @@ def _onnx_digest(hasher: FileHasher, entry: ModelEntry) -> str | None:
     return hashlib.sha256(f"{onnx_sha}+{data_sha}".encode()).hexdigest()
 
 
-def _sources(entry: ModelEntry, root: Path, hasher: FileHasher, last,
-             imports: dict[str, list]) -> tuple[dict[str, str], tuple[str, ...]]:
+def _sources(
+    entry: ModelEntry, root: Path, hasher: FileHasher, last, imports: dict[str, list]
+) -> tuple[dict[str, str], tuple[str, ...]]:
     """Hashes of the model's source files; the recorded list is reused while none of them changed,
     and a rescan parses only the files that did (``imports``)."""
     if last is not None and not entry.watch:
         old = last[0]
-        if old.entry == entry.digest and old.sources and all(
-            hasher.digest(rel) == sha for rel, sha in old.sources.items()
+        if (
+            old.entry == entry.digest
+            and old.sources
+            and all(hasher.digest(rel) == sha for rel, sha in old.sources.items())
         ):
             return dict(old.sources), ()
     found = source_files(entry, root, imports)
@@ -231,12 +274,21 @@ def _guess_framework(entry: ModelEntry) -> str | None:
 
 
 def _error(entry: ModelEntry, where: Location, e: OnnxBridgeError) -> ModelResult:
-    return ModelResult(name=entry.name, status=GateStatus.ERROR, location=where, onnx=entry.onnx, source=entry.source,
-                       message=e.message, hint=e.hint, exit_code=e.exit_code)
+    return ModelResult(
+        name=entry.name,
+        status=GateStatus.ERROR,
+        location=where,
+        onnx=entry.onnx,
+        source=entry.source,
+        message=e.message,
+        hint=e.hint,
+        exit_code=e.exit_code,
+    )
 
 
-def _record(plan: _Plan, result: ModelResult, manifest: Manifest, cache: Cache, hasher: FileHasher,
-            runtime: dict[str, str]) -> None:
+def _record(
+    plan: _Plan, result: ModelResult, manifest: Manifest, cache: Cache, hasher: FileHasher, runtime: dict[str, str]
+) -> None:
     """Remember a pass; after --update the fingerprint is taken again from the files just written."""
     entry = plan.entry
     framework = result.framework or (cache.models.get(entry.name) or {}).get("framework")
@@ -248,8 +300,9 @@ def _record(plan: _Plan, result: ModelResult, manifest: Manifest, cache: Cache, 
         if onnx_sha is None or fixtures_sha is None:
             return
         sources, _ = _sources(entry, manifest.root, hasher, None, cache.imports)
-        fp = Fingerprint(entry.digest, onnx_sha, fixtures_sha, sources, runtime,
-                         package_versions(source_packages(framework)))
+        fp = Fingerprint(
+            entry.digest, onnx_sha, fixtures_sha, sources, runtime, package_versions(source_packages(framework))
+        )
     else:
         for rel in (*onnx_files(entry), entry.fixtures):  # changed while checked (a concurrent --update)?
             hasher.table.pop(rel, None)
@@ -257,5 +310,6 @@ def _record(plan: _Plan, result: ModelResult, manifest: Manifest, cache: Cache, 
             return
         if result.framework:  # the framework is known for sure once the source was loaded
             fp = replace(fp, export_versions=package_versions(source_packages(result.framework)))
-    cache.record_pass(entry.name, fp, [*onnx_files(entry), entry.fixtures, *fp.sources], framework=framework,
-                      summary=result.message)
+    cache.record_pass(
+        entry.name, fp, [*onnx_files(entry), entry.fixtures, *fp.sources], framework=framework, summary=result.message
+    )

@@ -66,8 +66,10 @@ def source_files(entry: ModelEntry, root: Path, imports: dict[str, list] | None 
         found.update(matched)
     rel = sorted({p.resolve().relative_to(root).as_posix() for p in found if _inside(p, root)})
     if len(rel) > MANY_FILES:
-        notes.append(f"model '{entry.name}' depends on {len(rel)} project files (all tracked; the first check "
-                     "hashes them all, later ones only stat them)")
+        notes.append(
+            f"model '{entry.name}' depends on {len(rel)} project files (all tracked; the first check "
+            "hashes them all, later ones only stat them)"
+        )
     return SourceFiles(tuple(rel), tuple(notes))
 
 

@@ -47,8 +47,9 @@ _SCHEDULING = ("cpus", "memory_gb")
 class ManifestError(InputError):
     """A manifest that is malformed or names things that do not exist (exit 2); knows its line."""
 
-    def __init__(self, message: str, hint: str | None = None, *, path: Path | None = None,
-                 line: int | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, *, path: Path | None = None, line: int | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.path = path
         self.line = line
@@ -108,8 +109,12 @@ class ModelEntry:
 
     def convert_options(self, **files: Any) -> ConvertOptions:
         """A re-export of the entry, validated against its source."""
-        return ConvertOptions(self.export_options(), self.parity_config(**files),
-                              OptimizeOptions(**self._fields(OptimizeOptions)), **self._fields(ConvertOptions))
+        return ConvertOptions(
+            self.export_options(),
+            self.parity_config(**files),
+            OptimizeOptions(**self._fields(OptimizeOptions)),
+            **self._fields(ConvertOptions),
+        )
 
 
 # every key a model may have: ModelEntry's own fields, and the fields of the option objects it builds
@@ -232,7 +237,9 @@ def _parse(path: Path, text: str, data: dict[str, Any]) -> Manifest:
     if not isinstance(table, dict) or "models" not in table:
         raise ManifestError(
             f"{shown}:1: no models declared",
-            f"add a [[{header}]] table with name, source and onnx for each model", path=path, line=1,
+            f"add a [[{header}]] table with name, source and onnx for each model",
+            path=path,
+            line=1,
         )
     models = table["models"]
     lines = _entry_lines(text, header)
@@ -240,7 +247,9 @@ def _parse(path: Path, text: str, data: dict[str, Any]) -> Manifest:
         line = _key_line(text, "models", 1, len(text.splitlines()) + 1) or (lines[0] if lines else 1)
         raise ManifestError(
             f"{shown}:{line}: 'models' must be a non-empty array of tables",
-            f"declare each model as a [[{header}]] table", path=path, line=line,
+            f"declare each model as a [[{header}]] table",
+            path=path,
+            line=line,
         )
     defaults = {k: v for k, v in table.items() if k != "models"}
     for key, value in defaults.items():
@@ -248,13 +257,17 @@ def _parse(path: Path, text: str, data: dict[str, Any]) -> Manifest:
         if key not in _DEFAULTABLE:
             raise ManifestError(
                 f"{shown}:{line}: unknown top-level key {key!r}",
-                f"keys allowed as defaults for every model: {', '.join(_DEFAULTABLE)}", path=path, line=line,
+                f"keys allowed as defaults for every model: {', '.join(_DEFAULTABLE)}",
+                path=path,
+                line=line,
             )
         what = _KEYS[key].what
         if not accepted(_KEYS[key], value):
             raise ManifestError(
                 f"{shown}:{line}: default {key} must be {what}, not {type(value).__name__} {value!r}",
-                f"write {key} as {what}", path=path, line=line,
+                f"write {key} as {what}",
+                path=path,
+                line=line,
             )
     entries: list[ModelEntry] = []
     seen: dict[str, int] = {}
@@ -268,7 +281,9 @@ def _parse(path: Path, text: str, data: dict[str, Any]) -> Manifest:
         if entry.name in seen:
             raise ManifestError(
                 f"{shown}:{start}: model name {entry.name!r} is declared twice (first at line {seen[entry.name]})",
-                "give every model a unique name", path=path, line=start,
+                "give every model a unique name",
+                path=path,
+                line=start,
             )
         seen[entry.name] = start
         for key in ("onnx", "fixtures"):
@@ -277,7 +292,9 @@ def _parse(path: Path, text: str, data: dict[str, Any]) -> Manifest:
                 line = _key_line(text, key, start, end) or start
                 raise ManifestError(
                     f"{shown}:{line}: model {entry.name!r}: {key} {rel} is also the {written[rel]}",
-                    "give every model its own ONNX file and fixtures", path=path, line=line,
+                    "give every model its own ONNX file and fixtures",
+                    path=path,
+                    line=line,
                 )
             written[rel] = f"{key} file of model {entry.name!r}"
         entries.append(entry)
@@ -294,7 +311,7 @@ def _entry_lines(text: str, header: str) -> list[int]:
 def _key_line(text: str, key: str, start: int, end: int) -> int | None:
     """The line of ``key = ...`` between lines ``start`` and ``end`` (exclusive)."""
     pat = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
-    for n, line in enumerate(text.splitlines()[start - 1:end - 1], start):
+    for n, line in enumerate(text.splitlines()[start - 1 : end - 1], start):
         if pat.match(line):
             return n
     return None
@@ -406,7 +423,11 @@ def _check_inputs(inputs: list[str], fail) -> None:
     try:
         parse_input_specs(list(inputs))
     except UsageError as e:
-        raise fail("inputs", e.message.replace("--input ", "input ", 1), "write each input as NAME:DIMS[:DTYPE], e.g. \"x:batch,3,32,32\"") from e
+        raise fail(
+            "inputs",
+            e.message.replace("--input ", "input ", 1),
+            'write each input as NAME:DIMS[:DTYPE], e.g. "x:batch,3,32,32"',
+        ) from e
 
 
 def _check_source(source: str, root: Path, fail) -> None:
@@ -419,12 +440,15 @@ def _check_source(source: str, root: Path, fail) -> None:
             raise fail("source", f"source file {file_part} does not exist", "fix the path (relative to the manifest)")
         return
     if source.lower().endswith(".onnx"):
-        raise fail("source", f"source {source!r} is an ONNX file", "name the model it is exported from, e.g. models.py:net")
+        raise fail(
+            "source", f"source {source!r} is an ONNX file", "name the model it is exported from, e.g. models.py:net"
+        )
     if (root / source).exists():
         return
     if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_][\w.]*", source):
         return  # package.module:NAME, resolved at load time
     raise fail(
-        "source", f"source {source!r} does not exist",
+        "source",
+        f"source {source!r} does not exist",
         "write file.py:NAME, package.module:NAME, or the path of a model file or SavedModel folder",
     )

@@ -110,8 +110,9 @@ def entry_keys(entry_class: type, skip: tuple[str, ...]) -> dict[str, ManifestKe
         if f.name in skip or f.name in OPTION_KEYS:
             continue
         accepted_types, what = _accepts(hints[f.name])
-        out[f.name] = ManifestKey(f.name, None, f.name, accepted_types, _WHAT.get(f.name, what),
-                                  f.name not in _NOT_DEFAULTABLE)
+        out[f.name] = ManifestKey(
+            f.name, None, f.name, accepted_types, _WHAT.get(f.name, what), f.name not in _NOT_DEFAULTABLE
+        )
     return out
 
 

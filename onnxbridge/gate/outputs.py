@@ -81,11 +81,17 @@ def stage_update(entry: ModelEntry, folder: Path, report: Any, route: str | None
 
     exported = folder / Path(entry.onnx).name
     write_fixtures(
-        folder / _FIXTURES, inputs=load_cases(folder / "inputs.npz", INPUTS),
+        folder / _FIXTURES,
+        inputs=load_cases(folder / "inputs.npz", INPUTS),
         outputs=load_cases(folder / "outputs.npz", OUTPUTS),
-        meta={"onnx_sha256": file_sha256(exported), "source": entry.source, "route": route,
-              "framework": report.framework, "onnxbridge": __version__,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        meta={
+            "onnx_sha256": file_sha256(exported),
+            "source": entry.source,
+            "route": route,
+            "framework": report.framework,
+            "onnxbridge": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
     )
     data = folder / data_name(exported)
     return StagedFiles(str(folder), exported.name, _FIXTURES, data.name if data.exists() else None)
@@ -121,4 +127,3 @@ def _sigint_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-

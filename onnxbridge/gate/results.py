@@ -15,7 +15,6 @@ __all__ = ["GateStatus", "Location", "Worst", "ModelResult", "CheckReport", "STA
 UPDATE_HINT = "run `onnxbridge check --update` to regenerate the ONNX file and its fixtures"
 
 
-
 class GateStatus(enum.StrEnum):
     """What ``check`` made of one model (written as its value in JSON and output lines)."""
 
@@ -173,11 +172,15 @@ class CheckReport:
         for r in self.results:
             if r.ok:
                 continue
-            out.append({
-                "file": r.file, "line": r.line, "level": "error",
-                "title": f"onnxbridge check {r.name} {r.status}",
-                "message": r.message + (f" (hint: {r.hint})" if r.hint else ""),
-            })
+            out.append(
+                {
+                    "file": r.file,
+                    "line": r.line,
+                    "level": "error",
+                    "title": f"onnxbridge check {r.name} {r.status}",
+                    "message": r.message + (f" (hint: {r.hint})" if r.hint else ""),
+                }
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,6 +215,7 @@ class CheckReport:
 
         path = Path(path)
         if path.suffix.lower() != ".json":
-            raise UsageError(f"cannot write the check report as {path.suffix or 'a file without suffix'}",
-                             "write it as .json")
+            raise UsageError(
+                f"cannot write the check report as {path.suffix or 'a file without suffix'}", "write it as .json"
+            )
         return atomic_write_text(path, self.to_json() + "\n")

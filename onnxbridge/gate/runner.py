@@ -79,15 +79,27 @@ def run_task(task: Task) -> Outcome:
     except OnnxBridgeError as e:
         result = _result(task, GateStatus.ERROR, e.message, hint=e.hint, exit_code=e.exit_code)
     except Exception as e:  # a bug below us; keep checking the other models
-        result = _result(task, GateStatus.ERROR, f"internal error: {type(e).__name__}: {str(e).strip()[:300]}",
-                         hint="rerun with --debug --jobs 1 and report it if it looks like a bug",
-                         exit_code=EXIT_INTERNAL)
+        result = _result(
+            task,
+            GateStatus.ERROR,
+            f"internal error: {type(e).__name__}: {str(e).strip()[:300]}",
+            hint="rerun with --debug --jobs 1 and report it if it looks like a bug",
+            exit_code=EXIT_INTERNAL,
+        )
     return Outcome(dataclasses.replace(result, seconds=time.perf_counter() - t0), staged)
 
 
 def _result(task: Task, status: GateStatus, message: str, **kw) -> ModelResult:
-    return ModelResult(name=task.entry.name, status=status, location=task.location, onnx=task.entry.onnx,
-                       source=task.entry.source, reasons=task.reasons, message=message, **kw)
+    return ModelResult(
+        name=task.entry.name,
+        status=status,
+        location=task.location,
+        onnx=task.entry.onnx,
+        source=task.entry.source,
+        reasons=task.reasons,
+        message=message,
+        **kw,
+    )
 
 
 @contextlib.contextmanager
@@ -106,8 +118,9 @@ def _project_imports(root: str) -> Iterator[None]:
         if name == "onnxbridge" or name.startswith("onnxbridge."):
             return False
         file = getattr(sys.modules.get(name), "__file__", None)
-        return (file is not None and _inside(file, root)
-                and not any(_inside(file, prefix) for prefix in installed))  # a venv inside the project
+        return (
+            file is not None and _inside(file, root) and not any(_inside(file, prefix) for prefix in installed)
+        )  # a venv inside the project
 
     for name in [n for n in list(sys.modules) if ours(n)]:
         sys.modules.pop(name, None)
@@ -141,18 +154,22 @@ def _check(task: Task) -> ModelResult:
     with locked({onnx_path.parent, (root / entry.fixtures).parent}, shared=True):
         golden = read_fixtures(root / entry.fixtures, hint=UPDATE_HINT, where=str(task.location))
         if not golden.inputs or not golden.outputs or golden.legacy:
-            raise InputError(f"fixtures file {entry.fixtures} does not hold matching inputs and outputs "
-                             f"({task.location})", UPDATE_HINT)
+            raise InputError(
+                f"fixtures file {entry.fixtures} does not hold matching inputs and outputs ({task.location})",
+                UPDATE_HINT,
+            )
         if not onnx_path.is_file():
             raise missing_onnx(entry)
         committed = OrtRunner(onnx_path, entry.provider)
     # the check convert and --update judged the committed file with: outputs computed in float16 / bfloat16
     # are judged at that type's tolerances here too
-    check = one_pass(tolerances=entry.parity_config().tolerances, candidate=committed.model,
-                     cases=fixture_cases(golden.inputs))
+    check = one_pass(
+        tolerances=entry.parity_config().tolerances, candidate=committed.model, cases=fixture_cases(golden.inputs)
+    )
     reports: dict[str, ParityReport] = {}
-    replay = FixtureRunner(golden, golden.inputs, committed.output_names,
-                           hint="the ONNX file's outputs were renamed; " + UPDATE_HINT)
+    replay = FixtureRunner(
+        golden, golden.inputs, committed.output_names, hint="the ONNX file's outputs were renamed; " + UPDATE_HINT
+    )
     reports["replay"] = check.report(replay, committed)
     framework = None
     route = None
@@ -179,21 +196,37 @@ def _against_source(task: Task, committed: OrtRunner, check: OnePassCheck) -> tu
     return converter.framework, list(loaded.notes), report
 
 
-def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None, route: str | None,
-             notes: tuple[str, ...]) -> ModelResult:
+def _verdict(
+    task: Task, reports: dict[str, ParityReport], framework: str | None, route: str | None, notes: tuple[str, ...]
+) -> ModelResult:
     checks = tuple(reports)
     failed = next((name for name, r in reports.items() if not r.passed), None)
     if failed is not None:
         worst = worst_of(failed, reports[failed])
         message = f"{_WHAT[failed]}: {worst.describe() if worst else reports[failed].summary()}"
-        hint = ("if the change is intended, run `onnxbridge check --update` and commit the new ONNX file and "
-                "fixtures" if failed in ("replay", "source") else
-                "the exporter changed or the source exports differently now; see the validation in --json")
-        return _result(task, GateStatus.FAILED, message, hint=hint, exit_code=EXIT_PARITY, checks=checks, worst=worst,
-                       framework=framework, validations=reports, notes=notes)
+        hint = (
+            "if the change is intended, run `onnxbridge check --update` and commit the new ONNX file and fixtures"
+            if failed in ("replay", "source")
+            else "the exporter changed or the source exports differently now; see the validation in --json"
+        )
+        return _result(
+            task,
+            GateStatus.FAILED,
+            message,
+            hint=hint,
+            exit_code=EXIT_PARITY,
+            checks=checks,
+            worst=worst,
+            framework=framework,
+            validations=reports,
+            notes=notes,
+        )
     replay = reports["replay"]
-    worst = max((w for w in (worst_of(n, r) for n, r in reports.items()) if w and w.max_abs is not None),
-                key=lambda w: w.max_abs or 0.0, default=None)  # max_abs is set on every one kept
+    worst = max(
+        (w for w in (worst_of(n, r) for n, r in reports.items()) if w and w.max_abs is not None),
+        key=lambda w: w.max_abs or 0.0,
+        default=None,
+    )  # max_abs is set on every one kept
     parts = [f"replay {len(replay.cases)} case(s) on {provider_label(replay.provider_used)}"]
     if "source" in reports:
         parts.append(f"source ({framework}) {len(reports['source'].cases)} case(s)")
@@ -201,8 +234,17 @@ def _verdict(task: Task, reports: dict[str, ParityReport], framework: str | None
         parts.append(f"re-export ({route}) {len(reports['export'].cases)} case(s)")
     if worst is not None:
         parts.append(f"worst max_abs {worst.max_abs:.3g}")
-    return _result(task, GateStatus.PASSED, ", ".join(parts), exit_code=EXIT_OK, checks=checks, worst=worst,
-                   framework=framework, validations=reports, notes=notes)
+    return _result(
+        task,
+        GateStatus.PASSED,
+        ", ".join(parts),
+        exit_code=EXIT_OK,
+        checks=checks,
+        worst=worst,
+        framework=framework,
+        validations=reports,
+        notes=notes,
+    )
 
 
 def _export(task: Task, folder: Path, *, save: bool = False):
@@ -238,20 +280,37 @@ def _update(task: Task) -> tuple[ModelResult, StagedFiles | None]:
         route = report.conversion.route if report.conversion else None
         if not validation.passed:
             worst = worst_of("update", validation)
-            return _result(task, GateStatus.FAILED, f"{_WHAT['update']}: {worst.describe() if worst else validation.summary()}",
-                           hint="fix the model or the export (see onnxbridge convert for details); the committed "
-                                "files were left as they were",
-                           exit_code=EXIT_PARITY, checks=("update",), worst=worst, framework=report.framework,
-                           validations={"update": validation}), None
+            return _result(
+                task,
+                GateStatus.FAILED,
+                f"{_WHAT['update']}: {worst.describe() if worst else validation.summary()}",
+                hint="fix the model or the export (see onnxbridge convert for details); the committed "
+                "files were left as they were",
+                exit_code=EXIT_PARITY,
+                checks=("update",),
+                worst=worst,
+                framework=report.framework,
+                validations={"update": validation},
+            ), None
         staged = stage_update(entry, folder, report, route)  # published by the submitting process
     finally:
         if staged is None:
             shutil.rmtree(folder, ignore_errors=True)
     worst = worst_of("update", validation)
-    message = (f"wrote {entry.onnx} ({route}) and {entry.fixtures} ({len(validation.cases)} case(s))"
-               + (f", worst max_abs {worst.max_abs:.3g}" if worst and worst.max_abs is not None else ""))
-    return _result(task, GateStatus.UPDATED, message, exit_code=EXIT_OK, checks=("update",), worst=worst,
-                   framework=report.framework, validations={"update": validation}, notes=report.notes), staged
+    message = f"wrote {entry.onnx} ({route}) and {entry.fixtures} ({len(validation.cases)} case(s))" + (
+        f", worst max_abs {worst.max_abs:.3g}" if worst and worst.max_abs is not None else ""
+    )
+    return _result(
+        task,
+        GateStatus.UPDATED,
+        message,
+        exit_code=EXIT_OK,
+        checks=("update",),
+        worst=worst,
+        framework=report.framework,
+        validations={"update": validation},
+        notes=report.notes,
+    ), staged
 
 
 def missing_onnx(entry: ModelEntry) -> InputError:

@@ -42,8 +42,10 @@ class DecodeBenchConfig:
         if self.prompt_length < 1:
             raise UsageError(f"--prompt-length {self.prompt_length} must be >= 1", "e.g. --prompt-length 128")
         if self.new_tokens < 2:
-            raise UsageError(f"--new-tokens {self.new_tokens} must be >= 2 (one from the prefill, one decoded)",
-                             "e.g. --new-tokens 64")
+            raise UsageError(
+                f"--new-tokens {self.new_tokens} must be >= 2 (one from the prefill, one decoded)",
+                "e.g. --new-tokens 64",
+            )
         if not self.batches or min(self.batches) < 1:
             raise UsageError(f"--batch {self.batches} needs sizes >= 1", "e.g. --batch 1,4")
         if self.trials < 1:
@@ -85,8 +87,9 @@ class _OrtRunner:
         self.device = "cuda" if "CUDA" in session.provider.used else "cpu"
 
     def __call__(self, ids: Any, steps: int) -> Trial:
-        return _measured(lambda out: self._io(ids, steps, out) if self.mode == "io-binding"
-                         else self._feeds(ids, steps, out))
+        return _measured(
+            lambda out: self._io(ids, steps, out) if self.mode == "io-binding" else self._feeds(ids, steps, out)
+        )
 
     def _small(self, ids: Any) -> tuple[Any, Any]:
         import numpy as np
@@ -190,8 +193,9 @@ class _TorchRunner:
                 nxt = out.logits[:, -1, :].argmax(-1)[:, None]
                 chosen.append(nxt[:, 0].numpy())
                 mask = torch.cat([mask, ones], dim=1)
-                out = self.model(input_ids=nxt, attention_mask=mask, past_key_values=out.past_key_values,
-                                 use_cache=True)
+                out = self.model(
+                    input_ids=nxt, attention_mask=mask, past_key_values=out.past_key_values, use_cache=True
+                )
             t2 = time.perf_counter()
             chosen.append(out.logits[:, -1, :].argmax(-1).numpy())
             return t1 - t0, t2 - t1
@@ -200,14 +204,30 @@ class _TorchRunner:
 def _timing(runtime: str, mode: str, batch: int, trials: Sequence[Trial], tokens: int, variant: str) -> DecodeTiming:
     prefill = tuple(t.prefill_s * 1e3 for t in trials)
     rate = tuple(tokens / t.decode_s if t.decode_s > 0 else 0.0 for t in trials)
-    return DecodeTiming(runtime, mode, batch, statistics.median(prefill), statistics.median(rate),
-                        max(t.peak_rss for t in trials), max(t.peak_added for t in trials), len(trials), prefill, rate,
-                        variant)
+    return DecodeTiming(
+        runtime,
+        mode,
+        batch,
+        statistics.median(prefill),
+        statistics.median(rate),
+        max(t.peak_rss for t in trials),
+        max(t.peak_added for t in trials),
+        len(trials),
+        prefill,
+        rate,
+        variant,
+    )
 
 
-def bench_decoder(folder: str | Path, config: DecodeBenchConfig = DecodeBenchConfig(), *, source: Any = None,
-                  source_label: str | None = None, variants: Mapping[str, str | Path] | None = None,
-                  progress: Progress = no_progress) -> DecodeBench:
+def bench_decoder(
+    folder: str | Path,
+    config: DecodeBenchConfig = DecodeBenchConfig(),
+    *,
+    source: Any = None,
+    source_label: str | None = None,
+    variants: Mapping[str, str | Path] | None = None,
+    progress: Progress = no_progress,
+) -> DecodeBench:
     """Time ``folder``'s ``model.onnx``, ``variants`` (name -> a quantised copy of the folder, e.g. from
     :func:`onnxbridge.generation.quantize.quantize_folder`) and (given) ``source``, a transformers causal LM
     or a folder holding one, interleaved: per trial, per batch, each ONNX Runtime folder and mode, then the
@@ -236,11 +256,15 @@ def bench_decoder(folder: str | Path, config: DecodeBenchConfig = DecodeBenchCon
         runners.append((TORCH, "dynamic-cache", "fp32", runner))
         if not runner.keep:
             notes.append("the source's forward takes no logits_to_keep: its prefill computes every position's logits")
-    vocab = int(session.session.get_outputs()[0].shape[-1]) if isinstance(
-        session.session.get_outputs()[0].shape[-1], int) else 32
+    vocab = (
+        int(session.session.get_outputs()[0].shape[-1])
+        if isinstance(session.session.get_outputs()[0].shape[-1], int)
+        else 32
+    )
     rng = np.random.default_rng(config.seed)
-    prompts = {b: rng.integers(3, max(4, vocab), size=(b, config.prompt_length), dtype=np.int64)
-               for b in config.batches}
+    prompts = {
+        b: rng.integers(3, max(4, vocab), size=(b, config.prompt_length), dtype=np.int64) for b in config.batches
+    }
     steps = config.new_tokens - 1
     for b in config.batches:  # warm-up: allocator arenas, kernels, lazy initialisation
         for *_, run in runners:
@@ -251,21 +275,37 @@ def bench_decoder(folder: str | Path, config: DecodeBenchConfig = DecodeBenchCon
         for b in config.batches:
             for runtime, mode, variant, run in runners:
                 trials.setdefault((runtime, mode, variant, b), []).append(run(prompts[b], steps))
-    rows = tuple(_timing(rt, mode, b, trials[(rt, mode, v, b)], b * steps, v)
-                 for b in config.batches for rt, mode, v, _ in runners)
+    rows = tuple(
+        _timing(rt, mode, b, trials[(rt, mode, v, b)], b * steps, v)
+        for b in config.batches
+        for rt, mode, v, _ in runners
+    )
     agree = []
     for b in config.batches:
         first = {trials[(rt, mode, v, b)][0].tokens for rt, mode, v, _ in runners if v == "fp32"}
         agree.append(len(first) == 1)
         if len(first) > 1:
-            notes.append(f"batch {b}: the runtimes chose different greedy tokens (near-ties on random weights, or "
-                         "a folder that is not SOURCE's export): run onnxbridge validate SOURCE OUT_DIR")
-    return DecodeBench(str(folder), source_label, session.provider.used, config.prompt_length, config.new_tokens,
-                       tuple(config.batches), config.threads, rows, tuple(notes), tuple(agree))
+            notes.append(
+                f"batch {b}: the runtimes chose different greedy tokens (near-ties on random weights, or "
+                "a folder that is not SOURCE's export): run onnxbridge validate SOURCE OUT_DIR"
+            )
+    return DecodeBench(
+        str(folder),
+        source_label,
+        session.provider.used,
+        config.prompt_length,
+        config.new_tokens,
+        tuple(config.batches),
+        config.threads,
+        rows,
+        tuple(notes),
+        tuple(agree),
+    )
 
 
-def bench_folder(folder: str | Path, config: DecodeBenchConfig, *, source: str | None = None,
-                 progress: Progress = no_progress) -> Report:
+def bench_folder(
+    folder: str | Path, config: DecodeBenchConfig, *, source: str | None = None, progress: Progress = no_progress
+) -> Report:
     """:func:`bench_decoder` as a run report (``command`` bench, ``decode_bench`` filled, peak RSS)."""
     from .._memory import StagePeaks
 
@@ -273,6 +313,13 @@ def bench_folder(folder: str | Path, config: DecodeBenchConfig, *, source: str |
     t0 = time.perf_counter()
     with peaks.stage("bench"):
         result = bench_decoder(folder, config, source=source, progress=progress)
-    return Report(command="bench", source=source or str(folder), framework="onnx" if source is None else "pytorch",
-                  output=str(folder), decode_bench=result, timings={"bench_s": time.perf_counter() - t0},
-                  notes=result.notes, peak_rss_bytes=peaks.bytes)
+    return Report(
+        command="bench",
+        source=source or str(folder),
+        framework="onnx" if source is None else "pytorch",
+        output=str(folder),
+        decode_bench=result,
+        timings={"bench_s": time.perf_counter() - t0},
+        notes=result.notes,
+        peak_rss_bytes=peaks.bytes,
+    )

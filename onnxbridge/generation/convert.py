@@ -16,10 +16,23 @@ from ..results import ConversionResult, Report
 __all__ = ["FOLDER_FILES", "convert_with_past", "load_causal_lm", "validate_with_past"]
 
 # copied beside model.onnx when the source folder has them
-FOLDER_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                "special_tokens_map.json", "added_tokens.json", "vocab.json", "vocab.txt", "merges.txt",
-                "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "chat_template.jinja",
-                "chat_template.json", "preprocessor_config.json")
+FOLDER_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "chat_template.jinja",
+    "chat_template.json",
+    "preprocessor_config.json",
+)
 
 
 def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False, speech: bool = False) -> Any:
@@ -29,22 +42,36 @@ def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False, speec
 
     folder = read_folder(path, trust=trust)
     if folder.config.get("auto_map") and not trust:
-        raise UsageError(f"{path}: config.json's auto_map names the folder's own modeling code",
-                         "pass --trust-model if you trust the folder")
+        raise UsageError(
+            f"{path}: config.json's auto_map names the folder's own modeling code",
+            "pass --trust-model if you trust the folder",
+        )
     with offline():
         import torch
         import transformers
 
-        auto = (transformers.AutoModelForSpeechSeq2Seq if speech else transformers.AutoModelForSeq2SeqLM if seq2seq
-                else transformers.AutoModelForCausalLM)
+        auto = (
+            transformers.AutoModelForSpeechSeq2Seq
+            if speech
+            else transformers.AutoModelForSeq2SeqLM
+            if seq2seq
+            else transformers.AutoModelForCausalLM
+        )
         try:
             with quiet():
-                model = auto.from_pretrained(path, local_files_only=True, use_safetensors=folder.safetensors,
-                                             dtype=torch.float32, trust_remote_code=trust)
+                model = auto.from_pretrained(
+                    path,
+                    local_files_only=True,
+                    use_safetensors=folder.safetensors,
+                    dtype=torch.float32,
+                    trust_remote_code=trust,
+                )
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
             kind = "sequence-to-sequence" if seq2seq else "causal"
-            raise InputError(f"{path}: transformers could not load a {kind} LM ({first_line(e, 300)})",
-                             "check config.json and the weights; a with-past task needs an LM head") from e
+            raise InputError(
+                f"{path}: transformers could not load a {kind} LM ({first_line(e, 300)})",
+                "check config.json and the weights; a with-past task needs an LM head",
+            ) from e
     model.config.use_cache = True
     return model.eval()
 
@@ -75,8 +102,14 @@ def _pad_id(model: Any) -> int:
     return 0
 
 
-def convert_with_past(source: str, output: str | Path, options: Any, progress: Progress | None = None, *,
-                      task: str = "text-generation-with-past") -> Report:
+def convert_with_past(
+    source: str,
+    output: str | Path,
+    options: Any,
+    progress: Progress | None = None,
+    *,
+    task: str = "text-generation-with-past",
+) -> Report:
     """The with-past export of a causal-LM (or, for ``text2text-generation-with-past``, an encoder-decoder)
     folder into ``output``, with generation parity unless ``options.validate`` is off. ``options``:
     :class:`~onnxbridge.options.ConvertOptions`."""
@@ -97,8 +130,13 @@ def convert_with_past(source: str, output: str | Path, options: Any, progress: P
     scratch.mkdir()
     try:
         say("exporting with the KV cache")
-        exported = export_with_past(model, scratch / "model.onnx", opset=options.export.opset or 18,
-                                    routes=options.export.routes, debug=options.export.debug)
+        exported = export_with_past(
+            model,
+            scratch / "model.onnx",
+            opset=options.export.opset or 18,
+            routes=options.export.routes,
+            debug=options.export.debug,
+        )
         timings["export_s"] = exported.seconds
         copied = _copy_folder_files(src, scratch, model)
         _publish(scratch, out)
@@ -111,22 +149,42 @@ def convert_with_past(source: str, output: str | Path, options: Any, progress: P
         timings["validate_s"] = generation.seconds
     layout = exported.layout
     conversion = ConversionResult(
-        framework="huggingface", route=exported.route, attempts=exported.attempts, opset=exported.opset,
-        input_names=layout.input_names, output_names=layout.output_names, seconds=exported.seconds,
-        notes=(f"task text-generation-with-past: {layout.layers} layers, kv heads "
-               f"{sorted({k.heads for k in layout.keys})}, head_dim {sorted({k.head_dim for k in layout.keys})}"
-               + ("" if layout.position_ids else ", no position_ids (the model does not take them)"),
-               f"copied beside model.onnx: {', '.join(copied)}"))
-    return Report(command="convert", source=source, framework="huggingface", output=str(out),
-                  conversion=conversion, timings=timings, notes=_generation_notes(generation), generation=generation)
+        framework="huggingface",
+        route=exported.route,
+        attempts=exported.attempts,
+        opset=exported.opset,
+        input_names=layout.input_names,
+        output_names=layout.output_names,
+        seconds=exported.seconds,
+        notes=(
+            f"task text-generation-with-past: {layout.layers} layers, kv heads "
+            f"{sorted({k.heads for k in layout.keys})}, head_dim {sorted({k.head_dim for k in layout.keys})}"
+            + ("" if layout.position_ids else ", no position_ids (the model does not take them)"),
+            f"copied beside model.onnx: {', '.join(copied)}",
+        ),
+    )
+    return Report(
+        command="convert",
+        source=source,
+        framework="huggingface",
+        output=str(out),
+        conversion=conversion,
+        timings=timings,
+        notes=_generation_notes(generation),
+        generation=generation,
+    )
 
 
 def _generation_notes(generation: Any) -> tuple[str, ...]:
     if generation is None:
         return ()
-    return (("generation parity: plain greedy (do_sample=False, no end-of-sequence stop, no logits processors), "
+    return (
+        (
+            "generation parity: plain greedy (do_sample=False, no end-of-sequence stop, no logits processors), "
             f"prompts of lengths {[len(r.prompt) for r in generation.rows]} left-padded in one batch, then the "
-            "first alone"),)
+            "first alone"
+        ),
+    )
 
 
 def _generation(model: Any, out: Path, parity: Any, new_tokens: int) -> Any:
@@ -138,8 +196,9 @@ def _generation(model: Any, out: Path, parity: Any, new_tokens: int) -> Any:
     return check(model, out, new_tokens=new_tokens, pad=_pad_id(model), provider=provider, seed=parity.seed)
 
 
-def _convert_seq2seq(source: str, output: str | Path, options: Any, progress: Progress | None,
-                     speech: bool = False) -> Report:
+def _convert_seq2seq(
+    source: str, output: str | Path, options: Any, progress: Progress | None, speech: bool = False
+) -> Report:
     """``text2text-generation-with-past`` (``automatic-speech-recognition-with-past`` when ``speech``):
     encoder_model.onnx, decoder_model.onnx, decoder_with_past_model.onnx (optimum's names), configs,
     tokenizer and preprocessor files, generation parity."""
@@ -157,8 +216,14 @@ def _convert_seq2seq(source: str, output: str | Path, options: Any, progress: Pr
     scratch.mkdir()
     try:
         say("exporting the encoder and the decoders with their KV cache")
-        exported = export_seq2seq(model, scratch, opset=options.export.opset or 18, routes=options.export.routes,
-                                  debug=options.export.debug, speech=speech)
+        exported = export_seq2seq(
+            model,
+            scratch,
+            opset=options.export.opset or 18,
+            routes=options.export.routes,
+            debug=options.export.debug,
+            speech=speech,
+        )
         timings["export_s"] = exported.seconds
         copied = _copy_folder_files(src, scratch, model)
         _publish(scratch, out)
@@ -174,18 +239,36 @@ def _convert_seq2seq(source: str, output: str | Path, options: Any, progress: Pr
     with_past = ort.InferenceSession(str(out / DECODER_WITH_PAST), providers=["CPUExecutionProvider"])
     route = exported.routes[0] if len(set(exported.routes)) == 1 else ", ".join(exported.routes)
     conversion = ConversionResult(
-        framework="huggingface", route=route, attempts=exported.attempts, opset=options.export.opset or 18,
+        framework="huggingface",
+        route=route,
+        attempts=exported.attempts,
+        opset=options.export.opset or 18,
         input_names=tuple(i.name for i in with_past.get_inputs()),
-        output_names=tuple(o.name for o in with_past.get_outputs()), seconds=exported.seconds,
-        notes=((f"task text2text-generation-with-past: {ENCODER}, decoder_model.onnx, {DECODER_WITH_PAST} "
-               f"({exported.layers} decoder layers); inputs / outputs listed are the decoder with past's"),
-               f"copied beside the graphs: {', '.join(copied)}"))
-    return Report(command="convert", source=source, framework="huggingface", output=str(out),
-                  conversion=conversion, timings=timings, notes=_generation_notes(generation), generation=generation)
+        output_names=tuple(o.name for o in with_past.get_outputs()),
+        seconds=exported.seconds,
+        notes=(
+            (
+                f"task text2text-generation-with-past: {ENCODER}, decoder_model.onnx, {DECODER_WITH_PAST} "
+                f"({exported.layers} decoder layers); inputs / outputs listed are the decoder with past's"
+            ),
+            f"copied beside the graphs: {', '.join(copied)}",
+        ),
+    )
+    return Report(
+        command="convert",
+        source=source,
+        framework="huggingface",
+        output=str(out),
+        conversion=conversion,
+        timings=timings,
+        notes=_generation_notes(generation),
+        generation=generation,
+    )
 
 
-def validate_with_past(source: str, folder: str | Path, trust: bool, parity: Any, *, new_tokens: int = 32,
-                       progress: Progress | None = None) -> Report:
+def validate_with_past(
+    source: str, folder: str | Path, trust: bool, parity: Any, *, new_tokens: int = 32, progress: Progress | None = None
+) -> Report:
     """``validate FOLDER OUT_DIR``: generation parity of a with-past folder against its source folder."""
     say = progress or no_progress
     say(f"loading {source}")
@@ -194,14 +277,22 @@ def validate_with_past(source: str, folder: str | Path, trust: bool, parity: Any
     from .tasks import task_of
 
     task = task_of(_json(Path(source) / "config.json", "model config")) or "text-generation-with-past"
-    model = load_causal_lm(Path(source), trust, seq2seq=task != "text-generation-with-past",
-                           speech=task.startswith("automatic-speech"))
+    model = load_causal_lm(
+        Path(source), trust, seq2seq=task != "text-generation-with-past", speech=task.startswith("automatic-speech")
+    )
     timings = {"load_s": time.perf_counter() - t0}
     say(f"generating {new_tokens} tokens per prompt through {folder} and the source")
     generation = _generation(model, Path(folder), parity, new_tokens)
     timings["validate_s"] = generation.seconds
-    return Report(command="validate", source=source, framework="huggingface", output=str(folder), timings=timings,
-                  notes=_generation_notes(generation), generation=generation)
+    return Report(
+        command="validate",
+        source=source,
+        framework="huggingface",
+        output=str(folder),
+        timings=timings,
+        notes=_generation_notes(generation),
+        generation=generation,
+    )
 
 
 def _copy_folder_files(src: Path, dst: Path, model: Any) -> tuple[str, ...]:
@@ -221,8 +312,13 @@ def _copy_folder_files(src: Path, dst: Path, model: Any) -> tuple[str, ...]:
 def _publish(scratch: Path, out: Path) -> None:
     """The finished files into ``out`` (a previous output's model files replaced)."""
     out.mkdir(exist_ok=True)
-    for stale in ("model.onnx", "model.onnx.data", "encoder_model.onnx", "decoder_model.onnx",
-                  "decoder_with_past_model.onnx"):
+    for stale in (
+        "model.onnx",
+        "model.onnx.data",
+        "encoder_model.onnx",
+        "decoder_model.onnx",
+        "decoder_with_past_model.onnx",
+    ):
         (out / stale).unlink(missing_ok=True)
     for f in scratch.iterdir():
         if f.is_file():

@@ -36,8 +36,10 @@ def cache_layout(model: Any) -> CacheLayout:
     cache = out.past_key_values
     layers = getattr(cache, "layers", None)
     if not layers:
-        raise ConversionError(f"{type(model).__name__} returns no layered KV cache ({type(cache).__name__})",
-                              "export it without its cache: --task text-generation")
+        raise ConversionError(
+            f"{type(model).__name__} returns no layered KV cache ({type(cache).__name__})",
+            "export it without its cache: --task text-generation",
+        )
     keys = tuple(KvShape(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in layers)
     values = tuple(KvShape(int(layer.values.shape[1]), int(layer.values.shape[3])) for layer in layers)
     uses_pos = "position_ids" in inspect.signature(model.forward).parameters
@@ -59,12 +61,14 @@ def _wrapper_class(position_ids: bool):
 
             cache = DynamicCache(ddp_cache_data=[(past[2 * i], past[2 * i + 1]) for i in range(self.layers)])
             extra = {"position_ids": position_ids} if position_ids is not None else {}
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache,
-                             use_cache=True, **extra)
+            out = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache, use_cache=True, **extra
+            )
             present = [t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)]
             return (out.logits, *present)
 
     if position_ids:
+
         class WithPositions(WithPast):
             def forward(self, input_ids, attention_mask, position_ids, past):
                 return self.run(input_ids, attention_mask, position_ids, past)
@@ -83,8 +87,9 @@ def WithPastWrapper(model: Any, layout: CacheLayout):
     return _wrapper_class(layout.position_ids)(model, layout.layers).eval()
 
 
-def example_feeds(layout: CacheLayout, batch: int, seq: int, past: int, vocab: int, seed: int,
-                  pad_rows: bool = False) -> dict[str, Any]:
+def example_feeds(
+    layout: CacheLayout, batch: int, seq: int, past: int, vocab: int, seed: int, pad_rows: bool = False
+) -> dict[str, Any]:
     """Inputs in the graph's names: random ids, a mask over past + sequence (row 0 left-padded by half
     its length when ``pad_rows``), positions as generation computes them, random past."""
     import numpy as np
@@ -93,8 +98,7 @@ def example_feeds(layout: CacheLayout, batch: int, seq: int, past: int, vocab: i
     mask = np.ones((batch, past + seq), dtype=np.int64)
     if pad_rows:
         mask[0, : (past + seq) // 2] = 0
-    feeds: dict[str, Any] = {"input_ids": rng.integers(0, vocab, (batch, seq)).astype(np.int64),
-                             "attention_mask": mask}
+    feeds: dict[str, Any] = {"input_ids": rng.integers(0, vocab, (batch, seq)).astype(np.int64), "attention_mask": mask}
     if layout.position_ids:
         pos = np.where(mask == 0, 0, np.cumsum(mask, axis=1) - 1)
         feeds["position_ids"] = pos[:, past:].astype(np.int64)
@@ -135,14 +139,25 @@ class ExportedDecoder:
 def _export_torchscript(wrapper, args, layout: CacheLayout, path: Path, opset: int) -> None:
     import torch
 
-    axes: dict[str, dict[int, str]] = {"input_ids": {0: BATCH, 1: SEQ}, "attention_mask": {0: BATCH, 1: TOTAL},
-                                       "logits": {0: BATCH, 1: SEQ}}
+    axes: dict[str, dict[int, str]] = {
+        "input_ids": {0: BATCH, 1: SEQ},
+        "attention_mask": {0: BATCH, 1: TOTAL},
+        "logits": {0: BATCH, 1: SEQ},
+    }
     if layout.position_ids:
         axes["position_ids"] = {0: BATCH, 1: SEQ}
     axes.update({n: {0: BATCH, 2: PAST} for n in layout.past_names})
     axes.update({n: {0: BATCH, 2: TOTAL} for n in layout.present_names})
-    torch.onnx.export(wrapper, args, str(path), dynamo=False, input_names=list(layout.input_names),
-                      output_names=list(layout.output_names), dynamic_axes=axes, opset_version=min(opset, 20))
+    torch.onnx.export(
+        wrapper,
+        args,
+        str(path),
+        dynamo=False,
+        input_names=list(layout.input_names),
+        output_names=list(layout.output_names),
+        dynamic_axes=axes,
+        opset_version=min(opset, 20),
+    )
 
 
 def _export_dynamo(wrapper, args, layout: CacheLayout, path: Path, opset: int) -> None:
@@ -153,9 +168,17 @@ def _export_dynamo(wrapper, args, layout: CacheLayout, path: Path, opset: int) -
     if layout.position_ids:
         shapes["position_ids"] = {0: batch, 1: seq}
     shapes["past"] = [{0: batch, 2: past} for _ in layout.past_names]
-    program = torch.onnx.export(wrapper, args, None, dynamo=True, dynamic_shapes=shapes,
-                                input_names=list(layout.input_names), output_names=list(layout.output_names),
-                                opset_version=opset, external_data=True)
+    program = torch.onnx.export(
+        wrapper,
+        args,
+        None,
+        dynamo=True,
+        dynamic_shapes=shapes,
+        input_names=list(layout.input_names),
+        output_names=list(layout.output_names),
+        opset_version=opset,
+        external_data=True,
+    )
     assert program is not None  # torch types the TorchScript path's None; dynamo=True returns the program
     program.save(str(path), external_data=True)
 
@@ -168,8 +191,12 @@ def name_axes(path: Path, layout: CacheLayout) -> None:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    wanted: dict[str, tuple[str | None, ...]] = {"input_ids": (BATCH, SEQ), "attention_mask": (BATCH, TOTAL), "position_ids": (BATCH, SEQ),
-              "logits": (BATCH, SEQ)}
+    wanted: dict[str, tuple[str | None, ...]] = {
+        "input_ids": (BATCH, SEQ),
+        "attention_mask": (BATCH, TOTAL),
+        "position_ids": (BATCH, SEQ),
+        "logits": (BATCH, SEQ),
+    }
     wanted.update({n: (BATCH, None, PAST) for n in layout.past_names})
     wanted.update({n: (BATCH, None, TOTAL) for n in layout.present_names})
     for value in [*model.graph.input, *model.graph.output]:
@@ -207,8 +234,9 @@ def _check(path: Path, wrapper: Any, layout: CacheLayout, vocab: int, atol: floa
     return None
 
 
-def export_with_past(model: Any, out: Path, *, opset: int = 18, routes: tuple[str, ...] = (),
-                     atol: float = 1e-4, debug: bool = False) -> ExportedDecoder:
+def export_with_past(
+    model: Any, out: Path, *, opset: int = 18, routes: tuple[str, ...] = (), atol: float = 1e-4, debug: bool = False
+) -> ExportedDecoder:
     """Export ``model`` to ``out`` (``model.onnx``, weights in ``model.onnx.data`` when large) through the
     first route (of ``routes``, default :data:`ROUTES`) whose graph matches the wrapper."""
     from ..errors import UsageError
@@ -235,15 +263,20 @@ def export_with_past(model: Any, out: Path, *, opset: int = 18, routes: tuple[st
             attempts.append(RouteAttempt(route, False, time.perf_counter() - t0, first_line(e, 300), exported=False))
             continue
         why = _check(path, wrapper, layout, vocab, atol)
-        attempts.append(RouteAttempt(route, why is None, time.perf_counter() - t0, why, exported=True,
-                                     valid_onnx=True, parity=why is None))
+        attempts.append(
+            RouteAttempt(
+                route, why is None, time.perf_counter() - t0, why, exported=True, valid_onnx=True, parity=why is None
+            )
+        )
         if why is None:
             _move(path, out)
             return ExportedDecoder(route, tuple(attempts), out, layout, opset, time.perf_counter() - t_all)
     lines = "; ".join(f"{a.route}: {a.error}" for a in attempts)
-    raise ConversionError(f"no route exported {type(model).__name__} with its KV cache ({lines})",
-                          "try --task text-generation (no cache), or --debug for the exporters' output",
-                          attempts=tuple(attempts))
+    raise ConversionError(
+        f"no route exported {type(model).__name__} with its KV cache ({lines})",
+        "try --task text-generation (no cache), or --debug for the exporters' output",
+        attempts=tuple(attempts),
+    )
 
 
 def _move(path: Path, out: Path) -> None:
@@ -256,8 +289,9 @@ def _move(path: Path, out: Path) -> None:
     size = sum(f.stat().st_size for f in path.parent.iterdir() if f.is_file())
     model = onnx.load(str(path))
     if size > 1_800_000_000:
-        onnx.save(model, str(out), save_as_external_data=True, all_tensors_to_one_file=True,
-                  location=out.name + ".data")
+        onnx.save(
+            model, str(out), save_as_external_data=True, all_tensors_to_one_file=True, location=out.name + ".data"
+        )
     else:
         onnx.save(model, str(out))
     shutil.rmtree(path.parent, ignore_errors=True)

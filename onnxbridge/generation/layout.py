@@ -10,7 +10,12 @@ from typing import Any
 __all__ = ["DIM_NAMES", "CacheLayout", "KvShape", "past_name", "present_name"]
 
 # optimum's names for the dynamic axes
-BATCH, SEQ, PAST, TOTAL = "batch_size", "sequence_length", "past_sequence_length", "past_sequence_length + sequence_length"
+BATCH, SEQ, PAST, TOTAL = (
+    "batch_size",
+    "sequence_length",
+    "past_sequence_length",
+    "past_sequence_length + sequence_length",
+)
 DIM_NAMES = (BATCH, SEQ, PAST, TOTAL)
 
 
@@ -68,8 +73,10 @@ class CacheLayout:
         """The prefill's past: every tensor ``[batch, heads, 0, head_dim]``."""
         import numpy as np
 
-        return {n: np.zeros((batch, s.heads, 0, s.head_dim), dtype=self.dtype)
-                for n, s in zip(self.past_names, self.kv_shapes())}
+        return {
+            n: np.zeros((batch, s.heads, 0, s.head_dim), dtype=self.dtype)
+            for n, s in zip(self.past_names, self.kv_shapes())
+        }
 
     @classmethod
     def from_session(cls, session: Any) -> CacheLayout:
@@ -79,8 +86,10 @@ class CacheLayout:
         inputs = {i.name: i for i in session.get_inputs()}
         missing = [n for n in ("input_ids", "attention_mask", "past_key_values.0.key") if n not in inputs]
         if missing:
-            raise InputError(f"the graph has no input {missing[0]!r}: not a with-past decoder",
-                             "convert the folder with --task text-generation-with-past")
+            raise InputError(
+                f"the graph has no input {missing[0]!r}: not a with-past decoder",
+                "convert the folder with --task text-generation-with-past",
+            )
         keys: list[KvShape] = []
         values: list[KvShape] = []
         i = 0
@@ -88,8 +97,10 @@ class CacheLayout:
             for kind, into in (("key", keys), ("value", values)):
                 shape = inputs[past_name(i, kind)].shape
                 if len(shape) != 4 or not isinstance(shape[1], int) or not isinstance(shape[3], int):
-                    raise InputError(f"{past_name(i, kind)} has shape {shape}",
-                                     "a cache input is [batch, heads, past_sequence_length, head_dim]")
+                    raise InputError(
+                        f"{past_name(i, kind)} has shape {shape}",
+                        "a cache input is [batch, heads, past_sequence_length, head_dim]",
+                    )
                 into.append(KvShape(shape[1], shape[3]))
             i += 1
         elem = inputs["past_key_values.0.key"].type

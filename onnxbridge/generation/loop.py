@@ -54,8 +54,8 @@ def left_pad(prompts: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
     ids = np.full((len(prompts), width), pad, dtype=np.int64)
     mask = np.zeros((len(prompts), width), dtype=np.int64)
     for row, p in enumerate(prompts):
-        ids[row, width - len(p):] = p
-        mask[row, width - len(p):] = 1
+        ids[row, width - len(p) :] = p
+        mask[row, width - len(p) :] = 1
     return ids, mask
 
 
@@ -86,9 +86,17 @@ class DecoderSession:
         by_name = dict(zip(names, outs))
         return by_name["logits"], [by_name[n] for n in self.layout.present_names]
 
-    def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, *, pad: int = 0,
-                 eos: Sequence[int] = (), sampling: Sampling = Sampling(), keep_logits: bool = False,
-                 on_step: Callable[[int, tuple[int, ...]], None] | None = None) -> GenerationRun:
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        max_new_tokens: int,
+        *,
+        pad: int = 0,
+        eos: Sequence[int] = (),
+        sampling: Sampling = Sampling(),
+        keep_logits: bool = False,
+        on_step: Callable[[int, tuple[int, ...]], None] | None = None,
+    ) -> GenerationRun:
         """Decode up to ``max_new_tokens`` per row; a row that emits an ``eos`` token is finished (it
         continues with ``pad``), and the loop stops when every row is. ``on_step(step, tokens)`` sees
         each step's tokens as they come (for streaming)."""
@@ -130,9 +138,13 @@ class DecoderSession:
             mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
             positions = positions[:, -1:] + 1
         new = np.stack(tokens, axis=1)
-        return GenerationRun(tuple(tuple(int(t) for t in p) for p in prompts),
-                             tuple(tuple(int(t) for t in row) for row in new), tuple(logits_seen),
-                             self.provider.used, time.perf_counter() - t0)
+        return GenerationRun(
+            tuple(tuple(int(t) for t in p) for p in prompts),
+            tuple(tuple(int(t) for t in row) for row in new),
+            tuple(logits_seen),
+            self.provider.used,
+            time.perf_counter() - t0,
+        )
 
 
 def _choose(logits: Any, sampling: Sampling, rng: Any) -> Any:

@@ -47,16 +47,29 @@ def source_generate(model: Any, prompts: Sequence[Sequence[int]], new_tokens: in
     ids, mask = left_pad(prompts, pad)
     t0 = time.perf_counter()
     with torch.no_grad(), _plain_generation_config(model, pad):
-        out = model.generate(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
-                             do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                             output_logits=True, return_dict_in_generate=True, pad_token_id=pad)
-    new = out.sequences[:, ids.shape[1]:].numpy()
-    return GenerationRun(tuple(tuple(p) for p in prompts), tuple(tuple(int(t) for t in r) for r in new),
-                         tuple(step.float().numpy() for step in out.logits), "torch", time.perf_counter() - t0)
+        out = model.generate(
+            input_ids=torch.from_numpy(ids),
+            attention_mask=torch.from_numpy(mask),
+            do_sample=False,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=pad,
+        )
+    new = out.sequences[:, ids.shape[1] :].numpy()
+    return GenerationRun(
+        tuple(tuple(p) for p in prompts),
+        tuple(tuple(int(t) for t in r) for r in new),
+        tuple(step.float().numpy() for step in out.logits),
+        "torch",
+        time.perf_counter() - t0,
+    )
 
 
-def compare_runs(onnx: GenerationRun, source: GenerationRun, logits_atol: float, tie_tolerance: float
-                 ) -> tuple[RowVerdict, ...]:
+def compare_runs(
+    onnx: GenerationRun, source: GenerationRun, logits_atol: float, tie_tolerance: float
+) -> tuple[RowVerdict, ...]:
     """Each row's verdict, judged step by step up to its first difference."""
     import numpy as np
 
@@ -81,8 +94,15 @@ def compare_runs(onnx: GenerationRun, source: GenerationRun, logits_atol: float,
             if step.token != step.source_token:
                 at = k
                 verdict = "tie" if gap <= tie_tolerance * scale and not drift else "diverges"
-                reason = None if verdict == "tie" else (
-                    f"logits max_abs {err:.3g} exceeds {logits_atol:g}" if drift else f"top-2 gap {gap:.3g} is clear")
+                reason = (
+                    None
+                    if verdict == "tie"
+                    else (
+                        f"logits max_abs {err:.3g} exceeds {logits_atol:g}"
+                        if drift
+                        else f"top-2 gap {gap:.3g} is clear"
+                    )
+                )
                 break
             if drift:
                 verdict, at, reason = "diverges", k, f"same token but logits max_abs {err:.3g} exceeds {logits_atol:g}"
@@ -91,9 +111,18 @@ def compare_runs(onnx: GenerationRun, source: GenerationRun, logits_atol: float,
     return tuple(rows)
 
 
-def generation_parity(model: Any, folder_or_graph: Any, *, new_tokens: int = 32, pad: int = 0,
-                      prompts: Sequence[Sequence[int]] | None = None, provider: str = "cpu",
-                      logits_atol: float = 1e-3, tie_tolerance: float = 1e-3, seed: int = 0) -> GenerationParity:
+def generation_parity(
+    model: Any,
+    folder_or_graph: Any,
+    *,
+    new_tokens: int = 32,
+    pad: int = 0,
+    prompts: Sequence[Sequence[int]] | None = None,
+    provider: str = "cpu",
+    logits_atol: float = 1e-3,
+    tie_tolerance: float = 1e-3,
+    seed: int = 0,
+) -> GenerationParity:
     """The verdict of the written decoder against ``model``'s own ``generate()``: the prompts left-padded
     in one batch, then the first prompt alone (batch 1)."""
     t0 = time.perf_counter()
@@ -105,5 +134,12 @@ def generation_parity(model: Any, folder_or_graph: Any, *, new_tokens: int = 32,
         ours = session.generate(batch, new_tokens, pad=pad, keep_logits=True)
         theirs = source_generate(model, batch, new_tokens, pad)
         verdicts.append(compare_runs(ours, theirs, logits_atol, tie_tolerance))
-    return GenerationParity(new_tokens, logits_atol, tie_tolerance, session.provider.used, verdicts[0],
-                            time.perf_counter() - t0, verdicts[1])
+    return GenerationParity(
+        new_tokens,
+        logits_atol,
+        tie_tolerance,
+        session.provider.used,
+        verdicts[0],
+        time.perf_counter() - t0,
+        verdicts[1],
+    )

@@ -38,8 +38,10 @@ class GenerationAgreement:
     def summary(self) -> str:
         first = [f for f in self.first_divergence if f is not None]
         where = f"free run leaves fp32 at step {min(first)}" if first else "free run identical"
-        return (f"token agreement {self.token_agreement:.3f} over {self.new_tokens} tokens x {len(self.agree)} prompts, "
-                f"logit drift max {self.max_drift:.3g}; {where}")
+        return (
+            f"token agreement {self.token_agreement:.3f} over {self.new_tokens} tokens x {len(self.agree)} prompts, "
+            f"logit drift max {self.max_drift:.3g}; {where}"
+        )
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,21 @@ def _prefix_logits(session: DecoderSession, prompts: Sequence[Sequence[int]], fo
         logits, present = session.step(feeds)
         seen.append(logits[:, -1, :].astype(np.float32))
         past = dict(zip(layout.past_names, present))
-        current = forced[:, step:step + 1].astype(np.int64)
+        current = forced[:, step : step + 1].astype(np.int64)
         mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
         positions = positions[:, -1:] + 1
     return seen
 
 
-def generation_agreement(fp32: str | Path, quantized: str | Path, prompts: Sequence[Sequence[int]],
-                         new_tokens: int = 64, *, pad: int = 0, provider: str = "cpu") -> GenerationAgreement:
+def generation_agreement(
+    fp32: str | Path,
+    quantized: str | Path,
+    prompts: Sequence[Sequence[int]],
+    new_tokens: int = 64,
+    *,
+    pad: int = 0,
+    provider: str = "cpu",
+) -> GenerationAgreement:
     """Greedy-decode ``prompts`` through ``fp32`` and judge ``quantized`` step by step on the same tokens."""
     import numpy as np
 
@@ -90,17 +99,30 @@ def generation_agreement(fp32: str | Path, quantized: str | Path, prompts: Seque
     drift = np.stack([np.abs(lq - lr).max(-1) for lq, lr in zip(q_logits, ref.logits)], axis=1)
     free = np.array(q_s.generate(prompts, new_tokens, pad=pad).tokens)
     first = tuple(int(np.argmax(row != want)) if (row != want).any() else None for row, want in zip(free, forced))
-    return GenerationAgreement(new_tokens, tuple(tuple(bool(a) for a in row) for row in agree),
-                               tuple(tuple(float(d) for d in row) for row in drift), first)
+    return GenerationAgreement(
+        new_tokens,
+        tuple(tuple(bool(a) for a in row) for row in agree),
+        tuple(tuple(float(d) for d in row) for row in drift),
+        first,
+    )
 
 
-def quantize_with_past(folder: str | Path, out_root: str | Path, kinds: Sequence[str], prompts: Sequence[Sequence[int]],
-                       *, new_tokens: int = 64, block_size: int = 32, min_agreement: float = 0.9,
-                       pad: int = 0) -> tuple[QuantizedDecoder, ...]:
+def quantize_with_past(
+    folder: str | Path,
+    out_root: str | Path,
+    kinds: Sequence[str],
+    prompts: Sequence[Sequence[int]],
+    *,
+    new_tokens: int = 64,
+    block_size: int = 32,
+    min_agreement: float = 0.9,
+    pad: int = 0,
+) -> tuple[QuantizedDecoder, ...]:
     """Each of ``kinds`` (int4, int8) as a folder ``out_root/KIND``, judged on generation against ``folder``."""
     out = []
     for kind in kinds:
         q = quantize_folder(folder, Path(out_root) / kind, kind, block_size=block_size)
-        out.append(QuantizedDecoder(q, generation_agreement(folder, q.folder, prompts, new_tokens, pad=pad),
-                                    min_agreement))
+        out.append(
+            QuantizedDecoder(q, generation_agreement(folder, q.folder, prompts, new_tokens, pad=pad), min_agreement)
+        )
     return tuple(out)

@@ -61,8 +61,13 @@ def _modules(model: Any, layers: int):
 
         def forward(self, encoder_attention_mask, input_ids, encoder_hidden_states):
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-            out = self.model(encoder_outputs=(encoder_hidden_states,), attention_mask=encoder_attention_mask,
-                             decoder_input_ids=input_ids, past_key_values=cache, use_cache=True)
+            out = self.model(
+                encoder_outputs=(encoder_hidden_states,),
+                attention_mask=encoder_attention_mask,
+                decoder_input_ids=input_ids,
+                past_key_values=cache,
+                use_cache=True,
+            )
             return (out.logits, *flat(out.past_key_values, ("decoder", "encoder")))
 
     class DecoderWithPast(torch.nn.Module):
@@ -74,12 +79,18 @@ def _modules(model: Any, layers: int):
             own = [(past[4 * i], past[4 * i + 1]) for i in range(layers)]
             cross = [(past[4 * i + 2], past[4 * i + 3]) for i in range(layers)]
             cache = EncoderDecoderCache(DynamicCache(ddp_cache_data=own), DynamicCache(ddp_cache_data=cross))
-            hidden = model.config.get_text_config().d_model if hasattr(model.config, "d_model") else \
-                model.config.hidden_size
+            hidden = (
+                model.config.get_text_config().d_model if hasattr(model.config, "d_model") else model.config.hidden_size
+            )
             # not read: every layer's cross-attention keys and values come from the past
             states = torch.zeros(encoder_attention_mask.shape[0], encoder_attention_mask.shape[1], hidden)
-            out = self.model(encoder_outputs=(states,), attention_mask=encoder_attention_mask,
-                             decoder_input_ids=input_ids, past_key_values=cache, use_cache=True)
+            out = self.model(
+                encoder_outputs=(states,),
+                attention_mask=encoder_attention_mask,
+                decoder_input_ids=input_ids,
+                past_key_values=cache,
+                use_cache=True,
+            )
             return (out.logits, *flat(out.past_key_values, ("decoder",)))
 
     return Encoder().eval(), Decoder().eval(), DecoderWithPast().eval()
@@ -105,8 +116,11 @@ def _graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> list[G
 
     def dec_feeds(b, e, d, p, seed):
         rng = np.random.default_rng(seed)
-        return [mask(rng, b, e), rng.integers(0, vocab, (b, d)).astype(np.int64),
-                rng.standard_normal((b, e, hidden)).astype(np.float32)]
+        return [
+            mask(rng, b, e),
+            rng.integers(0, vocab, (b, d)).astype(np.int64),
+            rng.standard_normal((b, e, hidden)).astype(np.float32),
+        ]
 
     def past_feeds(b, e, d, p, seed):
         rng = np.random.default_rng(seed)
@@ -123,18 +137,39 @@ def _graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> list[G
     past_axes = {n: {0: B, 2: P if ".decoder." in n else E} for n in past_all}
     past_axes.update({n: {0: B, 2: f"{P} + 1"} for n in present_dec})
     return [
-        GraphSpec(ENCODER, encoder, ["input_ids", "attention_mask"], ["last_hidden_state"],
-               {"input_ids": {0: B, 1: E}, "attention_mask": {0: B, 1: E}, "last_hidden_state": {0: B, 1: E}},
-               enc_feeds, lambda f: f[1].astype(bool)),
-        GraphSpec(DECODER, decoder, ["encoder_attention_mask", "input_ids", "encoder_hidden_states"],
-               ["logits", *present_all],
-               {"encoder_attention_mask": {0: B, 1: E}, "input_ids": {0: B, 1: D},
-                "encoder_hidden_states": {0: B, 1: E}, "logits": {0: B, 1: D}, **dec_axes}, dec_feeds,
-               lambda f: f[0].astype(bool)),
-        GraphSpec(DECODER_WITH_PAST, with_past, ["encoder_attention_mask", "input_ids", *past_all],
-               ["logits", *present_dec],
-               {"encoder_attention_mask": {0: B, 1: E}, "input_ids": {0: B}, "logits": {0: B}, **past_axes},
-               past_feeds, lambda f: f[0].astype(bool)),
+        GraphSpec(
+            ENCODER,
+            encoder,
+            ["input_ids", "attention_mask"],
+            ["last_hidden_state"],
+            {"input_ids": {0: B, 1: E}, "attention_mask": {0: B, 1: E}, "last_hidden_state": {0: B, 1: E}},
+            enc_feeds,
+            lambda f: f[1].astype(bool),
+        ),
+        GraphSpec(
+            DECODER,
+            decoder,
+            ["encoder_attention_mask", "input_ids", "encoder_hidden_states"],
+            ["logits", *present_all],
+            {
+                "encoder_attention_mask": {0: B, 1: E},
+                "input_ids": {0: B, 1: D},
+                "encoder_hidden_states": {0: B, 1: E},
+                "logits": {0: B, 1: D},
+                **dec_axes,
+            },
+            dec_feeds,
+            lambda f: f[0].astype(bool),
+        ),
+        GraphSpec(
+            DECODER_WITH_PAST,
+            with_past,
+            ["encoder_attention_mask", "input_ids", *past_all],
+            ["logits", *present_dec],
+            {"encoder_attention_mask": {0: B, 1: E}, "input_ids": {0: B}, "logits": {0: B}, **past_axes},
+            past_feeds,
+            lambda f: f[0].astype(bool),
+        ),
     ]
 
 
@@ -153,8 +188,16 @@ def _export(g: GraphSpec, route: str, path: Path, opset: int) -> None:
 
     args = _torch(g.feeds(2, 5, 1 if g.file != DECODER else 2, 3, 0))
     if route == "torchscript":
-        torch.onnx.export(g.module, args, str(path), dynamo=False, input_names=g.inputs, output_names=g.outputs,
-                          dynamic_axes=g.axes, opset_version=min(opset, 20))
+        torch.onnx.export(
+            g.module,
+            args,
+            str(path),
+            dynamo=False,
+            input_names=g.inputs,
+            output_names=g.outputs,
+            dynamic_axes=g.axes,
+            opset_version=min(opset, 20),
+        )
         return
     shapes: list[Any] = []  # torch's dynamic_shapes: a dict per tensor, a list of dicts for the past
     for name, a in zip(g.inputs, args):  # the leading tensors by name; a trailing list (the past) by position
@@ -162,8 +205,16 @@ def _export(g: GraphSpec, route: str, path: Path, opset: int) -> None:
             shapes.append([{0: torch.export.Dim.AUTO, 2: torch.export.Dim.AUTO} for _ in a])
         else:
             shapes.append({k: torch.export.Dim.AUTO for k in g.axes.get(name, {})})
-    program = torch.onnx.export(g.module, args, None, dynamo=True, dynamic_shapes=tuple(shapes),
-                                input_names=g.inputs, output_names=g.outputs, opset_version=opset)
+    program = torch.onnx.export(
+        g.module,
+        args,
+        None,
+        dynamo=True,
+        dynamic_shapes=tuple(shapes),
+        input_names=g.inputs,
+        output_names=g.outputs,
+        opset_version=opset,
+    )
     assert program is not None  # torch types the TorchScript path's None; dynamo=True returns the program
     program.save(str(path))
 
@@ -177,11 +228,18 @@ def _check(g: GraphSpec, path: Path) -> str | None:
     for b, e, d, p in ((3, 7, 1, 4), (1, 3, 1, 9)):
         feeds = g.feeds(b, e, d, p, seed=b + e + p)
         with torch.no_grad():
-            want = [t.numpy() for t in g.module(*_torch(feeds))] if g.file != ENCODER else \
-                [g.module(*_torch(feeds)).numpy()]
+            want = (
+                [t.numpy() for t in g.module(*_torch(feeds))]
+                if g.file != ENCODER
+                else [g.module(*_torch(feeds)).numpy()]
+            )
         names = [i.name for i in sess.get_inputs()]
-        got = sess.run(None, dict(zip(g.inputs, _flat(feeds))) if len(names) == len(_flat(feeds)) else
-                       {n: v for n, v in zip(g.inputs, _flat(feeds)) if n in names})
+        got = sess.run(
+            None,
+            dict(zip(g.inputs, _flat(feeds)))
+            if len(names) == len(_flat(feeds))
+            else {n: v for n, v in zip(g.inputs, _flat(feeds)) if n in names},
+        )
         keep = g.keep(feeds) if g.keep is not None else None  # padded encoder positions are arbitrary
         for name, w, o in zip(g.outputs, want, got):
             if w.shape != o.shape:
@@ -194,8 +252,9 @@ def _check(g: GraphSpec, path: Path) -> str | None:
     return None
 
 
-def export_seq2seq(model: Any, out: Path, *, opset: int = 18, routes: tuple[str, ...] = (),
-                   debug: bool = False, speech: bool = False) -> Seq2SeqExport:
+def export_seq2seq(
+    model: Any, out: Path, *, opset: int = 18, routes: tuple[str, ...] = (), debug: bool = False, speech: bool = False
+) -> Seq2SeqExport:
     """The three graphs into ``out`` (a folder), each through the first route that passes its check."""
     import torch
 
@@ -226,12 +285,24 @@ def export_seq2seq(model: Any, out: Path, *, opset: int = 18, routes: tuple[str,
                     _export(g, route, scratch / g.file, opset)
                 why = _check(g, scratch / g.file)
             except Exception as e:  # noqa: BLE001 - an exporter's failure is a lost route, reported
-                attempts.append(RouteAttempt(f"{route} ({g.file})", False, time.perf_counter() - t1,
-                                             first_line(e, 300), exported=False))
+                attempts.append(
+                    RouteAttempt(
+                        f"{route} ({g.file})", False, time.perf_counter() - t1, first_line(e, 300), exported=False
+                    )
+                )
                 shutil.rmtree(scratch, ignore_errors=True)
                 continue
-            attempts.append(RouteAttempt(f"{route} ({g.file})", why is None, time.perf_counter() - t1, why,
-                                         exported=True, valid_onnx=True, parity=why is None))
+            attempts.append(
+                RouteAttempt(
+                    f"{route} ({g.file})",
+                    why is None,
+                    time.perf_counter() - t1,
+                    why,
+                    exported=True,
+                    valid_onnx=True,
+                    parity=why is None,
+                )
+            )
             if why is None:
                 import onnx
 
@@ -242,6 +313,9 @@ def export_seq2seq(model: Any, out: Path, *, opset: int = 18, routes: tuple[str,
             shutil.rmtree(scratch, ignore_errors=True)
         else:
             lines = "; ".join(f"{a.route}: {a.error}" for a in attempts if not a.ok)
-            raise ConversionError(f"no route exported {g.file} of {type(model).__name__} ({lines})",
-                                  "try --task text2text-generation (no cache), or --debug", attempts=tuple(attempts))
+            raise ConversionError(
+                f"no route exported {g.file} of {type(model).__name__} ({lines})",
+                "try --task text2text-generation (no cache), or --debug",
+                attempts=tuple(attempts),
+            )
     return Seq2SeqExport(tuple(won), tuple(attempts), layers, time.perf_counter() - t0)

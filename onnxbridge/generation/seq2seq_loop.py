@@ -40,27 +40,58 @@ class Seq2SeqSession:
         folder = Path(folder)
         missing = [f for f in (ENCODER, DECODER, DECODER_WITH_PAST) if not (folder / f).is_file()]
         if missing:
-            raise InputError(f"{folder}: {missing[0]} is missing",
-                             "give the folder convert --task text2text-generation-with-past wrote")
+            raise InputError(
+                f"{folder}: {missing[0]} is missing",
+                "give the folder convert --task text2text-generation-with-past wrote",
+            )
         self.encoder, self.provider = create_session(str(folder / ENCODER), provider)
         self.decoder, _ = create_session(str(folder / DECODER), provider)
         self.with_past, _ = create_session(str(folder / DECODER_WITH_PAST), provider)
         self.past_names = [i.name for i in self.with_past.get_inputs() if i.name.startswith("past_key_values.")]
 
-    def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, *, start: int, pad: int = 0,
-                 eos: Sequence[int] = (), sampling: Sampling | None = None, keep_logits: bool = False,
-                 on_step: Callable[[int, tuple[int, ...]], None] | None = None) -> GenerationRun:
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        max_new_tokens: int,
+        *,
+        start: int,
+        pad: int = 0,
+        eos: Sequence[int] = (),
+        sampling: Sampling | None = None,
+        keep_logits: bool = False,
+        on_step: Callable[[int, tuple[int, ...]], None] | None = None,
+    ) -> GenerationRun:
         """As :meth:`.loop.DecoderSession.generate`; the prompts (left-padded) are the encoder's input and
         the decoder starts from ``start``."""
         ids, mask = left_pad(prompts, pad)
-        run = self.decode({"input_ids": ids, "attention_mask": mask}, mask, max_new_tokens, start=start, pad=pad,
-                          eos=eos, sampling=sampling, keep_logits=keep_logits, on_step=on_step)
-        return GenerationRun(tuple(tuple(int(t) for t in p) for p in prompts), run.tokens, run.logits,
-                             run.provider, run.seconds)
+        run = self.decode(
+            {"input_ids": ids, "attention_mask": mask},
+            mask,
+            max_new_tokens,
+            start=start,
+            pad=pad,
+            eos=eos,
+            sampling=sampling,
+            keep_logits=keep_logits,
+            on_step=on_step,
+        )
+        return GenerationRun(
+            tuple(tuple(int(t) for t in p) for p in prompts), run.tokens, run.logits, run.provider, run.seconds
+        )
 
-    def decode(self, encoder_feeds: dict[str, Any], mask: Any, max_new_tokens: int, *, start: int, pad: int = 0,
-               eos: Sequence[int] = (), sampling: Sampling | None = None, keep_logits: bool = False,
-               on_step: Callable[[int, tuple[int, ...]], None] | None = None) -> GenerationRun:
+    def decode(
+        self,
+        encoder_feeds: dict[str, Any],
+        mask: Any,
+        max_new_tokens: int,
+        *,
+        start: int,
+        pad: int = 0,
+        eos: Sequence[int] = (),
+        sampling: Sampling | None = None,
+        keep_logits: bool = False,
+        on_step: Callable[[int, tuple[int, ...]], None] | None = None,
+    ) -> GenerationRun:
         """The encoder on ``encoder_feeds`` once, then up to ``max_new_tokens`` decoder steps per row
         (``mask``: the encoder's attention mask, None for a graph that takes none, e.g. Whisper's)."""
         import numpy as np
@@ -101,12 +132,18 @@ class Seq2SeqSession:
                     past[name] = by_name[present]
             current = chosen[:, None].astype(np.int64)
         new = np.stack(tokens, axis=1)
-        return GenerationRun(tuple(() for _ in range(batch)), tuple(tuple(int(t) for t in row) for row in new),
-                             tuple(seen), self.provider.used, time.perf_counter() - t0)
+        return GenerationRun(
+            tuple(() for _ in range(batch)),
+            tuple(tuple(int(t) for t in row) for row in new),
+            tuple(seen),
+            self.provider.used,
+            time.perf_counter() - t0,
+        )
 
 
-def _source_generate(model: Any, prompts: Sequence[Sequence[int]], new_tokens: int, pad: int,
-                     start: int, features: Any = None) -> GenerationRun:
+def _source_generate(
+    model: Any, prompts: Sequence[Sequence[int]], new_tokens: int, pad: int, start: int, features: Any = None
+) -> GenerationRun:
     """The source's greedy ``generate()``; for speech (``features``) the generic one of transformers'
     GenerationMixin: Whisper's own adds token suppression and timestamp rules the graphs do not contain."""
     import torch
@@ -120,16 +157,36 @@ def _source_generate(model: Any, prompts: Sequence[Sequence[int]], new_tokens: i
         inputs, run = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}, model.generate
     with torch.no_grad(), _plain_generation_config(model, pad, decoder_start_token_id=start):
         # a GenerateOutput (return_dict_in_generate=True); transformers' hint is a union with LongTensor
-        out: Any = run(**inputs, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                       output_logits=True, return_dict_in_generate=True)
+        out: Any = run(
+            **inputs,
+            do_sample=False,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
     new = out.sequences[:, 1:].numpy()
-    return GenerationRun(tuple(tuple(p) for p in prompts), tuple(tuple(int(t) for t in r) for r in new),
-                         tuple(step.float().numpy() for step in out.logits), "torch", time.perf_counter() - t0)
+    return GenerationRun(
+        tuple(tuple(p) for p in prompts),
+        tuple(tuple(int(t) for t in r) for r in new),
+        tuple(step.float().numpy() for step in out.logits),
+        "torch",
+        time.perf_counter() - t0,
+    )
 
 
-def seq2seq_parity(model: Any, folder: Path, *, new_tokens: int = 32, pad: int = 0,
-                   prompts: Sequence[Sequence[int]] | None = None, provider: str = "cpu",
-                   logits_atol: float = 1e-3, tie_tolerance: float = 1e-3, seed: int = 0) -> GenerationParity:
+def seq2seq_parity(
+    model: Any,
+    folder: Path,
+    *,
+    new_tokens: int = 32,
+    pad: int = 0,
+    prompts: Sequence[Sequence[int]] | None = None,
+    provider: str = "cpu",
+    logits_atol: float = 1e-3,
+    tie_tolerance: float = 1e-3,
+    seed: int = 0,
+) -> GenerationParity:
     """Generation parity of the three graphs against the source's greedy ``generate()`` (see :mod:`.parity`):
     prompts of different lengths (left-padded), or for a speech model three random log-mel inputs; then the
     first alone."""
@@ -154,5 +211,12 @@ def seq2seq_parity(model: Any, folder: Path, *, new_tokens: int = 32, pad: int =
             ours = session.generate(rows, new_tokens, start=start, pad=pad, keep_logits=True)
             theirs = _source_generate(model, rows, new_tokens, pad, start)
             verdicts.append(compare_runs(ours, theirs, logits_atol, tie_tolerance))
-    return GenerationParity(new_tokens, logits_atol, tie_tolerance, session.provider.used, verdicts[0],
-                            time.perf_counter() - t0, verdicts[1])
+    return GenerationParity(
+        new_tokens,
+        logits_atol,
+        tie_tolerance,
+        session.provider.used,
+        verdicts[0],
+        time.perf_counter() - t0,
+        verdicts[1],
+    )

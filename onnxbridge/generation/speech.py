@@ -44,8 +44,12 @@ def speech_graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> 
 
         def forward(self, input_ids, encoder_hidden_states):
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-            out = self.model(encoder_outputs=(encoder_hidden_states,), decoder_input_ids=input_ids,
-                             past_key_values=cache, use_cache=True)
+            out = self.model(
+                encoder_outputs=(encoder_hidden_states,),
+                decoder_input_ids=input_ids,
+                past_key_values=cache,
+                use_cache=True,
+            )
             return (out.logits, *flat_cache(out.past_key_values, layers, ("decoder", "encoder")))
 
     class DecoderWithPast(torch.nn.Module):
@@ -58,8 +62,9 @@ def speech_graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> 
             cross = [(past[4 * i + 2], past[4 * i + 3]) for i in range(layers)]
             cache = EncoderDecoderCache(DynamicCache(ddp_cache_data=own), DynamicCache(ddp_cache_data=cross))
             states = torch.zeros(input_ids.shape[0], past[2].shape[2], hidden)  # not read: the past holds it
-            out = self.model(encoder_outputs=(states,), decoder_input_ids=input_ids, past_key_values=cache,
-                             use_cache=True)
+            out = self.model(
+                encoder_outputs=(states,), decoder_input_ids=input_ids, past_key_values=cache, use_cache=True
+            )
             return (out.logits, *flat_cache(out.past_key_values, layers, ("decoder",)))
 
     enc_len = frames // 2
@@ -69,15 +74,21 @@ def speech_graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> 
 
     def dec_feeds(b, e, d, p, seed):
         rng = np.random.default_rng(seed)
-        return [rng.integers(0, vocab, (b, d)).astype(np.int64),
-                rng.standard_normal((b, enc_len, hidden)).astype(np.float32)]
+        return [
+            rng.integers(0, vocab, (b, d)).astype(np.int64),
+            rng.standard_normal((b, enc_len, hidden)).astype(np.float32),
+        ]
 
     def past_feeds(b, e, d, p, seed):
         rng = np.random.default_rng(seed)
         past = []
         for i in range(layers):
-            for length, (h, dim) in ((p, dec_heads[i]), (p, dec_heads[i]), (enc_len, enc_heads[i]),
-                                     (enc_len, enc_heads[i])):
+            for length, (h, dim) in (
+                (p, dec_heads[i]),
+                (p, dec_heads[i]),
+                (enc_len, enc_heads[i]),
+                (enc_len, enc_heads[i]),
+            ):
                 past.append(rng.standard_normal((b, h, length, dim)).astype(np.float32))
         return [rng.integers(0, vocab, (b, d)).astype(np.int64), past]
 
@@ -89,13 +100,28 @@ def speech_graphs(model: Any, layers: int, enc_heads: list, dec_heads: list) -> 
     past_axes = {n: {0: B, 2: P} if ".decoder." in n else {0: B} for n in past_all}
     past_axes.update({n: {0: B, 2: f"{P} + 1"} for n in present_dec})
     return [
-        GraphSpec(ENCODER, Encoder().eval(), ["input_features"], ["last_hidden_state"],
-               {"input_features": {0: B}, "last_hidden_state": {0: B}}, enc_feeds),
-        GraphSpec(DECODER, Decoder().eval(), ["input_ids", "encoder_hidden_states"], ["logits", *present_all],
-               {"input_ids": {0: B, 1: D}, "encoder_hidden_states": {0: B}, "logits": {0: B, 1: D}, **dec_axes},
-               dec_feeds),
-        GraphSpec(DECODER_WITH_PAST, DecoderWithPast().eval(), ["input_ids", *past_all], ["logits", *present_dec],
-               {"input_ids": {0: B}, "logits": {0: B}, **past_axes}, past_feeds),
+        GraphSpec(
+            ENCODER,
+            Encoder().eval(),
+            ["input_features"],
+            ["last_hidden_state"],
+            {"input_features": {0: B}, "last_hidden_state": {0: B}},
+            enc_feeds,
+        ),
+        GraphSpec(
+            DECODER,
+            Decoder().eval(),
+            ["input_ids", "encoder_hidden_states"],
+            ["logits", *present_all],
+            {"input_ids": {0: B, 1: D}, "encoder_hidden_states": {0: B}, "logits": {0: B, 1: D}, **dec_axes},
+            dec_feeds,
+        ),
+        GraphSpec(
+            DECODER_WITH_PAST,
+            DecoderWithPast().eval(),
+            ["input_ids", *past_all],
+            ["logits", *present_dec],
+            {"input_ids": {0: B}, "logits": {0: B}, **past_axes},
+            past_feeds,
+        ),
     ]
-
-

@@ -8,8 +8,11 @@ from ..errors import UsageError
 
 __all__ = ["WITH_PAST_TASKS", "is_causal_lm", "is_seq2seq_lm", "is_speech_seq2seq", "task_of", "with_past_task"]
 
-WITH_PAST_TASKS = ("text-generation-with-past", "text2text-generation-with-past",
-                   "automatic-speech-recognition-with-past")
+WITH_PAST_TASKS = (
+    "text-generation-with-past",
+    "text2text-generation-with-past",
+    "automatic-speech-recognition-with-past",
+)
 _LATER: tuple[str, ...] = ()
 
 
@@ -57,21 +60,26 @@ def with_past_task(source: str, task: str | None, output: str | Path) -> str | N
     ``--task text-generation-with-past`` asks for it; without ``--task`` a causal-LM folder gets it when
     ``output`` is a folder (a path not ending in ``.onnx``); ``-o FILE.onnx`` keeps the no-cache graph."""
     if task in _LATER:
-            raise UsageError(f"--task {task} is not built yet", "export without cache: --task "
-                         + task.removesuffix("-with-past"))
+        raise UsageError(
+            f"--task {task} is not built yet", "export without cache: --task " + task.removesuffix("-with-past")
+        )
     wants = task in WITH_PAST_TASKS
     if task is not None and not wants:
         return None
     folder = Path(source)
     if not (folder / "config.json").is_file():
         if wants:
-            raise UsageError(f"--task {task} needs a Hugging Face model folder, not {source}",
-                             "give the folder save_pretrained wrote (config.json + model.safetensors)")
+            raise UsageError(
+                f"--task {task} needs a Hugging Face model folder, not {source}",
+                "give the folder save_pretrained wrote (config.json + model.safetensors)",
+            )
         return None
     to_file = str(output).endswith(".onnx")
     if wants and to_file:
-        raise UsageError(f"--task {task} writes a folder (model.onnx, config.json, tokenizer files), not {output}",
-                         "give -o a folder, e.g. -o out/")
+        raise UsageError(
+            f"--task {task} writes a folder (model.onnx, config.json, tokenizer files), not {output}",
+            "give -o a folder, e.g. -o out/",
+        )
     if wants:
         return task
     if to_file:

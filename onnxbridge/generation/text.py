@@ -73,14 +73,25 @@ def tokenizer(folder: Path) -> Any:
         try:
             return AutoTokenizer.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{folder}: the tokenizer files do not load ({e})",
-                             "copy the source folder's tokenizer files, or use --prompt-ids") from e
+            raise InputError(
+                f"{folder}: the tokenizer files do not load ({e})",
+                "copy the source folder's tokenizer files, or use --prompt-ids",
+            ) from e
 
 
-def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
-             prompt_ids: Sequence[Sequence[int]] | None = None, max_new_tokens: int = 32, sample: bool = False,
-             temperature: float = 1.0, top_k: int = 0, seed: int = 0, provider: str = "cpu",
-             on_token: Callable[[int, tuple[int, ...]], None] | None = None) -> Generated:
+def generate(
+    folder: str | Path,
+    prompts: Sequence[str] | str | None = None,
+    *,
+    prompt_ids: Sequence[Sequence[int]] | None = None,
+    max_new_tokens: int = 32,
+    sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    seed: int = 0,
+    provider: str = "cpu",
+    on_token: Callable[[int, tuple[int, ...]], None] | None = None,
+) -> Generated:
     """Generate from a with-past folder (``convert ... --task text-generation-with-past``, or an
     encoder-decoder's ``text2text-generation-with-past``: then the prompts are the encoder's input).
 
@@ -90,15 +101,17 @@ def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
     """
     folder = Path(folder)
     if (prompts is None) == (prompt_ids is None):
-        raise UsageError("give exactly one of a text prompt and prompt ids", "--prompt \"...\" or --prompt-ids 1,2,3")
+        raise UsageError("give exactly one of a text prompt and prompt ids", '--prompt "..." or --prompt-ids 1,2,3')
     from .seq2seq_loop import Seq2SeqSession, is_seq2seq_folder
 
     seq2seq = is_seq2seq_folder(folder)
     session = Seq2SeqSession(folder, provider) if seq2seq else DecoderSession(folder, provider)
     if isinstance(session, Seq2SeqSession) and "input_features" in {i.name for i in session.encoder.get_inputs()}:
-        raise UsageError(f"{folder} is a speech model: its encoder takes audio features, not a prompt",
-                         "run Seq2SeqSession(folder).decode({'input_features': features}, None, N, start=...) "
-                         "from onnxbridge.generation.seq2seq_loop")
+        raise UsageError(
+            f"{folder} is a speech model: its encoder takes audio features, not a prompt",
+            "run Seq2SeqSession(folder).decode({'input_features': features}, None, N, start=...) "
+            "from onnxbridge.generation.seq2seq_loop",
+        )
     gen = _generation_config(folder)
     tok = tokenizer(folder)
     if prompts is not None:
@@ -112,10 +125,14 @@ def generate(folder: str | Path, prompts: Sequence[str] | str | None = None, *,
     pad = (_ids(gen.get("pad_token_id")) or eos or (0,))[0]
     sampling = Sampling(sample, temperature, top_k, seed)
     if isinstance(session, Seq2SeqSession):
-        start = _ids(gen.get("decoder_start_token_id")) or _ids(_json_file(folder / "config.json").get(
-            "decoder_start_token_id")) or (pad,)
-        run = session.generate(ids, max_new_tokens, start=start[0], pad=pad, eos=eos, sampling=sampling,
-                               on_step=on_token)
+        start = (
+            _ids(gen.get("decoder_start_token_id"))
+            or _ids(_json_file(folder / "config.json").get("decoder_start_token_id"))
+            or (pad,)
+        )
+        run = session.generate(
+            ids, max_new_tokens, start=start[0], pad=pad, eos=eos, sampling=sampling, on_step=on_token
+        )
     else:
         run = session.generate(ids, max_new_tokens, pad=pad, eos=eos, sampling=sampling, on_step=on_token)
     tokens = tuple(_until_eos(row, eos) for row in run.tokens)

@@ -65,8 +65,9 @@ class Scorer:
         if ref.shape != got.shape:
             if ref.size != got.size:
                 inf = float("inf")
-                return TensorDiff(name, shape, inf, inf, inf, 1.0, tol.atol, rtol,
-                                  f"shape {list(ref.shape)} vs {list(got.shape)}")
+                return TensorDiff(
+                    name, shape, inf, inf, inf, 1.0, tol.atol, rtol, f"shape {list(ref.shape)} vs {list(got.shape)}"
+                )
             got = got.reshape(ref.shape)
         if ref.size == 0:
             return TensorDiff(name, shape, 0.0, 0.0, 0.0, 0.0, tol.atol, rtol)
@@ -75,9 +76,20 @@ class Scorer:
         acc = _Acc()
         rf, gf = ref.reshape(-1), got.reshape(-1)
         for s in range(0, ref.size, _CHUNK):
-            acc.add(rf[s:s + _CHUNK].astype(ct, copy=False), gf[s:s + _CHUNK].astype(ct, copy=False), tol.atol, rtol)
-        return TensorDiff(name, shape, acc.max_abs, acc.sum_abs / acc.finite if acc.finite else float("inf"),
-                          acc.score, acc.over / ref.size, tol.atol, rtol, "; ".join(sorted(acc.notes)))
+            acc.add(
+                rf[s : s + _CHUNK].astype(ct, copy=False), gf[s : s + _CHUNK].astype(ct, copy=False), tol.atol, rtol
+            )
+        return TensorDiff(
+            name,
+            shape,
+            acc.max_abs,
+            acc.sum_abs / acc.finite if acc.finite else float("inf"),
+            acc.score,
+            acc.over / ref.size,
+            tol.atol,
+            rtol,
+            "; ".join(sorted(acc.notes)),
+        )
 
 
 class _Acc:

@@ -33,8 +33,20 @@ from .graph import GraphIndex, ValueFetcher
 from .origins import ModuleRef, NodeOrigin
 from .pairing import pair_tensors
 
-__all__ = ["Arrays", "CallTracer", "CallInfo", "CallTree", "CallValues", "CallCheck", "Captured", "Descent",
-           "call_tree", "map_calls", "descend", "own_feeders"]
+__all__ = [
+    "Arrays",
+    "CallTracer",
+    "CallInfo",
+    "CallTree",
+    "CallValues",
+    "CallCheck",
+    "Captured",
+    "Descent",
+    "call_tree",
+    "map_calls",
+    "descend",
+    "own_feeders",
+]
 
 Arrays = Callable[[], list[np.ndarray]]
 OnStart = Callable[[ModuleRef, str, Arrays, int], None]  # call, class name, its inputs, their bytes
@@ -111,8 +123,11 @@ class CallValues:
     inputs: tuple[str, ...]  # read inside, produced outside (no weights, no constants)
 
 
-def map_calls(index: GraphIndex, table: Mapping[str, NodeOrigin],
-              preferred_outputs: Mapping[ModuleRef, Sequence[str]] | None = None) -> dict[ModuleRef, CallValues]:
+def map_calls(
+    index: GraphIndex,
+    table: Mapping[str, NodeOrigin],
+    preferred_outputs: Mapping[ModuleRef, Sequence[str]] | None = None,
+) -> dict[ModuleRef, CallValues]:
     """Call -> its ONNX nodes and boundary values, from the node origins.
 
     ``preferred_outputs``: output values the framework itself named (Keras: the TF tensor names recorded
@@ -134,13 +149,18 @@ def map_calls(index: GraphIndex, table: Mapping[str, NodeOrigin],
         inside = set(nodes)
         produced = [o for n in nodes for o in index.node_outputs[n]]
         produced_set = set(produced)
-        outputs = [v for v in produced if v not in index.static and (
-            v in graph_outputs or any(c not in inside for c in index.consumers.get(v, ())))]
+        outputs = [
+            v
+            for v in produced
+            if v not in index.static
+            and (v in graph_outputs or any(c not in inside for c in index.consumers.get(v, ())))
+        ]
         known = [v for v in (preferred_outputs or {}).get(ref, ()) if v in index.producer]
         if known:
             outputs = known + [v for v in outputs if v not in known]
-        inputs = dict.fromkeys(i for n in nodes for i in index.node_inputs[n]
-                               if i and i not in produced_set and i not in index.static)
+        inputs = dict.fromkeys(
+            i for n in nodes for i in index.node_inputs[n] if i and i not in produced_set and i not in index.static
+        )
         out[ref] = CallValues(ref, tuple(nodes), tuple(own.get(ref, ())), tuple(outputs), tuple(inputs))
     return out
 
@@ -180,9 +200,14 @@ class Captured:
     inputs: tuple[np.ndarray, ...] | None = None
 
 
-def _compare_pass(tracer: CallTracer, tree: CallTree, cmap: Mapping[ModuleRef, CallValues],
-                  watched: Sequence[ModuleRef], values: Mapping[str, np.ndarray],
-                  scorer: Scorer) -> tuple[dict[ModuleRef, CallCheck], Captured | None]:
+def _compare_pass(
+    tracer: CallTracer,
+    tree: CallTree,
+    cmap: Mapping[ModuleRef, CallValues],
+    watched: Sequence[ModuleRef],
+    values: Mapping[str, np.ndarray],
+    scorer: Scorer,
+) -> tuple[dict[ModuleRef, CallCheck], Captured | None]:
     watch = set(watched)
     results: dict[ModuleRef, CallCheck] = {}
     pending: dict[ModuleRef, tuple[TensorDiff, ...]] = {}
@@ -203,8 +228,9 @@ def _compare_pass(tracer: CallTracer, tree: CallTree, cmap: Mapping[ModuleRef, C
         arrays = outs()
         paired = pair_tensors(arrays, {n: values[n] for n in cmap[ref].outputs if n in values}, scorer)
         info = tree.calls[ref]
-        check = CallCheck(ref, info.class_name, info.depth, info.order, paired.diffs, pending.pop(ref, ()),
-                          paired.unpaired)
+        check = CallCheck(
+            ref, info.class_name, info.depth, info.order, paired.diffs, pending.pop(ref, ()), paired.unpaired
+        )
         results[ref] = check
         if check.failed and captured is None:
             captured = Captured(ref, tuple(a.copy() for a in arrays), bad_inputs.get(ref))
@@ -248,9 +274,17 @@ class Descent:
     captured: Captured | None = field(default=None, repr=False)  # the first failing call's tensors
 
 
-def descend(tracer: CallTracer, cmap: Mapping[ModuleRef, CallValues], fetcher: ValueFetcher,
-            feeds: Mapping[str, np.ndarray], scorer: Scorer, *, budget_bytes: int, tree: CallTree,
-            value_owner: Mapping[str, ModuleRef]) -> Descent:
+def descend(
+    tracer: CallTracer,
+    cmap: Mapping[ModuleRef, CallValues],
+    fetcher: ValueFetcher,
+    feeds: Mapping[str, np.ndarray],
+    scorer: Scorer,
+    *,
+    budget_bytes: int,
+    tree: CallTree,
+    value_owner: Mapping[str, ModuleRef],
+) -> Descent:
     """Find the first diverging call (see the module docstring).
 
     ``value_owner`` (ONNX value -> innermost call producing it) decides when a failing *input* blames the
@@ -288,10 +322,27 @@ def descend(tracer: CallTracer, cmap: Mapping[ModuleRef, CallValues], fetcher: V
     parent = tree.calls[first.ref].parent
     bad_inputs = [d for d in first.inputs if not d.passed and value_owner.get(d.name) == parent]
     if bad_inputs and parent is not None:
-        return Descent(parent, first, f"its own ops before it calls {first.ref}", tree, ordered, passes, marked,
-                       captured=captures.get(first.ref))
-    return Descent(first.ref, first, "its own ops", tree, ordered, passes, marked,
-                   _folded_before(tree, cmap, first.ref), captures.get(first.ref))
+        return Descent(
+            parent,
+            first,
+            f"its own ops before it calls {first.ref}",
+            tree,
+            ordered,
+            passes,
+            marked,
+            captured=captures.get(first.ref),
+        )
+    return Descent(
+        first.ref,
+        first,
+        "its own ops",
+        tree,
+        ordered,
+        passes,
+        marked,
+        _folded_before(tree, cmap, first.ref),
+        captures.get(first.ref),
+    )
 
 
 def _folded_before(tree: CallTree, cmap: Mapping[ModuleRef, CallValues], ref: ModuleRef) -> tuple[ModuleRef, ...]:
@@ -306,8 +357,9 @@ def _folded_before(tree: CallTree, cmap: Mapping[ModuleRef, CallValues], ref: Mo
     return tuple(reversed(found))
 
 
-def own_feeders(values: Sequence[str], owner: ModuleRef, table: Mapping[str, NodeOrigin],
-                index: GraphIndex) -> tuple[str, ...]:
+def own_feeders(
+    values: Sequence[str], owner: ModuleRef, table: Mapping[str, NodeOrigin], index: GraphIndex
+) -> tuple[str, ...]:
     """The nodes of ``owner``'s own code (the root: nodes in no module) reached backwards from ``values``
     without entering another call: the parent's inline code that produced them."""
     root = owner.qualname == ""

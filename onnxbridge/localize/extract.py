@@ -55,8 +55,9 @@ def _pull_constants(model: onnx.ModelProto, keep: list[onnx.NodeProto], have: se
     return extra, need_inits
 
 
-def subgraph(model: onnx.ModelProto, nodes: Sequence[str], inputs: Mapping[str, np.ndarray],
-             outputs: Mapping[str, np.ndarray]) -> onnx.ModelProto:
+def subgraph(
+    model: onnx.ModelProto, nodes: Sequence[str], inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]
+) -> onnx.ModelProto:
     """``nodes`` of ``model`` (with the constants they read) as a checked model whose inputs are
     ``inputs`` and whose outputs are ``outputs``, typed and shaped from those arrays."""
     import onnx
@@ -76,9 +77,13 @@ def subgraph(model: onnx.ModelProto, nodes: Sequence[str], inputs: Mapping[str, 
         c = onnx.NodeProto()
         c.CopyFrom(n)
         copies.append(c)
-    graph = helper.make_graph(copies, "onnxbridge_repro", [info(k, v) for k, v in inputs.items()],
-                              [info(k, v) for k, v in outputs.items()],
-                              [i for i in model.graph.initializer if i.name in need_inits])
+    graph = helper.make_graph(
+        copies,
+        "onnxbridge_repro",
+        [info(k, v) for k, v in inputs.items()],
+        [info(k, v) for k, v in outputs.items()],
+        [i for i in model.graph.initializer if i.name in need_inits],
+    )
     sub = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     used = {(n.domain, n.op_type) for n in chosen}
     sub.functions.extend(f for f in model.functions if (f.domain, f.name) in used)
@@ -93,8 +98,9 @@ def write_repro(case: ReproCase, directory: Path, stem: str, scorer: Scorer) -> 
     from ..parity.fixtures import write_fixtures
     from ..runtime.sessions import OrtRunner
 
-    out_types = {name: np.empty(np.shape(arr), dtype=_dtype_of(case.model, name, arr))
-                 for name, arr in case.expected.items()}
+    out_types = {
+        name: np.empty(np.shape(arr), dtype=_dtype_of(case.model, name, arr)) for name, arr in case.expected.items()
+    }
     sub = subgraph(case.model, case.nodes, case.inputs, out_types)
     runner = OrtRunner(sub, case.provider)
     got = runner.fetch(dict(case.inputs), list(case.expected))
@@ -102,12 +108,28 @@ def write_repro(case: ReproCase, directory: Path, stem: str, scorer: Scorer) -> 
     worst = max(diffs, key=lambda d: d.score)
     onnx_path, npz_path = directory / f"{stem}.onnx", directory / f"{stem}.npz"
     save_onnx(sub, onnx_path)
-    write_fixtures(npz_path, inputs=[("repro", dict(case.inputs))], outputs=[("repro", dict(case.expected))],
-                   meta={"what": "onnxbridge debug: minimal failing subgraph", "nodes": list(case.nodes),
-                         "provider": case.provider})
-    return Repro(str(onnx_path), str(npz_path), len(sub.graph.node), tuple(case.inputs), tuple(case.expected),
-                 onnx_path.stat().st_size + npz_path.stat().st_size, not worst.passed, worst.score, worst.max_abs,
-                 replay_command(onnx_path, npz_path, scorer, case.provider))
+    write_fixtures(
+        npz_path,
+        inputs=[("repro", dict(case.inputs))],
+        outputs=[("repro", dict(case.expected))],
+        meta={
+            "what": "onnxbridge debug: minimal failing subgraph",
+            "nodes": list(case.nodes),
+            "provider": case.provider,
+        },
+    )
+    return Repro(
+        str(onnx_path),
+        str(npz_path),
+        len(sub.graph.node),
+        tuple(case.inputs),
+        tuple(case.expected),
+        onnx_path.stat().st_size + npz_path.stat().st_size,
+        not worst.passed,
+        worst.score,
+        worst.max_abs,
+        replay_command(onnx_path, npz_path, scorer, case.provider),
+    )
 
 
 def _dtype_of(model: onnx.ModelProto, name: str, arr: np.ndarray) -> np.dtype:

@@ -59,9 +59,13 @@ def layer_check(check: CallCheck) -> LayerCheck:
     """A framework call's check as a point of the per-layer plot."""
     w = _worst(check.outputs)
     return LayerCheck(
-        name=str(check.ref), kind=check.class_name, depth=check.depth, position=check.order,
+        name=str(check.ref),
+        kind=check.class_name,
+        depth=check.depth,
+        position=check.order,
         score=finite(check.out_score) if check.outputs else None,
         input_score=finite(check.in_score) if check.inputs else None,
-        max_abs=w.max_abs if w else None, passed=(not check.failed) if check.outputs else None,
+        max_abs=w.max_abs if w else None,
+        passed=(not check.failed) if check.outputs else None,
         values=tuple(d.name for d in check.outputs),
     )

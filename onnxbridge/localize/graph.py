@@ -104,10 +104,17 @@ class GraphIndex:
             if n.op_type not in _RANDOM_OPS and all(not i or i in static for i in n.input):
                 static.update(outs[name])
         return GraphIndex(
-            tuple(names), producer, {k: tuple(v) for k, v in consumers.items()}, position, ins, outs,
+            tuple(names),
+            producer,
+            {k: tuple(v) for k, v in consumers.items()},
+            position,
+            ins,
+            outs,
             {name: n.op_type for name, n in zip(names, nodes)},
             tuple(i.name for i in graph_inputs(model)),
-            tuple(o.name for o in model.graph.output), inits, frozenset(static),
+            tuple(o.name for o in model.graph.output),
+            inits,
+            frozenset(static),
         )
 
     def computed(self) -> list[str]:
@@ -216,8 +223,15 @@ class ValueFetcher:
     inputs echoed from the feeds.
     """
 
-    def __init__(self, model: onnx.ModelProto, provider: str = "cpu", *, opt_level: str = "all",
-                 threads: int | None = None, index: GraphIndex | None = None) -> None:
+    def __init__(
+        self,
+        model: onnx.ModelProto,
+        provider: str = "cpu",
+        *,
+        opt_level: str = "all",
+        threads: int | None = None,
+        index: GraphIndex | None = None,
+    ) -> None:
         self.model, self.provider, self.opt_level, self.threads = model, provider, opt_level, threads
         self.index = index or GraphIndex.of(model)
         self._marked: tuple[str, ...] | None = None
@@ -235,8 +249,10 @@ class ValueFetcher:
             return self._runner  # already marked: a new session would cost a model load
         self._runner = None  # free the previous session first
         if self.model.ByteSize() >= TWO_GB:
-            raise UsageError("localisation marks intermediate values in memory: models over 2 GB are not "
-                             "supported yet", "debug a smaller configuration of the model")
+            raise UsageError(
+                "localisation marks intermediate values in memory: models over 2 GB are not supported yet",
+                "debug a smaller configuration of the model",
+            )
         with marked(self.model, key) as m:
             self._runner = OrtRunner(m, self.provider, options=session_options(self.threads, self.opt_level))
         self._marked = key

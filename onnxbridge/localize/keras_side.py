@@ -53,8 +53,9 @@ def _walk(layer: Any) -> Iterator[tuple[str, Any]]:
 
 
 @contextlib.contextmanager
-def _wrapped_calls(model: Any, before: Callable[[Any, str, tuple, dict], Any],
-                   after: Callable[[Any, Any], None]) -> Iterator[None]:
+def _wrapped_calls(
+    model: Any, before: Callable[[Any, str, tuple, dict], Any], after: Callable[[Any, Any], None]
+) -> Iterator[None]:
     """Wrap ``call`` of every sub-layer (an instance attribute, removed afterwards):
     ``token = before(layer, path, args, kwargs)``, then ``after(token, outputs)``."""
     wrapped = []
@@ -87,8 +88,11 @@ def _flat(obj: Any) -> list[Any]:
 
 
 def _nbytes(ts: list[Any]) -> int:
-    return sum(int(np.prod([d or 1 for d in t.shape])) * np.dtype(t.dtype.as_numpy_dtype).itemsize
-               for t in ts if hasattr(t.dtype, "as_numpy_dtype"))
+    return sum(
+        int(np.prod([d or 1 for d in t.shape])) * np.dtype(t.dtype.as_numpy_dtype).itemsize
+        for t in ts
+        if hasattr(t.dtype, "as_numpy_dtype")
+    )
 
 
 class _Calls:
@@ -169,16 +173,41 @@ def keras_origins(candidate: onnx.ModelProto, scopes: Mapping[ModuleRef, LayerSc
     return out
 
 
-def localize_keras(model: Any, call: Callable[..., Any], specs: Sequence[TensorSpec], inputs: Sequence[np.ndarray],
-                   candidate: onnx.ModelProto, feeds: Mapping[str, np.ndarray], scorer: Scorer, *,
-                   budget_bytes: int, provider: str = "cpu") -> Finding:
+def localize_keras(
+    model: Any,
+    call: Callable[..., Any],
+    specs: Sequence[TensorSpec],
+    inputs: Sequence[np.ndarray],
+    candidate: onnx.ModelProto,
+    feeds: Mapping[str, np.ndarray],
+    scorer: Scorer,
+    *,
+    budget_bytes: int,
+    provider: str = "cpu",
+) -> Finding:
     """The first layer call of ``model`` whose output differs from the ONNX model's value for it."""
     scopes = trace_scopes(model, call, specs)
     table = keras_origins(candidate, scopes)
     fetcher = ValueFetcher(candidate, provider)
     cmap = map_calls(fetcher.index, table, {r: s.outputs for r, s in scopes.items()})
     tracer = KerasTracer(model, call, inputs)
-    notes = () if cmap else ("no ONNX node name carries a layer's scope (the model was not converted by the "
-                             "tf2onnx route, whose names onnxbridge reads): only the stage table applies",)
-    return localize_calls(tracer, call_tree(tracer), cmap, table, fetcher, feeds, scorer,
-                          budget_bytes=budget_bytes, kind="layer", notes=notes)
+    notes = (
+        ()
+        if cmap
+        else (
+            "no ONNX node name carries a layer's scope (the model was not converted by the "
+            "tf2onnx route, whose names onnxbridge reads): only the stage table applies",
+        )
+    )
+    return localize_calls(
+        tracer,
+        call_tree(tracer),
+        cmap,
+        table,
+        fetcher,
+        feeds,
+        scorer,
+        budget_bytes=budget_bytes,
+        kind="layer",
+        notes=notes,
+    )

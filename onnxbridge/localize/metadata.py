@@ -26,8 +26,17 @@ from ..onnxio import decode_meta, write_meta
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["KEY_SCOPES", "KEY_CLASSES", "KEY_FX_NODE", "KEY_STACK", "KEY_CALLS", "props", "str_list",
-           "stamp_module_calls", "carry_metadata"]
+__all__ = [
+    "KEY_SCOPES",
+    "KEY_CLASSES",
+    "KEY_FX_NODE",
+    "KEY_STACK",
+    "KEY_CALLS",
+    "props",
+    "str_list",
+    "stamp_module_calls",
+    "carry_metadata",
+]
 
 KEY_SCOPES = "pkg.torch.onnx.name_scopes"
 KEY_CLASSES = "pkg.torch.onnx.class_hierarchy"
@@ -136,9 +145,12 @@ def carry_metadata(source: onnx.ModelProto, target: onnx.ModelProto) -> int:
     for node in target.graph.node:
         if len(node.metadata_props):
             continue
-        src = (by_name.get(node.name) or by_name.get(node.name.split("/")[0])
-               or next((by_output[o] for o in node.output if o in by_output), None)
-               or next((by_weight[i] for i in node.input if i in by_weight), None))
+        src = (
+            by_name.get(node.name)
+            or by_name.get(node.name.split("/")[0])
+            or next((by_output[o] for o in node.output if o in by_output), None)
+            or next((by_weight[i] for i in node.input if i in by_weight), None)
+        )
         if src is not None:
             node.metadata_props.extend(src.metadata_props)
             copied += 1

@@ -35,8 +35,16 @@ __all__ = ["localize_onnx"]
 class _Search:
     """The state of one search: pairs, what was checked, and the budget of each round."""
 
-    def __init__(self, fa: ValueFetcher, fb: ValueFetcher, feeds: Mapping[str, np.ndarray],
-                 feeds_b: Mapping[str, np.ndarray], pairs: Sequence[ValuePair], scorer: Scorer, budget: int) -> None:
+    def __init__(
+        self,
+        fa: ValueFetcher,
+        fb: ValueFetcher,
+        feeds: Mapping[str, np.ndarray],
+        feeds_b: Mapping[str, np.ndarray],
+        pairs: Sequence[ValuePair],
+        scorer: Scorer,
+        budget: int,
+    ) -> None:
         self.fa, self.fb, self.feeds, self.feeds_b, self.scorer, self.budget = fa, fb, feeds, feeds_b, scorer, budget
         self.by_a = {p.a: p for p in pairs}
         self.pos = {p.a: k for k, p in enumerate(pairs)}
@@ -86,12 +94,13 @@ class _Search:
         return [c for c in out if c]
 
     def failing(self, values: Sequence[str]) -> list[str]:
-        return sorted((v for v in values if v in self.checked and not self.checked[v].passed),
-                      key=self.pos.__getitem__)
+        return sorted((v for v in values if v in self.checked and not self.checked[v].passed), key=self.pos.__getitem__)
 
     def paired_ancestors(self, target: str) -> list[str]:
-        return sorted((v for v in self.fa.index.ancestors(target) if v in self.by_a and self.by_a[v].how != "input"),
-                      key=self.pos.__getitem__)
+        return sorted(
+            (v for v in self.fa.index.ancestors(target) if v in self.by_a and self.by_a[v].how != "input"),
+            key=self.pos.__getitem__,
+        )
 
 
 def _root(s: _Search, target: str) -> str:
@@ -99,7 +108,7 @@ def _root(s: _Search, target: str) -> str:
     while True:
         anc = s.paired_ancestors(target)
         full = s.fits(anc)
-        for window in (s.chunks(anc) if full else [s.sample(anc)]):
+        for window in s.chunks(anc) if full else [s.sample(anc)]:
             s.compare(window)
         first = s.failing(anc)[0]
         if full:
@@ -118,9 +127,17 @@ def _root(s: _Search, target: str) -> str:
         target = first
 
 
-def localize_onnx(a: onnx.ModelProto, b: onnx.ModelProto, feeds: Mapping[str, np.ndarray], scorer: Scorer, *,
-                  budget_bytes: int, feeds_b: Mapping[str, np.ndarray] | None = None, provider_a: str = "cpu",
-                  provider_b: str = "cpu") -> Finding:
+def localize_onnx(
+    a: onnx.ModelProto,
+    b: onnx.ModelProto,
+    feeds: Mapping[str, np.ndarray],
+    scorer: Scorer,
+    *,
+    budget_bytes: int,
+    feeds_b: Mapping[str, np.ndarray] | None = None,
+    provider_a: str = "cpu",
+    provider_b: str = "cpu",
+) -> Finding:
     """The first node of B whose output leaves A's value for it (A is the reference)."""
     fa, fb = ValueFetcher(a, provider_a), ValueFetcher(b, provider_b)
     feeds_b = feeds if feeds_b is None else feeds_b
@@ -152,17 +169,20 @@ def _fusion_note(s: _Search, outputs: Sequence[str]) -> str:
     vb = plain_b.run(s.feeds_b, [s.by_a[o].b for o in outputs])
     ok = all(s.scorer.diff(o, va[o], vb[s.by_a[o].b]).passed for o in outputs)
     if ok:
-        return ("the difference comes from an ONNX Runtime graph fusion in the candidate: it matches with graph "
-                "optimisations disabled, and marking intermediate values switches the fusion off, so no single "
-                "node diverges when observed")
-    return ("the difference disappears when intermediate values are observed (marking them changes ONNX "
-            "Runtime's fusions) but not with graph optimisations disabled: no single node could be named")
+        return (
+            "the difference comes from an ONNX Runtime graph fusion in the candidate: it matches with graph "
+            "optimisations disabled, and marking intermediate values switches the fusion off, so no single "
+            "node diverges when observed"
+        )
+    return (
+        "the difference disappears when intermediate values are observed (marking them changes ONNX "
+        "Runtime's fusions) but not with graph optimisations disabled: no single node could be named"
+    )
 
 
 def _finding(s: _Search, root: str | None, notes: Sequence[str]) -> Finding:
     layers = tuple(_layer(s, v, d) for v, d in sorted(s.checked.items(), key=lambda kv: s.pos[kv[0]]))
-    clean = Finding(None, layers=layers, total=len(s.by_a), passes=s.rounds, values_marked=s.marked,
-                    notes=tuple(notes))
+    clean = Finding(None, layers=layers, total=len(s.by_a), passes=s.rounds, values_marked=s.marked, notes=tuple(notes))
     if root is None:
         return clean
     ia, ib = s.fa.index, s.fb.index
@@ -175,19 +195,35 @@ def _finding(s: _Search, root: str | None, notes: Sequence[str]) -> Finding:
     d = s.checked[root]
     where = "its own op" if len(region_b) <= 1 else f"a region of {len(region_b)} nodes in the candidate"
     divergence = Divergence(
-        name=node_b or vb, kind="node", class_name=ia.op_type.get(node_a or "", ib.op_type.get(node_b or "", "")),
-        where=where, onnx_nodes=region_b, score=d.score, max_abs=d.max_abs,
+        name=node_b or vb,
+        kind="node",
+        class_name=ia.op_type.get(node_a or "", ib.op_type.get(node_b or "", "")),
+        where=where,
+        onnx_nodes=region_b,
+        score=d.score,
+        max_abs=d.max_abs,
         call_site=origin.user_frame() if origin else None,
         module=str(origin.module) if origin and origin.stack else None,
-        reference_value=root, candidate_value=vb, note=d.note or None,
+        reference_value=root,
+        candidate_value=vb,
+        note=d.note or None,
     )
     return replace(clean, divergence=divergence, repro=_repro_case(s, root, region_b))
 
 
 def _layer(s: _Search, value: str, d: TensorDiff) -> LayerCheck:
     node = s.fa.index.producer.get(value, "")
-    return LayerCheck(value, s.fa.index.op_type.get(node, ""), 0, s.pos[value], finite(d.score), None, d.max_abs,
-                      d.passed, (s.by_a[value].b,))
+    return LayerCheck(
+        value,
+        s.fa.index.op_type.get(node, ""),
+        0,
+        s.pos[value],
+        finite(d.score),
+        None,
+        d.max_abs,
+        d.passed,
+        (s.by_a[value].b,),
+    )
 
 
 def _repro_case(s: _Search, root: str, region_b: Sequence[str]) -> ReproCase | None:
@@ -196,8 +232,9 @@ def _repro_case(s: _Search, root: str, region_b: Sequence[str]) -> ReproCase | N
 
     ib = s.fb.index
     produced = {o for n in region_b for o in ib.node_outputs[n]}
-    need = list(dict.fromkeys(i for n in region_b for i in ib.node_inputs[n]
-                              if i and i not in produced and i not in ib.static))
+    need = list(
+        dict.fromkeys(i for n in region_b for i in ib.node_inputs[n] if i and i not in produced and i not in ib.static)
+    )
     to_a = {p.b: p.a for p in s.by_a.values()}
     if not region_b or any(x not in to_a for x in need):
         return None
@@ -208,5 +245,6 @@ def _repro_case(s: _Search, root: str, region_b: Sequence[str]) -> ReproCase | N
         t = types.get(name)
         return arr.astype(helper.tensor_dtype_to_np_dtype(t)) if t else arr
 
-    return ReproCase(s.fb.model, tuple(region_b), {x: as_b(x, va[to_a[x]]) for x in need},
-                     {s.by_a[root].b: va[root]}, s.fb.provider)
+    return ReproCase(
+        s.fb.model, tuple(region_b), {x: as_b(x, va[to_a[x]]) for x in need}, {s.by_a[root].b: va[root]}, s.fb.provider
+    )

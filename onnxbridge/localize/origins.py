@@ -22,8 +22,19 @@ from .metadata import KEY_CALLS, KEY_CLASSES, KEY_SCOPES, KEY_STACK, props, str_
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["SourceLine", "in_torch", "ModuleRef", "NodeOrigin", "parse_stack_trace", "dynamo_origin",
-           "torchscript_origin", "origins", "scope_prefix", "module_source", "value_owners"]
+__all__ = [
+    "SourceLine",
+    "in_torch",
+    "ModuleRef",
+    "NodeOrigin",
+    "parse_stack_trace",
+    "dynamo_origin",
+    "torchscript_origin",
+    "origins",
+    "scope_prefix",
+    "module_source",
+    "value_owners",
+]
 
 
 def in_torch(frame: SourceLine) -> bool:
@@ -84,8 +95,10 @@ _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n(?:[ \t]+(.*))?')
 
 def parse_stack_trace(text: str) -> tuple[SourceLine, ...]:
     """``pkg.torch.onnx.stack_trace`` (``traceback.format_list`` text, outermost first) -> frames."""
-    return tuple(SourceLine(m.group(1), int(m.group(2)), (m.group(4) or "").strip(), m.group(3))
-                 for m in _FRAME.finditer(text or ""))
+    return tuple(
+        SourceLine(m.group(1), int(m.group(2)), (m.group(4) or "").strip(), m.group(3))
+        for m in _FRAME.finditer(text or "")
+    )
 
 
 def dynamo_origin(node: onnx.NodeProto) -> NodeOrigin | None:
@@ -102,17 +115,22 @@ def dynamo_origin(node: onnx.NodeProto) -> NodeOrigin | None:
     else:
         stack, known = tuple(ModuleRef(n, 0) for n in module_names), False
     return NodeOrigin(
-        node=node.name, op_type=node.op_type, outputs=tuple(node.output), stack=stack,
+        node=node.name,
+        op_type=node.op_type,
+        outputs=tuple(node.output),
+        stack=stack,
         classes=tuple(c.rsplit(".", 1)[-1] for c in classes[1:-1]) if len(classes) == len(scopes) else (),
-        frames=parse_stack_trace(meta.get(KEY_STACK, "")), calls_known=known,
+        frames=parse_stack_trace(meta.get(KEY_STACK, "")),
+        calls_known=known,
     )
 
 
 _REPEAT = re.compile(r"^(.*)_(\d+)$")
 
 
-def torchscript_origin(node: onnx.NodeProto, module_names: set[str] | None = None,
-                       prefix: str = "") -> NodeOrigin | None:
+def torchscript_origin(
+    node: onnx.NodeProto, module_names: set[str] | None = None, prefix: str = ""
+) -> NodeOrigin | None:
     """Origin from a TorchScript node name ``/encoder/layer.1/attention/self/query/MatMul``.
 
     ``shared_1`` is call 1 of ``shared`` unless ``shared_1`` is itself a module (``module_names``: the

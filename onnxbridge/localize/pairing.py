@@ -53,8 +53,11 @@ def pair_tensors(refs: Sequence[np.ndarray], cands: Mapping[str, np.ndarray], sc
     diffs: list[TensorDiff] = []
     unpaired = 0
     for r in refs:
-        same = [n for n, v in cands.items()
-                if n not in used and v.size == r.size and (v.dtype.kind == "f") == (r.dtype.kind == "f")]
+        same = [
+            n
+            for n, v in cands.items()
+            if n not in used and v.size == r.size and (v.dtype.kind == "f") == (r.dtype.kind == "f")
+        ]
         if not same:
             unpaired += 1
             continue

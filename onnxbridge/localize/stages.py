@@ -101,11 +101,19 @@ def bisect_stages(stages: Sequence[Stage], feeds: Mapping[str, np.ndarray], tole
         if before is not None:
             step = _worst(_compare(before, got, names, stage_scorer(tolerances, s.model, stages[k - 1].model)))
         passed = vs_src is None or vs_src.passed
-        checks.append(StageCheck(
-            s.name, s.path, s.provider, passed, vs_src.score if vs_src else 0.0, vs_src.max_abs if vs_src else 0.0,
-            None if step is None else step.passed, None if step is None else step.score,
-            note=(vs_src.note or None) if vs_src else None,
-        ))
+        checks.append(
+            StageCheck(
+                s.name,
+                s.path,
+                s.provider,
+                passed,
+                vs_src.score if vs_src else 0.0,
+                vs_src.max_abs if vs_src else 0.0,
+                None if step is None else step.passed,
+                None if step is None else step.score,
+                note=(vs_src.note or None) if vs_src else None,
+            )
+        )
         if not passed and broken is None:
             broken = k
     return Bisection(tuple(checks), broken)

@@ -77,9 +77,17 @@ class TorchTracer:
                 h.remove()
 
 
-def localize_torch(module: Any, args: Sequence[Any], kwargs: Mapping[str, Any], candidate: onnx.ModelProto,
-                   feeds: Mapping[str, np.ndarray], scorer: Scorer, *, budget_bytes: int,
-                   provider: str = "cpu") -> Finding:
+def localize_torch(
+    module: Any,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    candidate: onnx.ModelProto,
+    feeds: Mapping[str, np.ndarray],
+    scorer: Scorer,
+    *,
+    budget_bytes: int,
+    provider: str = "cpu",
+) -> Finding:
     """The first module of ``module`` whose output differs from the ONNX model's value for it."""
     modules = dict(module.named_modules())
     table = origins(candidate, modules)
@@ -89,19 +97,34 @@ def localize_torch(module: Any, args: Sequence[Any], kwargs: Mapping[str, Any], 
     tree = call_tree(tracer)
     notes: list[str] = []
     if not cmap:
-        notes.append("no ONNX node names a module of the source (no exporter metadata or scoped names): "
-                     "only the stage table applies; re-export with onnxbridge convert")
+        notes.append(
+            "no ONNX node names a module of the source (no exporter metadata or scoped names): "
+            "only the stage table applies; re-export with onnxbridge convert"
+        )
     cmap, left_out = _drop_ambiguous(cmap, tree, any(not o.calls_known for o in table.values()))
     if left_out:
-        notes.append(f"modules called more than once were not compared ({', '.join(left_out[:8])}): the ONNX file "
-                     "does not say which call made each node; files written by onnxbridge convert do")
+        notes.append(
+            f"modules called more than once were not compared ({', '.join(left_out[:8])}): the ONNX file "
+            "does not say which call made each node; files written by onnxbridge convert do"
+        )
 
     def source_of(ref: ModuleRef):
         mod = modules.get(ref.qualname)
         return module_source(mod) if mod is not None else None
 
-    return localize_calls(tracer, tree, cmap, table, fetcher, feeds, scorer, budget_bytes=budget_bytes,
-                          kind="module", source_of=source_of, notes=tuple(notes))
+    return localize_calls(
+        tracer,
+        tree,
+        cmap,
+        table,
+        fetcher,
+        feeds,
+        scorer,
+        budget_bytes=budget_bytes,
+        kind="module",
+        source_of=source_of,
+        notes=tuple(notes),
+    )
 
 
 def _drop_ambiguous(cmap: dict, tree: CallTree, unstamped: bool) -> tuple[dict, list[str]]:

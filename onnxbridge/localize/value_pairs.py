@@ -42,8 +42,11 @@ def _defaults(node: onnx.NodeProto) -> dict[str, object]:
         schema = onnx.defs.get_schema(node.op_type, domain=node.domain or "")
     except Exception:  # an op of a domain onnx does not know (com.microsoft): no defaults
         return {}
-    return {name: helper.get_attribute_value(at.default_value) for name, at in schema.attributes.items()
-            if at.default_value is not None and at.default_value.type}
+    return {
+        name: helper.get_attribute_value(at.default_value)
+        for name, at in schema.attributes.items()
+        if at.default_value is not None and at.default_value.type
+    }
 
 
 _AttrValue = bytes | str | int | float | tuple[bytes | str | int | float, ...]
@@ -126,8 +129,14 @@ def match_values(a: onnx.ModelProto, b: onnx.ModelProto, ia: GraphIndex, ib: Gra
     return _sorted(pairs, ia)
 
 
-def pair_numerically(fa: ValueFetcher, fb: ValueFetcher, feeds: Mapping[str, np.ndarray],
-                     feeds_b: Mapping[str, np.ndarray], pairs: Sequence[ValuePair], scorer: Scorer) -> list[ValuePair]:
+def pair_numerically(
+    fa: ValueFetcher,
+    fb: ValueFetcher,
+    feeds: Mapping[str, np.ndarray],
+    feeds_b: Mapping[str, np.ndarray],
+    pairs: Sequence[ValuePair],
+    scorer: Scorer,
+) -> list[ValuePair]:
     """Pair the still-unpaired values of A with unpaired values of B of equal shape whose contents agree
     within tolerance; one marked run of each model. Skipped above :data:`NUMERIC_PAIRING_LIMIT` values."""
     ia, ib = fa.index, fb.index

@@ -8,9 +8,19 @@ from pathlib import Path
 from ..errors import UsageError
 from .providers import KNOWN_PROVIDERS
 
-__all__ = ["PROVIDERS", "FALLBACK_POLICIES", "OPT_LEVELS", "IO_BINDING_MODES", "REFERENCE_DEVICES",
-           "OPTIMIZE_TARGETS", "FUSIONS", "BATCH_AXES", "REPORT_SUFFIXES", "is_batch_axis",
-           "as_path"]
+__all__ = [
+    "PROVIDERS",
+    "FALLBACK_POLICIES",
+    "OPT_LEVELS",
+    "IO_BINDING_MODES",
+    "REFERENCE_DEVICES",
+    "OPTIMIZE_TARGETS",
+    "FUSIONS",
+    "BATCH_AXES",
+    "REPORT_SUFFIXES",
+    "is_batch_axis",
+    "as_path",
+]
 
 PROVIDERS = ("auto", *(p.name for p in KNOWN_PROVIDERS))  # auto, cpu, cuda, tensorrt
 FALLBACK_POLICIES = ("warn", "fail")

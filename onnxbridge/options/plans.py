@@ -9,6 +9,7 @@ from ..errors import UsageError
 
 __all__ = ["ParityPlan", "TimingPlan"]
 
+
 @dataclass(frozen=True)
 class ParityPlan:
     """Inputs to check: seeds at the export sizes, plus a sweep over every dynamic axis."""

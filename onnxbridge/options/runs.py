@@ -38,13 +38,17 @@ class ExecutorOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", (self.kind or "local").strip().lower())
         if self.address is not None and not self.address.strip():
-            raise UsageError(f"--executor {self.kind}: with no address after the colon",
-                             "write --executor ray (a local Ray instance) or --executor ray:HOST:PORT")
+            raise UsageError(
+                f"--executor {self.kind}: with no address after the colon",
+                "write --executor ray (a local Ray instance) or --executor ray:HOST:PORT",
+            )
         if self.jobs is not None and (isinstance(self.jobs, bool) or self.jobs < 0):
             raise UsageError(f"--jobs {self.jobs}: must be 0 (one per CPU) or more", "pass --jobs N with N >= 1")
         if isinstance(self.retries, bool) or not 0 <= self.retries <= 10:
-            raise UsageError(f"--retries {self.retries}: must be between 0 and 10",
-                             "a model whose worker keeps dying is an error after a few tries")
+            raise UsageError(
+                f"--retries {self.retries}: must be between 0 and 10",
+                "a model whose worker keeps dying is an error after a few tries",
+            )
 
     @classmethod
     def parse(cls, spec: str | ExecutorOptions | None, **kw: Any) -> ExecutorOptions:
@@ -73,8 +77,9 @@ class LocalizeOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.budget_mb, (int, float)) or not math.isfinite(self.budget_mb) or self.budget_mb <= 0:
-            raise UsageError(f"--budget-mb {self.budget_mb!r} must be a positive number of megabytes",
-                             "e.g. --budget-mb 64")
+            raise UsageError(
+                f"--budget-mb {self.budget_mb!r} must be a positive number of megabytes", "e.g. --budget-mb 64"
+            )
         object.__setattr__(self, "budget_mb", float(self.budget_mb))
         object.__setattr__(self, "repro_dir", as_path(self.repro_dir))
 

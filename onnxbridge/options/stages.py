@@ -25,8 +25,16 @@ from .plans import ParityPlan, TimingPlan
 from .tolerances import ToleranceLike, Tolerances
 from .variants import SIMPLIFIERS, VariantOptions
 
-__all__ = ["ExportOptions", "ParityConfig", "OptimizeOptions", "ConvertOptions", "UpgradeOptions", "BenchConfig",
-           "as_specs"]
+__all__ = [
+    "ExportOptions",
+    "ParityConfig",
+    "OptimizeOptions",
+    "ConvertOptions",
+    "UpgradeOptions",
+    "BenchConfig",
+    "as_specs",
+]
+
 
 def as_specs(inputs: Sequence[str | TensorSpec] | None) -> tuple[TensorSpec, ...]:
     """``--input`` strings (or specs already parsed) as the option objects hold them."""
@@ -82,8 +90,15 @@ class ParityConfig:
             )
 
     @classmethod
-    def build(cls, *, provider: str = "auto", atol: float | None = None, rtol: float | None = None,
-              tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None, **rest: Any) -> ParityConfig:
+    def build(
+        cls,
+        *,
+        provider: str = "auto",
+        atol: float | None = None,
+        rtol: float | None = None,
+        tolerances: Mapping[str, ToleranceLike] | Sequence[str] | None = None,
+        **rest: Any,
+    ) -> ParityConfig:
         """From API keywords (``atol`` / ``rtol`` / ``tolerances`` become one :class:`Tolerances`)."""
         return cls(provider=provider, tolerances=Tolerances.build(atol, rtol, tolerances), **rest)
 
@@ -160,9 +175,16 @@ class ConvertOptions:
             if provider != self.parity.provider:
                 object.__setattr__(self, "parity", dataclasses.replace(self.parity, provider=provider))
         if self.variants is not None:  # judged where the model is validated, on the same inputs
-            object.__setattr__(self, "variants", dataclasses.replace(
-                self.variants, provider=self.parity.provider, inputs_file=self.parity.inputs_file,
-                seed=self.parity.seed))
+            object.__setattr__(
+                self,
+                "variants",
+                dataclasses.replace(
+                    self.variants,
+                    provider=self.parity.provider,
+                    inputs_file=self.parity.inputs_file,
+                    seed=self.parity.seed,
+                ),
+            )
 
 
 @dataclass(frozen=True)
@@ -216,14 +238,18 @@ class BenchConfig:
         object.__setattr__(self, "axis_sizes", sizes)
         object.__setattr__(self, "opt_level", _choice(self.opt_level, OPT_LEVELS, "optimisation level"))
         object.__setattr__(self, "io_binding", _choice(self.io_binding, IO_BINDING_MODES, "--io-binding"))
-        object.__setattr__(self, "reference_device",
-                           _choice(self.reference_device, REFERENCE_DEVICES, "--reference-device"))
+        object.__setattr__(
+            self, "reference_device", _choice(self.reference_device, REFERENCE_DEVICES, "--reference-device")
+        )
         if self.threads is not None and self.threads < 1:
-            raise UsageError(f"--threads {self.threads} must be at least 1",
-                             "give a positive thread count, or leave it out")
+            raise UsageError(
+                f"--threads {self.threads} must be at least 1", "give a positive thread count, or leave it out"
+            )
         object.__setattr__(self, "inputs_file", as_path(self.inputs_file))
         if self.inputs_file and self.batches:
-            raise UsageError("--batch cannot sweep real inputs from --inputs", "leave out --batch, or leave out --inputs")
+            raise UsageError(
+                "--batch cannot sweep real inputs from --inputs", "leave out --batch, or leave out --inputs"
+            )
 
     @property
     def axes(self) -> dict[str, int]:

@@ -10,6 +10,7 @@ from ..errors import UsageError
 
 __all__ = ["Tolerance", "ToleranceLike", "Tolerances", "parse_tolerances"]
 
+
 @dataclass(frozen=True)
 class Tolerance:
     """Elementwise check: ``|got - ref| <= atol + rtol * |ref|``.
@@ -93,15 +94,23 @@ class Tolerances:
         object.__setattr__(self, "oracle_multiple", 2.0 if multiple is None else multiple)
 
     @classmethod
-    def build(cls, atol: float | None = None, rtol: float | None = None,
-              tolerances: Mapping[str, ToleranceLike] | Sequence[str] | Tolerances | None = None,
-              oracle_multiple: float | None = None) -> Tolerances:
+    def build(
+        cls,
+        atol: float | None = None,
+        rtol: float | None = None,
+        tolerances: Mapping[str, ToleranceLike] | Sequence[str] | Tolerances | None = None,
+        oracle_multiple: float | None = None,
+    ) -> Tolerances:
         """From API keywords: ``tolerances`` as ``--tol`` strings or a mapping name -> Tolerance /
         (atol, rtol) / atol, each checked as ``--tol`` checks it (finite, >= 0)."""
         multiple = 2.0 if oracle_multiple is None else oracle_multiple
         if isinstance(tolerances, Tolerances):
-            return cls(atol, rtol, tolerances.per_output, multiple if oracle_multiple is not None
-                       else tolerances.oracle_multiple)
+            return cls(
+                atol,
+                rtol,
+                tolerances.per_output,
+                multiple if oracle_multiple is not None else tolerances.oracle_multiple,
+            )
         if isinstance(tolerances, Mapping):
             return cls(atol, rtol, tuple((str(n), _tolerance(str(n), t)) for n, t in tolerances.items()), multiple)
         return cls(atol, rtol, tuple(parse_tolerances([str(t) for t in tolerances or ()]).items()), multiple)

@@ -12,8 +12,17 @@ from ..errors import UsageError
 from ._common import PROVIDERS, _choice, as_path
 from .plans import TimingPlan
 
-__all__ = ["SIMPLIFIERS", "BUDGET_FLOORS", "BUDGET_CEILINGS", "DECISIVE_MARGIN", "CALIBRATION_METHODS", "Budget",
-           "parse_budget", "budget_limits", "VariantOptions"]
+__all__ = [
+    "SIMPLIFIERS",
+    "BUDGET_FLOORS",
+    "BUDGET_CEILINGS",
+    "DECISIVE_MARGIN",
+    "CALIBRATION_METHODS",
+    "Budget",
+    "parse_budget",
+    "budget_limits",
+    "VariantOptions",
+]
 
 # Simplifiers ``--simplifier`` may name; ``auto`` runs every one installed and keeps the best (transforms/simplifiers.py).
 SIMPLIFIERS = ("onnxsim", "onnxslim", "onnxscript", "auto")
@@ -37,10 +46,14 @@ class Budget:
         limits = dict(self.limits.items() if isinstance(self.limits, Mapping) else self.limits)
         for metric, value in limits.items():
             if metric not in BUDGET_FLOORS + BUDGET_CEILINGS:
-                raise UsageError(f"unknown budget metric {metric!r}",
-                                 f"use {', '.join(BUDGET_FLOORS + BUDGET_CEILINGS)}, e.g. --budget cosine=0.999")
+                raise UsageError(
+                    f"unknown budget metric {metric!r}",
+                    f"use {', '.join(BUDGET_FLOORS + BUDGET_CEILINGS)}, e.g. --budget cosine=0.999",
+                )
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise UsageError(f"budget {metric}={value!r} must be a finite number >= 0", "e.g. --budget cosine=0.999")
+                raise UsageError(
+                    f"budget {metric}={value!r} must be a finite number >= 0", "e.g. --budget cosine=0.999"
+                )
         object.__setattr__(self, "limits", tuple((k, float(v)) for k, v in limits.items()))
 
     def as_dict(self) -> dict[str, float]:
@@ -129,9 +142,12 @@ class VariantOptions:
         object.__setattr__(self, "provider", _choice(self.provider or "cpu", PROVIDERS, "provider"))
         object.__setattr__(self, "budget", Budget(tuple(_limits(self.budget).items())).limits)
         if self.min_speedup is not None and not (math.isfinite(self.min_speedup) and self.min_speedup >= 0):
-            raise UsageError(f"--min-speedup {self.min_speedup} must be a number >= 0", "e.g. --min-speedup 1.2 (0: off)")
-        object.__setattr__(self, "calibration_method",
-                           _choice(self.calibration_method, CALIBRATION_METHODS, "--calibration-method"))
+            raise UsageError(
+                f"--min-speedup {self.min_speedup} must be a number >= 0", "e.g. --min-speedup 1.2 (0: off)"
+            )
+        object.__setattr__(
+            self, "calibration_method", _choice(self.calibration_method, CALIBRATION_METHODS, "--calibration-method")
+        )
         for name in ("calibration_cases", "eval_cases", "rounds"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -139,8 +155,10 @@ class VariantOptions:
         for name in ("out_dir", "output", "inputs_file", "engine_cache"):
             object.__setattr__(self, name, as_path(getattr(self, name)))
         if self.output is not None and len(self.kinds) > 1:
-            raise UsageError(f"-o names one file but {len(self.kinds)} variants were asked for",
-                             "give --out-dir DIR for several variants, or one --to")
+            raise UsageError(
+                f"-o names one file but {len(self.kinds)} variants were asked for",
+                "give --out-dir DIR for several variants, or one --to",
+            )
         self.timing.check()
         sizes = tuple(dict(self.axis_sizes).items())
         for axis, size in sizes:

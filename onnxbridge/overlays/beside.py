@@ -105,8 +105,11 @@ def overlays_for(report: Report, model: Path | None = None) -> tuple[Overlay, ..
     bench = report.bench
     if bench is not None and bench.profile is not None:
         found.append(time_overlay(bench.profile, graph, set(nodes)))
-        found.append(placement_overlay([(n.name, n.provider) for n in bench.profile.nodes],
-                                       bench.head.provider_used, graph, set(nodes)))
+        found.append(
+            placement_overlay(
+                [(n.name, n.provider) for n in bench.profile.nodes], bench.head.provider_used, graph, set(nodes)
+            )
+        )
     elif report.validation is not None and report.validation.placement is not None:
         found.append(placement_from_report(report.validation.placement, graph, nodes))
     return tuple(o for o in found if o is not None)
@@ -122,15 +125,32 @@ def write_beside(report: Report, report_path: str | Path) -> OverlayIndex | None
     files = []
     for o in overlays:
         path = o.write(base.with_name(f"{base.stem}.overlay-{o.kind}.json"))
-        files.append(OverlayFile(o.kind, path, o.title, o.summary, o.legend, tuple(v.key for v in o.values if v.marked)))
+        files.append(
+            OverlayFile(o.kind, path, o.title, o.summary, o.legend, tuple(v.key for v in o.values if v.marked))
+        )
     index = OverlayIndex(model.resolve(), tuple(files), overlays)
-    atomic_write_text(index_path(base), json.dumps({
-        "onnxbridge_overlays": INDEX_VERSION, "model": str(index.model),
-        "overlays": [{"kind": f.kind, "file": f.path.name, "title": f.title, "summary": f.summary,
-                      "legend": [{"color": item.color, "meaning": item.meaning} for item in f.legend],
-                      "marked": list(f.marked)}
-                     for f in files],
-    }, indent=1) + "\n")
+    atomic_write_text(
+        index_path(base),
+        json.dumps(
+            {
+                "onnxbridge_overlays": INDEX_VERSION,
+                "model": str(index.model),
+                "overlays": [
+                    {
+                        "kind": f.kind,
+                        "file": f.path.name,
+                        "title": f.title,
+                        "summary": f.summary,
+                        "legend": [{"color": item.color, "meaning": item.meaning} for item in f.legend],
+                        "marked": list(f.marked),
+                    }
+                    for f in files
+                ],
+            },
+            indent=1,
+        )
+        + "\n",
+    )
     return index
 
 
@@ -150,14 +170,21 @@ def read_index(report_path: str | Path) -> OverlayIndex:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         files = tuple(
-            OverlayFile(str(o["kind"]), path.with_name(Path(str(o["file"])).name), str(o["title"]), str(o["summary"]),
-                        tuple(LegendItem(str(i["color"]), str(i["meaning"])) for i in o["legend"]),
-                        tuple(str(m) for m in o.get("marked", ())))
-            for o in raw["overlays"])
+            OverlayFile(
+                str(o["kind"]),
+                path.with_name(Path(str(o["file"])).name),
+                str(o["title"]),
+                str(o["summary"]),
+                tuple(LegendItem(str(i["color"]), str(i["meaning"])) for i in o["legend"]),
+                tuple(str(m) for m in o.get("marked", ())),
+            )
+            for o in raw["overlays"]
+        )
         index = OverlayIndex(Path(str(raw["model"])), files)
     except (ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"{path}: not an onnxbridge overlay index ({type(e).__name__}: {e})",
-                         "rewrite the report to write it again") from e
+        raise UsageError(
+            f"{path}: not an onnxbridge overlay index ({type(e).__name__}: {e})", "rewrite the report to write it again"
+        ) from e
     missing = [str(f.path) for f in index.files if not f.path.is_file()]
     if missing:
         raise UsageError(f"{path}: overlay file(s) missing: {', '.join(missing)}", "rewrite the report")

@@ -13,7 +13,17 @@ if TYPE_CHECKING:
     from ..results import Localization, Placement
     from .profile import NodeProfile
 
-__all__ = ["FAIL", "FALLBACK", "FIRST", "PASS", "divergence_overlay", "graph_node", "placement_from_report", "placement_overlay", "time_overlay"]
+__all__ = [
+    "FAIL",
+    "FALLBACK",
+    "FIRST",
+    "PASS",
+    "divergence_overlay",
+    "graph_node",
+    "placement_from_report",
+    "placement_overlay",
+    "time_overlay",
+]
 
 FIRST, FAIL, NEAR, PASS = "#b00020", "#f4a261", "#ffe08a", "#b7e4c7"
 TARGET, FALLBACK, OTHER = "#b7e4c7", "#e63946", "#a8dadc"
@@ -29,8 +39,9 @@ def _known(keys: Collection[str] | None, key: str) -> bool:
     return keys is None or key in keys
 
 
-def divergence_overlay(loc: Localization, graph: str, node_of: Mapping[str, str],
-                       modules: Mapping[str, tuple[str, ...]] | None = None) -> Overlay | None:
+def divergence_overlay(
+    loc: Localization, graph: str, node_of: Mapping[str, str], modules: Mapping[str, tuple[str, ...]] | None = None
+) -> Overlay | None:
     """Error / tolerance per node (the worst of its compared outputs; above 1 fails); the first
     divergence's ONNX nodes are marked.
 
@@ -54,8 +65,9 @@ def divergence_overlay(loc: Localization, graph: str, node_of: Mapping[str, str]
             score = next((by_layer[c] for c in calls if c in by_layer), None)
             if score is not None:
                 scores[node] = score
-    values = {n: OverlayValue(n, _number(s), FAIL if not s <= 1 else NEAR if s > 0.1 else PASS)
-              for n, s in scores.items()}
+    values = {
+        n: OverlayValue(n, _number(s), FAIL if not s <= 1 else NEAR if s > 0.1 else PASS) for n, s in scores.items()
+    }
     first = loc.first if loc.diverges else None
     if first is not None:
         for node in first.onnx_nodes:
@@ -63,18 +75,29 @@ def divergence_overlay(loc: Localization, graph: str, node_of: Mapping[str, str]
                 values[node] = OverlayValue(node, _number(float(first.score)), FIRST, marked=True)
     if not values:
         return None
-    where = f"first divergence: {first.name} [{first.class_name}], score {first.score:.3g}" if first else \
-        "nothing diverges beyond tolerance"
+    where = (
+        f"first divergence: {first.name} [{first.class_name}], score {first.score:.3g}"
+        if first
+        else "nothing diverges beyond tolerance"
+    )
     return Overlay(
-        kind="divergence", title="error / tolerance", graph=graph, values=tuple(values.values()),
-        legend=(LegendItem(FIRST, "first divergence"), LegendItem(FAIL, "error/tolerance > 1 (fails)"),
-                LegendItem(NEAR, "0.1 - 1 (within tolerance, close)"), LegendItem(PASS, "< 0.1")),
+        kind="divergence",
+        title="error / tolerance",
+        graph=graph,
+        values=tuple(values.values()),
+        legend=(
+            LegendItem(FIRST, "first divergence"),
+            LegendItem(FAIL, "error/tolerance > 1 (fails)"),
+            LegendItem(NEAR, "0.1 - 1 (within tolerance, close)"),
+            LegendItem(PASS, "< 0.1"),
+        ),
         summary=where,
     )
 
 
-def placement_overlay(nodes: Collection[tuple[str, str]], target: str, graph: str,
-                      keys: Collection[str] | None = None) -> Overlay | None:
+def placement_overlay(
+    nodes: Collection[tuple[str, str]], target: str, graph: str, keys: Collection[str] | None = None
+) -> Overlay | None:
     """The provider each node ran on, ``(node, provider)``; CPU fallbacks (off ``target``) marked."""
     values: dict[str, OverlayValue] = {}
     for name, provider in nodes:
@@ -88,9 +111,15 @@ def placement_overlay(nodes: Collection[tuple[str, str]], target: str, graph: st
         return None
     fallbacks = sum(v.marked for v in values.values())
     return Overlay(
-        kind="placement", title="provider", graph=graph, values=tuple(values.values()),
-        legend=(LegendItem(TARGET, f"ran on {target}"), LegendItem(FALLBACK, "fell back to the CPU"),
-                LegendItem(OTHER, "another provider")),
+        kind="placement",
+        title="provider",
+        graph=graph,
+        values=tuple(values.values()),
+        legend=(
+            LegendItem(TARGET, f"ran on {target}"),
+            LegendItem(FALLBACK, "fell back to the CPU"),
+            LegendItem(OTHER, "another provider"),
+        ),
         summary=f"{len(values)} node(s), {fallbacks} off {target}",
     )
 
@@ -107,7 +136,7 @@ def graph_node(name: str, keys: Collection[str] | None) -> str | None:
     if _known(keys, name):
         return name
     if name.startswith("fused ") and "/" in name:
-        inner = name[len("fused "):].rsplit("/", 1)[0]
+        inner = name[len("fused ") :].rsplit("/", 1)[0]
         return inner if _known(keys, inner) else None
     return None
 
@@ -128,9 +157,17 @@ def time_overlay(profile: NodeProfile, graph: str, keys: Collection[str] | None 
         return None
     missing = len(profile.nodes) - len(values)
     return Overlay(
-        kind="time", title="ms per run", graph=graph, values=tuple(values.values()),
-        legend=(LegendItem(HOT, f"top {top} by time"), LegendItem(WARM, "> 10% of the slowest node"),
-                LegendItem(COOL, "the rest")),
-        summary=(f"nodes {profile.nodes_ms:.3g} ms of {profile.total_ms:.3g} ms per run on {profile.provider}"
-                 + (f"; {missing} node(s) ONNX Runtime made (fused) are not in the graph" if missing else "")),
+        kind="time",
+        title="ms per run",
+        graph=graph,
+        values=tuple(values.values()),
+        legend=(
+            LegendItem(HOT, f"top {top} by time"),
+            LegendItem(WARM, "> 10% of the slowest node"),
+            LegendItem(COOL, "the rest"),
+        ),
+        summary=(
+            f"nodes {profile.nodes_ms:.3g} ms of {profile.total_ms:.3g} ms per run on {profile.provider}"
+            + (f"; {missing} node(s) ONNX Runtime made (fused) are not in the graph" if missing else "")
+        ),
     )

@@ -98,15 +98,23 @@ def neighbourhood_svg(nb: Neighbourhood, values: Mapping[str, OverlayValue], tit
         x0 = (width - len(row) * (_W + _GAP_X) + _GAP_X) / 2
         for j, box in enumerate(row):
             pos[box.key] = (x0 + j * (_W + _GAP_X), _PAD + i * (_H + _GAP_Y))
-    out = [(f"<svg xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{height:.0f}' "
-           f"viewBox='0 0 {width:.0f} {height:.0f}' role='img' aria-label='{escape(title)}' class='neighbourhood'>"),
-           ("<defs><marker id='nbarrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' markerHeight='7' "
-           "orient='auto'><path d='M0,0 L10,5 L0,10 z' fill='#666'/></marker></defs>")]
+    out = [
+        (
+            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{height:.0f}' "
+            f"viewBox='0 0 {width:.0f} {height:.0f}' role='img' aria-label='{escape(title)}' class='neighbourhood'>"
+        ),
+        (
+            "<defs><marker id='nbarrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' markerHeight='7' "
+            "orient='auto'><path d='M0,0 L10,5 L0,10 z' fill='#666'/></marker></defs>"
+        ),
+    ]
     for src, dst in nb.edges:
         if src in pos and dst in pos:
             (x1, y1), (x2, y2) = pos[src], pos[dst]
-            out.append(f"<line x1='{x1 + _W / 2:.0f}' y1='{y1 + _H:.0f}' x2='{x2 + _W / 2:.0f}' y2='{y2:.0f}' "
-                       "stroke='#666' stroke-width='1.2' marker-end='url(#nbarrow)'/>")
+            out.append(
+                f"<line x1='{x1 + _W / 2:.0f}' y1='{y1 + _H:.0f}' x2='{x2 + _W / 2:.0f}' y2='{y2:.0f}' "
+                "stroke='#666' stroke-width='1.2' marker-end='url(#nbarrow)'/>"
+            )
     for row in rows:
         for box in row:
             x, y = pos[box.key]
@@ -116,13 +124,15 @@ def neighbourhood_svg(nb: Neighbourhood, values: Mapping[str, OverlayValue], tit
             sw = 2.5 if v is not None and v.marked else 1
             text_color = "#fff" if fill in ("#b00020",) else "#111"
             score = "" if v is None else f" · {v.value:.3g}" if isinstance(v.value, float) else f" · {v.value}"
-            out.append(f"<g><title>{escape(box.detail or box.label)}{escape(score)}</title>"
-                       f"<rect x='{x:.0f}' y='{y:.0f}' width='{_W}' height='{_H}' rx='6' fill='{fill}' "
-                       f"stroke='{stroke}' stroke-width='{sw}'/>"
-                       f"<text x='{x + _W / 2:.0f}' y='{y + 18:.0f}' font-size='13' text-anchor='middle' "
-                       f"fill='{text_color}' font-weight='bold'>{escape(_clip(box.label))}{escape(score)}</text>"
-                       f"<text x='{x + _W / 2:.0f}' y='{y + 35:.0f}' font-size='10' text-anchor='middle' "
-                       f"fill='{text_color}'>{escape(_clip(box.detail, 26))}</text></g>")
+            out.append(
+                f"<g><title>{escape(box.detail or box.label)}{escape(score)}</title>"
+                f"<rect x='{x:.0f}' y='{y:.0f}' width='{_W}' height='{_H}' rx='6' fill='{fill}' "
+                f"stroke='{stroke}' stroke-width='{sw}'/>"
+                f"<text x='{x + _W / 2:.0f}' y='{y + 18:.0f}' font-size='13' text-anchor='middle' "
+                f"fill='{text_color}' font-weight='bold'>{escape(_clip(box.label))}{escape(score)}</text>"
+                f"<text x='{x + _W / 2:.0f}' y='{y + 35:.0f}' font-size='10' text-anchor='middle' "
+                f"fill='{text_color}'>{escape(_clip(box.detail, 26))}</text></g>"
+            )
     out.append("</svg>")
     return "".join(out)
 

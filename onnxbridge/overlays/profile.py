@@ -62,18 +62,31 @@ class NodeProfile:
     def to_dict(self, top: int = 10) -> dict[str, Any]:
         """The ``bench.profile`` object of the JSON report."""
         return {
-            "provider": self.provider, "runs": self.runs, "total_ms": self.total_ms, "nodes_ms": self.nodes_ms,
-            "coverage": self.coverage, "nodes": len(self.nodes),
-            "top": [{"name": t.name, "op_type": t.op_type, "provider": t.provider, "ms": t.ms,
-                     "share": t.ms / self.total_ms if self.total_ms > 0 else 0.0} for t in self.top(top)],
+            "provider": self.provider,
+            "runs": self.runs,
+            "total_ms": self.total_ms,
+            "nodes_ms": self.nodes_ms,
+            "coverage": self.coverage,
+            "nodes": len(self.nodes),
+            "top": [
+                {
+                    "name": t.name,
+                    "op_type": t.op_type,
+                    "provider": t.provider,
+                    "ms": t.ms,
+                    "share": t.ms / self.total_ms if self.total_ms > 0 else 0.0,
+                }
+                for t in self.top(top)
+            ],
         }
 
 
 def parse_node_times(events: Iterable[Mapping[str, Any]], warmup: int, provider: str = "") -> NodeProfile:
     """A :class:`NodeProfile` from the events ``end_profiling`` wrote, the first ``warmup`` runs dropped."""
     events = [e for e in events if isinstance(e, Mapping)]
-    runs = sorted((float(e["ts"]), float(e["dur"])) for e in events
-                  if e.get("cat") == "Session" and e.get("name") == "model_run")
+    runs = sorted(
+        (float(e["ts"]), float(e["dur"])) for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"
+    )
     timed = runs[warmup:]
     if not timed:
         raise ProviderError("ONNX Runtime's profile holds no timed run", "rerun with more --runs")
@@ -93,14 +106,21 @@ def parse_node_times(events: Iterable[Mapping[str, Any]], warmup: int, provider:
         sums[node] = sums.get(node, 0.0) + dur
         info.setdefault(node, (str(args.get("op_name", "?")), str(args.get("provider", "?"))))
     n = len(timed)
-    nodes = sorted((NodeTime(k, info[k][0], info[k][1], v / n / 1000.0) for k, v in sums.items()),
-                   key=lambda t: (-t.ms, t.name))
+    nodes = sorted(
+        (NodeTime(k, info[k][0], info[k][1], v / n / 1000.0) for k, v in sums.items()), key=lambda t: (-t.ms, t.name)
+    )
     total = sum(d for _, d in timed) / n / 1000.0
     return NodeProfile(tuple(nodes), total, n, provider)
 
 
-def profile_session(payload: bytes | str, feeds: Mapping[str, Any], requested: str, options: Any,
-                    warmup: int = PROFILE_WARMUP, runs: int = PROFILE_RUNS) -> NodeProfile:
+def profile_session(
+    payload: bytes | str,
+    feeds: Mapping[str, Any],
+    requested: str,
+    options: Any,
+    warmup: int = PROFILE_WARMUP,
+    runs: int = PROFILE_RUNS,
+) -> NodeProfile:
     """Run the model ``warmup + runs`` times on a profiling session of ``requested`` and read the profile.
 
     ``options`` are the ``SessionOptions`` the bench used (threads, optimisation level); profiling is
@@ -121,8 +141,10 @@ def profile_session(payload: bytes | str, feeds: Mapping[str, Any], requested: s
         try:
             events = json.loads(Path(path).read_text(encoding="utf-8") or "[]")
         except (OSError, ValueError) as e:
-            raise ProviderError(f"cannot read ONNX Runtime's profile {path}: {e}",
-                                "rerun; if it persists, report it with your onnxruntime version") from e
+            raise ProviderError(
+                f"cannot read ONNX Runtime's profile {path}: {e}",
+                "rerun; if it persists, report it with your onnxruntime version",
+            ) from e
         return parse_node_times(events if isinstance(events, list) else [], warmup, choice.used)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

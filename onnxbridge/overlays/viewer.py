@@ -43,10 +43,19 @@ class ViewerPlan:
             data["nodeData"] = [str(p) for p in self.overlays]
             data["nodeDataTargets"] = [self.model.name for _ in self.overlays]
         if self.select and self.graph:
-            data["uiState"] = {"paneStates": [{
-                "deepestExpandedGroupNodeIds": [], "selectedNodeId": self.select, "selectedGraphId": self.graph,
-                "selectedCollectionLabel": self.model.name, "widthFraction": 1, "selected": True,
-                "flattenLayers": True}]}
+            data["uiState"] = {
+                "paneStates": [
+                    {
+                        "deepestExpandedGroupNodeIds": [],
+                        "selectedNodeId": self.select,
+                        "selectedGraphId": self.graph,
+                        "selectedCollectionLabel": self.model.name,
+                        "widthFraction": 1,
+                        "selected": True,
+                        "flattenLayers": True,
+                    }
+                ]
+            }
         return f"http://{HOST}:{self.port}/?data={quote(json.dumps(data))}"
 
 
@@ -56,8 +65,9 @@ def require_viewer() -> None:
         import model_explorer  # noqa: F401
         import model_explorer_onnx  # noqa: F401
     except ImportError as e:
-        raise UsageError(f"onnxbridge view needs Google's Model Explorer and its ONNX adapter ({e})",
-                         f"install them: {PIP_COMMAND}") from e
+        raise UsageError(
+            f"onnxbridge view needs Google's Model Explorer and its ONNX adapter ({e})", f"install them: {PIP_COMMAND}"
+        ) from e
 
 
 def free_port() -> int:
@@ -66,8 +76,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def plan_view(model: str | Path, overlays: Sequence[Path] = (), port: int | None = None,
-              select: str | None = None) -> ViewerPlan:
+def plan_view(
+    model: str | Path, overlays: Sequence[Path] = (), port: int | None = None, select: str | None = None
+) -> ViewerPlan:
     """Check ``model`` and the overlay files; pick a free loopback port unless ``port`` is given."""
     path = Path(model)
     if not path.is_file() or path.suffix.lower() != ".onnx":

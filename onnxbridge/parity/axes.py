@@ -26,12 +26,22 @@ def _cannot_run(cases: Sequence[ParityCase]) -> list[int]:
 
 
 def _ran(cases: Sequence[ParityCase], export: int) -> list[int]:
-    return sorted({export} | {c.size for c in cases if c.kind is not CaseKind.SOURCE_LIMIT
-                              and c.failed_side is not Side.REFERENCE and c.size is not None})
+    return sorted(
+        {export}
+        | {
+            c.size
+            for c in cases
+            if c.kind is not CaseKind.SOURCE_LIMIT and c.failed_side is not Side.REFERENCE and c.size is not None
+        }
+    )
 
 
-def smallest_runnable_cases(results: Sequence[ParityCase], export_sizes: Mapping[str, int],
-                            maker: Callable[[PlannedCase], InputCase], reference: Runner) -> list[InputCase]:
+def smallest_runnable_cases(
+    results: Sequence[ParityCase],
+    export_sizes: Mapping[str, int],
+    maker: Callable[[PlannedCase], InputCase],
+    reference: Runner,
+) -> list[InputCase]:
     """For each axis whose smallest swept size the source cannot run, a case at the smallest size it
     does run (found by bisection on the source alone, between that size and the next one it ran),
     unless the sweep has that size already. wav2vec2 and STFT front ends cannot run 1 sample."""
@@ -68,8 +78,9 @@ def _span(lo: int | None, hi: int | None) -> str:
     return f"{lo}..{'' if hi is None else hi}"
 
 
-def judge_axes(results: Sequence[ParityCase], export_sizes: Mapping[str, int],
-               bounds: Mapping[str, AxisBounds]) -> tuple[AxisVerdict, ...]:
+def judge_axes(
+    results: Sequence[ParityCase], export_sizes: Mapping[str, int], bounds: Mapping[str, AxisBounds]
+) -> tuple[AxisVerdict, ...]:
     """One verdict per dynamic axis. Where the exporter recorded a range narrower than declared, the
     first size past its bound decides: the source cannot run it (the model's own limit), the ONNX model
     matches there (the exporter was conservative), or it does not (the export narrowed the axis: exit 1)."""
@@ -83,8 +94,10 @@ def judge_axes(results: Sequence[ParityCase], export_sizes: Mapping[str, int],
         outcome, notes = AxisOutcome.OK, []
         if smallest is not None:
             why = next(c.error or "" for c in cases if c.size == max(s for s in limits if s < smallest))
-            notes.append(f"the source itself cannot run {axis} below {smallest} ({why.split(': ', 1)[-1]}); "
-                         f"{axis} from {smallest} was checked")
+            notes.append(
+                f"the source itself cannot run {axis} below {smallest} ({why.split(': ', 1)[-1]}); "
+                f"{axis} from {smallest} was checked"
+            )
         for probe, bound in b.probes.items():
             case = by_size.get(probe)
             if case is None:
@@ -95,21 +108,36 @@ def judge_axes(results: Sequence[ParityCase], export_sizes: Mapping[str, int],
             notes.append(note)
         if outcome is AxisOutcome.EXPORT_NARROWED:
             notes = [n for n in notes if n.startswith("the exported model")]
-        verdicts.append(AxisVerdict(axis, export, (b.declared.lo, b.declared.hi), b.exported, smallest, outcome,
-                                    b.guard, "; ".join(notes) or None))
+        verdicts.append(
+            AxisVerdict(
+                axis,
+                export,
+                (b.declared.lo, b.declared.hi),
+                b.exported,
+                smallest,
+                outcome,
+                b.guard,
+                "; ".join(notes) or None,
+            )
+        )
     return tuple(verdicts)
 
 
-def _judge_probe(axis: str, probe: int, bound: int, case: ParityCase, b: AxisBounds,
-                 smallest: int | None) -> tuple[AxisOutcome, str]:
+def _judge_probe(
+    axis: str, probe: int, bound: int, case: ParityCase, b: AxisBounds, smallest: int | None
+) -> tuple[AxisOutcome, str]:
     above = probe > bound
     recorded = f"{axis} {'<=' if above else '>='} {bound}"
     if case.kind is CaseKind.SOURCE_LIMIT:
-        return AxisOutcome.SOURCE_LIMIT, (f"the exporter recorded {recorded}, and the source itself cannot run "
-                                          f"{axis}={probe}: that is the model's own limit")
+        return AxisOutcome.SOURCE_LIMIT, (
+            f"the exporter recorded {recorded}, and the source itself cannot run "
+            f"{axis}={probe}: that is the model's own limit"
+        )
     if case.passed:
-        return AxisOutcome.CONSERVATIVE, (f"the exporter recorded {recorded}, but {axis}={probe} runs and matches "
-                                          "the source: the declared range is kept")
+        return AxisOutcome.CONSERVATIVE, (
+            f"the exporter recorded {recorded}, but {axis}={probe} runs and matches "
+            "the source: the declared range is kept"
+        )
     declared = b.declared
     lo = bound if not above else max(declared.lo, smallest or declared.lo)
     hi = bound if above else declared.hi
@@ -119,11 +147,13 @@ def _judge_probe(axis: str, probe: int, bound: int, case: ParityCase, b: AxisBou
     return AxisOutcome.EXPORT_NARROWED, (
         f"the exported model is valid only for {axis}={valid}{guard}, not on the declared {axis}={declared}: "
         f"at {axis}={probe} it {how}; declare {axis}={valid} in --input to accept that range, or change the "
-        "model so that it does not branch on that size")
+        "model so that it does not branch on that size"
+    )
 
 
-def axis_breaks(cases: Sequence[ParityCase], export_sizes: Mapping[str, int],
-                axes: Sequence[AxisVerdict] = ()) -> tuple[dict[str, tuple[int, ...]], list[str]]:
+def axis_breaks(
+    cases: Sequence[ParityCase], export_sizes: Mapping[str, int], axes: Sequence[AxisVerdict] = ()
+) -> tuple[dict[str, tuple[int, ...]], list[str]]:
     """Each dynamic axis whose sweep broke while the export sizes passed, with the sizes that broke it,
     and the notes that explain the cases not judged.
 
@@ -151,8 +181,10 @@ def axis_breaks(cases: Sequence[ParityCase], export_sizes: Mapping[str, int],
     if not export_ok:
         return {}, notes
     if together_broke and not broken:  # one axis breaking alone explains the joint case already
-        notes.append("every dynamic axis larger at once breaks, though each axis alone passes: "
-                     "the exporter may have tied two axes together")
+        notes.append(
+            "every dynamic axis larger at once breaks, though each axis alone passes: "
+            "the exporter may have tied two axes together"
+        )
     for axis, sizes in broken.items():
         if axis in narrowed:
             continue

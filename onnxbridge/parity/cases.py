@@ -14,8 +14,19 @@ from ..specs import SizeRange
 if TYPE_CHECKING:
     from ..specs import TensorSpec
 
-__all__ = ["PlannedCase", "InputCase", "AxisBounds", "plan_cases", "axis_sizes_to_try", "larger_size", "far_size",
-           "smallest_runnable", "generated_cases", "fixture_cases", "example_case"]
+__all__ = [
+    "PlannedCase",
+    "InputCase",
+    "AxisBounds",
+    "plan_cases",
+    "axis_sizes_to_try",
+    "larger_size",
+    "far_size",
+    "smallest_runnable",
+    "generated_cases",
+    "fixture_cases",
+    "example_case",
+]
 
 
 def larger_size(size: int) -> int:
@@ -103,8 +114,9 @@ class InputCase:
     redraw: Callable[[int], dict[str, Any]] | None = field(default=None, compare=False, repr=False)
 
 
-def plan_cases(axis_sizes: Mapping[str, int], plan: ParityPlan = ParityPlan(),
-               bounds: Mapping[str, AxisBounds] | None = None) -> list[PlannedCase]:
+def plan_cases(
+    axis_sizes: Mapping[str, int], plan: ParityPlan = ParityPlan(), bounds: Mapping[str, AxisBounds] | None = None
+) -> list[PlannedCase]:
     """Every case to run: one per seed at the export sizes, then each axis at the sizes
     :func:`axis_sizes_to_try` gives, then every axis larger at once (when there are several)."""
     cases = [PlannedCase(CaseKind.SEED, f"seed={s}", s, dict(axis_sizes)) for s in plan.seeds]
@@ -114,11 +126,16 @@ def plan_cases(axis_sizes: Mapping[str, int], plan: ParityPlan = ParityPlan(),
     bounds = bounds or {}
     for i, (axis, size) in enumerate(sorted(axis_sizes.items())):
         for j, new in enumerate(axis_sizes_to_try(bounds.get(axis) or AxisBounds(axis, size))):
-            cases.append(PlannedCase(CaseKind.AXIS, f"{axis}={new}", base_seed + 10 * i + j,
-                                     {**axis_sizes, axis: new}, axis, new))
+            cases.append(
+                PlannedCase(
+                    CaseKind.AXIS, f"{axis}={new}", base_seed + 10 * i + j, {**axis_sizes, axis: new}, axis, new
+                )
+            )
     if len(axis_sizes) > 1:
-        larger = {a: (bounds[a].declared.clamp(larger_size(s)) if a in bounds else larger_size(s))
-                  for a, s in axis_sizes.items()}
+        larger = {
+            a: (bounds[a].declared.clamp(larger_size(s)) if a in bounds else larger_size(s))
+            for a, s in axis_sizes.items()
+        }
         if larger != dict(axis_sizes):
             cases.append(PlannedCase(CaseKind.ALL_AXES, "all axes larger", base_seed + 99, larger))
     return cases
@@ -138,8 +155,14 @@ def smallest_runnable(runs: Callable[[int], bool], lo: int, hi: int) -> int:
     return good
 
 
-def generated_cases(specs: Sequence[TensorSpec], axis_sizes: Mapping[str, int], plan: ParityPlan = ParityPlan(),
-                    *, int_high: Any = None, bounds: Mapping[str, AxisBounds] | None = None) -> list[InputCase]:
+def generated_cases(
+    specs: Sequence[TensorSpec],
+    axis_sizes: Mapping[str, int],
+    plan: ParityPlan = ParityPlan(),
+    *,
+    int_high: Any = None,
+    bounds: Mapping[str, AxisBounds] | None = None,
+) -> list[InputCase]:
     """The planned cases with seeded generated inputs (see :func:`onnxbridge.parity.inputs.generate_inputs`)."""
     return [generated_case(pc, specs, int_high) for pc in plan_cases(axis_sizes, plan, bounds)]
 

@@ -65,17 +65,30 @@ class OnePassCheck:
         from .sweep import run_parity
 
         maker = self.domain.case if self.domain is not None else None
-        return run_parity(reference, candidate, self.cases, tolerances=self.tolerances,
-                          compute_dtype=dict(self.compute_dtype), bounds=self.bounds, maker=maker)
+        return run_parity(
+            reference,
+            candidate,
+            self.cases,
+            tolerances=self.tolerances,
+            compute_dtype=dict(self.compute_dtype),
+            bounds=self.bounds,
+            maker=maker,
+        )
 
     def report(self, reference: Runner, candidate: OrtRunner) -> ParityReport:
         return self.run(reference, candidate)[0]
 
 
-def one_pass(*, tolerances: Tolerances = Tolerances(), candidate: onnx.ModelProto | None = None,
-             reference: onnx.ModelProto | None = None, domain: InputDomain | None = None,
-             plan: ParityPlan | None = None, cases: Sequence[InputCase] | None = None,
-             redraw: bool = True) -> OnePassCheck:
+def one_pass(
+    *,
+    tolerances: Tolerances = Tolerances(),
+    candidate: onnx.ModelProto | None = None,
+    reference: onnx.ModelProto | None = None,
+    domain: InputDomain | None = None,
+    plan: ParityPlan | None = None,
+    cases: Sequence[InputCase] | None = None,
+    redraw: bool = True,
+) -> OnePassCheck:
     """The one-pass check of ``candidate`` (an ONNX model) against a reference (``reference``: its ONNX
     model, when it is one): over ``cases`` when given (fixtures, ``--inputs``, the example), else the cases
     ``plan`` draws from ``domain`` within each axis's declared and recorded range. Outputs that depend on
@@ -109,10 +122,16 @@ def compute_dtypes(model: onnx.ModelProto | None, reference: onnx.ModelProto | N
     return narrow
 
 
-def check_generated(reference: Runner, candidate: OrtRunner, specs: Sequence[TensorSpec],
-                    axis_sizes: Mapping[str, int], plan: ParityPlan = ParityPlan(), *,
-                    int_high: IdRanges | int | Mapping[str, int] | None = None,
-                    tolerances: Tolerances = Tolerances()) -> ParityReport:
+def check_generated(
+    reference: Runner,
+    candidate: OrtRunner,
+    specs: Sequence[TensorSpec],
+    axis_sizes: Mapping[str, int],
+    plan: ParityPlan = ParityPlan(),
+    *,
+    int_high: IdRanges | int | Mapping[str, int] | None = None,
+    tolerances: Tolerances = Tolerances(),
+) -> ParityReport:
     """The one check (:func:`one_pass`) over generated inputs: the plan's seeds, then
     the sweep, on the domain ``specs`` / ``axis_sizes`` / ``int_high`` describe (float16-computed outputs of
     the candidate judged at float16's tolerances)."""

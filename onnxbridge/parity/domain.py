@@ -38,17 +38,25 @@ class InputDomain:
     example: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def of(cls, specs: tuple[TensorSpec, ...] | list[TensorSpec], axis_sizes: Mapping[str, int] | None = None,
-           ids: IdRanges | int | Mapping[str, int] | None = None,
-           example: Mapping[str, np.ndarray] | None = None) -> InputDomain:
+    def of(
+        cls,
+        specs: tuple[TensorSpec, ...] | list[TensorSpec],
+        axis_sizes: Mapping[str, int] | None = None,
+        ids: IdRanges | int | Mapping[str, int] | None = None,
+        example: Mapping[str, np.ndarray] | None = None,
+    ) -> InputDomain:
         """From a converter's findings: ``ids`` as :meth:`IdRanges.of` takes it (one bound, one per input)."""
         from .inputs import default_axis_size
 
         specs = tuple(specs)
         if axis_sizes is None:
             ranges = declared_ranges(specs)
-            axis_sizes = {d: ranges[d].clamp(default_axis_size(d)) if d in ranges else default_axis_size(d)
-                          for s in specs for d in s.dims if isinstance(d, str)}
+            axis_sizes = {
+                d: ranges[d].clamp(default_axis_size(d)) if d in ranges else default_axis_size(d)
+                for s in specs
+                for d in s.dims
+                if isinstance(d, str)
+            }
         return cls(specs, dict(axis_sizes), IdRanges.of(ids), dict(example or {}))
 
     @property
@@ -85,8 +93,9 @@ class InputDomain:
         out = {}
         for axis, size in self.axis_sizes.items():
             e = by_axis.get(axis)
-            out[axis] = AxisBounds(axis, size, declared.get(axis, SizeRange()), (e.lo, e.hi) if e else None,
-                                   e.guard if e else None)
+            out[axis] = AxisBounds(
+                axis, size, declared.get(axis, SizeRange()), (e.lo, e.hi) if e else None, e.guard if e else None
+            )
         return out
 
     def cases(self, plan: ParityPlan, model: onnx.ModelProto | None = None) -> list[InputCase]:

@@ -26,8 +26,18 @@ from ..errors import InputError, UsageError
 from ..fsutil import atomic_write_bytes
 from ..publish import pending
 
-__all__ = ["SEP", "INPUTS", "OUTPUTS", "Cases", "Fixtures", "write_fixtures", "read_fixtures", "save_cases",
-           "load_cases", "FixtureRunner"]
+__all__ = [
+    "SEP",
+    "INPUTS",
+    "OUTPUTS",
+    "Cases",
+    "Fixtures",
+    "write_fixtures",
+    "read_fixtures",
+    "save_cases",
+    "load_cases",
+    "FixtureRunner",
+]
 
 SEP = "::"
 INPUTS, OUTPUTS = "inputs", "outputs"
@@ -52,8 +62,9 @@ class Fixtures:
         return self.inputs if kind == INPUTS else self.outputs
 
 
-def write_fixtures(path: str | Path, *, inputs: Cases = (), outputs: Cases = (),
-                   meta: dict[str, Any] | None = None) -> Path:
+def write_fixtures(
+    path: str | Path, *, inputs: Cases = (), outputs: Cases = (), meta: dict[str, Any] | None = None
+) -> Path:
     """Write inputs and / or outputs (and ``meta``) atomically as one ``.npz``."""
     arrays: dict[str, np.ndarray] = {}
     for kind, cases in ((INPUTS, inputs), (OUTPUTS, outputs)):
@@ -75,8 +86,11 @@ def read_fixtures(path: str | Path, *, hint: str = _DEFAULT_HINT, where: str = "
         raise InputError(f"fixtures file {path} does not exist{at}", hint)
     journal = pending(path)
     if journal is not None:
-        raise InputError(f"fixtures file {path} is incomplete: a run that wrote it with its ONNX file was interrupted "
-                         f"({journal}){at}", "rerun the command that wrote it; it finishes the write")
+        raise InputError(
+            f"fixtures file {path} is incomplete: a run that wrote it with its ONNX file was interrupted "
+            f"({journal}){at}",
+            "rerun the command that wrote it; it finishes the write",
+        )
     if not zipfile.is_zipfile(path):
         raise InputError(f"fixtures file {path} is not an .npz file{at}", hint)
     found: dict[str, dict[str, dict[str, np.ndarray]]] = {INPUTS: {}, OUTPUTS: {}, "": {}}
@@ -95,8 +109,9 @@ def read_fixtures(path: str | Path, *, hint: str = _DEFAULT_HINT, where: str = "
     except _Malformed as e:
         raise InputError(f"fixtures file {path}{at}: {e}", hint) from e
     except ValueError as e:  # numpy refusing an object array (allow_pickle=False)
-        raise InputError(f"fixtures file {path}{at}: {e}",
-                         "fixtures hold plain numeric arrays only (no pickled objects)") from e
+        raise InputError(
+            f"fixtures file {path}{at}: {e}", "fixtures hold plain numeric arrays only (no pickled objects)"
+        ) from e
     except Exception as e:
         raise InputError(f"fixtures file {path} is unreadable{at}: {type(e).__name__}: {e}", hint) from e
     legacy = found[""]
@@ -107,8 +122,9 @@ def read_fixtures(path: str | Path, *, hint: str = _DEFAULT_HINT, where: str = "
     if legacy:
         cases = tuple(legacy.items())
         return Fixtures(path, cases, cases, meta if isinstance(meta, dict) else {}, legacy=True)
-    return Fixtures(path, tuple(found[INPUTS].items()), tuple(found[OUTPUTS].items()),
-                    meta if isinstance(meta, dict) else {})
+    return Fixtures(
+        path, tuple(found[INPUTS].items()), tuple(found[OUTPUTS].items()), meta if isinstance(meta, dict) else {}
+    )
 
 
 class _Malformed(ValueError):
@@ -141,8 +157,10 @@ def load_cases(path: str | Path, kind: str = INPUTS) -> list[tuple[str, dict[str
     fixtures = read_fixtures(path)
     cases = fixtures.side(kind)
     if not cases:
-        raise InputError(f"fixtures file {fixtures.path} holds no {kind}",
-                         "write them with --save-inputs (inputs) or --save-outputs (outputs)")
+        raise InputError(
+            f"fixtures file {fixtures.path} holds no {kind}",
+            "write them with --save-inputs (inputs) or --save-outputs (outputs)",
+        )
     return list(cases)
 
 
@@ -152,8 +170,14 @@ class FixtureRunner:
     Cases are matched by label, and the inputs must be the stored ones (compared by value).
     """
 
-    def __init__(self, expected: Fixtures, inputs: Cases, output_names: Sequence[str], *,
-                 hint: str = "the ONNX model's output names must match the fixture; regenerate it") -> None:
+    def __init__(
+        self,
+        expected: Fixtures,
+        inputs: Cases,
+        output_names: Sequence[str],
+        *,
+        hint: str = "the ONNX model's output names must match the fixture; regenerate it",
+    ) -> None:
         self.name = "golden fixtures"
         self._output_names = tuple(output_names)
         outputs = dict(expected.side(OUTPUTS))

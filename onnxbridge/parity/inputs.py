@@ -16,8 +16,16 @@ from ..specs import TensorSpec, numpy_dtype
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["IdRanges", "ValueRange", "generate_inputs", "input_role", "default_axis_size", "vocab_sizes",
-           "REDRAWS", "blame_inputs"]
+__all__ = [
+    "IdRanges",
+    "ValueRange",
+    "generate_inputs",
+    "input_role",
+    "default_axis_size",
+    "vocab_sizes",
+    "REDRAWS",
+    "blame_inputs",
+]
 
 _MASK = re.compile(r"mask", re.I)
 _TOKEN_TYPE = re.compile(r"token_type|segment", re.I)
@@ -93,8 +101,16 @@ class ValueRange:
             return cls(a.dtype.name, lo, hi, nonzero, tuple(int(v) for v in uniq) if few else (), sample=sample)
         uniq = np.unique(finite[:4096])
         values = tuple(float(v) for v in uniq) if len(uniq) <= 2 and finite.size > 2 else ()
-        return cls(a.dtype.name, lo, hi, nonzero, values, float(finite.mean()),
-                   float(finite.std()) if finite.size > 1 else 1.0, sample)
+        return cls(
+            a.dtype.name,
+            lo,
+            hi,
+            nonzero,
+            values,
+            float(finite.mean()),
+            float(finite.std()) if finite.size > 1 else 1.0,
+            sample,
+        )
 
     def describe(self) -> str:
         if self.values:
@@ -240,8 +256,9 @@ def _role_wins(role: str, example: ValueRange) -> bool:
     return role == "position"
 
 
-def _role_values(role: str, spec: TensorSpec, shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator,
-                 ranges: IdRanges) -> np.ndarray:
+def _role_values(
+    role: str, spec: TensorSpec, shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator, ranges: IdRanges
+) -> np.ndarray:
     if role == "float":
         return rng.standard_normal(shape).astype(np.float32).astype(dtype)
     if role == "mask":
@@ -299,8 +316,13 @@ def vocab_sizes(model: onnx.ModelProto) -> dict[str, int]:
             return table_shape(prod.input[0], depth + 1)
         return None
 
-    int_types = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.INT16,
-                 onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+    int_types = {
+        onnx.TensorProto.INT64,
+        onnx.TensorProto.INT32,
+        onnx.TensorProto.INT16,
+        onnx.TensorProto.INT8,
+        onnx.TensorProto.UINT8,
+    }
     out: dict[str, int] = {}
     for inp in graph.input:
         if inp.name in shapes or inp.type.tensor_type.elem_type not in int_types:

@@ -36,8 +36,14 @@ def mask_inputs(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = {}
     for name, value in feeds.items():
         a = np.asarray(value)
-        if (_MASK.search(name) and not _NOT_PADDING.search(name) and a.ndim == 2
-                and (a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer)) and a.size and not a.all()):
+        if (
+            _MASK.search(name)
+            and not _NOT_PADDING.search(name)
+            and a.ndim == 2
+            and (a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer))
+            and a.size
+            and not a.all()
+        ):
             out[name] = a != 0
     return out
 
@@ -61,14 +67,17 @@ def apply_keep(a: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
     return np.where(k, a, np.zeros((), dtype=np.asarray(a).dtype))
 
 
-def masked_pairs(refs: Sequence[np.ndarray], gots: Sequence[np.ndarray], feeds: Mapping[str, np.ndarray]
-                 ) -> tuple[list[np.ndarray], list[np.ndarray], list[MaskedPositions]]:
+def masked_pairs(
+    refs: Sequence[np.ndarray], gots: Sequence[np.ndarray], feeds: Mapping[str, np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray], list[MaskedPositions]]:
     """Both sides' outputs with the masked positions zeroed, and what was left out of each output."""
     masks = mask_inputs(feeds)
     if not masks:
         return list(refs), list(gots), [MaskedPositions(None) for _ in refs]
     positions = [keep_for(np.asarray(r), masks) for r in refs]
     r2 = [apply_keep(np.asarray(r), p.keep) for r, p in zip(refs, positions)]
-    g2 = [apply_keep(np.asarray(g), p.keep) if np.shape(g) == np.shape(r) else np.asarray(g)
-          for g, r, p in zip(gots, refs, positions)]
+    g2 = [
+        apply_keep(np.asarray(g), p.keep) if np.shape(g) == np.shape(r) else np.asarray(g)
+        for g, r, p in zip(gots, refs, positions)
+    ]
     return r2, g2, positions

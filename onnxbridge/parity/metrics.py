@@ -109,8 +109,17 @@ def compare_output(
     rtol = tol.rtol if tol.rtol is not None else base.rtol or 0.0  # every dtype's default has an rtol
     if ref.shape != got.shape:
         return OutputParity(
-            name, tuple(ref.shape), ref.dtype.name, float("inf"), float("inf"), float("inf"), None,
-            tol.atol, rtol, False, int(max(ref.size, got.size)),
+            name,
+            tuple(ref.shape),
+            ref.dtype.name,
+            float("inf"),
+            float("inf"),
+            float("inf"),
+            None,
+            tol.atol,
+            rtol,
+            False,
+            int(max(ref.size, got.size)),
             error=f"shape mismatch: reference {list(ref.shape)} vs candidate {list(got.shape)}",
         )
     r = ref.astype(np.float64)
@@ -276,8 +285,9 @@ def row_cosines(ref: np.ndarray, got: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(same, 1.0, 0.0))
 
 
-def argmax_agreement(ref: np.ndarray, got: np.ndarray, k: int = 1, rows: np.ndarray | None = None
-                     ) -> tuple[int, int] | None:
+def argmax_agreement(
+    ref: np.ndarray, got: np.ndarray, k: int = 1, rows: np.ndarray | None = None
+) -> tuple[int, int] | None:
     """(agreeing rows, rows compared): rows whose reference argmax (over the last axis) is among the
     candidate's top ``k``. For classifier logits that is top-1 / top-k agreement; for token-classification
     or LM logits ``[batch, seq, vocab]`` the per-position argmax agreement. ``rows`` (a boolean mask)

@@ -84,9 +84,15 @@ class PrecisionOracle:
                 self._why_not = f"the source could not be run in float64 ({first_line(e, 200)})"
         return self._runner
 
-    def judge(self, feeds: Mapping[str, np.ndarray], refs: Sequence[np.ndarray], gots: Sequence[np.ndarray],
-              outputs: Sequence[OutputParity], keep: Sequence[np.ndarray | None],
-              narrow: frozenset[str] = frozenset()) -> list[OutputParity]:
+    def judge(
+        self,
+        feeds: Mapping[str, np.ndarray],
+        refs: Sequence[np.ndarray],
+        gots: Sequence[np.ndarray],
+        outputs: Sequence[OutputParity],
+        keep: Sequence[np.ndarray | None],
+        narrow: frozenset[str] = frozenset(),
+    ) -> list[OutputParity]:
         """``outputs`` with each float32 output that failed the tolerance judged against float64 (``keep``:
         per output, the positions compared, None for all; the masked ones are left out here too; ``narrow``:
         outputs computed in float16 / bfloat16, judged at that type's tolerance alone)."""
@@ -108,8 +114,9 @@ class PrecisionOracle:
             out[i] = self._judge_one(out[i], refs[i], gots[i], truth[i], keep[i])
         return out
 
-    def _judge_one(self, o: OutputParity, ref: np.ndarray, got: np.ndarray, truth: np.ndarray,
-                   keep: np.ndarray | None) -> OutputParity:
+    def _judge_one(
+        self, o: OutputParity, ref: np.ndarray, got: np.ndarray, truth: np.ndarray, keep: np.ndarray | None
+    ) -> OutputParity:
         from .metrics import Tolerance, compare_output
 
         ref, got, truth = (_masked(np.asarray(a, dtype=np.float64), keep) for a in (ref, got, truth))
@@ -120,19 +127,35 @@ class PrecisionOracle:
         onnx = max_distance(got, truth)
         within_tol = compare_output(o.name, truth, got, Tolerance(o.atol, o.rtol)).passed
         scale = float(np.max(np.abs(truth))) if truth.size and np.isfinite(truth).all() else float("inf")
-        within_multiple = bool(np.isfinite(onnx) and np.isfinite(source) and onnx <= self.multiple * source
-                               and source <= MAX_SOURCE_NOISE * scale)
+        within_multiple = bool(
+            np.isfinite(onnx)
+            and np.isfinite(source)
+            and onnx <= self.multiple * source
+            and source <= MAX_SOURCE_NOISE * scale
+        )
         decided = within_tol or within_multiple
         self.decided += int(decided)
-        distances = OracleDistances(source, onnx, max_distance(got, ref), self.multiple, decided,
-                                    "tolerance" if within_tol else "multiple" if within_multiple else None)
+        distances = OracleDistances(
+            source,
+            onnx,
+            max_distance(got, ref),
+            self.multiple,
+            decided,
+            "tolerance" if within_tol else "multiple" if within_multiple else None,
+        )
         return dataclasses.replace(o, passed=o.passed or decided, oracle=distances)
 
     def summary(self) -> OracleSummary:
         """What the oracle did in this check, for the report."""
         how = self.reference.float64_how if isinstance(self.reference, Float64Reference) else None
-        return OracleSummary(available=self._why_not is None, how=how, multiple=self.multiple,
-                             consulted=self.consulted, decided=self.decided, why_not=self._why_not)
+        return OracleSummary(
+            available=self._why_not is None,
+            how=how,
+            multiple=self.multiple,
+            consulted=self.consulted,
+            decided=self.decided,
+            why_not=self._why_not,
+        )
 
 
 def _eligible(o: OutputParity) -> bool:

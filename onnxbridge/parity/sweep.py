@@ -35,8 +35,16 @@ from .oracle import PrecisionOracle
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["ParityPlan", "plan_cases", "check_parity", "run_parity", "run_case",
-           "compute_dtype", "output_compute_dtypes", "self_check"]
+__all__ = [
+    "ParityPlan",
+    "plan_cases",
+    "check_parity",
+    "run_parity",
+    "run_case",
+    "compute_dtype",
+    "output_compute_dtypes",
+    "self_check",
+]
 
 CaseMaker = Callable[[PlannedCase], InputCase]
 
@@ -59,8 +67,20 @@ def run_case(
     source_s = onnx_s = None
 
     def failed(side: Side, error: str) -> ParityCase:
-        return ParityCase(case.label, case.seed, shapes, (), False, error, case.kind, case.axis, case.size, side,
-                          source_s=source_s, onnx_s=onnx_s)
+        return ParityCase(
+            case.label,
+            case.seed,
+            shapes,
+            (),
+            False,
+            error,
+            case.kind,
+            case.axis,
+            case.size,
+            side,
+            source_s=source_s,
+            onnx_s=onnx_s,
+        )
 
     if refs is None:
         t0 = time.perf_counter()
@@ -83,26 +103,47 @@ def run_case(
     onnx_s = time.perf_counter() - t0
     names = candidate.output_names
     if len(refs) != len(gots):
-        return failed(Side.COMPARISON, f"output count differs: reference gives {len(refs)}, "
-                                       f"ONNX model gives {len(gots)} ({', '.join(names)})")
+        return failed(
+            Side.COMPARISON,
+            f"output count differs: reference gives {len(refs)}, ONNX model gives {len(gots)} ({', '.join(names)})",
+        )
     kept_refs, kept_gots, positions = masked_pairs(refs, gots, feeds)
     outputs = compare_outputs(names, kept_refs, kept_gots, tolerances, compute_dtype=compute_dtype)
     outputs = [dataclasses.replace(o, masked_positions=p.count) if p.count else o for o, p in zip(outputs, positions)]
     if oracle is not None:
-        narrow = frozenset(n for n in names if (compute_dtype.get(n) if isinstance(compute_dtype, Mapping)
-                                                else compute_dtype))
+        narrow = frozenset(
+            n for n in names if (compute_dtype.get(n) if isinstance(compute_dtype, Mapping) else compute_dtype)
+        )
         outputs = oracle.judge(feeds, refs, gots, outputs, [p.keep for p in positions], narrow)
-    return ParityCase(case.label, case.seed, shapes, tuple(outputs), all(o.passed for o in outputs),
-                      kind=case.kind, axis=case.axis, size=case.size, source_s=source_s, onnx_s=onnx_s)
+    return ParityCase(
+        case.label,
+        case.seed,
+        shapes,
+        tuple(outputs),
+        all(o.passed for o in outputs),
+        kind=case.kind,
+        axis=case.axis,
+        size=case.size,
+        source_s=source_s,
+        onnx_s=onnx_s,
+    )
 
 
-def check_parity(reference: Runner, candidate: OrtRunner, cases: Sequence[InputCase], *,
-                 tolerances: Tolerances = Tolerances(), compute_dtype: str | Mapping[str, str | None] | None = None,
-                 bounds: Mapping[str, AxisBounds] | None = None, maker: CaseMaker | None = None) -> ParityReport:
+def check_parity(
+    reference: Runner,
+    candidate: OrtRunner,
+    cases: Sequence[InputCase],
+    *,
+    tolerances: Tolerances = Tolerances(),
+    compute_dtype: str | Mapping[str, str | None] | None = None,
+    bounds: Mapping[str, AxisBounds] | None = None,
+    maker: CaseMaker | None = None,
+) -> ParityReport:
     """Run every case on both sides and collect a ``ParityReport`` (see :func:`run_parity`). The stages build
     their check with :func:`onnxbridge.parity.check.one_pass` instead, which derives ``compute_dtype``."""
-    return run_parity(reference, candidate, cases, tolerances=tolerances, compute_dtype=compute_dtype,
-                      bounds=bounds, maker=maker)[0]
+    return run_parity(
+        reference, candidate, cases, tolerances=tolerances, compute_dtype=compute_dtype, bounds=bounds, maker=maker
+    )[0]
 
 
 def run_parity(
@@ -133,8 +174,14 @@ def run_parity(
         )
     t0 = time.perf_counter()
     oracle = PrecisionOracle(reference, tolerances.oracle_multiple)
-    compare = partial(run_case, reference=reference, candidate=candidate, tolerances=tolerances,
-                      compute_dtype=compute_dtype, oracle=oracle)
+    compare = partial(
+        run_case,
+        reference=reference,
+        candidate=candidate,
+        tolerances=tolerances,
+        compute_dtype=compute_dtype,
+        oracle=oracle,
+    )
     results, used, notes, repeat = _run_cases(cases, reference, compare)
     export_sizes = _export_sizes(cases)
     if maker is not None:
@@ -148,8 +195,12 @@ def run_parity(
         notes.append(candidate.provider.note)
     judged = [c for c in results if c.kind is not CaseKind.SOURCE_LIMIT]
     repeats, nondeterminism = repeat
-    passed = (bool(judged) and all(c.passed for c in judged) and repeats is not False
-              and not any(a.outcome is AxisOutcome.EXPORT_NARROWED for a in axes))
+    passed = (
+        bool(judged)
+        and all(c.passed for c in judged)
+        and repeats is not False
+        and not any(a.outcome is AxisOutcome.EXPORT_NARROWED for a in axes)
+    )
     said = oracle.summary()
     if said.consulted or (not passed and not said.available and said.multiple > 0):
         notes.append(said.line())
@@ -175,8 +226,9 @@ def run_parity(
     return report, used
 
 
-def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[..., ParityCase]
-               ) -> tuple[list[ParityCase], list[InputCase], list[str], tuple[bool | None, str | None]]:
+def _run_cases(
+    cases: Sequence[InputCase], reference: Runner, compare: Callable[..., ParityCase]
+) -> tuple[list[ParityCase], list[InputCase], list[str], tuple[bool | None, str | None]]:
     """(results, inputs used, notes, (source repeats, why not)) over the planned cases; the self-check
     runs on the first case the source runs."""
     results: list[ParityCase] = []
@@ -200,8 +252,9 @@ def _run_cases(cases: Sequence[InputCase], reference: Runner, compare: Callable[
 _GENERATED = (CaseKind.SEED, CaseKind.AXIS, CaseKind.ALL_AXES)
 
 
-def _settle(c: InputCase, reference: Runner) -> tuple[ParityCase | None, InputCase, list[np.ndarray] | None,
-                                                       str | None]:
+def _settle(
+    c: InputCase, reference: Runner
+) -> tuple[ParityCase | None, InputCase, list[np.ndarray] | None, str | None]:
     """Run the reference on a case, drawing its inputs again while the source raises on them.
 
     Returns (the case when it ends here, without comparison: the source could not run it; the inputs
@@ -219,27 +272,57 @@ def _settle(c: InputCase, reference: Runner) -> tuple[ParityCase | None, InputCa
         except Exception as e:
             errors.append(first_line(e, 400))
             continue
-        note = (f"case {c.case.label}: the source raised on {attempt} draw(s) of generated inputs "
-                f"({errors[0]}); checked on a new draw within the example's ranges") if attempt else None
+        note = (
+            (
+                f"case {c.case.label}: the source raised on {attempt} draw(s) of generated inputs "
+                f"({errors[0]}); checked on a new draw within the example's ranges"
+            )
+            if attempt
+            else None
+        )
         return None, inputs, refs, note
     shapes = {k: tuple(int(d) for d in np.shape(v)) for k, v in c.feeds.items()}
     pc = c.case
     if pc.kind not in _GENERATED:  # the user's own inputs: a failure of the case, said as such
-        return ParityCase(pc.label, pc.seed, shapes, (), False, f"reference {reference.name} failed: {errors[-1]}",
-                          pc.kind, pc.axis, pc.size, Side.REFERENCE), c, None, None
+        return (
+            ParityCase(
+                pc.label,
+                pc.seed,
+                shapes,
+                (),
+                False,
+                f"reference {reference.name} failed: {errors[-1]}",
+                pc.kind,
+                pc.axis,
+                pc.size,
+                Side.REFERENCE,
+            ),
+            c,
+            None,
+            None,
+        )
     if pc.kind is CaseKind.SEED:
         raise _cannot_run(c, reference, errors[-1])
     cannot = f"the source cannot run this input ({attempts} draw{'s' if attempts > 1 else ''}): {errors[-1]}"
-    return ParityCase(pc.label, pc.seed, shapes, (), False, cannot, CaseKind.SOURCE_LIMIT, pc.axis, pc.size,
-                      Side.REFERENCE), c, None, None
+    return (
+        ParityCase(
+            pc.label, pc.seed, shapes, (), False, cannot, CaseKind.SOURCE_LIMIT, pc.axis, pc.size, Side.REFERENCE
+        ),
+        c,
+        None,
+        None,
+    )
 
 
 def _cannot_run(c: InputCase, reference: Runner, error: str) -> UsageError:
     """Exit 2 when the source raises on every draw at the export sizes, naming the input to blame (see
     :func:`~onnxbridge.parity.inputs.blame_inputs`)."""
     blamed = blame_inputs(reference.run, c.feeds)
-    what = (f"input {', '.join(repr(b) for b in blamed)}: with it set to ones the source runs"
-            if blamed else f"inputs {', '.join(repr(n) for n in c.feeds)}")
+    what = (
+        f"input {', '.join(repr(b) for b in blamed)}: with it set to ones the source runs"
+        if blamed
+        else f"inputs {', '.join(repr(n) for n in c.feeds)}"
+    )
     return UsageError(
         f"the source cannot run any generated input (tried {REDRAWS} draws at the export sizes; {what}): {error}",
         "give example inputs that show the values the model takes (the generator keeps their range), "
@@ -247,8 +330,7 @@ def _cannot_run(c: InputCase, reference: Runner, error: str) -> UsageError:
     )
 
 
-def self_check(reference: Runner, feeds: dict[str, np.ndarray],
-               first: Sequence[np.ndarray]) -> tuple[bool, str | None]:
+def self_check(reference: Runner, feeds: dict[str, np.ndarray], first: Sequence[np.ndarray]) -> tuple[bool, str | None]:
     """Run the reference again on ``feeds``: (True, None) when it repeats ``first`` within 1% of each
     output's default tolerance, else (False, a message naming the output and, where the runner can
     tell, the random ops)."""
@@ -279,7 +361,10 @@ def self_check(reference: Runner, feeds: dict[str, np.ndarray],
     ops = reference.random_ops(dict(feeds)) if isinstance(reference, RandomOpsFinder) else []
     if ops:
         message += "; random op(s): " + "; ".join(ops[:4])
-    return False, message + " (a parity check needs a deterministic source: put it in eval mode, seed or remove the random ops)"
+    return (
+        False,
+        message + " (a parity check needs a deterministic source: put it in eval mode, seed or remove the random ops)",
+    )
 
 
 def _export_sizes(cases: Sequence[InputCase]) -> dict[str, int]:

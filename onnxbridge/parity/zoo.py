@@ -35,10 +35,14 @@ def find_test_data(model_path: str | Path) -> Path | None:
 
 
 def _numbered(folder: Path, kind: str) -> list[Path]:
-    found = {int(m.group(1)): p for p in folder.glob(f"{kind}_*.pb") if (m := re.fullmatch(rf"{kind}_(\d+)\.pb", p.name))}
+    found = {
+        int(m.group(1)): p for p in folder.glob(f"{kind}_*.pb") if (m := re.fullmatch(rf"{kind}_(\d+)\.pb", p.name))
+    }
     if sorted(found) != list(range(len(found))):
-        raise InputError(f"{folder}: {kind}_*.pb files are not numbered 0..{len(found) - 1} ({sorted(found)})",
-                         "the model zoo layout numbers them input_0.pb, input_1.pb, ...")
+        raise InputError(
+            f"{folder}: {kind}_*.pb files are not numbered 0..{len(found) - 1} ({sorted(found)})",
+            "the model zoo layout numbers them input_0.pb, input_1.pb, ...",
+        )
     return [found[i] for i in range(len(found))]
 
 
@@ -51,14 +55,18 @@ def _read_tensor(path: Path) -> tuple[str, np.ndarray]:
         tensor.ParseFromString(path.read_bytes())
         return tensor.name, numpy_helper.to_array(tensor)
     except Exception as e:
-        raise InputError(f"{path} is not a serialised ONNX tensor ({first_line(e)})",
-                         "test data files hold one TensorProto each (sequences and maps are not supported)") from e
+        raise InputError(
+            f"{path} is not a serialised ONNX tensor ({first_line(e)})",
+            "test data files hold one TensorProto each (sequences and maps are not supported)",
+        ) from e
 
 
 def _named(paths: list[Path], names: list[str], where: Path, kind: str) -> dict[str, np.ndarray]:
     if len(paths) != len(names):
-        raise InputError(f"{where} holds {len(paths)} {kind} file(s) but the model has {len(names)} {kind}(s) "
-                         f"({', '.join(names)})", "the test data must belong to this model")
+        raise InputError(
+            f"{where} holds {len(paths)} {kind} file(s) but the model has {len(names)} {kind}(s) ({', '.join(names)})",
+            "the test data must belong to this model",
+        )
     out: dict[str, np.ndarray] = {}
     for i, path in enumerate(paths):
         name, array = _read_tensor(path)

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 __all__ = ["to_json", "to_markdown", "to_html", "write_report", "REPORT_SUFFIXES"]
 
 
-
 def to_json(report: Report) -> str:
     """The JSON report, indented."""
     return json.dumps(report.to_dict(), indent=2, allow_nan=False, default=str)
@@ -60,8 +59,9 @@ def _plot_beside(report: Report, path: Path) -> str | None:
     return save(fig, path.with_name(path.stem + ".where.svg")).name
 
 
-def write_report(report: Report, path: Path, sections: ReportSections | None = None,
-                 overlays: OverlayIndex | None = None) -> Path:
+def write_report(
+    report: Report, path: Path, sections: ReportSections | None = None, overlays: OverlayIndex | None = None
+) -> Path:
     """Write ``report`` in the format its suffix names, atomically; ``overlays``: the overlay files written
     beside it (``onnxbridge.overlays.write_beside``), linked from the page."""
     suffix = path.suffix.lower()

@@ -54,8 +54,13 @@ def divergence_figure(loc: Localization) -> Any:
     xs = [c.position for c, _ in points]
     ys = [_y(score, top) for _, score in points]
     ax.plot(xs, ys, color="#bbb", linewidth=0.8, zorder=1)
-    ax.scatter(xs, ys, s=[max(6, 36 - 8 * c.depth) for c, _ in points], zorder=3,
-               c=["#c62828" if c.passed is False else "#2e7d32" for c, _ in points])
+    ax.scatter(
+        xs,
+        ys,
+        s=[max(6, 36 - 8 * c.depth) for c, _ in points],
+        zorder=3,
+        c=["#c62828" if c.passed is False else "#2e7d32" for c, _ in points],
+    )
     ax.axhline(1.0, color="#555", linestyle="--", linewidth=1)
     ax.text(xs[0], 1.15, "tolerance", fontsize=7, color="#555")
     ax.set_yscale("log")
@@ -67,10 +72,18 @@ def divergence_figure(loc: Localization) -> Any:
         where = loc.first.call_site if loc.first is not None else None
         text = label + (f"\n{where.file.replace(chr(92), '/').rsplit('/', 1)[-1]}:{where.line}" if where else "")
         right = hit.position > (xs[0] + xs[-1]) / 2
-        ax.annotate(text, (hit.position, y), xytext=(-12 if right else 12, -30), textcoords="offset points",
-                    fontsize=8, color="#c62828", ha="right" if right else "left", va="top",
-                    arrowprops={"arrowstyle": "-", "color": "#c62828", "linewidth": 0.8},
-                    bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#c62828", "lw": 0.6, "alpha": 0.95})
+        ax.annotate(
+            text,
+            (hit.position, y),
+            xytext=(-12 if right else 12, -30),
+            textcoords="offset points",
+            fontsize=8,
+            color="#c62828",
+            ha="right" if right else "left",
+            va="top",
+            arrowprops={"arrowstyle": "-", "color": "#c62828", "linewidth": 0.8},
+            bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#c62828", "lw": 0.6, "alpha": 0.95},
+        )
     ax.set_xlabel(axis_label(loc), fontsize=8)
     ax.set_ylabel("error / tolerance", fontsize=8)
     ax.tick_params(labelsize=7)
@@ -86,7 +99,7 @@ def sparkline(loc: Localization, width: int = 60) -> str:
     step = max(1, math.ceil(len(points) / width))
     out = []
     for k in range(0, len(points), step):
-        worst = max(score for _, score in points[k:k + step])
+        worst = max(score for _, score in points[k : k + step])
         level = 0.0 if worst <= 0 else 1.0 if not math.isfinite(worst) else (math.log10(worst) + 4) / 6  # 1e-4: 0
         out.append(_BARS[min(len(_BARS) - 1, max(0, int(level * (len(_BARS) - 1) + 0.5)))])
     return "".join(out)
@@ -95,11 +108,16 @@ def sparkline(loc: Localization, width: int = 60) -> str:
 def _divergence_lines(loc: Localization) -> list[str]:
     f = loc.first
     if f is None:
-        return [f"**nothing diverges beyond tolerance** between `{loc.reference}` and `{loc.candidate}` "
-                f"on case `{loc.case}` ({loc.compared} compared)."]
-    lines = [f"**first diverging {f.kind}**: `{f.name}` [{f.class_name}], {f.where}; error / tolerance "
-             f"**{short(f.score)}** (max_abs {short(f.max_abs)}"
-             + (f", inputs {short(f.input_score)})" if f.input_score is not None else ")"), ""]
+        return [
+            f"**nothing diverges beyond tolerance** between `{loc.reference}` and `{loc.candidate}` "
+            f"on case `{loc.case}` ({loc.compared} compared)."
+        ]
+    lines = [
+        f"**first diverging {f.kind}**: `{f.name}` [{f.class_name}], {f.where}; error / tolerance "
+        f"**{short(f.score)}** (max_abs {short(f.max_abs)}"
+        + (f", inputs {short(f.input_score)})" if f.input_score is not None else ")"),
+        "",
+    ]
     if f.call_site:
         lines.append(f"- at `{f.call_site}`" + (f": `{f.call_site.code}`" if f.call_site.code else ""))
     if f.source:
@@ -112,8 +130,10 @@ def _divergence_lines(loc: Localization) -> list[str]:
         shown = ", ".join(f"`{n}`" for n in f.onnx_nodes[:12])
         lines.append(f"- ONNX nodes: {shown}" + (f" (+{len(f.onnx_nodes) - 12})" if len(f.onnx_nodes) > 12 else ""))
     if f.also_suspect:
-        lines.append(f"- also suspect (ran just before it, no ONNX node of their own): "
-                     f"{', '.join(f'`{s}`' for s in f.also_suspect)}")
+        lines.append(
+            f"- also suspect (ran just before it, no ONNX node of their own): "
+            f"{', '.join(f'`{s}`' for s in f.also_suspect)}"
+        )
     if f.note:
         lines.append(f"- {f.note}")
     return lines
@@ -122,8 +142,11 @@ def _divergence_lines(loc: Localization) -> list[str]:
 def _stage_lines(loc: Localization) -> list[str]:
     if not loc.stages:
         return []
-    lines = ["", "| stage | model | provider | error / tolerance vs source | vs the stage before | result |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "",
+        "| stage | model | provider | error / tolerance vs source | vs the stage before | result |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for s in loc.stages:
         step = "-" if s.step_passed is None else f"{short(s.step_score)} ({'ok' if s.step_passed else 'changed'})"
         result = ("✓ pass" if s.passed else "✗ FAIL") + (f" ({s.error or s.note})" if s.error or s.note else "")
@@ -136,13 +159,14 @@ def _nearby(loc: Localization, around: int = 6) -> list[LayerCheck]:
     ordered = sorted(loc.layers, key=lambda c: c.position)
     hit = highlighted(loc)
     k = ordered.index(hit) if hit is not None else 0
-    return ordered[max(0, k - around): k + around + 1]
+    return ordered[max(0, k - around) : k + around + 1]
 
 
 def markdown_section(loc: Localization, plot_file: str | None = None) -> list[str]:
     """The section as Markdown lines; ``plot_file``: the plot written beside the report."""
-    stage = (f"stage **`{loc.broken_stage}`** is the first to break parity" if loc.broken_stage
-             else "no stage breaks parity")
+    stage = (
+        f"stage **`{loc.broken_stage}`** is the first to break parity" if loc.broken_stage else "no stage breaks parity"
+    )
     lines = ["", "## Where it diverges", "", f"{stage} (case `{loc.case}`).", ""] + _divergence_lines(loc)
     lines += _stage_lines(loc)
     if plot_file:
@@ -152,17 +176,29 @@ def markdown_section(loc: Localization, plot_file: str | None = None) -> list[st
         lines += ["", f"error / tolerance along the model ({axis_label(loc)}; ▁ ≤ 1e-4, █ ≥ 100): `{spark}`"]
     rows = _nearby(loc)
     if rows:
-        lines += ["", "| # | layer | class | depth | error / tolerance | max_abs | result |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {c.position} | `{c.name}` | {c.kind} | {c.depth} | {short(c.score)} | {short(c.max_abs)} | "
-                  f"{'-' if c.passed is None else '✓' if c.passed else '✗'} |" for c in rows]
+        lines += [
+            "",
+            "| # | layer | class | depth | error / tolerance | max_abs | result |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {c.position} | `{c.name}` | {c.kind} | {c.depth} | {short(c.score)} | {short(c.max_abs)} | "
+            f"{'-' if c.passed is None else '✓' if c.passed else '✗'} |"
+            for c in rows
+        ]
     lines += ["", "Reproduce:", "", "```bash", loc.command]
     if loc.repro is not None:
         r = loc.repro
-        lines.append(f"{r.command}   # {r.nodes} node(s), {'reproduces' if r.reproduces else 'does NOT reproduce'}: "
-                     f"error / tolerance {short(r.score)}")
-    lines += ["```", "", f"Compared {loc.compared} of {loc.total} ({loc.not_mapped} without ONNX nodes of their own) "
-              f"in {loc.passes} pass(es), {loc.values_marked} value(s) marked, budget "
-              f"{loc.budget_bytes / 2**20:.0f} MB, {loc.seconds:.2f} s."]
+        lines.append(
+            f"{r.command}   # {r.nodes} node(s), {'reproduces' if r.reproduces else 'does NOT reproduce'}: "
+            f"error / tolerance {short(r.score)}"
+        )
+    lines += [
+        "```",
+        "",
+        f"Compared {loc.compared} of {loc.total} ({loc.not_mapped} without ONNX nodes of their own) "
+        f"in {loc.passes} pass(es), {loc.values_marked} value(s) marked, budget "
+        f"{loc.budget_bytes / 2**20:.0f} MB, {loc.seconds:.2f} s.",
+    ]
     lines += [f"\n> {n}" for n in loc.notes]
     return lines

@@ -14,8 +14,19 @@ if TYPE_CHECKING:
     from ..results.table import Table
     from .section import ReportSections
 
-__all__ = ["to_markdown", "lay_out", "validation_markdown", "localization_markdown", "variants_markdown",
-           "AXIS_HEADERS", "axis_rows", "case_mark", "variant_cells", "table_markdown", "VARIANT_VERDICTS"]
+__all__ = [
+    "to_markdown",
+    "lay_out",
+    "validation_markdown",
+    "localization_markdown",
+    "variants_markdown",
+    "AXIS_HEADERS",
+    "axis_rows",
+    "case_mark",
+    "variant_cells",
+    "table_markdown",
+    "VARIANT_VERDICTS",
+]
 
 AXIS_HEADERS = ("axis", "export size", "declared", "exporter recorded", "smallest the source runs", "outcome", "why")
 
@@ -30,9 +41,18 @@ def _span(r) -> str:
 
 def axis_rows(v) -> list[list[str]]:
     """One row per dynamic axis of a ParityReport (plain text; the renderers escape it)."""
-    return [[a.axis, str(a.export_size), _span(a.declared), _span(a.exported),
-             "-" if a.smallest_runnable is None else str(a.smallest_runnable), a.outcome.value.replace("_", " "),
-             a.note or a.guard or "-"] for a in v.axes]
+    return [
+        [
+            a.axis,
+            str(a.export_size),
+            _span(a.declared),
+            _span(a.exported),
+            "-" if a.smallest_runnable is None else str(a.smallest_runnable),
+            a.outcome.value.replace("_", " "),
+            a.note or a.guard or "-",
+        ]
+        for a in v.axes
+    ]
 
 
 def case_mark(case) -> str:
@@ -42,17 +62,21 @@ def case_mark(case) -> str:
 
 def table_markdown(table: Table) -> str:
     """A :class:`Table` as Markdown, every cell made safe."""
-    return "\n".join(["| " + " | ".join(_cell(h) for h in table.headers) + " |", "|" + " --- |" * len(table.headers)]
-                     + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows])
+    return "\n".join(
+        ["| " + " | ".join(_cell(h) for h in table.headers) + " |", "|" + " --- |" * len(table.headers)]
+        + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows]
+    )
 
 
 def oracle_note(o: OutputParity) -> str:
     """The precision oracle's three distances and the masked positions of one output, when there are any."""
     note = ""
     if o.oracle is not None:
-        note += (f" oracle{' (numerically sensitive)' if o.oracle.decided else ''}: source vs fp64 "
-                 f"{short(o.oracle.source_vs_fp64)}, ONNX vs fp64 {short(o.oracle.onnx_vs_fp64)}, "
-                 f"ONNX vs source {short(o.oracle.onnx_vs_source)}")
+        note += (
+            f" oracle{' (numerically sensitive)' if o.oracle.decided else ''}: source vs fp64 "
+            f"{short(o.oracle.source_vs_fp64)}, ONNX vs fp64 {short(o.oracle.onnx_vs_fp64)}, "
+            f"ONNX vs source {short(o.oracle.onnx_vs_source)}"
+        )
     if o.masked_positions:
         note += f" {o.masked_positions} masked position(s) not compared"
     return note
@@ -70,8 +94,13 @@ def to_markdown(report: Report, sections: ReportSections, ctx: RenderContext | N
     conv = report.conversion
     head = "done" if report.passed is None else _verdict(report.passed)
     lines = [f"# onnxbridge {report.command}: {head}", ""]
-    rows = [("source", report.source), ("framework", report.framework or (conv.framework if conv else None)),
-            ("output", report.output), ("route", conv.route if conv else None), ("opset", conv.opset if conv else None)]
+    rows = [
+        ("source", report.source),
+        ("framework", report.framework or (conv.framework if conv else None)),
+        ("output", report.output),
+        ("route", conv.route if conv else None),
+        ("opset", conv.opset if conv else None),
+    ]
     lines += ["| | |", "| --- | --- |"] + [f"| {k} | `{v}` |" for k, v in rows if v is not None]
     for section in sections:
         if section.markdown is not None:
@@ -100,22 +129,34 @@ def validation_markdown(report: Report, ctx: RenderContext) -> list[str]:
     v = report.validation
     if v is None:
         return []
-    lines = ["", "## Validation", "",
-             f"reference: {v.reference}; provider requested `{v.provider_requested}`, "
-             f"used `{v.provider_used}`; {v.summary()}", ""]
+    lines = [
+        "",
+        "## Validation",
+        "",
+        f"reference: {v.reference}; provider requested `{v.provider_requested}`, "
+        f"used `{v.provider_used}`; {v.summary()}",
+        "",
+    ]
     if v.tolerances:
         lines += ["| output | dtype | atol | rtol | from |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {n} | {t.dtype or '-'} | {short(t.atol)} | {short(t.rtol)} | "
-                  f"{t.source or 'default'} |" for n, t in v.tolerances.items()]
+        lines += [
+            f"| {n} | {t.dtype or '-'} | {short(t.atol)} | {short(t.rtol)} | {t.source or 'default'} |"
+            for n, t in v.tolerances.items()
+        ]
         lines.append("")
-    lines += ["| case | output | shape | max_abs | max_rel | mean_abs | cosine | top-1 | atol | rtol | result |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "| case | output | shape | max_abs | max_rel | mean_abs | cosine | top-1 | atol | rtol | result |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for c in v.cases:
         if c.error:
             lines.append(f"| {c.label} | - | - | - | - | - | - | - | - | - | {case_mark(c)} {_cell(c.error)} |")
         for o in c.outputs:
-            extra = (f" {o.mismatched} off, worst at {list(o.worst_index)}"
-                     if (not o.passed and o.worst_index is not None and not o.error) else "")
+            extra = (
+                f" {o.mismatched} off, worst at {list(o.worst_index)}"
+                if (not o.passed and o.worst_index is not None and not o.error)
+                else ""
+            )
             extra += oracle_note(o)
             top1 = "-" if o.top1_agreement is None else f"{o.top1_agreement:.0%}"
             lines.append(
@@ -149,9 +190,12 @@ def variants_markdown(report: Report, ctx: RenderContext) -> list[str]:
     return _variants_markdown(report.variants)
 
 
-VARIANT_VERDICTS = {VariantStatus.PASSED: "✓ PASS", VariantStatus.REFUSED: "✗ FAIL (not written)",
-                    VariantStatus.FORCED: "✗ FAIL (written: --write-failed)",
-                    VariantStatus.UNAVAILABLE: "✗ unavailable"}
+VARIANT_VERDICTS = {
+    VariantStatus.PASSED: "✓ PASS",
+    VariantStatus.REFUSED: "✗ FAIL (not written)",
+    VariantStatus.FORCED: "✗ FAIL (written: --write-failed)",
+    VariantStatus.UNAVAILABLE: "✗ unavailable",
+}
 _GATED = BUDGET_FLOORS + BUDGET_CEILINGS
 
 
@@ -165,12 +209,19 @@ def _x(ratio: float | None) -> str:
 
 def variant_cells(v) -> dict[str, str]:
     """Short texts for one variant (shared by the Markdown, HTML and terminal tables)."""
-    acc = ", ".join(f"{m} {_cos(w) if m != 'nonfinite' else int(w)}" for m in _GATED
-                    if (w := v.worst(m)) is not None and (m in v.budget or m in ("top1", "cosine")))
+    acc = ", ".join(
+        f"{m} {_cos(w) if m != 'nonfinite' else int(w)}"
+        for m in _GATED
+        if (w := v.worst(m)) is not None and (m in v.budget or m in ("top1", "cosine"))
+    )
     speed = f"{_x(v.speedup_vs_fp32)} fp32" + (f", {_x(v.speedup_vs_eager)} eager" if v.speedup_vs_eager else "")
-    return {"verdict": VARIANT_VERDICTS[v.status], "size": f"{_mb(v.size_bytes)} ({_x(v.size_ratio)})"
-            if v.size_bytes else "-", "p50": f"{v.latency.p50:.3g} ms" if v.latency else "-",
-            "speedup": speed if v.latency else "-", "accuracy": acc or "-"}
+    return {
+        "verdict": VARIANT_VERDICTS[v.status],
+        "size": f"{_mb(v.size_bytes)} ({_x(v.size_ratio)})" if v.size_bytes else "-",
+        "p50": f"{v.latency.p50:.3g} ms" if v.latency else "-",
+        "speedup": speed if v.latency else "-",
+        "accuracy": acc or "-",
+    }
 
 
 def _budget_text(budget: dict) -> str:
@@ -182,35 +233,52 @@ def _variants_markdown(r) -> list[str]:
     if r is None:
         return []
     base, eager = r.fp32_latency, r.eager_latency
-    lines = ["", "## Variants", "",
-             f"reference: {r.reference}; provider requested `{r.provider_requested}`, used `{r.provider_used}`; "
-             f"inputs: {r.inputs}; shapes {', '.join(f'{k} {list(v)}' for k, v in r.shapes.items())}.", "",
-             f"fp32: {_mb(r.fp32_size_bytes)}, p50 {base.p50:.3g} ms" if base else f"fp32: {_mb(r.fp32_size_bytes)}",
-             ]
+    lines = [
+        "",
+        "## Variants",
+        "",
+        f"reference: {r.reference}; provider requested `{r.provider_requested}`, used `{r.provider_used}`; "
+        f"inputs: {r.inputs}; shapes {', '.join(f'{k} {list(v)}' for k, v in r.shapes.items())}.",
+        "",
+        f"fp32: {_mb(r.fp32_size_bytes)}, p50 {base.p50:.3g} ms" if base else f"fp32: {_mb(r.fp32_size_bytes)}",
+    ]
     if eager is not None and base is not None:
         lines[-1] += f"; the source's eager model p50 {eager.p50:.3g} ms (fp32 ONNX {_x(eager.p50 / base.p50)} eager)"
     t = r.timing
-    lines += ["", f"Timing: p50 of {t.get('rounds')} interleaved round(s) x {t.get('runs_per_round')} runs after "
-              f"{t.get('warmup')} warm-up, every variant beside fp32 in the same run"
-              + (f"; load average {', '.join(str(x) for x in r.load_average)}" if r.load_average else "") + ".",
-              "", f"Accuracy gate: each variant's budget below (defaults per variant, `--budget` overrides); "
-              f"`top1_decisive` is argmax agreement over rows whose reference top-2 gap is at least "
-              f"{r.decisive_margin:g} row standard deviations (near-ties flip under any rounding); `top1`, plain "
-              f"argmax agreement per row (per position for sequence outputs), is reported beside it.", "",
-              "| variant | verdict | size | p50 | speed-up | worst accuracy | budget | why |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        f"Timing: p50 of {t.get('rounds')} interleaved round(s) x {t.get('runs_per_round')} runs after "
+        f"{t.get('warmup')} warm-up, every variant beside fp32 in the same run"
+        + (f"; load average {', '.join(str(x) for x in r.load_average)}" if r.load_average else "")
+        + ".",
+        "",
+        f"Accuracy gate: each variant's budget below (defaults per variant, `--budget` overrides); "
+        f"`top1_decisive` is argmax agreement over rows whose reference top-2 gap is at least "
+        f"{r.decisive_margin:g} row standard deviations (near-ties flip under any rounding); `top1`, plain "
+        f"argmax agreement per row (per position for sequence outputs), is reported beside it.",
+        "",
+        "| variant | verdict | size | p50 | speed-up | worst accuracy | budget | why |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for v in r.variants:
         c = variant_cells(v)
         rule = "not gated on speed" if v.min_speedup is None else f"speed >= {v.min_speedup:g}x"
-        lines.append(f"| {v.kind} | {c['verdict']} | {c['size']} | {c['p50']} | {c['speedup']} | {c['accuracy']} | "
-                     f"{_budget_text(v.budget)}; {rule} | {_cell('; '.join(v.reasons)) or '-'} |")
-    lines += ["", "| variant | output | cosine | cosine_min | top1 | top1_decisive (rows) | top5 | max_abs | nonfinite |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines.append(
+            f"| {v.kind} | {c['verdict']} | {c['size']} | {c['p50']} | {c['speedup']} | {c['accuracy']} | "
+            f"{_budget_text(v.budget)}; {rule} | {_cell('; '.join(v.reasons)) or '-'} |"
+        )
+    lines += [
+        "",
+        "| variant | output | cosine | cosine_min | top1 | top1_decisive (rows) | top5 | max_abs | nonfinite |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, outputs in [("fp32", r.fp32_accuracy)] + [(v.kind, v.accuracy) for v in r.variants]:
         for o in outputs:
-            lines.append(f"| {name} | {o.name} | {_cos(o.cosine)} | {_cos(o.cosine_min)} | {_pct(o.top1)} | "
-                         f"{_pct(o.top1_decisive)} ({o.decisive_rows}/{o.rows}) | {_pct(o.top5)} | {short(o.max_abs)} | "
-                         f"{o.nonfinite} |")
+            lines.append(
+                f"| {name} | {o.name} | {_cos(o.cosine)} | {_cos(o.cosine_min)} | {_pct(o.top1)} | "
+                f"{_pct(o.top1_decisive)} ({o.decisive_rows}/{o.rows}) | {_pct(o.top5)} | {short(o.max_abs)} | "
+                f"{o.nonfinite} |"
+            )
     for v in r.variants:
         lines += _variant_details(v)
     for n in r.notes:

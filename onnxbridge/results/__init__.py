@@ -155,8 +155,11 @@ class Report:
         if self.localization is not None:
             d["localization"] = self.localization
         if self.generation is not None:
-            d["generation"] = {**to_plain(self.generation), "passed": self.generation.passed,
-                               "summary": self.generation.summary()}
+            d["generation"] = {
+                **to_plain(self.generation),
+                "passed": self.generation.passed,
+                "summary": self.generation.summary(),
+            }
         if self.decode_bench is not None:
             d["decode_bench"] = self.decode_bench
         return mapping_plain(d)

@@ -66,7 +66,11 @@ class DecodeBench:
     def decode_speedup(self, batch: int, variant: str = "fp32") -> float | None:
         """ORT decode tokens/s over the source's, at ``batch`` (None without a source)."""
         o, s = self.best_ort(batch, variant), self.source_row(batch)
-        return None if o is None or s is None or s.decode_tokens_per_s <= 0 else o.decode_tokens_per_s / s.decode_tokens_per_s
+        return (
+            None
+            if o is None or s is None or s.decode_tokens_per_s <= 0
+            else o.decode_tokens_per_s / s.decode_tokens_per_s
+        )
 
     def prefill_speedup(self, batch: int, variant: str = "fp32") -> float | None:
         """The source's prefill latency over ORT's (the faster mode's), at ``batch``."""
@@ -76,7 +80,15 @@ class DecodeBench:
     def to_dict(self) -> dict[str, Any]:
         from .serialize import to_plain
 
-        ratios = [{"batch": b, "variant": v, "ort_mode": (best.mode if (best := self.best_ort(b, v)) else None),
-                   "decode_speedup": self.decode_speedup(b, v), "prefill_speedup": self.prefill_speedup(b, v)}
-                  for v in self.variants for b in self.batches]
+        ratios = [
+            {
+                "batch": b,
+                "variant": v,
+                "ort_mode": (best.mode if (best := self.best_ort(b, v)) else None),
+                "decode_speedup": self.decode_speedup(b, v),
+                "prefill_speedup": self.prefill_speedup(b, v),
+            }
+            for v in self.variants
+            for b in self.batches
+        ]
         return {**to_plain(self, own=False), "ratios": ratios}

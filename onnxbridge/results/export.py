@@ -8,8 +8,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .parity import ParityReport
 
-__all__ = ["RouteAttempt", "ExportedAxis", "ConversionResult", "SimplifierCandidate", "SimplifyResult", "OptimizeResult",
-           "UpgradeResult"]
+__all__ = [
+    "RouteAttempt",
+    "ExportedAxis",
+    "ConversionResult",
+    "SimplifierCandidate",
+    "SimplifyResult",
+    "OptimizeResult",
+    "UpgradeResult",
+]
 
 
 @dataclass(frozen=True)

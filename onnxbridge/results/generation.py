@@ -45,8 +45,14 @@ class RowVerdict:
         if self.verdict == "same":
             return f"{head}: {len(self.steps)} tokens identical"
         s = self.steps[self.step] if self.step is not None else None
-        what = (f"step {self.step}: onnx token {s.token} vs source {s.source_token}, logits max_abs {s.max_abs:.3g}, "
-                f"top-2 gap {s.top2_gap:.3g}") if s is not None else ""
+        what = (
+            (
+                f"step {self.step}: onnx token {s.token} vs source {s.source_token}, logits max_abs {s.max_abs:.3g}, "
+                f"top-2 gap {s.top2_gap:.3g}"
+            )
+            if s is not None
+            else ""
+        )
         label = "tie at" if self.verdict == "tie" else "diverges at"
         return f"{head}: {label} {what}" + (f" ({self.reason})" if self.reason else "")
 
@@ -76,6 +82,9 @@ class GenerationParity:
         same = sum(r.verdict == "same" for r in rows)
         ties = sum(r.verdict == "tie" for r in rows)
         bad = [r.describe(i) for i, r in enumerate(rows) if not r.passed]
-        head = (f"{same}/{len(rows)} prompts token-identical over {self.new_tokens} new tokens"
-                + (f", {ties} near-tie" if ties else "") + f"; worst logits max_abs {self.max_logits_abs:.3g}")
+        head = (
+            f"{same}/{len(rows)} prompts token-identical over {self.new_tokens} new tokens"
+            + (f", {ties} near-tie" if ties else "")
+            + f"; worst logits max_abs {self.max_logits_abs:.3g}"
+        )
         return head + ("; " + "; ".join(bad) if bad else "")

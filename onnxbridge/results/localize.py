@@ -44,12 +44,12 @@ class LayerCheck:
 class Divergence:
     """The first place where the candidate leaves the reference.
 
-    ``kind``: ``module`` (PyTorch), ``layer`` (Keras) or ``node`` (ONNX vs ONNX). ``where`` says
-    whether the call's own ops diverge, or its parent's code just before it (``own ops before it calls
-    X``). ``call_site`` is the source line the exporter recorded for its ONNX nodes, ``source`` the
-    definition of its class. ``also_suspect``: calls that ran just before it and have no ONNX node of
-    their own (an exporter folded them into it: Conv+BatchNorm). ``module``: for an ONNX node, the source
-module its metadata names.
+        ``kind``: ``module`` (PyTorch), ``layer`` (Keras) or ``node`` (ONNX vs ONNX). ``where`` says
+        whether the call's own ops diverge, or its parent's code just before it (``own ops before it calls
+        X``). ``call_site`` is the source line the exporter recorded for its ONNX nodes, ``source`` the
+        definition of its class. ``also_suspect``: calls that ran just before it and have no ONNX node of
+        their own (an exporter folded them into it: Conv+BatchNorm). ``module``: for an ONNX node, the source
+    module its metadata names.
     """
 
     name: str
@@ -134,5 +134,7 @@ class Localization:
             return stage + f"nothing diverges beyond tolerance ({self.compared} compared)"
         f = self.first
         at = f" at {f.call_site}" if f.call_site else (f" (defined at {f.source})" if f.source else "")
-        return (f"{stage}first diverging {f.kind}: {f.name} [{f.class_name}]{at}, {f.where}; "
-                f"score {f.score:.3g} (> 1 fails)")
+        return (
+            f"{stage}first diverging {f.kind}: {f.name} [{f.class_name}]{at}, {f.where}; "
+            f"score {f.score:.3g} (> 1 fails)"
+        )

@@ -7,8 +7,21 @@ from dataclasses import dataclass, field
 
 from ..options.providers import provider_label
 
-__all__ = ["ERROR_BIN_EDGES", "OracleDistances", "OracleSummary", "OutputParity", "CaseKind", "Side", "ParityCase", "ParityReport", "PlacedNode",
-           "Placement", "AxisOutcome", "AxisVerdict", "ToleranceUsed"]
+__all__ = [
+    "ERROR_BIN_EDGES",
+    "OracleDistances",
+    "OracleSummary",
+    "OutputParity",
+    "CaseKind",
+    "Side",
+    "ParityCase",
+    "ParityReport",
+    "PlacedNode",
+    "Placement",
+    "AxisOutcome",
+    "AxisVerdict",
+    "ToleranceUsed",
+]
 
 
 # Edges of the per-output error histogram of |got - ref|: count 0 holds the exact matches, count i
@@ -51,9 +64,11 @@ class OracleSummary:
         if not self.available:
             return f"no float64 oracle: {self.why_not}; the fixed tolerance decides"
         if self.decided:
-            return (f"numerically sensitive model: {self.decided} output check(s) failing the fixed tolerance "
-                    f"are as close to float64 as the source ({self.how}; within the tolerance of float64 or "
-                    f"{self.multiple:g}x the source's own float32 distance)")
+            return (
+                f"numerically sensitive model: {self.decided} output check(s) failing the fixed tolerance "
+                f"are as close to float64 as the source ({self.how}; within the tolerance of float64 or "
+                f"{self.multiple:g}x the source's own float32 distance)"
+            )
         if self.consulted:
             return f"float64 oracle ({self.how}) consulted on {self.consulted} output check(s): none within its rule"
         return f"float64 oracle available ({self.how}), not needed: the fixed tolerance held"
@@ -190,8 +205,10 @@ class Placement:
             line += f"; {self.memcpy} memory copy node(s)"
         if self.fallback:
             ops = sorted({n.op_type for n in self.fallback})
-            line += (f"; {len(self.fallback)} node(s) fell back from {self.target} "
-                     f"(ops: {', '.join(ops[:8])}{'...' if len(ops) > 8 else ''})")
+            line += (
+                f"; {len(self.fallback)} node(s) fell back from {self.target} "
+                f"(ops: {', '.join(ops[:8])}{'...' if len(ops) > 8 else ''})"
+            )
         return line
 
 
@@ -247,8 +264,10 @@ class ParityReport:
         o = max(decided, key=lambda o: o.oracle.onnx_vs_source if o.oracle else 0.0)
         d = o.oracle
         assert d is not None
-        return (f"; worst '{o.name}': source vs float64 {d.source_vs_fp64:.3g}, ONNX vs float64 "
-                f"{d.onnx_vs_fp64:.3g}, ONNX vs source {d.onnx_vs_source:.3g}")
+        return (
+            f"; worst '{o.name}': source vs float64 {d.source_vs_fp64:.3g}, ONNX vs float64 "
+            f"{d.onnx_vs_fp64:.3g}, ONNX vs source {d.onnx_vs_source:.3g}"
+        )
 
     @property
     def compared(self) -> int:
@@ -281,11 +300,16 @@ class ParityReport:
         """One line: passed, or the worst failing output with its case."""
         skipped = len(self.cases) - self.compared
         if self.passed:
-            return (f"parity passed on {self.provider_used}: {self.compared} cases, worst max_abs {self.worst_abs:.3g}"
-                    + (f" ({skipped} size(s) the source cannot run, not compared)" if skipped else "")
-                    + (f"; {self.masked_positions} masked position(s) not compared" if self.masked_positions else "")
-                    + (f"; {self.oracle.line()}{self._worst_decided()}"
-                       if self.oracle is not None and self.oracle.decided else ""))
+            return (
+                f"parity passed on {self.provider_used}: {self.compared} cases, worst max_abs {self.worst_abs:.3g}"
+                + (f" ({skipped} size(s) the source cannot run, not compared)" if skipped else "")
+                + (f"; {self.masked_positions} masked position(s) not compared" if self.masked_positions else "")
+                + (
+                    f"; {self.oracle.line()}{self._worst_decided()}"
+                    if self.oracle is not None and self.oracle.decided
+                    else ""
+                )
+            )
         if self.nondeterminism:
             return f"parity NOT JUDGED: {self.nondeterminism}"
         if self.narrowed:
@@ -296,9 +320,7 @@ class ParityReport:
             return "parity NOT CHECKED: no case could be compared" + (f" ({why})" if why else "")
         case, out = fails[0]
         if self.broken_axes:
-            axes = "; ".join(
-                f"dynamic axis '{a}' breaks at size(s) {list(s)}" for a, s in self.broken_axes.items()
-            )
+            axes = "; ".join(f"dynamic axis '{a}' breaks at size(s) {list(s)}" for a, s in self.broken_axes.items())
             return f"parity FAILED: {axes} ({len(fails)} failing case/output pair(s))"
         if out is None:
             return f"parity FAILED in case {case.label}: {case.error}"

@@ -38,11 +38,43 @@ FALLBACK_POLICIES = ("warn", "fail")
 _MEMCPY = {"MemcpyToHost", "MemcpyFromHost"}
 _INT_TYPES = {"int64", "int32"}
 # Ops ONNX Runtime computes shapes with (and keeps on the CPU on purpose under CUDA / TensorRT).
-SHAPE_OPS = frozenset({
-    "Shape", "Size", "Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Reshape", "Cast", "Add", "Sub", "Mul",
-    "Div", "Mod", "Neg", "Abs", "Max", "Min", "Range", "ConstantOfShape", "Equal", "Less", "Greater", "Not",
-    "Where", "Expand", "ReduceProd", "ReduceSum", "Identity", "Floor", "Ceil", "Sqrt", "Constant",
-})
+SHAPE_OPS = frozenset(
+    {
+        "Shape",
+        "Size",
+        "Gather",
+        "Slice",
+        "Concat",
+        "Unsqueeze",
+        "Squeeze",
+        "Reshape",
+        "Cast",
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Mod",
+        "Neg",
+        "Abs",
+        "Max",
+        "Min",
+        "Range",
+        "ConstantOfShape",
+        "Equal",
+        "Less",
+        "Greater",
+        "Not",
+        "Where",
+        "Expand",
+        "ReduceProd",
+        "ReduceSum",
+        "Identity",
+        "Floor",
+        "Ceil",
+        "Sqrt",
+        "Constant",
+    }
+)
 
 
 def shape_nodes(model: Any) -> tuple[frozenset[str], frozenset[str]]:
@@ -73,14 +105,18 @@ def _is_shape_arith(args: Mapping[str, Any], op_type: str = "Shape") -> bool:
     for entry in outs:
         if not isinstance(entry, Mapping) or len(entry) != 1:
             return False
-        (dtype, shape), = entry.items()
+        ((dtype, shape),) = entry.items()
         if dtype not in _INT_TYPES or not isinstance(shape, list) or len(shape) > 1:
             return False
     return True
 
 
-def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str = "warn",
-                  graph_shape_nodes: tuple[frozenset[str], frozenset[str]] | None = None) -> Placement:
+def parse_profile(
+    events: Iterable[Mapping[str, Any]],
+    target: str,
+    policy: str = "warn",
+    graph_shape_nodes: tuple[frozenset[str], frozenset[str]] | None = None,
+) -> Placement:
     """A :class:`Placement` from ONNX Runtime profile events (the JSON list ``end_profiling`` writes).
 
     Only the first execution of each node counts (a profile may hold several runs). With
@@ -133,8 +169,12 @@ def parse_profile(events: Iterable[Mapping[str, Any]], target: str, policy: str 
     )
 
 
-def placement_from_profile(path: str | Path, target: str, policy: str = "warn",
-                           graph_shape_nodes: tuple[frozenset[str], frozenset[str]] | None = None) -> Placement:
+def placement_from_profile(
+    path: str | Path,
+    target: str,
+    policy: str = "warn",
+    graph_shape_nodes: tuple[frozenset[str], frozenset[str]] | None = None,
+) -> Placement:
     """Read a profile file ONNX Runtime wrote and parse it."""
     try:
         events = json.loads(Path(path).read_text(encoding="utf-8") or "[]")
@@ -202,10 +242,7 @@ def apply_fallback_policy(placement: Placement | None, policy: str) -> str | Non
         return None
     listed = ", ".join(f"{n.name} ({n.op_type} on {n.provider})" for n in placement.fallback[:10])
     more = f" and {len(placement.fallback) - 10} more" if len(placement.fallback) > 10 else ""
-    what = (
-        f"{len(placement.fallback)} of {placement.nodes} node(s) did not run on {placement.target}: "
-        f"{listed}{more}"
-    )
+    what = f"{len(placement.fallback)} of {placement.nodes} node(s) did not run on {placement.target}: {listed}{more}"
     if policy == "fail":
         raise ProviderError(
             f"--fallback fail: {what}",

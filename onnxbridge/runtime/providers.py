@@ -47,8 +47,13 @@ def short_provider(ep: str) -> str:
     return Provider.from_ort(ep).name
 
 
-def create_session(model: bytes | str | Path, requested: str = "auto", *, options: Any = None,
-                   provider_options: Mapping[str, Mapping[str, str]] | None = None) -> tuple[Any, ProviderChoice]:
+def create_session(
+    model: bytes | str | Path,
+    requested: str = "auto",
+    *,
+    options: Any = None,
+    provider_options: Mapping[str, Mapping[str, str]] | None = None,
+) -> tuple[Any, ProviderChoice]:
     """An ``InferenceSession`` on ``requested`` and the ``ProviderChoice`` read back from it.
 
     ``model`` is serialized ONNX bytes (preferred: the file was already checked by ``onnx.load``)
@@ -68,8 +73,7 @@ def create_session(model: bytes | str | Path, requested: str = "auto", *, option
 
     if explicit_gpu and target not in available:
         raise ProviderError(
-            f"--provider {requested}: {target} is not in this onnxruntime build "
-            f"(available: {', '.join(available)})",
+            f"--provider {requested}: {target} is not in this onnxruntime build (available: {', '.join(available)})",
             "install onnxruntime-gpu (not onnxruntime) in this environment, or use --provider cpu",
         )
     if requested == "auto" and CUDA.ort not in available:
@@ -94,8 +98,9 @@ def create_session(model: bytes | str | Path, requested: str = "auto", *, option
     return session, ProviderChoice(requested, used, running, note)
 
 
-def _with_options(wanted: list[str], available: list[str], options: Mapping[str, Mapping[str, str]] | None
-                  ) -> list[str | tuple[str, dict[str, str]]]:
+def _with_options(
+    wanted: list[str], available: list[str], options: Mapping[str, Mapping[str, str]] | None
+) -> list[str | tuple[str, dict[str, str]]]:
     """The providers to ask for, each with its options when some were given."""
     by_ep = {p.ort: dict(v) for k, v in (options or {}).items() if (p := Provider.named(k)) is not None}
     return [(p, by_ep[p]) if p in by_ep else p for p in wanted if p in available]
@@ -143,8 +148,13 @@ def cuda_libraries() -> tuple[tuple[str, ...], str]:
     """(the shared libraries onnxruntime-gpu's CUDA provider loads, driver first: libcuda, then the CUDA,
     cuBLAS and cuDNN libraries of its CUDA major version; that version)."""
     major = _cuda_major() or "12"
-    return ("libcuda.so.1", f"libcudart.so.{major}", f"libcublasLt.so.{major}", f"libcublas.so.{major}",
-            "libcudnn.so.9"), major
+    return (
+        "libcuda.so.1",
+        f"libcudart.so.{major}",
+        f"libcublasLt.so.{major}",
+        f"libcublas.so.{major}",
+        "libcudnn.so.9",
+    ), major
 
 
 def diagnose_cuda() -> str:

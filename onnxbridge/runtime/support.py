@@ -29,9 +29,12 @@ def identity_probe(opsets: dict[str, int], ir_version: int | None = None) -> byt
     stamped with ``ir_version`` when given, else the newest onnx writes, capped at 10."""
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
     probe = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
     probe.ir_version = min(probe.ir_version, 10) if ir_version is None else ir_version
     data: bytes = probe.SerializeToString()
@@ -42,8 +45,9 @@ def runtime_problems(model: onnx.ModelProto) -> list[str]:
     """What in ``model``'s versions the installed onnxruntime refuses, one line each (empty: none)."""
     import onnxruntime as ort
 
-    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
-              if o.domain in _STANDARD}
+    opsets = {
+        ("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import if o.domain in _STANDARD
+    }
     opsets.setdefault("", 13)
     try:
         ort.InferenceSession(identity_probe(opsets, model.ir_version), providers=[CPU.ort])

@@ -57,8 +57,11 @@ def provider_options(s: TrtSettings) -> dict[str, str]:
     if s.builder_optimization_level is not None:
         opts["trt_builder_optimization_level"] = s.builder_optimization_level
     if s.min_shapes and s.opt_shapes and s.max_shapes:
-        opts.update(trt_profile_min_shapes=s.min_shapes, trt_profile_opt_shapes=s.opt_shapes,
-                    trt_profile_max_shapes=s.max_shapes)
+        opts.update(
+            trt_profile_min_shapes=s.min_shapes,
+            trt_profile_opt_shapes=s.opt_shapes,
+            trt_profile_max_shapes=s.max_shapes,
+        )
     return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in opts.items()}
 
 
@@ -86,8 +89,9 @@ class EngineBuild:
     cache_hit: bool
 
 
-def build_engine(model: bytes | str | Path, feeds: Mapping[str, Any], settings: TrtSettings, *,
-                 options: Any = None) -> tuple[Any, ProviderChoice, EngineBuild]:
+def build_engine(
+    model: bytes | str | Path, feeds: Mapping[str, Any], settings: TrtSettings, *, options: Any = None
+) -> tuple[Any, ProviderChoice, EngineBuild]:
     """A TensorRT session with its engine built (session creation + first run, timed); returns
     ``(session, ProviderChoice, EngineBuild)``. A TensorRT that does not start is a ``ProviderError``."""
     from .providers import create_session
@@ -95,8 +99,9 @@ def build_engine(model: bytes | str | Path, feeds: Mapping[str, Any], settings: 
     cache = Path(settings.cache_dir)
     before = {p.name for p in cache.glob("*.engine")} if cache.is_dir() else set()
     t0 = time.perf_counter()
-    session, choice = create_session(model, "tensorrt", options=options,
-                                     provider_options={"tensorrt": provider_options(settings)})
+    session, choice = create_session(
+        model, "tensorrt", options=options, provider_options={"tensorrt": provider_options(settings)}
+    )
     names = {i.name for i in session.get_inputs()}
     session.run(None, {k: v for k, v in feeds.items() if k in names})
     build_s = time.perf_counter() - t0

@@ -89,8 +89,9 @@ def time_callable(fn: Call, plan: TimingPlan, sync: Call | None = None) -> Laten
     return summarize(times)
 
 
-def time_interleaved(calls: Mapping[str, Call], plan: TimingPlan, rounds: int = 3,
-                     syncs: Mapping[str, Call | None] | None = None) -> dict[str, LatencyStats]:
+def time_interleaved(
+    calls: Mapping[str, Call], plan: TimingPlan, rounds: int = 3, syncs: Mapping[str, Call | None] | None = None
+) -> dict[str, LatencyStats]:
     """Time several calls against each other: each warms up, then ``rounds`` rounds run every call
     ``plan.runs`` times in turn (A A A B B B A A A ...), so a load spike on a shared machine hits them
     all alike. The per-run times of every round are pooled per call."""
@@ -134,8 +135,10 @@ def session_options(threads: int | None = None, opt_level: str = "all") -> Any:
         "all": "ORT_ENABLE_ALL",
     }[opt_level]
     if not hasattr(ort.GraphOptimizationLevel, level):  # ORT_ENABLE_LAYOUT is recent
-        raise UsageError(f"optimisation level {opt_level!r} needs a newer onnxruntime than {ort.__version__}",
-                         "use --opt-level extended or all, or upgrade onnxruntime")
+        raise UsageError(
+            f"optimisation level {opt_level!r} needs a newer onnxruntime than {ort.__version__}",
+            "use --opt-level extended or all, or upgrade onnxruntime",
+        )
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     if threads is not None:
@@ -183,7 +186,9 @@ def ort_callable(session: Any, feeds: Mapping[str, np.ndarray], *, io_binding: b
 # ------------------------------------------------------------------ source framework
 
 
-def reference_callable(runner: Any, feeds: Mapping[str, np.ndarray], device: str = "cpu") -> tuple[Call, Call | None, str]:
+def reference_callable(
+    runner: Any, feeds: Mapping[str, np.ndarray], device: str = "cpu"
+) -> tuple[Call, Call | None, str]:
     """(call, sync, description) running the source framework's eager model on ``feeds``.
 
     A runner that prepares its own timed call (``timed_call(feeds, device)``: inputs moved to the
@@ -195,12 +200,16 @@ def reference_callable(runner: Any, feeds: Mapping[str, np.ndarray], device: str
     if isinstance(runner, TimedReference):
         return runner.timed_call(feeds, device)
     if device != "cpu":
-        raise UsageError(f"the {runner.name} reference can only be benchmarked on cpu here", "use --reference-device cpu")
+        raise UsageError(
+            f"the {runner.name} reference can only be benchmarked on cpu here", "use --reference-device cpu"
+        )
     feeds = dict(feeds)
     return (lambda: runner.run(feeds)), None, f"{runner.name} (eager, cpu)"
 
 
-def time_reference(runner: Any, feeds: Mapping[str, np.ndarray], device: str, plan: TimingPlan) -> tuple[LatencyStats, str]:
+def time_reference(
+    runner: Any, feeds: Mapping[str, np.ndarray], device: str, plan: TimingPlan
+) -> tuple[LatencyStats, str]:
     """Time the source framework's eager model on ``device`` (see :func:`reference_callable`).
 
     Afterwards the runner undoes what its timed call changed (``release``): a PyTorch module timed on

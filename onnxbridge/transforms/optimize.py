@@ -34,19 +34,52 @@ if TYPE_CHECKING:
 
     from ..results import ParityReport
 
-__all__ = ["OptimizeResult", "optimize_model", "fuse_transformer", "ort_offline", "detect_model_type",
-           "transformer_hints", "optimize_step"]
+__all__ = [
+    "OptimizeResult",
+    "optimize_model",
+    "fuse_transformer",
+    "ort_offline",
+    "detect_model_type",
+    "transformer_hints",
+    "optimize_step",
+]
 
 # ONNX Runtime's fusion families; other Hugging Face model types map onto the nearest one.
 _FAMILY = {
-    "bert": "bert", "roberta": "bert", "distilbert": "bert", "albert": "bert", "electra": "bert",
-    "xlm-roberta": "bert", "camembert": "bert", "deberta": "bert", "mpnet": "bert",
-    "gpt2": "gpt2", "gpt_neo": "gpt2", "gptj": "gpt2", "opt": "gpt2", "codegen": "gpt2",
-    "vit": "vit", "deit": "vit", "beit": "vit", "dinov2": "vit",
+    "bert": "bert",
+    "roberta": "bert",
+    "distilbert": "bert",
+    "albert": "bert",
+    "electra": "bert",
+    "xlm-roberta": "bert",
+    "camembert": "bert",
+    "deberta": "bert",
+    "mpnet": "bert",
+    "gpt2": "gpt2",
+    "gpt_neo": "gpt2",
+    "gptj": "gpt2",
+    "opt": "gpt2",
+    "codegen": "gpt2",
+    "vit": "vit",
+    "deit": "vit",
+    "beit": "vit",
+    "dinov2": "vit",
 }
-_FUSED_OPS = ("Attention", "MultiHeadAttention", "SkipLayerNormalization", "EmbedLayerNormalization",
-              "LayerNormalization", "BiasGelu", "FastGelu", "Gelu", "GemmFastGelu", "SkipSimplifiedLayerNormalization",
-              "SimplifiedLayerNormalization", "RotaryEmbedding", "GroupQueryAttention")
+_FUSED_OPS = (
+    "Attention",
+    "MultiHeadAttention",
+    "SkipLayerNormalization",
+    "EmbedLayerNormalization",
+    "LayerNormalization",
+    "BiasGelu",
+    "FastGelu",
+    "Gelu",
+    "GemmFastGelu",
+    "SkipSimplifiedLayerNormalization",
+    "SimplifiedLayerNormalization",
+    "RotaryEmbedding",
+    "GroupQueryAttention",
+)
 
 
 def transformer_hints(model: Any) -> dict[str, Any]:
@@ -77,8 +110,9 @@ def detect_model_type(model: onnx.ModelProto, hints: Mapping[str, Any] | None = 
     if not (ops.get("Softmax") or ops.get("Attention") or ops.get("MultiHeadAttention")):
         return None
     inputs = graph_inputs(model)
-    float_4d = any(len(i.type.tensor_type.shape.dim) == 4 and i.type.tensor_type.elem_type in (1, 10, 16)
-                   for i in inputs)
+    float_4d = any(
+        len(i.type.tensor_type.shape.dim) == 4 and i.type.tensor_type.elem_type in (1, 10, 16) for i in inputs
+    )
     if float_4d or ops.get("Conv"):
         return "vit"
     if ops.get("Trilu") or any("past" in i.name or "position_ids" in i.name for i in inputs):
@@ -91,7 +125,12 @@ def _fused_counts(model: onnx.ModelProto) -> Counter:
 
 
 def fuse_transformer(
-    model: onnx.ModelProto, model_type: str, *, num_heads: int = 0, hidden_size: int = 0, use_gpu: bool = False,
+    model: onnx.ModelProto,
+    model_type: str,
+    *,
+    num_heads: int = 0,
+    hidden_size: int = 0,
+    use_gpu: bool = False,
     use_ort_optimizer: bool = True,
 ) -> tuple[onnx.ModelProto, list[str]]:
     """Fuse attention, layer norm and GELU subgraphs into ONNX Runtime contrib ops; returns the steps that ran."""
@@ -114,7 +153,12 @@ def fuse_transformer(
 
     with quiet():
         optimizer = ort_optimize(
-            model, model_type=model_type, num_heads=num_heads, hidden_size=hidden_size, opt_level=0, use_gpu=use_gpu,
+            model,
+            model_type=model_type,
+            num_heads=num_heads,
+            hidden_size=hidden_size,
+            opt_level=0,
+            use_gpu=use_gpu,
         )
     steps.append(f"onnxruntime.transformers({model_type})")
     return optimizer.model, steps
@@ -170,7 +214,9 @@ def optimize_model(
     # onnxruntime.transformers' patterns can misfire on graphs they were not written for: retry without them
     second = _optimize_once(model, target, fuse, hints, check, use_ort_optimizer=False)
     if second[1].applied:
-        return second[0], dataclasses.replace(second[1], reason=f"onnxruntime.transformers' fusions were dropped: {first[1].reason}")
+        return second[0], dataclasses.replace(
+            second[1], reason=f"onnxruntime.transformers' fusions were dropped: {first[1].reason}"
+        )
     return first
 
 
@@ -188,8 +234,9 @@ def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool
     fused: dict[str, int] = {}
 
     def unoptimised(reason: str, parity: bool | None = None, worst: float | None = None):
-        return model, OptimizeResult(False, target, family, before, before, time.perf_counter() - t0, fused,
-                                     tuple(steps), reason, parity, worst)
+        return model, OptimizeResult(
+            False, target, family, before, before, time.perf_counter() - t0, fused, tuple(steps), reason, parity, worst
+        )
 
     try:
         if fuse is not None:
@@ -198,8 +245,12 @@ def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool
                 steps.append("no transformer found: fusions skipped")
             else:
                 result, fsteps = fuse_transformer(
-                    result, family, num_heads=int(hints.get("num_heads", 0)), hidden_size=int(hints.get("hidden_size", 0)),
-                    use_gpu=provider == "cuda", use_ort_optimizer=use_ort_optimizer,
+                    result,
+                    family,
+                    num_heads=int(hints.get("num_heads", 0)),
+                    hidden_size=int(hints.get("hidden_size", 0)),
+                    use_gpu=provider == "cuda",
+                    use_ort_optimizer=use_ort_optimizer,
                 )
                 steps += fsteps
         if target is not None:
@@ -215,8 +266,9 @@ def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool
     fused = dict(_fused_counts(result))
     after = node_count(result)
     if check is None:
-        return result, OptimizeResult(True, target, family, before, after, time.perf_counter() - t0, fused,
-                                      tuple(steps))
+        return result, OptimizeResult(
+            True, target, family, before, after, time.perf_counter() - t0, fused, tuple(steps)
+        )
     try:
         report = check(result, provider)
     except OnnxBridgeError:
@@ -225,10 +277,12 @@ def _optimize_once(model, target, fuse, hints, check, *, use_ort_optimizer: bool
         return unoptimised(f"optimised model did not run: {first_line(e)}")
     worst = max((o.max_abs for c in report.cases for o in c.outputs), default=0.0)
     if not report.passed:
-        return unoptimised(f"optimised model broke parity ({report.summary()}); kept the unoptimised model", False,
-                           worst)
-    return result, OptimizeResult(True, target, family, before, after, time.perf_counter() - t0, fused, tuple(steps),
-                                  None, True, worst)
+        return unoptimised(
+            f"optimised model broke parity ({report.summary()}); kept the unoptimised model", False, worst
+        )
+    return result, OptimizeResult(
+        True, target, family, before, after, time.perf_counter() - t0, fused, tuple(steps), None, True, worst
+    )
 
 
 def optimize_step(
@@ -250,7 +304,13 @@ def optimize_step(
     reference = OrtRunner(model, "cpu", name="unoptimised model (onnxruntime cpu)")
 
     def check(optimised: onnx.ModelProto, provider: str) -> ParityReport:
-        return check_generated(reference, OrtRunner(optimised, provider), specs, axis_sizes,
-                               ParityPlan.from_seed(seed, 1), int_high=id_ranges)
+        return check_generated(
+            reference,
+            OrtRunner(optimised, provider),
+            specs,
+            axis_sizes,
+            ParityPlan.from_seed(seed, 1),
+            int_high=id_ranges,
+        )
 
     return optimize_model(model, target=options.target, fuse=options.fuse, hints=hints, check=check)

@@ -79,8 +79,9 @@ def op_diff(before, after) -> dict[str, int]:
 
 def weight_bytes(model) -> int:
     """Bytes of initializers and Constant tensors (onnxslim folds into Constants)."""
-    return initializer_bytes(model) + sum(a.t.ByteSize() for n in model.graph.node if n.op_type == "Constant"
-                                          for a in n.attribute if a.name == "value")
+    return initializer_bytes(model) + sum(
+        a.t.ByteSize() for n in model.graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"
+    )
 
 
 def _run(tool: str, model) -> tuple[SimplifierCandidate, Any]:
@@ -93,34 +94,51 @@ def _run(tool: str, model) -> tuple[SimplifierCandidate, Any]:
     except Exception as e:  # each tool fails its own way; a failure is a result
         return SimplifierCandidate(tool, False, 0, 0, time.perf_counter() - t0, detail=first_line(e)), None
     carry_metadata(model, out)  # onnxslim drops every node's metadata (module scopes, source lines)
-    return SimplifierCandidate(tool, True, node_count(out), weight_bytes(out), time.perf_counter() - t0,
-                               op_diff(model, out)), out
+    return SimplifierCandidate(
+        tool, True, node_count(out), weight_bytes(out), time.perf_counter() - t0, op_diff(model, out)
+    ), out
 
 
-def choose_simplifier(model: onnx.ModelProto, check: Check | None, tools: tuple[str, ...] | None = None
-                      ) -> tuple[onnx.ModelProto, SimplifyResult]:
+def choose_simplifier(
+    model: onnx.ModelProto, check: Check | None, tools: tuple[str, ...] | None = None
+) -> tuple[onnx.ModelProto, SimplifyResult]:
     """Run ``tools`` (default: every installed one) and keep the best result that keeps parity."""
     t0 = time.perf_counter()
     before, w0 = node_count(model), weight_bytes(model)
     runs = [_run(t, model) for t in (tools or installed())]
     order = list(TOOLS)
-    ranked = sorted((i for i, (c, _) in enumerate(runs) if c.ok and not grows(w0, c.weight_bytes) and c.nodes <= before),
-                    key=lambda i: (runs[i][0].nodes, runs[i][0].weight_bytes, order.index(runs[i][0].tool)))
+    ranked = sorted(
+        (i for i, (c, _) in enumerate(runs) if c.ok and not grows(w0, c.weight_bytes) and c.nodes <= before),
+        key=lambda i: (runs[i][0].nodes, runs[i][0].weight_bytes, order.index(runs[i][0].tool)),
+    )
     cands = [c for c, _ in runs]
     for i in ranked:
         cand, out = runs[i]
         report, error = _check(check, out)  # a report when the check ran, else an error (or neither: no check)
         held = report is not None and report.passed
-        cands[i] = dataclasses.replace(cand, parity=None if check is None else held,
-                                       detail=error or (report.summary() if report is not None else None))
+        cands[i] = dataclasses.replace(
+            cand,
+            parity=None if check is None else held,
+            detail=error or (report.summary() if report is not None else None),
+        )
         if check is None or held:
             why = "; ".join(_rejections(cands, w0, before)) or None
-            return out, SimplifyResult(True, before, cand.nodes, time.perf_counter() - t0, why,
-                                       None if report is None else True, None if report is None else report.worst_abs,
-                                       cand.tool, cand.op_diff, tuple(cands))
+            return out, SimplifyResult(
+                True,
+                before,
+                cand.nodes,
+                time.perf_counter() - t0,
+                why,
+                None if report is None else True,
+                None if report is None else report.worst_abs,
+                cand.tool,
+                cand.op_diff,
+                tuple(cands),
+            )
     why = "kept the input: " + ("; ".join(_rejections(cands, w0, before)) or "no simplifier is installed")
-    return model, SimplifyResult(False, before, before, time.perf_counter() - t0, why, None, None, None, {},
-                                 tuple(cands))
+    return model, SimplifyResult(
+        False, before, before, time.perf_counter() - t0, why, None, None, None, {}, tuple(cands)
+    )
 
 
 def _check(check: Check | None, model) -> tuple[ParityReport | None, str | None]:
@@ -146,8 +164,9 @@ def _rejections(cands: list[SimplifierCandidate], w0: int, before: int) -> list[
     return out
 
 
-def simplify_with(model: onnx.ModelProto, check: Check | None, simplifier: str = "onnxsim"
-                  ) -> tuple[onnx.ModelProto, SimplifyResult]:
+def simplify_with(
+    model: onnx.ModelProto, check: Check | None, simplifier: str = "onnxsim"
+) -> tuple[onnx.ModelProto, SimplifyResult]:
     """``simplifier``: one tool by name (``onnxsim`` is ``simplify.simplify_model``), or ``auto``."""
     from ..errors import UsageError
     from ..options import SIMPLIFIERS
@@ -156,11 +175,13 @@ def simplify_with(model: onnx.ModelProto, check: Check | None, simplifier: str =
         raise UsageError(f"unknown --simplifier {simplifier!r}", f"use one of {', '.join(SIMPLIFIERS)}")
     if simplifier == "onnxsim":
         out, result = simplify_model(model, check)
-        return out, dataclasses.replace(result, tool="onnxsim" if result.applied else None,
-                                        op_diff=op_diff(model, out) if result.applied else {})
+        return out, dataclasses.replace(
+            result, tool="onnxsim" if result.applied else None, op_diff=op_diff(model, out) if result.applied else {}
+        )
     tools = None if simplifier == "auto" else (simplifier,)
     if tools and tools[0] not in installed():
-        raise UsageError(f"--simplifier {simplifier}: {TOOLS[simplifier][0]} is not installed",
-                         f"pip install {'onnxslim' if simplifier == 'onnxslim' else 'onnxscript'}, or use "
-                         "--simplifier onnxsim")
+        raise UsageError(
+            f"--simplifier {simplifier}: {TOOLS[simplifier][0]} is not installed",
+            f"pip install {'onnxslim' if simplifier == 'onnxslim' else 'onnxscript'}, or use --simplifier onnxsim",
+        )
     return choose_simplifier(model, check, tools)

@@ -66,8 +66,10 @@ def grows(before: int, after: int) -> bool:
 
 def _grew(before: int, after: int) -> str | None:
     if grows(before, after):
-        return (f"constant folding would grow the weights from {before / 2**20:.1f} MiB to {after / 2**20:.1f} MiB; "
-                "kept the original")
+        return (
+            f"constant folding would grow the weights from {before / 2**20:.1f} MiB to {after / 2**20:.1f} MiB; "
+            "kept the original"
+        )
     return None
 
 
@@ -77,8 +79,15 @@ def _generated_bytes(model: onnx.ModelProto) -> int:
     from onnx import numpy_helper
 
     consts = {i.name: i for i in model.graph.initializer}
-    consts.update({n.output[0]: a.t for n in model.graph.node if n.op_type == "Constant"
-                   for a in n.attribute if a.name == "value"})
+    consts.update(
+        {
+            n.output[0]: a.t
+            for n in model.graph.node
+            if n.op_type == "Constant"
+            for a in n.attribute
+            if a.name == "value"
+        }
+    )
     total = 0
     for node in model.graph.node:
         if node.op_type == "ConstantOfShape" and node.input and node.input[0] in consts:
@@ -102,7 +111,8 @@ def fold(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
             return simplified, None
     return run_onnxsim(model, LARGE_CONSTANT), (
         f"folding every constant would grow the file from {size / 1e6:.1f} MB to {grown / 1e6:.1f} MB; "
-        f"constants over {LARGE_CONSTANT} are computed at load time instead")
+        f"constants over {LARGE_CONSTANT} are computed at load time instead"
+    )
 
 
 def simplify_model(model: onnx.ModelProto, check: Check | None) -> tuple[onnx.ModelProto, SimplifyResult]:
@@ -111,12 +121,16 @@ def simplify_model(model: onnx.ModelProto, check: Check | None) -> tuple[onnx.Mo
     before = node_count(model)
     t0 = time.perf_counter()
     if model.ByteSize() > TWO_GB:
-        return model, SimplifyResult(False, before, before, 0.0, "model over 2 GB: onnxsim cannot hold it in one protobuf")
+        return model, SimplifyResult(
+            False, before, before, 0.0, "model over 2 GB: onnxsim cannot hold it in one protobuf"
+        )
     size = weight_bytes(model)
     try:
         simplified, note = fold(model)
     except Exception as e:
-        return model, SimplifyResult(False, before, before, time.perf_counter() - t0, f"onnxsim failed: {first_line(e)}")
+        return model, SimplifyResult(
+            False, before, before, time.perf_counter() - t0, f"onnxsim failed: {first_line(e)}"
+        )
     refused = _grew(size, weight_bytes(simplified))
     if refused:
         return model, SimplifyResult(False, before, before, time.perf_counter() - t0, refused)
@@ -136,8 +150,9 @@ def simplify_file(src: str | Path, dst: str | Path, check: Check | None) -> tupl
     try:
         _optimize_ir(src, dst)
     except Exception as e:
-        return src, SimplifyResult(False, before, before, time.perf_counter() - t0,
-                                   f"onnx-ir optimizer failed: {first_line(e)}")
+        return src, SimplifyResult(
+            False, before, before, time.perf_counter() - t0, f"onnx-ir optimizer failed: {first_line(e)}"
+        )
     simplified = onnx.load(str(dst), load_external_data=False)
     if carry_metadata(original, simplified):  # nodes the optimizer made anew have none
         onnx.save_model(simplified, str(dst))  # the graph alone: its weights stay in the data file
@@ -162,28 +177,52 @@ def _optimize_ir(src: Path, dst: Path) -> None:
     ir.save(model, dst, external_data=data_name(dst))
 
 
-def _judge(before: int, after: int, t0: float, check: Check | None, simplified, *, note: str | None = None,
-           path: Path | None = None) -> tuple[bool, SimplifyResult]:
+def _judge(
+    before: int,
+    after: int,
+    t0: float,
+    check: Check | None,
+    simplified,
+    *,
+    note: str | None = None,
+    path: Path | None = None,
+) -> tuple[bool, SimplifyResult]:
     """(keep the simplified model?, the result), after the node count and the parity check."""
     seconds = time.perf_counter() - t0
     if after > before:
-        return False, SimplifyResult(False, before, before, seconds,
-                                     f"the simplifier grew the graph ({before} -> {after} nodes); kept the original")
+        return False, SimplifyResult(
+            False,
+            before,
+            before,
+            seconds,
+            f"the simplifier grew the graph ({before} -> {after} nodes); kept the original",
+        )
     if check is None:
         return True, SimplifyResult(True, before, after, seconds, note)
     try:
         report = check(simplified) if path is None else check(simplified, path=path)
     except Exception as e:
-        return False, SimplifyResult(False, before, before, time.perf_counter() - t0,
-                                     f"simplified model did not run: {first_line(e)}")
+        return False, SimplifyResult(
+            False, before, before, time.perf_counter() - t0, f"simplified model did not run: {first_line(e)}"
+        )
     if not report.compared:  # nothing compared is not a pass: the simplification is unverified
         return False, SimplifyResult(
-            False, before, before, time.perf_counter() - t0,
-            f"parity could not be checked ({report.summary()}); kept the unsimplified model", None, None,
+            False,
+            before,
+            before,
+            time.perf_counter() - t0,
+            f"parity could not be checked ({report.summary()}); kept the unsimplified model",
+            None,
+            None,
         )
     if not report.passed:
         return False, SimplifyResult(
-            False, before, before, time.perf_counter() - t0,
-            f"simplified model broke parity ({report.summary()}); kept the unsimplified model", False, report.worst_abs,
+            False,
+            before,
+            before,
+            time.perf_counter() - t0,
+            f"simplified model broke parity ({report.summary()}); kept the unsimplified model",
+            False,
+            report.worst_abs,
         )
     return True, SimplifyResult(True, before, after, time.perf_counter() - t0, note, True, report.worst_abs)

@@ -77,8 +77,9 @@ def _fill_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     return inferred
 
 
-def convert_opset(model: onnx.ModelProto, opset: int, *, keep_initializer_inputs: bool = False
-                  ) -> tuple[onnx.ModelProto, UpgradeResult]:
+def convert_opset(
+    model: onnx.ModelProto, opset: int, *, keep_initializer_inputs: bool = False
+) -> tuple[onnx.ModelProto, UpgradeResult]:
     """``model`` converted to ``opset`` (up or down) by ONNX's version converter, with the repairs
     above; ``ConversionError`` (exit 3) when the converter has no adapter for one of its ops."""
     import onnx
@@ -108,16 +109,28 @@ def convert_opset(model: onnx.ModelProto, opset: int, *, keep_initializer_inputs
     try:
         onnx.checker.check_model(work)
     except Exception as e:
-        raise ConversionError(f"the model converted to opset {opset} is not valid ONNX: "
-                              f"{first_line(e, with_type=False)}", "try another --opset") from e
+        raise ConversionError(
+            f"the model converted to opset {opset} is not valid ONNX: {first_line(e, with_type=False)}",
+            "try another --opset",
+        ) from e
     hist_after = op_counts(work)
-    versions = {op: (_since(op, before), _since(op, opset)) for op in sorted(hist_after)
-                if "::" not in op and _since(op, before) != _since(op, opset)}
+    versions = {
+        op: (_since(op, before), _since(op, opset))
+        for op in sorted(hist_after)
+        if "::" not in op and _since(op, before) != _since(op, opset)
+    }
     return work, UpgradeResult(
-        opset_before=before, opset_after=main_opset(work), ir_before=ir_before, ir_after=work.ir_version,
-        nodes_before=nodes_before, nodes_after=node_count(work),
+        opset_before=before,
+        opset_after=main_opset(work),
+        ir_before=ir_before,
+        ir_after=work.ir_version,
+        nodes_before=nodes_before,
+        nodes_after=node_count(work),
         ops_removed=dict(sorted((hist_before - hist_after).items())),
         ops_added=dict(sorted((hist_after - hist_before).items())),
-        op_versions=versions, initializer_inputs_removed=dropped, shapes_added=shapes,
-        seconds=time.perf_counter() - t0, notes=tuple(notes),
+        op_versions=versions,
+        initializer_inputs_removed=dropped,
+        shapes_added=shapes,
+        seconds=time.perf_counter() - t0,
+        notes=tuple(notes),
     )

@@ -7,4 +7,3 @@ runs a kind's builder, ``precision`` / ``mixed`` /
 ``search`` the fp16 / bf16 conversion and its fp32 islands, ``quantize`` / ``calibration`` int8 and int4,
 ``ortformat`` the ORT format and the mobile check, ``accuracy`` the metrics and the budget.
 """
-

@@ -16,14 +16,36 @@ from ..onnxio import op_counts
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["TOOL_LOGGERS", "quiet_tools", "session", "run", "run_intermediates", "name_nodes", "op_counts",
-           "file_size", "missing_kernel", "drop_initializer_value_info"]
+__all__ = [
+    "TOOL_LOGGERS",
+    "quiet_tools",
+    "session",
+    "run",
+    "run_intermediates",
+    "name_nodes",
+    "op_counts",
+    "file_size",
+    "missing_kernel",
+    "drop_initializer_value_info",
+]
 
 # onnxruntime.quantization / .transformers, onnxsim, onnxslim and onnxscript log (and print) freely;
 # "" is the root logger, which onnxruntime.quantization logs to.
-TOOL_LOGGERS = ("", "onnxruntime", "onnxruntime.quantization", "onnxruntime.transformers", "onnxslim",
-                "onnxscript", "onnx_ir", "onnxruntime.tools", "fusion_base", "onnx_model", "fusion_utils",
-                "shape_infer_helper", "symbolic_shape_infer")
+TOOL_LOGGERS = (
+    "",
+    "onnxruntime",
+    "onnxruntime.quantization",
+    "onnxruntime.transformers",
+    "onnxslim",
+    "onnxscript",
+    "onnx_ir",
+    "onnxruntime.tools",
+    "fusion_base",
+    "onnx_model",
+    "fusion_utils",
+    "shape_infer_helper",
+    "symbolic_shape_infer",
+)
 
 
 @contextmanager
@@ -35,8 +57,13 @@ def quiet_tools() -> Iterator[Any]:
         yield buf
 
 
-def session(model: onnx.ModelProto | bytes | str | Path, provider: str = "cpu", *, threads: int | None = None,
-            level: str = "all"):
+def session(
+    model: onnx.ModelProto | bytes | str | Path,
+    provider: str = "cpu",
+    *,
+    threads: int | None = None,
+    level: str = "all",
+):
     """An ONNX Runtime session on ``provider`` (a named provider that does not run is a ``ProviderError``)."""
     from ..runtime.providers import create_session
     from ..runtime.timing import session_options
@@ -52,9 +79,14 @@ def run(sess, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     return list(sess.run(None, {k: v for k, v in feeds.items() if k in names}))
 
 
-def run_intermediates(model: onnx.ModelProto, cases: Sequence[Mapping[str, np.ndarray]],
-                      names: Sequence[str] | None = None, *, chunk: int = 400,
-                      threads: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+def run_intermediates(
+    model: onnx.ModelProto,
+    cases: Sequence[Mapping[str, np.ndarray]],
+    names: Sequence[str] | None = None,
+    *,
+    chunk: int = 400,
+    threads: int | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
     """Values of node outputs by name, one dict per case: one session for all the cases, in which they are
     graph outputs (name only: ONNX Runtime accepts that) and graph optimisation is off (every value still
     exists), fetched in chunks to bound the memory the fetched values hold at once."""
@@ -72,7 +104,7 @@ def run_intermediates(model: onnx.ModelProto, cases: Sequence[Mapping[str, np.nd
     for feeds in cases:
         result: dict[str, np.ndarray] = {}
         for start in range(0, len(names), chunk):
-            part = names[start:start + chunk]
+            part = names[start : start + chunk]
             result.update(zip(part, sess.run(part, dict(feeds))))
         yield result
 

@@ -26,8 +26,9 @@ class _Acc:
     cosine: float = 1.0
     cosine_min: float = 1.0
     nonfinite: int = 0
-    counts: dict[str, list[int]] = field(default_factory=lambda: {"top1": [0, 0], "top1_decisive": [0, 0],
-                                                                 "top5": [0, 0]})
+    counts: dict[str, list[int]] = field(
+        default_factory=lambda: {"top1": [0, 0], "top1_decisive": [0, 0], "top5": [0, 0]}
+    )
 
     def add(self, key: str, hit: tuple[int, int] | None) -> None:
         if hit is not None:
@@ -36,13 +37,23 @@ class _Acc:
 
     def result(self) -> OutputAccuracy:
         frac = {k: (h / n if n else None) for k, (h, n) in self.counts.items()}
-        return OutputAccuracy(self.name, self.max_abs, self.cosine, self.cosine_min, frac["top1"],
-                              frac["top1_decisive"], frac["top5"], self.counts["top1_decisive"][1],
-                              self.counts["top1"][1], self.nonfinite)
+        return OutputAccuracy(
+            self.name,
+            self.max_abs,
+            self.cosine,
+            self.cosine_min,
+            frac["top1"],
+            frac["top1_decisive"],
+            frac["top5"],
+            self.counts["top1_decisive"][1],
+            self.counts["top1"][1],
+            self.nonfinite,
+        )
 
 
-def measure(refs: Sequence[Sequence[np.ndarray]], gots: Sequence[Sequence[np.ndarray]], names: Sequence[str],
-            margin: float) -> tuple[OutputAccuracy, ...]:
+def measure(
+    refs: Sequence[Sequence[np.ndarray]], gots: Sequence[Sequence[np.ndarray]], names: Sequence[str], margin: float
+) -> tuple[OutputAccuracy, ...]:
     """Per float output: max_abs, worst-case cosine, worst row cosine, pooled top-1 / decisive top-1 /
     top-5 agreement, non-finite count. ``refs`` / ``gots``: per case, the outputs in ``names`` order.
     Integer and bool outputs are not measured (a shape mismatch raises ``ValueError``)."""
@@ -53,8 +64,9 @@ def measure(refs: Sequence[Sequence[np.ndarray]], gots: Sequence[Sequence[np.nda
             if r.dtype.kind != "f":
                 continue
             if r.shape != g.shape:
-                raise ValueError(f"output {name}: the variant gives shape {list(g.shape)}, the reference "
-                                 f"{list(r.shape)}")
+                raise ValueError(
+                    f"output {name}: the variant gives shape {list(g.shape)}, the reference {list(r.shape)}"
+                )
             acc = accs.setdefault(name, _Acc(name))
             r64, g64 = r.astype(np.float64), g.astype(np.float64)
             bad = ~np.isfinite(g64) & np.isfinite(r64)

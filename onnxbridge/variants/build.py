@@ -83,7 +83,9 @@ def build_variant(kind: VariantKind, model, src: Path, dst: Path, ctx: BuildCont
 
         ops = quantized_ops(onnx.load(str(dst), load_external_data=False))
         if not ops:
-            raise VariantUnavailable(f"{kind.name}: nothing was quantised (no {kind.must_quantise} the tool handles)",
-                                     kind.empty_hint or None)
+            raise VariantUnavailable(
+                f"{kind.name}: nothing was quantised (no {kind.must_quantise} the tool handles)",
+                kind.empty_hint or None,
+            )
         built.details["quantized_ops"] = ops
     return Built(built.path, built.method, built.details, built.kept, time.perf_counter() - t0)

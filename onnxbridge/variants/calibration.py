@@ -49,17 +49,22 @@ def fit_cases(model: onnx.ModelProto, cases: Sequence[tuple[str, Feeds]], where:
         at = f"{where}, case {label}"
         missing, extra = sorted(set(want) - set(case)), sorted(set(case) - set(want))
         if missing or extra:
-            raise InputError(f"{at}: inputs do not match the model" + (f"; missing {', '.join(missing)}" if missing else "")
-                             + (f"; unknown {', '.join(extra)}" if extra else "") + f" (model inputs: {', '.join(want)})",
-                             hint)
+            raise InputError(
+                f"{at}: inputs do not match the model"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(extra)}" if extra else "")
+                + f" (model inputs: {', '.join(want)})",
+                hint,
+            )
         out = {}
         for name, (dtype, dims) in want.items():
             a = np.asarray(case[name])
             if a.dtype.kind != dtype.kind and not (a.dtype.kind in "iu" and dtype.kind in "iu"):
                 raise InputError(f"{at}: {name} is {a.dtype}, the model wants {dtype}", hint)
             if a.ndim != len(dims):
-                raise InputError(f"{at}: {name} has rank {a.ndim} (shape {list(a.shape)}), the model wants "
-                                 f"rank {len(dims)}", hint)
+                raise InputError(
+                    f"{at}: {name} has rank {a.ndim} (shape {list(a.shape)}), the model wants rank {len(dims)}", hint
+                )
             for axis, d in enumerate(dims):
                 if d and d != a.shape[axis]:
                     raise InputError(f"{at}: {name} axis {axis} is {a.shape[axis]}, the model fixes it at {d}", hint)

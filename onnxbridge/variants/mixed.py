@@ -54,8 +54,16 @@ class MixedResult:
 class _Evaluator:
     """Build the candidate for a block list, run the search cases, judge against the fp32 outputs."""
 
-    def __init__(self, model, cases: Sequence[Feeds], budget: Budget, margin: float, provider: str,
-                 threads: int | None, dtypes: Mapping[str, np.dtype]) -> None:
+    def __init__(
+        self,
+        model,
+        cases: Sequence[Feeds],
+        budget: Budget,
+        margin: float,
+        provider: str,
+        threads: int | None,
+        dtypes: Mapping[str, np.dtype],
+    ) -> None:
         self.model, self.cases, self.budget, self.margin = model, list(cases), budget, margin
         self.provider, self.threads, self.dtypes = provider, threads, dtypes
         self.mode = "emulate" if provider == "cpu" else "native"
@@ -72,15 +80,18 @@ class _Evaluator:
     def __call__(self, kept: Iterable[str]) -> Judged:
         self.attempts += 1
         native = "cuda" if self.provider == "tensorrt" else self.provider  # no engine build per attempt
-        sess = session(self.candidate(kept), "cpu" if self.mode == "emulate" else native,
-                       threads=self.threads)
+        sess = session(self.candidate(kept), "cpu" if self.mode == "emulate" else native, threads=self.threads)
         outputs = measure(self.refs, [run(sess, c) for c in self.cases], self.names, self.margin)
         return judge_accuracy(outputs, self.budget)
 
 
 def _float_nodes(model, dtypes: Mapping[str, np.dtype]) -> list[str]:
-    return [n.name for n in model.graph.node if n.op_type not in _CONTROL_FLOW
-            and any(dtypes.get(o) is not None and np.issubdtype(dtypes[o], np.floating) for o in n.output)]
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type not in _CONTROL_FLOW
+        and any(dtypes.get(o) is not None and np.issubdtype(dtypes[o], np.floating) for o in n.output)
+    ]
 
 
 def _blocked(model, op_block_list: Iterable[str], node_block_list: Iterable[str]) -> dict[str, KeptNode]:
@@ -88,7 +99,9 @@ def _blocked(model, op_block_list: Iterable[str], node_block_list: Iterable[str]
     kept = {}
     for n in model.graph.node:
         if n.op_type in defaults:
-            kept[n.name] = KeptNode(n.name, n.op_type, "default-op", f"{n.op_type} is on ONNX Runtime's fp16 block list")
+            kept[n.name] = KeptNode(
+                n.name, n.op_type, "default-op", f"{n.op_type} is on ONNX Runtime's fp16 block list"
+            )
         elif n.op_type in user_ops or n.name in user_nodes:
             kept[n.name] = KeptNode(n.name, n.op_type, "user", "kept fp32 by the caller")
     return kept
@@ -108,8 +121,16 @@ def _fp32_values(model, cases: Sequence[Feeds], threads: int | None) -> tuple[di
     return dtypes, mag
 
 
-def _overflow(model, ev: _Evaluator, cases: Sequence[Feeds], mag: Mapping[str, float],
-              kept: dict[str, KeptNode], max_rounds: int, threads: int | None, say: Progress) -> int:
+def _overflow(
+    model,
+    ev: _Evaluator,
+    cases: Sequence[Feeds],
+    mag: Mapping[str, float],
+    kept: dict[str, KeptNode],
+    max_rounds: int,
+    threads: int | None,
+    say: Progress,
+) -> int:
     """Keep fp32 where a non-finite value starts in fp16, then the consumers of out-of-range values."""
     nodes = {n.name: n for n in model.graph.node}
     producer = {o: n.name for n in model.graph.node for o in n.output}
@@ -136,14 +157,22 @@ def _overflow(model, ev: _Evaluator, cases: Sequence[Feeds], mag: Mapping[str, f
                 p = producer[v]
                 if p not in kept:
                     if not finite(v) and np.isfinite(mag[v]) and all(finite(i) for i in nodes[p].input if i):
-                        kept[p] = KeptNode(p, nodes[p].op_type, "overflow",
-                                           f"output {v} reaches |x|={mag[v]:.3g} in fp32: non-finite in fp16")
+                        kept[p] = KeptNode(
+                            p,
+                            nodes[p].op_type,
+                            "overflow",
+                            f"output {v} reaches |x|={mag[v]:.3g} in fp32: non-finite in fp16",
+                        )
                         added += 1
                 elif np.isfinite(mag[v]) and mag[v] > FP16_MAX:
                     for c in consumers[v]:
                         if c not in kept:
-                            kept[c] = KeptNode(c, nodes[c].op_type, "overflow",
-                                               f"consumes {v} (|x|={mag[v]:.3g} beyond fp16's {FP16_MAX:g})")
+                            kept[c] = KeptNode(
+                                c,
+                                nodes[c].op_type,
+                                "overflow",
+                                f"consumes {v} (|x|={mag[v]:.3g} beyond fp16's {FP16_MAX:g})",
+                            )
                             added += 1
         say(f"fp16 overflow round {rounds}: {added} node(s) kept fp32")
         if not added:
@@ -151,10 +180,20 @@ def _overflow(model, ev: _Evaluator, cases: Sequence[Feeds], mag: Mapping[str, f
     return rounds
 
 
-def mixed_precision(model, cases: Sequence[Feeds], budget: Budget, *, margin: float, provider: str = "cpu",
-                    op_block_list: Iterable[str] = (), node_block_list: Iterable[str] = (),
-                    max_attempts: int = 48, max_overflow_rounds: int = 12, threads: int | None = None,
-                    progress: Progress | None = None):
+def mixed_precision(
+    model,
+    cases: Sequence[Feeds],
+    budget: Budget,
+    *,
+    margin: float,
+    provider: str = "cpu",
+    op_block_list: Iterable[str] = (),
+    node_block_list: Iterable[str] = (),
+    max_attempts: int = 48,
+    max_overflow_rounds: int = 12,
+    threads: int | None = None,
+    progress: Progress | None = None,
+):
     """An fp16 model within ``budget`` of the fp32 model on ``cases``: ``(model, MixedResult)``.
 
     Raises :class:`NoFp16Model` when none was found (the fp32 model is untouched)."""
@@ -167,17 +206,22 @@ def mixed_precision(model, cases: Sequence[Feeds], budget: Budget, *, margin: fl
     ev = _Evaluator(model, cases, budget, margin, provider, threads, dtypes)
     rounds = _overflow(model, ev, cases, mag, kept, max_overflow_rounds, threads, say)
     floats = _float_nodes(model, dtypes)
-    outcome = bisect_exclusions([n for n in floats if n not in kept], ev, always_excluded=list(kept),
-                                max_attempts=max_attempts, progress=say)
+    outcome = bisect_exclusions(
+        [n for n in floats if n not in kept], ev, always_excluded=list(kept), max_attempts=max_attempts, progress=say
+    )
     for name in outcome.excluded:
-        kept[name] = KeptNode(name, nodes[name].op_type, "accuracy",
-                              f"converting it broke the budget: {outcome.failures[name]}")
+        kept[name] = KeptNode(
+            name, nodes[name].op_type, "accuracy", f"converting it broke the budget: {outcome.failures[name]}"
+        )
     for name in outcome.unresolved:
-        kept[name] = KeptNode(name, nodes[name].op_type, "search-limit",
-                              f"not tried within {max_attempts} attempts; kept fp32 to be safe")
+        kept[name] = KeptNode(
+            name, nodes[name].op_type, "search-limit", f"not tried within {max_attempts} attempts; kept fp32 to be safe"
+        )
     if floats and all(n in kept for n in floats):
-        raise NoFp16Model(f"no fp16 model within the budget ({budget.describe()}): every one of the "
-                          f"{len(floats)} float nodes had to stay fp32")
+        raise NoFp16Model(
+            f"no fp16 model within the budget ({budget.describe()}): every one of the "
+            f"{len(floats)} float nodes had to stay fp32"
+        )
     final = outcome.final or ev(list(kept))
     if not final.passed:
         raise NoFp16Model(f"no fp16 model within the budget: {'; '.join(final.failures[:3])}")

@@ -48,11 +48,17 @@ def mobile_usability(model_path: Path) -> dict[str, Any]:
     from onnxruntime.tools.mobile_helpers import usability_checker as uc
     from onnxruntime.tools.onnx_model_utils import ModelProtoWithShapeInfo, optimize_model
 
-    checks = (("NNAPI", lambda m, fixed: uc.check_nnapi_partitions(m, fixed)),
-              ("CoreML NeuralNetwork", lambda m, fixed: uc.check_coreml_partitions(
-                  m, fixed, "coreml_supported_neuralnetwork_ops.md")),
-              ("CoreML MLProgram", lambda m, fixed: uc.check_coreml_partitions(
-                  m, fixed, "coreml_supported_mlprogram_ops.md")))
+    checks = (
+        ("NNAPI", lambda m, fixed: uc.check_nnapi_partitions(m, fixed)),
+        (
+            "CoreML NeuralNetwork",
+            lambda m, fixed: uc.check_coreml_partitions(m, fixed, "coreml_supported_neuralnetwork_ops.md"),
+        ),
+        (
+            "CoreML MLProgram",
+            lambda m, fixed: uc.check_coreml_partitions(m, fixed, "coreml_supported_mlprogram_ops.md"),
+        ),
+    )
     with tempfile.TemporaryDirectory(prefix="onnxbridge-mobile-") as tmp, quiet_tools():
         opt = Path(tmp) / "model.onnx"
         optimize_model(Path(model_path).resolve(), opt, use_external_initializers=True)
@@ -63,12 +69,23 @@ def mobile_usability(model_path: Path) -> dict[str, Any]:
             info = check(model, True)
             suit = info.suitability()
             fixed = check(model, False).suitability().name if dynamic and suit.name != "YES" else None
-            eps.append({"ep": name, "suitability": suit.name, "nodes": info.num_nodes,
-                        "supported_nodes": info.num_supported_nodes, "partitions": info.num_partitions,
-                        "unsupported_ops": sorted(info.unsupported_ops), "with_fixed_shapes": fixed})
+            eps.append(
+                {
+                    "ep": name,
+                    "suitability": suit.name,
+                    "nodes": info.num_nodes,
+                    "supported_nodes": info.num_supported_nodes,
+                    "partitions": info.num_partitions,
+                    "unsupported_ops": sorted(info.unsupported_ops),
+                    "with_fixed_shapes": fixed,
+                }
+            )
     usable = any(e["suitability"] != "NO" for e in eps)
-    rec = ("compare NNAPI (Android) / CoreML (iOS) against the CPU provider" if usable
-           else "use the CPU provider (NNAPI / CoreML would split the graph)")
+    rec = (
+        "compare NNAPI (Android) / CoreML (iOS) against the CPU provider"
+        if usable
+        else "use the CPU provider (NNAPI / CoreML would split the graph)"
+    )
     if dynamic and any(e["suitability"] == "NO" and e["with_fixed_shapes"] not in (None, "NO") for e in eps):
         rec += "; fixing the input shapes (python -m onnxruntime.tools.make_dynamic_shape_fixed) would help"
     return {"dynamic_inputs": [i.name for i in dynamic], "eps": eps, "recommendation": rec}

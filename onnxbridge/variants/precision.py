@@ -45,9 +45,12 @@ def convert_fp16(model, *, op_block_list: Iterable[str] = (), node_block_list: I
 
     wrapped = OnnxModel(copy.deepcopy(model))
     with quiet_tools():
-        wrapped.convert_float_to_float16(use_symbolic_shape_infer=True, keep_io_types=True,
-                                         op_block_list=list(default_block_list()) + list(op_block_list),
-                                         node_block_list=list(node_block_list))
+        wrapped.convert_float_to_float16(
+            use_symbolic_shape_infer=True,
+            keep_io_types=True,
+            op_block_list=list(default_block_list()) + list(op_block_list),
+            node_block_list=list(node_block_list),
+        )
         _dedupe_casts(wrapped.model.graph)
         wrapped.topological_sort()
     return wrapped.model
@@ -97,8 +100,10 @@ def emulate_fp16(model, kept: Iterable[str], dtypes: Mapping[str, np.dtype]):
             t.CopyFrom(numpy_helper.from_array(a, t.name))
 
     def pair(src: str, dst: str) -> list:
-        return [helper.make_node("Cast", [src], [src + "__h"], to=TensorProto.FLOAT16, name=src + "__to_h"),
-                helper.make_node("Cast", [src + "__h"], [dst], to=TensorProto.FLOAT, name=src + "__to_f")]
+        return [
+            helper.make_node("Cast", [src], [src + "__h"], to=TensorProto.FLOAT16, name=src + "__to_h"),
+            helper.make_node("Cast", [src + "__h"], [dst], to=TensorProto.FLOAT, name=src + "__to_f"),
+        ]
 
     def reroute(value: str, users: list) -> list:
         for c in users:

@@ -27,9 +27,21 @@ from .calibration import feeds_reader
 
 __all__ = ["QUANT_OPS", "quantized_ops", "int8_dynamic", "int8_static", "weights_as_matmul", "int4_weight_only"]
 
-QUANT_OPS = ("MatMulInteger", "ConvInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul", "QAttention",
-             "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulNBits",
-             "GatherBlockQuantized", "QGemm", "QLinearAdd")
+QUANT_OPS = (
+    "MatMulInteger",
+    "ConvInteger",
+    "DynamicQuantizeLinear",
+    "DynamicQuantizeMatMul",
+    "QAttention",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "MatMulNBits",
+    "GatherBlockQuantized",
+    "QGemm",
+    "QLinearAdd",
+)
 INT8_DYNAMIC_OPS = ("MatMul", "Attention", "Gather", "EmbedLayerNormalization")
 
 
@@ -43,30 +55,66 @@ def int8_dynamic(model, output: Path, *, per_channel: bool = False) -> dict[str,
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with quiet_tools():
-        quantize_dynamic(drop_initializer_value_info(model), str(output), op_types_to_quantize=list(INT8_DYNAMIC_OPS),
-                         per_channel=per_channel, reduce_range=False, weight_type=QuantType.QInt8)
-    return {"op_types": list(INT8_DYNAMIC_OPS), "per_channel": per_channel, "reduce_range": False,
-            "weight_type": "int8", "activations": "uint8, quantised per run"}
+        quantize_dynamic(
+            drop_initializer_value_info(model),
+            str(output),
+            op_types_to_quantize=list(INT8_DYNAMIC_OPS),
+            per_channel=per_channel,
+            reduce_range=False,
+            weight_type=QuantType.QInt8,
+        )
+    return {
+        "op_types": list(INT8_DYNAMIC_OPS),
+        "per_channel": per_channel,
+        "reduce_range": False,
+        "weight_type": "int8",
+        "activations": "uint8, quantised per run",
+    }
 
 
-def int8_static(model, output: Path, cases: Sequence[Mapping[str, np.ndarray]], *, method: str = "minmax",
-                per_channel: bool = True, percentile: float = 99.999) -> dict[str, Any]:
+def int8_static(
+    model,
+    output: Path,
+    cases: Sequence[Mapping[str, np.ndarray]],
+    *,
+    method: str = "minmax",
+    per_channel: bool = True,
+    percentile: float = 99.999,
+) -> dict[str, Any]:
     """Write the static int8 (QDQ) model of ``model``, calibrated on ``cases`` with ``method``."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                 "percentile": CalibrationMethod.Percentile}[method]
+    calibrate = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[method]
     extra = {"CalibPercentile": percentile} if method == "percentile" else {}
     with tempfile.TemporaryDirectory(prefix="onnxbridge-int8-") as tmp, quiet_tools():
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(drop_initializer_value_info(model), str(pre))
-        quantize_static(str(pre), str(output), feeds_reader(cases), quant_format=QuantFormat.QDQ,
-                        per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=calibrate, extra_options=extra)
-    return {"format": "QDQ", "calibration": method, **({"percentile": percentile} if extra else {}),
-            "calibration_cases": len(cases), "per_channel": per_channel, "activations": "uint8", "weights": "int8",
-            "preprocess": "quant_pre_process (shape inference, BatchNorm folding)"}
+        quantize_static(
+            str(pre),
+            str(output),
+            feeds_reader(cases),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=calibrate,
+            extra_options=extra,
+        )
+    return {
+        "format": "QDQ",
+        "calibration": method,
+        **({"percentile": percentile} if extra else {}),
+        "calibration_cases": len(cases),
+        "per_channel": per_channel,
+        "activations": "uint8",
+        "weights": "int8",
+        "preprocess": "quant_pre_process (shape inference, BatchNorm folding)",
+    }
 
 
 def _attr(node, name: str, default: Any) -> Any:
@@ -76,9 +124,15 @@ def _attr(node, name: str, default: Any) -> Any:
 
 
 def _plain_gemm(node, init: Mapping[str, Any]) -> bool:
-    return (node.op_type == "Gemm" and node.domain in ("", "ai.onnx") and node.input[1] in init
-            and len(init[node.input[1]].dims) == 2 and _attr(node, "alpha", 1.0) == 1.0
-            and _attr(node, "beta", 1.0) == 1.0 and not _attr(node, "transA", 0))
+    return (
+        node.op_type == "Gemm"
+        and node.domain in ("", "ai.onnx")
+        and node.input[1] in init
+        and len(init[node.input[1]].dims) == 2
+        and _attr(node, "alpha", 1.0) == 1.0
+        and _attr(node, "beta", 1.0) == 1.0
+        and not _attr(node, "transA", 0)
+    )
 
 
 def weights_as_matmul(model):
@@ -97,8 +151,9 @@ def weights_as_matmul(model):
     def transposed_name(src: str) -> str:
         if src not in transposed:
             transposed[src] = f"{src}__T"
-            g.initializer.append(numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(init[src]).T),
-                                                         transposed[src]))
+            g.initializer.append(
+                numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(init[src]).T), transposed[src])
+            )
         return transposed[src]
 
     nodes = []
@@ -113,8 +168,13 @@ def weights_as_matmul(model):
             counts["gemm"] += 1
             continue
         t = producer.get(n.input[1]) if n.op_type == "MatMul" and len(n.input) > 1 else None
-        if (t is not None and t.op_type == "Transpose" and t.input[0] in init and len(init[t.input[0]].dims) == 2
-                and list(_attr(t, "perm", [1, 0])) == [1, 0]):
+        if (
+            t is not None
+            and t.op_type == "Transpose"
+            and t.input[0] in init
+            and len(init[t.input[0]].dims) == 2
+            and list(_attr(t, "perm", [1, 0])) == [1, 0]
+        ):
             n.input[1] = transposed_name(t.input[0])
             counts["transpose"] += 1
         nodes.append(n)
@@ -128,17 +188,30 @@ def weights_as_matmul(model):
     return m, counts
 
 
-def int4_weight_only(model, *, block_size: int = 32, symmetric: bool = False, accuracy_level: int = 4,
-                     quantize_gather: bool = True):
+def int4_weight_only(
+    model, *, block_size: int = 32, symmetric: bool = False, accuracy_level: int = 4, quantize_gather: bool = True
+):
     """4-bit block-wise weights; returns ``(model, settings)``. ``accuracy_level`` 4 lets the CPU kernel
     compute in int8 (fast on VNNI, no accuracy cost measured); asymmetric blocks were slightly more accurate."""
     from onnxruntime.quantization import matmul_nbits_quantizer as mnq
 
     op_types = ("MatMul", "Gather") if quantize_gather else ("MatMul",)
     with quiet_tools():
-        q = mnq.MatMulNBitsQuantizer(copy.deepcopy(model), bits=4, block_size=block_size, is_symmetric=symmetric,
-                                     accuracy_level=accuracy_level, op_types_to_quantize=op_types,
-                                     quant_axes=(("MatMul", 0), ("Gather", 1)))
+        q = mnq.MatMulNBitsQuantizer(
+            copy.deepcopy(model),
+            bits=4,
+            block_size=block_size,
+            is_symmetric=symmetric,
+            accuracy_level=accuracy_level,
+            op_types_to_quantize=op_types,
+            quant_axes=(("MatMul", 0), ("Gather", 1)),
+        )
         q.process()
-    return q.model.model, {"bits": 4, "block_size": block_size, "symmetric": symmetric,
-                           "accuracy_level": accuracy_level, "op_types": list(op_types), "algorithm": "round to nearest"}
+    return q.model.model, {
+        "bits": 4,
+        "block_size": block_size,
+        "symmetric": symmetric,
+        "accuracy_level": accuracy_level,
+        "op_types": list(op_types),
+        "algorithm": "round to nearest",
+    }

@@ -30,9 +30,14 @@ class SearchOutcome:
     final: Any  # the last all-good attempt's measurement, when the search ended on one
 
 
-def bisect_exclusions(candidates: Sequence[str], attempt: Callable[[list[str]], Any], *,
-                      always_excluded: Sequence[str] = (), max_attempts: int = 48,
-                      progress: Progress | None = None) -> SearchOutcome:
+def bisect_exclusions(
+    candidates: Sequence[str],
+    attempt: Callable[[list[str]], Any],
+    *,
+    always_excluded: Sequence[str] = (),
+    max_attempts: int = 48,
+    progress: Progress | None = None,
+) -> SearchOutcome:
     """Search with ``attempt(excluded) -> result`` (``result.passed``, ``result.failures``)."""
     say = progress or no_progress
     fixed = list(always_excluded)
@@ -56,9 +61,8 @@ def bisect_exclusions(candidates: Sequence[str], attempt: Callable[[list[str]], 
         else:
             mid = (seg[0] + seg[1]) // 2
             i = segments.index(seg)
-            segments[i:i + 1] = [[seg[0], mid, "untried"], [mid, seg[1], "untried"]]
-        say(f"fp16 search attempt {attempts}: {seg[1] - seg[0]} node(s) "
-            f"{'pass' if result.passed else 'fail'}")
+            segments[i : i + 1] = [[seg[0], mid, "untried"], [mid, seg[1], "untried"]]
+        say(f"fp16 search attempt {attempts}: {seg[1] - seg[0]} node(s) {'pass' if result.passed else 'fail'}")
     bad = tuple(candidates[s[0]] for s in segments if s[2] == "bad")
     unresolved = tuple(candidates[i] for s in segments if s[2] == "untried" for i in range(s[0], s[1]))
     return SearchOutcome(bad, unresolved, attempts, failures, None if unresolved else final)

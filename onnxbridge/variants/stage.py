@@ -61,8 +61,9 @@ class Cases:
     description: str
 
 
-def variant_cases(model, options: VariantOptions, specs: Sequence[Any], axis_sizes: Mapping[str, int],
-                  ranges: Any) -> Cases:
+def variant_cases(
+    model, options: VariantOptions, specs: Sequence[Any], axis_sizes: Mapping[str, int], ranges: Any
+) -> Cases:
     """The cases of ``--inputs`` (checked against the model: exit 2 when they do not fit), else generated."""
     if options.inputs_file is not None:
         from ..parity.fixtures import load_cases
@@ -71,8 +72,11 @@ def variant_cases(model, options: VariantOptions, specs: Sequence[Any], axis_siz
         cases = fit_cases(model, load_cases(options.inputs_file), str(options.inputs_file))
         if len(cases) == 1:
             return Cases(cases, cases, f"{options.inputs_file}: 1 case, used to calibrate and to judge (not disjoint)")
-        return Cases(cases[1::2], cases[0::2], f"{options.inputs_file}: {len(cases[1::2])} odd case(s) judge, "
-                                               f"{len(cases[0::2])} even case(s) calibrate")
+        return Cases(
+            cases[1::2],
+            cases[0::2],
+            f"{options.inputs_file}: {len(cases[1::2])} odd case(s) judge, {len(cases[0::2])} even case(s) calibrate",
+        )
     from ..options import ParityPlan
     from ..parity.cases import generated_cases
 
@@ -83,9 +87,12 @@ def variant_cases(model, options: VariantOptions, specs: Sequence[Any], axis_siz
         return [c.feeds for c in generated_cases(specs, sizes, plan, int_high=ranges)]
 
     seed = options.seed
-    return Cases(make(seed, options.eval_cases), make(seed + 1000, options.calibration_cases),
-                 f"generated: {options.eval_cases} case(s) judge (seeds {seed}..{seed + options.eval_cases - 1}), "
-                 f"{options.calibration_cases} calibrate (seeds from {seed + 1000})")
+    return Cases(
+        make(seed, options.eval_cases),
+        make(seed + 1000, options.calibration_cases),
+        f"generated: {options.eval_cases} case(s) judge (seeds {seed}..{seed + options.eval_cases - 1}), "
+        f"{options.calibration_cases} calibrate (seeds from {seed + 1000})",
+    )
 
 
 @dataclass
@@ -118,9 +125,17 @@ def _open(payload: bytes | str, options: VariantOptions, feeds: Feeds, fp16: boo
     return sess, choice.used, build.build_s
 
 
-def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = None, specs: Sequence[Any] = (),
-                 axis_sizes: Mapping[str, int] | None = None, ranges: Any = None,
-                 progress: Progress | None = None, kinds: VariantKinds = KINDS) -> VariantsReport:
+def run_variants(
+    model_path: Path,
+    options: VariantOptions,
+    *,
+    reference: Any = None,
+    specs: Sequence[Any] = (),
+    axis_sizes: Mapping[str, int] | None = None,
+    ranges: Any = None,
+    progress: Progress | None = None,
+    kinds: VariantKinds = KINDS,
+) -> VariantsReport:
     """Build, judge and write (or refuse) every variant of the fp32 model at ``model_path`` (``kinds``:
     the registry its kind names are looked up in)."""
     from ..onnxio import load_onnx, load_weights, session_payload
@@ -144,55 +159,91 @@ def run_variants(model_path: Path, options: VariantOptions, *, reference: Any = 
     fp32_outputs = [run(fp32, c) for c in cases.judge]
     refs = source_outputs if source_outputs is not None else fp32_outputs  # no source: fp32 is the reference
     if len(refs[0]) != len(names):
-        raise UsageError(f"the reference gives {len(refs[0])} output(s), the ONNX model {len(names)} ({', '.join(names)})",
-                         "compare the model with the source it was exported from")
+        raise UsageError(
+            f"the reference gives {len(refs[0])} output(s), the ONNX model {len(names)} ({', '.join(names)})",
+            "compare the model with the source it was exported from",
+        )
     fp32_accuracy = measure(refs, fp32_outputs, names, DECISIVE_MARGIN)
     tmp = scratch_dir(folder)  # named as recover() knows: a killed run's build folder is cleared later
     try:
-        candidates = [_candidate(kind, targets[kind.name], model, model_path, tmp, options, cases, refs, names, say)
-                      for kind in kinds.resolve(options.kinds)]
+        candidates = [
+            _candidate(kind, targets[kind.name], model, model_path, tmp, options, cases, refs, names, say)
+            for kind in kinds.resolve(options.kinds)
+        ]
         say("timing the variants beside fp32")
-        stats, eager, timing_notes = _time(fp32, [c for c in candidates if c.session is not None], reference,
-                                           cases.judge[0], options)
+        stats, eager, timing_notes = _time(
+            fp32, [c for c in candidates if c.session is not None], reference, cases.judge[0], options
+        )
         fp32_size = file_size(model_path)
         results = tuple(_finish(c, stats, eager, options, fp32_size) for c in candidates)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    timing = {"warmup": options.timing.warmup, "runs_per_round": options.timing.runs, "rounds": options.rounds,
-              "threads": options.threads, "statistic": "p50", "order": "interleaved rounds"}
+    timing = {
+        "warmup": options.timing.warmup,
+        "runs_per_round": options.timing.runs,
+        "rounds": options.rounds,
+        "threads": options.threads,
+        "statistic": "p50",
+        "order": "interleaved rounds",
+    }
     if fp32_build is not None:
         timing["fp32_engine_build_s"] = fp32_build
     return VariantsReport(
-        model=str(model_path), reference=reference.name if reference is not None else "fp32 model (onnxruntime)",
-        provider_requested=requested, provider_used=provider_used, fp32_size_bytes=fp32_size,
-        fp32_latency=stats.get("fp32"), eager_latency=eager, fp32_accuracy=fp32_accuracy, variants=results,
-        inputs=cases.description, eval_cases=len(cases.judge), calibration_cases=len(cases.calibrate),
+        model=str(model_path),
+        reference=reference.name if reference is not None else "fp32 model (onnxruntime)",
+        provider_requested=requested,
+        provider_used=provider_used,
+        fp32_size_bytes=fp32_size,
+        fp32_latency=stats.get("fp32"),
+        eager_latency=eager,
+        fp32_accuracy=fp32_accuracy,
+        variants=results,
+        inputs=cases.description,
+        eval_cases=len(cases.judge),
+        calibration_cases=len(cases.calibrate),
         shapes={k: tuple(int(d) for d in np.shape(v)) for k, v in cases.judge[0].items()},
-        decisive_margin=DECISIVE_MARGIN, timing=timing, load_average=_load(), notes=tuple(timing_notes),
+        decisive_margin=DECISIVE_MARGIN,
+        timing=timing,
+        load_average=_load(),
+        notes=tuple(timing_notes),
     )
 
 
-def _candidate(kind: VariantKind, target: Path, model, model_path: Path, tmp: Path, options: VariantOptions, cases: Cases,
-               refs: list, names: list[str], say: Progress) -> _Candidate:
+def _candidate(
+    kind: VariantKind,
+    target: Path,
+    model,
+    model_path: Path,
+    tmp: Path,
+    options: VariantOptions,
+    cases: Cases,
+    refs: list,
+    names: list[str],
+    say: Progress,
+) -> _Candidate:
     c = _Candidate(kind, target)
     budget = kind.budget_for(options)
-    ctx = BuildContext(options.provider, cases.calibrate, budget, DECISIVE_MARGIN, options.calibration_method,
-                       options.threads, say)
+    ctx = BuildContext(
+        options.provider, cases.calibrate, budget, DECISIVE_MARGIN, options.calibration_method, options.threads, say
+    )
     say(f"building {kind.name}")
     try:
         c.built = build_variant(kind, model, model_path, tmp / target.name, ctx)
         try:
-            c.session, _, c.engine_build_s = _open(str(c.built.path), options, cases.judge[0], kind.trt_fp16,
-                                                          target.parent)
+            c.session, _, c.engine_build_s = _open(
+                str(c.built.path), options, cases.judge[0], kind.trt_fp16, target.parent
+            )
         except OnnxBridgeError:
             raise
         except Exception as e:
             from ._graph import missing_kernel
 
             missing = missing_kernel(e)
-            raise VariantUnavailable(f"{kind.name} does not load on {options.provider}: "
-                                     + (f"ONNX Runtime has no kernel for {missing}" if missing else first_line(e)),
-                                     "keep that op out of the variant, or try another provider") from e
+            raise VariantUnavailable(
+                f"{kind.name} does not load on {options.provider}: "
+                + (f"ONNX Runtime has no kernel for {missing}" if missing else first_line(e)),
+                "keep that op out of the variant, or try another provider",
+            ) from e
         try:
             c.outputs = measure(refs, [run(c.session, f) for f in cases.judge], names, DECISIVE_MARGIN)
             c.failures = judge_accuracy(c.outputs, budget).failures
@@ -203,8 +254,9 @@ def _candidate(kind: VariantKind, target: Path, model, model_path: Path, tmp: Pa
     return c
 
 
-def _time(fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, options: VariantOptions
-          ) -> tuple[dict[str, LatencyStats], LatencyStats | None, list[str]]:
+def _time(
+    fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, options: VariantOptions
+) -> tuple[dict[str, LatencyStats], LatencyStats | None, list[str]]:
     """p50s of fp32, every loaded variant and (with a source) the eager model, interleaved."""
     from ..runtime.timing import ort_callable, reference_callable, time_interleaved
 
@@ -232,8 +284,13 @@ def _time(fp32, candidates: list[_Candidate], reference: Any, feeds: Feeds, opti
 TIMING_NOISE = 0.05
 
 
-def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStats | None, options: VariantOptions,
-            fp32_size: int) -> VariantResult:
+def _finish(
+    c: _Candidate,
+    stats: Mapping[str, LatencyStats],
+    eager: LatencyStats | None,
+    options: VariantOptions,
+    fp32_size: int,
+) -> VariantResult:
     """Judge, then write the variant (or not) and say why."""
     kind = c.kind
     budget = kind.budget_for(options)
@@ -241,8 +298,15 @@ def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStat
     notes = kind.notes(options)
     if c.unavailable is not None:
         why = (c.unavailable.reason,) + ((f"hint: {c.unavailable.hint}",) if c.unavailable.hint else ())
-        return VariantResult(kind=kind.name, status=VariantStatus.UNAVAILABLE, path=None, reasons=why,
-                             budget=budget.as_dict(), min_speedup=rule, notes=notes)
+        return VariantResult(
+            kind=kind.name,
+            status=VariantStatus.UNAVAILABLE,
+            path=None,
+            reasons=why,
+            budget=budget.as_dict(),
+            min_speedup=rule,
+            notes=notes,
+        )
     assert c.built is not None  # a candidate is built or unavailable
     lat, base = stats[kind.name], stats["fp32"]
     speedup = base.p50 / lat.p50 if lat.p50 > 0 else None
@@ -250,10 +314,15 @@ def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStat
     if c.failures:
         reasons.append(f"over the accuracy budget ({budget.describe()}): " + "; ".join(c.failures[:4]))
     if rule is not None and speedup is not None and speedup < rule * (1 - TIMING_NOISE):
-        reasons.append(f"slower than required: {speedup:.2f}x fp32 (p50 {lat.p50:.3g} ms vs {base.p50:.3g} ms), "
-                       f"needs >= {rule:g}x (within {TIMING_NOISE:.0%} counts as met)")
-    status = VariantStatus.PASSED if not reasons else (
-        VariantStatus.FORCED if options.write_failed else VariantStatus.REFUSED)
+        reasons.append(
+            f"slower than required: {speedup:.2f}x fp32 (p50 {lat.p50:.3g} ms vs {base.p50:.3g} ms), "
+            f"needs >= {rule:g}x (within {TIMING_NOISE:.0%} counts as met)"
+        )
+    status = (
+        VariantStatus.PASSED
+        if not reasons
+        else (VariantStatus.FORCED if options.write_failed else VariantStatus.REFUSED)
+    )
     size = file_size(c.built.path)
     details = dict(c.built.details)
     if c.engine_build_s is not None:
@@ -263,11 +332,23 @@ def _finish(c: _Candidate, stats: Mapping[str, LatencyStats], eager: LatencyStat
         _write(kind, c.built.path, c.target)
         written = str(c.target)
     result = VariantResult(
-        kind=kind.name, status=status, path=written, reasons=tuple(reasons), budget=budget.as_dict(),
-        accuracy=c.outputs, latency=lat, speedup_vs_fp32=speedup,
-        speedup_vs_eager=eager.p50 / lat.p50 if eager is not None and lat.p50 > 0 else None, min_speedup=rule,
-        size_bytes=size, size_ratio=size / fp32_size if fp32_size else None, build_s=c.built.seconds,
-        method=c.built.method, details=details, kept_fp32=c.built.kept, notes=notes,
+        kind=kind.name,
+        status=status,
+        path=written,
+        reasons=tuple(reasons),
+        budget=budget.as_dict(),
+        accuracy=c.outputs,
+        latency=lat,
+        speedup_vs_fp32=speedup,
+        speedup_vs_eager=eager.p50 / lat.p50 if eager is not None and lat.p50 > 0 else None,
+        min_speedup=rule,
+        size_bytes=size,
+        size_ratio=size / fp32_size if fp32_size else None,
+        build_s=c.built.seconds,
+        method=c.built.method,
+        details=details,
+        kept_fp32=c.built.kept,
+        notes=notes,
     )
     return dataclasses.replace(result, table=kind.table(result))
 

@@ -89,8 +89,16 @@ def test_input_spec_that_does_not_fit_the_model(tmp_path, run_cli):
 
 
 def test_input_name_that_forward_does_not_take(tmp_path, run_cli):
-    res = run_cli("convert", f"{MODELS}:nested_outputs", "-o", tmp_path / "out.onnx",
-                  "--input", "features:batch,6", "--input", "bogus:batch,1")
+    res = run_cli(
+        "convert",
+        f"{MODELS}:nested_outputs",
+        "-o",
+        tmp_path / "out.onnx",
+        "--input",
+        "features:batch,6",
+        "--input",
+        "bogus:batch,1",
+    )
     assert_clean_error(res, 2, "bogus")
 
 
@@ -206,9 +214,11 @@ def test_external_data_outside_the_model_folder_is_refused(tmp_path, run_cli):
         entry = tensor.external_data.add()
         entry.key, entry.value = k, v
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "w"], ["y"])], "g",
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [tensor],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+        [tensor],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     path = folder / "escape.onnx"

@@ -83,8 +83,18 @@ def test_bench_report_fields_and_batch_sweep(run_cli, mlp_onnx):
 
 
 def test_bench_duration_io_binding_and_every_provider_asked(run_cli, mlp_onnx):
-    d = bench_json(run_cli, mlp_onnx, "--provider", "cpu,auto", "--duration", "0.05", "--io-binding", "on",
-                   "--opt-level", "disable")
+    d = bench_json(
+        run_cli,
+        mlp_onnx,
+        "--provider",
+        "cpu,auto",
+        "--duration",
+        "0.05",
+        "--io-binding",
+        "on",
+        "--opt-level",
+        "disable",
+    )
     rows = d["bench"]["results"]
     assert [r["provider_requested"] for r in rows] == ["cpu", "auto"]
     assert all(r["io_binding"] and r["runs"] >= 3 for r in rows)
@@ -98,8 +108,24 @@ def test_bench_against_the_source(run_cli, torch_pair, tmp_path):
     src, model = torch_pair
     report = tmp_path / "bench.json"
     md = tmp_path / "bench.md"
-    d = bench_json(run_cli, model, "--source", f"{src}:net", "--input", "x:batch,16", "--batch", "1,4", "--runs", "5",
-                   "--provider", "cpu", "--report", report, "--report", md)
+    d = bench_json(
+        run_cli,
+        model,
+        "--source",
+        f"{src}:net",
+        "--input",
+        "x:batch,16",
+        "--batch",
+        "1,4",
+        "--runs",
+        "5",
+        "--provider",
+        "cpu",
+        "--report",
+        report,
+        "--report",
+        md,
+    )
     b = d["bench"]
     assert b["reference"].startswith("pytorch eager (cpu")
     assert [r["batch"] for r in b["reference_results"]] == [1, 4]
@@ -117,8 +143,9 @@ def test_bench_against_the_source(run_cli, torch_pair, tmp_path):
 
 def test_bench_warns_when_the_model_does_not_match_its_source(run_cli, torch_pair):
     src, model = torch_pair
-    d = bench_json(run_cli, model, "--source", f"{src}:other", "--input", "x:batch,16", "--runs", "2",
-                   "--provider", "cpu")
+    d = bench_json(
+        run_cli, model, "--source", f"{src}:other", "--input", "x:batch,16", "--runs", "2", "--provider", "cpu"
+    )
     assert d["bench"]["reference_parity"][0]["passed"] is False
     assert any("differ from the source" in n for n in d["notes"])
 
@@ -212,8 +239,22 @@ def test_bench_source_on_cuda_then_its_parity_check(run_cli, torch_pair):  # pra
     if not torch.cuda.is_available():
         pytest.skip("torch has no CUDA here")
     src, model = torch_pair
-    d = bench_json(run_cli, model, "--source", f"{src}:net", "--input", "x:batch,16", "--batch", "1,4", "--runs", "3",
-                   "--provider", "cpu", "--reference-device", "cuda")
+    d = bench_json(
+        run_cli,
+        model,
+        "--source",
+        f"{src}:net",
+        "--input",
+        "x:batch,16",
+        "--batch",
+        "1,4",
+        "--runs",
+        "3",
+        "--provider",
+        "cpu",
+        "--reference-device",
+        "cuda",
+    )
     assert d["bench"]["reference"] == "pytorch eager (cuda)"
     assert [p["passed"] for p in d["bench"]["reference_parity"]] == [True, True]
 
@@ -221,8 +262,13 @@ def test_bench_source_on_cuda_then_its_parity_check(run_cli, torch_pair):  # pra
 # ------------------------------------------------------------------ optimised exports
 
 
-TINY_TEXT = ("onnxbridge.demo.models:tiny_text_classifier", "--input", "input_ids:batch,seq:int64",
-             "--input", "attention_mask:batch,seq:int64")
+TINY_TEXT = (
+    "onnxbridge.demo.models:tiny_text_classifier",
+    "--input",
+    "input_ids:batch,seq:int64",
+    "--input",
+    "attention_mask:batch,seq:int64",
+)
 
 
 def test_convert_optimize_and_fuse_transformer(run_cli, tmp_path):
@@ -230,8 +276,19 @@ def test_convert_optimize_and_fuse_transformer(run_cli, tmp_path):
     import onnxruntime as ort
 
     out = tmp_path / "tiny.onnx"
-    res = run_cli("convert", *TINY_TEXT, "-o", out, "--optimize", "cpu", "--fuse-transformer", "auto",
-                  "--provider", "cpu", "--json")
+    res = run_cli(
+        "convert",
+        *TINY_TEXT,
+        "-o",
+        out,
+        "--optimize",
+        "cpu",
+        "--fuse-transformer",
+        "auto",
+        "--provider",
+        "cpu",
+        "--json",
+    )
     assert res.code == 0, res.err
     d = json.loads(res.out)
     opt = d["optimize"]
@@ -280,8 +337,9 @@ def test_optimize_error_paths(run_cli, tmp_path, mlp_onnx):
 def test_bench_html_report_carries_every_measurement(run_cli, mlp_onnx, tmp_path):
     """``bench --report x.html`` wrote a page without the bench section: the measurements were dropped."""
     page, data = tmp_path / "bench.html", tmp_path / "bench.json"
-    d = bench_json(run_cli, mlp_onnx, "--provider", "cpu", "--batch", "1,3", "--runs", "3", "--report", page,
-                   "--report", data)
+    d = bench_json(
+        run_cli, mlp_onnx, "--provider", "cpu", "--batch", "1,3", "--runs", "3", "--report", page, "--report", data
+    )
     from onnxbridge.report.numbers import short
 
     html = page.read_text()

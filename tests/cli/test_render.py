@@ -9,8 +9,12 @@ from onnxbridge.results import Report
 
 def test_brackets_in_report_text_are_shown_not_read_as_markup(capsys):
     """Before: ``h[mask]`` lost ``[mask]`` (read as a style) and ``[/encoder]`` raised MarkupError."""
-    report = Report(command="convert", source="nets/[net].py:net", output="out/[v2]/m.onnx",
-                    notes=("call site: h = h[mask] + x[i]", "node [/encoder] has no shape"))
+    report = Report(
+        command="convert",
+        source="nets/[net].py:net",
+        output="out/[v2]/m.onnx",
+        notes=("call site: h = h[mask] + x[i]", "node [/encoder] has no shape"),
+    )
     assert finish(report, (), as_json=False) == 0
     out = " ".join(capsys.readouterr().out.split())
     for text in ("h[mask] + x[i]", "[/encoder] has no shape", "out/[v2]/m.onnx", "nets/[net].py:net"):
@@ -25,10 +29,27 @@ def test_the_coloured_rows_keep_their_colours_and_their_text():
 
     from onnxbridge.cli.render import summary_table
 
-    first = SimpleNamespace(name="layers[/0]", class_name="linear", where="module", score=3.0, call_site=None,
-                            source="net.py:7 x[i]", module="m[bold]", onnx_nodes=("/l[0]/MatMul",), also_suspect=())
-    loc = SimpleNamespace(broken_stage="[/export]", first=first, compared=3, repro=None, command="onnxbridge debug",
-                          notes=(), layers=(), nodes=())
+    first = SimpleNamespace(
+        name="layers[/0]",
+        class_name="linear",
+        where="module",
+        score=3.0,
+        call_site=None,
+        source="net.py:7 x[i]",
+        module="m[bold]",
+        onnx_nodes=("/l[0]/MatMul",),
+        also_suspect=(),
+    )
+    loc = SimpleNamespace(
+        broken_stage="[/export]",
+        first=first,
+        compared=3,
+        repro=None,
+        command="onnxbridge debug",
+        notes=(),
+        layers=(),
+        nodes=(),
+    )
     console = Console(record=True, width=200, force_terminal=True, color_system="standard")
     table = summary_table(Report(command="debug", source="s", localization=loc))
     console.print(table)

@@ -22,7 +22,7 @@ from tests.conftest import files_in
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-CONFIGURATION = '''from transformers import PretrainedConfig
+CONFIGURATION = """from transformers import PretrainedConfig
 
 
 class TinyConfig(PretrainedConfig):
@@ -31,8 +31,8 @@ class TinyConfig(PretrainedConfig):
     def __init__(self, vocab_size=50, hidden=8, **kwargs):
         self.vocab_size, self.hidden = vocab_size, hidden
         super().__init__(**kwargs)
-'''
-MODELING = '''import torch
+"""
+MODELING = """import torch
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -51,22 +51,40 @@ class TinyForSequenceClassification(PreTrainedModel):
     def forward(self, input_ids, attention_mask=None):
         x = torch.tanh(self.embed(input_ids)).mean(1)
         return SequenceClassifierOutput(logits=self.head(x) * 2.0 + 1.0)  # what no stock class computes
-'''
-AUTO_MAP = {"AutoConfig": "configuration_tiny.TinyConfig",
-            "AutoModelForSequenceClassification": "modeling_tiny.TinyForSequenceClassification"}
+"""
+AUTO_MAP = {
+    "AutoConfig": "configuration_tiny.TinyConfig",
+    "AutoModelForSequenceClassification": "modeling_tiny.TinyForSequenceClassification",
+}
 
 
 def _custom_folder(folder: Path) -> Path:
     folder.mkdir()
     (folder / "configuration_tiny.py").write_text(CONFIGURATION)
     (folder / "modeling_tiny.py").write_text(MODELING)
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "tiny-custom", "architectures": ["TinyForSequenceClassification"], "vocab_size": 50,
-        "hidden": 8, "id2label": {"0": "a", "1": "b", "2": "c"}, "label2id": {"a": 0, "b": 1, "c": 2},
-        "auto_map": AUTO_MAP}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "tiny-custom",
+                "architectures": ["TinyForSequenceClassification"],
+                "vocab_size": 50,
+                "hidden": 8,
+                "id2label": {"0": "a", "1": "b", "2": "c"},
+                "label2id": {"a": 0, "b": 1, "c": 2},
+                "auto_map": AUTO_MAP,
+            }
+        )
+    )
     g = torch.Generator().manual_seed(0)
-    save_file({"embed.weight": torch.randn(50, 8, generator=g), "head.weight": torch.randn(3, 8, generator=g),
-               "head.bias": torch.randn(3, generator=g)}, folder / "model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {
+            "embed.weight": torch.randn(50, 8, generator=g),
+            "head.weight": torch.randn(3, 8, generator=g),
+            "head.bias": torch.randn(3, generator=g),
+        },
+        folder / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     return folder
 
 
@@ -76,9 +94,17 @@ def bert(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("hf") / "bert"
     torch.manual_seed(0)
-    BertForSequenceClassification(BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                             intermediate_size=32, max_position_embeddings=32, num_labels=2)
-                                  ).save_pretrained(folder, max_shard_size="5KB")
+    BertForSequenceClassification(
+        BertConfig(
+            vocab_size=60,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+            num_labels=2,
+        )
+    ).save_pretrained(folder, max_shard_size="5KB")
     return folder
 
 
@@ -133,7 +159,7 @@ def test_a_tokenizer_auto_map_is_no_false_alarm(bert, tmp_path):
 
 def _header(raw: bytes) -> tuple[dict, bytes]:
     (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + n]), raw[8 + n:]
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
 
 
 def _with_header(header: dict, data: bytes) -> bytes:
@@ -150,6 +176,7 @@ def _lie(field: str, value):
         header, data = _header(raw)
         header[_first(header)][field] = value(header[_first(header)][field])
         return _with_header(header, data)
+
     return edit
 
 
@@ -200,7 +227,9 @@ def test_weights_that_lack_a_tensor_are_refused_not_randomly_initialised(bert, t
     del weights["classifier.weight"]
     save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
     res = run_cli("convert", folder, "-o", tmp_path / "out.onnx")
-    assert res.code == 2 and "model.safetensors lack 1 tensor(s) the model needs (classifier.weight)" in res.err, res.err
+    assert res.code == 2 and "model.safetensors lack 1 tensor(s) the model needs (classifier.weight)" in res.err, (
+        res.err
+    )
     assert not (tmp_path / "out.onnx").exists()
 
 
@@ -210,8 +239,9 @@ def convnext(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("hf") / "convnext"
     torch.manual_seed(0)
-    ConvNextForImageClassification(ConvNextConfig(num_channels=3, num_stages=2, hidden_sizes=[8, 16], depths=[1, 1],
-                                                  num_labels=4, patch_size=4)).save_pretrained(folder)
+    ConvNextForImageClassification(
+        ConvNextConfig(num_channels=3, num_stages=2, hidden_sizes=[8, 16], depths=[1, 1], num_labels=4, patch_size=4)
+    ).save_pretrained(folder)
     return folder
 
 

@@ -20,9 +20,20 @@ def gemma3(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gemma3") / "gemma3_text"
     torch.manual_seed(0)
     config = transformers.Gemma3TextConfig(
-        vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, head_dim=8, max_position_embeddings=64, sliding_window=4,
-        layer_types=["sliding_attention", "full_attention"], pad_token_id=0, bos_token_id=1, eos_token_id=2)
+        vocab_size=96,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=64,
+        sliding_window=4,
+        layer_types=["sliding_attention", "full_attention"],
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     transformers.Gemma3ForCausalLM(config).eval().save_pretrained(folder)
     return folder
 

@@ -29,13 +29,34 @@ from onnxbridge.specs import TensorSpec, parse_input_spec
 transformers = pytest.importorskip("transformers")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-AUDIO = {"vocab_size": 32, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 64,
-             "conv_dim": (16, 16), "conv_stride": (5, 2), "conv_kernel": (10, 3), "num_conv_pos_embeddings": 16,
-             "num_conv_pos_embedding_groups": 2}
-TEXT = {"vocab_size": 100, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
-            "max_position_embeddings": 40}
-VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "image_size": 32,
-              "patch_size": 8}
+AUDIO = {
+    "vocab_size": 32,
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 4,
+    "intermediate_size": 64,
+    "conv_dim": (16, 16),
+    "conv_stride": (5, 2),
+    "conv_kernel": (10, 3),
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+}
+TEXT = {
+    "vocab_size": 100,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 4,
+    "max_position_embeddings": 40,
+}
+VISION = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 4,
+    "image_size": 32,
+    "patch_size": 8,
+}
 
 
 def _save(folder: Path, model, processor=None) -> Path:
@@ -50,23 +71,41 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     tf = transformers
     root = tmp_path_factory.mktemp("hf_modal")
     torch.manual_seed(0)
-    _save(root / "wav2vec2", tf.Wav2Vec2ForCTC(tf.Wav2Vec2Config(**AUDIO, do_stable_layer_norm=True,
-                                                                  feat_extract_norm="layer")),
-          tf.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000))
+    _save(
+        root / "wav2vec2",
+        tf.Wav2Vec2ForCTC(tf.Wav2Vec2Config(**AUDIO, do_stable_layer_norm=True, feat_extract_norm="layer")),
+        tf.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000),
+    )
     _save(root / "hubert", tf.HubertForCTC(tf.HubertConfig(**AUDIO)))  # no feature extractor's config: the default
-    _save(root / "clip", tf.CLIPModel(tf.CLIPConfig(
-        text_config=dict(TEXT, bos_token_id=1, eos_token_id=2, pad_token_id=0), vision_config=VISION,
-        projection_dim=16)), tf.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}))
+    _save(
+        root / "clip",
+        tf.CLIPModel(
+            tf.CLIPConfig(
+                text_config=dict(TEXT, bos_token_id=1, eos_token_id=2, pad_token_id=0),
+                vision_config=VISION,
+                projection_dim=16,
+            )
+        ),
+        tf.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+    )
     _save(root / "siglip", tf.SiglipModel(tf.SiglipConfig(text_config=TEXT, vision_config=VISION)))
-    _save(root / "convnext", tf.ConvNextForImageClassification(tf.ConvNextConfig(
-        num_channels=3, num_stages=2, hidden_sizes=[8, 16], depths=[1, 1], num_labels=10, patch_size=4)),
-          tf.ConvNextImageProcessor(size={"shortest_edge": 32}))
+    _save(
+        root / "convnext",
+        tf.ConvNextForImageClassification(
+            tf.ConvNextConfig(
+                num_channels=3, num_stages=2, hidden_sizes=[8, 16], depths=[1, 1], num_labels=10, patch_size=4
+            )
+        ),
+        tf.ConvNextImageProcessor(size={"shortest_edge": 32}),
+    )
     return {p.name: p for p in root.iterdir()}
 
 
 def _dims(path: Path) -> dict[str, list]:
-    return {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
-            for i in onnx.load(str(path)).graph.input}
+    return {
+        i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+        for i in onnx.load(str(path)).graph.input
+    }
 
 
 def _ort(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -104,21 +143,28 @@ def test_speech_folder_takes_any_number_of_samples(folders, tmp_path, run_cli, f
 
 
 @pytest.mark.route("torchscript")  # a folder: TorchScript first
-@pytest.mark.parametrize("family, cls_name", [("clip", "CLIPModel"), pytest.param("siglip", "SiglipModel",
-                                                                                   marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "family, cls_name", [("clip", "CLIPModel"), pytest.param("siglip", "SiglipModel", marks=pytest.mark.slow)]
+)
 def test_text_and_image_folder_gets_every_input(folders, tmp_path, family, cls_name):
     out = tmp_path / f"{family}.onnx"
     report = onnxbridge.convert(folders[family], out, simplify=False)
     assert report.passed is True, report.validation.summary()
-    assert _dims(out) == {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"],
-                          "pixel_values": ["image_batch", 3, 32, 32]}
+    assert _dims(out) == {
+        "input_ids": ["batch", "sequence"],
+        "attention_mask": ["batch", "sequence"],
+        "pixel_values": ["image_batch", 3, 32, 32],
+    }
     outputs = ("logits_per_image", "logits_per_text", "text_embeds", "image_embeds")
     assert report.conversion.output_names[:4] == outputs
     used = _sizes_used(report)
     assert not {"batch=3", "sequence=19", "image_batch=2"} & used
     rng = np.random.default_rng(5)
-    feeds = {"input_ids": rng.integers(3, 100, (3, 19)), "attention_mask": np.ones((3, 19), np.int64),
-             "pixel_values": rng.standard_normal((2, 3, 32, 32)).astype(np.float32)}
+    feeds = {
+        "input_ids": rng.integers(3, 100, (3, 19)),
+        "attention_mask": np.ones((3, 19), np.int64),
+        "pixel_values": rng.standard_normal((2, 3, 32, 32)).astype(np.float32),
+    }
     feeds["attention_mask"][1, 12:] = 0
     want = _transformers(cls_name, folders[family], feeds)
     got = _ort(out, feeds)
@@ -140,6 +186,7 @@ def test_image_folder_gets_dynamic_height_and_width_where_the_model_runs_at_othe
 
 def test_a_model_that_fixes_its_image_size_keeps_it_fixed():
     """ViT-like: the model refuses another size, so the input stays at the processor's size."""
+
     def forward(pixel_values):
         if tuple(pixel_values.shape[2:]) != (20, 28):
             raise ValueError("Input image size doesn't match model")
@@ -147,10 +194,15 @@ def test_a_model_that_fixes_its_image_size_keeps_it_fixed():
     model = SimpleNamespace(main_input_name="pixel_values", config=SimpleNamespace(num_channels=1), forward=forward)
     fixed = input_specs(HfFolder(Path("."), {}, {"crop_size": {"height": 20, "width": 28}}), _Callable(model))
     assert fixed == FolderInputs((TensorSpec("pixel_values", ("batch", 1, 20, 28)),))
-    free = input_specs(HfFolder(Path("."), {}, {"size": 24}), _Callable(SimpleNamespace(
-        main_input_name="pixel_values", config=SimpleNamespace(), forward=lambda pixel_values: None)))
-    assert free == FolderInputs((TensorSpec("pixel_values", ("batch", 3, "height", "width")),),
-                                (("height", 24), ("width", 24)))
+    free = input_specs(
+        HfFolder(Path("."), {}, {"size": 24}),
+        _Callable(
+            SimpleNamespace(main_input_name="pixel_values", config=SimpleNamespace(), forward=lambda pixel_values: None)
+        ),
+    )
+    assert free == FolderInputs(
+        (TensorSpec("pixel_values", ("batch", 3, "height", "width")),), (("height", 24), ("width", 24))
+    )
 
 
 @pytest.mark.parametrize("family", ["vit", "dinov2", "swin"])
@@ -158,11 +210,20 @@ def test_position_embeddings_and_windows_keep_the_image_size(family):
     """They run eagerly at other sizes, but a dynamic export ties height to width (DINOv2: exit 1 on a right
     model) or does not finish (Swin): the processor's size stays; --input can free it."""
     tf = transformers
-    small = {"image_size": 32, "patch_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16}
-    model = {"vit": lambda: tf.ViTModel(tf.ViTConfig(hidden_size=16, **small)),
-             "dinov2": lambda: tf.Dinov2Model(tf.Dinov2Config(hidden_size=16, **small)),
-             "swin": lambda: tf.SwinModel(tf.SwinConfig(image_size=32, patch_size=4, embed_dim=8, depths=[1],
-                                                         num_heads=[2], window_size=4))}[family]().eval()
+    small = {
+        "image_size": 32,
+        "patch_size": 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 16,
+    }
+    model = {
+        "vit": lambda: tf.ViTModel(tf.ViTConfig(hidden_size=16, **small)),
+        "dinov2": lambda: tf.Dinov2Model(tf.Dinov2Config(hidden_size=16, **small)),
+        "swin": lambda: tf.SwinModel(
+            tf.SwinConfig(image_size=32, patch_size=4, embed_dim=8, depths=[1], num_heads=[2], window_size=4)
+        ),
+    }[family]().eval()
     folder = HfFolder(Path("."), {}, {"size": {"height": 32, "width": 32}})
     assert input_specs(folder, model) == FolderInputs((TensorSpec("pixel_values", ("batch", 3, 32, 32)),))
 
@@ -195,14 +256,25 @@ def test_audio_inputs_from_the_encoder_and_the_processor():
 
 
 def test_input_adds_frees_or_fixes_any_input_by_name():
-    found = FolderInputs((TensorSpec("input_ids", ("batch", "sequence"), "int64"),
-                          TensorSpec("pixel_values", ("image_batch", 3, 32, 32))), (("samples", 800),))
+    found = FolderInputs(
+        (
+            TensorSpec("input_ids", ("batch", "sequence"), "int64"),
+            TensorSpec("pixel_values", ("image_batch", 3, 32, 32)),
+        ),
+        (("samples", 800),),
+    )
     params = ["input_ids", "pixel_values", "attention_mask", "position_ids"]
-    given = [parse_input_spec("pixel_values:image_batch,3,h,w"), parse_input_spec("input_ids:1,7:int64"),
-             parse_input_spec("attention_mask:1,7:int64")]
+    given = [
+        parse_input_spec("pixel_values:image_batch,3,h,w"),
+        parse_input_spec("input_ids:1,7:int64"),
+        parse_input_spec("attention_mask:1,7:int64"),
+    ]
     got = merge_inputs(found, given, params, "F")
-    assert got.specs == (TensorSpec("input_ids", (1, 7), "int64"), TensorSpec("pixel_values", ("image_batch", 3, "h", "w")),
-                         TensorSpec("attention_mask", (1, 7), "int64"))
+    assert got.specs == (
+        TensorSpec("input_ids", (1, 7), "int64"),
+        TensorSpec("pixel_values", ("image_batch", 3, "h", "w")),
+        TensorSpec("attention_mask", (1, 7), "int64"),
+    )
     assert dict(got.export_sizes) == {"samples": 800, "h": 32, "w": 32}  # freed axes export at their old size
     assert merge_inputs(found, [], params, "F") == found
     with pytest.raises(UsageError, match="takes no input of that name"):

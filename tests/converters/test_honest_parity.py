@@ -47,8 +47,7 @@ def test_a_branch_on_a_size_fails_naming_the_axis_range_and_line(tmp_path, run_c
     """Exported at seq=8, `if x.shape[1] > 24` is wrong from seq=25: torch.export recorded [2, 24]. Before,
     the sweep tried seq 1 and 11 and passed."""
     out, rep = tmp_path / "branch.onnx", tmp_path / "branch.json"
-    r = run_cli("convert", src("shape_branch"), "-o", out, "--input", "x:batch,seq,8", "--no-simplify",
-                "--report", rep)
+    r = run_cli("convert", src("shape_branch"), "-o", out, "--input", "x:batch,seq,8", "--no-simplify", "--report", rep)
     assert r.code == 1, r.err
     text = flat(r.out)
     assert "the exported model is valid only for seq=1..24" in text
@@ -64,8 +63,9 @@ def test_a_branch_on_a_size_fails_naming_the_axis_range_and_line(tmp_path, run_c
 @pytest.mark.route("torch.export/dynamo")
 def test_the_same_branch_passes_once_the_range_is_declared(tmp_path, run_cli):
     out, rep = tmp_path / "branch.onnx", tmp_path / "branch.json"
-    r = run_cli("convert", src("shape_branch"), "-o", out, "--input", "x:batch,seq=1..24,8", "--no-simplify",
-                "--report", rep)
+    r = run_cli(
+        "convert", src("shape_branch"), "-o", out, "--input", "x:batch,seq=1..24,8", "--no-simplify", "--report", rep
+    )
     assert r.code == 0, r.out + r.err
     d = json.loads(rep.read_text())
     assert compared_sizes(d, "seq") == {1, 8, 11, 24}  # the declared bounds, never past them
@@ -87,8 +87,20 @@ def test_fixtures_saved_without_validation_keep_to_the_declared_range(tmp_path, 
     """`--no-validate --save-*` writes the cases validation would run: never a size past the declared range
     (before: seq=35, where this export differs from the source, so the gate's replay failed a right model)."""
     out, ins, outs = tmp_path / "branch.onnx", tmp_path / "in.npz", tmp_path / "out.npz"
-    r = run_cli("convert", src("shape_branch"), "-o", out, "--input", "x:batch,seq=1..24,8", "--no-simplify",
-                "--no-validate", "--save-inputs", ins, "--save-outputs", outs)
+    r = run_cli(
+        "convert",
+        src("shape_branch"),
+        "-o",
+        out,
+        "--input",
+        "x:batch,seq=1..24,8",
+        "--no-simplify",
+        "--no-validate",
+        "--save-inputs",
+        ins,
+        "--save-outputs",
+        outs,
+    )
     assert r.code == 0, r.out + r.err
     sizes = {feeds["x"].shape[1] for _, feeds in load_cases(ins)}
     assert max(sizes) == 24 and 1 in sizes, sizes
@@ -106,8 +118,18 @@ def test_integer_floor_division_draws_divisors_in_the_examples_range(tmp_path, r
     """The example's divisor lies in 1..6; before, generated ints in [0, 100) held 0, the *source* raised
     ZeroDivisionError and the verdict was "parity FAILED"."""
     out, saved = tmp_path / "div.onnx", tmp_path / "in.npz"
-    r = run_cli("convert", src("floor_div"), "-o", out, "--input", "a:batch,6:int64", "--input", "b:batch,6:int64",
-                "--save-inputs", saved)
+    r = run_cli(
+        "convert",
+        src("floor_div"),
+        "-o",
+        out,
+        "--input",
+        "a:batch,6:int64",
+        "--input",
+        "b:batch,6:int64",
+        "--save-inputs",
+        saved,
+    )
     assert r.code == 0, r.out + r.err
     with np.load(saved) as data:
         divisors = np.concatenate([data[k].ravel() for k in data.files if k.endswith("::b")])
@@ -139,14 +161,16 @@ def test_stft_sizes_the_source_cannot_run_are_listed_not_failed(tmp_path, run_cl
     for n in (40, 777):
         wav = np.random.default_rng(n).standard_normal((3, n)).astype(np.float32)
         with torch.no_grad():
-            np.testing.assert_allclose(ort_run(out, {"wav": wav})[0], model(torch.from_numpy(wav)).numpy(),
-                                       atol=1e-4, rtol=1e-3)
+            np.testing.assert_allclose(
+                ort_run(out, {"wav": wav})[0], model(torch.from_numpy(wav)).numpy(), atol=1e-4, rtol=1e-3
+            )
 
 
 def test_a_source_that_does_not_repeat_is_named_not_judged(tmp_path, run_cli):
     """`torch.randn_like` in forward: before, "parity FAILED"; now the verdict names the random op."""
-    r = run_cli("convert", src("noisy"), "-o", tmp_path / "noisy.onnx", "--input", "x:batch,8", "--no-simplify",
-                "--json")
+    r = run_cli(
+        "convert", src("noisy"), "-o", tmp_path / "noisy.onnx", "--input", "x:batch,8", "--no-simplify", "--json"
+    )
     assert r.code == 1
     v = json.loads(r.out)["validation"]
     assert v["source_repeats"] is False and v["passed"] is False
@@ -162,18 +186,22 @@ def test_a_source_that_refuses_every_generated_input_is_exit_2_naming_it(tmp_pat
 
 
 def test_inputs_generated_from_input_specs_alone_that_the_source_refuses(tmp_path, run_cli):
-    r = run_cli("convert", src("Gated"), "-o", tmp_path / "g.onnx", "--input", "x:batch,4",
-                "--input", "gate:batch,4:int64")
+    r = run_cli(
+        "convert", src("Gated"), "-o", tmp_path / "g.onnx", "--input", "x:batch,4", "--input", "gate:batch,4:int64"
+    )
     assert_clean_error(r, 2, "cannot run the inputs generated from --input", "input 'gate'", "gate must be all ones")
     assert files_in(tmp_path) == set()
 
 
-@pytest.mark.parametrize("spec, needle", [
-    ("x:batch,8=1..24,8", "puts a range on the fixed size 8"),
-    ("x:batch,seq=30..40,8", "the example input has seq=8, outside the declared range seq=30..40"),
-    ("x:batch,seq=24..1,8", "the upper bound is below the lower bound"),
-    ("x:batch,seq=..,8", "is not NAME=LO..HI"),
-])
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("x:batch,8=1..24,8", "puts a range on the fixed size 8"),
+        ("x:batch,seq=30..40,8", "the example input has seq=8, outside the declared range seq=30..40"),
+        ("x:batch,seq=24..1,8", "the upper bound is below the lower bound"),
+        ("x:batch,seq=..,8", "is not NAME=LO..HI"),
+    ],
+)
 def test_bad_ranges_are_usage_errors(tmp_path, run_cli, spec, needle):
     r = run_cli("convert", src("shape_branch"), "-o", tmp_path / "b.onnx", "--input", spec)
     assert_clean_error(r, 2, needle)
@@ -181,8 +209,16 @@ def test_bad_ranges_are_usage_errors(tmp_path, run_cli, spec, needle):
 
 
 def test_two_ranges_for_one_axis_are_a_usage_error(tmp_path, run_cli):
-    r = run_cli("convert", src("floor_div"), "-o", tmp_path / "d.onnx", "--input", "a:batch=1..4,6:int64",
-                "--input", "b:batch=1..8,6:int64")
+    r = run_cli(
+        "convert",
+        src("floor_div"),
+        "-o",
+        tmp_path / "d.onnx",
+        "--input",
+        "a:batch=1..4,6:int64",
+        "--input",
+        "b:batch=1..8,6:int64",
+    )
     assert_clean_error(r, 2, "axis 'batch' is given two ranges: 1..4 and 1..8")
 
 
@@ -192,8 +228,9 @@ def test_exporter_dumps_stay_off_the_terminal(tmp_path, capfd):
     whose masking code uses aten::diff, as this model does); Python-level redirection missed it."""
     from onnxbridge.cli import main
 
-    code = main(["convert", src("Diff"), "-o", str(tmp_path / "d.onnx"), "--input", "x:batch,8",
-                 "--route", "torchscript"])
+    code = main(
+        ["convert", src("Diff"), "-o", str(tmp_path / "d.onnx"), "--input", "x:batch,8", "--route", "torchscript"]
+    )
     out, err = capfd.readouterr()
     assert code == 3
     assert "aten::diff" in err and "Torch IR graph" not in out + err
@@ -206,8 +243,7 @@ def test_export_errors_keep_the_dimension_they_are_about():
 
     model = torch.nn.Linear(4, 2)
     with pytest.raises(Exception) as e:
-        torch.export.export(model, (torch.randn(1, 4),), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},),
-                            strict=False)
+        torch.export.export(model, (torch.randn(1, 4),), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},), strict=False)
     text = summarize_error(e.value).text()
     assert "conflicts between user-specified ranges and inferred ranges" in text
     assert "specialized due to hint of 1 for dimension input 'input' dim 0" in text, text

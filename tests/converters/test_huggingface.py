@@ -38,8 +38,15 @@ def _bert(folder: Path, **save) -> Path:
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                     max_position_embeddings=64, num_labels=3)
+    cfg = BertConfig(
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=3,
+    )
     BertForSequenceClassification(cfg).save_pretrained(folder, **save)
     return folder
 
@@ -58,23 +65,47 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("hf")
     _bert(root / "bert", max_shard_size="40KB")
     torch.manual_seed(1)
-    ViTForImageClassification(ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
-                                         num_attention_heads=4, intermediate_size=64, num_labels=5)
-                              ).save_pretrained(root / "vit")
+    ViTForImageClassification(
+        ViTConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            num_labels=5,
+        )
+    ).save_pretrained(root / "vit")
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(root / "vit")
     torch.manual_seed(2)
-    WhisperForConditionalGeneration(WhisperConfig(
-        vocab_size=100, num_mel_bins=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, d_model=32, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=20,
-        max_target_positions=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
-    )).save_pretrained(root / "whisper")
+    WhisperForConditionalGeneration(
+        WhisperConfig(
+            vocab_size=100,
+            num_mel_bins=16,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            d_model=32,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_source_positions=20,
+            max_target_positions=32,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            decoder_start_token_id=1,
+        )
+    ).save_pretrained(root / "whisper")
     WhisperFeatureExtractor(feature_size=16, chunk_length=1, hop_length=400).save_pretrained(root / "whisper")
     return {p.name: p for p in root.iterdir()}
 
 
 def _dims(path: Path) -> dict[str, list]:
-    return {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
-            for i in onnx.load(str(path)).graph.input}
+    return {
+        i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+        for i in onnx.load(str(path)).graph.input
+    }
 
 
 def _ort(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -117,14 +148,19 @@ def test_bert_folder_with_sharded_safetensors(folders, bert_default):
     assert {"batch=5", "sequence=11", "all axes larger"} <= {c.label for c in report.validation.cases}
     # where the time went: each route tried, and each case's runs on both sides
     assert {f"export.{a.route}_s" for a in report.conversion.attempts} <= set(report.timings)
-    assert {"load_s", "export_s", "simplify_s", "validate_s", "validate.source_s", "validate.onnx_s"} <= set(report.timings)
+    assert {"load_s", "export_s", "simplify_s", "validate_s", "validate.source_s", "validate.onnx_s"} <= set(
+        report.timings
+    )
     judged = [c for c in report.validation.cases if c.kind.value != "source_limit"]
     assert judged and all(c.source_s is not None and c.onnx_s is not None for c in judged)
     assert report.timings["validate.onnx_s"] == pytest.approx(sum(c.onnx_s for c in judged))
     # batch 3, sequence 13: sizes the validator did not use; transformers itself as the truth
     rng = np.random.default_rng(7)
-    feeds = {"input_ids": rng.integers(0, 120, (3, 13)), "attention_mask": np.ones((3, 13), np.int64),
-             "token_type_ids": rng.integers(0, 2, (3, 13))}
+    feeds = {
+        "input_ids": rng.integers(0, 120, (3, 13)),
+        "attention_mask": np.ones((3, 13), np.int64),
+        "token_type_ids": rng.integers(0, 2, (3, 13)),
+    }
     feeds["attention_mask"][1, 9:] = 0
     want = _transformers("BertForSequenceClassification", folders["bert"], feeds).logits.numpy()
     np.testing.assert_allclose(_ort(out, feeds)["logits"], want, rtol=1e-4, atol=1e-5)
@@ -145,8 +181,11 @@ def test_torchscript_first_checks_the_cases_dynamo_checked(folders, bert_default
     assert labels == [(c.label, c.kind) for c in ts_report.validation.cases]
     assert report.conversion.axis_ranges == ts_report.conversion.axis_ranges
     assert {("sequence", 64)} <= {(a.axis, a.hi) for a in ts_report.conversion.axis_ranges}  # the position limit
-    feeds = {"input_ids": np.random.default_rng(8).integers(0, 120, (4, 17)),
-             "attention_mask": np.ones((4, 17), np.int64), "token_type_ids": np.zeros((4, 17), np.int64)}
+    feeds = {
+        "input_ids": np.random.default_rng(8).integers(0, 120, (4, 17)),
+        "attention_mask": np.ones((4, 17), np.int64),
+        "token_type_ids": np.zeros((4, 17), np.int64),
+    }
     want = _transformers("BertForSequenceClassification", folders["bert"], feeds).logits.numpy()
     np.testing.assert_allclose(_ort(out, feeds)["logits"], want, rtol=1e-4, atol=1e-5)
 
@@ -174,8 +213,11 @@ def test_a_torchscript_product_off_parity_falls_through_to_dynamo(folders, tmp_p
     assert conv.route == "torch.export/dynamo" and conv.not_tried == ()
     assert [(a.route, a.parity) for a in conv.attempts] == [("torchscript", False), ("torch.export/dynamo", True)]
     assert "parity: output 'logits'" in conv.attempts[0].error
-    feeds = {"input_ids": np.random.default_rng(9).integers(0, 120, (2, 21)),
-             "attention_mask": np.ones((2, 21), np.int64), "token_type_ids": np.zeros((2, 21), np.int64)}
+    feeds = {
+        "input_ids": np.random.default_rng(9).integers(0, 120, (2, 21)),
+        "attention_mask": np.ones((2, 21), np.int64),
+        "token_type_ids": np.zeros((2, 21), np.int64),
+    }
     want = _transformers("BertForSequenceClassification", folders["bert"], feeds).logits.numpy()
     np.testing.assert_allclose(_ort(out, feeds)["logits"], want, rtol=1e-4, atol=1e-5)
 
@@ -195,8 +237,11 @@ def test_inputs_come_from_the_processor_config_first():
 
     from onnxbridge.converters.hf_folder import HfFolder, input_specs
 
-    model = SimpleNamespace(main_input_name="pixel_values", config=SimpleNamespace(num_channels=1, image_size=224),
-                            forward=lambda pixel_values: None)
+    model = SimpleNamespace(
+        main_input_name="pixel_values",
+        config=SimpleNamespace(num_channels=1, image_size=224),
+        forward=lambda pixel_values: None,
+    )
     crop = HfFolder(Path("."), {}, {"crop_size": {"height": 20, "width": 28}, "size": {"shortest_edge": 40}})
     assert [s.dims for s in input_specs(crop, model).specs] == [("batch", 1, 20, 28)]
     assert [s.dims for s in input_specs(HfFolder(Path("."), {}), model).specs] == [("batch", 1, 224, 224)]
@@ -212,28 +257,34 @@ def test_whisper_folder_exports_without_caches(folders, tmp_path):
     assert report.conversion.output_names == ("logits", "encoder_last_hidden_state")  # no past_key_values
     assert _dims(out) == {"input_features": ["batch", 16, 40], "decoder_input_ids": ["batch", "decoder_sequence"]}
     rng = np.random.default_rng(4)
-    feeds = {"input_features": rng.standard_normal((3, 16, 40)).astype(np.float32),
-             "decoder_input_ids": rng.integers(0, 100, (3, 6))}
+    feeds = {
+        "input_features": rng.standard_normal((3, 16, 40)).astype(np.float32),
+        "decoder_input_ids": rng.integers(0, 100, (3, 6)),
+    }
     want = _transformers("WhisperForConditionalGeneration", folders["whisper"], feeds)
     got = _ort(out, feeds)
     np.testing.assert_allclose(got["logits"], want.logits.numpy(), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(got["encoder_last_hidden_state"], want.encoder_last_hidden_state.numpy(),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        got["encoder_last_hidden_state"], want.encoder_last_hidden_state.numpy(), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_task_override_through_the_cli(folders, tmp_path, run_cli):
     out = tmp_path / "feat.onnx"
-    res = run_cli("convert", folders["bert"], "-o", out, "--task", "feature-extraction",
-                  "--no-simplify", "--json")
+    res = run_cli("convert", folders["bert"], "-o", out, "--task", "feature-extraction", "--no-simplify", "--json")
     assert res.code == 0, res.err
     data = json.loads(res.out)
     assert data["framework"] == "huggingface" and data["passed"]
     assert data["outputs"] == ["last_hidden_state", "pooler_output"]
-    feeds = {"input_ids": np.random.default_rng(5).integers(0, 120, (1, 5)), "attention_mask": np.ones((1, 5), np.int64),
-             "token_type_ids": np.zeros((1, 5), np.int64)}
+    feeds = {
+        "input_ids": np.random.default_rng(5).integers(0, 120, (1, 5)),
+        "attention_mask": np.ones((1, 5), np.int64),
+        "token_type_ids": np.zeros((1, 5), np.int64),
+    }
     want = _transformers("BertModel", folders["bert"], feeds)
-    np.testing.assert_allclose(_ort(out, feeds)["last_hidden_state"], want.last_hidden_state.numpy(), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        _ort(out, feeds)["last_hidden_state"], want.last_hidden_state.numpy(), rtol=1e-4, atol=1e-5
+    )
     res = run_cli("convert", folders["bert"], "-o", tmp_path / "x.onnx", "--task", "painting")
     assert res.code == 2 and "unknown --task 'painting'" in res.err
     res = run_cli("convert", "tests/models/torch_models.py:cnn", "-o", tmp_path / "x.onnx", "--task", "fill-mask")

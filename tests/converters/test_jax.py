@@ -12,7 +12,7 @@ import onnxbridge
 
 pytest.importorskip("jax2onnx", reason="onnxbridge[jax] not installed")
 
-MODELS = '''
+MODELS = """
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,7 +35,7 @@ def mlp():
 @jax.jit
 def scores(x, ids):
     return {"total": jnp.tanh(x).sum(-1) + ids.astype(jnp.float32), "top": jnp.max(x, axis=-1)}
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -269,7 +269,7 @@ def test_input_that_contradicts_the_example_inputs_is_a_usage_error(tmp_path, ru
     assert files_in(tmp_path) == set()
 
 
-AUTO_NAMED = '''\
+AUTO_NAMED = """\
 import keras
 
 
@@ -282,7 +282,7 @@ def second():
     keras.utils.set_random_seed(1)
     inputs = keras.Input((6,))
     return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(4, activation="relu")(inputs)))
-'''
+"""
 
 
 @pytest.mark.route("tf2onnx")
@@ -294,7 +294,8 @@ def test_auto_named_inputs_do_not_depend_on_what_the_process_built_before(tmp_pa
     (tmp_path / "auto.py").write_text(AUTO_NAMED)
     (tmp_path / "onnxbridge.toml").write_text(
         '[[models]]\nname = "first"\nsource = "auto.py:first"\nonnx = "out/first.onnx"\n\n'
-        '[[models]]\nname = "second"\nsource = "auto.py:second"\nonnx = "out/second.onnx"\n')
+        '[[models]]\nname = "second"\nsource = "auto.py:second"\nonnx = "out/second.onnx"\n'
+    )
     import keras
 
     keras.layers.Dense(1)(keras.Input((2,)))  # this process has numbered an input and a layer already
@@ -335,8 +336,14 @@ def test_tensorflow_start_up_lines_never_reach_the_terminal(tmp_path):
             finally:
                 sys.path.remove(str(tmp_path))
                 sys.modules.pop("auto", None)
-        out = subprocess.run([sys.executable, "-m", "onnxbridge", "convert", source, "-o", "first.onnx", "--json"],
-                             cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-m", "onnxbridge", "convert", source, "-o", "first.onnx", "--json"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         assert out.stderr == "", out.stderr[-2000:]
         assert json.loads(out.stdout)["validation"]["passed"] is True

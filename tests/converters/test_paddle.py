@@ -14,14 +14,14 @@ import onnxbridge
 pytest.importorskip("paddle", reason="paddlepaddle not installed")
 pytest.importorskip("paddle2onnx", reason="paddle2onnx not installed")
 
-LAYERS = '''
+LAYERS = """
 import paddle
 
 
 def net():
     paddle.seed(0)
     return paddle.nn.Sequential(paddle.nn.Linear(4, 8), paddle.nn.Tanh(), paddle.nn.Linear(8, 3))
-'''
+"""
 
 
 @pytest.fixture(scope="module")

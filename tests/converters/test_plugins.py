@@ -35,9 +35,22 @@ def plugin(tmp_path_factory) -> Path:
     src, target = work / "src", work / "site"
     shutil.copytree(PLUGIN_SRC, src)  # pip builds in the source tree: keep tests/ clean
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(src)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert (target / "onnxbridge_toyfw-0.1.0.dist-info" / "entry_points.txt").is_file()
     return target
@@ -48,8 +61,14 @@ def _env(plugin: Path) -> dict[str, str]:
 
 
 def _cli(plugin: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onnxbridge", *map(str, args)], cwd=cwd, env=_env(plugin),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "onnxbridge", *map(str, args)],
+        cwd=cwd,
+        env=_env(plugin),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _toy_module(plugin: Path):
@@ -104,12 +123,14 @@ def test_plugin_forms_through_the_api(plugin, tmp_path):
     object whose class comes from the plugin's module."""
     _write(tmp_path / "folder" / "toyfw.json", TANH_MODEL)
     _write(tmp_path / "model.json", TANH_MODEL)
-    (tmp_path / "models.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "models.py").write_text(
+        textwrap.dedent(f"""
         from onnxbridge_toyfw import ToyModel
         def net():
             m = {TANH_MODEL!r}
             return ToyModel(m["inputs"], m["weights"], m["program"], m["outputs"])
-    """))
+    """)
+    )
     script = textwrap.dedent("""
         import json, onnxbridge
         out = {}
@@ -119,8 +140,9 @@ def test_plugin_forms_through_the_api(plugin, tmp_path):
             out[name] = [r.framework, r.passed, r.conversion.route]
         print(json.dumps(out))
     """)
-    res = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=_env(plugin), capture_output=True,
-                         text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=_env(plugin), capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stderr
     results = json.loads(res.stdout.strip().splitlines()[-1])
     assert results == {k: ["toyfw", True, "toyfw/helper"] for k in ("folder", "json", "object")}
@@ -157,12 +179,14 @@ def test_without_the_plugin_its_forms_are_unknown(tmp_path, run_cli):
 
 def test_plugin_models_in_the_gate(plugin, tmp_path):
     model = _write(tmp_path / "model.toyfw", TANH_MODEL)
-    (tmp_path / "onnxbridge.toml").write_text(textwrap.dedent("""
+    (tmp_path / "onnxbridge.toml").write_text(
+        textwrap.dedent("""
         [[models]]
         name = "toy"
         source = "model.toyfw"
         onnx = "artifacts/toy.onnx"
-    """))
+    """)
+    )
     res = _cli(plugin, tmp_path, "check", "--update", "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     (entry,) = json.loads(res.stdout)["models"]

@@ -23,9 +23,7 @@ def src(name: str) -> str:
 
 def input_dims(path: Path) -> dict[str, list]:
     model = onnx.load(str(path))
-    return {
-        i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input
-    }
+    return {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
 
 
 def ort_run(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -126,8 +124,12 @@ def test_torchscript_route_takes_keyword_inputs_of_transformers_models(tmp_path)
     ("got multiple values for argument 'use_cache'"); our adapter passes them by keyword."""
     out = tmp_path / "bert_ts.onnx"
     report = onnxbridge.convert(
-        src("bert"), out, inputs=["input_ids:batch,seq:int64", "attention_mask:batch,seq:int64"],
-        routes=["torchscript"], validate=False, simplify=False,
+        src("bert"),
+        out,
+        inputs=["input_ids:batch,seq:int64", "attention_mask:batch,seq:int64"],
+        routes=["torchscript"],
+        validate=False,
+        simplify=False,
     )
     (attempt,) = report.conversion.attempts
     assert attempt.ok and attempt.exported, attempt.error
@@ -184,8 +186,9 @@ def test_data_dependent_control_flow_never_passes(tmp_path, run_cli):
 
 
 def test_data_dependent_control_flow_refused_by_torchscript_alone(tmp_path, run_cli):
-    res = run_cli("convert", src("Branchy"), "-o", tmp_path / "b.onnx", "--input", "x:batch,4",
-                  "--route", "torchscript")
+    res = run_cli(
+        "convert", src("Branchy"), "-o", tmp_path / "b.onnx", "--input", "x:batch,4", "--route", "torchscript"
+    )
     assert res.code == 3
     assert "data-dependent control flow" in res.err and "froze one branch" in res.err
 

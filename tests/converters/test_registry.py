@@ -43,8 +43,9 @@ def test_a_plugin_named_like_a_builtin_is_refused_with_exit_2():
     """docs/plugins.md: a name that clashes with a built-in is refused (a usage error naming both, not exit 4)."""
     reg = ConverterRegistry()
     reg.register("pytorch", "onnxbridge.converters.pytorch:TorchConverter", origin="built-in")
-    reg.load_entry_points([EntryPoint("pytorch", "onnxbridge.converters.pytorch:TorchConverter",
-                                      "onnxbridge.converters")])  # our own, advertised again: fine
+    reg.load_entry_points(
+        [EntryPoint("pytorch", "onnxbridge.converters.pytorch:TorchConverter", "onnxbridge.converters")]
+    )  # our own, advertised again: fine
     with pytest.raises(UsageError, match="'pytorch' = 'evil:Conv'.*clashes with the built-in converter") as e:
         reg.load_entry_points([EntryPoint("pytorch", "evil:Conv", "onnxbridge.converters")])
     assert e.value.exit_code == 2

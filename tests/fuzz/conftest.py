@@ -11,8 +11,13 @@ import os
 from hypothesis import HealthCheck, settings
 
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
-settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True, suppress_health_check=_SLOW_OK,
-                          database=None)
-settings.register_profile("long", max_examples=int(os.environ.get("ONNXBRIDGE_FUZZ_EXAMPLES", "2000")),
-                          deadline=None, suppress_health_check=_SLOW_OK)
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True, suppress_health_check=_SLOW_OK, database=None
+)
+settings.register_profile(
+    "long",
+    max_examples=int(os.environ.get("ONNXBRIDGE_FUZZ_EXAMPLES", "2000")),
+    deadline=None,
+    suppress_health_check=_SLOW_OK,
+)
 settings.load_profile(os.environ.get("ONNXBRIDGE_FUZZ", "ci"))

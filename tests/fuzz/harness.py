@@ -30,8 +30,9 @@ def time_limit(seconds: int = HANG_S) -> Iterator[None]:
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
 
 
 # what a Python traceback leaves in a message: its header, its word, a frame line
@@ -41,8 +42,11 @@ TRACEBACK_SIGNS = (re.compile(r"Traceback"), re.compile(r'File "[^"]*", line \d+
 def traceback_signs(message: str, echoes: Sequence[str] = ()) -> list[str]:
     """The signs of a traceback in ``message`` that the input itself does not hold: a message may echo
     its input, and a fuzzed input may be the word "Traceback"."""
-    return [sign.pattern for sign in TRACEBACK_SIGNS
-            if sign.search(message) and not any(sign.search(text) for text in echoes)]
+    return [
+        sign.pattern
+        for sign in TRACEBACK_SIGNS
+        if sign.search(message) and not any(sign.search(text) for text in echoes)
+    ]
 
 
 def loads_or_refuses(call: Callable[[], Any], folder: Path, echoes: Sequence[str] = ()) -> Any:

@@ -24,8 +24,20 @@ from .harness import loads_or_refuses
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")
 
-HOSTILE_LOCATIONS = ["../evil.data", "/etc/passwd", "a/../../b", "", ".", "link.data", "model.onnx.data", "sub/x",
-                     "model.onnx", "\x00", "%s" * 10, "a" * 300]
+HOSTILE_LOCATIONS = [
+    "../evil.data",
+    "/etc/passwd",
+    "a/../../b",
+    "",
+    ".",
+    "link.data",
+    "model.onnx.data",
+    "sub/x",
+    "model.onnx",
+    "\x00",
+    "%s" * 10,
+    "a" * 300,
+]
 
 
 def _fresh(tmp_path: Path) -> Path:
@@ -52,7 +64,7 @@ def mutated(draw, base: bytes) -> bytes:
         elif kind == "insert":
             data[i:i] = draw(st.binary(min_size=1, max_size=16))
         else:
-            data[i:i + draw(st.integers(1, 32))] = draw(st.binary(max_size=32))
+            data[i : i + draw(st.integers(1, 32))] = draw(st.binary(max_size=32))
     return bytes(data)
 
 
@@ -80,9 +92,11 @@ def hostile_model(draw) -> tuple[bytes, bytes | None]:
         init.ClearField("raw_data")
         del init.float_data[:]
         init.data_location = onnx.TensorProto.EXTERNAL
-        for key, value in (("location", draw(st.sampled_from(HOSTILE_LOCATIONS) | st.text(max_size=20))),
-                           ("offset", draw(st.sampled_from(["0", "-1", "4096", "x", str(2**62)]))),
-                           ("length", draw(st.sampled_from(["0", "16", "-5", "y", str(2**62)])))):
+        for key, value in (
+            ("location", draw(st.sampled_from(HOSTILE_LOCATIONS) | st.text(max_size=20))),
+            ("offset", draw(st.sampled_from(["0", "-1", "4096", "x", str(2**62)]))),
+            ("length", draw(st.sampled_from(["0", "16", "-5", "y", str(2**62)]))),
+        ):
             entry = init.external_data.add()
             entry.key, entry.value = key, value
         data = draw(st.binary(max_size=64))
@@ -141,12 +155,33 @@ NPY_HEADERS = [  # valid magic, lying headers
     b"\x93NUMPY\x03\x00\x10\x00\x00\x00__import__('os')",
 ]
 
-member_names = st.sampled_from(["inputs::c::x.npy", "outputs::c::y.npy", "meta.npy", "x.npy", "inputs::c.npy",
-                                "../evil.npy", "inputs::::x.npy", "outputs::c::y", "inputs::c::x.npy"]) | \
-    st.text(max_size=12).filter(lambda s: "\x00" not in s).map(lambda s: s + ".npy")  # zipfile cuts names at NUL
+member_names = st.sampled_from(
+    [
+        "inputs::c::x.npy",
+        "outputs::c::y.npy",
+        "meta.npy",
+        "x.npy",
+        "inputs::c.npy",
+        "../evil.npy",
+        "inputs::::x.npy",
+        "outputs::c::y",
+        "inputs::c::x.npy",
+    ]
+) | st.text(max_size=12).filter(lambda s: "\x00" not in s).map(lambda s: s + ".npy")  # zipfile cuts names at NUL
 member_bytes = st.one_of(
-    st.builds(lambda a: _npy(a), st.sampled_from([np.zeros(3, np.float32), np.arange(6).reshape(2, 3), np.array(1.5),
-                                                    np.zeros((0, 4)), np.array([True]), np.array(["a"])])),
+    st.builds(
+        lambda a: _npy(a),
+        st.sampled_from(
+            [
+                np.zeros(3, np.float32),
+                np.arange(6).reshape(2, 3),
+                np.array(1.5),
+                np.zeros((0, 4)),
+                np.array([True]),
+                np.array(["a"]),
+            ]
+        ),
+    ),
     st.just(_npy(np.array([{"a": 1}], dtype=object), allow_pickle=True)),
     st.sampled_from(NPY_HEADERS).map(lambda h: h + b"\x00" * 8),
     st.binary(max_size=64),
@@ -182,17 +217,42 @@ def test_fuzz_fixtures(tmp_path, payload):
 
 
 # ------------------------------------------------------------------------------------ manifest
-toml_values = st.one_of(st.text(max_size=20), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
-                        st.booleans(), st.lists(st.text(max_size=12), max_size=3))
-KEYS = ["name", "source", "onnx", "inputs", "fixtures", "atol", "rtol", "provider", "framework", "opset",
-        "simplify", "reexport", "seed", "trust_model", "watch", "bogus"]
+toml_values = st.one_of(
+    st.text(max_size=20),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.lists(st.text(max_size=12), max_size=3),
+)
+KEYS = [
+    "name",
+    "source",
+    "onnx",
+    "inputs",
+    "fixtures",
+    "atol",
+    "rtol",
+    "provider",
+    "framework",
+    "opset",
+    "simplify",
+    "reexport",
+    "seed",
+    "trust_model",
+    "watch",
+    "bogus",
+]
 
 
 def _toml(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if value != value else ("inf" if value == float("inf") else ("-inf" if value < 0 and value == float("-inf") else repr(value)))
+        return (
+            "nan"
+            if value != value
+            else ("inf" if value == float("inf") else ("-inf" if value < 0 and value == float("-inf") else repr(value)))
+        )
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return json.dumps(value) if isinstance(value, str) else str(value)
@@ -219,13 +279,18 @@ def test_fuzz_manifest(tmp_path, text):
     (folder / "models.py").write_text("def net():\n    pass\n")
     path = folder / "onnxbridge.toml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass") if False else path.write_bytes(
-        text.encode("utf-8", errors="replace"))
+        text.encode("utf-8", errors="replace")
+    )
     loads_or_refuses(lambda: load_manifest(path), folder)
 
 
 # ------------------------------------------------------------------------------- --input specs
-@given(st.text(max_size=40) | st.sampled_from(["x:batch,3:float32", "x:0", "x::", ":1", "x:1,,2", "x:1:int",
-                                                "x:seq=1..24", "x:" + "9" * 40, "x:b:bfloat16"]))
+@given(
+    st.text(max_size=40)
+    | st.sampled_from(
+        ["x:batch,3:float32", "x:0", "x::", ":1", "x:1,,2", "x:1:int", "x:seq=1..24", "x:" + "9" * 40, "x:b:bfloat16"]
+    )
+)
 def test_fuzz_input_specs(text):
     from onnxbridge.specs import parse_input_spec, parse_input_specs
 
@@ -236,20 +301,46 @@ def test_fuzz_input_specs(text):
 # ------------------------------------------------------------------------------------ archives
 keras_configs = st.recursive(
     st.none() | st.booleans() | st.integers(-10, 10) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(["class_name", "config", "module", "registered_name", "layers", "name", "units",
-                         "build_config", "input_shape", "function", "dtype"]) | st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "class_name",
+                    "config",
+                    "module",
+                    "registered_name",
+                    "layers",
+                    "name",
+                    "units",
+                    "build_config",
+                    "input_shape",
+                    "function",
+                    "dtype",
+                ]
+            )
+            | st.text(max_size=6),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
 
 @st.composite
 def keras_zips(draw) -> bytes:
-    config = draw(st.fixed_dictionaries({
-        "class_name": st.sampled_from(["Sequential", "Functional", "Dense", "Lambda", "NotAClass", "Model"]),
-        "module": st.sampled_from(["keras", "keras.layers", "keras.models", "builtins", "json", "nosuchmodule"]),
-        "config": keras_configs,
-    }))
+    config = draw(
+        st.fixed_dictionaries(
+            {
+                "class_name": st.sampled_from(["Sequential", "Functional", "Dense", "Lambda", "NotAClass", "Model"]),
+                "module": st.sampled_from(
+                    ["keras", "keras.layers", "keras.models", "builtins", "json", "nosuchmodule"]
+                ),
+                "config": keras_configs,
+            }
+        )
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         if draw(st.booleans()):

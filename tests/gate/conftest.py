@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-MODELS_PY = '''\
+MODELS_PY = """\
 import torch
 from torch import nn
 
@@ -23,9 +23,9 @@ def net():
 def other():
     torch.manual_seed(1)
     return nn.Sequential(nn.Linear(3, 2), nn.ReLU())
-'''
+"""
 
-LAYERS_PY = '''\
+LAYERS_PY = """\
 import torch
 
 
@@ -36,9 +36,9 @@ class Scale(torch.nn.Module):
 
     def forward(self, x):
         return x * self.k
-'''
+"""
 
-MANIFEST = '''\
+MANIFEST = """\
 # two tiny models
 [[models]]
 name = "net"
@@ -52,7 +52,7 @@ source = "models.py:other"
 onnx = "artifacts/other.onnx"
 inputs = ["x:batch,3"]
 provider = "cpu"
-'''
+"""
 
 
 def write_project(root: Path, manifest: str = MANIFEST) -> Path:

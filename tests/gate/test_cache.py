@@ -28,7 +28,12 @@ def test_source_files_follow_project_imports_only(tmp_path):
     )
     found = source_files(entry("models.py:net"), tmp_path)
     assert found.files == (
-        "helpers.py", "models.py", "pkg/__init__.py", "pkg/consts.py", "pkg/sub/__init__.py", "pkg/sub/blocks.py",
+        "helpers.py",
+        "models.py",
+        "pkg/__init__.py",
+        "pkg/consts.py",
+        "pkg/sub/__init__.py",
+        "pkg/sub/blocks.py",
     )
     assert not found.notes
 

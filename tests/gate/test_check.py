@@ -23,8 +23,13 @@ def test_unchanged_project_is_checked_fast_without_importing_any_framework(proje
                        if m in sys.modules)
         print("RESULT", json.dumps({"rc": rc, "seconds": seconds, "heavy": heavy}))
     """)
-    proc = subprocess.run([sys.executable, "-c", code, str(project / "onnxbridge.toml")], capture_output=True,
-                          text=True, timeout=120, cwd=project)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(project / "onnxbridge.toml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project,
+    )
     result = json.loads(proc.stdout.rsplit("RESULT", 1)[1])
     assert result["rc"] == 0, proc.stdout + proc.stderr
     assert result["heavy"] == []
@@ -71,7 +76,9 @@ def test_parallel_jobs_give_the_same_verdicts(project):
     _edit_weight(project / "artifacts" / "other.onnx", 1.0)
     report = check(project / "onnxbridge.toml", jobs=2)
     assert [(r.name, r.status, r.checks) for r in report.results] == [
-        ("net", "passed", ("replay",)), ("other", "failed", ("replay",))]
+        ("net", "passed", ("replay",)),
+        ("other", "failed", ("replay",)),
+    ]
     assert report.jobs == 2 and report.exit_code == 1
 
 
@@ -171,8 +178,10 @@ def test_pyproject_manifest_with_a_module_source_found_from_a_subfolder(tmp_path
     (root / "mypkg").mkdir()
     (root / "mypkg" / "__init__.py").write_text("")
     nets = root / "mypkg" / "nets.py"
-    nets.write_text("import torch\n\n\ndef small():\n    torch.manual_seed(3)\n"
-                    "    return torch.nn.Linear(2, 2), (torch.ones(1, 2),)\n")
+    nets.write_text(
+        "import torch\n\n\ndef small():\n    torch.manual_seed(3)\n"
+        "    return torch.nn.Linear(2, 2), (torch.ones(1, 2),)\n"
+    )
     (root / "pyproject.toml").write_text(
         '[project]\nname = "x"\n\n[tool.onnxbridge]\nprovider = "cpu"\n\n[[tool.onnxbridge.models]]\n'
         'name = "small"\nsource = "mypkg.nets:small"\nonnx = "onnx/small.onnx"\nreexport = false\n'
@@ -253,14 +262,16 @@ def test_a_model_computing_in_float16_passes_check_after_update(tmp_path):
     """convert and --update judge outputs computed in float16 at float16's tolerances; the replay must too
     (it judged them at float32's and failed the file --update had just accepted)."""
     (tmp_path / "half.py").write_text(HALF_PY)
-    (tmp_path / "onnxbridge.toml").write_text(textwrap.dedent('''\
+    (tmp_path / "onnxbridge.toml").write_text(
+        textwrap.dedent("""\
         [[models]]
         name = "half"
         source = "half.py:net"
         onnx = "artifacts/half.onnx"
         inputs = ["x:batch,64"]
         provider = "cpu"
-        '''))
+        """)
+    )
     updated = check(tmp_path / "onnxbridge.toml", update=True)
     assert [r.status for r in updated.results] == ["updated"], [r.message for r in updated.results]
     replay = check(tmp_path / "onnxbridge.toml", force=True)

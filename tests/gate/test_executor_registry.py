@@ -36,7 +36,9 @@ def test_a_throwaway_executor_runs_a_real_check(project):
     seen: list[str] = []
     report = check(project / "onnxbridge.toml", force=True, executor="reversed", executors=_kinds(seen))
     assert seen == ["other", "net"] and report.executor == "reversed" and report.jobs == 1
-    assert [r.status for r in report.results] == [GateStatus.PASSED, GateStatus.PASSED], [r.message for r in report.results]
+    assert [r.status for r in report.results] == [GateStatus.PASSED, GateStatus.PASSED], [
+        r.message for r in report.results
+    ]
     assert all(r.status is GateStatus.PASSED and r.checks for r in report.results)
     # the same executor fails a model whose source no longer matches its committed ONNX file
     (project / "layers.py").write_text((project / "layers.py").read_text().replace("x * self.k", "x * self.k + 0.5"))

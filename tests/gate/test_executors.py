@@ -26,11 +26,22 @@ def test_executor_options_parse_and_refuse_what_they_cannot_run():
     assert ExecutorOptions.parse(None) == ExecutorOptions("local")
     ray = ExecutorOptions.parse("ray:ray://head:10001", retries=1)
     assert (ray.kind, ray.address, ray.retries, ray.shipped, str(ray)) == (
-        "ray", "ray://head:10001", 1, True, "ray:ray://head:10001")
-    assert ExecutorOptions.parse("RAY").shipped is False and str(ExecutorOptions.parse("ray:127.0.0.1:6379")) == \
-        "ray:127.0.0.1:6379"
-    for spec, words in (("dask", "use one of local, ray"), ("local:x", "only ray takes an address"),
-                        ("ray:", "no address"), ("ray: ", "no address")):
+        "ray",
+        "ray://head:10001",
+        1,
+        True,
+        "ray:ray://head:10001",
+    )
+    assert (
+        ExecutorOptions.parse("RAY").shipped is False
+        and str(ExecutorOptions.parse("ray:127.0.0.1:6379")) == "ray:127.0.0.1:6379"
+    )
+    for spec, words in (
+        ("dask", "use one of local, ray"),
+        ("local:x", "only ray takes an address"),
+        ("ray:", "no address"),
+        ("ray: ", "no address"),
+    ):
         with pytest.raises(UsageError, match=words):
             EXECUTORS.resolve(ExecutorOptions.parse(spec))  # the name and what it takes: the registry's
     assert EXECUTORS.resolve(ExecutorOptions.parse("ray:auto")).name == "ray"
@@ -170,8 +181,13 @@ def test_the_local_executor_and_an_unchanged_ray_run_import_no_ray(project):
         second = main(["check", "--config", sys.argv[1], "--executor", "ray"])  # unchanged: nothing to run
         print("RESULT", json.dumps({"rc": [first, second], "ray": [first_ray, "ray" in sys.modules]}))
     """)
-    proc = subprocess.run([sys.executable, "-c", code, str(project / "onnxbridge.toml")], capture_output=True,
-                          text=True, timeout=240, cwd=project)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(project / "onnxbridge.toml")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=project,
+    )
     result = json.loads(proc.stdout.rsplit("RESULT", 1)[1])
     assert result == {"rc": [0, 0], "ray": [False, False]}, proc.stdout + proc.stderr
     assert "other  passed    replay" in proc.stdout and "2 model(s): 2 unchanged" in proc.stdout

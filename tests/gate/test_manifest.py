@@ -44,8 +44,13 @@ def test_parses_entries_defaults_and_paths(proj):
     m = load_manifest(write(proj, GOOD))
     assert m.root == proj.resolve()
     a, b = m.models
-    assert (a.name, a.source, a.onnx, a.fixtures, a.line) == ("net", "models.py:net", "artifacts/net.onnx",
-                                                              "artifacts/net.npz", 3)
+    assert (a.name, a.source, a.onnx, a.fixtures, a.line) == (
+        "net",
+        "models.py:net",
+        "artifacts/net.onnx",
+        "artifacts/net.npz",
+        3,
+    )
     assert a.inputs == ("x:batch,4", "mask:batch,4:int64")
     assert a.atol == 1e-4 and a.rtol is None and a.provider == "auto" and a.reexport is True
     assert (b.fixtures, b.line, b.rtol, b.atol, b.provider, b.reexport) == ("golden/b.npz", 9, 0.01, 1e-4, "cpu", False)
@@ -61,8 +66,12 @@ def test_digest_follows_settings_not_formatting(proj):
 
 
 def test_pyproject_tool_table_is_found_from_a_subfolder(proj):
-    write(proj, "[project]\nname = 'x'\n\n[tool.onnxbridge]\nprovider = 'cpu'\n\n[[tool.onnxbridge.models]]\n"
-          "name = 'net'\nsource = 'models.py:net'\nonnx = 'net.onnx'\n", name="pyproject.toml")
+    write(
+        proj,
+        "[project]\nname = 'x'\n\n[tool.onnxbridge]\nprovider = 'cpu'\n\n[[tool.onnxbridge.models]]\n"
+        "name = 'net'\nsource = 'models.py:net'\nonnx = 'net.onnx'\n",
+        name="pyproject.toml",
+    )
     (proj / ".git").mkdir()
     sub = proj / "src" / "deep"
     sub.mkdir(parents=True)
@@ -72,8 +81,11 @@ def test_pyproject_tool_table_is_found_from_a_subfolder(proj):
 
 
 def test_onnxbridge_toml_wins_over_pyproject(proj):
-    write(proj, "[tool.onnxbridge]\n[[tool.onnxbridge.models]]\nname='p'\nsource='models.py:net'\nonnx='p.onnx'\n",
-          name="pyproject.toml")
+    write(
+        proj,
+        "[tool.onnxbridge]\n[[tool.onnxbridge.models]]\nname='p'\nsource='models.py:net'\nonnx='p.onnx'\n",
+        name="pyproject.toml",
+    )
     write(proj, GOOD)
     assert [e.name for e in load_manifest(cwd=proj).models] == ["net", "b"]
 
@@ -89,34 +101,72 @@ def test_no_manifest_is_a_usage_error(tmp_path):
     ("text", "line", "words"),
     [
         ('[[models]]\nname = "net"\nsource = "models.py:net"\ninputs = ["x:4"\n', 4, "invalid TOML"),
-        ('[[models]]\nname = "net"\nsource = "models.py:net"\nonnx = "n.onnx"\ntolerance = 3\n', 5,
-         "unknown key 'tolerance'"),
-        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n\n[[models]]\nname = "b"\n'
-         'source = "models.py:net"\n', 6, "missing required key 'onnx'"),
-        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n\n[[models]]\nname = "b"\n'
-         'source = "missing.py:net"\nonnx = "b.onnx"\n', 8, "source file missing.py does not exist"),
-        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\ninputs = ["x:batch,-4"]\n', 5,
-         "input 'x:batch,-4'"),
-        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n[[models]]\nname = "a"\n'
-         'source = "models.py:net"\nonnx = "b.onnx"\n', 5, "declared twice"),
-        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "m/a.onnx"\n[[models]]\nname = "b"\n'
-         'source = "models.py:net"\nonnx = "./m/a.onnx"\n', 8, "onnx m/a.onnx is also the onnx file of model 'a'"),
-        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n[[models]]\nname = "b"\n'
-         'source = "models.py:net"\nonnx = "b.onnx"\nfixtures = "a.npz"\n', 9, "is also the fixtures file of model 'a'"),
-        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\natol = "small"\n', 5,
-         "atol must be a number"),
-        ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\nprovider = "gpu"\n', 5,
-         "unknown provider"),
+        (
+            '[[models]]\nname = "net"\nsource = "models.py:net"\nonnx = "n.onnx"\ntolerance = 3\n',
+            5,
+            "unknown key 'tolerance'",
+        ),
+        (
+            '[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n\n[[models]]\nname = "b"\n'
+            'source = "models.py:net"\n',
+            6,
+            "missing required key 'onnx'",
+        ),
+        (
+            '[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n\n[[models]]\nname = "b"\n'
+            'source = "missing.py:net"\nonnx = "b.onnx"\n',
+            8,
+            "source file missing.py does not exist",
+        ),
+        (
+            '[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\ninputs = ["x:batch,-4"]\n',
+            5,
+            "input 'x:batch,-4'",
+        ),
+        (
+            '[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n[[models]]\nname = "a"\n'
+            'source = "models.py:net"\nonnx = "b.onnx"\n',
+            5,
+            "declared twice",
+        ),
+        (
+            '[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "m/a.onnx"\n[[models]]\nname = "b"\n'
+            'source = "models.py:net"\nonnx = "./m/a.onnx"\n',
+            8,
+            "onnx m/a.onnx is also the onnx file of model 'a'",
+        ),
+        (
+            '[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n[[models]]\nname = "b"\n'
+            'source = "models.py:net"\nonnx = "b.onnx"\nfixtures = "a.npz"\n',
+            9,
+            "is also the fixtures file of model 'a'",
+        ),
+        (
+            '[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\natol = "small"\n',
+            5,
+            "atol must be a number",
+        ),
+        (
+            '[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\nprovider = "gpu"\n',
+            5,
+            "unknown provider",
+        ),
         ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.pt"\n', 4, "does not end in .onnx"),
         ('[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "../a.onnx"\n', 4, "leaves the project"),
         ('[[models]]\nname = "a"\nsource = "a.onnx"\nonnx = "b.onnx"\n', 3, "is an ONNX file"),
         ('[[models]]\nname = "a"\nsource = "nothing/here.keras"\nonnx = "b.onnx"\n', 3, "does not exist"),
-        ('atol = "x"\n[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n', 1,
-         "default atol must be a number"),
+        (
+            'atol = "x"\n[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n',
+            1,
+            "default atol must be a number",
+        ),
         ('title = "x"\n', 1, "no models declared"),
-        ('models = 3\n', 1, "non-empty array of tables"),
-        ('seed = 1\nfoo = 2\n[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n', 2,
-         "unknown top-level key 'foo'"),
+        ("models = 3\n", 1, "non-empty array of tables"),
+        (
+            'seed = 1\nfoo = 2\n[[models]]\nname = "a"\nsource = "models.py:net"\nonnx = "a.onnx"\n',
+            2,
+            "unknown top-level key 'foo'",
+        ),
     ],
 )
 def test_bad_manifest_points_to_the_line(proj, text, line, words):

@@ -72,7 +72,9 @@ def test_an_entry_with_routes_simplifier_optimize_and_per_output_tolerances_chec
         sys.modules.pop("models", None)
         sys.modules.pop("layers", None)
     x = np.random.default_rng(5).standard_normal((5, 4)).astype(np.float32)
-    got = ort.InferenceSession(str(root / "artifacts/net.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = ort.InferenceSession(str(root / "artifacts/net.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x}
+    )[0]
     np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -85,13 +87,16 @@ def test_a_per_output_tolerance_tighter_than_the_numbers_fails_the_model(run_cli
     assert not (root / "artifacts/net.onnx").exists()
 
 
-@pytest.mark.parametrize(("extra", "words"), [
-    ('simplifier = "nope"', "unknown --simplifier 'nope'"),
-    ('optimize = "tpu"', "unknown --optimize target 'tpu'"),
-    ('tolerances = ["output"]', "malformed tolerances 'output'"),
-    ('routes = "torchscript"', "routes must be a list of route names"),
-    ('task = 3', "task must be a string"),
-])
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ('simplifier = "nope"', "unknown --simplifier 'nope'"),
+        ('optimize = "tpu"', "unknown --optimize target 'tpu'"),
+        ('tolerances = ["output"]', "malformed tolerances 'output'"),
+        ('routes = "torchscript"', "routes must be a list of route names"),
+        ("task = 3", "task must be a string"),
+    ],
+)
 def test_a_bad_option_key_is_exit_2_at_its_line(run_cli, tmp_path, extra, words):
     root = write_project(tmp_path / "p", ENTRY.format(extra=extra))
     r = run_cli("check", "--config", root / "onnxbridge.toml")

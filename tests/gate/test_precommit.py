@@ -34,9 +34,12 @@ def env(tmp_path) -> dict[str, str]:
     e.update(
         PATH=f"{BIN}{os.pathsep}{e.get('PATH', '')}",
         PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"),
-        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
-        GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com",
-        GIT_CONFIG_NOSYSTEM="1", HOME=str(tmp_path),  # no user config (signing, hooksPath...) leaks in
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.com",
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=str(tmp_path),  # no user config (signing, hooksPath...) leaks in
         TF_CPP_MIN_LOG_LEVEL="3",
     )
     return e
@@ -56,8 +59,9 @@ def test_the_hook_passes_a_parity_keeping_commit_and_refuses_a_breaking_one(expo
         f"repos:\n- repo: {hooks.as_uri()}\n  rev: {rev}\n  hooks:\n  - id: onnxbridge-check\n    verbose: true\n"
     )
     assert git(project, "init", "-q", env=env).returncode == 0
-    install = subprocess.run([str(BIN / "pre-commit"), "install"], cwd=project, env=env, capture_output=True,
-                             text=True, timeout=300)
+    install = subprocess.run(
+        [str(BIN / "pre-commit"), "install"], cwd=project, env=env, capture_output=True, text=True, timeout=300
+    )
     assert install.returncode == 0, install.stdout + install.stderr
 
     # 1. the model, its ONNX file and fixtures (the cache stays out of git by itself)

@@ -111,7 +111,7 @@ def slow2():
     slow("slow2")
 '''
 
-KERAS_MODELS = '''\
+KERAS_MODELS = """\
 import keras
 
 
@@ -124,11 +124,18 @@ def _dense(seed, width):
 
 def dense0(): return _dense(0, 6)
 def dense1(): return _dense(1, 3)
-'''
+"""
 
-ZOO = {"mlp0": ("models.py", "x:batch,4"), "mlp1": ("models.py", "x:batch,4"), "mlp2": ("models.py", "x:batch,4"),
-       "mlp3": ("models.py", "x:batch,4"), "conv0": ("models.py", "x:batch,3,8,8"),
-       "conv1": ("models.py", "x:batch,3,8,8"), "dense0": ("kmodels.py", None), "dense1": ("kmodels.py", None)}
+ZOO = {
+    "mlp0": ("models.py", "x:batch,4"),
+    "mlp1": ("models.py", "x:batch,4"),
+    "mlp2": ("models.py", "x:batch,4"),
+    "mlp3": ("models.py", "x:batch,4"),
+    "conv0": ("models.py", "x:batch,3,8,8"),
+    "conv1": ("models.py", "x:batch,3,8,8"),
+    "dense0": ("kmodels.py", None),
+    "dense1": ("kmodels.py", None),
+}
 
 
 def write_zoo(root: Path, names: dict[str, tuple[str, str | None]] = ZOO) -> Path:
@@ -138,14 +145,17 @@ def write_zoo(root: Path, names: dict[str, tuple[str, str | None]] = ZOO) -> Pat
     (root / "stalls.py").write_text(STALLS)
     entries = []
     for name, (file, spec) in names.items():
-        entries.append(f'[[models]]\nname = "{name}"\nsource = "{file}:{name}"\nonnx = "artifacts/{name}.onnx"\n'
-                       + (f'inputs = ["{spec}"]\n' if spec else ""))
+        entries.append(
+            f'[[models]]\nname = "{name}"\nsource = "{file}:{name}"\nonnx = "artifacts/{name}.onnx"\n'
+            + (f'inputs = ["{spec}"]\n' if spec else "")
+        )
     (root / "onnxbridge.toml").write_text("\n".join(entries))
     return root
 
 
 def comparable(report) -> dict:
     """The report's JSON without what may differ between two runs: timings."""
+
     def strip(value):
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in ("seconds", "passed_at", "source_s", "onnx_s")}
@@ -176,12 +186,16 @@ def same_graph(a: Path, b: Path) -> bool:
     if a.read_bytes() == b.read_bytes():
         return True
     ga, gb = onnx.load(str(a)).graph, onnx.load(str(b)).graph
-    return ([i.name for i in ga.input] == [i.name for i in gb.input]
-            and [o.name for o in ga.output] == [o.name for o in gb.output]
-            and [n.op_type for n in ga.node] == [n.op_type for n in gb.node]
-            and len(ga.initializer) == len(gb.initializer)
-            and all(np.array_equal(numpy_helper.to_array(x), numpy_helper.to_array(y))
-                    for x, y in zip(ga.initializer, gb.initializer)))
+    return (
+        [i.name for i in ga.input] == [i.name for i in gb.input]
+        and [o.name for o in ga.output] == [o.name for o in gb.output]
+        and [n.op_type for n in ga.node] == [n.op_type for n in gb.node]
+        and len(ga.initializer) == len(gb.initializer)
+        and all(
+            np.array_equal(numpy_helper.to_array(x), numpy_helper.to_array(y))
+            for x, y in zip(ga.initializer, gb.initializer)
+        )
+    )
 
 
 def _same_results_and_files(tmp_path: Path) -> Path:
@@ -204,7 +218,8 @@ def _same_results_and_files(tmp_path: Path) -> Path:
         for (_, x), (_, y) in zip(fa.outputs, fb.outputs):
             assert all(np.array_equal(x[k], y[k]) for k in x)
     assert sorted(p.name for p in (on_ray / "artifacts").iterdir()) == sorted(
-        [f"{n}.onnx" for n in ZOO] + [f"{n}.npz" for n in ZOO])  # no temp file left behind
+        [f"{n}.onnx" for n in ZOO] + [f"{n}.npz" for n in ZOO]
+    )  # no temp file left behind
     # what Ray recorded holds here: a local check finds every model unchanged
     assert [r.status for r in check(on_ray / "onnxbridge.toml").results] == ["unchanged"] * 8
     # independently of the validator: the written file at a batch size no case used, against the source
@@ -214,16 +229,18 @@ def _same_results_and_files(tmp_path: Path) -> Path:
         from models import conv1  # noqa: PLC0415 (the zoo's own module)
 
         x = np.random.default_rng(5).standard_normal((7, 3, 8, 8)).astype(np.float32)
-        got = ort.InferenceSession(str(on_ray / "artifacts" / "conv1.onnx"),
-                                   providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        got = ort.InferenceSession(str(on_ray / "artifacts" / "conv1.onnx"), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )[0]
         with torch.no_grad():
             want = conv1().eval()(torch.from_numpy(x)).numpy()
         assert np.abs(got - want).max() < 1e-5 and np.abs(want).max() > 0
         from kmodels import dense0  # noqa: PLC0415
 
         x = np.random.default_rng(6).standard_normal((7, 4)).astype(np.float32)
-        got = ort.InferenceSession(str(on_ray / "artifacts" / "dense0.onnx"),
-                                   providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        got = ort.InferenceSession(str(on_ray / "artifacts" / "dense0.onnx"), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )[0]
         want = np.asarray(dense0()(x))
         assert np.abs(got - want).max() < 1e-5 and np.abs(want).max() > 0
     finally:
@@ -292,8 +309,9 @@ def _ctrl_c_cancels_the_rest_and_leaves_nothing_partial(tmp_path: Path, executor
     def ctrl_c_once_they_run() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (
-                all((marks / f"{n}-started").exists() for n in names if n.startswith("slow"))
-                and (executor == "local" or any("1/4 done" in s for s in said))):
+            all((marks / f"{n}-started").exists() for n in names if n.startswith("slow"))
+            and (executor == "local" or any("1/4 done" in s for s in said))
+        ):
             time.sleep(0.1)
         sent.append(True)
         os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to the submitting process's main thread
@@ -329,11 +347,21 @@ def _shipped_by_address(tmp_path: Path, address: str, zoo: Path) -> None:
     onnx.save(model, str(root / "artifacts" / "mlp1.onnx"))
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "onnxbridge"), "check", "--executor", f"ray:{address}", "--json"],
-        cwd=root, capture_output=True, text=True, timeout=240, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads(proc.stdout)
     assert report["executor"] == f"ray:{address}" and report["counts"] == {
-        "passed": 1, "updated": 0, "unchanged": 7, "failed": 0, "error": 0}
+        "passed": 1,
+        "updated": 0,
+        "unchanged": 7,
+        "failed": 0,
+        "error": 0,
+    }
     (mlp1,) = [m for m in report["models"] if m["status"] == "passed"]
     assert (mlp1["name"], mlp1["checks"], mlp1["reasons"]) == ("mlp1", ["replay"], ["ONNX file changed"])
     text = json.dumps(report["models"])  # the workers ran from the shipped copy; the report names this one
@@ -367,8 +395,10 @@ def test_ctrl_c_with_local_processes_cancels_the_rest_and_leaves_nothing_partial
 def test_a_local_worker_that_dies_breaks_no_other_model(tmp_path):
     """A model that kills its worker process every time: the models beside it in the pool are run again
     (alone, if they were running), the doomed one `--retries` times, then it alone is an error."""
-    root = write_zoo(tmp_path / "p", {"doomed": ("stalls.py", "x:batch,4"), "mlp0": ("models.py", "x:batch,4"),
-                                      "mlp1": ("models.py", "x:batch,4")})
+    root = write_zoo(
+        tmp_path / "p",
+        {"doomed": ("stalls.py", "x:batch,4"), "mlp0": ("models.py", "x:batch,4"), "mlp1": ("models.py", "x:batch,4")},
+    )
     said: list[str] = []
     report = check(root / "onnxbridge.toml", update=True, jobs=2, retries=1, progress=said.append)
     doomed, mlp0, mlp1 = report.results
@@ -387,8 +417,9 @@ def test_a_local_worker_that_dies_breaks_no_other_model(tmp_path):
         from models import mlp0 as source  # noqa: PLC0415 (the zoo's own module)
 
         x = np.random.default_rng(3).standard_normal((7, 4)).astype(np.float32)
-        got = ort.InferenceSession(str(root / "artifacts" / "mlp0.onnx"),
-                                   providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        got = ort.InferenceSession(str(root / "artifacts" / "mlp0.onnx"), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )[0]
         with torch.no_grad():
             want = source().eval()(torch.from_numpy(x)).numpy()
         assert np.abs(got - want).max() < 1e-5 and np.abs(want).max() > 0

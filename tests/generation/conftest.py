@@ -10,8 +10,15 @@ import pytest
 
 VOCAB = 96
 SPECIAL = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
-_DEC = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": VOCAB,
-            "max_position_embeddings": 128, "initializer_range": 0.2}
+_DEC = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "vocab_size": VOCAB,
+    "max_position_embeddings": 128,
+    "initializer_range": 0.2,
+}
 
 
 def _configs():
@@ -25,24 +32,59 @@ def _configs():
         "qwen3": tf.Qwen3Config(**_DEC, num_key_value_heads=2, head_dim=16),  # q/k norms, head_dim != hidden/heads
         "phi3": tf.Phi3Config(**_DEC, num_key_value_heads=2, partial_rotary_factor=0.5),  # fused qkv, partial rotary
         "gemma2": tf.Gemma2Config(**_DEC, num_key_value_heads=2, head_dim=8, sliding_window=8),  # softcaps, windows
-        "gemma3_text": tf.Gemma3TextConfig(**_DEC, num_key_value_heads=1, head_dim=8, sliding_window=8,
-                                           layer_types=["sliding_attention", "full_attention"]),
+        "gemma3_text": tf.Gemma3TextConfig(
+            **_DEC,
+            num_key_value_heads=1,
+            head_dim=8,
+            sliding_window=8,
+            layer_types=["sliding_attention", "full_attention"],
+        ),
         "granite": tf.GraniteConfig(**_DEC, num_key_value_heads=2),
-        "gpt2": tf.GPT2Config(n_embd=32, n_layer=2, n_head=4, vocab_size=VOCAB, n_positions=128,
-                              initializer_range=0.2),  # learned positions, Conv1D
-        "gpt_neox": tf.GPTNeoXConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                     vocab_size=VOCAB, max_position_embeddings=128, rotary_pct=0.25,
-                                     initializer_range=0.2),  # partial rotary, parallel residual
-        "falcon": tf.FalconConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=VOCAB,
-                                  initializer_range=0.2),  # multi-query attention, rotary
-        "opt": tf.OPTConfig(hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4, vocab_size=VOCAB,
-                            max_position_embeddings=128, word_embed_proj_dim=32, init_std=0.2),
+        "gpt2": tf.GPT2Config(
+            n_embd=32, n_layer=2, n_head=4, vocab_size=VOCAB, n_positions=128, initializer_range=0.2
+        ),  # learned positions, Conv1D
+        "gpt_neox": tf.GPTNeoXConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            vocab_size=VOCAB,
+            max_position_embeddings=128,
+            rotary_pct=0.25,
+            initializer_range=0.2,
+        ),  # partial rotary, parallel residual
+        "falcon": tf.FalconConfig(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=VOCAB, initializer_range=0.2
+        ),  # multi-query attention, rotary
+        "opt": tf.OPTConfig(
+            hidden_size=32,
+            ffn_dim=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            vocab_size=VOCAB,
+            max_position_embeddings=128,
+            word_embed_proj_dim=32,
+            init_std=0.2,
+        ),
         "bloom": tf.BloomConfig(hidden_size=32, n_layer=2, n_head=4, vocab_size=VOCAB, initializer_range=0.2),  # ALiBi
     }
 
 
-ARCHS = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3_text", "granite", "gpt2", "gpt_neox",
-         "falcon", "opt", "bloom")
+ARCHS = (
+    "llama",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "phi3",
+    "gemma2",
+    "gemma3_text",
+    "granite",
+    "gpt2",
+    "gpt_neox",
+    "falcon",
+    "opt",
+    "bloom",
+)
 
 
 def _tokenizer(folder: Path) -> None:
@@ -81,14 +123,33 @@ def lm_folders(tmp_path_factory) -> dict[str, Path]:
 def _seq2seq_configs():
     import transformers as tf
 
-    small = {"vocab_size": VOCAB, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
-                 "decoder_attention_heads": 4, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64, "max_position_embeddings": 64,
-                 "init_std": 0.2}
+    small = {
+        "vocab_size": VOCAB,
+        "d_model": 32,
+        "encoder_layers": 2,
+        "decoder_layers": 2,
+        "encoder_attention_heads": 4,
+        "decoder_attention_heads": 4,
+        "encoder_ffn_dim": 64,
+        "decoder_ffn_dim": 64,
+        "max_position_embeddings": 64,
+        "init_std": 0.2,
+    }
     return {
         # relative position buckets, no position embeddings, tied and rescaled embeddings
-        "t5": tf.T5Config(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
-                          num_heads=4, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
-                          initializer_factor=2.0),
+        "t5": tf.T5Config(
+            vocab_size=VOCAB,
+            d_model=32,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_decoder_layers=2,
+            num_heads=4,
+            decoder_start_token_id=0,
+            pad_token_id=0,
+            eos_token_id=1,
+            initializer_factor=2.0,
+        ),
         "bart": tf.BartConfig(**small, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2),
         "marian": tf.MarianConfig(**small, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0),  # sinusoids
     }

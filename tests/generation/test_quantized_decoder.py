@@ -31,9 +31,18 @@ def charlm(tmp_path_factory) -> tuple[Path, Path, str]:
     text = " ".join(TEXT.read_text(encoding="utf-8").split())
     chars = "".join(sorted(set(text)))
     data = torch.tensor(_encode(text, chars))
-    cfg = tf.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, vocab_size=len(chars) + OFFSET, max_position_embeddings=256,
-                         bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD)
+    cfg = tf.LlamaConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=len(chars) + OFFSET,
+        max_position_embeddings=256,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: one thread is many times faster on a shared, loaded machine
     with torch.random.fork_rng():
@@ -42,7 +51,7 @@ def charlm(tmp_path_factory) -> tuple[Path, Path, str]:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
         for _ in range(400):
             starts = torch.randint(0, len(data) - 65, (16,))
-            batch = torch.stack([data[s:s + 65] for s in starts])
+            batch = torch.stack([data[s : s + 65] for s in starts])
             loss = model(input_ids=batch[:, :-1], labels=batch[:, :-1]).loss
             opt.zero_grad()
             loss.backward()
@@ -63,8 +72,10 @@ def _prompts(chars: str) -> list[list[int]]:
 
 def test_int4_and_int8_copies_keep_the_greedy_tokens(charlm, tmp_path):
     _, fp32, chars = charlm
-    results = {q.quantized.kind: q for q in quantize_with_past(fp32, tmp_path, ("int4", "int8"), _prompts(chars),
-                                                                 new_tokens=64)}
+    results = {
+        q.quantized.kind: q
+        for q in quantize_with_past(fp32, tmp_path, ("int4", "int8"), _prompts(chars), new_tokens=64)
+    }
     int4, int8 = results["int4"], results["int8"]
     assert int4.quantized.quantized_ops.get("com.microsoft::MatMulNBits", 0) == 15  # 7 per layer + the LM head
     assert int4.quantized.settings["block_size"] == 32
@@ -91,8 +102,9 @@ def test_a_corrupted_copy_is_caught(charlm, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(fp32, bad)
     model = onnx.load(str(bad / "model.onnx"))
-    head = max(model.graph.initializer, key=lambda t: (len(t.dims) == 2 and t.dims[-1] == len(chars) + OFFSET,
-                                                       np.prod(t.dims)))
+    head = max(
+        model.graph.initializer, key=lambda t: (len(t.dims) == 2 and t.dims[-1] == len(chars) + OFFSET, np.prod(t.dims))
+    )
     w = numpy_helper.to_array(head).copy()
     np.random.default_rng(0).shuffle(w, axis=-1)
     head.CopyFrom(numpy_helper.from_array(w, head.name))

@@ -23,15 +23,29 @@ def ort_greedy(folder: Path, prompts: list[list[int]], start: int, pad: int) -> 
     def session(name):
         return ort.InferenceSession(str(folder / name), providers=["CPUExecutionProvider"])
 
-    enc, dec, past_dec = session("encoder_model.onnx"), session("decoder_model.onnx"), \
-        session("decoder_with_past_model.onnx")
+    enc, dec, past_dec = (
+        session("encoder_model.onnx"),
+        session("decoder_model.onnx"),
+        session("decoder_with_past_model.onnx"),
+    )
     width = max(map(len, prompts))
     ids = np.array([[pad] * (width - len(p)) + p for p in prompts], dtype=np.int64)
     mask = (np.arange(width) >= width - np.array([len(p) for p in prompts])[:, None]).astype(np.int64)
     (states,) = enc.run(None, {"input_ids": ids, "attention_mask": mask})
     names = [o.name for o in dec.get_outputs()]
-    outs = dict(zip(names, dec.run(None, {"input_ids": np.full((len(prompts), 1), start, np.int64),
-                                          "encoder_attention_mask": mask, "encoder_hidden_states": states})))
+    outs = dict(
+        zip(
+            names,
+            dec.run(
+                None,
+                {
+                    "input_ids": np.full((len(prompts), 1), start, np.int64),
+                    "encoder_attention_mask": mask,
+                    "encoder_hidden_states": states,
+                },
+            ),
+        )
+    )
     cross = {k.replace("present.", "past_key_values."): v for k, v in outs.items() if ".encoder." in k}
     chosen = []
     for _ in range(NEW):
@@ -39,8 +53,14 @@ def ort_greedy(folder: Path, prompts: list[list[int]], start: int, pad: int) -> 
         chosen.append(nxt)
         own = {k.replace("present.", "past_key_values."): v for k, v in outs.items() if ".decoder." in k}
         names = [o.name for o in past_dec.get_outputs()]
-        outs = dict(zip(names, past_dec.run(None, {"input_ids": nxt[:, None].astype(np.int64),
-                                                   "encoder_attention_mask": mask, **own, **cross})))
+        outs = dict(
+            zip(
+                names,
+                past_dec.run(
+                    None, {"input_ids": nxt[:, None].astype(np.int64), "encoder_attention_mask": mask, **own, **cross}
+                ),
+            )
+        )
     return np.stack(chosen, 1)
 
 
@@ -54,8 +74,9 @@ def hf_greedy(folder: Path, prompts: list[list[int]], start: int, pad: int) -> n
     ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=NEW,
-                             min_new_tokens=NEW)
+        out = model.generate(
+            input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=NEW, min_new_tokens=NEW
+        )
     return out[:, 1:].numpy()
 
 
@@ -68,7 +89,8 @@ def test_seq2seq_with_past_reproduces_generate(arch, seq2seq_folders, tmp_path):
     report = onnxbridge.convert(src, out, new_tokens=8)
     assert report.passed is True, report.generation.summary()
     assert {"encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx", "config.json"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
     d = report.to_dict()
     assert "past_key_values.1.encoder.value" in d["inputs"] and d["outputs"][-1] == "present.1.decoder.value"
     check("report.schema.json", d)
@@ -89,10 +111,24 @@ def test_whisper_with_past_reproduces_generate(tmp_path, run_cli):
     import torch
     import transformers as tf
 
-    cfg = tf.WhisperConfig(vocab_size=96, num_mel_bins=8, encoder_layers=2, decoder_layers=2,
-                           encoder_attention_heads=4, decoder_attention_heads=4, d_model=32, encoder_ffn_dim=64,
-                           decoder_ffn_dim=64, max_source_positions=16, max_target_positions=64, pad_token_id=1,
-                           bos_token_id=1, eos_token_id=2, decoder_start_token_id=1, init_std=0.2)
+    cfg = tf.WhisperConfig(
+        vocab_size=96,
+        num_mel_bins=8,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        d_model=32,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=16,
+        max_target_positions=64,
+        pad_token_id=1,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+        init_std=0.2,
+    )
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = tf.WhisperForConditionalGeneration(cfg).eval()
@@ -100,17 +136,22 @@ def test_whisper_with_past_reproduces_generate(tmp_path, run_cli):
     report = onnxbridge.convert(tmp_path / "whisper", tmp_path / "out", new_tokens=8)
     assert report.passed is True, report.generation.summary()
     out = tmp_path / "out"
-    enc, dec, past_dec = (ort.InferenceSession(str(out / f), providers=["CPUExecutionProvider"])
-                          for f in ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"))
+    enc, dec, past_dec = (
+        ort.InferenceSession(str(out / f), providers=["CPUExecutionProvider"])
+        for f in ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")
+    )
     model.generation_config = tf.GenerationConfig(pad_token_id=1, decoder_start_token_id=1)
     for b in (3, 1):
         feats = np.random.default_rng(b).standard_normal((b, 8, 32)).astype(np.float32)
         with torch.no_grad():
-            want = model.generate(input_features=torch.from_numpy(feats), do_sample=False, max_new_tokens=NEW,
-                                  min_new_tokens=NEW)[:, -NEW:].numpy()  # with or without the start token
+            want = model.generate(
+                input_features=torch.from_numpy(feats), do_sample=False, max_new_tokens=NEW, min_new_tokens=NEW
+            )[:, -NEW:].numpy()  # with or without the start token
         (states,) = enc.run(None, {"input_features": feats})
         names = [o.name for o in dec.get_outputs()]
-        outs = dict(zip(names, dec.run(None, {"input_ids": np.ones((b, 1), np.int64), "encoder_hidden_states": states})))
+        outs = dict(
+            zip(names, dec.run(None, {"input_ids": np.ones((b, 1), np.int64), "encoder_hidden_states": states}))
+        )
         cross = {k.replace("present.", "past_key_values."): v for k, v in outs.items() if ".encoder." in k}
         got = []
         for _ in range(NEW):

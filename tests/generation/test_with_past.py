@@ -37,8 +37,11 @@ def ort_greedy(path: Path, prompts: list[list[int]], new: int, pad: int = 0) -> 
     ids = np.array([[pad] * (width - len(p)) + p for p in prompts], dtype=np.int64)
     mask = (np.arange(width)[None, :] >= width - np.array([len(p) for p in prompts])[:, None]).astype(np.int64)
     pos = np.clip(np.cumsum(mask, 1) - 1, 0, None) * mask
-    past = {n: np.zeros((len(prompts), i.shape[1], 0, i.shape[3]), np.float32)
-            for n, i in inputs.items() if n.startswith("past_key_values.")}
+    past = {
+        n: np.zeros((len(prompts), i.shape[1], 0, i.shape[3]), np.float32)
+        for n, i in inputs.items()
+        if n.startswith("past_key_values.")
+    }
     out_names = [o.name for o in sess.get_outputs()]
     chosen = []
     for _ in range(new):
@@ -65,8 +68,9 @@ def hf_greedy(folder: Path, prompts: list[list[int]], new: int, pad: int = 0) ->
     ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=new,
-                             min_new_tokens=new)
+        out = model.generate(
+            input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=new, min_new_tokens=new
+        )
     return out[:, width:].numpy()
 
 
@@ -86,8 +90,9 @@ def test_with_past_export_reproduces_generate(arch, lm_folders, tmp_path_factory
     check("report.schema.json", d)
     want = hf_greedy(lm_folders[arch], PROMPTS, NEW_TOKENS)
     np.testing.assert_array_equal(ort_greedy(out, PROMPTS, NEW_TOKENS), want)
-    np.testing.assert_array_equal(ort_greedy(out, PROMPTS[1:2], NEW_TOKENS), hf_greedy(lm_folders[arch], PROMPTS[1:2],
-                                                                                       NEW_TOKENS))
+    np.testing.assert_array_equal(
+        ort_greedy(out, PROMPTS[1:2], NEW_TOKENS), hf_greedy(lm_folders[arch], PROMPTS[1:2], NEW_TOKENS)
+    )
     assert len({tuple(r) for r in want}) > 1  # the prompts lead to different text: the check can tell rows apart
 
 
@@ -103,18 +108,21 @@ def _shift_present(src: Path, dst: Path, layer: int) -> None:
     for node in model.graph.node:  # inside the graph the value is as it was; only the output is shifted
         node.output[:] = [f"{name}_raw" if o == name else o for o in node.output]
         node.input[:] = [f"{name}_raw" if i == name else i for i in node.input]
-    one, zero, big = (helper.make_tensor(n, onnx.TensorProto.INT64, [1], [v])
-                      for n, v in (("k1", 1), ("k0", 0), ("kbig", 1 << 30)))
+    one, zero, big = (
+        helper.make_tensor(n, onnx.TensorProto.INT64, [1], [v]) for n, v in (("k1", 1), ("k0", 0), ("kbig", 1 << 30))
+    )
     model.graph.initializer.extend([one, zero, big])
     two = helper.make_tensor("k2", onnx.TensorProto.INT64, [1], [2])
     model.graph.initializer.append(two)
-    model.graph.node.extend([
-        helper.make_node("Slice", [f"{name}_raw", "k0", "k1", "k2"], ["first"]),
-        helper.make_node("Concat", ["first", f"{name}_raw"], ["doubled"], axis=2),
-        helper.make_node("Shape", [f"{name}_raw"], ["shape"]),
-        helper.make_node("Slice", ["doubled", "k0", "len", "k2"], [name]),
-        helper.make_node("Gather", ["shape", "k2"], ["len"], axis=0),
-    ])
+    model.graph.node.extend(
+        [
+            helper.make_node("Slice", [f"{name}_raw", "k0", "k1", "k2"], ["first"]),
+            helper.make_node("Concat", ["first", f"{name}_raw"], ["doubled"], axis=2),
+            helper.make_node("Shape", [f"{name}_raw"], ["shape"]),
+            helper.make_node("Slice", ["doubled", "k0", "len", "k2"], [name]),
+            helper.make_node("Gather", ["shape", "k2"], ["len"], axis=0),
+        ]
+    )
     onnx.save(_toposort(model), str(graph))
 
 
@@ -143,7 +151,9 @@ def test_planted_kv_cache_bug_exits_1_naming_the_step(lm_folders, tmp_path_facto
     res = run_cli("validate", lm_folders["llama"], tmp_path / "bad", "--report", tmp_path / "r.json")
     assert res.code == 1, res.out + res.err
     text = " ".join(res.out.split())  # the terminal wraps long lines
-    assert "prompt 0 (7 tokens): diverges at step 1: onnx token" in text  # prefill right; the first decode reads the cache
+    assert (
+        "prompt 0 (7 tokens): diverges at step 1: onnx token" in text
+    )  # prefill right; the first decode reads the cache
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["passed"] is False and report["generation"]["rows"][0]["step"] == 1
     check("report.schema.json", report)
@@ -165,7 +175,7 @@ def test_generate_streams_text_and_matches_generate(lm_folders, tmp_path_factory
     model = AutoModelForCausalLM.from_pretrained(lm_folders["llama"]).eval()
     ids = tok("w5 w17 w33 w8", return_tensors="pt")
     with torch.no_grad():  # the folder's own generation config: stops at </s>
-        want = model.generate(**ids, do_sample=False, max_new_tokens=10)[0, ids["input_ids"].shape[1]:].tolist()
+        want = model.generate(**ids, do_sample=False, max_new_tokens=10)[0, ids["input_ids"].shape[1] :].tolist()
     assert res.out.strip().splitlines()[0].strip() == tok.decode(want, skip_special_tokens=True)
     got = onnxbridge.generate(out, prompt_ids=[ids["input_ids"][0].tolist()], max_new_tokens=10)
     assert list(got.tokens[0]) == want and got.texts[0] == tok.decode(want, skip_special_tokens=True)
@@ -195,8 +205,9 @@ def test_usage_errors_exit_2(lm_folders, tmp_path_factory, tmp_path, run_cli):
 def test_a_file_output_keeps_the_no_cache_graph(lm_folders, tmp_path):
     import onnx
 
-    report = onnxbridge.convert(lm_folders["gpt2"], tmp_path / "m.onnx", validate=False, simplify=False,
-                                routes=["torchscript"])
+    report = onnxbridge.convert(
+        lm_folders["gpt2"], tmp_path / "m.onnx", validate=False, simplify=False, routes=["torchscript"]
+    )
     names = [i.name for i in onnx.load(str(tmp_path / "m.onnx"), load_external_data=False).graph.input]
     assert names == ["input_ids", "attention_mask"] and report.generation is None
 
@@ -214,8 +225,9 @@ def test_a_near_tie_is_a_tie_and_a_clear_gap_fails():
     clear = np.array([[0.0, 1.0, 3.0, -2.0]], np.float32)
     wrong = clear.copy()
     wrong[0, 1] = 4.0
-    bad = compare_runs(GenerationRun(((5,),), ((1,),), (wrong,)), GenerationRun(((5,),), ((2,),), (clear,)),
-                       2e-3, 2e-3)[0]
+    bad = compare_runs(
+        GenerationRun(((5,),), ((1,),), (wrong,)), GenerationRun(((5,),), ((2,),), (clear,)), 2e-3, 2e-3
+    )[0]
     assert bad.verdict == "diverges" and not bad.passed and "onnx token 1 vs source 2" in bad.describe(0)
 
 
@@ -233,6 +245,8 @@ def test_a_route_whose_graph_breaks_the_cache_is_lost_with_the_reason(lm_folders
         shutil.copy(tmp_path / "shifted" / path.name, path)
 
     monkeypatch.setitem(gexport._EXPORTERS, "torchscript", broken)
-    with pytest.raises(ConversionError, match=r"torchscript: prefill \(batch 3, seq 5, past 0\): present.0.value max_abs") as e:
+    with pytest.raises(
+        ConversionError, match=r"torchscript: prefill \(batch 3, seq 5, past 0\): present.0.value max_abs"
+    ) as e:
         onnxbridge.convert(lm_folders["gpt2"], tmp_path / "out", routes=["torchscript"])
     assert e.value.exit_code == 3 and not (tmp_path / "out").exists() and not (tmp_path / ".out.partial").exists()

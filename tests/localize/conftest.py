@@ -61,8 +61,9 @@ def exports(tmp_path_factory) -> dict[str, Path]:
         from onnxbridge import api
 
         for name, route in routes.items():
-            report = api.convert(src("clean"), folder / f"{name}.onnx", inputs=["x:batch,16"], routes=[route],
-                                 validate=False)
+            report = api.convert(
+                src("clean"), folder / f"{name}.onnx", inputs=["x:batch,16"], routes=[route], validate=False
+            )
             assert report.conversion.route == route
 
     folder = made_once(tmp_path_factory, "torch", make)

@@ -19,8 +19,10 @@ def net():
     shared = keras.layers.Dense(32, name="shared")
     x = shared(keras.layers.Dense(32, name="proj")(x))
     x = shared(keras.layers.Dense(32, activation="relu", name="mid")(x))
-    block = keras.Sequential([keras.layers.Dense(32, activation="relu", name="inner_a"),
-                              keras.layers.Dense(32, name="inner_b")], name="block")
+    block = keras.Sequential(
+        [keras.layers.Dense(32, activation="relu", name="inner_a"), keras.layers.Dense(32, name="inner_b")],
+        name="block",
+    )
     out = keras.layers.Dense(4, name="head")(keras.layers.LayerNormalization(name="ln")(block(x)))
     model = keras.Model(inp, out, name="net")
     rng = np.random.default_rng(1)

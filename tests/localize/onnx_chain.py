@@ -32,8 +32,13 @@ def chain(*, scale: dict[str, float] | None = None, prefix: str = "") -> onnx.Mo
             helper.make_node("Add", [v[3], x], [out], name=f"{prefix}res{i}"),
         ]
         x = out
-    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", D])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", D])], inits)
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", D])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", D])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10
     onnx.checker.check_model(model)

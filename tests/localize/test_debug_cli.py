@@ -22,19 +22,23 @@ def pair(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("{a}", "--repro-dir", "{out}"), "alone has nothing to compare"),
-    (("{a}", "{garbage}", "--repro-dir", "{out}"), "not a readable ONNX model"),
-    (("{a}", "{b}", "--budget-mb", "0", "--repro-dir", "{out}"), "--budget-mb 0.0 must be a positive number"),
-    (("{a}", "{b}", "--repro-dir", "{missing}", "--report", "{out}/r.md"), "is not a folder"),
-    (("{a}", "{b}", "--report", "{out}/r.txt"), "unknown report format"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("{a}", "--repro-dir", "{out}"), "alone has nothing to compare"),
+        (("{a}", "{garbage}", "--repro-dir", "{out}"), "not a readable ONNX model"),
+        (("{a}", "{b}", "--budget-mb", "0", "--repro-dir", "{out}"), "--budget-mb 0.0 must be a positive number"),
+        (("{a}", "{b}", "--repro-dir", "{missing}", "--report", "{out}/r.md"), "is not a folder"),
+        (("{a}", "{b}", "--report", "{out}/r.txt"), "unknown report format"),
+    ],
+)
 def test_bad_input_is_exit_2_with_a_message_and_nothing_written(pair, tmp_path, run_cli, args, message):
     (tmp_path / "garbage.onnx").write_bytes(b"not onnx at all")
     out = tmp_path / "out"
     out.mkdir()
-    values = dict(a=pair / "a.onnx", b=pair / "b.onnx", garbage=tmp_path / "garbage.onnx", missing=tmp_path / "no",
-                  out=out)
+    values = dict(
+        a=pair / "a.onnx", b=pair / "b.onnx", garbage=tmp_path / "garbage.onnx", missing=tmp_path / "no", out=out
+    )
     r = run_cli("debug", *(a.format(**values) for a in args))
     assert r.code == 2, r.out + r.err
     assert message in r.err and "Traceback" not in r.err
@@ -42,10 +46,25 @@ def test_bad_input_is_exit_2_with_a_message_and_nothing_written(pair, tmp_path, 
 
 
 def test_validate_localize_on_fixtures_says_it_needs_a_reference(pair, tmp_path, run_cli):
-    run_cli("validate", pair / "a.onnx", pair / "a.onnx", "--save-inputs", tmp_path / "in.npz",
-            "--save-outputs", tmp_path / "out.npz")
-    r = run_cli("validate", pair / "b.onnx", "--inputs", tmp_path / "in.npz", "--expected", tmp_path / "out.npz",
-                "--localize", "--json")
+    run_cli(
+        "validate",
+        pair / "a.onnx",
+        pair / "a.onnx",
+        "--save-inputs",
+        tmp_path / "in.npz",
+        "--save-outputs",
+        tmp_path / "out.npz",
+    )
+    r = run_cli(
+        "validate",
+        pair / "b.onnx",
+        "--inputs",
+        tmp_path / "in.npz",
+        "--expected",
+        tmp_path / "out.npz",
+        "--localize",
+        "--json",
+    )
     assert r.code == 1
     d = json.loads(r.out)
     assert d.get("localization") is None and any("--localize needs a SOURCE" in n for n in d["notes"])

@@ -27,8 +27,9 @@ def external(tmp_path_factory) -> Path:
     """The clean net through ``onnxbridge convert --external-data`` (the dynamo route saves to a file)."""
 
     def make(folder: Path) -> None:
-        report = api.convert(src("clean"), folder / "ext.onnx", inputs=["x:batch,16"],
-                             routes=["torch.export/dynamo"], external_data=True)
+        report = api.convert(
+            src("clean"), folder / "ext.onnx", inputs=["x:batch,16"], routes=["torch.export/dynamo"], external_data=True
+        )
         assert report.passed and report.simplify.applied
 
     return made_once(tmp_path_factory, "external", make) / "ext.onnx"
@@ -76,12 +77,19 @@ def test_simplifying_an_external_data_model_keeps_node_metadata(tmp_path, monkey
     from onnxbridge.transforms import simplify
 
     w = numpy_helper.from_array(np.eye(64, dtype=np.float32) * 2, "w")  # large enough to stay external
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="node_linear"),
-             helper.make_node("Relu", ["h"], ["y"], name="node_relu")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="node_linear"),
+        helper.make_node("Relu", ["h"], ["y"], name="node_relu"),
+    ]
     for n, scope in zip(nodes, ("['', 'fc', 'linear']", "['', 'act', 'relu']")):
         n.metadata_props.add(key=KEY_SCOPES, value=scope)
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 64])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 64])], [w])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 64])],
+        [w],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10
     _save_external(model, tmp_path / "m.onnx")
@@ -101,7 +109,9 @@ def test_simplifying_an_external_data_model_keeps_node_metadata(tmp_path, monkey
     out = onnx.load(str(kept), load_external_data=False)
     assert uses_external_data(out)  # the graph was re-saved alone: the weights stay in their file
     assert {n.name: props(n)[KEY_SCOPES] for n in out.graph.node} == {
-        "node_linear": "['', 'fc', 'linear']", "node_relu": "['', 'act', 'relu']"}
+        "node_linear": "['', 'fc', 'linear']",
+        "node_relu": "['', 'act', 'relu']",
+    }
     x = np.arange(128, dtype=np.float32).reshape(2, 64) - 60
     (y,) = ort.InferenceSession(str(kept), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     np.testing.assert_allclose(y, np.maximum(x * 2, 0))

@@ -62,10 +62,13 @@ def test_clean_keras_model_passes_every_layer(keras_onnx, run_cli):
     assert all(c["passed"] for c in loc["layers"])
 
 
-@pytest.mark.parametrize(("scope", "layer", "neighbours"), [
-    ("inner_b", "block/inner_b", ("block/inner_a", "mid", "shared@1")),
-    ("conv2", "conv2", ("conv1", "bn1", "relu1")),
-])
+@pytest.mark.parametrize(
+    ("scope", "layer", "neighbours"),
+    [
+        ("inner_b", "block/inner_b", ("block/inner_a", "mid", "shared@1")),
+        ("conv2", "conv2", ("conv1", "bn1", "relu1")),
+    ],
+)
 def test_a_weight_changed_in_one_layer_names_that_layer(keras_onnx, tmp_path, scope, layer, neighbours):
     bad = onnx.load(str(keras_onnx))
     _scale_private_copy(bad, scope, 1.05)

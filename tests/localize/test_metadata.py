@@ -10,8 +10,10 @@ from onnxbridge.localize.metadata import KEY_CALLS, KEY_SCOPES, KEY_STACK, carry
 from onnxbridge.localize.origins import ModuleRef, origins
 from onnxbridge.transforms.simplify import run_onnxsim
 
-STACK = 'File "/src/model.py", line 12, in forward\n    y = self.fc(x)\n' \
-        'File "/x/site-packages/torch/nn/modules/linear.py", line 134, in forward\n    return F.linear(x)\n'
+STACK = (
+    'File "/src/model.py", line 12, in forward\n    y = self.fc(x)\n'
+    'File "/x/site-packages/torch/nn/modules/linear.py", line 134, in forward\n    return F.linear(x)\n'
+)
 
 
 def _node(op, ins, outs, name, scopes=None, calls=None):
@@ -24,8 +26,13 @@ def _node(op, ins, outs, name, scopes=None, calls=None):
 
 
 def _model(nodes, inits=()):
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], list(inits))
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+        list(inits),
+    )
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 10
     return m
@@ -34,11 +41,14 @@ def _model(nodes, inits=()):
 def test_onnxsim_drops_node_metadata_and_simplify_carries_it_back():
     w = numpy_helper.from_array(np.eye(4, dtype=np.float32), "w")
     one = numpy_helper.from_array(np.ones((), np.float32), "one")
-    model = _model([
-        _node("MatMul", ["x", "w"], ["h"], "node_linear", "['', 'fc', 'linear']", "['', 'fc']"),
-        _node("Mul", ["one", "one"], ["two"], "node_const", "['', 'mul']"),  # folded away by onnxsim
-        _node("Add", ["h", "two"], ["y"], "node_add", "['', 'shared', 'add']", "['', 'shared@1']"),
-    ], [w, one])
+    model = _model(
+        [
+            _node("MatMul", ["x", "w"], ["h"], "node_linear", "['', 'fc', 'linear']", "['', 'fc']"),
+            _node("Mul", ["one", "one"], ["two"], "node_const", "['', 'mul']"),  # folded away by onnxsim
+            _node("Add", ["h", "two"], ["y"], "node_add", "['', 'shared', 'add']", "['', 'shared@1']"),
+        ],
+        [w, one],
+    )
     import onnxsim
 
     bare, _ = onnxsim.simplify(model, check_n=0)
@@ -60,9 +70,13 @@ def test_a_fused_node_gets_the_metadata_of_the_node_it_started_from():
 
 
 def test_torchscript_scopes_tell_a_second_call_from_a_module_named_like_one():
-    model = _model([helper.make_node("Gemm", ["x", "x"], ["a"], name="/inner/shared_1/Gemm"),
-                    helper.make_node("Relu", ["a"], ["b"], name="/inner/shared_2/Relu"),
-                    helper.make_node("Relu", ["b"], ["y"], name="/inner/Relu")])
+    model = _model(
+        [
+            helper.make_node("Gemm", ["x", "x"], ["a"], name="/inner/shared_1/Gemm"),
+            helper.make_node("Relu", ["a"], ["b"], name="/inner/shared_2/Relu"),
+            helper.make_node("Relu", ["b"], ["y"], name="/inner/Relu"),
+        ]
+    )
     table = origins(model, ["", "shared", "shared_2"])  # 'shared_2' is a module of its own
     assert table["/inner/shared_1/Gemm"].module == ModuleRef("shared", 1)  # the keyword adapter's prefix stripped
     assert table["/inner/shared_2/Relu"].module == ModuleRef("shared_2", 0)
@@ -81,11 +95,16 @@ def test_a_linear_that_onnxsim_rewrites_into_reshape_gemm_reshape_keeps_its_modu
     w = numpy_helper.from_array(np.ones((4, 4), np.float32), "fc.weight")
     b = numpy_helper.from_array(np.ones(4, np.float32), "fc.bias")
     graph = helper.make_graph(
-        [_node("MatMul", ["x", "fc.weight"], ["mm"], "node_matmul", "['', 'fc', 'matmul']"),
-         _node("Add", ["mm", "fc.bias"], ["lin"], "node_add", "['', 'fc', 'add']"),
-         _node("Relu", ["lin"], ["y"], "node_relu", "['', 'relu']")], "g",
+        [
+            _node("MatMul", ["x", "fc.weight"], ["mm"], "node_matmul", "['', 'fc', 'matmul']"),
+            _node("Add", ["mm", "fc.bias"], ["lin"], "node_add", "['', 'fc', 'add']"),
+            _node("Relu", ["lin"], ["y"], "node_relu", "['', 'relu']"),
+        ],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])], [w, b])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])],
+        [w, b],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10
     kept = run_onnxsim(model)
@@ -107,12 +126,15 @@ def test_every_simplifier_keeps_node_metadata(simplifier):
         pytest.skip(f"{tool} not installed")
     w = numpy_helper.from_array(np.eye(4, dtype=np.float32) * 2, "w")
     one = numpy_helper.from_array(np.ones((), np.float32), "one")
-    model = _model([
-        _node("MatMul", ["x", "w"], ["h"], "node_linear", "['', 'fc', 'linear']", "['', 'fc']"),
-        _node("Relu", ["h"], ["r"], "node_relu", "['', 'act', 'relu']", "['', 'act']"),
-        _node("Mul", ["one", "one"], ["two"], "node_const", "['', 'mul']"),  # folded away
-        _node("Add", ["r", "two"], ["y"], "node_add", "['', 'shared', 'add']", "['', 'shared@1']"),
-    ], [w, one])
+    model = _model(
+        [
+            _node("MatMul", ["x", "w"], ["h"], "node_linear", "['', 'fc', 'linear']", "['', 'fc']"),
+            _node("Relu", ["h"], ["r"], "node_relu", "['', 'act', 'relu']", "['', 'act']"),
+            _node("Mul", ["one", "one"], ["two"], "node_const", "['', 'mul']"),  # folded away
+            _node("Add", ["r", "two"], ["y"], "node_add", "['', 'shared', 'add']", "['', 'shared@1']"),
+        ],
+        [w, one],
+    )
     out, result = simplify_with(model, None, simplifier)
     assert result.applied and [n.op_type for n in out.graph.node] == ["MatMul", "Relu", "Add"]
     table = origins(out)
@@ -131,11 +153,16 @@ class _Stacked:
 
 
 def test_module_calls_are_written_as_json_and_read_back():
-    model = _model([_node("Relu", ["x"], ["h"], "node_relu", "['', 'fc', 'relu']"),
-                    _node("Add", ["h", "h"], ["y"], "node_add", "['', 'shared', 'add']")])
+    model = _model(
+        [
+            _node("Relu", ["x"], ["h"], "node_relu", "['', 'fc', 'relu']"),
+            _node("Add", ["h", "h"], ["y"], "node_add", "['', 'shared', 'add']"),
+        ]
+    )
     root = {"": ("", "Net")}
-    program = _Stacked(relu={**root, "L__self__fc": ("fc", "Linear")},
-                       add={**root, "L__self__shared@1": ("shared", "Block")})
+    program = _Stacked(
+        relu={**root, "L__self__fc": ("fc", "Linear")}, add={**root, "L__self__shared@1": ("shared", "Block")}
+    )
     assert stamp_module_calls(model, program) == 2
     assert [props(n)[KEY_CALLS] for n in model.graph.node] == ['["", "fc"]', '["", "shared@1"]']
     assert stamp_module_calls(model, program) == 2  # a second stamp replaces, never duplicates
@@ -153,9 +180,21 @@ def test_a_file_with_the_older_python_list_encoding_still_reads(tmp_path):
     assert table["node_relu"].module == ModuleRef("shared", 1) and table["node_relu"].calls_known
 
 
-@pytest.mark.parametrize("text", ["__import__('os').system('touch PWNED')", "[__import__('os').getcwd()]",
-                                  "['', f'{1}']", "['', ['nested']]", "['', 1]", "('', 'shared@1')", "{'a': 1}",
-                                  '["", 2]', "[" * 10000, "not a list"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('touch PWNED')",
+        "[__import__('os').getcwd()]",
+        "['', f'{1}']",
+        "['', ['nested']]",
+        "['', 1]",
+        "('', 'shared@1')",
+        "{'a': 1}",
+        '["", 2]',
+        "[" * 10000,
+        "not a list",
+    ],
+)
 def test_metadata_that_is_not_a_list_of_strings_is_never_evaluated(text, tmp_path, monkeypatch):
     from onnxbridge.localize.metadata import str_list
 
@@ -177,8 +216,11 @@ def test_our_model_metadata_is_json_through_one_helper():
     write_axis_ranges(model, {"seq": SizeRange(1, 24)}, [ExportedAxis("seq", 2, None, "seq >= 2")])
     write_axis_ranges(model, {"seq": SizeRange(1, 24)}, [ExportedAxis("seq", 2, None, "seq >= 2")])
     [entry] = [p for p in model.metadata_props if p.key == AXIS_RANGES_KEY]
-    assert json.loads(entry.value) == read_meta(model.metadata_props, AXIS_RANGES_KEY) == {
-        "seq": {"declared": [1, 24], "exported": [2, None], "guard": "seq >= 2"}}
+    assert (
+        json.loads(entry.value)
+        == read_meta(model.metadata_props, AXIS_RANGES_KEY)
+        == {"seq": {"declared": [1, 24], "exported": [2, None], "guard": "seq >= 2"}}
+    )
     assert read_axis_ranges(model) == ({"seq": SizeRange(1, 24)}, (ExportedAxis("seq", 2, None, "seq >= 2"),))
     write_meta(model.metadata_props, AXIS_RANGES_KEY, None)
     assert not len(model.metadata_props) and read_axis_ranges(model) == ({}, ())

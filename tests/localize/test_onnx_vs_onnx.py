@@ -19,8 +19,12 @@ from .onnx_chain import chain, to_fp16
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("chain")
-    for name, model in {"a": chain(), "b": chain(scale={"W5": 1.05}), "renamed": chain(scale={"W5": 1.05}, prefix="t_"),
-                        "same": chain(prefix="t_")}.items():
+    for name, model in {
+        "a": chain(),
+        "b": chain(scale={"W5": 1.05}),
+        "renamed": chain(scale={"W5": 1.05}, prefix="t_"),
+        "same": chain(prefix="t_"),
+    }.items():
         onnx.save(model, folder / f"{name}.onnx")
     return folder
 
@@ -103,8 +107,11 @@ def test_validate_localize_says_where_and_writes_nothing_when_parity_holds(files
     assert d["localization"]["first"]["name"] == "mm5"
     assert files_in(out) == {"b.repro.onnx", "b.repro.npz"}
     # without --localize, a failed validation names the command that says where (and a pass names none)
-    assert not [n for n in json.loads(run_cli("validate", files / "a.onnx", files / "same.onnx", "--json").out)["notes"]
-                if "onnxbridge debug" in n]
+    assert not [
+        n
+        for n in json.loads(run_cli("validate", files / "a.onnx", files / "same.onnx", "--json").out)["notes"]
+        if "onnxbridge debug" in n
+    ]
     r = run_cli("validate", files / "a.onnx", files / "b.onnx", "--json")
     (note,) = [n for n in json.loads(r.out)["notes"] if "to see where it breaks" in n]
     command = shlex.split(note.split(": ", 1)[1])

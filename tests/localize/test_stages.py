@@ -19,8 +19,9 @@ def test_a_simplify_step_that_breaks_parity_is_named_as_the_stage(exports, tmp_p
     onnx.save(exported, tmp_path / "exported.onnx")
     onnx.save(simplified, tmp_path / "simplified.onnx")
     onnx.save(to_fp16(simplified), tmp_path / "fp16.onnx")
-    report = api.debug(src("clean"), [tmp_path / f"{n}.onnx" for n in ("exported", "simplified", "fp16")],
-                       inputs=["x:batch,16"])
+    report = api.debug(
+        src("clean"), [tmp_path / f"{n}.onnx" for n in ("exported", "simplified", "fp16")], inputs=["x:batch,16"]
+    )
     loc = report.localization
     assert [s.stage for s in loc.stages] == ["exported", "simplified", "fp16"]
     assert [s.passed for s in loc.stages[:2]] == [True, False]
@@ -37,8 +38,14 @@ def test_an_fp16_step_that_overflows_is_named_as_the_stage(tmp_path, run_cli):
     onnx.save(big, tmp_path / "a.onnx")
     onnx.save(run_onnxsim(big), tmp_path / "simplified.onnx")
     onnx.save(to_fp16(big), tmp_path / "fp16.onnx")
-    r = run_cli("debug", tmp_path / "a.onnx", tmp_path / "simplified.onnx", tmp_path / "fp16.onnx",
-                "--report", tmp_path / "where.md")
+    r = run_cli(
+        "debug",
+        tmp_path / "a.onnx",
+        tmp_path / "simplified.onnx",
+        tmp_path / "fp16.onnx",
+        "--report",
+        tmp_path / "where.md",
+    )
     assert r.code == 1
     text = (tmp_path / "where.md").read_text()
     assert "stage **`fp16`** is the first to break parity" in text

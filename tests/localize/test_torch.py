@@ -61,8 +61,9 @@ def test_a_right_model_with_awkward_inputs_raises_no_false_alarm(exports, tmp_pa
 
     x = (np.random.default_rng(5).standard_normal((4, 16)) * 40 + 25).astype(np.float32)
     write_fixtures(tmp_path / "in.npz", inputs=[("big", {"x": x})])
-    r = run_cli("debug", src("clean"), exports["clean"], "--input", "x:batch,16", "--inputs", tmp_path / "in.npz",
-                "--json")
+    r = run_cli(
+        "debug", src("clean"), exports["clean"], "--input", "x:batch,16", "--inputs", tmp_path / "in.npz", "--json"
+    )
     assert r.code == 0, r.err
     loc = json.loads(r.out)["localization"]
     assert loc["diverges"] is False and loc["case"] == "big"

@@ -34,10 +34,22 @@ class _Mixed(nn.Module):
         super().__init__()
         q = c // 4
         self.b1 = nn.Sequential(nn.Conv2d(c, c // 2, 1), nn.BatchNorm2d(c // 2), nn.ReLU6())
-        self.b3 = nn.Sequential(nn.Conv2d(c, q, 1), nn.BatchNorm2d(q), nn.ReLU6(),
-                                nn.Conv2d(q, q, 3, padding=1, groups=q), nn.BatchNorm2d(q), nn.ReLU6())
-        self.b5 = nn.Sequential(nn.Conv2d(c, q, 1), nn.BatchNorm2d(q), nn.ReLU6(),
-                                nn.Conv2d(q, q, 5, padding=2, groups=q), nn.BatchNorm2d(q), nn.ReLU6())
+        self.b3 = nn.Sequential(
+            nn.Conv2d(c, q, 1),
+            nn.BatchNorm2d(q),
+            nn.ReLU6(),
+            nn.Conv2d(q, q, 3, padding=1, groups=q),
+            nn.BatchNorm2d(q),
+            nn.ReLU6(),
+        )
+        self.b5 = nn.Sequential(
+            nn.Conv2d(c, q, 1),
+            nn.BatchNorm2d(q),
+            nn.ReLU6(),
+            nn.Conv2d(q, q, 5, padding=2, groups=q),
+            nn.BatchNorm2d(q),
+            nn.ReLU6(),
+        )
         self.proj = nn.Sequential(nn.Conv2d(c, c, 1), nn.BatchNorm2d(c))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,8 +84,9 @@ def mobilenet_v2():
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.applications.MobileNetV2(weights=None, classes=10, input_shape=(32, 32, 3),
-                                           classifier_activation=None)
+    model = keras.applications.MobileNetV2(
+        weights=None, classes=10, input_shape=(32, 32, 3), classifier_activation=None
+    )
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.0

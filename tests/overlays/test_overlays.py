@@ -50,14 +50,31 @@ def test_a_right_model_marks_no_divergence(chain_models, tmp_path, capsys):
 
 def test_bench_profile_names_nodes_and_adds_them_up(chain_models, tmp_path, capsys):
     report = tmp_path / "bench.json"
-    assert main(["bench", str(chain_models["good"]), "--provider", "cpu", "--runs", "5", "--warmup", "1",
-                 "--profile", "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(chain_models["good"]),
+                "--provider",
+                "cpu",
+                "--runs",
+                "5",
+                "--warmup",
+                "1",
+                "--profile",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     prof = json.loads(report.read_text())["bench"]["profile"]
     assert prof["provider"] == "CPUExecutionProvider" and prof["runs"] > 0
     assert 0 < prof["nodes_ms"] <= prof["total_ms"]  # sequential executor: node spans lie inside the run
-    assert len(prof["top"]) == 10 and [t["ms"] for t in prof["top"]] == sorted((t["ms"] for t in prof["top"]),
-                                                                                 reverse=True)
+    assert len(prof["top"]) == 10 and [t["ms"] for t in prof["top"]] == sorted(
+        (t["ms"] for t in prof["top"]), reverse=True
+    )
     assert prof["top"][0]["name"] in out and "profiled per run" in out
     files = {f.kind: f for f in read_index(report).files}
     times = _results(files["time"].path)
@@ -68,8 +85,23 @@ def test_bench_profile_names_nodes_and_adds_them_up(chain_models, tmp_path, caps
 
 def test_bench_without_profile_has_none(chain_models, tmp_path, capsys):
     report = tmp_path / "bench.json"
-    assert main(["bench", str(chain_models["good"]), "--provider", "cpu", "--runs", "3", "--warmup", "1",
-                 "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(chain_models["good"]),
+                "--provider",
+                "cpu",
+                "--runs",
+                "3",
+                "--warmup",
+                "1",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     assert json.loads(report.read_text())["bench"]["profile"] is None
     assert not (tmp_path / "bench.overlays.json").exists()
 
@@ -80,18 +112,20 @@ def _ev(cat, name, ts, dur, **args):
 
 def test_parse_node_times_drops_warmup_and_averages():
     events = [
-        _ev("Session", "model_run", 0, 100), _ev("Node", "a_kernel_time", 10, 80, op_name="MatMul", provider="CPU"),
-        _ev("Session", "model_run", 200, 50), _ev("Node", "a_kernel_time", 210, 30, op_name="MatMul", provider="CPU"),
+        _ev("Session", "model_run", 0, 100),
+        _ev("Node", "a_kernel_time", 10, 80, op_name="MatMul", provider="CPU"),
+        _ev("Session", "model_run", 200, 50),
+        _ev("Node", "a_kernel_time", 210, 30, op_name="MatMul", provider="CPU"),
         _ev("Node", "b_kernel_time", 241, 10, op_name="Relu", provider="CPU"),
         _ev("Node", "b_fence_before", 241, 1),
-        _ev("Session", "model_run", 300, 70), _ev("Node", "a_kernel_time", 310, 40, op_name="MatMul", provider="CPU"),
+        _ev("Session", "model_run", 300, 70),
+        _ev("Node", "a_kernel_time", 310, 40, op_name="MatMul", provider="CPU"),
         _ev("Node", "b_kernel_time", 351, 20, op_name="Relu", provider="CPU"),
     ]
     p = parse_node_times(events, warmup=1, provider="CPU")
     assert p.runs == 2 and p.total_ms == pytest.approx(0.060)
     assert [(n.name, n.ms) for n in p.nodes] == [("a", pytest.approx(0.035)), ("b", pytest.approx(0.015))]
     assert p.nodes_ms == pytest.approx(0.050) and p.coverage == pytest.approx(50 / 60)
-
 
 
 def test_a_pytorch_source_colours_the_nodes_of_each_module(exports, tmp_path, capsys):
@@ -106,8 +140,9 @@ def test_a_pytorch_source_colours_the_nodes_of_each_module(exports, tmp_path, ca
     scale_module_weight(bad, "blocks.2.fc", 1.02)
     onnx.save(bad, tmp_path / "bad.onnx")
     report = tmp_path / "where.json"
-    assert main(["debug", src("clean"), str(tmp_path / "bad.onnx"), "--input", "x:batch,16",
-                 "--report", str(report)]) == 1
+    assert (
+        main(["debug", src("clean"), str(tmp_path / "bad.onnx"), "--input", "x:batch,16", "--report", str(report)]) == 1
+    )
     files = {f.kind: f for f in read_index(report).files}
     div = _results(files["divergence"].path)
     table = origins(onnx.load(str(tmp_path / "bad.onnx")))
@@ -130,15 +165,24 @@ def test_placement_marks_cpu_fallbacks_and_places_fused_nodes():
     from onnxbridge.results import PlacedNode, Placement
 
     cuda = "CUDAExecutionProvider"
-    o = placement_overlay([("mm0", cuda), ("fused mm1/MatMulAddFusion", cuda), ("topk", "CPUExecutionProvider"),
-                           ("Attention_0", cuda)], cuda, "g", {"mm0", "mm1", "topk"})
+    o = placement_overlay(
+        [("mm0", cuda), ("fused mm1/MatMulAddFusion", cuda), ("topk", "CPUExecutionProvider"), ("Attention_0", cuda)],
+        cuda,
+        "g",
+        {"mm0", "mm1", "topk"},
+    )
     by = {v.key: v for v in o.values}
     assert set(by) == {"mm0", "mm1", "topk"}  # a node ORT built from several has no place in the graph
     assert (by["topk"].color, by["topk"].marked) == (FALLBACK, True)
     assert (by["mm1"].color, by["mm1"].marked, by["mm1"].value) == (TARGET, False, cuda)
     assert "1 off" in o.summary
-    p = Placement(target=cuda, nodes=3, by_provider={cuda: 2, "CPUExecutionProvider": 1}, by_op={},
-                  fallback=(PlacedNode("topk", "TopK", "CPUExecutionProvider"),))
+    p = Placement(
+        target=cuda,
+        nodes=3,
+        by_provider={cuda: 2, "CPUExecutionProvider": 1},
+        by_op={},
+        fallback=(PlacedNode("topk", "TopK", "CPUExecutionProvider"),),
+    )
     r = {v.key: v for v in placement_from_report(p, "g", ["mm0", "mm1", "topk"]).values}
     assert r["topk"].marked and not r["mm0"].marked and r["mm0"].value == cuda
 
@@ -149,8 +193,10 @@ def test_an_infinite_score_is_written_as_a_label():
     from onnxbridge.overlays.nodedata import node_data_json
     from onnxbridge.results import Divergence, LayerCheck, Localization
 
-    layers = (LayerCheck("h0", "MatMul", 0, 0, 0.01, values=("h0",)), LayerCheck("h1", "Add", 0, 1, float("inf"),
-                                                                                 values=("h1",)))
+    layers = (
+        LayerCheck("h0", "MatMul", 0, 0, 0.01, values=("h0",)),
+        LayerCheck("h1", "Add", 0, 1, float("inf"), values=("h1",)),
+    )
     first = Divergence("b1", "node", "Add", "its own op", ("b1",), float("inf"))
     loc = Localization("onnx", "a", "b", "case", True, first, layers, 2, 2, 1, 2, 0, 0.0, "cmd")
     o = divergence_overlay(loc, "g", {"h0": "m0", "m0": "m0", "h1": "b1", "b1": "b1"})

@@ -45,8 +45,9 @@ def test_view_serves_the_viewer_and_the_overlays_on_loopback(chain_models, where
         with OPENER.open(served.url, timeout=10) as r:
             assert r.status == 200 and "<app-root" in r.read().decode()
         # the viewer reads the overlay through its server, as the page will
-        with OPENER.open(f"http://127.0.0.1:{served.port}/api/v1/read_text_file?path={quote(data['nodeData'][-1])}",
-                         timeout=10) as r:
+        with OPENER.open(
+            f"http://127.0.0.1:{served.port}/api/v1/read_text_file?path={quote(data['nodeData'][-1])}", timeout=10
+        ) as r:
             assert "mm5" in json.loads(r.read())["content"]
         assert any("overlay divergence" in ln for ln in served.output)
 
@@ -98,7 +99,6 @@ def _select(url: str, node: str) -> str:
     data = json.loads(parse_qs(u.query)["data"][0])
     data["uiState"]["paneStates"][0]["selectedNodeId"] = node
     return u._replace(query="data=" + quote(json.dumps(data))).geturl()
-
 
 
 def test_view_on_a_port_in_use_exits_2(chain_models, capsys):

@@ -69,10 +69,15 @@ def two_outputs(bias: np.ndarray | None = None) -> onnx.ModelProto:
     """y = x + C (C: [2, 8]), z = x * 2; x: [2, 8] fixed."""
     c = bias if bias is not None else np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8)
     return _model(
-        [helper.make_node("Add", ["x", "C"], ["y"], name="add"), helper.make_node("Mul", ["x", "two"], ["z"], name="mul")],
+        [
+            helper.make_node("Add", ["x", "C"], ["y"], name="add"),
+            helper.make_node("Mul", ["x", "two"], ["z"], name="mul"),
+        ],
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8]),
-         helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 8])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 8]),
+        ],
         [numpy_helper.from_array(c.astype(np.float32), "C"), numpy_helper.from_array(np.float32(2.0), "two")],
     )
 
@@ -93,8 +98,10 @@ def embedding(vocab: int = 50, dim: int = 4) -> onnx.ModelProto:
     """input_ids [batch, seq] int64 -> Cast -> Gather(table[vocab, dim]) -> [batch, seq, dim]."""
     table = np.random.default_rng(1).standard_normal((vocab, dim)).astype(np.float32)
     return _model(
-        [helper.make_node("Cast", ["input_ids"], ["ids32"], to=TensorProto.INT32, name="cast"),
-         helper.make_node("Gather", ["table", "ids32"], ["emb"], name="gather")],
+        [
+            helper.make_node("Cast", ["input_ids"], ["ids32"], to=TensorProto.INT32, name="cast"),
+            helper.make_node("Gather", ["table", "ids32"], ["emb"], name="gather"),
+        ],
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])],
         [helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["batch", "seq", dim])],
         [numpy_helper.from_array(table, "table")],

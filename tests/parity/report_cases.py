@@ -29,9 +29,13 @@ def passing_report_with_fallback(tmp_path: Path) -> Report:
     report = api.validate(str(a), a)
     events = [
         {"cat": "Node", "name": f"{n}_kernel_time", "args": {"op_name": op, "provider": prov}}
-        for n, op, prov in [("mm1", "MatMul", "CUDAExecutionProvider"), ("add1", "Add", "CUDAExecutionProvider"),
-                            ("relu", "Relu", "CPUExecutionProvider"), ("mm2", "MatMul", "CPUExecutionProvider"),
-                            ("add2", "Add", "CUDAExecutionProvider")]
+        for n, op, prov in [
+            ("mm1", "MatMul", "CUDAExecutionProvider"),
+            ("add1", "Add", "CUDAExecutionProvider"),
+            ("relu", "Relu", "CPUExecutionProvider"),
+            ("mm2", "MatMul", "CPUExecutionProvider"),
+            ("add2", "Add", "CUDAExecutionProvider"),
+        ]
     ]
     placement = parse_profile(events, "CUDAExecutionProvider")
     v = dataclasses.replace(report.validation, placement=placement)

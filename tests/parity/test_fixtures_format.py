@@ -12,8 +12,12 @@ from . import onnx_models
 
 
 def test_written_keys_name_the_side_the_case_and_the_array(tmp_path):
-    path = write_fixtures(tmp_path / "f.npz", inputs=[("seed=0", {"x": np.ones(2)})],
-                          outputs=[("seed=0", {"y": np.zeros(2)})], meta={"source": "m.py:net"})
+    path = write_fixtures(
+        tmp_path / "f.npz",
+        inputs=[("seed=0", {"x": np.ones(2)})],
+        outputs=[("seed=0", {"y": np.zeros(2)})],
+        meta={"source": "m.py:net"},
+    )
     with np.load(path) as data:
         assert sorted(data.files) == ["inputs::seed=0::x", "meta", "outputs::seed=0::y"]
     f = read_fixtures(path)

@@ -18,21 +18,26 @@ from onnxbridge.parity.fixtures import load_cases
 from . import onnx_models
 from .conftest import flat
 
-REPLAY = textwrap.dedent('''
+REPLAY = textwrap.dedent("""
     import json, sys
     from onnxbridge import api
     r = api.validate(sys.argv[1], inputs_file=sys.argv[2], expected_file=sys.argv[3])
     print(json.dumps({"passed": r.passed, "torch": "torch" in sys.modules,
                       "summary": r.validation.summary(), "reference": r.validation.reference}))
-''')
+""")
 
 
 def _replay(model, inputs, expected) -> dict:
     import json
 
     env = dict(os.environ, PYTHONPATH=os.getcwd())
-    out = subprocess.run([sys.executable, "-c", REPLAY, str(model), str(inputs), str(expected)],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", REPLAY, str(model), str(inputs), str(expected)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -40,8 +45,18 @@ def _replay(model, inputs, expected) -> dict:
 @pytest.mark.slow
 def test_fixture_written_by_convert_replays_without_torch_and_catches_changed_weights(run_cli, torch_nets, tmp_path):
     model, ins, outs = tmp_path / "mlp.onnx", tmp_path / "in.npz", tmp_path / "out.npz"
-    r = run_cli("convert", f"{torch_nets}:mlp", "-o", model, "--input", "x:batch,16",
-                "--save-inputs", ins, "--save-outputs", outs)
+    r = run_cli(
+        "convert",
+        f"{torch_nets}:mlp",
+        "-o",
+        model,
+        "--input",
+        "x:batch,16",
+        "--save-inputs",
+        ins,
+        "--save-outputs",
+        outs,
+    )
     assert r.code == 0, r.out + r.err
     cases = load_cases(ins)
     assert [label for label, _ in cases] == ["seed=0", "seed=1", "seed=2", "batch=1", "batch=5", "batch=11"]

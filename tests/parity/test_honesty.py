@@ -58,12 +58,17 @@ def _half_and_full(off: float = 0.0):
         helper.make_node("Add", ["x2", "off"], ["y32"]),
     ]
     return onnx_models._model(
-        nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
-        [helper.make_tensor_value_info("y16", TensorProto.FLOAT, ["batch", 8]),
-         helper.make_tensor_value_info("y32", TensorProto.FLOAT, ["batch", 8])],
-        [numpy_helper.from_array(np.array(3.0, np.float16), "three"),
-         numpy_helper.from_array(np.array(2.0, np.float32), "two"),
-         numpy_helper.from_array(np.array(off, np.float32), "off")],
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [
+            helper.make_tensor_value_info("y16", TensorProto.FLOAT, ["batch", 8]),
+            helper.make_tensor_value_info("y32", TensorProto.FLOAT, ["batch", 8]),
+        ],
+        [
+            numpy_helper.from_array(np.array(3.0, np.float16), "three"),
+            numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+            numpy_helper.from_array(np.array(off, np.float32), "off"),
+        ],
     )
 
 
@@ -113,8 +118,11 @@ def test_fallback_fail_with_no_profile_is_unknown_not_clean():
 
 
 def _node(name, op, provider, out_type):
-    return {"cat": "Node", "name": f"{name}_kernel_time",
-            "args": {"op_name": op, "provider": provider, "output_type_shape": [out_type]}}
+    return {
+        "cat": "Node",
+        "name": f"{name}_kernel_time",
+        "args": {"op_name": op, "provider": provider, "output_type_shape": [out_type]},
+    }
 
 
 def test_only_shape_arithmetic_may_stay_on_the_cpu():
@@ -142,16 +150,23 @@ def test_graph_lineage_tells_shape_arithmetic_from_compute():
         helper.make_node("Gather", ["ids", "zero"], ["first"], name="first_id"),
     ]
     model = onnx_models._model(
-        nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 4]),
-                helper.make_tensor_value_info("ids", TensorProto.INT64, [3])],
-        [helper.make_tensor_value_info("n", TensorProto.INT64, []),
-         helper.make_tensor_value_info("first", TensorProto.INT64, [])],
+        nodes,
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 4]),
+            helper.make_tensor_value_info("ids", TensorProto.INT64, [3]),
+        ],
+        [
+            helper.make_tensor_value_info("n", TensorProto.INT64, []),
+            helper.make_tensor_value_info("first", TensorProto.INT64, []),
+        ],
         [numpy_helper.from_array(np.array(0, np.int64), "zero")],
     )
     shapes, names = shape_nodes(model)
     assert shapes == {"shape", "dim0"} and names == {"shape", "dim0", "first_id"}
-    events = [_node("dim0", "Gather", "CPUExecutionProvider", {"int64": []}),
-              _node("first_id", "Gather", "CPUExecutionProvider", {"int64": []})]
+    events = [
+        _node("dim0", "Gather", "CPUExecutionProvider", {"int64": []}),
+        _node("first_id", "Gather", "CPUExecutionProvider", {"int64": []}),
+    ]
     p = parse_profile(events, "CUDAExecutionProvider", "fail", (shapes, names))
     assert [n.name for n in p.fallback] == ["first_id"]
 
@@ -161,8 +176,9 @@ def test_bench_json_survives_non_finite_figures():
     from onnxbridge.results import BenchCase, BenchReport, BenchSettings, LatencyStats, Report
 
     stats = LatencyStats(3, 0.0, 0.0, float("nan"), float("inf"), 0.0, float("nan"), 0.0, float("inf"))
-    case = BenchCase("onnxruntime", "cpu", "CPUExecutionProvider", 1, {"x": (1, 4)}, False, stats,
-                     speedup_vs_reference=float("inf"))
+    case = BenchCase(
+        "onnxruntime", "cpu", "CPUExecutionProvider", 1, {"x": (1, 4)}, False, stats, speedup_vs_reference=float("inf")
+    )
     settings = BenchSettings(1, 3, None, None, "all", "auto", 0)
     d = json.loads(to_json(Report(command="bench", bench=BenchReport((case,), settings=settings))))
     assert d["bench"]["speedup_vs_reference"] is None and d["bench"]["latency_ms"]["p90"] is None

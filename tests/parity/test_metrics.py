@@ -64,7 +64,9 @@ def test_tol_overrides_one_output_and_keeps_the_others(run_cli, onnx_file, tmp_p
 
 def test_parse_tolerances():
     assert parse_tolerances(["logits=1e-3,1e-2", "out.0=5"]) == {
-        "logits": Tolerance(1e-3, 1e-2), "out.0": Tolerance(5.0, None)}
+        "logits": Tolerance(1e-3, 1e-2),
+        "out.0": Tolerance(5.0, None),
+    }
     with pytest.raises(UsageError, match="malformed --tol"):
         parse_tolerances(["logits:1e-3"])
 
@@ -116,8 +118,10 @@ def test_bfloat16_compute_dtype_by_name_needs_no_prior_ml_dtypes_import():
     import subprocess
     import sys
 
-    code = ("import sys; from onnxbridge.parity.metrics import looser_dtype; "
-            "assert 'ml_dtypes' not in sys.modules; print(looser_dtype('bfloat16', 'float32'))")
+    code = (
+        "import sys; from onnxbridge.parity.metrics import looser_dtype; "
+        "assert 'ml_dtypes' not in sys.modules; print(looser_dtype('bfloat16', 'float32'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "bfloat16"

@@ -156,8 +156,14 @@ def test_keras_mobilenet_v2_passes_by_the_oracle_and_a_planted_error_fails(mobil
 
 @pytest.fixture(scope="module")
 def masked(tmp_path_factory):
-    return convert(tmp_path_factory.mktemp("masked"), src("masked_attention"),
-                   "--input", "input_ids:batch,seq:int64", "--input", "attention_mask:batch,seq:int64")
+    return convert(
+        tmp_path_factory.mktemp("masked"),
+        src("masked_attention"),
+        "--input",
+        "input_ids:batch,seq:int64",
+        "--input",
+        "attention_mask:batch,seq:int64",
+    )
 
 
 @pytest.mark.route("torch.export/dynamo")
@@ -186,15 +192,26 @@ def test_padded_rows_that_attend_to_nothing_are_not_compared_and_counted(masked,
     # a real error at the real tokens is not hidden by the mask
     bad = tmp_path / "planted.onnx"
     plant(path, bad, (16, 16))
-    r = run_cli("validate", src("masked_attention"), bad, "--input", "input_ids:batch,seq:int64",
-                "--input", "attention_mask:batch,seq:int64")
+    r = run_cli(
+        "validate",
+        src("masked_attention"),
+        bad,
+        "--input",
+        "input_ids:batch,seq:int64",
+        "--input",
+        "attention_mask:batch,seq:int64",
+    )
     assert r.code == 1, r.out + r.err
 
 
 def test_only_one_unambiguous_padding_mask_excludes_positions():
     mask = np.array([[1, 1, 0], [1, 0, 0]])
-    feeds = {"input_ids": np.zeros((2, 3), np.int64), "attention_mask": mask, "head_mask": np.zeros((2, 3)),
-             "full_mask": np.ones((2, 3), np.int64)}
+    feeds = {
+        "input_ids": np.zeros((2, 3), np.int64),
+        "attention_mask": mask,
+        "head_mask": np.zeros((2, 3)),
+        "full_mask": np.ones((2, 3), np.int64),
+    }
     assert list(mask_inputs(feeds)) == ["attention_mask"]  # float head mask, all-ones mask: not padding
     masks = mask_inputs(feeds)
     hidden = keep_for(np.zeros((2, 3, 4)), masks)
@@ -233,8 +250,11 @@ def test_the_oracle_is_what_passes_the_sensitive_case_and_it_can_be_switched_off
     spec = parse_input_spec("x:batch,3,32,32")
     # the first of a few seeded draws that the fixed tolerance fails (validation met such cases above)
     within = IdRanges().with_examples({"x": example.numpy()})  # drawn as validation draws: in the example's range
-    feeds = next(f for f in (generate_inputs([spec], {"batch": 2}, seed, int_high=within) for seed in range(8))
-                 if not run_case(case, f, reference, candidate).passed)
+    feeds = next(
+        f
+        for f in (generate_inputs([spec], {"batch": 2}, seed, int_high=within) for seed in range(8))
+        if not run_case(case, f, reference, candidate).passed
+    )
     assert run_case(case, feeds, reference, candidate).outputs[0].oracle is None
     on = PrecisionOracle(reference)
     judged = run_case(case, feeds, reference, candidate, oracle=on)

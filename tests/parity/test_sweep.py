@@ -15,15 +15,24 @@ from .conftest import flat, read_json
 
 def test_plan_tries_one_and_a_larger_size_per_axis():
     labels = [c.label for c in plan_cases({"batch": 2, "seq": 8})]
-    assert labels == ["seed=0", "seed=1", "seed=2", "batch=1", "batch=5", "batch=11", "seq=1", "seq=11", "seq=35",
-                      "all axes larger"]
+    assert labels == [
+        "seed=0",
+        "seed=1",
+        "seed=2",
+        "batch=1",
+        "batch=5",
+        "batch=11",
+        "seq=1",
+        "seq=11",
+        "seq=35",
+        "all axes larger",
+    ]
 
 
 @pytest.mark.slow
 def test_pytorch_model_exported_with_a_fixed_batch_fails_the_sweep(run_cli, torch_nets, tmp_path):
     out, rep = tmp_path / "baked.onnx", tmp_path / "baked.json"
-    r = run_cli("convert", f"{torch_nets}:baked", "-o", out, "--input", "x:batch,4", "--no-simplify",
-                "--report", rep)
+    r = run_cli("convert", f"{torch_nets}:baked", "-o", out, "--input", "x:batch,4", "--no-simplify", "--report", rep)
     assert r.code == 1, r.err
     assert "dynamic axis 'batch' breaks at size(s) [1, 5, 11]" in flat(r.out)
     d = read_json(rep)
@@ -79,8 +88,9 @@ def test_a_size_the_reference_cannot_run_is_not_blamed_on_the_export():
     from onnxbridge.specs import TensorSpec
 
     model = onnx_models.flatten_rows()
-    report = check_generated(_FailsAtOne(model), OrtRunner(model, "cpu"), [TensorSpec("x", ("batch", 4, 2))],
-                             {"batch": 2})
+    report = check_generated(
+        _FailsAtOne(model), OrtRunner(model, "cpu"), [TensorSpec("x", ("batch", 4, 2))], {"batch": 2}
+    )
     assert report.passed, report.summary()
     assert report.broken_axes == {}
     one = next(c for c in report.cases if c.label == "batch=1")
@@ -117,9 +127,14 @@ def test_vocab_read_from_the_graph_keeps_the_converters_ranges_for_other_inputs(
     ids = [helper.make_tensor_value_info(n, TensorProto.INT64, [3]) for n in ("a", "b")]
     outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3, 2]) for n in ("ea", "eb")]
     model = onnx_models._model(
-        [helper.make_node("Gather", ["ta", "a"], ["ea"]), helper.make_node("Add", ["b", "one"], ["b1"]),
-         helper.make_node("Gather", ["tb", "b1"], ["eb"])],
-        ids, outs, [*tables, one],
+        [
+            helper.make_node("Gather", ["ta", "a"], ["ea"]),
+            helper.make_node("Add", ["b", "one"], ["b1"]),
+            helper.make_node("Gather", ["tb", "b1"], ["eb"]),
+        ],
+        ids,
+        outs,
+        [*tables, one],
     )
     assert id_ranges(model, {"a": 40, "b": 6}).as_dict() == {"a": 50, "b": 6}
     assert id_ranges(model, 9).high("b") == 9
@@ -151,8 +166,12 @@ def test_generated_values_keep_to_the_examples_range():
     ranges = IdRanges().with_examples({"b": divisor, "s": signed, "img": image, "attention_mask": mask})
     assert ranges.value_range("b").describe() == "int64 in [1, 6], never 0"
     assert ValueRange.of(signed).nonzero
-    specs = [TensorSpec("b", ("n", 6), "int64"), TensorSpec("s", ("n",), "int64"),
-             TensorSpec("img", ("n", 3, 4, 4)), TensorSpec("attention_mask", ("n", 4), "int64")]
+    specs = [
+        TensorSpec("b", ("n", 6), "int64"),
+        TensorSpec("s", ("n",), "int64"),
+        TensorSpec("img", ("n", 3, 4, 4)),
+        TensorSpec("attention_mask", ("n", 4), "int64"),
+    ]
     for seed in range(20):
         feeds = generate_inputs(specs, {"n": 9}, seed, int_high=ranges)
         assert feeds["b"].min() >= 1 and feeds["b"].max() <= 6
@@ -176,8 +195,9 @@ def test_all_axes_larger_says_each_axis_alone_passes_only_when_it_does():
     tied = "the exporter may have tied two axes together"
     _, notes = axis_breaks([seed, case("seq=11", CaseKind.AXIS, True, "seq", 11), together], {"batch": 2, "seq": 8})
     assert any(tied in n for n in notes)
-    broken, notes = axis_breaks([seed, case("seq=11", CaseKind.AXIS, False, "seq", 11), together],
-                                {"batch": 2, "seq": 8})
+    broken, notes = axis_breaks(
+        [seed, case("seq=11", CaseKind.AXIS, False, "seq", 11), together], {"batch": 2, "seq": 8}
+    )
     assert broken == {"seq": (11,)} and not any(tied in n for n in notes)  # seq alone breaks: no tie to suspect
 
 
@@ -192,11 +212,18 @@ def test_the_one_check_judges_float16_computed_outputs_at_float16_tolerances():
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
     graph = helper.make_graph(
-        [helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16),
-         helper.make_node("Cast", ["h"], ["y"], to=TensorProto.FLOAT),
-         helper.make_node("Identity", ["x"], ["z"])], "g", [x],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
-         helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 3])])
+        [
+            helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16),
+            helper.make_node("Cast", ["h"], ["y"], to=TensorProto.FLOAT),
+            helper.make_node("Identity", ["x"], ["z"]),
+        ],
+        "g",
+        [x],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 3]),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
     onnx.checker.check_model(model)

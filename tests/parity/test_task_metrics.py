@@ -60,7 +60,12 @@ def test_budgets_parse_and_refuse_nonsense():
         with pytest.raises(UsageError):
             parse_budget(bad)
     opts = VariantOptions(("int8", "int4"), budget="top1=0.5")
-    assert KINDS.get("int8").budget_for(opts).as_dict() == {"cosine": 0.99, "top1_decisive": 0.98, "nonfinite": 0.0, "top1": 0.5}
+    assert KINDS.get("int8").budget_for(opts).as_dict() == {
+        "cosine": 0.99,
+        "top1_decisive": 0.98,
+        "nonfinite": 0.0,
+        "top1": 0.5,
+    }
     assert "top1" not in dict(KINDS.get("int4").budget.limits)  # int4 reports argmax agreement, does not gate it
     assert Budget((("max_abs", 1e-3),)).describe() == "max_abs<=0.001"
     assert KINDS.get("ort").speed_rule(VariantOptions(("ort",))) is None

@@ -45,9 +45,14 @@ def _as_cuda_run(events: list[dict], cpu_nodes: set[str]) -> list[dict]:
             if node not in cpu_nodes:
                 ev["args"]["provider"] = "CUDAExecutionProvider"
         out.append(ev)
+
     def node(name, op, provider, out_type):
-        return {"cat": "Node", "name": f"{name}_kernel_time",
-                "args": {"op_name": op, "provider": provider, "output_type_shape": [out_type]}}
+        return {
+            "cat": "Node",
+            "name": f"{name}_kernel_time",
+            "args": {"op_name": op, "provider": provider, "output_type_shape": [out_type]},
+        }
+
     out.append(node("Memcpy_token_1", "MemcpyToHost", "CUDAExecutionProvider", {"float": [2, 32]}))
     out.append(node("Memcpy_token_2", "MemcpyFromHost", "CUDAExecutionProvider", {"float": [2, 32]}))
     out.append(node("shape_of_x", "Shape", "CPUExecutionProvider", {"int64": [2]}))
@@ -59,8 +64,11 @@ def test_real_profile_parses_every_node_on_cpu():
     p = parse_profile(events, "CPUExecutionProvider")
     assert p.nodes == 5
     assert p.by_provider == {"CPUExecutionProvider": 5}
-    assert p.by_op == {"Add": {"CPUExecutionProvider": 2}, "MatMul": {"CPUExecutionProvider": 2},
-                       "Relu": {"CPUExecutionProvider": 1}}
+    assert p.by_op == {
+        "Add": {"CPUExecutionProvider": 2},
+        "MatMul": {"CPUExecutionProvider": 2},
+        "Relu": {"CPUExecutionProvider": 1},
+    }
     assert p.ok and p.fallback == ()
 
 
@@ -108,8 +116,9 @@ def test_capture_without_a_run_reports_nothing(tmp_path):
     import onnxruntime as ort
 
     cap = ProfileCapture()
-    sess = ort.InferenceSession(onnx_models.mlp().SerializeToString(), cap.options(),
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        onnx_models.mlp().SerializeToString(), cap.options(), providers=["CPUExecutionProvider"]
+    )
     p = cap.collect(sess, "CPUExecutionProvider")
     assert p is None or p.nodes == 0
 

@@ -101,8 +101,11 @@ def test_a_provider_is_one_typed_value_in_both_spellings():
     from onnxbridge.runtime.providers import short_provider
 
     assert PROVIDERS == ("auto", "cpu", "cuda", "tensorrt")
-    assert [p.ort for p in KNOWN_PROVIDERS] == ["CPUExecutionProvider", "CUDAExecutionProvider",
-                                                "TensorrtExecutionProvider"]
+    assert [p.ort for p in KNOWN_PROVIDERS] == [
+        "CPUExecutionProvider",
+        "CUDAExecutionProvider",
+        "TensorrtExecutionProvider",
+    ]
     for p in KNOWN_PROVIDERS:
         assert Provider.named(p.name) is p and Provider.named(p.ort) is p and Provider.from_ort(p.ort) is p
         assert short_provider(p.ort) == p.name

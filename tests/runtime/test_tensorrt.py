@@ -13,8 +13,16 @@ from tests.variants.conftest import FAST
 
 
 def test_tensorrt_provider_options(tmp_path):
-    opts = provider_options(TrtSettings(tmp_path / "cache", fp16=True, workspace_bytes=1 << 30,
-                                        min_shapes="x:1x64", opt_shapes="x:4x64", max_shapes="x:16x64"))
+    opts = provider_options(
+        TrtSettings(
+            tmp_path / "cache",
+            fp16=True,
+            workspace_bytes=1 << 30,
+            min_shapes="x:1x64",
+            opt_shapes="x:4x64",
+            max_shapes="x:16x64",
+        )
+    )
     assert (tmp_path / "cache").is_dir()
     assert opts["trt_engine_cache_enable"] == "true" and opts["trt_engine_cache_path"] == str(tmp_path / "cache")
     assert opts["trt_fp16_enable"] == "true" and opts["trt_int8_enable"] == "false"

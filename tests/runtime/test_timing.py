@@ -27,8 +27,11 @@ def mlp_model(batch: int | str = "batch") -> onnx.ModelProto:
     w = helper.make_tensor("W", TensorProto.FLOAT, [16, 8], rng.standard_normal((16, 8)).astype(np.float32).ravel())
     b = helper.make_tensor("b", TensorProto.FLOAT, [8], rng.standard_normal(8).astype(np.float32))
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["z"]),
-         helper.make_node("Relu", ["z"], ["y"])],
+        [
+            helper.make_node("MatMul", ["x", "W"], ["h"]),
+            helper.make_node("Add", ["h", "b"], ["z"]),
+            helper.make_node("Relu", ["z"], ["y"]),
+        ],
         "mlp",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 16])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 8])],
@@ -77,8 +80,12 @@ def test_time_callable_duration_budget_and_min_runs():
 
 @pytest.mark.parametrize(
     "plan, words",
-    [(TimingPlan(runs=0), "--runs"), (TimingPlan(warmup=-1), "--warmup"), (TimingPlan(duration_s=0), "--duration"),
-     (TimingPlan(duration_s=float("nan")), "--duration")],
+    [
+        (TimingPlan(runs=0), "--runs"),
+        (TimingPlan(warmup=-1), "--warmup"),
+        (TimingPlan(duration_s=0), "--duration"),
+        (TimingPlan(duration_s=float("nan")), "--duration"),
+    ],
 )
 def test_timing_plan_refuses_nonsense(plan, words):
     with pytest.raises(UsageError, match=words):
@@ -175,8 +182,15 @@ def test_time_reference_puts_a_module_timed_elsewhere_back_on_the_cpu():
 
 def _report(passed: bool) -> ParityReport:
     out = OutputParity("y", (2, 8), "float32", 0.5 if not passed else 0.0, 0.0, 0.0, 1.0, 1e-4, 1e-3, passed)
-    return ParityReport("ref", "cpu", "CPUExecutionProvider", ("CPUExecutionProvider",), passed,
-                        (ParityCase("seed=0", 0, {"x": (2, 16)}, (out,), passed),), {})
+    return ParityReport(
+        "ref",
+        "cpu",
+        "CPUExecutionProvider",
+        ("CPUExecutionProvider",),
+        passed,
+        (ParityCase("seed=0", 0, {"x": (2, 16)}, (out,), passed),),
+        {},
+    )
 
 
 def test_optimize_keeps_the_original_when_parity_breaks():

@@ -17,8 +17,17 @@ import onnxbridge
 from tests.conftest import files_in
 
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
-LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
-                "squeezenet", "vgg19", "zfnet512")
+LIGHT_MODELS = (
+    "bvlc_alexnet",
+    "densenet121",
+    "inception_v1",
+    "inception_v2",
+    "resnet50",
+    "shufflenet",
+    "squeezenet",
+    "vgg19",
+    "zfnet512",
+)
 
 
 def zoo_folder(name: str, dst: Path) -> Path:
@@ -55,8 +64,11 @@ def legacy_model(path: Path) -> Path:
         helper.make_tensor_value_info(t.name, TensorProto.FLOAT, list(t.dims)) for t in (w, b, scales)
     ]
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
-    model = helper.make_model(helper.make_graph(nodes, "legacy", inputs, outputs, [w, b, scales]),
-                              opset_imports=[helper.make_opsetid("", 9)], producer_name="caffe2")
+    model = helper.make_model(
+        helper.make_graph(nodes, "legacy", inputs, outputs, [w, b, scales]),
+        opset_imports=[helper.make_opsetid("", 9)],
+        producer_name="caffe2",
+    )
     model.ir_version = 3
     del model.graph.output[0].type.tensor_type.shape.dim[:]
     model.graph.output[0].type.tensor_type.ClearField("shape")
@@ -116,8 +128,21 @@ def test_a_legacy_file_is_repaired_and_its_replaced_ops_reported(tmp_path):
 
 def test_cli_reports_what_changed_and_fails_on_wrong_expected_outputs(tmp_path, run_cli):
     model = zoo_folder("squeezenet", tmp_path / "sq")
-    res = run_cli("upgrade", model, "-o", tmp_path / "new.onnx", "--opset", "17", "--json",
-                  "--report", tmp_path / "r.json", "--report", tmp_path / "r.md", "--report", tmp_path / "r.html")
+    res = run_cli(
+        "upgrade",
+        model,
+        "-o",
+        tmp_path / "new.onnx",
+        "--opset",
+        "17",
+        "--json",
+        "--report",
+        tmp_path / "r.json",
+        "--report",
+        tmp_path / "r.md",
+        "--report",
+        tmp_path / "r.html",
+    )
     assert res.code == 0, res.err
     data = json.loads(res.out)
     assert data["command"] == "upgrade" and data["passed"] is True

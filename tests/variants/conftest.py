@@ -22,8 +22,9 @@ def classifier_files(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("classifier")
     onnx.save(models.classifier_onnx(), str(folder / "classifier.onnx"))
-    write_fixtures(folder / "clusters.npz",
-                   inputs=[(f"c{i}", {"x": models.cluster_inputs(4, 100 + i)[0]}) for i in range(8)])
+    write_fixtures(
+        folder / "clusters.npz", inputs=[(f"c{i}", {"x": models.cluster_inputs(4, 100 + i)[0]}) for i in range(8)]
+    )
     return folder
 
 

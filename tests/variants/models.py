@@ -42,13 +42,20 @@ def classifier_onnx():
 
     _, (w1, b1, w2, b2) = classifier_weights()
     inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "W1"), (b1, "b1"), (w2, "W2"), (b2, "b2"))]
-    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h0"], name="mm1"),
-             helper.make_node("Add", ["h0", "b1"], ["h1"], name="add1"),
-             helper.make_node("Relu", ["h1"], ["h2"], name="relu"),
-             helper.make_node("MatMul", ["h2", "W2"], ["o0"], name="mm2"),
-             helper.make_node("Add", ["o0", "b2"], ["logits"], name="add2")]
-    graph = helper.make_graph(nodes, "classifier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", D])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", K])], inits)
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["h0"], name="mm1"),
+        helper.make_node("Add", ["h0", "b1"], ["h1"], name="add1"),
+        helper.make_node("Relu", ["h1"], ["h2"], name="relu"),
+        helper.make_node("MatMul", ["h2", "W2"], ["o0"], name="mm2"),
+        helper.make_node("Add", ["o0", "b2"], ["logits"], name="add2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "classifier",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", D])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", K])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10
     onnx.checker.check_model(model)
@@ -87,17 +94,26 @@ def rms_overflow():
     from onnx import TensorProto, helper
 
     rng = np.random.default_rng(1)
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
-             helper.make_node("Mul", ["h", "h"], ["sq"], name="square"),
-             helper.make_node("ReduceMean", ["sq"], ["ms"], name="mean", axes=[-1], keepdims=1),
-             helper.make_node("Add", ["ms", "eps"], ["mse"], name="eps_add"),
-             helper.make_node("Sqrt", ["mse"], ["rms"], name="sqrt"),
-             helper.make_node("Div", ["h", "rms"], ["n"], name="div"),
-             helper.make_node("MatMul", ["n", "w2"], ["y"], name="mm2")]
-    inits = {"w": (rng.standard_normal((32, 32)) * 60).astype(np.float32),
-             "w2": (rng.standard_normal((32, 8)) / 6).astype(np.float32), "eps": np.array([1e-6], np.float32)}
-    return graph(nodes, inits, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 32])],
-                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])])
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        helper.make_node("Mul", ["h", "h"], ["sq"], name="square"),
+        helper.make_node("ReduceMean", ["sq"], ["ms"], name="mean", axes=[-1], keepdims=1),
+        helper.make_node("Add", ["ms", "eps"], ["mse"], name="eps_add"),
+        helper.make_node("Sqrt", ["mse"], ["rms"], name="sqrt"),
+        helper.make_node("Div", ["h", "rms"], ["n"], name="div"),
+        helper.make_node("MatMul", ["n", "w2"], ["y"], name="mm2"),
+    ]
+    inits = {
+        "w": (rng.standard_normal((32, 32)) * 60).astype(np.float32),
+        "w2": (rng.standard_normal((32, 8)) / 6).astype(np.float32),
+        "eps": np.array([1e-6], np.float32),
+    }
+    return graph(
+        nodes,
+        inits,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+    )
 
 
 def cancellation():
@@ -105,10 +121,15 @@ def cancellation():
     from onnx import TensorProto, helper
 
     w = (np.random.default_rng(2).standard_normal((16, 16)) / 4).astype(np.float32)
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
-             helper.make_node("Add", ["h", "big"], ["hb"], name="add_big"),
-             helper.make_node("Sub", ["hb", "big"], ["hs"], name="sub_big"),
-             helper.make_node("MatMul", ["hs", "w"], ["y"], name="mm2")]
-    return graph(nodes, {"w": w, "big": np.array([4096.0], np.float32)},
-                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
-                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])])
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        helper.make_node("Add", ["h", "big"], ["hb"], name="add_big"),
+        helper.make_node("Sub", ["hb", "big"], ["hs"], name="sub_big"),
+        helper.make_node("MatMul", ["hs", "w"], ["y"], name="mm2"),
+    ]
+    return graph(
+        nodes,
+        {"w": w, "big": np.array([4096.0], np.float32)},
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
+    )

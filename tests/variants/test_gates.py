@@ -38,8 +38,14 @@ def test_a_good_int8_variant_is_written_and_agrees_at_a_size_the_gate_did_not_us
 
 
 def test_a_variant_over_its_budget_is_refused_and_not_written(classifier, classifier_files):
-    report = api.variant(classifier, "int4", inputs_file=classifier_files / "clusters.npz", min_speedup=0,
-                         budget="cosine_min=0.99999", **FAST)
+    report = api.variant(
+        classifier,
+        "int4",
+        inputs_file=classifier_files / "clusters.npz",
+        min_speedup=0,
+        budget="cosine_min=0.99999",
+        **FAST,
+    )
     v = _only(report)
     assert v.status is VariantStatus.REFUSED and v.path is None
     assert "over the accuracy budget" in v.reasons[0] and "cosine_min" in v.reasons[0]
@@ -50,14 +56,26 @@ def test_a_variant_over_its_budget_is_refused_and_not_written(classifier, classi
 def test_a_slower_variant_is_refused_unless_forced_then_marked_fail(run_cli, classifier):
     """int8 on a 64-wide classifier can never be 100x faster than fp32: refused, exit 1, nothing written;
     with --write-failed it is written and the report says FAIL."""
-    r = run_cli("variant", classifier, "--to", "int8", "--min-speedup", "100", "--runs", "3", "--rounds", "1",
-                "--json")
+    r = run_cli("variant", classifier, "--to", "int8", "--min-speedup", "100", "--runs", "3", "--rounds", "1", "--json")
     assert r.code == 1, r.err
     v = json.loads(r.out)["variants"]["variants"][0]
     assert v["status"] == "refused" and "slower than required" in v["reasons"][0] and "needs >= 100x" in v["reasons"][0]
     assert files_in(classifier.parent) == {"classifier.onnx"}
-    r = run_cli("variant", classifier, "--to", "int8", "--min-speedup", "100", "--write-failed", "--runs", "3",
-                "--rounds", "1", "--report", classifier.parent / "r.md")
+    r = run_cli(
+        "variant",
+        classifier,
+        "--to",
+        "int8",
+        "--min-speedup",
+        "100",
+        "--write-failed",
+        "--runs",
+        "3",
+        "--rounds",
+        "1",
+        "--report",
+        classifier.parent / "r.md",
+    )
     assert r.code == 1
     assert (classifier.parent / "classifier.int8.onnx").is_file()
     assert "✗ FAIL (written: --write-failed)" in (classifier.parent / "r.md").read_text()
@@ -79,12 +97,15 @@ def test_an_fp16_model_that_cannot_meet_its_budget_is_unavailable(classifier):
     assert files_in(classifier.parent) == {"classifier.onnx"}
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"input": np.zeros((4, 64), np.float32)}, "missing x; unknown input"),
-    ({"x": np.zeros((4, 32), np.float32)}, "axis 1 is 32, the model fixes it at 64"),
-    ({"x": np.zeros((64,), np.float32)}, "rank 1"),
-    ({"x": np.zeros((4, 64), np.int64)}, "is int64, the model wants float32"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"input": np.zeros((4, 64), np.float32)}, "missing x; unknown input"),
+        ({"x": np.zeros((4, 32), np.float32)}, "axis 1 is 32, the model fixes it at 64"),
+        ({"x": np.zeros((64,), np.float32)}, "rank 1"),
+        ({"x": np.zeros((4, 64), np.int64)}, "is int64, the model wants float32"),
+    ],
+)
 def test_calibration_data_that_does_not_fit_is_exit_2(run_cli, classifier, bad, message):
     from onnxbridge.parity.fixtures import write_fixtures
 
@@ -95,8 +116,14 @@ def test_calibration_data_that_does_not_fit_is_exit_2(run_cli, classifier, bad, 
 
 
 def test_int8_static_is_calibrated_on_the_even_cases_and_judged_on_the_odd_ones(classifier, classifier_files):
-    report = api.variant(classifier, "int8-static", inputs_file=classifier_files / "clusters.npz",
-                         calibration_method="entropy", min_speedup=0, **FAST)
+    report = api.variant(
+        classifier,
+        "int8-static",
+        inputs_file=classifier_files / "clusters.npz",
+        calibration_method="entropy",
+        min_speedup=0,
+        **FAST,
+    )
     v = _only(report)
     assert v.status is VariantStatus.PASSED, v.reasons
     assert v.details["settings"]["calibration"] == "entropy" and v.details["settings"]["calibration_cases"] == 4
@@ -121,9 +148,24 @@ def test_convert_builds_variants_judged_against_the_source(run_cli, tmp_path, cl
     from tests.test_report_schema import check
 
     out = tmp_path / "clf.onnx"
-    r = run_cli("convert", "tests.variants.models:classifier", "-o", out, "--input", "x:batch,64",
-                "--inputs", classifier_files / "clusters.npz", "--variant", "int8,ort", "--min-speedup", "0",
-                "--report", tmp_path / "r.json", "--report", tmp_path / "r.html")
+    r = run_cli(
+        "convert",
+        "tests.variants.models:classifier",
+        "-o",
+        out,
+        "--input",
+        "x:batch,64",
+        "--inputs",
+        classifier_files / "clusters.npz",
+        "--variant",
+        "int8,ort",
+        "--min-speedup",
+        "0",
+        "--report",
+        tmp_path / "r.json",
+        "--report",
+        tmp_path / "r.html",
+    )
     assert r.code == 0, r.out + r.err
     d = check("report.schema.json", json.loads((tmp_path / "r.json").read_text()))
     var = d["variants"]

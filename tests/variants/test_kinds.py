@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _scaled(factor: float):
     """A builder that multiplies the classifier's output by ``factor`` (1.0: the fp32 model as is)."""
+
     def build(model, src: Path, dst: Path, ctx: BuildContext) -> Built:
         from onnx import helper, numpy_helper
 
@@ -36,20 +37,34 @@ def _scaled(factor: float):
         model.graph.node.append(helper.make_node("Mul", [inner, "factor"], [out.name]))
         save(model, dst)
         return Built(dst, f"outputs x{factor}", {"factor": factor})
+
     return build
 
 
 def _run(classifier, classifier_files, kinds: VariantKinds, name: str):
-    options = VariantOptions((name,), budget={}, min_speedup=0, inputs_file=classifier_files / "clusters.npz",
-                             timing=TimingPlan(warmup=1, runs=3), rounds=1)
+    options = VariantOptions(
+        (name,),
+        budget={},
+        min_speedup=0,
+        inputs_file=classifier_files / "clusters.npz",
+        timing=TimingPlan(warmup=1, runs=3),
+        rounds=1,
+    )
     (v,) = run_variants(classifier, options, kinds=kinds).variants
     return v
 
 
 def test_a_throwaway_kind_is_one_declaration_and_one_registration_line(classifier, classifier_files):
     kinds = VariantKinds()
-    kinds.register(VariantKind("same", _scaled(1.0), Budget((("cosine", 0.9999),)), "the fp32 model, copied",
-                               notes=lambda options: ("copied, not converted",)))
+    kinds.register(
+        VariantKind(
+            "same",
+            _scaled(1.0),
+            Budget((("cosine", 0.9999),)),
+            "the fp32 model, copied",
+            notes=lambda options: ("copied, not converted",),
+        )
+    )
     v = _run(classifier, classifier_files, kinds, "same")
     assert v.status is VariantStatus.PASSED, v.reasons
     assert v.path == str(classifier.parent / "classifier.same.onnx") and v.budget == {"cosine": 0.9999}
@@ -78,7 +93,10 @@ def test_a_kind_name_is_registered_once_and_unknown_names_are_refused_before_any
 def test_every_built_in_kind_declares_its_budget_and_the_docs_list_exactly_the_registry():
     assert KINDS.names() == ("fp16", "bf16", "int8", "int8-static", "int4", "ort")
     assert KINDS.get("int4").budget.as_dict() == {"cosine": 0.9, "nonfinite": 0.0}
-    assert KINDS.get("ort").filename(Path("m.onnx")) == "m.ort" and KINDS.get("fp16").filename(Path("m.onnx")) == "m.fp16.onnx"
+    assert (
+        KINDS.get("ort").filename(Path("m.onnx")) == "m.ort"
+        and KINDS.get("fp16").filename(Path("m.onnx")) == "m.fp16.onnx"
+    )
     schema = json.loads((ROOT / "docs/schema/report.schema.json").read_text())
     assert tuple(schema["$defs"]["variant"]["properties"]["kind"]["enum"]) == KINDS.names()
     cli = (ROOT / "docs/cli.md").read_text()
@@ -95,11 +113,27 @@ def test_the_ort_kinds_table_is_declared_by_the_kind():
     from onnxbridge.results import VariantResult
 
     kind_table = KINDS.get("ort").table
-    mobile = {"eps": [{"ep": "NNAPI", "suitability": "yes", "supported_nodes": 3, "nodes": 4, "partitions": 1,
-                       "with_fixed_shapes": None}], "recommendation": "use NNAPI"}
-    v = VariantResult(kind="ort", status=VariantStatus.PASSED, path=None, reasons=(), budget={},
-                      details={"mobile": mobile})
+    mobile = {
+        "eps": [
+            {
+                "ep": "NNAPI",
+                "suitability": "yes",
+                "supported_nodes": 3,
+                "nodes": 4,
+                "partitions": 1,
+                "with_fixed_shapes": None,
+            }
+        ],
+        "recommendation": "use NNAPI",
+    }
+    v = VariantResult(
+        kind="ort", status=VariantStatus.PASSED, path=None, reasons=(), budget={}, details={"mobile": mobile}
+    )
     table = kind_table(v)
     assert table.rows[0] == ("NNAPI", "yes", "3/4", "1", "-") and table.rows[-1][:2] == ("recommendation", "use NNAPI")
-    assert KINDS.get("int8").table(VariantResult(kind="int8", status=VariantStatus.PASSED, path=None, reasons=(),
-                                                 budget={})) is None
+    assert (
+        KINDS.get("int8").table(
+            VariantResult(kind="int8", status=VariantStatus.PASSED, path=None, reasons=(), budget={})
+        )
+        is None
+    )

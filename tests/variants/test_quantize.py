@@ -19,13 +19,22 @@ from tests.variants.conftest import FAST, rerun
 def _gemm_lm():
     """x @ W.T + b (Gemm, transB) then a tied head reading a table through a Transpose."""
     rng = np.random.default_rng(4)
-    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=1, name="gemm"),
-             helper.make_node("Transpose", ["e"], ["eT"], perm=[1, 0], name="tr"),
-             helper.make_node("MatMul", ["g", "eT"], ["logits"], name="head")]
-    inits = {"w": rng.standard_normal((64, 64)).astype(np.float32) / 8, "b": np.ones(64, np.float32),
-             "e": rng.standard_normal((50, 64)).astype(np.float32)}
-    return models.graph(nodes, inits, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
-                        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 50])])
+    nodes = [
+        helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=1, name="gemm"),
+        helper.make_node("Transpose", ["e"], ["eT"], perm=[1, 0], name="tr"),
+        helper.make_node("MatMul", ["g", "eT"], ["logits"], name="head"),
+    ]
+    inits = {
+        "w": rng.standard_normal((64, 64)).astype(np.float32) / 8,
+        "b": np.ones(64, np.float32),
+        "e": rng.standard_normal((50, 64)).astype(np.float32),
+    }
+    return models.graph(
+        nodes,
+        inits,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 50])],
+    )
 
 
 def test_gemm_and_tied_transpose_become_constant_matmuls():
@@ -51,9 +60,12 @@ def test_int4_quantizes_the_rewritten_weights(tmp_path):
 
 
 def test_int8_dynamic_on_a_model_without_matmul_is_unavailable(tmp_path):
-    m = models.graph([helper.make_node("Relu", ["x"], ["y"])], {},
-                     [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
-                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])])
+    m = models.graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        {},
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+    )
     onnx.save(m, str(tmp_path / "relu.onnx"))
     (v,) = api.variant(tmp_path / "relu.onnx", "int8", min_speedup=0, **FAST).variants.variants
     assert v.status is VariantStatus.UNAVAILABLE and "nothing was quantised" in v.reasons[0]

@@ -33,7 +33,16 @@ def cannot_run(task: Task, what: str, hint: str) -> Outcome:
 
 
 def _error(task: Task, what: str, hint: str, exit_code: int) -> Outcome:
-    return Outcome(ModelResult(
-        name=task.entry.name, status=GateStatus.ERROR, location=task.location, onnx=task.entry.onnx,
-        source=task.entry.source, reasons=task.reasons, exit_code=exit_code, message=what, hint=hint,
-    ))
+    return Outcome(
+        ModelResult(
+            name=task.entry.name,
+            status=GateStatus.ERROR,
+            location=task.location,
+            onnx=task.entry.onnx,
+            source=task.entry.source,
+            reasons=task.reasons,
+            exit_code=exit_code,
+            message=what,
+            hint=hint,
+        )
+    )

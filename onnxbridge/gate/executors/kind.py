@@ -35,11 +35,14 @@ class ExecutorKind:
         if options.address is not None and not self.takes_address:
             takers = ", ".join(k.name for k in kinds if k.takes_address)
             what = f"only {takers} takes an address" if takers else "no executor here takes an address"
-            raise UsageError(f"--executor {self.name}:{options.address}: {what}",
-                             f"write --executor {self.name}, or one of {kinds.help()}")
+            raise UsageError(
+                f"--executor {self.name}:{options.address}: {what}",
+                f"write --executor {self.name}, or one of {kinds.help()}",
+            )
         if options.ship is not None and not self.ships:
-            raise UsageError(f"--executor {self.name} does not ship the project: it runs where the project is",
-                             "leave ship unset")
+            raise UsageError(
+                f"--executor {self.name} does not ship the project: it runs where the project is", "leave ship unset"
+            )
 
 
 class ExecutorKinds:

@@ -65,12 +65,10 @@ class _Pools:
             name = self.tasks[i].entry.name
             while True:
                 if self.attempts[i] >= self.tries:
-                    yield worker_died(self.tasks[i], f"the worker process checking it died {self.tries} time(s)",
-                                      _HINT)
+                    yield worker_died(self.tasks[i], f"the worker process checking it died {self.tries} time(s)", _HINT)
                     break
                 self.attempts[i] += 1
-                self.say(f"{name}: its worker process died; trying again alone "
-                         f"({self.attempts[i]} of {self.tries})")
+                self.say(f"{name}: its worker process died; trying again alone ({self.attempts[i]} of {self.tries})")
                 died, _ = yield from self._round([i], 1)
                 if not died:
                     break
@@ -84,8 +82,9 @@ class _Pools:
 
         before = set(multiprocessing.active_children())  # the pool's workers are the children it adds
         # spawn, not fork: workers import torch / tensorflow, which are not fork-safe
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(indices)),
-                                   mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, len(indices)), mp_context=multiprocessing.get_context("spawn")
+        )
         futures: dict = {}
         died: list[int] = []
         not_started: list[int] = []
@@ -110,10 +109,12 @@ class _Pools:
     def _noted(self, i: int, outcome: Outcome) -> Outcome:
         if self.attempts[i] == 1:
             return outcome
-        note = (f"a worker process died while it ran and it was run again alone: "
-                f"attempt {self.attempts[i]} of {self.tries}")
-        return dataclasses.replace(outcome, result=dataclasses.replace(
-            outcome.result, notes=(*outcome.result.notes, note)))
+        note = (
+            f"a worker process died while it ran and it was run again alone: attempt {self.attempts[i]} of {self.tries}"
+        )
+        return dataclasses.replace(
+            outcome, result=dataclasses.replace(outcome.result, notes=(*outcome.result.notes, note))
+        )
 
 
 _HINT = "rerun with --jobs 1; a crash in a framework or out of memory is likely"

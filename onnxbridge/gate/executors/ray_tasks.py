@@ -31,11 +31,23 @@ from .kind import ExecutorKind
 
 __all__ = ["RayExecutor", "resources_of", "SHIP_EXCLUDES"]
 
-SHIP_EXCLUDES = [".git", ".venv", "venv", ".onnxbridge", "__pycache__", "*.pyc", ".tox", ".mypy_cache",
-                 ".pytest_cache", "node_modules"]
+SHIP_EXCLUDES = [
+    ".git",
+    ".venv",
+    "venv",
+    ".onnxbridge",
+    "__pycache__",
+    "*.pyc",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    "node_modules",
+]
 _CANCEL_GRACE_S = 10.0
-_DIED_HINT = ("out of memory or a crash in a framework is likely: give it more (memory_gb = ... in the manifest) "
-              "or check it alone with --executor local --model NAME")
+_DIED_HINT = (
+    "out of memory or a crash in a framework is likely: give it more (memory_gb = ... in the manifest) "
+    "or check it alone with --executor local --model NAME"
+)
 
 
 def resources_of(task: Task) -> dict[str, Any]:
@@ -69,8 +81,10 @@ def _import_ray():
     try:
         import ray
     except ImportError as e:
-        raise UsageError("--executor ray needs Ray, which is not installed here",
-                         "pip install 'onnxbridge[ray]' (or run with --executor local)") from e
+        raise UsageError(
+            "--executor ray needs Ray, which is not installed here",
+            "pip install 'onnxbridge[ray]' (or run with --executor local)",
+        ) from e
     return ray
 
 
@@ -78,8 +92,10 @@ def _connect(ray, options: ExecutorOptions, say: Progress, root: str) -> bool:
     """Connect to the cluster (or start a local instance); False when the caller had connected already."""
     if ray.is_initialized():
         if options.shipped and not ray.get_runtime_context().runtime_env.get("working_dir"):
-            raise UsageError("the project must be shipped to the Ray workers, but Ray was initialised without it",
-                             f"call ray.init(..., runtime_env={{'working_dir': {root!r}}}) or let onnxbridge connect")
+            raise UsageError(
+                "the project must be shipped to the Ray workers, but Ray was initialised without it",
+                f"call ray.init(..., runtime_env={{'working_dir': {root!r}}}) or let onnxbridge connect",
+            )
         return False
     settings: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     if options.address:
@@ -95,9 +111,11 @@ def _connect(ray, options: ExecutorOptions, say: Progress, root: str) -> bool:
         ray.init(**settings)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"at {options.address}" if options.address else "here"
-        raise InputError(f"cannot start or reach a Ray cluster {where}: {str(e).strip()[:300]}",
-                         "check the address (ray status on the head node), or run with --executor local; a project "
-                         "folder too large to ship: list its big files in .gitignore") from e
+        raise InputError(
+            f"cannot start or reach a Ray cluster {where}: {str(e).strip()[:300]}",
+            "check the address (ray status on the head node), or run with --executor local; a project "
+            "folder too large to ship: list its big files in .gitignore",
+        ) from e
     return True
 
 
@@ -111,9 +129,11 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as e:
-        raise InputError(f"nothing answers at {address} (the Ray cluster's address): {e.strerror or e}",
-                         "start the head node (ray start --head), check HOST:PORT (ray status on the head prints "
-                         "it), or run with --executor local") from e
+        raise InputError(
+            f"nothing answers at {address} (the Ray cluster's address): {e.strerror or e}",
+            "start the head node (ray start --head), check HOST:PORT (ray status on the head prints "
+            "it), or run with --executor local",
+        ) from e
 
 
 class _Run:
@@ -156,8 +176,13 @@ class _Run:
         tries = self.options.retries + 1
         try:
             outcome = self.ray.get(ref)
-        except (errors.WorkerCrashedError, errors.OutOfMemoryError, errors.NodeDiedError,
-                errors.LocalRayletDiedError, errors.ObjectLostError) as e:
+        except (
+            errors.WorkerCrashedError,
+            errors.OutOfMemoryError,
+            errors.NodeDiedError,
+            errors.LocalRayletDiedError,
+            errors.ObjectLostError,
+        ) as e:
             what = _death(e)
             if attempt < tries:
                 self.say(f"{task.entry.name}: its worker died ({what}); trying again ({attempt + 1} of {tries})")
@@ -165,13 +190,17 @@ class _Run:
                 return None
             return worker_died(task, f"its Ray worker died {tries} time(s) ({what})", _DIED_HINT)
         except errors.RayError as e:
-            return cannot_run(task, f"Ray could not run it: {first_line(e)}",
-                               "check that the workers have onnxbridge and the frameworks installed "
-                               "(pip install 'onnxbridge[all,ray]'), or run with --executor local")
+            return cannot_run(
+                task,
+                f"Ray could not run it: {first_line(e)}",
+                "check that the workers have onnxbridge and the frameworks installed "
+                "(pip install 'onnxbridge[all,ray]'), or run with --executor local",
+            )
         if attempt > 1:
             note = f"its Ray worker died and it was run again: attempt {attempt} of {tries}"
-            outcome = dataclasses.replace(outcome, result=dataclasses.replace(
-                outcome.result, notes=(*outcome.result.notes, note)))
+            outcome = dataclasses.replace(
+                outcome, result=dataclasses.replace(outcome.result, notes=(*outcome.result.notes, note))
+            )
         return outcome
 
     def _unfit(self, task: Task) -> Outcome | None:
@@ -181,15 +210,23 @@ class _Run:
         if self.have is None:
             self.have = self.ray.cluster_resources()
         have, need = self.have, resources_of(task)
-        short = [f"{label} {need[key] if key != 'memory' else need[key] / 2**30:g}"
-                 for key, res, label in (("num_cpus", "CPU", "CPUs"), ("num_gpus", "GPU", "GPUs"),
-                                         ("memory", "memory", "GiB of memory"))
-                 if key in need and need[key] > have.get(res, 0)]
+        short = [
+            f"{label} {need[key] if key != 'memory' else need[key] / 2**30:g}"
+            for key, res, label in (
+                ("num_cpus", "CPU", "CPUs"),
+                ("num_gpus", "GPU", "GPUs"),
+                ("memory", "memory", "GiB of memory"),
+            )
+            if key in need and need[key] > have.get(res, 0)
+        ]
         if not short:
             return None
-        return cannot_run(task, f"the local Ray instance cannot give it {', '.join(short)}",
-                           "lower cpus / memory_gb in the manifest, set provider = \"auto\" or \"cpu\", "
-                           "or run it on a cluster that has them (--executor ray:ADDRESS)")
+        return cannot_run(
+            task,
+            f"the local Ray instance cannot give it {', '.join(short)}",
+            'lower cpus / memory_gb in the manifest, set provider = "auto" or "cpu", '
+            "or run it on a cluster that has them (--executor ray:ADDRESS)",
+        )
 
     def _cancel(self) -> None:
         """Cancel what is still running and give it a moment to clean up."""
@@ -228,15 +265,16 @@ def _moved(task: Task, root: str) -> Task:
         return task
     source = task.source
     if source.startswith(task.root + os.sep):
-        source = root + source[len(task.root):]
+        source = root + source[len(task.root) :]
     return dataclasses.replace(task, root=root, source=source)
 
 
 def _unmoved(result, here: str, there: str):
     """Messages that name the shipped copy name the project folder of the submitting machine instead."""
     fix = lambda text: text.replace(here, there) if text else text  # noqa: E731
-    return dataclasses.replace(result, message=fix(result.message), hint=fix(result.hint),
-                               notes=tuple(fix(n) for n in result.notes))
+    return dataclasses.replace(
+        result, message=fix(result.message), hint=fix(result.hint), notes=tuple(fix(n) for n in result.notes)
+    )
 
 
 def _death(e: Exception) -> str:
@@ -244,6 +282,11 @@ def _death(e: Exception) -> str:
     return "out of memory" if "OutOfMemory" in name else name
 
 
-
-KIND = ExecutorKind("ray", RayExecutor, "one Ray task per model, on a cluster (ray:ADDRESS) or a local instance",
-                    takes_address=True, ships=True, default_jobs=0)
+KIND = ExecutorKind(
+    "ray",
+    RayExecutor,
+    "one Ray task per model, on a cluster (ray:ADDRESS) or a local instance",
+    takes_address=True,
+    ships=True,
+    default_jobs=0,
+)

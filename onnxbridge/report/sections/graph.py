@@ -15,10 +15,20 @@ def graph_markdown(report: Report, ctx: RenderContext) -> list[str]:
     index = ctx.overlays
     if index is None:
         return []
-    lines = ["", "## On the graph", "", "Node data for Google's Model Explorer, written beside this report; open it with",
-             "", f"    onnxbridge view {index.model} --report {ctx.report_name}", ""]
-    lines += [f"- [{f.path.name}]({f.path.name}): {f.title} per node ({f.summary}); "
-              + ", ".join(f"{i.color} {i.meaning}" for i in f.legend) for f in index.files]
+    lines = [
+        "",
+        "## On the graph",
+        "",
+        "Node data for Google's Model Explorer, written beside this report; open it with",
+        "",
+        f"    onnxbridge view {index.model} --report {ctx.report_name}",
+        "",
+    ]
+    lines += [
+        f"- [{f.path.name}]({f.path.name}): {f.title} per node ({f.summary}); "
+        + ", ".join(f"{i.color} {i.meaning}" for i in f.legend)
+        for f in index.files
+    ]
     return lines
 
 

@@ -19,9 +19,13 @@ def build(report: Report) -> Section | None:
     conv = report.conversion
     if conv is None or not conv.attempts:
         return None
-    rows = tuple((a.route, "won" if a.ok else "failed", f"{a.seconds:.2f}", route_why(a.error, a.failing_op))
-                 for a in conv.attempts)
-    return Section("Routes", (Table(("route", "outcome", "seconds", "why"), rows, tuple(not a.ok for a in conv.attempts)),))
+    rows = tuple(
+        (a.route, "won" if a.ok else "failed", f"{a.seconds:.2f}", route_why(a.error, a.failing_op))
+        for a in conv.attempts
+    )
+    return Section(
+        "Routes", (Table(("route", "outcome", "seconds", "why"), rows, tuple(not a.ok for a in conv.attempts)),)
+    )
 
 
 SECTION = ReportSection("routes", build)

@@ -18,15 +18,33 @@ def build(report: Report) -> Section | None:
     s = report.simplify
     if s is None:
         return None
-    blocks: list[Block] = [Text(f"nodes {s.nodes_before} → {s.nodes_after} in {s.seconds:.2f} s"
-                                + (f" — {s.reason}" if s.reason else ""))]
+    blocks: list[Block] = [
+        Text(f"nodes {s.nodes_before} → {s.nodes_after} in {s.seconds:.2f} s" + (f" — {s.reason}" if s.reason else ""))
+    ]
     if s.candidates or s.op_diff:
-        blocks.append(Text(f"kept: {s.tool or 'the input'}" + ("; op counts changed: "
-                           + ", ".join(f"{k} {n:+d}" for k, n in s.op_diff.items()) if s.op_diff else "")))
+        blocks.append(
+            Text(
+                f"kept: {s.tool or 'the input'}"
+                + (
+                    "; op counts changed: " + ", ".join(f"{k} {n:+d}" for k, n in s.op_diff.items())
+                    if s.op_diff
+                    else ""
+                )
+            )
+        )
     if s.candidates:
-        rows = tuple((c.tool, "yes" if c.ok else f"no: {c.detail or ''}", str(c.nodes), _mb(c.weight_bytes),
-                      f"{c.seconds:.2f}", "-" if c.parity is None else ("✓" if c.parity else "✗"),
-                      ", ".join(f"{k} {n:+d}" for k, n in c.op_diff.items()) or "-") for c in s.candidates)
+        rows = tuple(
+            (
+                c.tool,
+                "yes" if c.ok else f"no: {c.detail or ''}",
+                str(c.nodes),
+                _mb(c.weight_bytes),
+                f"{c.seconds:.2f}",
+                "-" if c.parity is None else ("✓" if c.parity else "✗"),
+                ", ".join(f"{k} {n:+d}" for k, n in c.op_diff.items()) or "-",
+            )
+            for c in s.candidates
+        )
         blocks.append(Table(("simplifier", "ran", "nodes", "weights", "seconds", "parity", "op counts changed"), rows))
     return Section("Simplify", tuple(blocks))
 

@@ -15,13 +15,16 @@ def build(model, src: Path, dst: Path, ctx: BuildContext) -> Built:
     mb = convert_bf16(model)
     missing = bf16_support(mb, ctx.provider)
     if missing:
-        raise VariantUnavailable(f"bf16 on {ctx.provider}: ONNX Runtime has no bf16 kernel for {missing}",
-                                 "bf16 runs on CUDA: use --provider cuda" if ctx.provider == "cpu"
-                                 else "keep that op in fp32, or use fp16")
+        raise VariantUnavailable(
+            f"bf16 on {ctx.provider}: ONNX Runtime has no bf16 kernel for {missing}",
+            "bf16 runs on CUDA: use --provider cuda" if ctx.provider == "cpu" else "keep that op in fp32, or use fp16",
+        )
     save(mb, dst)
-    return Built(dst, "onnxruntime float16 converter, retyped to bfloat16 (weights re-rounded from fp32), "
-                      "float I/O kept")
+    return Built(
+        dst, "onnxruntime float16 converter, retyped to bfloat16 (weights re-rounded from fp32), float I/O kept"
+    )
 
 
-KIND = VariantKind("bf16", build, Budget((("cosine", 0.99), ("top1_decisive", 0.98), ("nonfinite", 0))),
-                   "bfloat16 compute (CUDA)")
+KIND = VariantKind(
+    "bf16", build, Budget((("cosine", 0.99), ("top1_decisive", 0.98), ("nonfinite", 0))), "bfloat16 compute (CUDA)"
+)

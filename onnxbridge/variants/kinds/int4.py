@@ -19,19 +19,32 @@ def build(model, src: Path, dst: Path, ctx: BuildContext) -> Built:
     rewritten, rewrites = weights_as_matmul(model)
     q, settings = int4_weight_only(rewritten)
     save(q, dst)
-    return Built(dst, "onnxruntime MatMulNBitsQuantizer: 4-bit blocks of 32, MatMul and embedding Gather",
-                 {"settings": settings, "rewrites": rewrites})
+    return Built(
+        dst,
+        "onnxruntime MatMulNBitsQuantizer: 4-bit blocks of 32, MatMul and embedding Gather",
+        {"settings": settings, "rewrites": rewrites},
+    )
 
 
 def notes(options: VariantOptions) -> tuple[str, ...]:
     if "top1" in dict(options.budget) or "top1_decisive" in dict(options.budget):
         return ()
-    return (("int4: argmax agreement is reported, not gated by default (random-weight LMs have near-flat "
-            "logits that 4-bit weights reorder); gate it with --budget top1_decisive=..."),)
+    return (
+        (
+            "int4: argmax agreement is reported, not gated by default (random-weight LMs have near-flat "
+            "logits that 4-bit weights reorder); gate it with --budget top1_decisive=..."
+        ),
+    )
 
 
 # int4 does not gate argmax agreement: on random-weight LMs (near-flat logits) 4-bit weights flip most
 # argmaxes (measured 0.2-0.4 on GPT-2 / Llama-style configs) while staying useful.
-KIND = VariantKind("int4", build, Budget((("cosine", 0.9), ("nonfinite", 0))),
-                   "4-bit weight-only blocks (LLMs)", must_quantise="MatMul or Gather",
-                   empty_hint="int4 needs MatMul (or Gemm / Gather) with a constant 2-D weight", notes=notes)
+KIND = VariantKind(
+    "int4",
+    build,
+    Budget((("cosine", 0.9), ("nonfinite", 0))),
+    "4-bit weight-only blocks (LLMs)",
+    must_quantise="MatMul or Gather",
+    empty_hint="int4 needs MatMul (or Gemm / Gather) with a constant 2-D weight",
+    notes=notes,
+)

@@ -16,7 +16,12 @@ def build(model, src: Path, dst: Path, ctx: BuildContext) -> Built:
     return Built(dst, "onnxruntime quantize_dynamic (int8 weights, uint8 activations per run)", {"settings": settings})
 
 
-KIND = VariantKind("int8", build, Budget((("cosine", 0.99), ("top1_decisive", 0.98), ("nonfinite", 0))),
-                   "dynamic int8 quantisation (transformers)", must_quantise="MatMul / Gather / Attention",
-                   empty_hint="int8 dynamic quantises MatMul, Gather and Attention only (Conv is slower as "
-                              "ConvInteger): use int8-static for CNNs")
+KIND = VariantKind(
+    "int8",
+    build,
+    Budget((("cosine", 0.99), ("top1_decisive", 0.98), ("nonfinite", 0))),
+    "dynamic int8 quantisation (transformers)",
+    must_quantise="MatMul / Gather / Attention",
+    empty_hint="int8 dynamic quantises MatMul, Gather and Attention only (Conv is slower as "
+    "ConvInteger): use int8-static for CNNs",
+)

@@ -19,15 +19,19 @@ def build(model, src: Path, dst: Path, ctx: BuildContext) -> Built:
     from ..ortformat import mobile_usability, to_ort
 
     settings = to_ort(src, dst)
-    return Built(dst, "ORT format for ONNX Runtime Mobile (arm, optimisation level all)",
-                 {"settings": settings, "mobile": mobile_usability(src)})
+    return Built(
+        dst,
+        "ORT format for ONNX Runtime Mobile (arm, optimisation level all)",
+        {"settings": settings, "mobile": mobile_usability(src)},
+    )
 
 
 def notes(options: VariantOptions) -> tuple[str, ...]:
     if KIND.speed_rule(options) is not None:
         return ()
-    return (("ort: timed here but not gated on speed (the file is for a phone: this host's timing says "
-            "nothing of it)"),)
+    return (
+        ("ort: timed here but not gated on speed (the file is for a phone: this host's timing says nothing of it)"),
+    )
 
 
 def table(result: VariantResult) -> Table | None:
@@ -35,13 +39,29 @@ def table(result: VariantResult) -> Table | None:
     mobile = result.details.get("mobile")
     if not mobile:
         return None
-    rows = tuple((e["ep"], str(e["suitability"]), f"{e['supported_nodes']}/{e['nodes']}", str(e["partitions"]),
-                  str(e["with_fixed_shapes"] or "-")) for e in mobile["eps"])
+    rows = tuple(
+        (
+            e["ep"],
+            str(e["suitability"]),
+            f"{e['supported_nodes']}/{e['nodes']}",
+            str(e["partitions"]),
+            str(e["with_fixed_shapes"] or "-"),
+        )
+        for e in mobile["eps"]
+    )
     rows += (("recommendation", str(mobile["recommendation"]), "", "", ""),)
     return Table(("mobile EP", "suitable", "supported nodes", "partitions", "with fixed shapes"), rows)
 
 
 # Near-exact; min_speedup None: an .ort file is for another device, this host's timing says nothing of it.
-KIND = VariantKind("ort", build, Budget((("cosine", 0.99999), ("nonfinite", 0))),
-                   "ORT format for ONNX Runtime Mobile", min_speedup=None, suffix=".ort", onnx_file=False,
-                   notes=notes, table=table)
+KIND = VariantKind(
+    "ort",
+    build,
+    Budget((("cosine", 0.99999), ("nonfinite", 0))),
+    "ORT format for ONNX Runtime Mobile",
+    min_speedup=None,
+    suffix=".ort",
+    onnx_file=False,
+    notes=notes,
+    table=table,
+)

@@ -47,8 +47,10 @@ class ToyModel:
             data = json.loads(path.read_text())
             return cls(data["inputs"], data["weights"], data["program"], data["outputs"])
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{path} is not a toyfw model ({type(e).__name__}: {e})",
-                             "a toyfw file is JSON with inputs, weights, program and outputs") from e
+            raise InputError(
+                f"{path} is not a toyfw model ({type(e).__name__}: {e})",
+                "a toyfw file is JSON with inputs, weights, program and outputs",
+            ) from e
 
     def specs(self) -> tuple[TensorSpec, ...]:
         return tuple(TensorSpec(i["name"], tuple(i["dims"]), "float32") for i in self.inputs)
@@ -93,15 +95,23 @@ class HelperRoute:
             if op == "gelu":  # the tanh approximation, not what numpy computes
                 nodes.append(helper.make_node("Gelu", operands, [result], approximate="tanh"))
             else:
-                nodes.append(helper.make_node({"matmul": "MatMul", "add": "Add", "mul": "Mul", "tanh": "Tanh",
-                                               "relu": "Relu"}[op], operands, [result]))
+                nodes.append(
+                    helper.make_node(
+                        {"matmul": "MatMul", "add": "Add", "mul": "Mul", "tanh": "Tanh", "relu": "Relu"}[op],
+                        operands,
+                        [result],
+                    )
+                )
         inputs = [helper.make_tensor_value_info(s.name, TensorProto.FLOAT, list(s.dims)) for s in loaded.specs]
         ranks = [a.ndim for a in model.evaluate(loaded.example)]
-        outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, [None] * r) for o, r in zip(model.outputs, ranks)]
+        outputs = [
+            helper.make_tensor_value_info(o, TensorProto.FLOAT, [None] * r) for o, r in zip(model.outputs, ranks)
+        ]
         inits = [numpy_helper.from_array(v, k) for k, v in model.weights.items()]
         graph = helper.make_graph(nodes, "toyfw", inputs, outputs, inits)
-        onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", request.opset or 20)],
-                                       producer_name="onnxbridge-toyfw")
+        onnx_model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", request.opset or 20)], producer_name="onnxbridge-toyfw"
+        )
         onnx_model.ir_version = 9
         return ExportedModel(onnx_model, tuple(model.outputs))
 
@@ -116,8 +126,9 @@ class ToyConverter:
     type_modules = ("onnxbridge_toyfw",)
     packages = ("onnxbridge-toyfw",)
 
-    def load(self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False,
-             obj: Any = None) -> LoadedModel:
+    def load(
+        self, ref: SourceRef, specs: tuple[TensorSpec, ...] = (), *, trust: bool = False, obj: Any = None
+    ) -> LoadedModel:
         if ref.is_python:
             model, _ = resolve_factory(obj if obj is not None else load_python_object(ref), ref.text)
         elif ref.kind == "dir":
