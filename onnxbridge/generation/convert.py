@@ -163,8 +163,20 @@ def convert_with_past(
             f"copied beside model.onnx: {', '.join(copied)}",
         ),
     )
+    return _report("convert", source, out, timings, generation, conversion)
+
+
+def _report(
+    command: str,
+    source: str,
+    out: str | Path,
+    timings: dict[str, float],
+    generation: Any,
+    conversion: ConversionResult | None = None,
+) -> Report:
+    """The report of a with-past convert or validate: the folder, its generation verdict and its notes."""
     return Report(
-        command="convert",
+        command=command,
         source=source,
         framework="huggingface",
         output=str(out),
@@ -254,16 +266,7 @@ def _convert_seq2seq(
             f"copied beside the graphs: {', '.join(copied)}",
         ),
     )
-    return Report(
-        command="convert",
-        source=source,
-        framework="huggingface",
-        output=str(out),
-        conversion=conversion,
-        timings=timings,
-        notes=_generation_notes(generation),
-        generation=generation,
-    )
+    return _report("convert", source, out, timings, generation, conversion)
 
 
 def validate_with_past(
@@ -284,15 +287,7 @@ def validate_with_past(
     say(f"generating {new_tokens} tokens per prompt through {folder} and the source")
     generation = _generation(model, Path(folder), parity, new_tokens)
     timings["validate_s"] = generation.seconds
-    return Report(
-        command="validate",
-        source=source,
-        framework="huggingface",
-        output=str(folder),
-        timings=timings,
-        notes=_generation_notes(generation),
-        generation=generation,
-    )
+    return _report("validate", source, folder, timings, generation)
 
 
 def _copy_folder_files(src: Path, dst: Path, model: Any) -> tuple[str, ...]:
