@@ -69,3 +69,31 @@ def test_masked_positions_are_left_out_and_the_place_is_named():
     moved[1, 0, 6] = 1.0
     c = compare_tensor(2, "logits", logits, moved, mask, 1e-3, (2, 0))
     assert not c.passed and (c.layer, c.head, c.row, c.position) == (None, None, 1, 4)
+
+
+def _scale_present(src, dst, name: str, factor: float) -> None:
+    """A copy of the folder whose output ``name`` is multiplied by ``factor`` (inside, the graph is as it was)."""
+    import shutil
+
+    import onnx
+    from onnx import helper
+
+    shutil.copytree(src, dst)
+    model = onnx.load(str(dst / "model.onnx"))
+    for node in model.graph.node:
+        node.output[:] = [f"{name}_raw" if o == name else o for o in node.output]
+        node.input[:] = [f"{name}_raw" if i == name else i for i in node.input]
+    model.graph.initializer.append(helper.make_tensor("factor", onnx.TensorProto.FLOAT, [], [factor]))
+    model.graph.node.append(helper.make_node("Mul", [f"{name}_raw", "factor"], [name]))
+    onnx.save(model, str(dst / "model.onnx"))
+
+
+def test_a_scaled_layer_0_key_is_named_layer_0_key(lm_folders, tmp_path_factory, tmp_path):
+    import onnxbridge
+
+    out, _ = converted(lm_folders, tmp_path_factory, "llama")
+    _scale_present(out, tmp_path / "scaled", "present.0.key", 1.05)
+    d = onnxbridge.debug(lm_folders["llama"], [tmp_path / "scaled"], new_tokens=6).cache_divergence
+    assert d is not None and d.first is not None and not d.passed
+    assert (d.first.step, d.first.layer, d.first.tensor) == (0, 0, "key") and d.first.head is not None
+    assert [c.name for c in d.at_first if not c.passed][0] == "present.0.key"
