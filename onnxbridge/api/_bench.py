@@ -142,6 +142,7 @@ def bench_with(
             model,
             decode or decode_config(config, prompt_length=128, new_tokens=64, trials=3),
             source=source,
+            trust=export.trust_model,
             progress=say,
         )
     options = session_options(config.threads, config.opt_level)  # refuses a level this onnxruntime lacks

@@ -51,10 +51,15 @@ def debug(
     inputs_file: str | Path | None = None,
     budget_mb: float = 64.0,
     repro_dir: str | Path | None = None,
+    new_tokens: int = 32,
     progress: Progress | None = None,
 ) -> Report:
     """Where ``models`` (ONNX files, in pipeline order) first leave SOURCE (a framework source or an ONNX
     reference), on the first failing case of a validation of the last model.
+
+    ``models`` one with-past folder (``convert ... --task text-generation-with-past``) and SOURCE its Hugging
+    Face folder or Python source: the generation's prompts are replayed step by step (up to ``new_tokens``)
+    and the report's ``cache_divergence`` names the first (step, layer, key | value) that leaves the source.
 
     ``budget_mb`` bounds the intermediate values held at once; ``repro_dir`` is where the minimal failing
     subgraph (``MODEL.repro.onnx`` + ``MODEL.repro.npz``) is written. The report's ``localization`` holds
@@ -65,7 +70,9 @@ def debug(
         provider=provider, atol=atol, rtol=rtol, tolerances=tolerances, seed=seed, inputs_file=inputs_file
     )
     paths = [models] if isinstance(models, (str, Path)) else list(models)
-    return debug_with(source, paths, export, parity, LocalizeOptions(budget_mb, as_path(repro_dir)), progress)
+    return debug_with(
+        source, paths, export, parity, LocalizeOptions(budget_mb, as_path(repro_dir)), progress, new_tokens=new_tokens
+    )
 
 
 def debug_with(
@@ -75,11 +82,26 @@ def debug_with(
     parity: ParityConfig,
     options: LocalizeOptions,
     progress: Progress | None = None,
+    *,
+    new_tokens: int = 32,
 ) -> Report:
     """:func:`debug` with its options built already."""
     source = str(source)
     say = progress or no_progress
     paths = [str(m) for m in models]
+    if len(paths) == 1 and Path(paths[0]).is_dir():  # a with-past folder: replay its KV cache step by step
+        from ..generation.cache_debug import debug_with_past
+
+        return debug_with_past(
+            source,
+            paths[0],
+            trust=export.trust_model,
+            new_tokens=new_tokens,
+            atol=parity.tolerances.atol,
+            provider=parity.provider,
+            seed=parity.seed,
+            progress=say,
+        )
     preflight(parity, source, *paths)
     check_repro_dir(options)
     if parity.expected_file:

@@ -84,10 +84,12 @@ def validate_with(
     from ..runtime.support import check_runtime_support
 
     say = progress or no_progress
+    from ..generation.lm_source import is_python_source
+
     if (
         model is not None
         and Path(model).is_dir()
-        and (Path(source) / "config.json").is_file()
+        and ((Path(source) / "config.json").is_file() or is_python_source(source))
         and any((Path(model) / n).is_file() for n in ("model.onnx", "encoder_model.onnx"))
     ):
         from ..generation.convert import validate_with_past  # a with-past folder: generation parity

@@ -73,6 +73,9 @@ def summary_table(report: Report):
     g = report.generation
     if g is not None:
         t.add_row("generation", f"{_verdict(g.passed)} {escape(g.summary())}", marked=True)
+    kv = report.cache_divergence
+    if kv is not None:
+        t.add_row("kv cache", f"{_verdict(kv.passed)} {escape(kv.summary())}", marked=True)
     if report.variants is not None:
         _variant_rows(t, report.variants)
     if report.localization is not None:
@@ -205,6 +208,16 @@ def finish(report: Report, reports: tuple[str, ...], as_json: bool) -> int:
         for i, row in enumerate((*g.rows, *g.batch_one) if g is not None else ()):
             if not row.passed:
                 console.print(f"[red]✗[/red] {escape(row.describe(i))}", markup=True, highlight=False)
+        if g is not None and not g.passed and g.debug_command:
+            console.print(
+                f"to see which layer's cache diverges first: {g.debug_command}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        c = report.cache_divergence
+        if c is not None and c.first is not None:
+            console.print(f"[red]✗[/red] {escape(c.summary())}", markup=True, highlight=False)
         for path in reports:
             console.print(f"report written: {path}", markup=False)
         ctx = click.get_current_context(silent=True)

@@ -226,12 +226,14 @@ def bench_decoder(
     source: Any = None,
     source_label: str | None = None,
     variants: Mapping[str, str | Path] | None = None,
+    trust: bool = False,
     progress: Progress = no_progress,
 ) -> DecodeBench:
     """Time ``folder``'s ``model.onnx``, ``variants`` (name -> a quantised copy of the folder, e.g. from
     :func:`onnxbridge.generation.quantize.quantize_folder`) and (given) ``source``, a transformers causal LM
     or a folder holding one, interleaved: per trial, per batch, each ONNX Runtime folder and mode, then the
-    source. The greedy-token check compares the fp32 folder with the source (a quantised copy may differ)."""
+    source. The greedy-token check compares the fp32 folder with the source (a quantised copy may differ).
+    ``trust``: the source folder's own code (``auto_map``) may run (``--trust-model``)."""
     import numpy as np
 
     folder = Path(folder)
@@ -251,7 +253,7 @@ def bench_decoder(
 
             source_label = source_label or str(source)
             progress(f"loading {source}")
-            source = load_causal_lm(Path(source))
+            source = load_causal_lm(Path(source), trust)
         runner = _TorchRunner(source)
         runners.append((TORCH, "dynamic-cache", "fp32", runner))
         if not runner.keep:
@@ -304,7 +306,12 @@ def bench_decoder(
 
 
 def bench_folder(
-    folder: str | Path, config: DecodeBenchConfig, *, source: str | None = None, progress: Progress = no_progress
+    folder: str | Path,
+    config: DecodeBenchConfig,
+    *,
+    source: str | None = None,
+    trust: bool = False,
+    progress: Progress = no_progress,
 ) -> Report:
     """:func:`bench_decoder` as a run report (``command`` bench, ``decode_bench`` filled, peak RSS)."""
     from .._memory import StagePeaks
@@ -312,7 +319,7 @@ def bench_folder(
     peaks = StagePeaks()
     t0 = time.perf_counter()
     with peaks.stage("bench"):
-        result = bench_decoder(folder, config, source=source, progress=progress)
+        result = bench_decoder(folder, config, source=source, trust=trust, progress=progress)
     return Report(
         command="bench",
         source=source or str(folder),

@@ -4,6 +4,7 @@ the graph, and judge generation token by token (:mod:`.parity`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -12,8 +13,16 @@ from typing import Any
 from .._util import Progress, first_line, no_progress, quiet
 from ..errors import InputError, UsageError
 from ..results import ConversionResult, Report
+from .lm_source import LmSource, auto_map_files, is_python_source, load_python_lm, write_source_files
 
-__all__ = ["FOLDER_FILES", "convert_with_past", "load_causal_lm", "validate_with_past"]
+__all__ = [
+    "FOLDER_FILES",
+    "cache_debug_command",
+    "convert_with_past",
+    "load_causal_lm",
+    "load_lm_source",
+    "validate_with_past",
+]
 
 # copied beside model.onnx when the source folder has them
 FOLDER_FILES = (
@@ -76,6 +85,19 @@ def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False, speec
     return model.eval()
 
 
+def load_lm_source(source: str, trust: bool, *, seq2seq: bool = False, speech: bool = False) -> LmSource:
+    """The LM behind SOURCE: a Hugging Face folder's, or a Python source's (only with ``trust``, only a
+    causal LM)."""
+    if not is_python_source(source):
+        return LmSource(load_causal_lm(Path(source), trust, seq2seq=seq2seq, speech=speech), Path(source))
+    if seq2seq or speech:
+        raise UsageError(
+            f"{source}: a with-past encoder-decoder is exported from a Hugging Face folder only",
+            "save the model with save_pretrained and convert that folder",
+        )
+    return load_python_lm(source, trust)
+
+
 def _out_dir(output: str | Path, source: Path) -> Path:
     out = Path(output).expanduser()
     if out.resolve() == source.resolve():
@@ -123,7 +145,8 @@ def convert_with_past(
     timings: dict[str, float] = {}
     say(f"loading {source}")
     t0 = time.perf_counter()
-    model = load_causal_lm(src, options.export.trust_model)
+    lm = load_lm_source(source, options.export.trust_model)
+    model = lm.model
     timings["load_s"] = time.perf_counter() - t0
     scratch = out.parent / f".{out.name}.partial"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -138,14 +161,16 @@ def convert_with_past(
             debug=options.export.debug,
         )
         timings["export_s"] = exported.seconds
-        copied = _copy_folder_files(src, scratch, model)
+        copied = _copy_folder_files(lm.folder, scratch, model) if lm.folder else write_source_files(lm, scratch)
         _publish(scratch, out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     generation = None
     if options.validate:
         say(f"generating {options.new_tokens} tokens per prompt through {out / 'model.onnx'} and the source")
-        generation = _generation(model, out, options.parity, options.new_tokens)
+        generation = _generation(
+            model, out, options.parity, options.new_tokens, debug=(source, options.export.trust_model)
+        )
         timings["validate_s"] = generation.seconds
     layout = exported.layout
     conversion = ConversionResult(
@@ -199,13 +224,40 @@ def _generation_notes(generation: Any) -> tuple[str, ...]:
     )
 
 
-def _generation(model: Any, out: Path, parity: Any, new_tokens: int) -> Any:
+def _generation(model: Any, out: Path, parity: Any, new_tokens: int, *, debug: tuple[str, bool] | None = None) -> Any:
+    """Generation parity of ``out`` against ``model``; a decoder's failure carries the ``debug`` command
+    that localises it (``debug``: the SOURCE as given and whether it was trusted)."""
     from .parity import generation_parity
     from .seq2seq_loop import is_seq2seq_folder, seq2seq_parity
 
     provider = parity.provider if parity.provider != "auto" else "cpu"
-    check = seq2seq_parity if is_seq2seq_folder(out) else generation_parity
-    return check(model, out, new_tokens=new_tokens, pad=_pad_id(model), provider=provider, seed=parity.seed)
+    if is_seq2seq_folder(out):
+        return seq2seq_parity(
+            model, out, new_tokens=new_tokens, pad=_pad_id(model), provider=provider, seed=parity.seed
+        )
+    verdict = generation_parity(
+        model, out, new_tokens=new_tokens, pad=_pad_id(model), provider=provider, seed=parity.seed
+    )
+    if verdict.passed or debug is None:
+        return verdict
+    command = cache_debug_command(debug[0], out, trust=debug[1], new_tokens=new_tokens, parity=parity)
+    return dataclasses.replace(verdict, debug_command=command)
+
+
+def cache_debug_command(source: str, out: str | Path, *, trust: bool, new_tokens: int, parity: Any) -> str:
+    """``onnxbridge debug SOURCE OUT_DIR ...``: the replay that names the first diverging cache layer."""
+    import shlex
+
+    args = ["onnxbridge", "debug", str(source), str(out)]
+    if trust:
+        args.append("--trust-model")
+    if new_tokens != 32:
+        args += ["--new-tokens", str(new_tokens)]
+    if parity.provider != "auto":
+        args += ["--provider", parity.provider]
+    if parity.seed:
+        args += ["--seed", str(parity.seed)]
+    return shlex.join(args)
 
 
 def _convert_seq2seq(
@@ -279,13 +331,15 @@ def validate_with_past(
     from ..converters.hf_folder import _json
     from .tasks import task_of
 
-    task = task_of(_json(Path(source) / "config.json", "model config")) or "text-generation-with-past"
-    model = load_causal_lm(
-        Path(source), trust, seq2seq=task != "text-generation-with-past", speech=task.startswith("automatic-speech")
-    )
+    task = "text-generation-with-past"
+    if not is_python_source(source):
+        task = task_of(_json(Path(source) / "config.json", "model config")) or task
+    model = load_lm_source(
+        source, trust, seq2seq=task != "text-generation-with-past", speech=task.startswith("automatic-speech")
+    ).model
     timings = {"load_s": time.perf_counter() - t0}
     say(f"generating {new_tokens} tokens per prompt through {folder} and the source")
-    generation = _generation(model, Path(folder), parity, new_tokens)
+    generation = _generation(model, Path(folder), parity, new_tokens, debug=(source, trust))
     timings["validate_s"] = generation.seconds
     return _report("validate", source, folder, timings, generation)
 
@@ -301,6 +355,11 @@ def _copy_folder_files(src: Path, dst: Path, model: Any) -> tuple[str, ...]:
     if "generation_config.json" not in copied:
         model.generation_config.to_json_file(dst / "generation_config.json")
         copied.append("generation_config.json (from the model)")
+    from ..converters.hf_folder import _json
+
+    for name in auto_map_files(src, _json(src / "config.json", "model config")):  # config.json's auto_map needs them
+        shutil.copy2(src / name, dst / name)
+        copied.append(name)
     return tuple(copied)
 
 

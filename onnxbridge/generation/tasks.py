@@ -17,11 +17,14 @@ _LATER: tuple[str, ...] = ()
 
 
 def is_causal_lm(config: dict) -> bool:
-    """config.json names a causal-LM architecture of the installed transformers."""
+    """config.json names a causal-LM architecture of the installed transformers, or its auto_map names
+    the folder's own causal-LM class."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     archs = config.get("architectures") or []
     model_type = config.get("model_type")
+    if "AutoModelForCausalLM" in (config.get("auto_map") or {}):  # its own code (run only with --trust-model)
+        return True
     return bool(archs) and MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(model_type or "") == archs[0]
 
 
@@ -57,8 +60,9 @@ def task_of(config: dict) -> str | None:
 def with_past_task(source: str, task: str | None, output: str | Path) -> str | None:
     """The with-past task to run for SOURCE -> ``output``, or None for the single-graph converters.
 
-    ``--task text-generation-with-past`` asks for it; without ``--task`` a causal-LM folder gets it when
-    ``output`` is a folder (a path not ending in ``.onnx``); ``-o FILE.onnx`` keeps the no-cache graph."""
+    ``--task text-generation-with-past`` asks for it (from a folder, or from a Python source giving a
+    transformers causal LM); without ``--task`` a causal-LM folder gets it when ``output`` is a folder (a
+    path not ending in ``.onnx``); ``-o FILE.onnx`` keeps the no-cache graph."""
     if task in _LATER:
         raise UsageError(
             f"--task {task} is not built yet", "export without cache: --task " + task.removesuffix("-with-past")
@@ -66,6 +70,20 @@ def with_past_task(source: str, task: str | None, output: str | Path) -> str | N
     wants = task in WITH_PAST_TASKS
     if task is not None and not wants:
         return None
+    from .lm_source import is_python_source
+
+    if wants and is_python_source(source):
+        if task != WITH_PAST_TASKS[0]:
+            raise UsageError(
+                f"--task {task} is exported from a Hugging Face folder only, not from {source}",
+                "save the model with save_pretrained and convert that folder",
+            )
+        if str(output).endswith(".onnx"):
+            raise UsageError(
+                f"--task {task} writes a folder (model.onnx, config.json, generation_config.json), not {output}",
+                "give -o a folder, e.g. -o out/",
+            )
+        return task
     folder = Path(source)
     if not (folder / "config.json").is_file():
         if wants:

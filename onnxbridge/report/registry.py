@@ -5,6 +5,7 @@ from __future__ import annotations
 from .section import ReportSections
 from .sections import (
     bench,
+    cache_debug,
     decode_bench,
     generation,
     graph,
@@ -26,6 +27,7 @@ SECTIONS.register(upgrade.SECTION)
 SECTIONS.register(simplify.SECTION)
 SECTIONS.register(validation.SECTION)
 SECTIONS.register(localization.SECTION)
+SECTIONS.register(cache_debug.SECTION)
 SECTIONS.register(graph.SECTION)
 SECTIONS.register(generation.SECTION)
 SECTIONS.register(bench.SECTION)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .bench import BenchCase, BenchReport, BenchSettings, LatencyStats, ReferenceCheck
+from .cache_debug import CacheCheck, CacheDivergence
 from .decode_bench import DecodeBench, DecodeTiming
 from .export import (
     ConversionResult,
@@ -86,6 +87,8 @@ __all__ = [
     "TokenStep",
     "DecodeBench",
     "DecodeTiming",
+    "CacheCheck",
+    "CacheDivergence",
 ]
 
 
@@ -107,6 +110,7 @@ class Report:
     localization: Localization | None = None
     generation: GenerationParity | None = None  # with-past exports: token-by-token generation parity
     decode_bench: DecodeBench | None = None  # bench OUT_DIR: prefill and decode speed of a with-past folder
+    cache_divergence: CacheDivergence | None = None  # debug FOLDER OUT_DIR: the first diverging cache layer
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     peak_rss_bytes: dict[str, int] = field(default_factory=dict)  # per stage (load, export, simplify, ...)
@@ -116,7 +120,9 @@ class Report:
         """Parity verdict of the run (expected outputs an upgraded model shipped with included), or None
         when nothing was validated."""
         golden = self.upgrade.golden if self.upgrade is not None else None
-        verdicts = [r.passed for r in (self.validation, golden, self.generation) if r is not None]
+        verdicts = [
+            r.passed for r in (self.validation, golden, self.generation, self.cache_divergence) if r is not None
+        ]
         return None if not verdicts else all(verdicts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,6 +168,12 @@ class Report:
             }
         if self.decode_bench is not None:
             d["decode_bench"] = self.decode_bench
+        if self.cache_divergence is not None:
+            d["cache_divergence"] = {
+                **to_plain(self.cache_divergence),
+                "passed": self.cache_divergence.passed,
+                "summary": self.cache_divergence.summary(),
+            }
         return mapping_plain(d)
 
     def write(self, path: str | Path) -> Path:

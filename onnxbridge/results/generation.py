@@ -68,6 +68,7 @@ class GenerationParity:
     rows: tuple[RowVerdict, ...]
     seconds: float = 0.0
     batch_one: tuple[RowVerdict, ...] = ()  # the first prompt alone (batch 1, no padding)
+    debug_command: str | None = None  # a failed decoder's: the replay that names the diverging cache layer
 
     @property
     def passed(self) -> bool:
@@ -87,4 +88,7 @@ class GenerationParity:
             + (f", {ties} near-tie" if ties else "")
             + f"; worst logits max_abs {self.max_logits_abs:.3g}"
         )
-        return head + ("; " + "; ".join(bad) if bad else "")
+        where = (
+            f"; to see which layer's cache diverges first: {self.debug_command}" if bad and self.debug_command else ""
+        )
+        return head + ("; " + "; ".join(bad) if bad else "") + where
