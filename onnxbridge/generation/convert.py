@@ -86,8 +86,8 @@ def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False, speec
 
 
 def load_lm_source(source: str, trust: bool, *, seq2seq: bool = False, speech: bool = False) -> LmSource:
-    """The LM behind SOURCE: a Hugging Face folder's, or a Python source's (only with ``trust``, only a
-    causal LM)."""
+    """The LM behind SOURCE: a Hugging Face folder's, or a Python source's (only a causal LM;
+    ``trust`` is for a folder's own code)."""
     if not is_python_source(source):
         return LmSource(load_causal_lm(Path(source), trust, seq2seq=seq2seq, speech=speech), Path(source))
     if seq2seq or speech:
@@ -95,7 +95,7 @@ def load_lm_source(source: str, trust: bool, *, seq2seq: bool = False, speech: b
             f"{source}: a with-past encoder-decoder is exported from a Hugging Face folder only",
             "save the model with save_pretrained and convert that folder",
         )
-    return load_python_lm(source, trust)
+    return load_python_lm(source)
 
 
 def _out_dir(output: str | Path, source: Path) -> Path:

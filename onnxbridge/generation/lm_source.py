@@ -1,6 +1,7 @@
 """The source of a with-past export: a Hugging Face folder, or a Python source (``file.py:NAME`` /
 ``package.module:NAME``) whose object or zero-argument factory gives a transformers causal LM (or
-``(model, tokenizer)``). A Python source is code: it is imported only with ``--trust-model``."""
+``(model, tokenizer)``). A Python source is the user's own code, named on the command line: it is imported as
+for every other task (the contract's SOURCE forms); ``--trust-model`` is about code inside model folders."""
 
 from __future__ import annotations
 
@@ -35,17 +36,8 @@ class LmSource:
     tokenizer: Any = field(default=None, repr=False)
 
 
-def load_python_lm(source: str, trust: bool) -> LmSource:
-    """The transformers causal LM a Python source gives; imported only with ``trust``."""
-    if not trust:
-        raise UsageError(
-            f"{source} is Python code: the with-past export imports it and runs it only with --trust-model",
-            "read the file and pass --trust-model if you trust it",
-        )
-    return _python_lm(source)
-
-
-def _python_lm(source: str) -> LmSource:
+def load_python_lm(source: str) -> LmSource:
+    """The transformers causal LM a Python source gives."""
     from ..sources import load_python_object, parse_source, resolve_factory
 
     ref = parse_source(source, framework="pytorch")

@@ -1,7 +1,8 @@
 """With-past export beyond stock Hugging Face folders: a Python source whose factory builds a transformers
-causal LM, and a folder with its own modeling code (config.json ``auto_map``). Both are code: nothing of
-theirs runs without ``--trust-model`` (exit 2 naming the flag, no side effect); with it, optimum's folder
-is written and a greedy loop of this test's own over model.onnx reproduces ``generate()``."""
+causal LM (the user's own code, named on the command line: it runs as for every other task), and a folder
+with its own modeling code (config.json ``auto_map``): nothing of the folder's runs without ``--trust-model``
+(exit 2 naming the flag, no side effect); with it, optimum's folder is written and a greedy loop of this
+test's own over model.onnx reproduces ``generate()``."""
 
 from __future__ import annotations
 
@@ -71,17 +72,14 @@ def _check_loop(out: Path, model) -> None:
     assert len({tuple(r) for r in want}) > 1
 
 
-def test_python_source_with_past_needs_trust_and_writes_optimums_folder(tmp_path, run_cli):
+def test_python_source_with_past_writes_optimums_folder(tmp_path, run_cli):
     marker = tmp_path / "imported.txt"
     src = tmp_path / "lm.py"
     src.write_text(SOURCE.format(marker=str(marker), config=LLAMA))
     out = tmp_path / "out"
     task = ("--task", "text-generation-with-past")
-    res = run_cli("convert", f"{src}:tiny_llama", "-o", out, *task)
-    assert res.code == 2 and "--trust-model" in res.err and "Python code" in res.err, res.err
-    assert not marker.exists() and not out.exists()  # nothing of the file ran
-
-    res = run_cli("convert", f"{src}:tiny_llama", "-o", out, *task, "--trust-model", "--new-tokens", "8", "--json")
+    # a Python source is the user's own code, named on the command line: it runs as for every other task
+    res = run_cli("convert", f"{src}:tiny_llama", "-o", out, *task, "--new-tokens", "8", "--json")
     assert res.code == 0, res.err
     report = json.loads(res.out)
     assert report["generation"]["passed"] is True and "past_key_values.1.value" in report["inputs"]
@@ -94,10 +92,10 @@ def test_python_source_with_past_needs_trust_and_writes_optimums_folder(tmp_path
 
     _check_loop(out, load_lm_source(f"{src}:tiny_llama", True).model)
 
-    res = run_cli("validate", f"{src}:tiny_llama", out, "--trust-model")
+    assert marker.exists()
+    res = run_cli("validate", f"{src}:tiny_llama", out)
     assert res.code == 0, res.out + res.err
-    assert run_cli("validate", f"{src}:tiny_llama", out).code == 2
-    res = run_cli("convert", f"{src}:not_an_lm", "-o", tmp_path / "o2", *task, "--trust-model")
+    res = run_cli("convert", f"{src}:not_an_lm", "-o", tmp_path / "o2", *task)
     assert res.code == 2 and "not a transformers causal LM" in res.err, res.err
 
 
