@@ -55,15 +55,17 @@ class Seq2SeqSession:
         self.decoder, _ = create_session(str(folder / files[1]), provider)
         self.with_past = self.decoder if merged else create_session(str(folder / DECODER_WITH_PAST), provider)[0]
         self.past_names = [i.name for i in self.with_past.get_inputs() if i.name.startswith("past_key_values.")]
-        self._kv_dims = {
-            i.name: (i.shape[1], i.shape[3]) for i in self.with_past.get_inputs() if i.name in self.past_names
+        self._kv = {
+            i.name: (i.shape[1], i.shape[3], "float16" if "float16" in i.type else "float32")
+            for i in self.with_past.get_inputs()
+            if i.name in self.past_names
         }
 
     def _empty_past(self, batch: int) -> dict[str, Any]:
         """The merged decoder's first step: every past ``[batch, heads, 0, head_dim]``."""
         import numpy as np
 
-        return {n: np.zeros((batch, h, 0, d), dtype=np.float32) for n, (h, d) in self._kv_dims.items()}
+        return {n: np.zeros((batch, h, 0, d), dtype=dtype) for n, (h, d, dtype) in self._kv.items()}
 
     def generate(
         self,

@@ -166,3 +166,37 @@ def test_audio_on_a_text_folder_exits_2(seq2seq_folders, tmp_path, run_cli):
     write_wav(tmp_path / "ok.wav", tone(0.5, 440))
     res = run_cli("generate", out, "--audio", tmp_path / "ok.wav")
     assert res.code == 2 and "not a speech model" in res.err
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},  # a plain config: the start token alone
+        {"language": "fr", "task": "translate"},
+        {"language": "<|en|>"},  # transcribe is implied
+        {"forced_decoder_ids": [[1, 94], [2, 96], [3, 98]]},  # the legacy form of the original checkpoints
+        {"language": "en", "return_timestamps": True},  # no <|notimestamps|>
+    ],
+)
+def test_decoder_prompt_is_whisper_generates(config, whisper_folder, tmp_path):
+    """The prompt built from generation_config.json equals transformers' own (where no language is detected)."""
+    import shutil
+
+    import torch
+    import transformers as tf
+
+    from onnxbridge.generation.transcribe import decoder_prompts
+
+    gen = json.loads((whisper_folder / "generation_config.json").read_text())
+    if not config:
+        gen = {"decoder_start_token_id": gen["decoder_start_token_id"]}
+    gen.update(config)
+    shutil.copy(whisper_folder / "config.json", tmp_path / "config.json")
+    (tmp_path / "generation_config.json").write_text(json.dumps(gen))
+    model = tf.WhisperForConditionalGeneration.from_pretrained(whisper_folder)
+    want = model._retrieve_init_tokens(
+        torch.zeros(1, 8, 32), 1, tf.GenerationConfig(**{"return_timestamps": False, **gen}), model.config, 32, {}
+    )[0].tolist()
+    plan = decoder_prompts(tmp_path)
+    assert not plan.detect_from
+    assert [plan.start, *plan.tokens(None)] == want
