@@ -255,3 +255,25 @@ def whisper_folder(tmp_path_factory) -> Path:
     ).save_pretrained(folder)
     _whisper_tokenizer(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def whisper_onnx(whisper_folder, tmp_path_factory) -> Path:
+    """``whisper_folder`` converted (encoder, the two decoders, the merged decoder); tests copy it to change it."""
+    import onnxbridge
+
+    out = tmp_path_factory.mktemp("whisper-onnx") / "out"
+    report = onnxbridge.convert(whisper_folder, out, new_tokens=6)
+    assert report.passed is True, report.generation.summary()
+    return out
+
+
+@pytest.fixture(scope="session")
+def t5_onnx(seq2seq_folders, tmp_path_factory) -> tuple[Path, object]:
+    """The tiny T5 converted with its merged decoder, and the convert report."""
+    import onnxbridge
+
+    out = tmp_path_factory.mktemp("t5-onnx") / "out"
+    report = onnxbridge.convert(seq2seq_folders["t5"], out, new_tokens=6)
+    assert report.passed is True, report.generation.summary()
+    return out, report

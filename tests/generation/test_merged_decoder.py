@@ -55,12 +55,12 @@ def _sizes(folder: Path) -> tuple[int, int, int]:
     return (folder / "decoder_model_merged.onnx").stat().st_size, two, weights
 
 
-def test_t5_merged_decoder_reproduces_generate(seq2seq_folders, tmp_path):
+def test_t5_merged_decoder_reproduces_generate(seq2seq_folders, t5_onnx, tmp_path):
     import json
+    import shutil
 
-    src, out = seq2seq_folders["t5"], tmp_path / "out"
-    report = onnxbridge.convert(src, out, new_tokens=6)
-    assert report.passed is True, report.generation.summary()
+    src, (built, report) = seq2seq_folders["t5"], t5_onnx
+    out = Path(shutil.copytree(built, tmp_path / "out"))
     assert any("decoder_model_merged.onnx" in n and "judged" in n for n in report.to_dict()["notes"])
     config = json.loads((src / "config.json").read_text())
     start, pad = config["decoder_start_token_id"], config["pad_token_id"]
@@ -78,16 +78,16 @@ def test_t5_merged_decoder_reproduces_generate(seq2seq_folders, tmp_path):
     assert only_merged.tokens == got.tokens
 
 
-def test_whisper_merged_decoder_and_a_wrong_branch(whisper_folder, tmp_path):
+def test_whisper_merged_decoder_and_a_wrong_branch(whisper_folder, whisper_onnx, tmp_path):
     """Whisper's fixed-length cross-attention cache: the merged file takes empty pasts on the first step.
     Swapping the two branches (the first step run as if it had a cache) fails the generation check."""
+    import shutil
+
     import onnx
     import torch
     import transformers as tf
 
-    out = tmp_path / "out"
-    report = onnxbridge.convert(whisper_folder, out, new_tokens=6)
-    assert report.passed is True, report.generation.summary()
+    out = Path(shutil.copytree(whisper_onnx, tmp_path / "out"))
     model = tf.WhisperForConditionalGeneration.from_pretrained(whisper_folder).eval()
     model.generation_config = tf.GenerationConfig(pad_token_id=1, decoder_start_token_id=1)
     for b in (3, 1):
@@ -105,6 +105,15 @@ def test_whisper_merged_decoder_and_a_wrong_branch(whisper_folder, tmp_path):
     attrs = {a.name: a for a in m.graph.node[0].attribute}
     attrs["then_branch"].g.CopyFrom(attrs["else_branch"].g)
     onnx.save(m, str(out / "decoder_model_merged.onnx"))
+    for split in ("decoder_model.onnx", "decoder_with_past_model.onnx"):  # the merged file alone is judged
+        (out / split).unlink()
     bad = onnxbridge.validate(whisper_folder, out)
     assert bad.passed is False and "diverges at step" in bad.generation.summary()
     assert bad.generation.rows[0].step >= 1  # the first step (no cache either way) agrees
+
+
+def test_no_merged_decoder(seq2seq_folders, tmp_path, run_cli):
+    out = tmp_path / "out"
+    res = run_cli("convert", seq2seq_folders["marian"], "-o", out, "--no-merged-decoder", "--no-validate")
+    assert res.code == 0, res.err
+    assert (out / "decoder_with_past_model.onnx").is_file() and not (out / "decoder_model_merged.onnx").exists()

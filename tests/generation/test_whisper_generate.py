@@ -52,15 +52,6 @@ def tone(seconds: float, hz: float) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def whisper_onnx(whisper_folder, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("whisper-onnx") / "out"
-    report = onnxbridge.convert(whisper_folder, out, new_tokens=6, merged_decoder=False)
-    assert report.passed is True, report.generation.summary()
-    assert (out / "preprocessor_config.json").is_file() and (out / "tokenizer_config.json").is_file()
-    return out
-
-
 def hf_generate(folder: Path, audio: list[np.ndarray], **kw) -> np.ndarray:
     """transformers' Whisper generate() on the feature extractor's features, greedy, NEW tokens at most."""
     import torch
@@ -80,6 +71,7 @@ def until_eos(row) -> list[int]:
 
 
 def test_audio_reproduces_whisper_generate(whisper_folder, whisper_onnx, tmp_path, run_cli):
+    assert (whisper_onnx / "preprocessor_config.json").is_file() and (whisper_onnx / "tokenizer_config.json").is_file()
     pcm = tone(0.75, 440)
     noise = np.random.default_rng(0).uniform(-0.5, 0.5, 9000).astype(np.float32)
     a = write_wav(tmp_path / "a.wav", pcm)
@@ -160,11 +152,9 @@ def test_bad_audio_exits_2(case, args, says, whisper_onnx, tmp_path, run_cli):
     assert says in res.err and "Traceback" not in res.err
 
 
-def test_audio_on_a_text_folder_exits_2(seq2seq_folders, tmp_path, run_cli):
-    out = tmp_path / "t5"
-    assert onnxbridge.convert(seq2seq_folders["t5"], out, new_tokens=4, merged_decoder=False).passed
+def test_audio_on_a_text_folder_exits_2(t5_onnx, tmp_path, run_cli):
     write_wav(tmp_path / "ok.wav", tone(0.5, 440))
-    res = run_cli("generate", out, "--audio", tmp_path / "ok.wav")
+    res = run_cli("generate", t5_onnx[0], "--audio", tmp_path / "ok.wav")
     assert res.code == 2 and "not a speech model" in res.err
 
 
