@@ -93,7 +93,7 @@ def merge_decoders(decoder: str | Path, with_past: str | Path, out: str | Path) 
         )
     later_outputs = {o.name for o in later.graph.output}
     extra = [o for o in first.graph.output if o.name not in later_outputs]
-    if {o.name for o in first.graph.output} < later_outputs or any(".encoder." not in o.name for o in extra):
+    if not later_outputs <= {o.name for o in first.graph.output} or any(".encoder." not in o.name for o in extra):
         raise ConversionError(
             f"{paths[1].name}'s outputs are not the first-step decoder's less its cross-attention cache",
             "re-export the folder: both decoders come from one convert",

@@ -72,6 +72,9 @@ def test_t5_merged_decoder_reproduces_generate(seq2seq_folders, t5_onnx, tmp_pat
         np.testing.assert_array_equal(got, hf_greedy(src, prompts, start, pad))
     merged, two, weights = _sizes(out)
     assert merged < two - 0.9 * weights  # one copy of the weights, not two
+    import onnx
+
+    onnx.checker.check_model(str(out / "decoder_model_merged.onnx"), full_check=True)
     got = onnxbridge.generate(out, prompt_ids=PROMPTS, max_new_tokens=NEW)  # our own loop, merged file only
     (out / "decoder_model.onnx").unlink()
     only_merged = onnxbridge.generate(out, prompt_ids=PROMPTS, max_new_tokens=NEW)
