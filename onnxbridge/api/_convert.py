@@ -63,6 +63,7 @@ def convert(
     simplifier: str = "onnxsim",
     variants: Sequence[str] | str | VariantOptions | None = None,
     new_tokens: int = 32,
+    merged_decoder: bool = True,
     progress: Progress | None = None,
 ) -> Report:
     """Export SOURCE to ``output`` (atomically), simplify it, validate it against the source.
@@ -80,7 +81,8 @@ def convert(
 
     A causal-LM Hugging Face folder with ``output`` a folder (or ``task="text-generation-with-past"``) is
     exported with its KV cache in optimum's layout and judged by generation parity over ``new_tokens``
-    greedy tokens per prompt (see :mod:`onnxbridge.generation`).
+    greedy tokens per prompt (see :mod:`onnxbridge.generation`); an encoder-decoder's folder also gets
+    ``decoder_model_merged.onnx`` unless ``merged_decoder=False``.
     """
     options = ConvertOptions(
         export=ExportOptions(as_specs(inputs), framework, opset, tuple(routes or ()), trust_model, task),
@@ -102,6 +104,7 @@ def convert(
         simplifier=simplifier,
         variants=_variant_options(variants),
         new_tokens=new_tokens,
+        merged_decoder=merged_decoder,
     )
     return convert_with(source, output, options, progress)
 

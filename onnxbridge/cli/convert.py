@@ -42,6 +42,11 @@ from .util import check_report_paths
     show_default=True,
     help="With-past tasks: greedy tokens per prompt in the generation parity check.",
 )
+@click.option(
+    "--no-merged-decoder",
+    is_flag=True,
+    help="Encoder-decoders: skip decoder_model_merged.onnx (both decoders behind one If, shared weights).",
+)
 @report_options
 def convert(
     source: str,
@@ -55,6 +60,7 @@ def convert(
     parity,
     variants,
     new_tokens: int,
+    no_merged_decoder: bool,
     reports,
     as_json: bool,
 ) -> int:
@@ -85,6 +91,7 @@ def convert(
         simplifier=simplifier,
         variants=variants,
         new_tokens=new_tokens,
+        merged_decoder=not no_merged_decoder,
     )
     with progress(not as_json) as say:
         report = api.convert_with(source, output, options, progress=say)

@@ -266,7 +266,7 @@ def _convert_seq2seq(
     """``text2text-generation-with-past`` (``automatic-speech-recognition-with-past`` when ``speech``):
     encoder_model.onnx, decoder_model.onnx, decoder_with_past_model.onnx (optimum's names), configs,
     tokenizer and preprocessor files, generation parity."""
-    from .seq2seq import DECODER_WITH_PAST, ENCODER, export_seq2seq
+    from .seq2seq import DECODER, DECODER_WITH_PAST, ENCODER, export_seq2seq
 
     say = progress or no_progress
     src = Path(source)
@@ -288,6 +288,12 @@ def _convert_seq2seq(
             debug=options.export.debug,
             speech=speech,
         )
+        merged = None
+        if options.merged_decoder:
+            from .merge import MERGED, merge_decoders
+
+            say(f"merging the two decoders into {MERGED}")
+            merged = merge_decoders(scratch / DECODER, scratch / DECODER_WITH_PAST, scratch / MERGED)
         timings["export_s"] = exported.seconds
         copied = _copy_folder_files(src, scratch, model)
         _publish(scratch, out)
@@ -316,6 +322,15 @@ def _convert_seq2seq(
                 f"({exported.layers} decoder layers); inputs / outputs listed are the decoder with past's"
             ),
             f"copied beside the graphs: {', '.join(copied)}",
+            *(
+                (
+                    f"{merged.path.name}: both decoders behind an If on use_cache_branch, {merged.shared} weights "
+                    f"shared ({merged.bytes / 2**20:.1f} MiB against {merged.inputs_bytes / 2**20:.1f} MiB for the "
+                    "two); generation parity judged on the two decoders and on the merged one",
+                )
+                if merged is not None
+                else ()
+            ),
         ),
     )
     return _report("convert", source, out, timings, generation, conversion)
@@ -372,6 +387,7 @@ def _publish(scratch: Path, out: Path) -> None:
         "encoder_model.onnx",
         "decoder_model.onnx",
         "decoder_with_past_model.onnx",
+        "decoder_model_merged.onnx",
     ):
         (out / stale).unlink(missing_ok=True)
     for f in scratch.iterdir():

@@ -84,6 +84,10 @@ def generate(
     prompts: Sequence[str] | str | None = None,
     *,
     prompt_ids: Sequence[Sequence[int]] | None = None,
+    audio: Sequence[str | Path | Any] | str | Path | None = None,
+    input_features: str | Path | Any | None = None,
+    language: str | None = None,
+    translate: bool = False,
     max_new_tokens: int = 32,
     sample: bool = False,
     temperature: float = 1.0,
@@ -98,20 +102,43 @@ def generate(
     ``prompts`` are text (the folder's tokenizer encodes them), ``prompt_ids`` token ids; several prompts are
     left-padded into one batch. Greedy unless ``sample`` (``temperature``, ``top_k``, ``seed``). A row stops
     at the folder's end-of-sequence tokens; ``on_token(step, tokens)`` sees each step's tokens as they come.
+
+    A speech folder (``automatic-speech-recognition-with-past``) takes ``audio`` instead (WAV / ``.npy``
+    paths or float sample arrays at the feature extractor's rate, one row each) or ``input_features``
+    (a ``.npy`` path or an array ``[batch, mels, frames]``); ``language`` (``"en"``, ``"english"``) and
+    ``translate`` set Whisper's prompt tokens, else the folder's generation config does (see
+    :mod:`.transcribe`). ``prompts`` of the result are then each row's decoder prompt.
     """
     folder = Path(folder)
-    if (prompts is None) == (prompt_ids is None):
-        raise UsageError("give exactly one of a text prompt and prompt ids", '--prompt "..." or --prompt-ids 1,2,3')
     from .seq2seq_loop import Seq2SeqSession, is_seq2seq_folder
 
     seq2seq = is_seq2seq_folder(folder)
     session = Seq2SeqSession(folder, provider) if seq2seq else DecoderSession(folder, provider)
-    if isinstance(session, Seq2SeqSession) and "input_features" in {i.name for i in session.encoder.get_inputs()}:
-        raise UsageError(
-            f"{folder} is a speech model: its encoder takes audio features, not a prompt",
-            "run Seq2SeqSession(folder).decode({'input_features': features}, None, N, start=...) "
-            "from onnxbridge.generation.seq2seq_loop",
+    speech = isinstance(session, Seq2SeqSession) and "input_features" in {i.name for i in session.encoder.get_inputs()}
+    if speech:
+        if prompts is not None or prompt_ids is not None or (audio is None) == (input_features is None):
+            raise UsageError(
+                f"{folder} is a speech model: give exactly one of audio and input features, no prompt",
+                "--audio FILE.wav or --input-features FEATURES.npy",
+            )
+        assert isinstance(session, Seq2SeqSession)
+        return _speech(
+            session,
+            folder,
+            audio,
+            input_features,
+            language,
+            translate,
+            max_new_tokens,
+            Sampling(sample, temperature, top_k, seed),
+            on_token,
         )
+    if audio is not None or input_features is not None or language is not None or translate:
+        raise UsageError(
+            f"{folder} is not a speech model: it takes a prompt, not audio", '--prompt "..." or --prompt-ids 1,2,3'
+        )
+    if (prompts is None) == (prompt_ids is None):
+        raise UsageError("give exactly one of a text prompt and prompt ids", '--prompt "..." or --prompt-ids 1,2,3')
     gen = _generation_config(folder)
     tok = tokenizer(folder)
     if prompts is not None:
@@ -145,3 +172,65 @@ def _until_eos(row: tuple[int, ...], eos: tuple[int, ...]) -> tuple[int, ...]:
         if t in eos:
             return row[: i + 1]
     return row
+
+
+def _speech(
+    session: Any,
+    folder: Path,
+    audio: Any,
+    input_features: Any,
+    language: str | None,
+    translate: bool,
+    max_new_tokens: int,
+    sampling: Sampling,
+    on_token: Callable[[int, tuple[int, ...]], None] | None,
+) -> Generated:
+    """Whisper: features from the audio (or given), the prompt of :func:`.transcribe.decoder_prompts`
+    (the language detected from the first step when the config leaves it open), then the KV-cache loop."""
+    import numpy as np
+
+    from .transcribe import audio_features, decoder_prompts, read_features
+
+    shape = tuple(session.encoder.get_inputs()[0].shape[1:])
+    if not all(isinstance(d, int) for d in shape):
+        raise InputError(f"{folder}: the encoder's input_features has shape {shape}", "re-run convert")
+    if audio is not None:
+        rows = [audio] if isinstance(audio, (str, Path)) or getattr(audio, "ndim", 2) == 1 else list(audio)
+        feats = audio_features(folder, rows, shape)
+    elif isinstance(input_features, (str, Path)):
+        feats = read_features(input_features, shape)
+    else:
+        feats = np.asarray(input_features, dtype=np.float32)
+        feats = feats[None] if feats.ndim == 2 else feats
+        if feats.ndim != 3 or tuple(feats.shape[1:]) != shape:
+            raise UsageError(f"input features of shape {feats.shape}", f"give [batch, {shape[0]}, {shape[1]}]")
+    plan = decoder_prompts(folder, language, translate)
+    states = session.encoder.run(None, {"input_features": feats})[0]
+    detected: list[int | None] = [None] * len(feats)
+    if plan.detect_from:  # transformers' detect_language: the first step's argmax over the language tokens
+        first = session.decode({}, None, 1, start=plan.start, keep_logits=True, encoder_states=states).logits[0]
+        ids = np.array(plan.detect_from)
+        detected = [int(ids[np.argmax(row[ids])]) for row in first]
+    rows_prompt = [plan.tokens(d) for d in detected]
+    gen = _generation_config(folder)
+    eos = _ids(gen.get("eos_token_id"))
+    pad = (_ids(gen.get("pad_token_id")) or eos or (0,))[0]
+    run = session.decode(
+        {},
+        None,
+        max_new_tokens,
+        start=plan.start,
+        pad=pad,
+        eos=eos,
+        sampling=sampling,
+        on_step=on_token,
+        prompt=rows_prompt,
+        suppress=plan.suppress,
+        begin_suppress=plan.begin_suppress,
+        encoder_states=states,
+    )
+    tokens = tuple(_until_eos(row, eos) for row in run.tokens)
+    tok = tokenizer(folder)
+    texts = tuple(tok.decode(list(t), skip_special_tokens=True) for t in tokens) if tok is not None else None
+    prompts = tuple((plan.start, *p) for p in rows_prompt)
+    return Generated(prompts, tokens, texts, run.provider, run.seconds)

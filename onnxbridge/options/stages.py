@@ -165,6 +165,7 @@ class ConvertOptions:
     simplifier: str = "onnxsim"
     variants: VariantOptions | None = None
     new_tokens: int = 32  # with-past tasks: greedy tokens per prompt in the generation parity check
+    merged_decoder: bool = True  # encoder-decoders: also decoder_model_merged.onnx (optimum's default)
 
     def __post_init__(self) -> None:
         if self.new_tokens < 1:

@@ -171,3 +171,109 @@ def seq2seq_folders(tmp_path_factory) -> dict[str, Path]:
             AutoModelForSeq2SeqLM.from_config(cfg).save_pretrained(root / arch)
         out[arch] = root / arch
     return out
+
+
+WHISPER_SPECIALS = {  # ids past the 92 ordinary tokens, as a multilingual Whisper lays them out
+    "<|endoftext|>": 92,
+    "<|startoftranscript|>": 93,
+    "<|en|>": 94,
+    "<|fr|>": 95,
+    "<|transcribe|>": 96,
+    "<|translate|>": 97,
+    "<|notimestamps|>": 98,
+    "<|nospeech|>": 99,
+}
+
+
+def _whisper_tokenizer(folder: Path) -> None:
+    """A WhisperTokenizer over 92 letters and letter pairs (byte-level BPE, no merges) plus the specials."""
+    import json
+    import tempfile
+
+    from transformers import WhisperTokenizer
+
+    base = [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["Ġ" + chr(c) for c in range(ord("a"), ord("z") + 1)]
+    base += [f"{a}{b}" for a in "aeiou" for b in "nrst"] + [f"Ġ{a}{b}" for a in "bcdfg" for b in "aeiou"][:20]
+    with tempfile.TemporaryDirectory() as scratch:
+        vocab, merges = Path(scratch) / "vocab.json", Path(scratch) / "merges.txt"
+        vocab.write_text(json.dumps({t: i for i, t in enumerate(base)}))
+        merges.write_text("#version: 0.2\n")
+        eot = "<|endoftext|>"
+        tok = WhisperTokenizer(str(vocab), str(merges), unk_token=eot, bos_token=eot, eos_token=eot, pad_token=eot)
+        tok.add_special_tokens({"additional_special_tokens": list(WHISPER_SPECIALS)[1:]})
+        assert tok.convert_tokens_to_ids(list(WHISPER_SPECIALS)) == list(WHISPER_SPECIALS.values())
+        tok.save_pretrained(folder)
+
+
+@pytest.fixture(scope="session")
+def whisper_folder(tmp_path_factory) -> Path:
+    """A tiny multilingual Whisper (8 mel bins, 32 frames = 1 s at hop 500), its feature extractor, its
+    tokenizer and a generation config with language / task / no-timestamps tokens and suppressions."""
+    import torch
+    import transformers as tf
+
+    sp = WHISPER_SPECIALS
+    eot, sot = sp["<|endoftext|>"], sp["<|startoftranscript|>"]
+    cfg = tf.WhisperConfig(
+        vocab_size=100,
+        num_mel_bins=8,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        d_model=32,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=16,
+        max_target_positions=64,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        eos_token_id=eot,
+        decoder_start_token_id=sot,
+        init_std=0.2,
+    )
+    folder = tmp_path_factory.mktemp("whisper") / "whisper"
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = tf.WhisperForConditionalGeneration(cfg).eval()
+    model.generation_config = tf.GenerationConfig(
+        decoder_start_token_id=sot,
+        eos_token_id=eot,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        is_multilingual=True,
+        lang_to_id={"<|en|>": sp["<|en|>"], "<|fr|>": sp["<|fr|>"]},
+        task_to_id={"transcribe": sp["<|transcribe|>"], "translate": sp["<|translate|>"]},
+        no_timestamps_token_id=sp["<|notimestamps|>"],
+        suppress_tokens=[21, sp["<|nospeech|>"]],  # 21: the unsuppressed model's favourite on the tests' audio
+        begin_suppress_tokens=[eot],
+        max_length=64,
+    )
+    model.save_pretrained(folder)
+    tf.WhisperFeatureExtractor(
+        feature_size=8, sampling_rate=16000, hop_length=500, chunk_length=1, n_fft=400
+    ).save_pretrained(folder)
+    _whisper_tokenizer(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def whisper_onnx(whisper_folder, tmp_path_factory) -> Path:
+    """``whisper_folder`` converted (encoder, the two decoders, the merged decoder); tests copy it to change it."""
+    import onnxbridge
+
+    out = tmp_path_factory.mktemp("whisper-onnx") / "out"
+    report = onnxbridge.convert(whisper_folder, out, new_tokens=6)
+    assert report.passed is True, report.generation.summary()
+    return out
+
+
+@pytest.fixture(scope="session")
+def t5_onnx(seq2seq_folders, tmp_path_factory) -> tuple[Path, object]:
+    """The tiny T5 converted with its merged decoder, and the convert report."""
+    import onnxbridge
+
+    out = tmp_path_factory.mktemp("t5-onnx") / "out"
+    report = onnxbridge.convert(seq2seq_folders["t5"], out, new_tokens=6)
+    assert report.passed is True, report.generation.summary()
+    return out, report
