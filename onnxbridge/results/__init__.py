@@ -37,7 +37,7 @@ from .parity import (
     ToleranceUsed,
 )
 from .serialize import mapping_plain, to_plain
-from .variants import KeptNode, OutputAccuracy, VariantResult, VariantsReport, VariantStatus
+from .variants import GenerationJudgement, KeptNode, OutputAccuracy, VariantResult, VariantsReport, VariantStatus
 
 __all__ = [
     "ERROR_BIN_EDGES",
@@ -77,6 +77,7 @@ __all__ = [
     "to_plain",
     "VariantStatus",
     "OutputAccuracy",
+    "GenerationJudgement",
     "KeptNode",
     "VariantResult",
     "VariantsReport",

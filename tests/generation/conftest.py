@@ -171,3 +171,11 @@ def seq2seq_folders(tmp_path_factory) -> dict[str, Path]:
             AutoModelForSeq2SeqLM.from_config(cfg).save_pretrained(root / arch)
         out[arch] = root / arch
     return out
+
+
+@pytest.fixture(scope="session")
+def charlm(tmp_path_factory):
+    """A char-level Llama trained on the bundled text, with its tokenizer and its with-past folder (charlm.py)."""
+    from .charlm import train_charlm
+
+    return train_charlm(tmp_path_factory.mktemp("charlm"))
