@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from onnxbridge.generation.perplexity import BUNDLED_TEXT
+from tests.test_report_schema import check
 
 from .charlm import CharLM
 
@@ -87,7 +88,7 @@ def test_int4_variant_of_a_with_past_folder(run_cli, charlm, folder, tmp_path):
     before = _digest(folder)
     r = run_cli("variant", folder, "--to", "int4", "--json")
     assert r.code == 0, r.out + r.err
-    (v,) = json.loads(r.out)["variants"]["variants"]
+    (v,) = check("report.schema.json", json.loads(r.out))["variants"]["variants"]
     g = v["generation"]
     assert v["status"] == "passed" and v["path"] == str(tmp_path / "lm-onnx-int4")
     assert g["token_agreement"] >= 0.9 and g["new_tokens"] == 64 and g["prompts"] == 8, g
