@@ -107,24 +107,29 @@ def eval_text(folder: Path, text: Path | None = None, ids: Path | None = None) -
     return EvalText(got, where, pad)
 
 
-def perplexity(session: DecoderSession, ids: Sequence[int], window: int = 128) -> float:
+def perplexity(session: DecoderSession, ids: Sequence[int], window: int = 128, rows_per_run: int = 4) -> float:
     """exp(mean negative log-likelihood) of each next token of ``ids``, cut into windows of ``window``
-    tokens run as one batch (prefill, empty cache); the ragged tail is left out."""
+    tokens (prefill, empty cache; ``rows_per_run`` windows a call, so a large vocabulary's logits stay
+    small); the ragged tail is left out."""
     import numpy as np
 
     width = min(window, len(ids))
     rows = len(ids) // width
-    batch = np.asarray(ids[: rows * width], dtype=np.int64).reshape(rows, width)
-    feeds: dict[str, Any] = {
-        "input_ids": batch,
-        "attention_mask": np.ones_like(batch),
-        **session.layout.empty_past(rows),
-    }
-    if session.layout.position_ids:
-        feeds["position_ids"] = np.broadcast_to(np.arange(width, dtype=np.int64), batch.shape).copy()
-    logits, _ = session.step(feeds)
-    z = logits[:, :-1, :].astype(np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    nll = -np.take_along_axis(logp, batch[:, 1:, None], axis=-1).mean()
-    return float(math.exp(nll))
+    windows = np.asarray(ids[: rows * width], dtype=np.int64).reshape(rows, width)
+    total, count = 0.0, 0
+    for first in range(0, rows, rows_per_run):
+        batch = windows[first : first + rows_per_run]
+        feeds: dict[str, Any] = {
+            "input_ids": batch,
+            "attention_mask": np.ones_like(batch),
+            **session.layout.empty_past(batch.shape[0]),
+        }
+        if session.layout.position_ids:
+            feeds["position_ids"] = np.broadcast_to(np.arange(width, dtype=np.int64), batch.shape).copy()
+        logits, _ = session.step(feeds)
+        z = logits[:, :-1, :].astype(np.float64)
+        z = z - z.max(axis=-1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        total -= float(np.take_along_axis(logp, batch[:, 1:, None], axis=-1).sum())
+        count += batch.shape[0] * (width - 1)
+    return float(math.exp(total / count))

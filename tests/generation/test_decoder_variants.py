@@ -78,6 +78,19 @@ def _prompts(lm: CharLM, count: int = 8) -> list[list[int]]:
     return out
 
 
+def _source_perplexity(lm: CharLM, window: int = 64) -> float:
+    """transformers' own loss over the bundled text in windows of the model's 64 positions."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    ids = lm.encode(" ".join(BUNDLED_TEXT.read_text(encoding="utf-8").split()))
+    rows = len(ids) // window
+    batch = torch.tensor(ids[: rows * window]).reshape(rows, window)
+    with torch.no_grad():
+        loss = AutoModelForCausalLM.from_pretrained(lm.source)(input_ids=batch, labels=batch).loss
+    return float(torch.exp(loss))
+
+
 @pytest.fixture
 def folder(charlm: CharLM, tmp_path) -> Path:
     """A copy of the fp32 with-past folder (its variants are written beside it, in tmp_path)."""
@@ -94,6 +107,7 @@ def test_int4_variant_of_a_with_past_folder(run_cli, charlm, folder, tmp_path):
     assert g["token_agreement"] >= 0.9 and g["new_tokens"] == 64 and g["prompts"] == 8, g
     assert g["perplexity_ratio"] <= v["budget"]["perplexity_ratio"] == 1.1, g
     assert 1.0 <= g["perplexity_fp32"] < 2.0, g  # the trained LM knows the text: the perplexity means something
+    assert g["perplexity_fp32"] == pytest.approx(_source_perplexity(charlm), rel=1e-3)  # as the source computes it
     assert 0 < g["logit_drift"] <= v["budget"]["logit_drift"] and len(g["drift_per_step"]) == 64, g
     assert v["details"]["settings"]["block_size"] == 32
     assert v["details"]["quantized_ops"]["com.microsoft::MatMulNBits"] == 15  # 7 per layer + the LM head
