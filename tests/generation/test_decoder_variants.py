@@ -116,8 +116,12 @@ def test_int4_variant_of_a_with_past_folder(run_cli, charlm, folder, tmp_path):
     assert _digest(folder) == before  # the fp32 folder is only read
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".onnxbridge-tmp")]
     # the written copy, re-run by this test's own loop on plain ONNX Runtime, agrees as reported
-    own = _forced_agreement(_session(folder), _session(out), _prompts(charlm), 64)
+    fp32_s, int4_s = _session(folder), _session(out)
+    own = _forced_agreement(fp32_s, int4_s, _prompts(charlm), 64)
     assert abs(own - g["token_agreement"]) <= 0.01, (own, g["token_agreement"])
+    # and at sizes the stage did not use: a 3-token and a 40-token prompt, 48 tokens each
+    other = [charlm.encode("The"), charlm.encode("In the morning he put out the lamp, cleaned the glass,")[:40]]
+    assert _forced_agreement(fp32_s, int4_s, other, 48) >= 0.9
 
 
 def test_a_broken_copy_exits_1_naming_the_gate(run_cli, charlm, folder, tmp_path, monkeypatch):
