@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .._memory import StagePeaks
 from .._util import Progress, no_progress
+from ..errors import UsageError
 from ..fsutil import check_output_path
 from ..options import (
     ConvertOptions,
@@ -132,9 +133,7 @@ def convert_with(
 
     task = with_past_task(source, options.export.task, output)
     if task is not None:  # a folder: the graph(s) with their KV cache, configs, tokenizer
-        from ..generation.convert import convert_with_past
-
-        return convert_with_past(source, output, options, say, task=task)
+        return _convert_with_past(source, output, options, say, task)
     parity = options.parity
     out = check_output_path(output, source, parity.inputs_file)
     preflight(parity, source, output)
@@ -207,6 +206,34 @@ def convert_with(
         notes=notes,
         peak_rss_bytes=peaks.bytes,
         variants=variants,
+    )
+
+
+def _convert_with_past(source: str, output: str | Path, options: ConvertOptions, say: Progress, task: str) -> Report:
+    """The with-past export, then (``--variant int4,int8``) the folder's copies judged on generation."""
+    import dataclasses
+
+    from ..generation.convert import convert_with_past
+
+    variants = options.variants
+    if variants is not None:  # every check before the export: exit 2 early
+        from ..generation.perplexity import check_eval_source
+        from ..variants.folder import folder_targets
+
+        if task != "text-generation-with-past":
+            raise UsageError(f"--variant is not built for {task} folders yet", "drop --variant")
+        folder_targets(Path(output), variants)
+        check_eval_source(Path(source), variants.eval_text, variants.eval_ids)
+    report = convert_with_past(source, output, options, say, task=task)
+    if variants is None:
+        return report
+    from ..variants.folder import run_folder_variants
+
+    say("building variants of the with-past folder")
+    t0 = time.perf_counter()
+    result = run_folder_variants(output, variants, progress=say)
+    return dataclasses.replace(
+        report, variants=result, timings={**report.timings, "variants_s": time.perf_counter() - t0}
     )
 
 

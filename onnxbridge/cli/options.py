@@ -443,7 +443,8 @@ _VARIANT_GATE = (
         multiple=True,
         metavar="METRIC=VALUE[,...]",
         help="Accuracy limits over each variant's defaults, e.g. cosine=0.999,top1_decisive=0.99 "
-        "(metrics: cosine, cosine_min, top1, top1_decisive, top5, max_abs, nonfinite).",
+        "(metrics: cosine, cosine_min, top1, top1_decisive, top5, max_abs, nonfinite; with-past folders: "
+        "token_agreement, logit_drift, perplexity_ratio).",
     ),
     click.option(
         "--min-speedup",
@@ -466,6 +467,19 @@ _VARIANT_GATE = (
         default=None,
         help="TensorRT engine cache folder (default: .onnxbridge-trt-cache beside the outputs).",
     ),
+    click.option(
+        "--eval-text",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="With-past folders: the text copies are judged on (prompts, perplexity), through the folder's "
+        "tokenizer (default: a bundled English text).",
+    ),
+    click.option(
+        "--eval-ids",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="With-past folders without a tokenizer: a file of token ids (spaces or commas) to judge on instead.",
+    ),
 )
 
 
@@ -474,7 +488,14 @@ def _kinds(text: str) -> tuple[str, ...]:
 
 
 def _convert_variants(
-    variants=None, budget=(), min_speedup=None, write_failed=False, calibration_method="minmax", engine_cache=None
+    variants=None,
+    budget=(),
+    min_speedup=None,
+    write_failed=False,
+    calibration_method="minmax",
+    engine_cache=None,
+    eval_text=None,
+    eval_ids=None,
 ) -> VariantOptions | None:
     if not variants:
         return None
@@ -485,6 +506,8 @@ def _convert_variants(
         write_failed=write_failed,
         calibration_method=calibration_method,
         engine_cache=engine_cache,
+        eval_text=eval_text,
+        eval_ids=eval_ids,
     )
 
 
@@ -519,6 +542,10 @@ def _variant(
     write_failed=False,
     calibration_method="minmax",
     engine_cache=None,
+    eval_text=None,
+    eval_ids=None,
+    new_tokens=64,
+    prompts=8,
 ) -> VariantOptions:
     return VariantOptions(
         _kinds(to),
@@ -536,6 +563,10 @@ def _variant(
         rounds=rounds,
         threads=threads,
         engine_cache=engine_cache,
+        eval_text=eval_text,
+        eval_ids=eval_ids,
+        new_tokens=new_tokens,
+        prompts=prompts,
     )
 
 
@@ -561,7 +592,8 @@ variant_options = group(
         "--output",
         type=click.Path(dir_okay=False),
         default=None,
-        help="The file to write (one variant only; default MODEL.KIND.onnx beside MODEL).",
+        help="The file to write (one variant only; default MODEL.KIND.onnx beside MODEL; for a with-past "
+        "folder, the copy's folder, default FOLDER-KIND beside it).",
     ),
     click.option(
         "--out-dir",
@@ -582,5 +614,19 @@ variant_options = group(
     click.option("--runs", type=int, default=10, show_default=True, help="Timed runs per round."),
     click.option("--rounds", type=int, default=3, show_default=True, help="Interleaved timing rounds."),
     click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads."),
+    click.option(
+        "--new-tokens",
+        type=int,
+        default=64,
+        show_default=True,
+        help="With-past folders: greedy tokens per prompt the copies are judged on.",
+    ),
+    click.option(
+        "--prompts",
+        type=int,
+        default=8,
+        show_default=True,
+        help="With-past folders: prompts cut from the judging text (lengths 8-20 tokens, left-padded).",
+    ),
     *_VARIANT_GATE,
 )

@@ -122,7 +122,7 @@ def _variant_rows(t, r) -> None:
     for v in r.variants:
         cells = variant_cells(v)
         colour = "green" if v.passed else "red"
-        line = f"{cells['size']}, p50 {cells['p50']}, {cells['speedup']}"
+        line = f"{cells['size']}" + (f", p50 {cells['p50']}, {cells['speedup']}" if v.latency else "")
         if cells["accuracy"] != "-":
             line += f"; {cells['accuracy']}"
         if v.path:

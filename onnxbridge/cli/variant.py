@@ -30,7 +30,7 @@ def variants_exit(report: Report, code: int) -> int:
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())
 @variant_options
 @click.option(
     "--source",
@@ -42,12 +42,15 @@ def variants_exit(report: Report, code: int) -> int:
 @report_options
 def variant(model: str, options, source: str | None, export, reports, as_json: bool) -> int:
     """Build deployment variants of MODEL, each written only if it keeps its accuracy budget and runs
-    faster than fp32 on --provider.
+    faster than fp32 on --provider. MODEL may be a with-past decoder folder (convert --task
+    text-generation-with-past): int4 / int8 then write a copy folder FOLDER-KIND beside it, judged on
+    generation (token agreement, logit drift per step) and on perplexity over a text, not timed.
 
     \b
       onnxbridge variant model.onnx --to fp16,int8
       onnxbridge variant model.onnx --to int8-static --inputs calib.npz --budget top1_decisive=0.99
       onnxbridge variant model.onnx --to int4 --source models.py:lm --input input_ids:batch,seq:int64
+      onnxbridge variant llama-onnx/ --to int4,int8
 
     Exit codes: 0 every variant passed, 1 one failed its gate (not written, or written with
     --write-failed and marked FAIL), 2 one could not be produced here (the message says why).

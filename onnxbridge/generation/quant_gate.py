@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .loop import DecoderSession, left_pad
+from .loop import DecoderSession, GenerationRun, left_pad
 from .quantize import QuantizedFolder, quantize_folder
 
-__all__ = ["GenerationAgreement", "QuantizedDecoder", "generation_agreement", "quantize_with_past"]
+__all__ = ["GenerationAgreement", "QuantizedDecoder", "agreement_with", "generation_agreement", "quantize_with_past"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,15 @@ class GenerationAgreement:
     agree: tuple[tuple[bool, ...], ...]
     drift: tuple[tuple[float, ...], ...]
     first_divergence: tuple[int | None, ...]  # per prompt, the first step a free greedy run differs (None: never)
+    relative: tuple[tuple[float, ...], ...] = ()  # drift over the range (max - min) of fp32's logits there
+
+    @property
+    def max_relative_drift(self) -> float:
+        return max((d for row in self.relative for d in row), default=0.0)
+
+    def drift_per_step(self) -> tuple[float, ...]:
+        """Per step, the largest relative drift over the prompts."""
+        return tuple(max(col) for col in zip(*self.relative)) if self.relative else ()
 
     @property
     def token_agreement(self) -> float:
@@ -89,21 +98,31 @@ def generation_agreement(
     provider: str = "cpu",
 ) -> GenerationAgreement:
     """Greedy-decode ``prompts`` through ``fp32`` and judge ``quantized`` step by step on the same tokens."""
-    import numpy as np
-
     ref_s, q_s = DecoderSession(fp32, provider), DecoderSession(quantized, provider)
     ref = ref_s.generate(prompts, new_tokens, pad=pad, keep_logits=True)
+    return agreement_with(ref, q_s, pad=pad)
+
+
+def agreement_with(ref: GenerationRun, copy: DecoderSession, *, pad: int = 0) -> GenerationAgreement:
+    """``copy`` judged against fp32's greedy run ``ref`` (made with ``keep_logits``): teacher-forced on
+    fp32's tokens, then a free greedy run for the first divergence."""
+    import numpy as np
+
+    prompts = ref.prompts
     forced = np.array(ref.tokens, dtype=np.int64)
-    q_logits = _prefix_logits(q_s, prompts, forced, pad)
+    q_logits = _prefix_logits(copy, prompts, forced, pad)
     agree = np.stack([lq.argmax(-1) == forced[:, i] for i, lq in enumerate(q_logits)], axis=1)
     drift = np.stack([np.abs(lq - lr).max(-1) for lq, lr in zip(q_logits, ref.logits)], axis=1)
-    free = np.array(q_s.generate(prompts, new_tokens, pad=pad).tokens)
+    spread = np.stack([lr.max(-1) - lr.min(-1) for lr in ref.logits], axis=1)
+    relative = drift / np.maximum(spread, 1e-12)
+    free = np.array(copy.generate(prompts, forced.shape[1], pad=pad).tokens)
     first = tuple(int(np.argmax(row != want)) if (row != want).any() else None for row, want in zip(free, forced))
     return GenerationAgreement(
-        new_tokens,
+        forced.shape[1],
         tuple(tuple(bool(a) for a in row) for row in agree),
         tuple(tuple(float(d) for d in row) for row in drift),
         first,
+        tuple(tuple(float(d) for d in row) for row in relative),
     )
 
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from ..errors import InputError, UsageError
 
-__all__ = ["KINDS", "QuantizedFolder", "quantize_folder"]
+__all__ = ["KINDS", "BLOCK_SIZE", "QuantizedFolder", "quantize_folder"]
 
 KINDS = ("int4", "int8")
+BLOCK_SIZE = 32  # int4: weights per 4-bit block along K (one scale and zero point each)
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class QuantizedFolder:
     quantized_ops: dict[str, int]
 
 
-def quantize_folder(folder: str | Path, out: str | Path, kind: str, *, block_size: int = 32) -> QuantizedFolder:
+def quantize_folder(folder: str | Path, out: str | Path, kind: str, *, block_size: int = BLOCK_SIZE) -> QuantizedFolder:
     """Write ``out``: ``folder``'s with-past decoder quantised to ``kind`` (int4: MatMulNBits, 4-bit blocks
     of ``block_size`` along K, MatMul weights only, accuracy level 4; int8: dynamic, per tensor)."""
     import onnx

@@ -16,6 +16,7 @@ __all__ = [
     "SIMPLIFIERS",
     "BUDGET_FLOORS",
     "BUDGET_CEILINGS",
+    "GENERATION_METRICS",
     "DECISIVE_MARGIN",
     "CALIBRATION_METHODS",
     "Budget",
@@ -28,8 +29,11 @@ __all__ = [
 SIMPLIFIERS = ("onnxsim", "onnxslim", "onnxscript", "auto")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # Budget metrics (variants/accuracy.py): floors (the variant's value must be >= the limit) and ceilings (<=).
-BUDGET_FLOORS = ("cosine", "cosine_min", "top1", "top1_decisive", "top5")
-BUDGET_CEILINGS = ("max_abs", "nonfinite")
+# ``token_agreement``, ``logit_drift`` and ``perplexity_ratio`` judge a with-past decoder folder's copy on
+# generation (GENERATION_METRICS); the others a single file's outputs.
+BUDGET_FLOORS = ("cosine", "cosine_min", "top1", "top1_decisive", "top5", "token_agreement")
+BUDGET_CEILINGS = ("max_abs", "nonfinite", "logit_drift", "perplexity_ratio")
+GENERATION_METRICS = ("token_agreement", "logit_drift", "perplexity_ratio")
 # ``top1_decisive`` counts the rows whose reference top-2 margin is at least this many row standard
 # deviations: random-weight models are full of near-ties that any rounding flips (measured: the argmax
 # flips of int8 BERT-base had a median margin of 0.015 row-std).
@@ -117,6 +121,10 @@ class VariantOptions:
     (0 turns the speed gate off). ``inputs_file`` holds real inputs (fixtures format): its even cases
     calibrate int8-static and drive the fp16 search, its odd cases judge every variant. ``write_failed``
     writes a variant that fails its gate anyway, marked FAIL.
+
+    A with-past decoder folder is judged on generation: ``new_tokens`` greedy tokens for each of
+    ``prompts`` prompts cut from the text (``eval_text``, default the bundled one, through the folder's
+    tokenizer; or ``eval_ids``, a file of token ids), and the perplexity over that text.
     """
 
     kinds: tuple[str, ...] = ("int8",)
@@ -136,6 +144,10 @@ class VariantOptions:
     rounds: int = 3
     threads: int | None = None
     engine_cache: Path | None = None
+    eval_text: Path | None = None
+    eval_ids: Path | None = None
+    new_tokens: int = 64
+    prompts: int = 8
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", _variant_kinds(self.kinds))
@@ -148,11 +160,11 @@ class VariantOptions:
         object.__setattr__(
             self, "calibration_method", _choice(self.calibration_method, CALIBRATION_METHODS, "--calibration-method")
         )
-        for name in ("calibration_cases", "eval_cases", "rounds"):
+        for name in ("calibration_cases", "eval_cases", "rounds", "new_tokens", "prompts"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UsageError(f"{name.replace('_', ' ')} {value!r} must be a positive integer", "e.g. 4")
-        for name in ("out_dir", "output", "inputs_file", "engine_cache"):
+        for name in ("out_dir", "output", "inputs_file", "engine_cache", "eval_text", "eval_ids"):
             object.__setattr__(self, name, as_path(getattr(self, name)))
         if self.output is not None and len(self.kinds) > 1:
             raise UsageError(
@@ -165,5 +177,7 @@ class VariantOptions:
             if not isinstance(size, int) or isinstance(size, bool) or size < 1:
                 raise UsageError(f"axis size {axis}={size!r} must be a positive integer", "e.g. --axis seq=128")
         object.__setattr__(self, "axis_sizes", sizes)
+        if self.eval_text is not None and self.eval_ids is not None:
+            raise UsageError("--eval-text and --eval-ids both given", "give one: a text, or its token ids")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads {self.threads} must be at least 1", "give a positive thread count")

@@ -209,7 +209,14 @@ def _x(ratio: float | None) -> str:
 
 def variant_cells(v) -> dict[str, str]:
     """Short texts for one variant (shared by the Markdown, HTML and terminal tables)."""
-    acc = ", ".join(
+    g = v.generation
+    acc = (
+        f"token_agreement {g.token_agreement:.4g} ({g.prompts} prompts x {g.new_tokens} tokens), "
+        f"logit_drift {g.logit_drift:.3g}, perplexity_ratio {g.perplexity_ratio:.4g} "
+        f"({g.perplexity:.4g} vs fp32 {g.perplexity_fp32:.4g})"
+        if g is not None
+        else ""
+    ) or ", ".join(
         f"{m} {_cos(w) if m != 'nonfinite' else int(w)}"
         for m in _GATED
         if (w := v.worst(m)) is not None and (m in v.budget or m in ("top1", "cosine"))
@@ -245,14 +252,23 @@ def _variants_markdown(r) -> list[str]:
     if eager is not None and base is not None:
         lines[-1] += f"; the source's eager model p50 {eager.p50:.3g} ms (fp32 ONNX {_x(eager.p50 / base.p50)} eager)"
     t = r.timing
+    if t:
+        lines += [
+            "",
+            f"Timing: p50 of {t.get('rounds')} interleaved round(s) x {t.get('runs_per_round')} runs after "
+            f"{t.get('warmup')} warm-up, every variant beside fp32 in the same run"
+            + (f"; load average {', '.join(str(x) for x in r.load_average)}" if r.load_average else "")
+            + ".",
+        ]
+    on_generation = any(v.generation is not None for v in r.variants)
     lines += [
         "",
-        f"Timing: p50 of {t.get('rounds')} interleaved round(s) x {t.get('runs_per_round')} runs after "
-        f"{t.get('warmup')} warm-up, every variant beside fp32 in the same run"
-        + (f"; load average {', '.join(str(x) for x in r.load_average)}" if r.load_average else "")
-        + ".",
-        "",
-        f"Accuracy gate: each variant's budget below (defaults per variant, `--budget` overrides); "
+        "Generation gate: each copy's budget below (defaults per variant, `--budget` overrides); "
+        "`token_agreement` is the share of greedy steps where the copy, fed fp32's tokens, picks fp32's token; "
+        "`logit_drift` the largest change of a logit over the range (max - min) of fp32's logits at that step; "
+        "`perplexity_ratio` the copy's perplexity over the text divided by fp32's."
+        if on_generation
+        else f"Accuracy gate: each variant's budget below (defaults per variant, `--budget` overrides); "
         f"`top1_decisive` is argmax agreement over rows whose reference top-2 gap is at least "
         f"{r.decisive_margin:g} row standard deviations (near-ties flip under any rounding); `top1`, plain "
         f"argmax agreement per row (per position for sequence outputs), is reported beside it.",
@@ -267,11 +283,12 @@ def _variants_markdown(r) -> list[str]:
             f"| {v.kind} | {c['verdict']} | {c['size']} | {c['p50']} | {c['speedup']} | {c['accuracy']} | "
             f"{_budget_text(v.budget)}; {rule} | {_cell('; '.join(v.reasons)) or '-'} |"
         )
-    lines += [
-        "",
-        "| variant | output | cosine | cosine_min | top1 | top1_decisive (rows) | top5 | max_abs | nonfinite |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    if r.fp32_accuracy or any(v.accuracy for v in r.variants):
+        lines += [
+            "",
+            "| variant | output | cosine | cosine_min | top1 | top1_decisive (rows) | top5 | max_abs | nonfinite |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
     for name, outputs in [("fp32", r.fp32_accuracy)] + [(v.kind, v.accuracy) for v in r.variants]:
         for o in outputs:
             lines.append(
@@ -300,6 +317,19 @@ def _variant_details(v) -> list[str]:
     lines = ["", f"### {v.kind}", ""]
     if v.method:
         lines.append(f"{v.method}; built in {v.build_s:.2f} s.")
+    if v.generation is not None:
+        g = v.generation
+        first = [f for f in g.first_divergence if f is not None]
+        lines.append(
+            f"judged on {g.eval_text}: a free greedy run of the copy "
+            + (
+                f"leaves fp32's at step {min(first)} ({len(first)}/{g.prompts} prompts)"
+                if first
+                else "never leaves fp32's"
+            )
+            + f"; largest logit change {short(g.max_abs_drift)}; relative logit drift per step (max over prompts): "
+            + " ".join(f"{d:.2g}" for d in g.drift_per_step)
+        )
     ops = v.details.get("quantized_ops")
     if ops:
         lines.append("quantised ops: " + ", ".join(f"{k} {n}" for k, n in ops.items()))

@@ -38,7 +38,7 @@ from .parity import (
     ToleranceUsed,
 )
 from .serialize import mapping_plain, to_plain
-from .variants import KeptNode, OutputAccuracy, VariantResult, VariantsReport, VariantStatus
+from .variants import GenerationJudgement, KeptNode, OutputAccuracy, VariantResult, VariantsReport, VariantStatus
 
 __all__ = [
     "ERROR_BIN_EDGES",
@@ -78,6 +78,7 @@ __all__ = [
     "to_plain",
     "VariantStatus",
     "OutputAccuracy",
+    "GenerationJudgement",
     "KeptNode",
     "VariantResult",
     "VariantsReport",

@@ -9,7 +9,7 @@ from typing import Any
 from .bench import LatencyStats
 from .table import Table
 
-__all__ = ["VariantStatus", "OutputAccuracy", "KeptNode", "VariantResult", "VariantsReport"]
+__all__ = ["VariantStatus", "OutputAccuracy", "KeptNode", "GenerationJudgement", "VariantResult", "VariantsReport"]
 
 
 class VariantStatus(str, enum.Enum):
@@ -44,8 +44,48 @@ class OutputAccuracy:
     nonfinite: int = 0
 
     def value(self, metric: str) -> float | None:
+        """The metric of that name; None for the generation metrics (a folder's, not an output's)."""
+        if metric not in _OUTPUT_METRICS:
+            return None
         value: float | None = getattr(self, metric)  # a metric is one of the fields above
         return value
+
+
+_OUTPUT_METRICS = ("max_abs", "cosine", "cosine_min", "top1", "top1_decisive", "top5", "nonfinite")
+
+
+@dataclass(frozen=True)
+class GenerationJudgement:
+    """A quantised copy of a with-past decoder folder judged on generation against the fp32 folder.
+
+    ``prompts`` prompts cut from the judging text (``eval_text``) are greedy-decoded for ``new_tokens``
+    tokens through fp32; the copy is run teacher-forced on fp32's tokens: ``token_agreement`` is the share
+    of steps whose argmax is fp32's token, ``drift_per_step`` per step the largest logit change over the
+    prompts relative to the range (max - min) of fp32's logits there (``logit_drift`` its maximum,
+    ``max_abs_drift`` the largest absolute change), ``first_divergence`` per prompt the first step a free
+    greedy run of the copy leaves fp32's (None: never). ``perplexity_ratio`` is the copy's perplexity over
+    the ``eval_tokens`` tokens of the text divided by fp32's."""
+
+    prompts: int
+    new_tokens: int
+    token_agreement: float
+    logit_drift: float
+    max_abs_drift: float
+    drift_per_step: tuple[float, ...]
+    first_divergence: tuple[int | None, ...]
+    perplexity_fp32: float
+    perplexity: float
+    perplexity_ratio: float
+    eval_tokens: int
+    eval_text: str
+
+    def value(self, metric: str) -> float | None:
+        """``token_agreement``, ``logit_drift`` or ``perplexity_ratio``; None for an output metric."""
+        return {
+            "token_agreement": self.token_agreement,
+            "logit_drift": self.logit_drift,
+            "perplexity_ratio": self.perplexity_ratio,
+        }.get(metric)
 
 
 @dataclass(frozen=True)
@@ -85,6 +125,7 @@ class VariantResult:
     kept_fp32: tuple[KeptNode, ...] = ()
     notes: tuple[str, ...] = ()
     table: Table | None = None  # the kind's own table for the reports (the ORT format's mobile providers)
+    generation: GenerationJudgement | None = None  # a with-past folder's copy: judged on generation
 
     @property
     def passed(self) -> bool:
@@ -98,7 +139,10 @@ class VariantResult:
         return d
 
     def worst(self, metric: str) -> float | None:
-        """The worst value of ``metric`` over the outputs (max for max_abs / nonfinite, else min)."""
+        """The worst value of ``metric`` over the outputs (max for max_abs / nonfinite, else min); a
+        folder's copy: its generation figure."""
+        if self.generation is not None:
+            return self.generation.value(metric)
         values = [v for o in self.accuracy if (v := o.value(metric)) is not None]
         if not values:
             return None

@@ -14,9 +14,9 @@ import numpy as np
 
 from ..options import BUDGET_FLOORS, Budget
 from ..parity.metrics import argmax_agreement, decisive_rows, row_cosines
-from ..results import OutputAccuracy
+from ..results import GenerationJudgement, OutputAccuracy
 
-__all__ = ["Judged", "measure", "judge_accuracy"]
+__all__ = ["Judged", "measure", "judge_accuracy", "judge_generation"]
 
 
 @dataclass
@@ -109,3 +109,17 @@ def judge_accuracy(outputs: tuple[OutputAccuracy, ...], budget: Budget) -> Judge
             elif metric not in BUDGET_FLOORS and value > limit:
                 failures.append(f"{o.name}: {metric} {value:.6g} > {limit:g}")
     return Judged(outputs, tuple(failures))
+
+
+def judge_generation(judged: GenerationJudgement, budget: Budget) -> tuple[str, ...]:
+    """Each generation limit of ``budget`` (``token_agreement``, ``logit_drift``, ``perplexity_ratio``)
+    that a with-past folder's copy broke, one line each naming the metric (empty: within budget)."""
+    failures = []
+    for metric, limit in budget.limits:
+        value = judged.value(metric)
+        if value is None:
+            continue
+        floor = metric in BUDGET_FLOORS
+        if (value < limit) if floor else not (value <= limit):  # a NaN perplexity fails
+            failures.append(f"{metric} {value:.4g} {'<' if floor else '>'} {limit:g}")
+    return tuple(failures)

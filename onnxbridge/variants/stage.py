@@ -41,6 +41,8 @@ def variant_targets(model_path: Path, options: VariantOptions, kinds: VariantKin
     from ..fsutil import check_output_path
 
     resolved = kinds.resolve(options.kinds)
+    for kind in resolved:
+        kind.budget_for(options)  # a generation metric in --budget: exit 2 now
     if options.output is not None:
         targets = {options.kinds[0]: options.output}
     else:

@@ -277,3 +277,11 @@ def t5_onnx(seq2seq_folders, tmp_path_factory) -> tuple[Path, object]:
     report = onnxbridge.convert(seq2seq_folders["t5"], out, new_tokens=6)
     assert report.passed is True, report.generation.summary()
     return out, report
+
+
+@pytest.fixture(scope="session")
+def charlm(tmp_path_factory):
+    """A char-level Llama trained on the bundled text, with its tokenizer and its with-past folder (charlm.py)."""
+    from .charlm import train_charlm
+
+    return train_charlm(tmp_path_factory.mktemp("charlm"))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...options import Budget
 from ..build import BuildContext, Built, save
-from ..kind import VariantKind
+from ..kind import FolderForm, VariantKind
 
 if TYPE_CHECKING:
     from ...options import VariantOptions
@@ -23,6 +23,20 @@ def build(model, src: Path, dst: Path, ctx: BuildContext) -> Built:
         dst,
         "onnxruntime MatMulNBitsQuantizer: 4-bit blocks of 32, MatMul and embedding Gather",
         {"settings": settings, "rewrites": rewrites},
+    )
+
+
+def build_folder(src: Path, dst: Path) -> Built:
+    """The with-past folder's copy: its decoder's MatMul weights in 4-bit blocks (the embedding Gather kept
+    fp32: decode reads one row of it a step), every other file copied."""
+    from ...generation.quantize import BLOCK_SIZE, quantize_folder
+
+    q = quantize_folder(src, dst, "int4")
+    return Built(
+        dst,
+        f"onnxruntime MatMulNBitsQuantizer: 4-bit blocks of {BLOCK_SIZE} along K, asymmetric, accuracy level 4, "
+        "MatMul weights (embedding Gather kept fp32)",
+        {"settings": q.settings, "quantized_ops": q.quantized_ops},
     )
 
 
@@ -47,4 +61,10 @@ KIND = VariantKind(
     must_quantise="MatMul or Gather",
     empty_hint="int4 needs MatMul (or Gemm / Gather) with a constant 2-D weight",
     notes=notes,
+    # a trained LM's greedy tokens: 4-bit blocks of 32 keep >= 0.9 of them (0.97-0.98 measured on the test's
+    # char LM), the perplexity within 10 %, no logit moved by half the logits' range (0.22 measured)
+    folder=FolderForm(
+        build_folder,
+        Budget((("token_agreement", 0.9), ("logit_drift", 0.5), ("perplexity_ratio", 1.1))),
+    ),
 )
