@@ -152,3 +152,16 @@ def test_missing_extra_is_a_route_not_installed_and_the_next_route_wins(folders,
     lost = report.conversion.attempts[0]
     assert (lost.route, lost.ok, lost.error) == ("genai", False, "not installed: pip install 'onnxbridge[genai]'")
     assert DecoderSession(tmp_path / "out").layout.padding == "left"  # optimum's graph: left-padded rows
+
+
+def test_generate_and_bench_run_a_genai_folder(folders, tmp_path_factory, run_cli):
+    from onnxbridge.generation.bench import DecodeBenchConfig, bench_decoder
+    from onnxbridge.results.decode_bench import GENAI, ORT
+
+    out, _ = built(folders, tmp_path_factory, "llama")
+    res = run_cli("generate", out, "--prompt", "w5 w17 w33 w8", "--prompt", "w61", "--max-new-tokens", "4")
+    assert res.code == 0, res.out + res.err
+    config = DecodeBenchConfig(prompt_length=6, batches=(1, 2), new_tokens=4, trials=1, ort_modes=("feeds",))
+    bench = bench_decoder(out, config, source=folders["llama"])
+    assert {(r.runtime, r.batch) for r in bench.rows} >= {(ORT, 1), (GENAI, 1), (ORT, 2), (GENAI, 2)}
+    assert bench.same_tokens == (True, True), bench.notes  # our loop, GenAI's Generator and transformers agree
