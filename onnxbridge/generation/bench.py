@@ -282,14 +282,15 @@ def bench_decoder(
     for name, path in (variants or {}).items():
         other = DecoderSession(path, config.provider, threads=config.threads)
         runners += [(ORT, m, name, _OrtRunner(other, m)) for m in config.ort_modes]
-    if (folder / "genai_config.json").is_file():
-        from .genai import INSTALL, installed
+    for name, path in (("fp32", folder), *(variants or {}).items()):
+        if (Path(path) / "genai_config.json").is_file():
+            from .genai import INSTALL, installed
 
-        if installed():
+            if not installed():
+                notes.append(f"{path}: a GenAI-built folder: {INSTALL} to time onnxruntime-genai's Generator too")
+                continue
             cuda = "CUDA" in session.provider.used
-            runners.append((GENAI, "generator", "fp32", _GenaiRunner(folder, cuda, config.threads)))
-        else:
-            notes.append(f"a GenAI-built folder: {INSTALL} to time onnxruntime-genai's own Generator as well")
+            runners.append((GENAI, "generator", name, _GenaiRunner(Path(path), cuda, config.threads)))
     if source is not None:
         if isinstance(source, (str, Path)):
             from .convert import load_causal_lm
