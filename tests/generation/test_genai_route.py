@@ -17,6 +17,7 @@ from onnxbridge.errors import ConversionError
 from onnxbridge.generation.loop import DecoderSession
 from tests.generation.conftest import SPECIAL, VOCAB, _tokenizer
 from tests.generation.test_with_past import PROMPTS, hf_greedy
+from tests.test_report_schema import check
 
 pytest.importorskip("onnxruntime_genai")
 pytestmark = pytest.mark.route("genai")
@@ -154,14 +155,19 @@ def test_missing_extra_is_a_route_not_installed_and_the_next_route_wins(folders,
     assert DecoderSession(tmp_path / "out").layout.padding == "left"  # optimum's graph: left-padded rows
 
 
-def test_generate_and_bench_run_a_genai_folder(folders, tmp_path_factory, run_cli):
-    from onnxbridge.generation.bench import DecodeBenchConfig, bench_decoder
-    from onnxbridge.results.decode_bench import GENAI, ORT
-
+def test_generate_and_bench_run_a_genai_folder(folders, tmp_path_factory, tmp_path, run_cli):
     out, _ = built(folders, tmp_path_factory, "llama")
     res = run_cli("generate", out, "--prompt", "w5 w17 w33 w8", "--prompt", "w61", "--max-new-tokens", "4")
     assert res.code == 0, res.out + res.err
-    config = DecodeBenchConfig(prompt_length=6, batches=(1, 2), new_tokens=4, trials=1, ort_modes=("feeds",))
-    bench = bench_decoder(out, config, source=folders["llama"])
-    assert {(r.runtime, r.batch) for r in bench.rows} >= {(ORT, 1), (GENAI, 1), (ORT, 2), (GENAI, 2)}
-    assert bench.same_tokens == (True, True), bench.notes  # our loop, GenAI's Generator and transformers agree
+    js = tmp_path / "bench.json"
+    args = ("--prompt-length", 6, "--new-tokens", 4, "--batch", "1,2", "--trials", 1, "--io-binding", "off")
+    res = run_cli("bench", out, "--source", folders["llama"], *args, "--report", js)
+    assert res.code == 0, res.out + res.err
+    bench = check("report.schema.json", json.loads(js.read_text()))["decode_bench"]
+    sides = {(r["runtime"], r["mode"], r["batch"]) for r in bench["rows"]}
+    assert sides >= {
+        ("onnxruntime", "feeds", 1),
+        ("onnxruntime-genai", "generator", 1),
+        ("onnxruntime-genai", "generator", 2),
+    }
+    assert bench["same_tokens"] == [True, True], bench["notes"]  # our loop, GenAI's Generator, transformers agree
