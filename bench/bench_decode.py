@@ -2,11 +2,13 @@
 against transformers with its cache, on a ~125M-parameter random Llama-style decoder (12 layers, hidden 768,
 vocab 32000), prompt 128, 64 new tokens, batch 1 and 4; every side interleaved trial by trial.
 
-    .venv/bin/python bench/bench_decode.py [--trials 3] [--threads N] [--no-int4] [--json bench/results/decode.json]
+    .venv/bin/python bench/bench_decode.py [--trials 3] [--threads N] [--no-int4] [--genai] [--json bench/results/decode.json]
 
 Builds the folder once under --work (default a temporary folder), converts it with onnxbridge (generation
 parity included), writes the int4 copy (block size 32, asymmetric, accuracy level 4), then runs
-``onnxbridge.generation.bench.bench_decoder``: one table, the ratios, and the JSON.
+``onnxbridge.generation.bench.bench_decoder``: one table, the ratios, and the JSON. ``--genai`` adds ONNX
+Runtime GenAI's int4 build (variant ``genai-int4``), timed through onnxbridge's loop and through its own
+Generator.
 """
 
 from __future__ import annotations
@@ -52,6 +54,39 @@ def build(src: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def genai_int4(src: Path, out: Path) -> Path:
+    """ONNX Runtime GenAI's int4 CPU build of ``src`` under ``out`` (once; its builder needs a tokenizer:
+    a word-level one over the vocabulary is saved beside the weights when the folder has none)."""
+    import shutil
+
+    from onnxbridge.generation.genai import build_genai
+
+    if (out / "model.onnx").is_file():
+        return out
+    if not (src / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer, models, pre_tokenizers
+        from transformers import PreTrainedTokenizerFast
+
+        vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, **{f"w{i}": i for i in range(3, CONFIG["vocab_size"])}}
+        tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        PreTrainedTokenizerFast(
+            tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+        ).save_pretrained(src)
+    t0 = time.perf_counter()
+    scratch = out.parent / f".{out.name}.build"
+    built = build_genai(src, scratch, precision="int4")
+    if not built.ok:
+        raise SystemExit(f"GenAI int4 build failed: {built.error}")
+    out.mkdir(parents=True, exist_ok=True)
+    for f in built.files:
+        shutil.move(str(f), out / f.name)
+    shutil.copy2(src / "config.json", out / "config.json")
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(f"GenAI int4 build (MatMulNBits, GroupQueryAttention) in {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompt-length", type=int, default=128)
@@ -61,6 +96,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--block-size", type=int, default=32)
     ap.add_argument("--no-int4", action="store_true")
+    ap.add_argument("--genai", action="store_true", help="also ONNX Runtime GenAI's int4 build (the genai extra)")
     ap.add_argument("--work", type=Path, default=None, help="keep the folders here (reused by a later run)")
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "decode.json")
     args = ap.parse_args()
@@ -90,6 +126,8 @@ def main() -> int:
         quant = quantize_folder(fp32, int4, "int4", block_size=args.block_size)
         variants["int4"] = quant.folder
         print(f"int4: {quant.settings} -> {quant.quantized_ops}", flush=True)
+    if args.genai:
+        variants["genai-int4"] = genai_int4(src, work / "genai-int4")
     load_before = os.getloadavg()
     config = DecodeBenchConfig(
         args.prompt_length,
@@ -109,7 +147,7 @@ def main() -> int:
     )
     print(f"{'side':34} {'batch':>5} {'prefill ms':>11} {'decode tok/s':>13} {'peak RSS MiB':>13}")
     for r in result.rows:
-        side = f"{r.runtime} {r.variant if r.runtime == 'onnxruntime' else ''} {r.mode}".replace("  ", " ")
+        side = f"{r.runtime} {r.variant if r.runtime != 'transformers' else ''} {r.mode}".replace("  ", " ")
         print(
             f"{side:34} {r.batch:>5} {r.prefill_ms:>11.1f} {r.decode_tokens_per_s:>13.1f} "
             f"{r.peak_rss_bytes / 2**20:>13.0f}"

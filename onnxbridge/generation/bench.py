@@ -16,7 +16,7 @@ from .._memory import peak_rss_bytes, reset_peak, rss_bytes
 from .._util import Progress, no_progress
 from ..errors import UsageError
 from ..results import Report
-from ..results.decode_bench import ORT, TORCH, DecodeBench, DecodeTiming
+from ..results.decode_bench import GENAI, ORT, TORCH, DecodeBench, DecodeTiming
 from .loop import DecoderSession
 
 __all__ = ["ORT_MODES", "DecodeBenchConfig", "Trial", "bench_decoder", "bench_folder"]
@@ -165,6 +165,43 @@ class _OrtRunner:
         return t1 - t0, t2 - t1
 
 
+class _GenaiRunner:
+    """A GenAI-built folder (``genai_config.json``) through onnxruntime-genai's own Generator: the prefill is
+    ``append_tokens`` plus the first token's choice, each later ``generate_next_token`` one decode step."""
+
+    def __init__(self, folder: Path, cuda: bool, threads: int | None) -> None:
+        import json
+
+        import onnxruntime_genai as og
+
+        config = og.Config(str(folder))
+        config.clear_providers()
+        if cuda:
+            config.append_provider("cuda")
+        if threads is not None:
+            options = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+            config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
+        self.og, self.model = og, og.Model(config)
+
+    def __call__(self, ids: Any, steps: int) -> Trial:
+        return _measured(lambda chosen: self._run(ids, steps, chosen))
+
+    def _run(self, ids: Any, steps: int, chosen: list[Any]) -> tuple[float, float]:
+        params = self.og.GeneratorParams(self.model)
+        params.set_search_options(batch_size=ids.shape[0], max_length=ids.shape[1] + steps + 1, do_sample=False)
+        generator = self.og.Generator(self.model, params)
+        t0 = time.perf_counter()
+        generator.append_tokens(ids.astype("int32"))
+        generator.generate_next_token()
+        t1 = time.perf_counter()
+        chosen.append(generator.get_next_tokens().copy())
+        for _ in range(steps):
+            generator.generate_next_token()
+            chosen.append(generator.get_next_tokens().copy())
+        t2 = time.perf_counter()
+        return t1 - t0, t2 - t1
+
+
 class _TorchRunner:
     """The source in transformers with its cache (``DynamicCache``), the loop ``generate()`` runs: the
     prefill keeps only the last position's logits where the model supports ``logits_to_keep``."""
@@ -247,6 +284,15 @@ def bench_decoder(
     for name, path in (variants or {}).items():
         other = DecoderSession(path, config.provider, threads=config.threads)
         runners += [(ORT, m, name, _OrtRunner(other, m)) for m in config.ort_modes]
+    for name, path in (("fp32", folder), *(variants or {}).items()):
+        if (Path(path) / "genai_config.json").is_file():
+            from .genai import INSTALL, installed
+
+            if not installed():
+                notes.append(f"{path}: a GenAI-built folder: {INSTALL} to time onnxruntime-genai's Generator too")
+                continue
+            cuda = "CUDA" in session.provider.used
+            runners.append((GENAI, "generator", name, _GenaiRunner(Path(path), cuda, config.threads)))
     if source is not None:
         if isinstance(source, (str, Path)):
             from .convert import load_causal_lm

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,17 @@ from .lm_source import LmSource, auto_map_files, is_python_source, load_python_l
 
 __all__ = [
     "FOLDER_FILES",
+    "WITH_PAST_ROUTES",
     "cache_debug_command",
     "convert_with_past",
     "load_causal_lm",
     "load_lm_source",
     "validate_with_past",
 ]
+
+# --route for a decoder with its cache, tried in this order by default: the exporters, then ONNX Runtime
+# GenAI's model builder (a lost route "not installed" without the genai extra)
+WITH_PAST_ROUTES = ("torchscript", "torch.export/dynamo", "genai")
 
 # copied beside model.onnx when the source folder has them
 FOLDER_FILES = (
@@ -137,8 +143,6 @@ def convert_with_past(
     :class:`~onnxbridge.options.ConvertOptions`."""
     if task != "text-generation-with-past":
         return _convert_seq2seq(source, output, options, progress, speech=task.startswith("automatic-speech"))
-    from .export import export_with_past
-
     say = progress or no_progress
     src = Path(source)
     out = _out_dir(output, src)
@@ -153,20 +157,15 @@ def convert_with_past(
     scratch.mkdir()
     try:
         say("exporting with the KV cache")
-        exported = export_with_past(
-            model,
-            scratch / "model.onnx",
-            opset=options.export.opset or 18,
-            routes=options.export.routes,
-            debug=options.export.debug,
-        )
+        exported, generation = _export_routes(model, src, scratch, options)
         timings["export_s"] = exported.seconds
         copied = _copy_folder_files(lm.folder, scratch, model) if lm.folder else write_source_files(lm, scratch)
         _publish(scratch, out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    generation = None
-    if options.validate:
+    if generation is not None:
+        timings["validate_s"] = generation.seconds
+    elif options.validate:
         say(f"generating {options.new_tokens} tokens per prompt through {out / 'model.onnx'} and the source")
         generation = _generation(
             model, out, options.parity, options.new_tokens, debug=(source, options.export.trust_model)
@@ -184,11 +183,68 @@ def convert_with_past(
         notes=(
             f"task text-generation-with-past: {layout.layers} layers, kv heads "
             f"{sorted({k.heads for k in layout.keys})}, head_dim {sorted({k.head_dim for k in layout.keys})}"
-            + ("" if layout.position_ids else ", no position_ids (the model does not take them)"),
+            + ("" if layout.position_ids else ", no position_ids (the model does not take them)")
+            + (
+                "; ONNX Runtime GenAI's graph (GroupQueryAttention: rows right-padded, genai_config.json beside it)"
+                if layout.padding == "right"
+                else ""
+            ),
             f"copied beside model.onnx: {', '.join(copied)}",
         ),
     )
     return _report("convert", source, out, timings, generation, conversion)
+
+
+def _export_routes(model: Any, src: Path, scratch: Path, options: Any) -> tuple[Any, Any]:
+    """(the winning :class:`~.export.ExportedDecoder`, the generation verdict that judged it when the route
+    was judged on generation) of the first route in ``--route`` order (default :data:`WITH_PAST_ROUTES`)
+    that passes: the exporters' routes checked against the model in PyTorch, the GenAI builder's on
+    generation parity."""
+    import itertools
+
+    from ..errors import ConversionError
+    from .export import ExportedDecoder, export_with_past
+    from .genai import ROUTE, genai_route
+
+    routes = options.export.routes or WITH_PAST_ROUTES
+    unknown = [r for r in routes if r not in WITH_PAST_ROUTES]
+    if unknown:
+        raise UsageError(
+            f"unknown --route {unknown[0]!r} for a with-past export", f"routes: {', '.join(WITH_PAST_ROUTES)}"
+        )
+    attempts: list[Any] = []
+    reasons: list[str] = []
+    t0 = time.perf_counter()
+    for is_genai, group in itertools.groupby(routes, key=lambda r: r == ROUTE):
+        if is_genai:
+            check = (lambda d: _generation(model, d, options.parity, options.new_tokens)) if options.validate else None
+            got = genai_route(src, scratch, check)
+            attempts.append(got.attempt)
+            if got.layout is not None:
+                done = ExportedDecoder(
+                    ROUTE, tuple(attempts), scratch / "model.onnx", got.layout, got.opset, time.perf_counter() - t0
+                )
+                return done, got.generation
+            continue
+        try:
+            exported = export_with_past(
+                model,
+                scratch / "model.onnx",
+                opset=options.export.opset or 18,
+                routes=tuple(group),
+                debug=options.export.debug,
+            )
+        except ConversionError as e:
+            attempts += e.attempts
+            reasons += [] if e.attempts else [e.message]
+            continue
+        return replace(exported, attempts=(*attempts, *exported.attempts), seconds=time.perf_counter() - t0), None
+    lines = "; ".join([*reasons, *(f"{a.route}: {a.error}" for a in attempts)])
+    raise ConversionError(
+        f"no route exported {type(model).__name__} with its KV cache ({lines})",
+        "try --task text-generation (no cache), or --debug for the exporters' output",
+        attempts=tuple(attempts),
+    )
 
 
 def _report(
@@ -384,6 +440,7 @@ def _publish(scratch: Path, out: Path) -> None:
     for stale in (
         "model.onnx",
         "model.onnx.data",
+        "genai_config.json",
         "encoder_model.onnx",
         "decoder_model.onnx",
         "decoder_with_past_model.onnx",

@@ -1,13 +1,23 @@
 """The with-past graph's interface in optimum's names: ``input_ids``, ``attention_mask``, ``position_ids``
 (where the model takes them), ``past_key_values.{i}.key/.value`` in; ``logits``, ``present.{i}.key/.value``
-out. One :class:`CacheLayout` describes it, read from a model in memory or from a written graph."""
+out. One :class:`CacheLayout` describes it, read from a model in memory or from a written graph.
+
+Two conventions for rows of different lengths: optimum's graphs take left-padded rows (the mask marks the
+padding, positions count real tokens); ONNX Runtime GenAI's graphs (``GroupQueryAttention``) read each
+row's length from the mask's sum and keep its tokens at the start of its cache: rows are right-padded and
+each row's next token is read at its last real position."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-__all__ = ["DIM_NAMES", "CacheLayout", "KvShape", "past_name", "present_name"]
+__all__ = ["DIM_NAMES", "CacheLayout", "KvShape", "Padding", "past_name", "present_name"]
+
+Padding = Literal["left", "right"]
+# the attention ops that take per-row lengths (the mask's sum) instead of a mask over positions
+PACKED_ATTENTION = frozenset({"GroupQueryAttention"})
 
 # optimum's names for the dynamic axes
 BATCH, SEQ, PAST, TOTAL = (
@@ -37,12 +47,14 @@ class KvShape:
 
 @dataclass(frozen=True)
 class CacheLayout:
-    """Which inputs the graph takes and the shape of each layer's key and value."""
+    """Which inputs the graph takes, the shape of each layer's key and value, and how rows of different
+    lengths are padded (``left``: optimum's; ``right``: each row's tokens at the start of its cache)."""
 
     keys: tuple[KvShape, ...]
     values: tuple[KvShape, ...]
     position_ids: bool
     dtype: str = "float32"
+    padding: Padding = "left"
 
     @property
     def layers(self) -> int:
@@ -79,8 +91,26 @@ class CacheLayout:
         }
 
     @classmethod
-    def from_session(cls, session: Any) -> CacheLayout:
-        """The layout of a written graph, from its ONNX Runtime session's inputs."""
+    def from_graph(cls, session: Any, path: Path) -> CacheLayout:
+        """The layout of the graph at ``path`` (``session`` runs it): its inputs, its attention ops (a
+        packed attention: right padding) and, where the graph leaves the head size symbolic, the
+        ``head_size`` of a ``genai_config.json`` beside it."""
+        import json
+
+        import onnx
+
+        ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+        head_size = None
+        config = path.parent / "genai_config.json"
+        if config.is_file():
+            head_size = json.loads(config.read_text()).get("model", {}).get("decoder", {}).get("head_size")
+        padding: Padding = "right" if ops & PACKED_ATTENTION else "left"
+        return cls.from_session(session, head_size=head_size, padding=padding)
+
+    @classmethod
+    def from_session(cls, session: Any, *, head_size: int | None = None, padding: Padding = "left") -> CacheLayout:
+        """The layout of a written graph, from its ONNX Runtime session's inputs (``head_size`` where the
+        graph leaves that dim symbolic)."""
         from ..errors import InputError
 
         inputs = {i.name: i for i in session.get_inputs()}
@@ -95,7 +125,9 @@ class CacheLayout:
         i = 0
         while past_name(i, "key") in inputs:
             for kind, into in (("key", keys), ("value", values)):
-                shape = inputs[past_name(i, kind)].shape
+                shape = list(inputs[past_name(i, kind)].shape)
+                if len(shape) == 4 and not isinstance(shape[3], int) and head_size is not None:
+                    shape[3] = head_size
                 if len(shape) != 4 or not isinstance(shape[1], int) or not isinstance(shape[3], int):
                     raise InputError(
                         f"{past_name(i, kind)} has shape {shape}",
@@ -105,4 +137,4 @@ class CacheLayout:
             i += 1
         elem = inputs["past_key_values.0.key"].type
         dtype = "float16" if "float16" in elem else "float32"
-        return cls(tuple(keys), tuple(values), "position_ids" in inputs, dtype)
+        return cls(tuple(keys), tuple(values), "position_ids" in inputs, dtype, padding)

@@ -1,5 +1,6 @@
 """The ONNX Runtime KV-cache loop over a with-past decoder: left-padded prompts, the attention mask and
-position ids as transformers' ``generate()`` builds them, greedy or sampled, one token per row a step.
+position ids as transformers' ``generate()`` builds them, greedy or sampled, one token per row a step
+(right-padded prompts where the graph's layout says so: ONNX Runtime GenAI's packed attention).
 The validator, ``onnxbridge generate`` and the Python API all run this loop."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from ..errors import InputError, UsageError
 from .layout import CacheLayout
 
-__all__ = ["DecoderSession", "GenerationRun", "Sampling", "left_pad"]
+__all__ = ["DecoderSession", "GenerationRun", "Sampling", "left_pad", "right_pad"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,15 @@ def left_pad(prompts: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
     return ids, mask
 
 
+def right_pad(prompts: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
+    """(input_ids, attention_mask) of the prompts, right-padded with ``pad`` to the longest."""
+    ids, mask = left_pad(prompts, pad)  # checks the prompts
+    for row, p in enumerate(prompts):
+        ids[row, :] = pad
+        ids[row, : len(p)] = p
+    return ids, mask[:, ::-1].copy()
+
+
 class DecoderSession:
     """One ONNX Runtime session over ``model.onnx`` of a with-past folder (or a graph path)."""
 
@@ -77,7 +87,7 @@ class DecoderSession:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
         self.session, self.provider = create_session(str(graph), provider, options=options)
-        self.layout = CacheLayout.from_session(self.session)
+        self.layout = CacheLayout.from_graph(self.session, graph)
 
     def step(self, feeds: dict[str, Any]) -> tuple[Any, list[Any]]:
         """(logits, present) of one call."""
@@ -107,9 +117,11 @@ class DecoderSession:
         if max_new_tokens < 1:
             raise UsageError(f"--max-new-tokens {max_new_tokens} must be >= 1", "e.g. --max-new-tokens 32")
         t0 = time.perf_counter()
-        ids, mask = left_pad(prompts, pad)
-        batch = ids.shape[0]
         layout = self.layout
+        ids, mask = (right_pad if layout.padding == "right" else left_pad)(prompts, pad)
+        batch = ids.shape[0]
+        rows = np.arange(batch)
+        last_at = mask.sum(axis=1) - 1 if layout.padding == "right" else np.full(batch, ids.shape[1] - 1)
         past = layout.empty_past(batch)
         positions = np.where(mask == 0, 0, np.cumsum(mask, axis=1) - 1).astype(np.int64)
         rng = np.random.default_rng(sampling.seed)
@@ -122,7 +134,7 @@ class DecoderSession:
             if layout.position_ids:
                 feeds["position_ids"] = positions
             logits, present = self.step(feeds)
-            last = logits[:, -1, :].astype(np.float32)
+            last = logits[rows, last_at if step == 0 else -1, :].astype(np.float32)
             if keep_logits:
                 logits_seen.append(last)
             chosen = _choose(last, sampling, rng)
@@ -135,8 +147,8 @@ class DecoderSession:
                 break
             past = dict(zip(layout.past_names, present))
             current = chosen[:, None].astype(np.int64)
+            positions = mask.sum(axis=1, keepdims=True)  # the real tokens so far: the next one's position
             mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
-            positions = positions[:, -1:] + 1
         new = np.stack(tokens, axis=1)
         return GenerationRun(
             tuple(tuple(int(t) for t in p) for p in prompts),

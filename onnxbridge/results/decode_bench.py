@@ -10,6 +10,7 @@ __all__ = ["DecodeBench", "DecodeTiming"]
 
 ORT = "onnxruntime"
 TORCH = "transformers"
+GENAI = "onnxruntime-genai"  # its own Generator, on a folder the GenAI model builder wrote
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class DecodeTiming:
     (cache, activations, arena), the part one runtime adds on top of the loaded weights."""
 
     runtime: str
-    mode: str  # "feeds" | "io-binding" (ORT), "dynamic-cache" (transformers)
+    mode: str  # "feeds" | "io-binding" (ORT), "dynamic-cache" (transformers), "generator" (onnxruntime-genai)
     batch: int
     prefill_ms: float
     decode_tokens_per_s: float
