@@ -87,6 +87,36 @@ def genai_int4(src: Path, out: Path) -> Path:
     return out
 
 
+def int4_accuracy(work: Path, block_size: int) -> dict[str, float]:
+    """The int4 copy of a char-level LM trained here on the bundled text, judged on generation by
+    ``onnxbridge variant OUT_DIR --to int4`` (its defaults: 8 prompts x 64 greedy tokens)."""
+    import onnxbridge
+    from tests.generation.charlm import train_charlm
+
+    if block_size != 32:
+        print("note: the variant command quantises with block size 32", flush=True)
+    lm = train_charlm(work)
+    (work / "variants").mkdir(exist_ok=True)
+    report = onnxbridge.variant(lm.fp32, "int4", out_dir=work / "variants", new_tokens=64, prompts=8)
+    assert report.variants is not None
+    judged = next(v for v in report.variants.variants if v.kind == "int4")
+    g = judged.generation
+    assert g is not None
+    print(
+        f"int4 on the trained char LM ({judged.status.value}): token agreement {g.token_agreement:.3f} over "
+        f"{g.prompts} prompts x {g.new_tokens} tokens, relative logit drift {g.logit_drift:.3f}, perplexity "
+        f"{g.perplexity:.3f} vs fp32 {g.perplexity_fp32:.3f} (ratio {g.perplexity_ratio:.3f})",
+        flush=True,
+    )
+    return {
+        "token_agreement": g.token_agreement,
+        "prompts": g.prompts,
+        "new_tokens": g.new_tokens,
+        "logit_drift": g.logit_drift,
+        "perplexity_ratio": g.perplexity_ratio,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompt-length", type=int, default=128)
@@ -97,6 +127,7 @@ def main() -> int:
     ap.add_argument("--block-size", type=int, default=32)
     ap.add_argument("--no-int4", action="store_true")
     ap.add_argument("--genai", action="store_true", help="also ONNX Runtime GenAI's int4 build (the genai extra)")
+    ap.add_argument("--accuracy", action="store_true", help="also int4 accuracy on a char-level LM trained here")
     ap.add_argument("--work", type=Path, default=None, help="keep the folders here (reused by a later run)")
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "decode.json")
     args = ap.parse_args()
@@ -159,6 +190,7 @@ def main() -> int:
                 f"{result.decode_speedup(b, v):.2f}x, prefill {result.prefill_speedup(b, v):.2f}x"
             )
     print("same greedy tokens (fp32 ORT vs transformers):", dict(zip(result.batches, result.same_tokens)))
+    accuracy = int4_accuracy(work / "charlm", args.block_size) if args.accuracy else None
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
@@ -173,6 +205,7 @@ def main() -> int:
                 "model": {"parameters": params, **CONFIG},
                 "int4": None if quant is None else {"settings": quant.settings, "quantized_ops": quant.quantized_ops},
                 "decode_bench": to_plain(result),
+                "int4_accuracy_on_trained_charlm": accuracy,
             },
             indent=2,
         )
