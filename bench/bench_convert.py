@@ -205,16 +205,26 @@ def by_hand(folder: Path, out: Path, cases_file: Path) -> None:
             return self.inner(**dict(zip(names, tensors)), return_dict=False)
 
     example = _hand_inputs(names, cases[0], vocab, 0)
-    dynamic = {n: {i: f"{n}_{i}" for i in range(example[n].dim())} for n in names}
-    with torch.inference_mode(False):
-        torch.onnx.export(
-            Positional().eval(),  # export leaves the wrapper's mode on the model: a fresh module is in training mode
-            tuple(example.values()),
-            str(out),
-            dynamo=False,
-            input_names=names,
-            dynamic_axes=dynamic,
-        )
+    # an axis is dynamic where the cases vary it
+    dynamic = {n: {i: f"{n}_{i}" for i in range(example[n].dim()) if len({c[n][i] for c in cases}) > 1} for n in names}
+    for dynamo in (False, True):  # TorchScript first, then dynamo where it fails (whisper: aten::diff), as onnxbridge
+        try:
+            torch.onnx.export(
+                Positional().eval(),  # export leaves the wrapper's mode on the model: a fresh module trains
+                tuple(example.values()),
+                str(out),
+                dynamo=dynamo,
+                input_names=names,
+                **(
+                    {"dynamic_shapes": (tuple({i: torch.export.Dim.AUTO for i in dynamic[n]} or None for n in names),)}
+                    if dynamo
+                    else {"dynamic_axes": dynamic}
+                ),
+            )
+            break
+        except Exception:
+            if dynamo:
+                raise
     simplified, ok = onnxsim.simplify(onnx.load(str(out)))
     if ok:
         onnx.save(simplified, str(out))
