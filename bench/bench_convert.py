@@ -367,7 +367,8 @@ def main() -> int:
                             json.dumps({"inputs": report.get("inputs", []), "cases": cases})
                         )
                     elif t == "by_hand":
-                        rows[n]["by_hand_cases_passed"] = _report(stdout).get("passed")
+                        last = stdout.strip().splitlines()[-1:] or ["{}"]  # exporters print on stdout too
+                        rows[n]["by_hand_cases_passed"] = _report(last[0]).get("passed")
                 print(
                     f"round {r + 1}/{args.rounds} {n}: "
                     + ", ".join(
