@@ -1,8 +1,11 @@
-"""Wall time of ``onnxbridge convert`` against ``optimum-cli export onnx`` and a hand-written ``torch.onnx.export``.
+"""Wall time of ``onnxbridge convert`` against ``optimum-cli export onnx``, the same steps by hand, and a
+hand-written ``torch.onnx.export``.
 
 Tiny random-weight Hugging Face folders (bert, gpt2, t5, whisper, wav2vec2, vit, llama) are built once with
 transformers and ``save_pretrained``; then, round after round, each folder is converted by every tool in turn
 (interleaved, each as a fresh process, as a user runs it), so that a noisy machine slows all tools alike.
+``by_hand`` is onnxbridge's own steps written as a plain script (TorchScript export, onnxsim, the cases onnxbridge
+ran, from its report, on one ONNX Runtime session and the source): onnxbridge / by_hand is its overhead.
 
     .venv/bin/python bench/bench_convert.py [--optimum-venv PATH] [--rounds 3] [--model bert --model gpt2 ...]
                                             [--onnxbridge-arg=--no-simplify ...] [--json OUT.json]
@@ -20,6 +23,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -152,6 +156,92 @@ def floor(folder: Path, out: Path) -> None:
     torch.onnx.export(model, (), str(out), kwargs=kwargs, dynamo=True)
 
 
+def _hand_inputs(names: list[str], shapes: dict[str, list[int]], vocab: int, seed: int) -> dict:
+    """Inputs a person would write for one case: ids below the vocabulary, masks of ones, zero token types,
+    floats from a normal distribution (dtypes guessed from the names, as one does by hand)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for n in names:
+        shape = shapes[n]
+        if "mask" in n:
+            out[n] = torch.ones(shape, dtype=torch.int64)
+        elif "token_type" in n:
+            out[n] = torch.zeros(shape, dtype=torch.int64)
+        elif n.endswith("_ids"):
+            out[n] = torch.randint(3, vocab, shape, generator=g)
+        else:
+            out[n] = torch.randn(shape, generator=g)
+    return out
+
+
+def by_hand(folder: Path, out: Path, cases_file: Path) -> None:
+    """The steps ``onnxbridge convert`` takes, written as a plain script: load, export with the TorchScript
+    exporter (the route onnxbridge picks for these folders) with every axis dynamic, simplify with onnxsim,
+    then run each case onnxbridge ran (the shapes, from its report) on one ONNX Runtime session and on the
+    source, and compare. What it leaves out: finding the cases (the exported range of each axis, from a
+    torch.export probe), the route checks, the report."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import onnxsim
+    import torch
+    import transformers
+
+    spec = json.loads(cases_file.read_text())
+    names, cases = spec["inputs"], spec["cases"]
+    config = transformers.AutoConfig.from_pretrained(folder)
+    config.use_cache = False
+    model = getattr(transformers, config.architectures[0]).from_pretrained(folder, config=config).eval()
+    vocab = min(getattr(config, "vocab_size", 100) or 100, 100)
+
+    class Positional(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, *tensors):
+            return self.inner(**dict(zip(names, tensors)), return_dict=False)
+
+    example = _hand_inputs(names, cases[0], vocab, 0)
+    # an axis is dynamic where the cases vary it
+    dynamic = {n: {i: f"{n}_{i}" for i in range(example[n].dim()) if len({c[n][i] for c in cases}) > 1} for n in names}
+    for dynamo in (False, True):  # TorchScript first, then dynamo where it fails (whisper: aten::diff), as onnxbridge
+        try:
+            torch.onnx.export(
+                Positional().eval(),  # export leaves the wrapper's mode on the model: a fresh module trains
+                tuple(example.values()),
+                str(out),
+                dynamo=dynamo,
+                input_names=names,
+                **(
+                    {"dynamic_shapes": (tuple({i: torch.export.Dim.AUTO for i in dynamic[n]} or None for n in names),)}
+                    if dynamo
+                    else {"dynamic_axes": dynamic}
+                ),
+            )
+            break
+        except Exception:
+            if dynamo:
+                raise
+    simplified, ok = onnxsim.simplify(onnx.load(str(out)))
+    if ok:
+        onnx.save(simplified, str(out))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    passed = 0
+    for i, shapes in enumerate(cases):
+        feeds = _hand_inputs(names, shapes, vocab, i)
+        try:
+            with torch.inference_mode():
+                want = [t.numpy() for t in torch.utils._pytree.tree_leaves(model(**feeds, return_dict=False))]
+        except Exception:  # past the model's range: onnxbridge reports these too
+            continue
+        got = session.run(None, {n: v.numpy() for n, v in feeds.items()})
+        passed += all(np.allclose(g, w, atol=1e-4, rtol=1e-3) for g, w in zip(got, want))
+    print(json.dumps({"cases": len(cases), "passed": passed}))
+
+
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str, str]:
     """Wall seconds, CPU seconds (user + system of the child and its children: steadier than wall time on a
     machine other work loads), exit code, stdout, and the tail of stderr."""
@@ -164,7 +254,7 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, floa
     return wall, cpu, done.returncode, done.stdout, done.stderr[-2000:]
 
 
-def _tools(args: argparse.Namespace) -> dict[str, Callable[[str, Path, Path], list[str]]]:
+def _tools(args: argparse.Namespace, cases_dir: Path) -> dict[str, Callable[[str, Path, Path], list[str]]]:
     python = sys.executable
     tools: dict[str, Callable[[str, Path, Path], list[str]]] = {
         "onnxbridge": lambda name, folder, out: [
@@ -177,6 +267,14 @@ def _tools(args: argparse.Namespace) -> dict[str, Callable[[str, Path, Path], li
             str(out / "model.onnx"),
             "--json",
             *args.onnxbridge_arg,
+        ],
+        "by_hand": lambda name, folder, out: [
+            python,
+            str(Path(__file__).resolve()),
+            "--by-hand",
+            str(folder),
+            str(out / "model.onnx"),
+            str(cases_dir / f"{name}.json"),
         ],
         "torch_floor": lambda name, folder, out: [
             python,
@@ -214,6 +312,7 @@ def _report(stdout: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--floor", nargs=2, metavar=("FOLDER", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--by-hand", nargs=3, metavar=("FOLDER", "OUT", "CASES"), help=argparse.SUPPRESS)
     ap.add_argument("--optimum-venv", help="a venv with optimum-onnx installed (bin/optimum-cli)")
     ap.add_argument("--model", action="append", choices=list(MODELS), help="default: every model")
     ap.add_argument("--rounds", type=int, default=3)
@@ -223,16 +322,28 @@ def main() -> int:
     if args.floor:
         floor(Path(args.floor[0]), Path(args.floor[1]))
         return 0
+    if args.by_hand:
+        by_hand(*map(Path, args.by_hand))
+        return 0
     names = args.model or list(MODELS)
-    tools = _tools(args)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    tmp_root = Path(tempfile.mkdtemp(prefix="bench_convert_"))
+    tools = _tools(args, tmp_root / "cases")
     rows: dict[str, dict] = {
         n: {t: [] for t in tools}
-        | {"cpu": {t: [] for t in tools}, "errors": {}, "cases": None, "onnxbridge_timings": [], "route": None}
+        | {
+            "cpu": {t: [] for t in tools},
+            "errors": {},
+            "cases": None,
+            "by_hand_cases_passed": None,
+            "onnxbridge_timings": [],
+            "route": None,
+        }
         for n in names
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+    try:
+        root = tmp_root
+        (root / "cases").mkdir()
         folders = {n: _build(n, root / "src" / n) for n in names}
         for r in range(args.rounds):
             for n in names:
@@ -251,6 +362,13 @@ def main() -> int:
                         rows[n]["cases"] = len(report.get("validation", {}).get("cases", [])) or None
                         rows[n]["onnxbridge_timings"].append(report.get("timings"))
                         rows[n]["route"] = report.get("route")
+                        cases = [c["shapes"] for c in report.get("validation", {}).get("cases", [])]
+                        (root / "cases" / f"{n}.json").write_text(
+                            json.dumps({"inputs": report.get("inputs", []), "cases": cases})
+                        )
+                    elif t == "by_hand":
+                        last = stdout.strip().splitlines()[-1:] or ["{}"]  # exporters print on stdout too
+                        rows[n]["by_hand_cases_passed"] = _report(last[0]).get("passed")
                 print(
                     f"round {r + 1}/{args.rounds} {n}: "
                     + ", ".join(
@@ -263,6 +381,8 @@ def main() -> int:
                 )
                 if args.json:  # after every model, so that an interrupted run keeps what it measured
                     _write(args, rows, None)
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
     summary = _summarize(rows, tools)
     if args.json:
         _write(args, rows, summary)

@@ -15,6 +15,7 @@ from .._util import quiet
 from ..onnxio import TWO_GB
 from .axes import name_dynamic_axes
 from .base import ExportedModel, ExportRequest, SourceModel
+from .forked import Forked
 from .torch_runner import TorchCall
 from .torch_utils import (
     dim_specs,
@@ -85,12 +86,34 @@ class DataDependenceProbe:
     Shared by the routes of one conversion: the dynamo route records what torch.export found,
     and the TorchScript route asks (probing with torch.export itself when no answer is recorded).
     The program a probe exported is kept: the TorchScript route reads each dynamic axis's exported
-    range from it, so that the sweep checks the same sizes whichever route wins.
+    range from it, so that the sweep checks the same sizes whichever route wins. :meth:`start` runs the
+    probe in a forked child beside the TorchScript export (see :mod:`.forked`); its answers are the same.
     """
 
     def __init__(self) -> None:
         self.verdict: bool | None = None
         self.program: Any = None  # the ExportedProgram the probe made, when it made one
+        self._axes: tuple | None = None  # the ranges a forked probe sent back
+        self._pending: Forked[tuple[bool | None, tuple]] | None = None
+
+    def start(self, loaded: SourceModel[TorchCall]) -> None:
+        """Begin probing in a forked child, when no answer is recorded yet (else a no-op)."""
+        from .forked import fork_call
+
+        if self.verdict is None and self._pending is None:
+            self._pending = fork_call(lambda: _probe(loaded))
+
+    def cancel(self) -> None:
+        """Stop a forked probe whose answers are no longer wanted (the route failed)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
+
+    def _collect(self) -> None:
+        pending, self._pending = self._pending, None
+        answer = pending.result() if pending is not None else None
+        if answer is not None and self.verdict is None:
+            self.verdict, self._axes = answer
 
     def record(self, error: BaseException | None) -> None:
         if error is None:
@@ -101,6 +124,7 @@ class DataDependenceProbe:
             self.verdict = False
 
     def value_dependent(self, loaded: SourceModel[TorchCall]) -> bool | None:
+        self._collect()
         if self.verdict is None:
             try:
                 self.program = _torch_export(loaded)[0]
@@ -114,11 +138,21 @@ class DataDependenceProbe:
         no probe ran yet); empty when torch.export cannot export the model."""
         from .torch_ranges import exported_axes
 
+        self._collect()
+        if self._axes is not None:
+            return self._axes
         if self.verdict is None:
             self.value_dependent(loaded)
         if self.program is None:
             return ()
         return exported_axes(self.program, loaded.state.arg_order, _dynamic(loaded))
+
+
+def _probe(loaded: SourceModel[TorchCall]) -> tuple[bool | None, tuple]:
+    """(does forward branch on values, each dynamic axis's exported range): what a fresh probe finds."""
+    probe = DataDependenceProbe()
+    axes = probe.exported_axes(loaded)
+    return probe.verdict, axes
 
 
 def _dynamic(loaded: SourceModel[TorchCall]) -> dict[str, dict[int, str]]:
@@ -228,7 +262,12 @@ class TorchScriptRoute:
 
     def export(self, loaded: SourceModel[TorchCall], request: ExportRequest) -> ExportedModel:
         with keep_training_flags(loaded.model):
-            return self._export(loaded, request)
+            if _dynamic(loaded):  # the ranges are wanted whatever the trace finds: probe beside it
+                self.probe.start(loaded)
+            try:
+                return self._export(loaded, request)
+            finally:
+                self.probe.cancel()  # a route that failed before asking: the answers are not wanted
 
     def _export(self, loaded: SourceModel[TorchCall], request: ExportRequest) -> ExportedModel:
         import onnx

@@ -327,3 +327,40 @@ def test_missing_and_malformed_files_name_the_file(folders, tmp_path, run_cli):
     res = run_cli("convert", empty, "-o", tmp_path / "out.onnx")
     assert res.code == 2 and "no weights file" in res.err
     assert not (tmp_path / "out.onnx").exists()
+
+
+@pytest.mark.parametrize("name", ["bert", "whisper"])
+def test_the_forked_probe_answers_as_the_probe_in_process(folders, name):
+    """The TorchScript route probes torch.export in a forked child beside its own export: the same verdict
+    and the same exported range per axis (so the same cases) as the probe run in this process."""
+    from onnxbridge.api import load_source
+    from onnxbridge.converters.forked import fork_call
+    from onnxbridge.converters.torch_routes import _probe
+
+    _, loaded = load_source(str(folders[name]))
+    here = _probe(loaded)
+    forked = fork_call(lambda: _probe(loaded))
+    assert forked is not None  # Linux, 2+ CPUs: the test machines
+    assert forked.result() == here
+    assert here[0] is False and here[1]  # it traced, and found ranges
+    if name == "bert":
+        assert ("sequence", 64) in {(a.axis, a.hi) for a in here[1]}
+
+
+def test_a_forked_call_that_fails_gives_no_result_and_the_route_probes_itself(folders, monkeypatch):
+    """A child that raises (or dies) sends nothing; the probe then runs in process, with the same answers."""
+    from onnxbridge.api import load_source
+    from onnxbridge.converters import forked as forked_module
+    from onnxbridge.converters.torch_routes import DataDependenceProbe, _probe
+
+    def boom() -> None:
+        raise RuntimeError("no")
+
+    failed = forked_module.fork_call(boom)
+    assert failed is not None and failed.result() is None
+    _, loaded = load_source(str(folders["bert"]))
+    real = forked_module.fork_call
+    monkeypatch.setattr(forked_module, "fork_call", lambda fn: real(boom))
+    probe = DataDependenceProbe()
+    probe.start(loaded)
+    assert probe.exported_axes(loaded) == _probe(loaded)[1] and probe.verdict is False
