@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import sys
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -32,8 +33,13 @@ class Forked(Generic[T]):
         self._done = False
         self._value: T | None = None
 
-    def result(self) -> T | None:
+    def result(self, timeout: float = 600.0) -> T | None:
+        """The child's result; None when it failed, or gave nothing within ``timeout`` seconds (a child
+        stuck on a lock the fork copied held, say): it is killed and the caller does the work itself."""
         if not self._done:
+            if not select.select([self._fd], [], [], timeout)[0]:
+                self.cancel()
+                return None
             self._done = True
             try:
                 with os.fdopen(self._fd, "rb") as f:

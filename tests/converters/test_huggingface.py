@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -358,6 +359,10 @@ def test_a_forked_call_that_fails_gives_no_result_and_the_route_probes_itself(fo
 
     failed = forked_module.fork_call(boom)
     assert failed is not None and failed.result() is None
+    stuck = forked_module.fork_call(lambda: time.sleep(60))  # a child stuck on a lock the fork copied held
+    assert stuck is not None
+    t0 = time.perf_counter()
+    assert stuck.result(timeout=0.5) is None and time.perf_counter() - t0 < 10  # killed, not waited for
     _, loaded = load_source(str(folders["bert"]))
     real = forked_module.fork_call
     monkeypatch.setattr(forked_module, "fork_call", lambda fn: real(boom))
