@@ -5,7 +5,7 @@ vocab 32000), prompt 128, 64 new tokens, batch 1 and 4; every side interleaved t
     .venv/bin/python bench/bench_decode.py [--trials 3] [--threads N] [--no-int4] [--genai] [--json bench/results/decode.json]
 
 Builds the folder once under --work (default a temporary folder), converts it with onnxbridge (generation
-parity included), writes the int4 copy (block size 32, asymmetric, accuracy level 4), then runs
+parity included), writes the int4 copy (block size 128, asymmetric, accuracy level 4), then runs
 ``onnxbridge.generation.bench.bench_decoder``: one table, the ratios, and the JSON. ``--genai`` adds ONNX
 Runtime GenAI's int4 build (variant ``genai-int4``), timed through onnxbridge's loop and through its own
 Generator.
@@ -93,8 +93,10 @@ def int4_accuracy(work: Path, block_size: int) -> dict[str, float]:
     import onnxbridge
     from tests.generation.charlm import train_charlm
 
-    if block_size != 32:
-        print("note: the variant command quantises with block size 32", flush=True)
+    from onnxbridge.generation.quantize import BLOCK_SIZE
+
+    if block_size != BLOCK_SIZE:
+        print(f"note: the variant command quantises with block size {BLOCK_SIZE}", flush=True)
     lm = train_charlm(work)
     (work / "variants").mkdir(exist_ok=True)
     report = onnxbridge.variant(lm.fp32, "int4", out_dir=work / "variants", new_tokens=64, prompts=8)
@@ -124,7 +126,7 @@ def main() -> int:
     ap.add_argument("--batch", default="1,4")
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--block-size", type=int, default=32)
+    ap.add_argument("--block-size", type=int, default=128)
     ap.add_argument("--no-int4", action="store_true")
     ap.add_argument("--genai", action="store_true", help="also ONNX Runtime GenAI's int4 build (the genai extra)")
     ap.add_argument("--accuracy", action="store_true", help="also int4 accuracy on a char-level LM trained here")

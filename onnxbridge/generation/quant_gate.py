@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .loop import DecoderSession, GenerationRun, left_pad
-from .quantize import QuantizedFolder, quantize_folder
+from .quantize import BLOCK_SIZE, QuantizedFolder, quantize_folder
 
 __all__ = ["GenerationAgreement", "QuantizedDecoder", "agreement_with", "generation_agreement", "quantize_with_past"]
 
@@ -133,7 +133,7 @@ def quantize_with_past(
     prompts: Sequence[Sequence[int]],
     *,
     new_tokens: int = 64,
-    block_size: int = 32,
+    block_size: int = BLOCK_SIZE,
     min_agreement: float = 0.9,
     pad: int = 0,
 ) -> tuple[QuantizedDecoder, ...]:

@@ -14,7 +14,7 @@ from ..errors import InputError, UsageError
 __all__ = ["KINDS", "BLOCK_SIZE", "QuantizedFolder", "quantize_folder"]
 
 KINDS = ("int4", "int8")
-BLOCK_SIZE = 32  # int4: weights per 4-bit block along K (one scale and zero point each)
+BLOCK_SIZE = 128  # int4: weights per 4-bit block along K (one scale and zero point each); ORT's default
 
 
 @dataclass(frozen=True)

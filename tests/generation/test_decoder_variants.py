@@ -109,7 +109,7 @@ def test_int4_variant_of_a_with_past_folder(run_cli, charlm, folder, tmp_path):
     assert 1.0 <= g["perplexity_fp32"] < 2.0, g  # the trained LM knows the text: the perplexity means something
     assert g["perplexity_fp32"] == pytest.approx(_source_perplexity(charlm), rel=1e-3)  # as the source computes it
     assert 0 < g["logit_drift"] <= v["budget"]["logit_drift"] and len(g["drift_per_step"]) == 64, g
-    assert v["details"]["settings"]["block_size"] == 32
+    assert v["details"]["settings"]["block_size"] == 128
     assert v["details"]["quantized_ops"]["com.microsoft::MatMulNBits"] == 15  # 7 per layer + the LM head
     out = tmp_path / "lm-onnx-int4"
     assert {p.name for p in out.iterdir()} == {p.name for p in folder.iterdir()}  # the whole set, no temp files

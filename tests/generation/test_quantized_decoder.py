@@ -26,7 +26,7 @@ def test_int4_and_int8_copies_keep_the_greedy_tokens(charlm, tmp_path):
     }
     int4, int8 = results["int4"], results["int8"]
     assert int4.quantized.quantized_ops.get("com.microsoft::MatMulNBits", 0) == 15  # 7 per layer + the LM head
-    assert int4.quantized.settings["block_size"] == 32
+    assert int4.quantized.settings["block_size"] == 128
     assert int8.quantized.quantized_ops.get("MatMulInteger", 0) >= 14
     for q in (int4, int8):
         a = q.agreement
