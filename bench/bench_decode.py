@@ -91,9 +91,8 @@ def int4_accuracy(work: Path, block_size: int) -> dict[str, float]:
     """The int4 copy of a char-level LM trained here on the bundled text, judged on generation by
     ``onnxbridge variant OUT_DIR --to int4`` (its defaults: 8 prompts x 64 greedy tokens)."""
     import onnxbridge
-    from tests.generation.charlm import train_charlm
-
     from onnxbridge.generation.quantize import BLOCK_SIZE
+    from tests.generation.charlm import train_charlm
 
     if block_size != BLOCK_SIZE:
         print(f"note: the variant command quantises with block size {BLOCK_SIZE}", flush=True)
