@@ -295,7 +295,7 @@ def bench_decoder(
             runners.append((GENAI, "generator", name, _GenaiRunner(Path(path), cuda, config.threads)))
     if source is not None:
         if isinstance(source, (str, Path)):
-            from .convert import load_causal_lm
+            from .lm_source import load_causal_lm
 
             source_label = source_label or str(source)
             progress(f"loading {source}")

@@ -168,7 +168,7 @@ def debug_with_past(
     the first (step, layer, key | value) beyond ``atol`` (default 1e-3, as the generation parity's logits)."""
     from .._util import no_progress
     from ..results import Report
-    from .convert import _pad_id, load_lm_source
+    from .lm_source import load_lm_source, pad_id
     from .parity import default_prompts
     from .seq2seq_loop import is_seq2seq_folder
 
@@ -190,10 +190,10 @@ def debug_with_past(
     run = "cpu" if provider == "auto" else provider
     tol = 1e-3 if atol is None else atol
     say(f"replaying {len(prompts)} prompts for up to {new_tokens} steps through {folder} and the source")
-    result = replay_cache(model, folder, prompts, new_tokens=new_tokens, pad=_pad_id(model), atol=tol, provider=run)
+    result = replay_cache(model, folder, prompts, new_tokens=new_tokens, pad=pad_id(model), atol=tol, provider=run)
     if result.passed:  # the first prompt alone, as the generation parity runs it too
         alone = replay_cache(
-            model, folder, prompts[:1], new_tokens=new_tokens, pad=_pad_id(model), atol=tol, provider=run
+            model, folder, prompts[:1], new_tokens=new_tokens, pad=pad_id(model), atol=tol, provider=run
         )
         result = alone if not alone.passed else result
     return Report(

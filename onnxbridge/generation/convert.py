@@ -7,28 +7,16 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .._util import Progress, first_line, no_progress, quiet
+from .._util import Progress, no_progress
 from ..errors import InputError, UsageError
 from ..results import ConversionResult, Report
-from .lm_source import LmSource, auto_map_files, is_python_source, load_python_lm, write_source_files
+from .lm_source import auto_map_files, is_python_source, load_causal_lm, load_lm_source, pad_id, write_source_files
+from .routes import WITH_PAST_ROUTES, export_routes
 
-__all__ = [
-    "FOLDER_FILES",
-    "WITH_PAST_ROUTES",
-    "cache_debug_command",
-    "convert_with_past",
-    "load_causal_lm",
-    "load_lm_source",
-    "validate_with_past",
-]
-
-# --route for a decoder with its cache, tried in this order by default: the exporters, then ONNX Runtime
-# GenAI's model builder (a lost route "not installed" without the genai extra)
-WITH_PAST_ROUTES = ("torchscript", "torch.export/dynamo", "genai")
+__all__ = ["FOLDER_FILES", "WITH_PAST_ROUTES", "cache_debug_command", "convert_with_past", "validate_with_past"]
 
 # copied beside model.onnx when the source folder has them
 FOLDER_FILES = (
@@ -50,60 +38,6 @@ FOLDER_FILES = (
 )
 
 
-def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False, speech: bool = False) -> Any:
-    """The folder's causal LM (or sequence-to-sequence LM) in float32, eval mode, with its cache on;
-    offline, safetensors unless trusted."""
-    from ..converters.hf_folder import offline, read_folder
-
-    folder = read_folder(path, trust=trust)
-    if folder.config.get("auto_map") and not trust:
-        raise UsageError(
-            f"{path}: config.json's auto_map names the folder's own modeling code",
-            "pass --trust-model if you trust the folder",
-        )
-    with offline():
-        import torch
-        import transformers
-
-        auto = (
-            transformers.AutoModelForSpeechSeq2Seq
-            if speech
-            else transformers.AutoModelForSeq2SeqLM
-            if seq2seq
-            else transformers.AutoModelForCausalLM
-        )
-        try:
-            with quiet():
-                model = auto.from_pretrained(
-                    path,
-                    local_files_only=True,
-                    use_safetensors=folder.safetensors,
-                    dtype=torch.float32,
-                    trust_remote_code=trust,
-                )
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
-            kind = "sequence-to-sequence" if seq2seq else "causal"
-            raise InputError(
-                f"{path}: transformers could not load a {kind} LM ({first_line(e, 300)})",
-                "check config.json and the weights; a with-past task needs an LM head",
-            ) from e
-    model.config.use_cache = True
-    return model.eval()
-
-
-def load_lm_source(source: str, trust: bool, *, seq2seq: bool = False, speech: bool = False) -> LmSource:
-    """The LM behind SOURCE: a Hugging Face folder's, or a Python source's (only a causal LM;
-    ``trust`` is for a folder's own code)."""
-    if not is_python_source(source):
-        return LmSource(load_causal_lm(Path(source), trust, seq2seq=seq2seq, speech=speech), Path(source))
-    if seq2seq or speech:
-        raise UsageError(
-            f"{source}: a with-past encoder-decoder is exported from a Hugging Face folder only",
-            "save the model with save_pretrained and convert that folder",
-        )
-    return load_python_lm(source)
-
-
 def _out_dir(output: str | Path, source: Path) -> Path:
     out = Path(output).expanduser()
     if out.resolve() == source.resolve():
@@ -118,16 +52,6 @@ def _out_dir(output: str | Path, source: Path) -> Path:
 
 
 _PRODUCTS = ("model.onnx", "encoder_model.onnx")
-
-
-def _pad_id(model: Any) -> int:
-    g = model.generation_config
-    for v in (g.pad_token_id, g.eos_token_id, model.config.get_text_config().pad_token_id):
-        if isinstance(v, list):
-            v = v[0] if v else None
-        if isinstance(v, int):
-            return v
-    return 0
 
 
 def convert_with_past(
@@ -157,7 +81,8 @@ def convert_with_past(
     scratch.mkdir()
     try:
         say("exporting with the KV cache")
-        exported, generation = _export_routes(model, src, scratch, options)
+        judge = (lambda d: _generation(model, d, options.parity, options.new_tokens)) if options.validate else None
+        exported, generation = export_routes(model, src, scratch, options, judge)
         timings["export_s"] = exported.seconds
         copied = _copy_folder_files(lm.folder, scratch, model) if lm.folder else write_source_files(lm, scratch)
         _publish(scratch, out)
@@ -193,58 +118,6 @@ def convert_with_past(
         ),
     )
     return _report("convert", source, out, timings, generation, conversion)
-
-
-def _export_routes(model: Any, src: Path, scratch: Path, options: Any) -> tuple[Any, Any]:
-    """(the winning :class:`~.export.ExportedDecoder`, the generation verdict that judged it when the route
-    was judged on generation) of the first route in ``--route`` order (default :data:`WITH_PAST_ROUTES`)
-    that passes: the exporters' routes checked against the model in PyTorch, the GenAI builder's on
-    generation parity."""
-    import itertools
-
-    from ..errors import ConversionError
-    from .export import ExportedDecoder, export_with_past
-    from .genai import ROUTE, genai_route
-
-    routes = options.export.routes or WITH_PAST_ROUTES
-    unknown = [r for r in routes if r not in WITH_PAST_ROUTES]
-    if unknown:
-        raise UsageError(
-            f"unknown --route {unknown[0]!r} for a with-past export", f"routes: {', '.join(WITH_PAST_ROUTES)}"
-        )
-    attempts: list[Any] = []
-    reasons: list[str] = []
-    t0 = time.perf_counter()
-    for is_genai, group in itertools.groupby(routes, key=lambda r: r == ROUTE):
-        if is_genai:
-            check = (lambda d: _generation(model, d, options.parity, options.new_tokens)) if options.validate else None
-            got = genai_route(src, scratch, check)
-            attempts.append(got.attempt)
-            if got.layout is not None:
-                done = ExportedDecoder(
-                    ROUTE, tuple(attempts), scratch / "model.onnx", got.layout, got.opset, time.perf_counter() - t0
-                )
-                return done, got.generation
-            continue
-        try:
-            exported = export_with_past(
-                model,
-                scratch / "model.onnx",
-                opset=options.export.opset or 18,
-                routes=tuple(group),
-                debug=options.export.debug,
-            )
-        except ConversionError as e:
-            attempts += e.attempts
-            reasons += [] if e.attempts else [e.message]
-            continue
-        return replace(exported, attempts=(*attempts, *exported.attempts), seconds=time.perf_counter() - t0), None
-    lines = "; ".join([*reasons, *(f"{a.route}: {a.error}" for a in attempts)])
-    raise ConversionError(
-        f"no route exported {type(model).__name__} with its KV cache ({lines})",
-        "try --task text-generation (no cache), or --debug for the exporters' output",
-        attempts=tuple(attempts),
-    )
 
 
 def _report(
@@ -288,11 +161,9 @@ def _generation(model: Any, out: Path, parity: Any, new_tokens: int, *, debug: t
 
     provider = parity.provider if parity.provider != "auto" else "cpu"
     if is_seq2seq_folder(out):
-        return seq2seq_parity(
-            model, out, new_tokens=new_tokens, pad=_pad_id(model), provider=provider, seed=parity.seed
-        )
+        return seq2seq_parity(model, out, new_tokens=new_tokens, pad=pad_id(model), provider=provider, seed=parity.seed)
     verdict = generation_parity(
-        model, out, new_tokens=new_tokens, pad=_pad_id(model), provider=provider, seed=parity.seed
+        model, out, new_tokens=new_tokens, pad=pad_id(model), provider=provider, seed=parity.seed
     )
     if verdict.passed or debug is None:
         return verdict

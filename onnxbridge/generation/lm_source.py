@@ -11,9 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from .._util import first_line, quiet
+from ..errors import InputError, UsageError
 
-__all__ = ["LmSource", "auto_map_files", "is_python_source", "load_python_lm", "write_source_files"]
+__all__ = [
+    "LmSource",
+    "auto_map_files",
+    "is_python_source",
+    "load_causal_lm",
+    "load_lm_source",
+    "load_python_lm",
+    "pad_id",
+    "write_source_files",
+]
 
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_][\w.]*$")
 
@@ -86,3 +96,68 @@ def auto_map_files(folder: Path, config: dict[str, Any]) -> tuple[str, ...]:
         refs += [r for r in (v if isinstance(v, list) else [v]) if isinstance(r, str)]
     names = {r.split("--")[-1].rpartition(".")[0] + ".py" for r in refs}
     return tuple(sorted(n for n in names if (folder / n).is_file()))
+
+
+def load_causal_lm(path: Path, trust: bool = False, seq2seq: bool = False, speech: bool = False) -> Any:
+    """The folder's causal LM (or sequence-to-sequence LM) in float32, eval mode, with its cache on;
+    offline, safetensors unless trusted."""
+    from ..converters.hf_folder import offline, read_folder
+
+    folder = read_folder(path, trust=trust)
+    if folder.config.get("auto_map") and not trust:
+        raise UsageError(
+            f"{path}: config.json's auto_map names the folder's own modeling code",
+            "pass --trust-model if you trust the folder",
+        )
+    with offline():
+        import torch
+        import transformers
+
+        auto = (
+            transformers.AutoModelForSpeechSeq2Seq
+            if speech
+            else transformers.AutoModelForSeq2SeqLM
+            if seq2seq
+            else transformers.AutoModelForCausalLM
+        )
+        try:
+            with quiet():
+                model = auto.from_pretrained(
+                    path,
+                    local_files_only=True,
+                    use_safetensors=folder.safetensors,
+                    dtype=torch.float32,
+                    trust_remote_code=trust,
+                )
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+            kind = "sequence-to-sequence" if seq2seq else "causal"
+            raise InputError(
+                f"{path}: transformers could not load a {kind} LM ({first_line(e, 300)})",
+                "check config.json and the weights; a with-past task needs an LM head",
+            ) from e
+    model.config.use_cache = True
+    return model.eval()
+
+
+def load_lm_source(source: str, trust: bool, *, seq2seq: bool = False, speech: bool = False) -> LmSource:
+    """The LM behind SOURCE: a Hugging Face folder's, or a Python source's (only a causal LM;
+    ``trust`` is for a folder's own code)."""
+    if not is_python_source(source):
+        return LmSource(load_causal_lm(Path(source), trust, seq2seq=seq2seq, speech=speech), Path(source))
+    if seq2seq or speech:
+        raise UsageError(
+            f"{source}: a with-past encoder-decoder is exported from a Hugging Face folder only",
+            "save the model with save_pretrained and convert that folder",
+        )
+    return load_python_lm(source)
+
+
+def pad_id(model: Any) -> int:
+    """The id generation pads with: the generation config's pad (or first EOS), else the config's, else 0."""
+    g = model.generation_config
+    for v in (g.pad_token_id, g.eos_token_id, model.config.get_text_config().pad_token_id):
+        if isinstance(v, list):
+            v = v[0] if v else None
+        if isinstance(v, int):
+            return v
+    return 0

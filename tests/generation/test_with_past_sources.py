@@ -88,7 +88,7 @@ def test_python_source_with_past_writes_optimums_folder(tmp_path, run_cli):
     assert config["model_type"] == "llama" and config["architectures"] == ["LlamaForCausalLM"]
     assert config["num_key_value_heads"] == 2 and config["vocab_size"] == 96
     assert json.loads((out / "generation_config.json").read_text())["eos_token_id"] == 2
-    from onnxbridge.generation.convert import load_lm_source
+    from onnxbridge.generation.lm_source import load_lm_source
 
     _check_loop(out, load_lm_source(f"{src}:tiny_llama", True).model)
 
