@@ -57,12 +57,13 @@ def ort_greedy(path: Path, prompts: list[list[int]], new: int, pad: int = 0) -> 
     return np.stack(chosen, 1)
 
 
-def hf_greedy(folder: Path, prompts: list[list[int]], new: int, pad: int = 0) -> np.ndarray:
-    """The source's own generate(): greedy, exactly ``new`` tokens (no end-of-sequence stop)."""
+def hf_greedy(source, prompts: list[list[int]], new: int, pad: int = 0) -> np.ndarray:
+    """The source's own generate() (``source``: a folder, or the model itself): greedy, exactly ``new``
+    tokens (no end-of-sequence stop), prompts left-padded."""
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
 
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    model = AutoModelForCausalLM.from_pretrained(source).eval() if isinstance(source, (str, Path)) else source
     model.generation_config = GenerationConfig(pad_token_id=pad)
     width = max(map(len, prompts))
     ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])

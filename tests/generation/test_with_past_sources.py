@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.generation.test_with_past import PROMPTS, ort_greedy
+from tests.generation.test_with_past import PROMPTS, hf_greedy, ort_greedy
 
 NEW = 10
 LLAMA = dict(
@@ -49,26 +49,10 @@ def not_an_lm():
 """
 
 
-def greedy(model, prompts: list[list[int]], new: int, pad: int = 0) -> np.ndarray:
-    """``generate()``: greedy, exactly ``new`` tokens, prompts left-padded."""
-    import torch
-    from transformers import GenerationConfig
-
-    model.generation_config = GenerationConfig(pad_token_id=pad)
-    width = max(map(len, prompts))
-    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=new, min_new_tokens=new
-        )
-    return out[:, width:].numpy()
-
-
 def _check_loop(out: Path, model) -> None:
-    want = greedy(model, PROMPTS, NEW)
+    want = hf_greedy(model, PROMPTS, NEW)
     np.testing.assert_array_equal(ort_greedy(out, PROMPTS, NEW), want)
-    np.testing.assert_array_equal(ort_greedy(out, PROMPTS[1:2], NEW), greedy(model, PROMPTS[1:2], NEW))
+    np.testing.assert_array_equal(ort_greedy(out, PROMPTS[1:2], NEW), hf_greedy(model, PROMPTS[1:2], NEW))
     assert len({tuple(r) for r in want}) > 1
 
 
