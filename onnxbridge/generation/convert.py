@@ -305,19 +305,23 @@ def _copy_folder_files(src: Path, dst: Path, model: Any) -> tuple[str, ...]:
     return tuple(copied)
 
 
+_MODEL_FILES = (
+    "model.onnx",
+    "model.onnx.data",
+    "genai_config.json",
+    "encoder_model.onnx",
+    "decoder_model.onnx",
+    "decoder_with_past_model.onnx",
+    "decoder_model_merged.onnx",
+)
+
+
 def _publish(scratch: Path, out: Path) -> None:
-    """The finished files into ``out`` (a previous output's model files replaced)."""
+    """The finished files into ``out``, all together or none (:func:`~onnxbridge.publish.publish`); a
+    previous output's model files that the new set lacks are removed in the same commit."""
+    from ..publish import publish
+
     out.mkdir(exist_ok=True)
-    for stale in (
-        "model.onnx",
-        "model.onnx.data",
-        "genai_config.json",
-        "encoder_model.onnx",
-        "decoder_model.onnx",
-        "decoder_with_past_model.onnx",
-        "decoder_model_merged.onnx",
-    ):
-        (out / stale).unlink(missing_ok=True)
-    for f in scratch.iterdir():
-        if f.is_file():
-            shutil.move(str(f), out / f.name)
+    new = {f.name: f for f in scratch.iterdir() if f.is_file()}
+    stale = [out / n for n in _MODEL_FILES if n not in new and (out / n).exists()]
+    publish({out / name: f for name, f in new.items()}, remove=stale)
