@@ -4,7 +4,6 @@ it, and the perplexity of a folder's ``model.onnx`` over it (one prefill per win
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 from ..errors import InputError, UsageError
 from .loop import DecoderSession
+from .text import folder_pad_id, has_tokenizer, tokenizer
 
 __all__ = ["BUNDLED_TEXT", "EvalText", "check_eval_source", "eval_text", "perplexity", "read_ids"]
 
@@ -54,27 +54,13 @@ def read_ids(path: Path) -> tuple[int, ...]:
     return ids
 
 
-def _pad(folder: Path) -> int:
-    path = folder / "generation_config.json"
-    cfg = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    for key in ("pad_token_id", "eos_token_id"):
-        v = cfg.get(key)
-        v = v[0] if isinstance(v, list) and v else v
-        if isinstance(v, int):
-            return v
-    return 0
-
-
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
-
-
 def check_eval_source(folder: Path, text: Path | None = None, ids: Path | None = None) -> None:
     """Exit 2 before any work when the text cannot be read as tokens: no ids and no tokenizer in ``folder``,
     or a named file that is not there."""
     for path in (text, ids):
         if path is not None and not path.is_file():
             raise UsageError(f"{path} does not exist", "give an existing file")
-    if ids is None and not any((folder / n).is_file() for n in _TOKENIZER_FILES):
+    if ids is None and not has_tokenizer(folder):
         raise UsageError(
             f"{folder} has no tokenizer to read the judging text with",
             "give token ids of a text with --eval-ids FILE (or copy the tokenizer files into the folder)",
@@ -84,10 +70,8 @@ def check_eval_source(folder: Path, text: Path | None = None, ids: Path | None =
 def eval_text(folder: Path, text: Path | None = None, ids: Path | None = None) -> EvalText:
     """The ids of ``ids`` (a file of token ids), else ``text`` (default: the bundled text) through the
     folder's tokenizer; a folder without a tokenizer needs ``ids`` (exit 2 otherwise)."""
-    from .text import tokenizer
-
     check_eval_source(folder, text, ids)
-    pad = _pad(folder)
+    pad = folder_pad_id(folder)
     if ids is not None:
         got = read_ids(ids)
         where = f"{len(got)} token ids from {ids}"

@@ -12,7 +12,9 @@ from typing import Any
 from ..errors import InputError, UsageError
 from .loop import DecoderSession, Sampling
 
-__all__ = ["Generated", "generate", "parse_ids", "tokenizer"]
+__all__ = ["TOKENIZER_FILES", "Generated", "folder_pad_id", "generate", "has_tokenizer", "parse_ids", "tokenizer"]
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,20 @@ def _ids(value: Any) -> tuple[int, ...]:
     return tuple(v for v in value or () if isinstance(v, int))
 
 
+def folder_pad_id(folder: Path) -> int:
+    """The id a with-past folder pads prompts with: generation_config.json's pad, else its first EOS, else 0."""
+    gen = _generation_config(folder)
+    return (_ids(gen.get("pad_token_id")) or _ids(gen.get("eos_token_id")) or (0,))[0]
+
+
+def has_tokenizer(folder: Path) -> bool:
+    """Whether the folder holds a tokenizer's files."""
+    return any((folder / n).is_file() for n in TOKENIZER_FILES)
+
+
 def tokenizer(folder: Path) -> Any:
     """The folder's tokenizer (read offline), or None when it has none."""
-    if not any((folder / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+    if not has_tokenizer(folder):
         return None
     from ..converters.hf_folder import offline
 
@@ -149,7 +162,7 @@ def generate(
     else:
         ids = [tuple(int(i) for i in p) for p in prompt_ids or ()]
     eos = _ids(gen.get("eos_token_id"))
-    pad = (_ids(gen.get("pad_token_id")) or eos or (0,))[0]
+    pad = folder_pad_id(folder)
     sampling = Sampling(sample, temperature, top_k, seed)
     if isinstance(session, Seq2SeqSession):
         start = (
@@ -214,7 +227,7 @@ def _speech(
     rows_prompt = [plan.tokens(d) for d in detected]
     gen = _generation_config(folder)
     eos = _ids(gen.get("eos_token_id"))
-    pad = (_ids(gen.get("pad_token_id")) or eos or (0,))[0]
+    pad = folder_pad_id(folder)
     run = session.decode(
         {},
         None,
