@@ -12,6 +12,7 @@ work itself; so a forked call never changes an answer, only when it is computed.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import select
@@ -81,6 +82,7 @@ def fork_call(fn: Callable[[], T]) -> Forked[T] | None:
         code = 0
         try:
             os.close(read)
+            gc.freeze()  # the parent's objects: never scanned here, so their pages stay shared, not copied
             import torch
 
             torch.set_num_threads(1)
