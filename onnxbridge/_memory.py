@@ -54,7 +54,11 @@ class StagePeaks:
         try:
             yield
         finally:
-            self.bytes[name] = max(self.bytes.get(name, 0), peak_rss_bytes())
+            self.record(name)
+
+    def record(self, name: str) -> None:
+        """Count the peak so far towards ``name`` (before a stage nested in it resets the mark)."""
+        self.bytes[name] = max(self.bytes.get(name, 0), peak_rss_bytes())
 
 
 def reset_peak() -> bool:

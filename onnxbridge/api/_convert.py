@@ -155,13 +155,14 @@ def convert_with(
     scratch = scratch_dir(out.parent)  # a large product is written here, then moved into place
     try:
         say("exporting")
+        early = _EarlyTransform(loaded, options, say, timings, peaks)
         with peaks.stage("export"):
-            product, conversion = _export(converter, loaded, reference, options, scratch / out.name)
+            product, conversion = _export(converter, loaded, reference, options, scratch / out.name, early)
         timings["export_s"] = conversion.seconds
         timings |= {f"export.{a.route}_s": a.seconds for a in conversion.attempts}
         say(f"writing {out}")
         model, simp, opt = _transform_and_write(
-            product, loaded, options, out, scratch, say, timings, peaks, conversion.axis_ranges
+            product, loaded, options, out, scratch, say, timings, peaks, conversion.axis_ranges, early.result(product)
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -247,16 +248,17 @@ def _transform_and_write(
     timings: dict[str, float],
     peaks: StagePeaks,
     axes: tuple[ExportedAxis, ...] = (),
-) -> tuple[onnx.ModelProto, SimplifyResult | None, OptimizeResult | None]:
+    transformed: Transformed | None = None,
+) -> Transformed:
     """(the model written, as loaded back without weights, or in memory), the simplify and optimise
     results. A product in a file is simplified file to file and moved into place; one in memory is
-    transformed in memory and saved. Either way the file records each dynamic axis's declared and
-    exported range (``axes``) in its metadata."""
+    transformed in memory (unless ``transformed`` is its transform, done already) and saved. Either way
+    the file records each dynamic axis's declared and exported range (``axes``) in its metadata."""
     from ..onnxio import publish_model, save_onnx
 
     _record_axis_ranges(product.model, loaded, axes)  # the simplify check reads them
     if product.path is None:
-        model, simp, opt = _transform(product.model, loaded, options, say, timings, peaks)
+        model, simp, opt = transformed or _transform(product.model, loaded, options, say, timings, peaks)
         _record_axis_ranges(model, loaded, axes)
         save_onnx(model, out, external_data=options.external_data)
         return model, simp, opt
@@ -294,6 +296,45 @@ def _record_axis_ranges_in_file(path: Path, loaded: SourceModel[object], axes: t
     onnx.save(model, str(path))
 
 
+Transformed = tuple["onnx.ModelProto", "SimplifyResult | None", "OptimizeResult | None"]
+
+
+class _EarlyTransform:
+    """The route loop's ``meanwhile``: simplify (and optimise) a product in memory while its route still
+    works out its axis ranges, its checks on the declared ranges alone. Those are the checks the settled
+    product gets unless its ranges turn out narrower than declared (``InputDomain.narrowed_by``); then, or
+    when another product wins, :meth:`result` is None and the settled product is transformed as usual."""
+
+    def __init__(
+        self,
+        loaded: SourceModel[object],
+        options: ConvertOptions,
+        say: Progress,
+        timings: dict[str, float],
+        peaks: StagePeaks,
+    ) -> None:
+        self._args = (loaded, options, say, timings, peaks)
+        self._done: tuple[onnx.ModelProto, Transformed] | None = None
+
+    def __call__(self, product: ExportedModel) -> None:
+        loaded, options, say, timings, peaks = self._args
+        if product.path is not None or not (options.simplify or options.optimize.requested):
+            return
+        peaks.record("export")  # the transform's own stages reset the high-water mark
+        _record_axis_ranges(product.model, loaded, ())  # declared ranges only, for now
+        try:
+            self._done = (product.model, _transform(product.model, loaded, options, say, timings, peaks))
+        except Exception:  # the settled product is transformed as usual, and says so there
+            self._done = None
+
+    def result(self, product: ExportedModel) -> Transformed | None:
+        """The transform of ``product``, when it was done early and its checks stand."""
+        loaded = self._args[0]
+        if self._done is None or self._done[0] is not product.model or loaded.domain.narrowed_by(product.axis_ranges):
+            return None
+        return self._done[1]
+
+
 def _product_notes(product: ExportedModel, options: ConvertOptions) -> tuple[str, ...]:
     if product.path is not None and options.optimize.requested:
         return ("--optimize / --fuse-transformer are not applied to a model whose weights are in external data",)
@@ -301,9 +342,15 @@ def _product_notes(product: ExportedModel, options: ConvertOptions) -> tuple[str
 
 
 def _export(
-    converter: Converter, loaded: SourceModel[object], reference: Runner, options: ConvertOptions, save_to: Path
+    converter: Converter,
+    loaded: SourceModel[object],
+    reference: Runner,
+    options: ConvertOptions,
+    save_to: Path,
+    meanwhile: Callable[[ExportedModel], object] | None = None,
 ) -> tuple[ExportedModel, ConversionResult]:
-    """The route loop: each route of the converter (or those ``--route`` names), in order."""
+    """The route loop: each route of the converter (or those ``--route`` names), in order
+    (``meanwhile``: see :func:`~onnxbridge.converters.base.run_routes`)."""
     from ..converters.base import ExportRequest, ReportsFailingOp, pick_routes, run_routes
 
     structural, parity = _route_checks(reference, loaded, options)
@@ -317,6 +364,7 @@ def _export(
         validate=structural,
         check_parity=parity,
         failing_op=converter.failing_op if isinstance(converter, ReportsFailingOp) else lambda e: None,
+        meanwhile=meanwhile,
     )
 
 

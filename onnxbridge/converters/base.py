@@ -34,6 +34,7 @@ __all__ = [
     "LocalizesLayers",
     "ExportRequest",
     "ExportedModel",
+    "PendingRanges",
     "Route",
     "Converter",
     "run_routes",
@@ -108,16 +109,44 @@ class ExportRequest:
     debug: bool = False
 
 
+class PendingRanges(Protocol):
+    """What a route still works out beside its export (the TorchScript route's torch.export probe): the
+    product's axis ranges, and whether the route stands by it at all."""
+
+    def result(self) -> tuple[ExportedAxis, ...]:
+        """The ranges (waits for them); raises, as the route's export would have, when the answer
+        refuses the product (a branch on tensor values that tracing froze)."""
+        ...
+
+    def cancel(self) -> None:
+        """They are no longer wanted (the product lost)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ExportedModel:
     """One route's product; ``path`` is set when it lives in a file (weights in external data);
-    ``axis_ranges``: the range of sizes the exporter recorded per dynamic axis, when it says."""
+    ``axis_ranges``: the range of sizes the exporter recorded per dynamic axis, when it says;
+    ``pending_ranges``: set instead while the route still works them out. The route loop checks the
+    product meanwhile, then settles it (:meth:`settled`), so no product leaves the loop pending."""
 
     model: onnx.ModelProto
     output_names: tuple[str, ...]
     notes: tuple[str, ...] = ()
     path: Path | None = None
     axis_ranges: tuple[ExportedAxis, ...] = ()
+    pending_ranges: PendingRanges | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def settled(self) -> ExportedModel:
+        """This product with its axis ranges in (waiting for them if the route is still at work)."""
+        if self.pending_ranges is None:
+            return self
+        return dataclasses.replace(self, axis_ranges=self.pending_ranges.result(), pending_ranges=None)
+
+    def discard(self) -> None:
+        """This product lost: stop whatever still works out its ranges."""
+        if self.pending_ranges is not None:
+            self.pending_ranges.cancel()
 
 
 class Route(Protocol):
@@ -271,10 +300,15 @@ def run_routes(
     validate: Callable[[ExportedModel], object],  # raises when the product is not valid; what it returns is unused
     check_parity: Callable[[ExportedModel], str | None] | None = None,
     failing_op: Callable[[BaseException], str | None] = lambda e: None,
+    meanwhile: Callable[[ExportedModel], object] | None = None,
 ) -> tuple[ExportedModel, ConversionResult]:
     """Try each route in order; the first whose product is valid ONNX (and passes the quick parity
     check, when one is given) wins. If every valid candidate fails parity, the first one is kept so
     that validation can report where it fails (exit 1); if none exports, ``ConversionError`` (exit 3).
+
+    ``meanwhile(product)`` runs on a product that passed both checks while its route still works out its
+    ranges (``pending_ranges``), before the loop waits for them: the caller's next stage, started early
+    (it must not depend on the ranges, or must redo what does once they are in).
     """
     attempts: list[RouteAttempt] = []
     fallback: tuple[ExportedModel, int] | None = None
@@ -285,7 +319,7 @@ def run_routes(
             folder = request.save_to.parent / f"route{i}"
             folder.mkdir(parents=True, exist_ok=True)
             own = dataclasses.replace(request, save_to=folder / request.save_to.name)
-        attempt, product = _try_route(route, loaded, own, validate, check_parity, failing_op)
+        attempt, product = _try_route(route, loaded, own, validate, check_parity, failing_op, meanwhile)
         attempts.append(attempt)
         if product is None:
             continue
@@ -313,6 +347,7 @@ def _try_route(
     validate: Callable[[ExportedModel], object],
     check_parity: Callable[[ExportedModel], str | None] | None,
     failing_op: Callable[[BaseException], str | None],
+    meanwhile: Callable[[ExportedModel], object] | None = None,
 ) -> tuple[RouteAttempt, ExportedModel | None]:
     """Export through one route, check the product, and say how far it got (and why not further)."""
     t0 = time.perf_counter()
@@ -321,11 +356,11 @@ def _try_route(
     except OnnxBridgeError:
         raise
     except Exception as e:  # the route failed: record why (what and where), the caller tries the next one
-        why = summarize_error(e, [s.name for s in loaded.specs]).text()
-        return RouteAttempt(route.name, False, time.perf_counter() - t0, why, failing_op(e), exported=False), None
+        return _export_failed(route, loaded, e, t0, failing_op), None
     try:
         validate(product)
     except Exception as e:
+        product.discard()
         return RouteAttempt(
             route.name,
             False,
@@ -336,6 +371,14 @@ def _try_route(
             valid_onnx=False,
         ), None
     reason = check_parity(product) if check_parity else None
+    if reason is None and meanwhile is not None and product.pending_ranges is not None:
+        meanwhile(product)
+    try:  # what the route worked out while its product was checked
+        product = product.settled()
+    except OnnxBridgeError:
+        raise
+    except Exception as e:
+        return _export_failed(route, loaded, e, t0, failing_op), None
     if reason is not None:
         return RouteAttempt(
             route.name,
@@ -355,6 +398,18 @@ def _try_route(
         valid_onnx=True,
         parity=None if check_parity is None else True,
     ), product
+
+
+def _export_failed(
+    route: Route,
+    loaded: SourceModel[object],
+    error: Exception,
+    t0: float,
+    failing_op: Callable[[BaseException], str | None],
+) -> RouteAttempt:
+    """The attempt of a route whose export raised: why (what and where); the caller tries the next one."""
+    why = summarize_error(error, [s.name for s in loaded.specs]).text()
+    return RouteAttempt(route.name, False, time.perf_counter() - t0, why, failing_op(error), exported=False)
 
 
 def _result(

@@ -63,6 +63,9 @@ class Forked(Generic[T]):
                 os.close(self._fd)
             self._reap()
 
+    def __del__(self) -> None:  # a result nobody collected: no child left running, no zombie
+        self.cancel()
+
     def _reap(self) -> None:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(self._pid, 0)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -64,8 +65,6 @@ def _finish_file(
 ) -> ExportedModel:
     """``_finish`` for a product saved to ``path``: the graph (its weights stay on disk) is re-saved with
     its dynamic axes named and, with ``stamp``, what ``stamp`` writes on it (the module calls)."""
-    import dataclasses
-
     import onnx
 
     before = onnx.load(str(path), load_external_data=False)
@@ -102,6 +101,11 @@ class DataDependenceProbe:
 
         if self.verdict is None and self._pending is None:
             self._pending = fork_call(lambda: _probe(loaded))
+
+    @property
+    def running(self) -> bool:
+        """A forked probe is at work and nothing has asked for its answers yet."""
+        return self._pending is not None
 
     def cancel(self) -> None:
         """Stop a forked probe whose answers are no longer wanted (the route failed)."""
@@ -146,6 +150,28 @@ class DataDependenceProbe:
         if self.program is None:
             return ()
         return exported_axes(self.program, loaded.state.arg_order, _dynamic(loaded))
+
+
+class _ProbeAnswers:
+    """What the forked probe still works out for a TorchScript product (:class:`PendingRanges`): whether a
+    branch tracing warned of is on values (then the product is refused, as the route would have), and the
+    ranges. A probe that gives no answer is run again in process, so the answers are the same either way."""
+
+    def __init__(
+        self, route: TorchScriptRoute, loaded: SourceModel[TorchCall], branch: Any, dynamic_axes: bool
+    ) -> None:
+        self._route = route
+        self._loaded = loaded
+        self._branch = branch
+        self._dynamic_axes = dynamic_axes
+
+    def result(self) -> tuple:
+        with keep_training_flags(self._loaded.model):
+            self._route._refuse_frozen_branch(self._branch, self._loaded)
+            return self._route.probe.exported_axes(self._loaded) if self._dynamic_axes else ()
+
+    def cancel(self) -> None:
+        self._route.probe.cancel()
 
 
 def _probe(loaded: SourceModel[TorchCall]) -> tuple[bool | None, tuple]:
@@ -292,10 +318,13 @@ class TorchScriptRoute:
         with keep_training_flags(loaded.model):
             if _dynamic(loaded):  # the ranges are wanted whatever the trace finds: probe beside it
                 self.probe.start(loaded)
+            product = None
             try:
-                return self._export(loaded, request)
+                product = self._export(loaded, request)
+                return product
             finally:
-                self.probe.cancel()  # a route that failed before asking: the answers are not wanted
+                if product is None or product.pending_ranges is None:
+                    self.probe.cancel()  # a route that failed before asking: the answers are not wanted
 
     def _export(self, loaded: SourceModel[TorchCall], request: ExportRequest) -> ExportedModel:
         import onnx
@@ -334,26 +363,36 @@ class TorchScriptRoute:
                 # fails) and never off again
                 with contextlib.suppress(Exception):
                     torch._C._jit_set_onnx_log_enabled(False)
-        self._refuse_frozen_branches(caught, loaded)
-        axes = self.probe.exported_axes(loaded) if dynamic_axes else ()
-        return _finish(onnx.load_from_string(buf.getvalue()), loaded, self.name, axes=axes)
+        frozen = self._frozen_branch(caught)
+        product = _finish(onnx.load_from_string(buf.getvalue()), loaded, self.name)
+        if self.probe.running:  # the probe's answers come in while the route loop checks the product
+            return dataclasses.replace(product, pending_ranges=_ProbeAnswers(self, loaded, frozen, bool(dynamic_axes)))
+        self._refuse_frozen_branch(frozen, loaded)
+        return dataclasses.replace(product, axis_ranges=self.probe.exported_axes(loaded) if dynamic_axes else ())
 
-    def _refuse_frozen_branches(self, caught: list, loaded: SourceModel[TorchCall]) -> None:
-        """Tracing warns on every `if` over a traced tensor. Branches on shapes are caught by the
-        shape sweep; a branch on *values* would silently freeze, so it is refused outright."""
+    @staticmethod
+    def _frozen_branch(caught: list) -> Any:
+        """The first `if` over a traced tensor that tracing warned of (None: none), outside torch's own
+        input checks, which are shape-only."""
         own = torch_dir()
-        branches = [
-            w
-            for w in caught
-            if type(w.message).__name__ == "TracerWarning"
-            and "Python boolean" in str(w.message)
-            and not inside(str(w.filename or ""), own)  # torch's own input checks are shape-only
-        ]
-        if branches and self.probe.value_dependent(loaded) is not False:
-            w = branches[0]
+        return next(
+            (
+                w
+                for w in caught
+                if type(w.message).__name__ == "TracerWarning"
+                and "Python boolean" in str(w.message)
+                and not inside(str(w.filename or ""), own)
+            ),
+            None,
+        )
+
+    def _refuse_frozen_branch(self, branch: Any, loaded: SourceModel[TorchCall]) -> None:
+        """Tracing warns on every `if` over a traced tensor. Branches on shapes are caught by the shape
+        sweep; a branch on *values* (torch.export's verdict) would silently freeze, so it is refused."""
+        if branch is not None and self.probe.value_dependent(loaded) is not False:
             raise RuntimeError(
-                f"data-dependent control flow at {Path(w.filename).name}:{w.lineno}: tracing froze one branch "
-                "of an `if` on tensor values"
+                f"data-dependent control flow at {Path(branch.filename).name}:{branch.lineno}: tracing froze one "
+                "branch of an `if` on tensor values"
             )
 
 

@@ -8,7 +8,7 @@ the quick route check, simplify, optimise, variants, fixtures) is drawn from it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import onnx
 
     from ..options import ParityPlan
+    from ..results import ExportedAxis
     from .cases import AxisBounds, InputCase, PlannedCase
 
 __all__ = ["InputDomain"]
@@ -97,6 +98,17 @@ class InputDomain:
                 axis, size, declared.get(axis, SizeRange()), (e.lo, e.hi) if e else None, e.guard if e else None
             )
         return out
+
+    def narrowed_by(self, exported: Sequence[ExportedAxis]) -> bool:
+        """Whether ``exported`` (an exporter's recorded ranges) bounds some axis more narrowly than declared:
+        only then do the cases, and the verdicts on them, differ from those with no recorded range."""
+        from .cases import AxisBounds
+
+        declared = self.ranges
+        return any(
+            AxisBounds(e.axis, self.axis_sizes.get(e.axis, 0), declared.get(e.axis, SizeRange()), (e.lo, e.hi)).probes
+            for e in exported
+        )
 
     def cases(self, plan: ParityPlan, model: onnx.ModelProto | None = None) -> list[InputCase]:
         """The planned cases with seeded generated inputs, within each axis's declared and recorded range
