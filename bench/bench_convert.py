@@ -8,7 +8,13 @@ transformers and ``save_pretrained``; then, round after round, each folder is co
 ran, from its report, on one ONNX Runtime session and the source): onnxbridge / by_hand is its overhead.
 
     .venv/bin/python bench/bench_convert.py [--optimum-venv PATH] [--rounds 3] [--model bert --model gpt2 ...]
-                                            [--onnxbridge-arg=--no-simplify ...] [--json OUT.json]
+                                            [--warm] [--onnxbridge-arg=--no-simplify ...] [--json OUT.json]
+
+Every ``onnxbridge`` run is cold: a cache folder of its own (``ONNXBRIDGE_CACHE_DIR``), so nothing a previous run
+kept is read back. ``--warm`` adds ``onnxbridge_warm``: the same convert with the cache an untimed convert of the
+same folder filled first (the torch.export probe's answers: a second convert of one architecture, as in CI), its
+ratios printed apart. The JSON records the versions of torch, transformers, onnx, ml_dtypes and onnxruntime in
+each tool's environment.
 
 optimum-onnx pins an older transformers, so it lives in a venv of its own (``--optimum-venv``: the folder holding
 ``bin/optimum-cli``); without it only the torch floor is compared. Prints per-model medians and ratios
@@ -284,6 +290,8 @@ def _tools(args: argparse.Namespace, cases_dir: Path) -> dict[str, Callable[[str
             str(out / "model.onnx"),
         ],
     }
+    if args.warm:
+        tools["onnxbridge_warm"] = tools["onnxbridge"]
     if args.optimum_venv:
         cli = Path(args.optimum_venv) / "bin" / "optimum-cli"
         if not cli.exists():
@@ -317,6 +325,7 @@ def main() -> int:
     ap.add_argument("--model", action="append", choices=list(MODELS), help="default: every model")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--onnxbridge-arg", action="append", default=[], help="extra convert flag, e.g. --no-simplify")
+    ap.add_argument("--warm", action="store_true", help="also time onnxbridge with its cache filled (onnxbridge_warm)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.floor:
@@ -327,6 +336,7 @@ def main() -> int:
         return 0
     names = args.model or list(MODELS)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("ONNXBRIDGE_NO_CACHE", None)
     tmp_root = Path(tempfile.mkdtemp(prefix="bench_convert_"))
     tools = _tools(args, tmp_root / "cases")
     rows: dict[str, dict] = {
@@ -345,13 +355,23 @@ def main() -> int:
         root = tmp_root
         (root / "cases").mkdir()
         folders = {n: _build(n, root / "src" / n) for n in names}
+        warm_cache = {n: root / "warm_cache" / n for n in names}
+        if args.warm:  # fill each folder's cache once, untimed
+            for n in names:
+                out = root / "out" / f"{n}-prime"
+                out.mkdir(parents=True)
+                _run(tools["onnxbridge"](n, folders[n], out), {**env, "ONNXBRIDGE_CACHE_DIR": str(warm_cache[n])})
         for r in range(args.rounds):
             for n in names:
                 order = list(tools) if r % 2 == 0 else list(reversed(tools))  # who runs first alternates
                 for t in order:
                     out = root / "out" / f"{n}-{t}-{r}"
                     out.mkdir(parents=True)
-                    seconds, cpu, rc, stdout, stderr = _run(tools[t](n, folders[n], out), env)
+                    own = env
+                    if t.startswith("onnxbridge"):  # cold: a cache of its own; warm: the one filled above
+                        cache = warm_cache[n] if t == "onnxbridge_warm" else out / "cache"
+                        own = {**env, "ONNXBRIDGE_CACHE_DIR": str(cache)}
+                    seconds, cpu, rc, stdout, stderr = _run(tools[t](n, folders[n], out), own)
                     if rc != 0:
                         rows[n]["errors"][t] = f"exit {rc}: {(stdout + stderr)[-400:]}"
                         continue
@@ -366,6 +386,8 @@ def main() -> int:
                         (root / "cases" / f"{n}.json").write_text(
                             json.dumps({"inputs": report.get("inputs", []), "cases": cases})
                         )
+                    elif t == "onnxbridge_warm":
+                        rows[n].setdefault("onnxbridge_warm_timings", []).append(_report(stdout).get("timings"))
                     elif t == "by_hand":
                         last = stdout.strip().splitlines()[-1:] or ["{}"]  # exporters print on stdout too
                         rows[n]["by_hand_cases_passed"] = _report(last[0]).get("passed")
@@ -399,6 +421,7 @@ def _write(args: argparse.Namespace, rows: dict[str, dict], summary: dict | None
                 "load_average": os.getloadavg(),
                 "rounds": args.rounds,
                 "onnxbridge_args": args.onnxbridge_arg,
+                "versions": _versions(args),
                 "models": rows,
                 "summary": summary,
             },
@@ -407,9 +430,33 @@ def _write(args: argparse.Namespace, rows: dict[str, dict], summary: dict | None
     )
 
 
+_VERSIONS = """
+import importlib.metadata as m, json
+out = {}
+for d in ("torch", "transformers", "onnx", "ml_dtypes", "onnxruntime", "onnxruntime-gpu", "optimum-onnx"):
+    try:
+        out[d] = m.version(d)
+    except m.PackageNotFoundError:
+        pass
+print(json.dumps(out))
+"""
+
+
+def _versions(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """The versions that set each tool's import and export time, per environment."""
+    pythons = {"onnxbridge": sys.executable}
+    if args.optimum_venv:
+        pythons["optimum"] = str(Path(args.optimum_venv) / "bin" / "python")
+    out = {}
+    for tool, python in pythons.items():
+        done = subprocess.run([python, "-c", _VERSIONS], capture_output=True, text=True)
+        out[tool] = json.loads(done.stdout) if done.returncode == 0 else {}
+    return out
+
+
 def _summarize(rows: dict[str, dict], tools) -> dict:
     """Per-model medians and ratios, printed as a table; the median ratio over the set."""
-    ratios: dict[str, list[float]] = {t: [] for t in tools if t != "onnxbridge"}
+    ratios: dict[str, list[float]] = {t: [] for t in tools if not t.startswith("onnxbridge")}
     print(
         f"\n{'model':10} {'cases':>5} "
         + " ".join(f"{t + ' s':>13}" for t in tools)
@@ -447,6 +494,17 @@ def _summarize(rows: dict[str, dict], tools) -> dict:
     out |= {f"max_ratio_vs_{t}": max(v) for t, v in ratios.items() if v}
     out |= {f"median_cpu_ratio_vs_{t}": statistics.median(v) for t, v in cpu_ratios.items() if v}
     out |= {f"max_cpu_ratio_vs_{t}": max(v) for t, v in cpu_ratios.items() if v}
+    if "onnxbridge_warm" in tools:  # the warm arm against the others, apart from the cold figures
+        warm: dict[str, list[float]] = {t: [] for t in ratios}
+        for row in rows.values():
+            med = row["median_s"]
+            row["warm_ratio"] = {
+                t: med["onnxbridge_warm"] / med[t] for t in ratios if med["onnxbridge_warm"] and med[t]
+            }
+            for t, v in row["warm_ratio"].items():
+                warm[t].append(v)
+        out |= {f"warm_median_ratio_vs_{t}": statistics.median(v) for t, v in warm.items() if v}
+        out |= {f"warm_max_ratio_vs_{t}": max(v) for t, v in warm.items() if v}
     for k, v in out.items():
         print(f"{k}: {v:.2f}")
     return out

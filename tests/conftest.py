@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# every test probes torch.export itself, as a first convert does; tests/converters/test_probe_cache.py turns the
+# probe cache on, in a folder of its own
+os.environ["ONNXBRIDGE_NO_CACHE"] = "1"
 
 
 @dataclass

@@ -99,8 +99,17 @@ class DataDependenceProbe:
         """Begin probing in a forked child, when no answer is recorded yet (else a no-op)."""
         from .forked import fork_call
 
-        if self.verdict is None and self._pending is None:
+        if self.verdict is None and self._pending is None and not self._cached(loaded):
             self._pending = fork_call(lambda: _probe(loaded))
+
+    def _cached(self, loaded: SourceModel[TorchCall]) -> bool:
+        """Take the answers a probe of the same code, config and call recorded (:mod:`.probe_cache`)."""
+        from . import probe_cache
+
+        hit = probe_cache.load(loaded)
+        if hit is not None:
+            self.verdict, self._axes = hit
+        return hit is not None
 
     @property
     def running(self) -> bool:
@@ -113,11 +122,14 @@ class DataDependenceProbe:
         if pending is not None:
             pending.cancel()
 
-    def _collect(self) -> None:
+    def _collect(self, loaded: SourceModel[TorchCall]) -> None:
+        from . import probe_cache
+
         pending, self._pending = self._pending, None
         answer = pending.result() if pending is not None else None
         if answer is not None and self.verdict is None:
             self.verdict, self._axes = answer
+            probe_cache.store(loaded, *answer)
 
     def record(self, error: BaseException | None) -> None:
         if error is None:
@@ -128,8 +140,8 @@ class DataDependenceProbe:
             self.verdict = False
 
     def value_dependent(self, loaded: SourceModel[TorchCall]) -> bool | None:
-        self._collect()
-        if self.verdict is None:
+        self._collect(loaded)
+        if self.verdict is None and not self._cached(loaded):
             try:
                 self.program = _torch_export(loaded)[0]
                 self.record(None)
@@ -140,16 +152,21 @@ class DataDependenceProbe:
     def exported_axes(self, loaded: SourceModel[TorchCall]) -> tuple:
         """The exported range of each dynamic axis, as the dynamo route records it (probing once when
         no probe ran yet); empty when torch.export cannot export the model."""
+        from . import probe_cache
         from .torch_ranges import exported_axes
 
-        self._collect()
+        self._collect(loaded)
         if self._axes is not None:
             return self._axes
         if self.verdict is None:
             self.value_dependent(loaded)
+            if self._axes is not None:  # from the cache
+                return self._axes
         if self.program is None:
             return ()
-        return exported_axes(self.program, loaded.state.arg_order, _dynamic(loaded))
+        self._axes = exported_axes(self.program, loaded.state.arg_order, _dynamic(loaded))
+        probe_cache.store(loaded, self.verdict, self._axes)
+        return self._axes
 
 
 class _ProbeAnswers:
