@@ -35,7 +35,7 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
-def _bert(folder: Path, **save) -> Path:
+def _bert(folder: Path, positions: int = 64, **save) -> Path:
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
@@ -45,7 +45,7 @@ def _bert(folder: Path, **save) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         intermediate_size=64,
-        max_position_embeddings=64,
+        max_position_embeddings=positions,
         num_labels=3,
     )
     BertForSequenceClassification(cfg).save_pretrained(folder, **save)

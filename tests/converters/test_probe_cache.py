@@ -16,6 +16,7 @@ import torch
 
 import onnxbridge
 from onnxbridge.converters import forked, probe_cache, torch_routes
+from tests.converters.test_huggingface import _bert
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -27,24 +28,6 @@ def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("ONNXBRIDGE_NO_CACHE", raising=False)
     monkeypatch.setenv("ONNXBRIDGE_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache" / "probe"
-
-
-def _bert(folder: Path, positions: int = 64) -> Path:
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=120,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=positions,
-        num_labels=3,
-    )
-    model = BertForSequenceClassification(cfg)
-    model.save_pretrained(folder)
-    return folder
 
 
 def _report(report) -> str:
