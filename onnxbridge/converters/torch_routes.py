@@ -89,7 +89,8 @@ class DataDependenceProbe:
     probe in a forked child beside the TorchScript export (see :mod:`.forked`); its answers are the same.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache: bool = True) -> None:
+        self.cache = cache  # read and keep answers in :mod:`.probe_cache` (the forked child leaves it to the parent)
         self.verdict: bool | None = None
         self.program: Any = None  # the ExportedProgram the probe made, when it made one
         self._axes: tuple | None = None  # the ranges a forked probe sent back
@@ -106,7 +107,7 @@ class DataDependenceProbe:
         """Take the answers a probe of the same code, config and call recorded (:mod:`.probe_cache`)."""
         from . import probe_cache
 
-        hit = probe_cache.load(loaded)
+        hit = probe_cache.load(loaded) if self.cache else None
         if hit is not None:
             self.verdict, self._axes = hit
         return hit is not None
@@ -129,7 +130,8 @@ class DataDependenceProbe:
         answer = pending.result() if pending is not None else None
         if answer is not None and self.verdict is None:
             self.verdict, self._axes = answer
-            probe_cache.store(loaded, *answer)
+            if self.cache:
+                probe_cache.store(loaded, *answer)
 
     def record(self, error: BaseException | None) -> None:
         if error is None:
@@ -165,7 +167,8 @@ class DataDependenceProbe:
         if self.program is None:
             return ()
         self._axes = exported_axes(self.program, loaded.state.arg_order, _dynamic(loaded))
-        probe_cache.store(loaded, self.verdict, self._axes)
+        if self.cache:
+            probe_cache.store(loaded, self.verdict, self._axes)
         return self._axes
 
 
@@ -192,8 +195,9 @@ class _ProbeAnswers:
 
 
 def _probe(loaded: SourceModel[TorchCall]) -> tuple[bool | None, tuple]:
-    """(does forward branch on values, each dynamic axis's exported range): what a fresh probe finds."""
-    probe = DataDependenceProbe()
+    """(does forward branch on values, each dynamic axis's exported range): what a fresh probe finds (the
+    caller looked in the cache already, and keeps the answers)."""
+    probe = DataDependenceProbe(cache=False)
     with _no_stack_traces():
         axes = probe.exported_axes(loaded)
     return probe.verdict, axes

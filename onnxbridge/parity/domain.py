@@ -86,10 +86,18 @@ class InputDomain:
         """What is known of each dynamic axis before the sweep: the range declared in ``--input`` (else the
         one ``model``'s metadata records from its conversion) and the range its exporter recorded."""
         from ..onnxio import read_axis_ranges
-        from .cases import AxisBounds
 
         recorded, exported = read_axis_ranges(model) if model is not None else ({}, ())
-        declared = {**recorded, **self.ranges}
+        return self._bounds({**recorded, **self.ranges}, exported)
+
+    def narrowed_by(self, exported: Sequence[ExportedAxis]) -> bool:
+        """Whether ``exported`` (an exporter's recorded ranges) bounds some axis more narrowly than declared:
+        only then do the cases, and the verdicts on them, differ from those with no recorded range."""
+        return any(b.probes for b in self._bounds(self.ranges, exported).values())
+
+    def _bounds(self, declared: Mapping[str, SizeRange], exported: Sequence[ExportedAxis]) -> dict[str, AxisBounds]:
+        from .cases import AxisBounds
+
         by_axis = {e.axis: e for e in exported}
         out = {}
         for axis, size in self.axis_sizes.items():
@@ -98,17 +106,6 @@ class InputDomain:
                 axis, size, declared.get(axis, SizeRange()), (e.lo, e.hi) if e else None, e.guard if e else None
             )
         return out
-
-    def narrowed_by(self, exported: Sequence[ExportedAxis]) -> bool:
-        """Whether ``exported`` (an exporter's recorded ranges) bounds some axis more narrowly than declared:
-        only then do the cases, and the verdicts on them, differ from those with no recorded range."""
-        from .cases import AxisBounds
-
-        declared = self.ranges
-        return any(
-            AxisBounds(e.axis, self.axis_sizes.get(e.axis, 0), declared.get(e.axis, SizeRange()), (e.lo, e.hi)).probes
-            for e in exported
-        )
 
     def cases(self, plan: ParityPlan, model: onnx.ModelProto | None = None) -> list[InputCase]:
         """The planned cases with seeded generated inputs, within each axis's declared and recorded range
